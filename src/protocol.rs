@@ -1,0 +1,656 @@
+//! The wire protocol between the client library and the core server.
+//!
+//! Every message travels in one frame: a 4-byte big-endian body length `N`
+//! (`1 ..= MAX_FRAME_LEN`) followed by `N` body bytes. The body starts with a
+//! one-byte message type; the fields follow in a fixed order, integers
+//! big-endian, byte strings as a 2-byte length and the raw bytes (never assumed
+//! to be UTF-8). `docs/PROTOCOL.md` documents every field.
+//!
+//! Decoding is total: any byte sequence yields a message or a [`DecodeError`],
+//! never a panic. A connection that sends a bad frame is closed with the error
+//! as the logged reason; nothing else is disturbed.
+
+use std::fmt;
+
+/// Version carried in the handshake. A peer with another version is refused
+/// with [`ServerMsg::Refused`] (`GV_ERR_CONNECT_OLDVERSION`).
+pub const PROTOCOL_VERSION: u16 = 1;
+/// First four bytes of a `Hello` body after the type byte.
+pub const MAGIC: [u8; 4] = *b"ANYC";
+/// Largest frame body accepted or produced, in bytes.
+pub const MAX_FRAME_LEN: usize = 64 * 1024;
+/// Largest byte string (user names, passwords, user strings) in a message.
+pub const MAX_STR_LEN: usize = 4096;
+/// Size of the frame header (the body length).
+pub const FRAME_HEADER_LEN: usize = 4;
+
+/// Role announced by a connecting peer in `Hello`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A client library (`BRAC_*`) user.
+    Client = 1,
+}
+
+/// Why a frame or message could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The length prefix is 0 or above [`MAX_FRAME_LEN`].
+    BadLength(usize),
+    /// The body ended before a field was complete.
+    Truncated,
+    /// The body has bytes after the last field.
+    TrailingBytes(usize),
+    /// The type byte names no message of this direction.
+    UnknownType(u8),
+    /// A byte string is longer than [`MAX_STR_LEN`].
+    StringTooLong(usize),
+    /// A field holds a value outside its range.
+    BadValue(&'static str),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::BadLength(n) => write!(f, "frame length {n} out of range"),
+            DecodeError::Truncated => write!(f, "message truncated"),
+            DecodeError::TrailingBytes(n) => write!(f, "{n} bytes after the message"),
+            DecodeError::UnknownType(t) => write!(f, "unknown message type {t}"),
+            DecodeError::StringTooLong(n) => write!(f, "string of {n} bytes is too long"),
+            DecodeError::BadValue(what) => write!(f, "bad value for {what}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// One user in a room listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomUser {
+    pub user_id: u32,
+    pub name: Vec<u8>,
+}
+
+/// A video-call event as carried on the wire, in either direction.
+///
+/// From a client, `user_id` is the target; from the server, it is the other
+/// party of the receiving user (rule 1 of the contract).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEvent {
+    pub event: u32,
+    pub user_id: u32,
+    pub error_code: u32,
+    pub flags: u32,
+    pub param: u32,
+    pub user_str: Vec<u8>,
+}
+
+/// Messages from a client to the core server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMsg {
+    /// First message on a connection.
+    Hello { version: u16, role: u8 },
+    /// `BRAC_Login`.
+    Login { name: Vec<u8>, password: Vec<u8>, pass_enc_type: u32 },
+    /// `BRAC_Logout` (and `BRAC_Release` while logged in).
+    Logout,
+    /// `BRAC_EnterRoom`.
+    EnterRoom { room_id: u32, password: Vec<u8> },
+    /// `BRAC_EnterRoomEx`.
+    EnterRoomByName { name: Vec<u8>, password: Vec<u8> },
+    /// `BRAC_LeaveRoom` (`room_id` `u32::MAX` = whatever room).
+    LeaveRoom { room_id: u32 },
+    /// `BRAC_VideoCallControl`; `user_id` is the target.
+    VideoCall(CallEvent),
+    /// Keep-alive; the server answers [`ServerMsg::Pong`] with the same value.
+    Ping { seq: u32 },
+}
+
+/// Messages from the core server to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMsg {
+    /// Handshake accepted. The client must send something (a `Ping` at least)
+    /// more often than every `keepalive_ms`.
+    Welcome { version: u16, keepalive_ms: u32 },
+    /// Handshake refused with a `GV_ERR_*` code; the server then closes.
+    Refused { code: u32 },
+    /// Answer to `Login`: `WM_GV_LOGINSYSTEM(user_id, code)`.
+    LoginResult { user_id: u32, code: u32, name: Vec<u8> },
+    /// Answer to `EnterRoom*`: `WM_GV_ENTERROOM(room_id, code)`.
+    EnterRoomResult { room_id: u32, code: u32 },
+    /// After a successful enter: everyone in the room, the receiver included.
+    RoomUsers { room_id: u32, users: Vec<RoomUser> },
+    /// Someone entered (`entered`) or left the receiver's room.
+    UserAtRoom { room_id: u32, user: RoomUser, entered: bool },
+    /// The server took the receiver out of `room_id` (a call's room closed).
+    LeftRoom { room_id: u32 },
+    /// A video-call event; `user_id` is the other party, `peer_name` its name.
+    VideoCall { ev: CallEvent, peer_name: Vec<u8> },
+    /// The server closes the session with a reason (`WM_GV_LINKCLOSE`).
+    LinkClose { code: u32 },
+    /// Answer to `Ping`.
+    Pong { seq: u32 },
+}
+
+// Message type bytes. Client and server types share no value, which makes
+// captures easier to read; each direction only accepts its own.
+const C_HELLO: u8 = 0x01;
+const C_LOGIN: u8 = 0x02;
+const C_LOGOUT: u8 = 0x03;
+const C_ENTER_ROOM: u8 = 0x04;
+const C_ENTER_ROOM_NAME: u8 = 0x05;
+const C_LEAVE_ROOM: u8 = 0x06;
+const C_VIDEO_CALL: u8 = 0x07;
+const C_PING: u8 = 0x08;
+
+const S_WELCOME: u8 = 0x81;
+const S_REFUSED: u8 = 0x82;
+const S_LOGIN_RESULT: u8 = 0x83;
+const S_ENTER_ROOM_RESULT: u8 = 0x84;
+const S_ROOM_USERS: u8 = 0x85;
+const S_USER_AT_ROOM: u8 = 0x86;
+const S_LEFT_ROOM: u8 = 0x87;
+const S_VIDEO_CALL: u8 = 0x88;
+const S_LINK_CLOSE: u8 = 0x89;
+const S_PONG: u8 = 0x8A;
+
+/// Largest number of users in one `RoomUsers` message (bounded by the frame).
+pub const MAX_ROOM_USERS: usize = 4096;
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::BadValue("bool")),
+        }
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
+        let n = self.u16()? as usize;
+        if n > MAX_STR_LEN {
+            return Err(DecodeError::StringTooLong(n));
+        }
+        Ok(self.take(n)?.to_vec())
+    }
+    fn call_event(&mut self) -> Result<CallEvent, DecodeError> {
+        Ok(CallEvent {
+            event: self.u32()?,
+            user_id: self.u32()?,
+            error_code: self.u32()?,
+            flags: self.u32()?,
+            param: self.u32()?,
+            user_str: self.bytes()?,
+        })
+    }
+    fn room_user(&mut self) -> Result<RoomUser, DecodeError> {
+        Ok(RoomUser { user_id: self.u32()?, name: self.bytes()? })
+    }
+    fn finish(self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes(self.buf.len()))
+        }
+    }
+}
+
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl Writer<'_> {
+    fn u8(&mut self, v: u8) {
+        self.out.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.out.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.out.extend_from_slice(&v.to_be_bytes());
+    }
+    /// Byte strings longer than [`MAX_STR_LEN`] are cut to it: callers check
+    /// lengths at the API boundary, so this only guards the encoding.
+    fn bytes(&mut self, v: &[u8]) {
+        let v = &v[..v.len().min(MAX_STR_LEN)];
+        self.u16(v.len() as u16);
+        self.out.extend_from_slice(v);
+    }
+    fn call_event(&mut self, e: &CallEvent) {
+        self.u32(e.event);
+        self.u32(e.user_id);
+        self.u32(e.error_code);
+        self.u32(e.flags);
+        self.u32(e.param);
+        self.bytes(&e.user_str);
+    }
+    fn room_user(&mut self, u: &RoomUser) {
+        self.u32(u.user_id);
+        self.bytes(&u.name);
+    }
+}
+
+/// Writes one frame around whatever `body` appends to the buffer.
+fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Writer<'_>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+    body(&mut Writer { out });
+    let len = (out.len() - start - FRAME_HEADER_LEN) as u32;
+    out[start..start + FRAME_HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+}
+
+impl ClientMsg {
+    /// Appends this message as one frame to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        frame(out, |w| match self {
+            ClientMsg::Hello { version, role } => {
+                w.u8(C_HELLO);
+                w.out.extend_from_slice(&MAGIC);
+                w.u16(*version);
+                w.u8(*role);
+            }
+            ClientMsg::Login { name, password, pass_enc_type } => {
+                w.u8(C_LOGIN);
+                w.bytes(name);
+                w.bytes(password);
+                w.u32(*pass_enc_type);
+            }
+            ClientMsg::Logout => w.u8(C_LOGOUT),
+            ClientMsg::EnterRoom { room_id, password } => {
+                w.u8(C_ENTER_ROOM);
+                w.u32(*room_id);
+                w.bytes(password);
+            }
+            ClientMsg::EnterRoomByName { name, password } => {
+                w.u8(C_ENTER_ROOM_NAME);
+                w.bytes(name);
+                w.bytes(password);
+            }
+            ClientMsg::LeaveRoom { room_id } => {
+                w.u8(C_LEAVE_ROOM);
+                w.u32(*room_id);
+            }
+            ClientMsg::VideoCall(e) => {
+                w.u8(C_VIDEO_CALL);
+                w.call_event(e);
+            }
+            ClientMsg::Ping { seq } => {
+                w.u8(C_PING);
+                w.u32(*seq);
+            }
+        })
+    }
+
+    /// Decodes one frame body (without the length prefix).
+    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader { buf: body };
+        let msg = match r.u8()? {
+            C_HELLO => {
+                if r.take(4)? != MAGIC {
+                    return Err(DecodeError::BadValue("magic"));
+                }
+                ClientMsg::Hello { version: r.u16()?, role: r.u8()? }
+            }
+            C_LOGIN => ClientMsg::Login { name: r.bytes()?, password: r.bytes()?, pass_enc_type: r.u32()? },
+            C_LOGOUT => ClientMsg::Logout,
+            C_ENTER_ROOM => ClientMsg::EnterRoom { room_id: r.u32()?, password: r.bytes()? },
+            C_ENTER_ROOM_NAME => ClientMsg::EnterRoomByName { name: r.bytes()?, password: r.bytes()? },
+            C_LEAVE_ROOM => ClientMsg::LeaveRoom { room_id: r.u32()? },
+            C_VIDEO_CALL => ClientMsg::VideoCall(r.call_event()?),
+            C_PING => ClientMsg::Ping { seq: r.u32()? },
+            t => return Err(DecodeError::UnknownType(t)),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+}
+
+impl ServerMsg {
+    /// Appends this message as one frame to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        frame(out, |w| match self {
+            ServerMsg::Welcome { version, keepalive_ms } => {
+                w.u8(S_WELCOME);
+                w.u16(*version);
+                w.u32(*keepalive_ms);
+            }
+            ServerMsg::Refused { code } => {
+                w.u8(S_REFUSED);
+                w.u32(*code);
+            }
+            ServerMsg::LoginResult { user_id, code, name } => {
+                w.u8(S_LOGIN_RESULT);
+                w.u32(*user_id);
+                w.u32(*code);
+                w.bytes(name);
+            }
+            ServerMsg::EnterRoomResult { room_id, code } => {
+                w.u8(S_ENTER_ROOM_RESULT);
+                w.u32(*room_id);
+                w.u32(*code);
+            }
+            ServerMsg::RoomUsers { room_id, users } => {
+                w.u8(S_ROOM_USERS);
+                w.u32(*room_id);
+                let users = &users[..users.len().min(MAX_ROOM_USERS)];
+                w.u16(users.len() as u16);
+                for u in users {
+                    w.room_user(u);
+                }
+            }
+            ServerMsg::UserAtRoom { room_id, user, entered } => {
+                w.u8(S_USER_AT_ROOM);
+                w.u32(*room_id);
+                w.room_user(user);
+                w.u8(*entered as u8);
+            }
+            ServerMsg::LeftRoom { room_id } => {
+                w.u8(S_LEFT_ROOM);
+                w.u32(*room_id);
+            }
+            ServerMsg::VideoCall { ev, peer_name } => {
+                w.u8(S_VIDEO_CALL);
+                w.call_event(ev);
+                w.bytes(peer_name);
+            }
+            ServerMsg::LinkClose { code } => {
+                w.u8(S_LINK_CLOSE);
+                w.u32(*code);
+            }
+            ServerMsg::Pong { seq } => {
+                w.u8(S_PONG);
+                w.u32(*seq);
+            }
+        })
+    }
+
+    /// Decodes one frame body (without the length prefix).
+    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader { buf: body };
+        let msg = match r.u8()? {
+            S_WELCOME => ServerMsg::Welcome { version: r.u16()?, keepalive_ms: r.u32()? },
+            S_REFUSED => ServerMsg::Refused { code: r.u32()? },
+            S_LOGIN_RESULT => ServerMsg::LoginResult { user_id: r.u32()?, code: r.u32()?, name: r.bytes()? },
+            S_ENTER_ROOM_RESULT => ServerMsg::EnterRoomResult { room_id: r.u32()?, code: r.u32()? },
+            S_ROOM_USERS => {
+                let room_id = r.u32()?;
+                let n = r.u16()? as usize;
+                if n > MAX_ROOM_USERS {
+                    return Err(DecodeError::BadValue("user count"));
+                }
+                let mut users = Vec::with_capacity(n.min(r.buf.len() / 6));
+                for _ in 0..n {
+                    users.push(r.room_user()?);
+                }
+                ServerMsg::RoomUsers { room_id, users }
+            }
+            S_USER_AT_ROOM => ServerMsg::UserAtRoom { room_id: r.u32()?, user: r.room_user()?, entered: r.bool()? },
+            S_LEFT_ROOM => ServerMsg::LeftRoom { room_id: r.u32()? },
+            S_VIDEO_CALL => ServerMsg::VideoCall { ev: r.call_event()?, peer_name: r.bytes()? },
+            S_LINK_CLOSE => ServerMsg::LinkClose { code: r.u32()? },
+            S_PONG => ServerMsg::Pong { seq: r.u32()? },
+            t => return Err(DecodeError::UnknownType(t)),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+}
+
+/// Finds the next complete frame at the start of `buf`.
+///
+/// Returns `Ok(Some((body, consumed)))` for a complete frame, `Ok(None)` when
+/// more bytes are needed, and an error for a length prefix out of range (the
+/// stream cannot be resynchronised, so the connection must be closed).
+pub fn split_frame(buf: &[u8]) -> Result<Option<(&[u8], usize)>, DecodeError> {
+    if buf.len() < FRAME_HEADER_LEN {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len == 0 || len > MAX_FRAME_LEN {
+        return Err(DecodeError::BadLength(len));
+    }
+    let end = FRAME_HEADER_LEN + len;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    Ok(Some((&buf[FRAME_HEADER_LEN..end], end)))
+}
+
+/// Reassembles frames from a byte stream read in arbitrary pieces.
+#[derive(Debug, Default)]
+pub struct FrameBuffer {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl FrameBuffer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes received and not yet returned as frames.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Space to read into: the caller reads into the returned slice, then calls
+    /// [`FrameBuffer::commit`] with the number of bytes read.
+    pub fn read_space(&mut self, want: usize) -> &mut [u8] {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > self.buf.capacity() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let len = self.buf.len();
+        self.buf.resize(len + want, 0);
+        &mut self.buf[len..]
+    }
+
+    /// Keeps `n` bytes of the last [`FrameBuffer::read_space`] and drops the rest.
+    pub fn commit(&mut self, n: usize, asked: usize) {
+        let len = self.buf.len();
+        self.buf.truncate(len - asked + n);
+    }
+
+    /// Appends bytes (for tests and simple callers).
+    pub fn extend(&mut self, bytes: &[u8]) {
+        let space = self.read_space(bytes.len());
+        space.copy_from_slice(bytes);
+    }
+
+    /// The next complete frame body, if any.
+    pub fn next_frame(&mut self) -> Result<Option<&[u8]>, DecodeError> {
+        match split_frame(&self.buf[self.start..])? {
+            None => Ok(None),
+            Some((_, consumed)) => {
+                let body_start = self.start + FRAME_HEADER_LEN;
+                self.start += consumed;
+                Ok(Some(&self.buf[body_start..self.start]))
+            }
+        }
+    }
+
+    /// Releases memory held by an idle buffer.
+    pub fn shrink_if_empty(&mut self) {
+        if self.pending() == 0 {
+            self.buf = Vec::new();
+            self.start = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ev(event: u32) -> CallEvent {
+        CallEvent {
+            event,
+            user_id: 7,
+            error_code: 100104,
+            flags: 0x83,
+            param: 0xDEAD_BEEF,
+            user_str: vec![0xC4, 0xE3, 0xBA, 0xC3, 0],
+        }
+    }
+
+    fn all_client() -> Vec<ClientMsg> {
+        vec![
+            ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8 },
+            ClientMsg::Login { name: b"alice".to_vec(), password: vec![0xff, 0xfe], pass_enc_type: 3 },
+            ClientMsg::Logout,
+            ClientMsg::EnterRoom { room_id: u32::MAX, password: vec![] },
+            ClientMsg::EnterRoomByName { name: "房间".as_bytes().to_vec(), password: b"p".to_vec() },
+            ClientMsg::LeaveRoom { room_id: 5 },
+            ClientMsg::VideoCall(ev(1)),
+            ClientMsg::Ping { seq: 42 },
+        ]
+    }
+
+    fn all_server() -> Vec<ServerMsg> {
+        let u = |id: u32| RoomUser { user_id: id, name: format!("u{id}").into_bytes() };
+        vec![
+            ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15000 },
+            ServerMsg::Refused { code: 107 },
+            ServerMsg::LoginResult { user_id: 9, code: 0, name: b"bob".to_vec() },
+            ServerMsg::EnterRoomResult { room_id: 3, code: 300 },
+            ServerMsg::RoomUsers { room_id: 3, users: vec![u(1), u(2)] },
+            ServerMsg::RoomUsers { room_id: 3, users: vec![] },
+            ServerMsg::UserAtRoom { room_id: 3, user: u(4), entered: true },
+            ServerMsg::LeftRoom { room_id: 3 },
+            ServerMsg::VideoCall { ev: ev(3), peer_name: b"carol".to_vec() },
+            ServerMsg::LinkClose { code: 209 },
+            ServerMsg::Pong { seq: 1 },
+        ]
+    }
+
+    #[test]
+    fn client_messages_round_trip() {
+        for m in all_client() {
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            let (body, used) = split_frame(&out).unwrap().unwrap();
+            assert_eq!(used, out.len());
+            assert_eq!(ClientMsg::decode(body).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        for m in all_server() {
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            let (body, used) = split_frame(&out).unwrap().unwrap();
+            assert_eq!(used, out.len());
+            assert_eq!(ServerMsg::decode(body).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        for m in all_server() {
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            let body = &out[FRAME_HEADER_LEN..];
+            for cut in 0..body.len() {
+                assert!(ServerMsg::decode(&body[..cut]).is_err(), "{m:?} cut at {cut}");
+            }
+        }
+        for m in all_client() {
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            let body = &out[FRAME_HEADER_LEN..];
+            for cut in 0..body.len() {
+                assert!(ClientMsg::decode(&body[..cut]).is_err(), "{m:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_and_bad_lengths_are_errors() {
+        let mut out = Vec::new();
+        ClientMsg::Ping { seq: 1 }.encode(&mut out);
+        let mut body = out[FRAME_HEADER_LEN..].to_vec();
+        body.push(0);
+        assert_eq!(ClientMsg::decode(&body), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(split_frame(&[0, 0, 0, 0]), Err(DecodeError::BadLength(0)));
+        assert_eq!(split_frame(&[0, 1, 0, 1]), Err(DecodeError::BadLength(65537)));
+        assert_eq!(ClientMsg::decode(&[0x81]), Err(DecodeError::UnknownType(0x81)));
+        assert_eq!(ServerMsg::decode(&[0x01]), Err(DecodeError::UnknownType(0x01)));
+        let mut hello = vec![C_HELLO];
+        hello.extend_from_slice(b"XXXX\0\x01\x01");
+        assert_eq!(ClientMsg::decode(&hello), Err(DecodeError::BadValue("magic")));
+    }
+
+    #[test]
+    fn frame_buffer_reassembles_byte_by_byte() {
+        let mut stream = Vec::new();
+        for m in all_client() {
+            m.encode(&mut stream);
+        }
+        let mut fb = FrameBuffer::new();
+        let mut got = Vec::new();
+        for b in &stream {
+            fb.extend(std::slice::from_ref(b));
+            while let Some(body) = fb.next_frame().unwrap() {
+                got.push(ClientMsg::decode(body).unwrap());
+            }
+        }
+        assert_eq!(got, all_client());
+        assert_eq!(fb.pending(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = ClientMsg::decode(&bytes);
+            let _ = ServerMsg::decode(&bytes);
+            let mut fb = FrameBuffer::new();
+            fb.extend(&bytes);
+            while let Ok(Some(body)) = fb.next_frame() {
+                let _ = ClientMsg::decode(body);
+            }
+        }
+
+        #[test]
+        fn mutated_valid_frames_never_panic(idx in 0usize..19, pos in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
+            let mut out = Vec::new();
+            let c = all_client();
+            let s = all_server();
+            if idx < c.len() { c[idx].encode(&mut out) } else { s[idx - c.len()].encode(&mut out) }
+            let p = pos % out.len();
+            out[p] = byte;
+            out.truncate(cut % (out.len() + 1));
+            let mut fb = FrameBuffer::new();
+            fb.extend(&out);
+            if let Ok(Some(body)) = fb.next_frame() {
+                let _ = ClientMsg::decode(body);
+                let _ = ServerMsg::decode(body);
+            }
+        }
+    }
+}
