@@ -199,6 +199,11 @@ impl Core {
         self.out.pop_front()
     }
 
+    /// Whether [`Core::poll_output`] has something.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// When [`Core::on_timeout`] should be called next (it may be early).
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((t, _))| *t)

@@ -1,1 +1,107 @@
-fn main() {}
+//! `anychat-server`: the core server. With no arguments it listens on
+//! `0.0.0.0:8906`. SIGINT and SIGTERM stop it cleanly.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anychat::core::CoreConfig;
+use anychat::server::{Server, ServerConfig};
+use clap::Parser;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// The anychat-rs core server: users, calls and rooms for BRAC_* clients.
+#[derive(Parser, Debug)]
+#[command(name = "anychat-server", version, about)]
+struct Args {
+    /// Address and port clients connect to.
+    #[arg(long, default_value = "0.0.0.0:8906")]
+    listen: SocketAddr,
+    /// Seconds a call may ring before both parties get REPLY(100105).
+    #[arg(long, default_value_t = 60.0, value_parser = parse_secs)]
+    ring_timeout: f64,
+    /// Seconds of silence after which a connection counts as lost.
+    #[arg(long, default_value_t = 15.0, value_parser = parse_secs)]
+    keepalive_timeout: f64,
+    /// Log level: error, warn, info, debug or trace (or a tracing filter).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// Output bytes a client may leave unread before it is disconnected.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_output: usize,
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds between 0 and 86400")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log_level) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("anychat-server: bad --log-level '{}': {e}", args.log_level);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = ServerConfig {
+        listen: args.listen,
+        core: CoreConfig {
+            ring_timeout: Duration::from_secs_f64(args.ring_timeout),
+            keepalive_timeout: Duration::from_secs_f64(args.keepalive_timeout),
+        },
+        max_output: args.max_output,
+    };
+    let mut server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("anychat-server: cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(1);
+        }
+    };
+    let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| args.listen.to_string());
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("anychat-server: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stop = server.stop_handle();
+    let signal_thread = signals.handle();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!(signal = sig, "signal received, stopping");
+                stop.stop();
+            }
+        })
+        .expect("spawn signal thread");
+    // Scripts and tests read this line to learn the bound port.
+    println!("anychat-server listening on {addr}");
+    tracing::info!(%addr, ring_timeout = args.ring_timeout, keepalive_timeout = args.keepalive_timeout, "listening");
+    let result = server.run();
+    signal_thread.close();
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("event loop failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
