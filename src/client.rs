@@ -1,1 +1,885 @@
+//! The client library's engine: one network thread per initialised SDK.
+//!
+//! API threads call [`Client`] methods, which check arguments against the
+//! shared [`State`], turn the call into a [`Command`], push it down a
+//! crossbeam channel and wake the network thread with a `mio::Waker`. The
+//! network thread owns the socket, the handshake, keep-alive and the
+//! reassembly of frames; it updates [`State`] under its lock, releases the
+//! lock, and only then hands each [`Event`] to the sink, which calls the
+//! app's callbacks. Callbacks therefore run on the network thread, one at a
+//! time, in order, with no library lock held: a callback may call any API
+//! function, `BRAC_Release` included.
 
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use parking_lot::Mutex;
+
+use crate::constants::*;
+use crate::protocol::{CallEvent, ClientMsg, FrameBuffer, Role, ServerMsg, PROTOCOL_VERSION};
+
+const WAKER: Token = Token(0);
+const SOCKET: Token = Token(1);
+/// How long a TCP connect and handshake may take before `WM_GV_CONNECT(0)`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `BRAC_Release` waits for the server to acknowledge a logout.
+const RELEASE_LINGER: Duration = Duration::from_millis(500);
+/// Longest user name, password or room name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest `lpUserStr` of a video-call event, in bytes.
+pub const MAX_USER_STR_LEN: usize = 2048;
+
+/// What the network thread hands to the app, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A `WM_GV_*` notification: `(message, wParam, lParam)`.
+    Notify { msg: u32, wparam: u32, lparam: u32 },
+    /// A video-call event; `user_id` is the other party.
+    VideoCall { event: u32, user_id: u32, error_code: u32, flags: u32, param: u32, user_str: Vec<u8> },
+}
+
+/// Receives events on the network thread; must not block for long.
+pub type EventSink = Box<dyn Fn(Event) + Send + 'static>;
+
+/// Where the link to the core server stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Idle,
+    Connecting,
+    Connected,
+}
+
+/// This client's part in a call, as far as it knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPhase {
+    /// Caller: Request sent, no ringing confirmation yet.
+    Dialing,
+    /// Ringing (either role).
+    Ringing,
+    /// Callee: accepted (Reply 0 sent), waiting for Start.
+    Accepted,
+    /// In progress, in the given room.
+    Active(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCall {
+    pub peer: u32,
+    pub caller: bool,
+    pub phase: CallPhase,
+}
+
+/// What API threads may read; written by both sides under the lock.
+#[derive(Debug)]
+pub struct State {
+    pub link: Link,
+    pub logged_in: bool,
+    pub self_id: Option<u32>,
+    pub self_name: Vec<u8>,
+    pub room: Option<u32>,
+    /// Everyone in `room`, self included.
+    pub room_users: Vec<u32>,
+    pub names: HashMap<u32, Vec<u8>>,
+    pub call: Option<ClientCall>,
+    /// `BRAC_USERSTATE_SELFUSERSTATUS`: 0 unknown, 1 connected, 2 logged in,
+    /// 3 in room, 4 logged out, 5 link closed.
+    pub status: u32,
+    /// Set when `BRAC_Logout` was asked, so the server's close is expected.
+    logging_out: bool,
+    /// Enter succeeded; `WM_GV_ENTERROOM` waits for the room's user list.
+    entering: Option<u32>,
+}
+
+impl State {
+    fn new() -> Self {
+        State {
+            link: Link::Idle,
+            logged_in: false,
+            self_id: None,
+            self_name: Vec::new(),
+            room: None,
+            room_users: Vec::new(),
+            names: HashMap::new(),
+            call: None,
+            status: 0,
+            logging_out: false,
+            entering: None,
+        }
+    }
+
+    /// The user id `-1` means "myself".
+    pub fn resolve(&self, user_id: u32) -> Option<u32> {
+        if user_id == u32::MAX {
+            self.self_id
+        } else {
+            Some(user_id)
+        }
+    }
+
+    pub fn name_of(&self, user_id: u32) -> Option<Vec<u8>> {
+        let uid = self.resolve(user_id)?;
+        if Some(uid) == self.self_id {
+            return Some(self.self_name.clone());
+        }
+        self.names.get(&uid).cloned()
+    }
+}
+
+/// Commands from API threads to the network thread.
+#[derive(Debug)]
+enum Command {
+    Connect { host: String, port: u16 },
+    Resolved { attempt: u64, result: io::Result<Vec<SocketAddr>> },
+    Send(ClientMsg),
+    Logout,
+    Shutdown,
+}
+
+/// Returned by API methods: a `GV_ERR_*` code (0 = success).
+pub type Code = u32;
+
+/// One initialised SDK: the handle API threads use.
+pub struct Client {
+    state: Arc<Mutex<State>>,
+    tx: Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    thread_id: ThreadId,
+    /// Set by `shutdown`: no event is delivered after it.
+    stopped: Arc<AtomicBool>,
+}
+
+impl Client {
+    /// Starts the network thread. `sink` receives every event on it.
+    pub fn start(sink: EventSink) -> io::Result<Client> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let state = Arc::new(Mutex::new(State::new()));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mut net = Net {
+            stopped: stopped.clone(),
+            poll,
+            rx,
+            tx: tx.clone(),
+            waker: waker.clone(),
+            state: state.clone(),
+            sink,
+            conn: None,
+            attempt: 0,
+            pending: Vec::new(),
+            link_close_code: None,
+            ping_seq: 0,
+            events: Vec::new(),
+        };
+        let thread = std::thread::Builder::new().name("anychat-net".into()).spawn(move || net.run())?;
+        let thread_id = thread.thread().id();
+        Ok(Client { state, tx, waker, thread: Mutex::new(Some(thread)), thread_id, stopped })
+    }
+
+    fn command(&self, cmd: Command) {
+        if self.tx.send(cmd).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!("cannot wake the network thread: {e}");
+            }
+        }
+    }
+
+    /// A copy of what the library knows, for the query functions.
+    pub fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.state.lock())
+    }
+
+    /// `BRAC_Connect`: resolves `host` off the calling thread and connects.
+    pub fn connect(&self, host: &[u8], port: u32) -> Code {
+        let Ok(host) = std::str::from_utf8(host) else { return GV_ERR_FUNCOPTERROR };
+        let Ok(port) = u16::try_from(port) else { return GV_ERR_FUNCOPTERROR };
+        if host.is_empty() || host.len() > MAX_NAME_LEN || port == 0 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        self.state.lock().link = Link::Connecting;
+        self.command(Command::Connect { host: host.to_string(), port });
+        0
+    }
+
+    /// `BRAC_Login`: queued until the handshake completes.
+    pub fn login(&self, name: &[u8], password: &[u8], pass_enc_type: u32) -> Code {
+        if name.is_empty() || name.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        {
+            let st = self.state.lock();
+            if st.link == Link::Idle {
+                return GV_ERR_CONNECT_ABORT;
+            }
+            if st.logged_in {
+                return GV_ERR_ALREADY_LOGIN;
+            }
+        }
+        self.command(Command::Send(ClientMsg::Login { name: name.to_vec(), password: password.to_vec(), pass_enc_type }));
+        0
+    }
+
+    /// `BRAC_Logout`: ends the session and closes the link.
+    pub fn logout(&self) -> Code {
+        {
+            let mut st = self.state.lock();
+            if st.link == Link::Idle {
+                return GV_ERR_NOTLOGIN;
+            }
+            st.logging_out = true;
+        }
+        self.command(Command::Logout);
+        0
+    }
+
+    /// `BRAC_EnterRoom`.
+    pub fn enter_room(&self, room_id: u32, password: &[u8]) -> Code {
+        if room_id == 0 || room_id == u32::MAX || password.len() > MAX_NAME_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        if !self.state.lock().logged_in {
+            return GV_ERR_NOTLOGIN;
+        }
+        self.command(Command::Send(ClientMsg::EnterRoom { room_id, password: password.to_vec() }));
+        0
+    }
+
+    /// `BRAC_EnterRoomEx`.
+    pub fn enter_room_by_name(&self, name: &[u8], password: &[u8]) -> Code {
+        if name.is_empty() || name.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        if !self.state.lock().logged_in {
+            return GV_ERR_NOTLOGIN;
+        }
+        self.command(Command::Send(ClientMsg::EnterRoomByName { name: name.to_vec(), password: password.to_vec() }));
+        0
+    }
+
+    /// `BRAC_LeaveRoom` (`u32::MAX` = the current room).
+    pub fn leave_room(&self, room_id: u32) -> Code {
+        {
+            let mut st = self.state.lock();
+            if !st.logged_in {
+                return GV_ERR_NOTLOGIN;
+            }
+            match st.room {
+                Some(r) if room_id == u32::MAX || room_id == r => {
+                    st.room = None;
+                    st.room_users.clear();
+                    st.status = 2;
+                }
+                _ => return GV_ERR_NOTINROOM,
+            }
+        }
+        self.command(Command::Send(ClientMsg::LeaveRoom { room_id }));
+        0
+    }
+
+    /// `BRAC_VideoCallControl`: checks the event against what this client
+    /// knows of its call (see the contract's table), then sends it.
+    pub fn video_call(&self, event: u32, user_id: u32, error_code: u32, flags: u32, param: u32, user_str: &[u8]) -> Code {
+        if user_str.len() > MAX_USER_STR_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        {
+            let mut st = self.state.lock();
+            if !st.logged_in {
+                return GV_ERR_NOTLOGIN;
+            }
+            let me = st.self_id.unwrap_or(0);
+            let call = st.call;
+            let is_peer = call.is_some_and(|c| c.peer == user_id);
+            match event {
+                BRAC_VIDEOCALL_EVENT_REQUEST => {
+                    if user_id == me || user_id == 0 || user_id == u32::MAX {
+                        return GV_ERR_FUNCOPTERROR;
+                    }
+                    if call.is_some() {
+                        return GV_ERR_FUNCNOTALLOW;
+                    }
+                    st.call = Some(ClientCall { peer: user_id, caller: true, phase: CallPhase::Dialing });
+                }
+                BRAC_VIDEOCALL_EVENT_REPLY => {
+                    let Some(c) = call.filter(|_| is_peer) else { return GV_ERR_FUNCNOTALLOW };
+                    match (c.caller, c.phase, error_code) {
+                        // The callee answers a ringing call.
+                        (false, CallPhase::Ringing, 0) => {
+                            st.call = Some(ClientCall { phase: CallPhase::Accepted, ..c });
+                        }
+                        (false, CallPhase::Ringing, _) => st.call = None,
+                        // The caller cancels (any non-zero code).
+                        (true, CallPhase::Dialing | CallPhase::Ringing, c) if c != 0 => st.call = None,
+                        _ => return GV_ERR_FUNCNOTALLOW,
+                    }
+                }
+                BRAC_VIDEOCALL_EVENT_FINISH => {
+                    if !is_peer {
+                        return GV_ERR_FUNCNOTALLOW;
+                    }
+                    st.call = None;
+                }
+                BRAC_VIDEOCALL_EVENT_START => return GV_ERR_FUNCNOTALLOW,
+                _ => return GV_ERR_FUNCOPTERROR,
+            }
+        }
+        let ev = CallEvent { event, user_id, error_code, flags, param, user_str: user_str.to_vec() };
+        self.command(Command::Send(ClientMsg::VideoCall(ev)));
+        0
+    }
+
+    /// `BRAC_Release`: logs out if needed, stops and joins the network thread.
+    /// Called from a callback (on the network thread itself) it cannot join;
+    /// the thread then ends as soon as the callback returns.
+    pub fn shutdown(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.command(Command::Shutdown);
+        if std::thread::current().id() == self.thread_id {
+            return;
+        }
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    connected: bool,
+    /// The server sent `Welcome`.
+    ready: bool,
+    deadline: Instant,
+    last_rx: Instant,
+    keepalive: Duration,
+    next_ping: Instant,
+    input: FrameBuffer,
+    out: Vec<u8>,
+    written: usize,
+    writable: bool,
+    addrs: Vec<SocketAddr>,
+}
+
+struct Net {
+    poll: Poll,
+    rx: Receiver<Command>,
+    tx: Sender<Command>,
+    waker: Arc<Waker>,
+    state: Arc<Mutex<State>>,
+    sink: EventSink,
+    stopped: Arc<AtomicBool>,
+    conn: Option<Conn>,
+    /// Counts connect attempts, so that a late DNS answer is ignored.
+    attempt: u64,
+    /// Messages asked for before the link was up.
+    pending: Vec<ClientMsg>,
+    /// Reason the server gave in `LinkClose`, reported when the link drops.
+    link_close_code: Option<u32>,
+    ping_seq: u32,
+    /// Events collected under the state lock, delivered after it is released.
+    events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Down {
+    /// The connect attempt failed: `WM_GV_CONNECT(0)`.
+    ConnectFailed,
+    /// An established link dropped: `WM_GV_LINKCLOSE(code)`.
+    Lost(u32),
+    /// Logout or release: no notification.
+    Quiet,
+}
+
+impl Net {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(64);
+        let mut shutting_down: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let mut deadline = self.next_deadline();
+            if let Some(t) = shutting_down {
+                deadline = Some(deadline.map_or(t, |d| d.min(t)));
+            }
+            let timeout = deadline.map(|d| d.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!("client poll failed: {e}");
+                    return;
+                }
+            }
+            for event in events.iter() {
+                if event.token() == SOCKET {
+                    self.on_socket(event.is_writable(), event.is_readable() || event.is_read_closed() || event.is_error());
+                }
+            }
+            while let Ok(cmd) = self.rx.try_recv() {
+                match cmd {
+                    Command::Shutdown => {
+                        if shutting_down.is_none() {
+                            shutting_down = Some(Instant::now() + RELEASE_LINGER);
+                            let logged_in = self.state.lock().logged_in;
+                            if logged_in && self.conn.as_ref().is_some_and(|c| c.ready) {
+                                self.state.lock().logging_out = true;
+                                self.send(ClientMsg::Logout);
+                            } else {
+                                self.drop_link(Down::Quiet);
+                            }
+                        }
+                    }
+                    // After a release began, nothing but the logout goes out.
+                    _ if shutting_down.is_some() => {}
+                    cmd => self.on_command(cmd),
+                }
+            }
+            self.on_timers(Instant::now());
+            self.flush();
+            if let Some(t) = shutting_down {
+                if self.conn.is_none() || Instant::now() >= t {
+                    self.conn = None;
+                    return;
+                }
+                // Release: no callbacks once it has begun.
+                self.events.clear();
+            } else {
+                self.deliver();
+            }
+        }
+    }
+
+    fn deliver(&mut self) {
+        for ev in std::mem::take(&mut self.events) {
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            (self.sink)(ev);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let c = self.conn.as_ref()?;
+        Some(if c.ready { c.next_ping.min(c.last_rx + c.keepalive) } else { c.deadline })
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Connect { host, port } => {
+                self.drop_link(Down::Quiet);
+                self.state.lock().link = Link::Connecting;
+                self.attempt += 1;
+                let attempt = self.attempt;
+                let tx = self.tx.clone();
+                let waker = self.waker.clone();
+                // Name resolution can block; it runs off the network thread.
+                let spawned = std::thread::Builder::new().name("anychat-dns".into()).spawn(move || {
+                    let result = (host.as_str(), port).to_socket_addrs().map(|a| a.collect());
+                    if tx.send(Command::Resolved { attempt, result }).is_ok() {
+                        let _ = waker.wake();
+                    }
+                });
+                if spawned.is_err() {
+                    self.connect_failed();
+                }
+            }
+            Command::Resolved { attempt, result } => {
+                if attempt != self.attempt || self.state.lock().link != Link::Connecting {
+                    return;
+                }
+                match result {
+                    Ok(addrs) if !addrs.is_empty() => self.try_connect(addrs),
+                    Ok(_) | Err(_) => {
+                        tracing::info!("server address does not resolve");
+                        self.connect_failed();
+                    }
+                }
+            }
+            Command::Send(msg) => self.send(msg),
+            Command::Logout => {
+                if self.conn.as_ref().is_some_and(|c| c.ready) {
+                    self.send(ClientMsg::Logout);
+                } else {
+                    self.drop_link(Down::Quiet);
+                }
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn try_connect(&mut self, mut addrs: Vec<SocketAddr>) {
+        while !addrs.is_empty() {
+            let addr = addrs.remove(0);
+            match TcpStream::connect(addr) {
+                Ok(mut stream) => {
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if self.poll.registry().register(&mut stream, SOCKET, interest).is_err() {
+                        continue;
+                    }
+                    let now = Instant::now();
+                    self.conn = Some(Conn {
+                        stream,
+                        connected: false,
+                        ready: false,
+                        deadline: now + CONNECT_TIMEOUT,
+                        last_rx: now,
+                        keepalive: Duration::from_secs(15),
+                        next_ping: now,
+                        input: FrameBuffer::new(),
+                        out: Vec::new(),
+                        written: 0,
+                        writable: true,
+                        addrs,
+                    });
+                    return;
+                }
+                Err(e) => tracing::debug!(%addr, "connect failed: {e}"),
+            }
+        }
+        self.connect_failed();
+    }
+
+    fn connect_failed(&mut self) {
+        self.conn = None;
+        self.pending.clear();
+        self.state.lock().link = Link::Idle;
+        self.events.push(Event::Notify { msg: WM_GV_CONNECT, wparam: 0, lparam: 0 });
+    }
+
+    /// Queues a message: written now if the link is up, else after `Hello`.
+    fn send(&mut self, msg: ClientMsg) {
+        match &mut self.conn {
+            Some(c) if c.connected => msg.encode(&mut c.out),
+            _ if self.state.lock().link == Link::Connecting => self.pending.push(msg),
+            _ => tracing::debug!(?msg, "dropped: not connected"),
+        }
+    }
+
+    fn on_socket(&mut self, writable: bool, readable: bool) {
+        let Some(c) = self.conn.as_mut() else { return };
+        if !c.connected && (writable || readable) {
+            match c.stream.take_error() {
+                Ok(None) if c.stream.peer_addr().is_ok() => {
+                    c.connected = true;
+                    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8 }.encode(&mut c.out);
+                    for m in self.pending.drain(..) {
+                        m.encode(&mut c.out);
+                    }
+                }
+                Ok(None) => {
+                    // Spurious wake-up before the connect completed (or a hang-up
+                    // reported without an error): try the next address if any.
+                    if c.stream.peer_addr().is_err() && (readable || c.stream.take_error().is_err()) {
+                        let addrs = std::mem::take(&mut c.addrs);
+                        self.retry_or_fail(addrs);
+                    }
+                    return;
+                }
+                _ => {
+                    let addrs = std::mem::take(&mut c.addrs);
+                    self.retry_or_fail(addrs);
+                    return;
+                }
+            }
+        }
+        if readable {
+            self.read();
+        }
+    }
+
+    fn retry_or_fail(&mut self, addrs: Vec<SocketAddr>) {
+        if let Some(mut c) = self.conn.take() {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+        if addrs.is_empty() {
+            self.connect_failed();
+        } else {
+            self.try_connect(addrs);
+        }
+    }
+
+    fn read(&mut self) {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let Some(c) = self.conn.as_mut() else { return };
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.link_down();
+                    return;
+                }
+                Ok(n) => {
+                    c.last_rx = Instant::now();
+                    c.input.extend(&buf[..n]);
+                    loop {
+                        let Some(c) = self.conn.as_mut() else { return };
+                        let msg = match c.input.next_frame() {
+                            Ok(None) => break,
+                            Ok(Some(body)) => ServerMsg::decode(body),
+                            Err(e) => Err(e),
+                        };
+                        match msg {
+                            Ok(m) => self.on_message(m),
+                            Err(e) => {
+                                tracing::warn!("bad frame from the server, closing the link: {e}");
+                                self.link_down();
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::info!("link read error: {e}");
+                    self.link_down();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The established link (or the attempt) ended without our asking.
+    fn link_down(&mut self) {
+        let (ready, logging_out) = {
+            let st = self.state.lock();
+            (self.conn.as_ref().is_some_and(|c| c.ready), st.logging_out)
+        };
+        if logging_out {
+            self.drop_link(Down::Quiet);
+        } else if ready {
+            let code = self.link_close_code.take().unwrap_or(GV_ERR_CONNECT_ABORT);
+            self.drop_link(Down::Lost(code));
+        } else {
+            self.drop_link(Down::ConnectFailed);
+        }
+    }
+
+    /// Closes the link, resets the session state and reports it as `how`.
+    fn drop_link(&mut self, how: Down) {
+        if let Some(mut c) = self.conn.take() {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+        self.pending.clear();
+        self.link_close_code = None;
+        let mut st = self.state.lock();
+        let was = st.link;
+        st.link = Link::Idle;
+        st.logged_in = false;
+        st.logging_out = false;
+        st.room = None;
+        st.entering = None;
+        st.room_users.clear();
+        if let (Some(call), Down::Lost(_)) = (st.call, how) {
+            // The app's call is over too: tell it as the peer would be told.
+            let event = if matches!(call.phase, CallPhase::Active(_)) {
+                BRAC_VIDEOCALL_EVENT_FINISH
+            } else {
+                BRAC_VIDEOCALL_EVENT_REPLY
+            };
+            let error_code = AC_ERROR_VIDEOCALL_DISCONNECT;
+            self.events.push(Event::VideoCall { event, user_id: call.peer, error_code, flags: 0, param: 0, user_str: vec![] });
+        }
+        st.call = None;
+        match how {
+            Down::ConnectFailed if was != Link::Idle => {
+                st.status = 0;
+                self.events.push(Event::Notify { msg: WM_GV_CONNECT, wparam: 0, lparam: 0 });
+            }
+            Down::Lost(code) => {
+                st.status = 5;
+                self.events.push(Event::Notify { msg: WM_GV_LINKCLOSE, wparam: code, lparam: 0 });
+            }
+            Down::Quiet if st.status >= 2 => st.status = 4,
+            _ => {}
+        }
+    }
+
+    fn on_timers(&mut self, now: Instant) {
+        let Some(c) = self.conn.as_mut() else { return };
+        if !c.ready {
+            if now >= c.deadline {
+                tracing::info!("connect timed out");
+                self.drop_link(Down::ConnectFailed);
+            }
+            return;
+        }
+        if now >= c.last_rx + c.keepalive {
+            tracing::info!("server silent for the keep-alive time, closing the link");
+            self.link_down();
+            return;
+        }
+        if now >= c.next_ping {
+            c.next_ping = now + c.keepalive / 3;
+            self.ping_seq = self.ping_seq.wrapping_add(1);
+            ClientMsg::Ping { seq: self.ping_seq }.encode(&mut c.out);
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some(c) = self.conn.as_mut() else { return };
+        if !c.connected {
+            return;
+        }
+        let mut failed = false;
+        while c.written < c.out.len() {
+            match c.stream.write(&c.out[c.written..]) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(n) => c.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if failed {
+            self.link_down();
+            return;
+        }
+        if c.written == c.out.len() {
+            c.out.clear();
+            c.written = 0;
+        }
+        let want = c.written < c.out.len();
+        if want != c.writable {
+            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            let _ = self.poll.registry().reregister(&mut c.stream, SOCKET, interest);
+            c.writable = want;
+        }
+    }
+
+    fn on_message(&mut self, msg: ServerMsg) {
+        let mut st = self.state.lock();
+        let ev = &mut self.events;
+        let notify = |ev: &mut Vec<Event>, msg: u32, wparam: u32, lparam: u32| {
+            ev.push(Event::Notify { msg, wparam, lparam });
+        };
+        match msg {
+            ServerMsg::Welcome { keepalive_ms, .. } => {
+                if let Some(c) = self.conn.as_mut() {
+                    c.ready = true;
+                    c.keepalive = Duration::from_millis(keepalive_ms.max(300) as u64);
+                    c.next_ping = Instant::now() + c.keepalive / 3;
+                }
+                st.link = Link::Connected;
+                st.status = 1;
+                notify(ev, WM_GV_CONNECT, 1, 0);
+            }
+            ServerMsg::Refused { code } => {
+                tracing::warn!(code, "the server refused the handshake");
+                drop(st);
+                self.drop_link(Down::ConnectFailed);
+            }
+            ServerMsg::LoginResult { user_id, code, name } => {
+                if code == 0 {
+                    st.logged_in = true;
+                    st.self_id = Some(user_id);
+                    st.self_name = name;
+                    st.status = 2;
+                    notify(ev, WM_GV_LOGINSYSTEM, user_id, 0);
+                } else {
+                    notify(ev, WM_GV_LOGINSYSTEM, 0, code);
+                }
+            }
+            ServerMsg::EnterRoomResult { room_id, code } => {
+                if code == 0 {
+                    st.entering = Some(room_id);
+                } else {
+                    notify(ev, WM_GV_ENTERROOM, room_id, code);
+                }
+            }
+            ServerMsg::RoomUsers { room_id, users } => {
+                if st.entering.take() == Some(room_id) {
+                    st.room = Some(room_id);
+                    st.status = 3;
+                    st.room_users = users.iter().map(|u| u.user_id).collect();
+                    for u in users {
+                        st.names.insert(u.user_id, u.name);
+                    }
+                    let count = st.room_users.len() as u32;
+                    notify(ev, WM_GV_ENTERROOM, room_id, 0);
+                    notify(ev, WM_GV_ONLINEUSER, count, room_id);
+                }
+            }
+            ServerMsg::UserAtRoom { room_id, user, entered } => {
+                if st.room == Some(room_id) {
+                    st.room_users.retain(|u| *u != user.user_id);
+                    if entered {
+                        st.room_users.push(user.user_id);
+                    }
+                    st.names.insert(user.user_id, user.name);
+                    notify(ev, WM_GV_USERATROOM, user.user_id, entered as u32);
+                }
+            }
+            ServerMsg::LeftRoom { room_id } => {
+                if st.room == Some(room_id) {
+                    st.room = None;
+                    st.room_users.clear();
+                    st.status = 2;
+                }
+            }
+            ServerMsg::VideoCall { ev: e, peer_name } => {
+                if !peer_name.is_empty() {
+                    st.names.insert(e.user_id, peer_name);
+                }
+                st.call = next_call_state(st.call, &e);
+                ev.push(Event::VideoCall {
+                    event: e.event,
+                    user_id: e.user_id,
+                    error_code: e.error_code,
+                    flags: e.flags,
+                    param: e.param,
+                    user_str: e.user_str,
+                });
+            }
+            ServerMsg::LinkClose { code } => {
+                self.link_close_code = Some(code);
+            }
+            ServerMsg::Pong { .. } => {}
+        }
+    }
+}
+
+/// What this client knows of its call after the server sent `e`.
+pub fn next_call_state(call: Option<ClientCall>, e: &CallEvent) -> Option<ClientCall> {
+    let peer = e.user_id;
+    let ours = call.filter(|c| c.peer == peer);
+    match e.event {
+        BRAC_VIDEOCALL_EVENT_REQUEST => Some(ClientCall { peer, caller: false, phase: CallPhase::Ringing }),
+        BRAC_VIDEOCALL_EVENT_REPLY => match ours {
+            Some(c) if c.caller && e.error_code == 0 => Some(ClientCall { phase: CallPhase::Ringing, ..c }),
+            Some(c) if c.caller => None,
+            // A callee hears of the end of its ringing call (cancel, time-out,
+            // lost caller); BUSY/OFFLINE answer a request of its own instead.
+            Some(_) if !matches!(e.error_code, 0 | AC_ERROR_VIDEOCALL_BUSY | AC_ERROR_VIDEOCALL_OFFLINE) => None,
+            _ => call,
+        },
+        BRAC_VIDEOCALL_EVENT_START => match ours {
+            Some(c) => Some(ClientCall { phase: CallPhase::Active(e.param), ..c }),
+            None => call,
+        },
+        BRAC_VIDEOCALL_EVENT_FINISH => {
+            if ours.is_some() {
+                None
+            } else {
+                call
+            }
+        }
+        _ => call,
+    }
+}

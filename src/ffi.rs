@@ -1,1 +1,501 @@
+//! The `BRAC_*` C ABI: a thin layer over [`crate::client`].
+//!
+//! Every exported function checks its arguments, turns them into a call on
+//! the process's one [`Client`], and returns a `GV_ERR_*` code. Each body runs
+//! inside [`guard`], so a panic becomes [`ERR_INTERNAL`] and never unwinds
+//! into C. Types follow the vendor's Linux headers: `DWORD` is `u32`, `BOOL`
+//! and `LONG` are C `long`, strings are NUL-terminated byte strings carried
+//! unchanged (never assumed to be UTF-8), a NULL string counts as "".
+//!
+//! Ownership: the library never keeps a pointer the app passed in, except
+//! the callback function pointers and their `lpUserValue`, which it hands
+//! back unchanged. Output buffers belong to the caller and are written only
+//! within the length the caller gave.
+//!
+//! Callbacks run on the library's network thread, one at a time, with no
+//! library lock held: a callback may call any `BRAC_` function, including
+//! `BRAC_Release` (which then returns without waiting for the thread).
+#![allow(non_snake_case, non_camel_case_types, clippy::missing_safety_doc)]
 
+use std::ffi::{c_char, c_int, c_long, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::client::{Client, Event, MAX_NAME_LEN, MAX_USER_STR_LEN};
+use crate::constants::*;
+
+pub type DWORD = u32;
+pub type BOOL = c_long;
+pub type LONG = c_long;
+pub type TCHAR = c_char;
+pub type LPCTSTR = *const c_char;
+pub type LPVOID = *mut c_void;
+pub type HWND = *mut c_void;
+pub type LPDWORD = *mut DWORD;
+
+/// `WM_GV_*` notifications: `(dwNotifyMsg, wParam, lParam, lpUserValue)`.
+pub type BRAC_NotifyMessage_CallBack = Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, LPVOID)>;
+/// Video-call events: `(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, lpUserStr, lpUserValue)`.
+pub type BRAC_VideoCallEvent_CallBack =
+    Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID)>;
+
+/// Returned when a panic was caught inside the library (an internal error).
+pub const ERR_INTERNAL: DWORD = GV_ERR_MEMORYFAIL;
+
+/// A callback and its user value, stored as plain words so they may cross threads.
+#[derive(Clone, Copy)]
+struct Registered<F> {
+    func: F,
+    user: usize,
+}
+
+#[derive(Default)]
+struct Callbacks {
+    notify: Option<Registered<unsafe extern "system" fn(DWORD, DWORD, DWORD, LPVOID)>>,
+    video_call: Option<Registered<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID)>>,
+}
+
+static CALLBACKS: RwLock<Callbacks> = RwLock::new(Callbacks { notify: None, video_call: None });
+static SDK: Mutex<Option<Arc<Client>>> = Mutex::new(None);
+
+/// Runs an exported function's body; a panic becomes [`ERR_INTERNAL`].
+fn guard(body: impl FnOnce() -> DWORD) -> DWORD {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(ERR_INTERNAL)
+}
+
+/// The initialised SDK, or `GV_ERR_NOTINIT`. The global lock is held only
+/// while the `Arc` is cloned.
+fn sdk() -> Result<Arc<Client>, DWORD> {
+    SDK.lock().clone().ok_or(GV_ERR_NOTINIT)
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes; NULL reads as "".
+/// `None` when longer than `max`.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string.
+unsafe fn c_bytes(p: *const c_char, max: usize) -> Option<Vec<u8>> {
+    if p.is_null() {
+        return Some(Vec::new());
+    }
+    let mut out = Vec::new();
+    for i in 0..=max {
+        // SAFETY: the caller guarantees a NUL-terminated string; we stop at the NUL.
+        let b = unsafe { *p.add(i) } as u8;
+        if b == 0 {
+            return Some(out);
+        }
+        out.push(b);
+    }
+    None
+}
+
+/// Copies `bytes` and a NUL into `buf` of `len` bytes, cut to fit.
+///
+/// # Safety
+/// `buf` points to `len` writable bytes (checked non-NULL here).
+unsafe fn copy_out(buf: *mut c_char, len: usize, bytes: &[u8]) -> DWORD {
+    if buf.is_null() || len == 0 {
+        return GV_ERR_FUNCOPTERROR;
+    }
+    let n = bytes.len().min(len - 1);
+    // SAFETY: `n + 1 <= len` bytes of `buf` are writable, as the caller promised.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
+        *buf.add(n) = 0;
+    }
+    0
+}
+
+/// The two-step (array, count) habit: NULL array → write the count; else
+/// fill up to `*num` ids and set `*num` to the number written.
+///
+/// # Safety
+/// `num` is NULL or valid; `arr`, when not NULL, has room for `*num` ids.
+unsafe fn fill_ids(arr: LPDWORD, num: *mut DWORD, ids: &[u32]) -> DWORD {
+    if num.is_null() {
+        return GV_ERR_FUNCOPTERROR;
+    }
+    // SAFETY: `num` is non-NULL and points to a DWORD the caller owns.
+    unsafe {
+        if arr.is_null() {
+            *num = ids.len() as DWORD;
+        } else {
+            let n = ids.len().min(*num as usize);
+            std::ptr::copy_nonoverlapping(ids.as_ptr(), arr, n);
+            *num = n as DWORD;
+        }
+    }
+    0
+}
+
+/// Delivers one event to the registered callback, with no lock held.
+fn deliver(ev: Event) {
+    match ev {
+        Event::Notify { msg, wparam, lparam } => {
+            let cb = CALLBACKS.read().notify;
+            if let Some(cb) = cb {
+                // SAFETY: the app registered this function with this signature.
+                unsafe { (cb.func)(msg, wparam, lparam, cb.user as LPVOID) };
+            }
+        }
+        Event::VideoCall { event, user_id, error_code, flags, param, mut user_str } => {
+            let cb = CALLBACKS.read().video_call;
+            if let Some(cb) = cb {
+                user_str.push(0);
+                let s = user_str.as_ptr() as LPCTSTR;
+                // SAFETY: the app registered this function with this signature;
+                // `s` is NUL-terminated and lives until the call returns.
+                unsafe { (cb.func)(event, user_id, error_code, flags, param, s, cb.user as LPVOID) };
+            }
+        }
+    }
+}
+
+// ----- version, init, release -------------------------------------------
+
+/// Writes the library version and a build description.
+/// `lpCompileTime` (may be NULL) receives at most `dwBufLen` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetSDKVersion(
+    dwMainVer: *mut DWORD,
+    dwSubVer: *mut DWORD,
+    lpCompileTime: *mut TCHAR,
+    dwBufLen: DWORD,
+) -> DWORD {
+    guard(|| {
+        if dwMainVer.is_null() || dwSubVer.is_null() {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        // SAFETY: both pointers were checked non-NULL.
+        unsafe {
+            *dwMainVer = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0);
+            *dwSubVer = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0);
+        }
+        if !lpCompileTime.is_null() && dwBufLen > 0 {
+            let text = concat!("anychat-rs ", env!("CARGO_PKG_VERSION"));
+            // SAFETY: the caller gave `dwBufLen` writable bytes.
+            return unsafe { copy_out(lpCompileTime, dwBufLen as usize, text.as_bytes()) };
+        }
+        0
+    })
+}
+
+/// Starts the SDK (its network thread). `hWnd` is ignored (no window
+/// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Calling it again
+/// while initialised returns 0 and changes nothing.
+#[no_mangle]
+pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
+    let _ = (hWnd, dwFuncMode);
+    guard(|| {
+        let mut sdk = SDK.lock();
+        if sdk.is_some() {
+            return 0;
+        }
+        match Client::start(Box::new(deliver)) {
+            Ok(c) => {
+                *sdk = Some(Arc::new(c));
+                0
+            }
+            Err(e) => {
+                tracing::error!("BRAC_InitSDK: cannot start the network thread: {e}");
+                GV_ERR_MEMORYFAIL
+            }
+        }
+    })
+}
+
+/// Logs out if logged in, closes the link and stops the network thread.
+/// No callback runs after it returns (unless called from a callback).
+/// Registered callbacks stay registered for a later `BRAC_InitSDK`.
+#[no_mangle]
+pub extern "C" fn BRAC_Release() -> DWORD {
+    guard(|| {
+        let client = SDK.lock().take();
+        match client {
+            Some(c) => {
+                c.shutdown();
+                0
+            }
+            None => GV_ERR_NOTINIT,
+        }
+    })
+}
+
+// ----- callbacks ----------------------------------------------------------
+
+/// Registers (or, with NULL, removes) the `WM_GV_*` notification callback.
+#[no_mangle]
+pub extern "C" fn BRAC_SetNotifyMessageCallBack(lpFunction: BRAC_NotifyMessage_CallBack, lpUserValue: LPVOID) -> DWORD {
+    guard(|| {
+        CALLBACKS.write().notify = lpFunction.map(|func| Registered { func, user: lpUserValue as usize });
+        0
+    })
+}
+
+/// Registers (or, with NULL, removes) the video-call event callback.
+#[no_mangle]
+pub extern "C" fn BRAC_SetVideoCallEventCallBack(
+    lpFunction: BRAC_VideoCallEvent_CallBack,
+    lpUserValue: LPVOID,
+) -> DWORD {
+    guard(|| {
+        CALLBACKS.write().video_call = lpFunction.map(|func| Registered { func, user: lpUserValue as usize });
+        0
+    })
+}
+
+/// Registers a callback by type (`BRAC_CBTYPE_*`). Supported here:
+/// `BRAC_CBTYPE_NOTIFYMESSAGE` and `BRAC_CBTYPE_VIDEOCALLEVENT`; any other
+/// type returns `GV_ERR_FUNCNOTALLOW`, an unknown one `GV_ERR_FUNCOPTERROR`.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, lpUserValue: LPVOID) -> DWORD {
+    guard(|| match dwCBType {
+        BRAC_CBTYPE_NOTIFYMESSAGE => {
+            // SAFETY: the app passes a function of this type for this
+            // callback type (the vendor's contract); NULL maps to None.
+            let f: BRAC_NotifyMessage_CallBack = unsafe { std::mem::transmute(lpFunction) };
+            BRAC_SetNotifyMessageCallBack(f, lpUserValue)
+        }
+        BRAC_CBTYPE_VIDEOCALLEVENT => {
+            // SAFETY: as above, for the video-call callback type.
+            let f: BRAC_VideoCallEvent_CallBack = unsafe { std::mem::transmute(lpFunction) };
+            BRAC_SetVideoCallEventCallBack(f, lpUserValue)
+        }
+        1..=24 => GV_ERR_FUNCNOTALLOW,
+        _ => GV_ERR_FUNCOPTERROR,
+    })
+}
+
+// ----- connection and session ----------------------------------------------
+
+/// Connects to the core server at `lpServerAddr` (host name or IP) and
+/// `dwPort`. Returns at once; the result arrives as `WM_GV_CONNECT(1|0)`.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_Connect(lpServerAddr: LPCTSTR, dwPort: DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        // SAFETY: a C string from the caller, or NULL.
+        let Some(host) = (unsafe { c_bytes(lpServerAddr, MAX_NAME_LEN) }) else { return GV_ERR_FUNCOPTERROR };
+        c.connect(&host, dwPort)
+    })
+}
+
+/// Logs in (queued until connected). Result: `WM_GV_LOGINSYSTEM(userId, code)`.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_Login(lpUserName: LPCTSTR, lpPassword: LPCTSTR, dwPassEncType: DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        // SAFETY: C strings from the caller, or NULL.
+        let (Some(name), Some(pass)) =
+            (unsafe { c_bytes(lpUserName, MAX_NAME_LEN) }, unsafe { c_bytes(lpPassword, MAX_NAME_LEN) })
+        else {
+            return GV_ERR_FUNCOPTERROR;
+        };
+        c.login(&name, &pass, dwPassEncType)
+    })
+}
+
+/// Logs out and closes the link (a new `BRAC_Connect` is needed to log in
+/// again). A call in progress ends as if the user had sent Finish.
+#[no_mangle]
+pub extern "C" fn BRAC_Logout() -> DWORD {
+    guard(|| match sdk() {
+        Ok(c) => c.logout(),
+        Err(e) => e,
+    })
+}
+
+// ----- rooms --------------------------------------------------------------
+
+/// Enters room `dwRoomid`; result `WM_GV_ENTERROOM(room, code)`, then
+/// `WM_GV_ONLINEUSER(count, room)` on success.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_EnterRoom(dwRoomid: DWORD, lpRoomPass: LPCTSTR, dwPassEncType: DWORD) -> DWORD {
+    let _ = dwPassEncType;
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        // SAFETY: a C string from the caller, or NULL.
+        let Some(pass) = (unsafe { c_bytes(lpRoomPass, MAX_NAME_LEN) }) else { return GV_ERR_FUNCOPTERROR };
+        c.enter_room(dwRoomid, &pass)
+    })
+}
+
+/// Enters the room named `lpRoomName` (the server maps names to room ids).
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_EnterRoomEx(lpRoomName: LPCTSTR, lpRoomPass: LPCTSTR) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        // SAFETY: C strings from the caller, or NULL.
+        let (Some(name), Some(pass)) =
+            (unsafe { c_bytes(lpRoomName, MAX_NAME_LEN) }, unsafe { c_bytes(lpRoomPass, MAX_NAME_LEN) })
+        else {
+            return GV_ERR_FUNCOPTERROR;
+        };
+        c.enter_room_by_name(&name, &pass)
+    })
+}
+
+/// Leaves the room (`dwRoomid` = the current room's id, or -1).
+#[no_mangle]
+pub extern "C" fn BRAC_LeaveRoom(dwRoomid: DWORD) -> DWORD {
+    guard(|| match sdk() {
+        Ok(c) => c.leave_room(dwRoomid),
+        Err(e) => e,
+    })
+}
+
+/// The other users in the current room (self excluded). Two-step habit:
+/// NULL array → `*dwUserNum` = count; else fills up to `*dwUserNum` ids.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetOnlineUser(lpUserIDArray: LPDWORD, dwUserNum: *mut DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let ids: Result<Vec<u32>, DWORD> = c.with_state(|st| {
+            if !st.logged_in {
+                return Err(GV_ERR_NOTLOGIN);
+            }
+            if st.room.is_none() {
+                return Err(GV_ERR_NOTINROOM);
+            }
+            Ok(st.room_users.iter().copied().filter(|u| Some(*u) != st.self_id).collect())
+        });
+        match ids {
+            // SAFETY: pointers from the caller, checked inside.
+            Ok(ids) => unsafe { fill_ids(lpUserIDArray, dwUserNum, &ids) },
+            Err(e) => e,
+        }
+    })
+}
+
+/// Everyone in room `dwRoomId`, self included. Only the room this client is
+/// in is known; another id returns `GV_ERR_NOTINROOM`.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetRoomOnlineUsers(dwRoomId: DWORD, lpUserIDArray: LPDWORD, dwUserNum: *mut DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let ids = c.with_state(|st| match st.room {
+            _ if !st.logged_in => Err(GV_ERR_NOTLOGIN),
+            Some(r) if r == dwRoomId || dwRoomId == u32::MAX => Ok(st.room_users.clone()),
+            _ => Err(GV_ERR_NOTINROOM),
+        });
+        match ids {
+            // SAFETY: pointers from the caller, checked inside.
+            Ok(ids) => unsafe { fill_ids(lpUserIDArray, dwUserNum, &ids) },
+            Err(e) => e,
+        }
+    })
+}
+
+// ----- users --------------------------------------------------------------
+
+/// The name of a user this client knows (self: -1 or its own id; users met
+/// in its room or in a call). Unknown users return `GV_ERR_INVALID_USERID`.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHAR, dwLen: DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if lpUserName.is_null() || dwLen == 0 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        match c.with_state(|st| st.name_of(dwUserid)) {
+            // SAFETY: the caller gave `dwLen` writable bytes, checked non-NULL.
+            Some(name) => unsafe { copy_out(lpUserName, dwLen as usize, &name) },
+            None => GV_ERR_INVALID_USERID,
+        }
+    })
+}
+
+/// `BRAC_USERSTATE_*` infos: NICKNAME (string; the user name, as no
+/// business server sets nick names yet), DEVICETYPE (DWORD 5 = Linux, self
+/// only), SELFUSERSTATUS and SELFUSERID (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_QueryUserState(dwUserId: DWORD, infoname: c_int, infoval: *mut c_char, infolen: c_int) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if infoval.is_null() || infolen <= 0 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        let len = infolen as usize;
+        let put_dword = |v: u32| -> DWORD {
+            if len < 4 {
+                return GV_ERR_FUNCOPTERROR;
+            }
+            // SAFETY: at least 4 writable bytes at `infoval`; unaligned write.
+            unsafe { std::ptr::write_unaligned(infoval as *mut u32, v) };
+            0
+        };
+        let Ok(info) = u32::try_from(infoname) else { return GV_ERR_FUNCOPTERROR };
+        match info {
+            BRAC_USERSTATE_NICKNAME => match c.with_state(|st| st.name_of(dwUserId)) {
+                // SAFETY: `infolen` writable bytes, checked non-NULL.
+                Some(name) => unsafe { copy_out(infoval, len, &name) },
+                None => GV_ERR_INVALID_USERID,
+            },
+            BRAC_USERSTATE_SELFUSERID => put_dword(c.with_state(|st| st.self_id.unwrap_or(u32::MAX))),
+            BRAC_USERSTATE_SELFUSERSTATUS => put_dword(c.with_state(|st| st.status)),
+            BRAC_USERSTATE_DEVICETYPE => {
+                let me = c.with_state(|st| dwUserId == u32::MAX || Some(dwUserId) == st.self_id);
+                if me {
+                    put_dword(5)
+                } else {
+                    GV_ERR_FUNCNOTALLOW
+                }
+            }
+            1..=22 => GV_ERR_FUNCNOTALLOW,
+            _ => GV_ERR_FUNCOPTERROR,
+        }
+    })
+}
+
+// ----- video call ---------------------------------------------------------
+
+/// Sends a video-call event to `dwUserId` (Request, Reply, Finish).
+/// Returns 208 when not logged in, 21 for a Request to oneself or an
+/// unknown event type or a `lpUserStr` over 2048 bytes, 20 for an event that
+/// does not fit this client's call (see `docs/ARCHITECTURE.md`).
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_VideoCallControl(
+    dwEventType: DWORD,
+    dwUserId: DWORD,
+    dwErrorCode: DWORD,
+    dwFlags: DWORD,
+    dwParam: DWORD,
+    lpUserStr: LPCTSTR,
+) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        // SAFETY: a C string from the caller, or NULL.
+        let Some(s) = (unsafe { c_bytes(lpUserStr, MAX_USER_STR_LEN) }) else { return GV_ERR_FUNCOPTERROR };
+        c.video_call(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, &s)
+    })
+}
