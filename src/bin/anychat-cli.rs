@@ -1,1 +1,263 @@
-fn main() {}
+//! `anychat-cli`: a line-oriented client built on the library's C ABI.
+//!
+//! It reads commands on standard input, calls the matching `BRAC_*`
+//! function, and prints one line per result and per callback on standard
+//! output, so that people and test scripts can drive a real client process:
+//!
+//! ```text
+//! connect 127.0.0.1 8906      -> ret connect 0
+//!                             -> notify CONNECT 1 0
+//! login alice                 -> ret login 0
+//!                             -> notify LOGINSYSTEM 1 0
+//! request 2 3 0 hello         -> ret request 0        (flags 3, param 0, str "hello")
+//!                             -> call REPLY user=2 code=0 flags=3 param=0 str=
+//! ```
+//! Commands: `init`, `connect HOST PORT`, `login NAME [PASS]`, `logout`,
+//! `release`, `enter ROOM`, `enterex NAME`, `leave ROOM`, `request USER
+//! [FLAGS] [PARAM] [STR]`, `reply USER CODE [PARAM] [STR]`, `finish USER
+//! [CODE] [PARAM] [STR]`, `event TYPE USER CODE` (any raw event), `online`,
+//! `roomusers ROOM`, `name USER`, `nick USER`, `status`, `selfid`, `sleep
+//! MS`, `quit`. User and room ids accept `-1`.
+//!
+//! Options: `--auto-accept` answers every Request with Reply 0 and
+//! `--auto-refuse CODE` with Reply CODE, from inside the callback;
+//! `--auto-enter` enters the call's room on Start, from inside the callback
+//! (the vendor apps' habit). `--no-init` skips the automatic `BRAC_InitSDK`.
+
+use std::ffi::{c_char, CStr, CString};
+use std::io::BufRead;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anychat::constants::*;
+use anychat::ffi::*;
+
+static AUTO_REPLY: AtomicU32 = AtomicU32::new(u32::MAX);
+static AUTO_ENTER: AtomicU32 = AtomicU32::new(0);
+
+fn notify_name(msg: u32) -> String {
+    match msg {
+        WM_GV_CONNECT => "CONNECT".into(),
+        WM_GV_LOGINSYSTEM => "LOGINSYSTEM".into(),
+        WM_GV_ENTERROOM => "ENTERROOM".into(),
+        WM_GV_MICSTATECHANGE => "MICSTATECHANGE".into(),
+        WM_GV_USERATROOM => "USERATROOM".into(),
+        WM_GV_LINKCLOSE => "LINKCLOSE".into(),
+        WM_GV_ONLINEUSER => "ONLINEUSER".into(),
+        other => format!("MSG{other}"),
+    }
+}
+
+fn event_name(ev: u32) -> String {
+    match ev {
+        BRAC_VIDEOCALL_EVENT_REQUEST => "REQUEST".into(),
+        BRAC_VIDEOCALL_EVENT_REPLY => "REPLY".into(),
+        BRAC_VIDEOCALL_EVENT_START => "START".into(),
+        BRAC_VIDEOCALL_EVENT_FINISH => "FINISH".into(),
+        other => format!("EVENT{other}"),
+    }
+}
+
+unsafe extern "system" fn on_notify(msg: DWORD, wparam: DWORD, lparam: DWORD, _user: LPVOID) {
+    println!("notify {} {} {}", notify_name(msg), wparam as i32, lparam);
+}
+
+unsafe extern "system" fn on_call(
+    event: DWORD,
+    user: DWORD,
+    code: DWORD,
+    flags: DWORD,
+    param: DWORD,
+    user_str: LPCTSTR,
+    _user_value: LPVOID,
+) {
+    let s = if user_str.is_null() {
+        String::new()
+    } else {
+        // SAFETY: the library passes a NUL-terminated string valid for this call.
+        String::from_utf8_lossy(unsafe { CStr::from_ptr(user_str) }.to_bytes()).into_owned()
+    };
+    println!("call {} user={user} code={code} flags={flags} param={param} str={s}", event_name(event));
+    let auto = AUTO_REPLY.load(Ordering::SeqCst);
+    if event == BRAC_VIDEOCALL_EVENT_REQUEST && auto != u32::MAX {
+        // Re-entrant call from inside the callback, as vendor apps do.
+        // SAFETY: a NULL user string is allowed.
+        let r = unsafe { BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_REPLY, user, auto, 0, 0, std::ptr::null()) };
+        println!("ret auto-reply {r}");
+    }
+    if event == BRAC_VIDEOCALL_EVENT_START && AUTO_ENTER.load(Ordering::SeqCst) == 1 {
+        let pass = CString::default();
+        // SAFETY: `pass` is a valid empty C string.
+        let r = unsafe { BRAC_EnterRoom(param, pass.as_ptr(), 0) };
+        println!("ret auto-enter {r}");
+    }
+}
+
+fn id(s: Option<&str>) -> Option<u32> {
+    let s = s?;
+    s.parse::<u32>().ok().or_else(|| s.parse::<i64>().ok().map(|v| v as u32))
+}
+
+fn cstring(s: Option<&str>) -> CString {
+    CString::new(s.unwrap_or("")).unwrap_or_default()
+}
+
+fn run_command(line: &str) -> Result<bool, String> {
+    let mut it = line.split_whitespace();
+    let Some(cmd) = it.next() else { return Ok(true) };
+    let mut args: Vec<&str> = it.collect();
+    // The user string is the rest of the line after the fixed arguments.
+    let rest = |n: usize, args: &mut Vec<&str>| -> CString {
+        let s = if args.len() > n { args.split_off(n).join(" ") } else { String::new() };
+        CString::new(s).unwrap_or_default()
+    };
+    let bad = || format!("bad arguments for '{cmd}'");
+    // SAFETY (all calls below): every pointer passed is a live CString or a
+    // local buffer of the length given.
+    let r = unsafe {
+        match cmd {
+            "init" => BRAC_InitSDK(std::ptr::null_mut(), 0),
+            "release" => BRAC_Release(),
+            "connect" => {
+                let host = cstring(args.first().copied());
+                let port = id(args.get(1).copied()).ok_or_else(bad)?;
+                BRAC_Connect(host.as_ptr(), port)
+            }
+            "login" => {
+                let name = cstring(args.first().copied());
+                let pass = cstring(args.get(1).copied());
+                BRAC_Login(name.as_ptr(), pass.as_ptr(), 0)
+            }
+            "logout" => BRAC_Logout(),
+            "enter" => BRAC_EnterRoom(id(args.first().copied()).ok_or_else(bad)?, std::ptr::null(), 0),
+            "enterex" => {
+                let name = cstring(args.first().copied());
+                BRAC_EnterRoomEx(name.as_ptr(), std::ptr::null())
+            }
+            "leave" => BRAC_LeaveRoom(id(args.first().copied()).ok_or_else(bad)?),
+            "request" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let flags = id(args.get(1).copied()).unwrap_or(BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO);
+                let param = id(args.get(2).copied()).unwrap_or(0);
+                let s = rest(3, &mut args);
+                BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_REQUEST, user, 0, flags, param, s.as_ptr())
+            }
+            "reply" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let code = id(args.get(1).copied()).ok_or_else(bad)?;
+                let param = id(args.get(2).copied()).unwrap_or(0);
+                let s = rest(3, &mut args);
+                BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_REPLY, user, code, 0, param, s.as_ptr())
+            }
+            "finish" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let code = id(args.get(1).copied()).unwrap_or(0);
+                let param = id(args.get(2).copied()).unwrap_or(0);
+                let s = rest(3, &mut args);
+                BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_FINISH, user, code, 0, param, s.as_ptr())
+            }
+            "event" => {
+                let ev = id(args.first().copied()).ok_or_else(bad)?;
+                let user = id(args.get(1).copied()).ok_or_else(bad)?;
+                let code = id(args.get(2).copied()).unwrap_or(0);
+                BRAC_VideoCallControl(ev, user, code, 0, 0, std::ptr::null())
+            }
+            "online" | "roomusers" => {
+                let room = id(args.first().copied());
+                let mut n: DWORD = 0;
+                let first = match (cmd, room) {
+                    ("online", _) => BRAC_GetOnlineUser(std::ptr::null_mut(), &mut n),
+                    (_, Some(room)) => BRAC_GetRoomOnlineUsers(room, std::ptr::null_mut(), &mut n),
+                    _ => return Err(bad()),
+                };
+                if first != 0 {
+                    first
+                } else {
+                    let mut ids = vec![0u32; n as usize];
+                    let r = match (cmd, room) {
+                        ("online", _) => BRAC_GetOnlineUser(ids.as_mut_ptr(), &mut n),
+                        (_, Some(room)) => BRAC_GetRoomOnlineUsers(room, ids.as_mut_ptr(), &mut n),
+                        _ => return Err(bad()),
+                    };
+                    ids.truncate(n as usize);
+                    ids.sort_unstable();
+                    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                    println!("users {}", list.join(","));
+                    r
+                }
+            }
+            "name" | "nick" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let mut buf = [0 as c_char; 256];
+                let r = if cmd == "name" {
+                    BRAC_GetUserName(user, buf.as_mut_ptr(), buf.len() as DWORD)
+                } else {
+                    BRAC_QueryUserState(user, BRAC_USERSTATE_NICKNAME as i32, buf.as_mut_ptr(), buf.len() as i32)
+                };
+                if r == 0 {
+                    let s = CStr::from_ptr(buf.as_ptr());
+                    println!("{cmd} {user} {}", String::from_utf8_lossy(s.to_bytes()));
+                }
+                r
+            }
+            "status" | "selfid" => {
+                let info = if cmd == "status" { BRAC_USERSTATE_SELFUSERSTATUS } else { BRAC_USERSTATE_SELFUSERID };
+                let mut v: u32 = 0;
+                let r = BRAC_QueryUserState(u32::MAX, info as i32, &mut v as *mut u32 as *mut c_char, 4);
+                if r == 0 {
+                    println!("{cmd} {}", v as i32);
+                }
+                r
+            }
+            "sleep" => {
+                let ms = id(args.first().copied()).ok_or_else(bad)?;
+                std::thread::sleep(std::time::Duration::from_millis(ms as u64));
+                0
+            }
+            "quit" => return Ok(false),
+            _ => return Err(format!("unknown command '{cmd}'")),
+        }
+    };
+    println!("ret {cmd} {r}");
+    Ok(true)
+}
+
+fn main() {
+    let mut init = true;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--auto-accept" => AUTO_REPLY.store(0, Ordering::SeqCst),
+            "--auto-refuse" => {
+                let code = args.next().and_then(|c| c.parse().ok()).unwrap_or(AC_ERROR_VIDEOCALL_REJECT);
+                AUTO_REPLY.store(code, Ordering::SeqCst);
+            }
+            "--auto-enter" => AUTO_ENTER.store(1, Ordering::SeqCst),
+            "--no-init" => init = false,
+            "-h" | "--help" => {
+                println!("usage: anychat-cli [--auto-accept] [--auto-refuse CODE] [--auto-enter] [--no-init]");
+                println!("then commands on standard input; see the source's documentation");
+                return;
+            }
+            other => {
+                eprintln!("anychat-cli: unknown option '{other}'");
+                std::process::exit(2);
+            }
+        }
+    }
+    BRAC_SetNotifyMessageCallBack(Some(on_notify), std::ptr::null_mut());
+    BRAC_SetVideoCallEventCallBack(Some(on_call), std::ptr::null_mut());
+    if init {
+        let r = BRAC_InitSDK(std::ptr::null_mut(), 0);
+        println!("ret init {r}");
+    }
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        match run_command(line.trim()) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => println!("error {e}"),
+        }
+    }
+    BRAC_Release();
+}
