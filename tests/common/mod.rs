@@ -1,0 +1,206 @@
+//! Test harness: a real `anychat-server` process and `anychat-cli` client
+//! processes (each one user, driven through the library's C ABI), talked to
+//! over pipes. Waits are on channels with a timeout as a failure guard.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+/// Longest wait for an expected line before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+fn lines_of(reader: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A core server on a free loopback port, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    log: Receiver<String>,
+}
+
+impl Server {
+    pub fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-server"))
+            .args(["--listen", "127.0.0.1:0", "--log-level", "info"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start anychat-server");
+        let out = lines_of(child.stdout.take().unwrap());
+        let log = lines_of(child.stderr.take().unwrap());
+        let line = out.recv_timeout(WAIT).expect("server did not print its address");
+        let port = line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"));
+        Server { child, port, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub fn expect_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.log.recv_deadline(deadline) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("server never logged '{needle}'"),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One client process (`anychat-cli`).
+pub struct Cli {
+    pub name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<String>,
+    /// Lines received and not consumed by an `expect`.
+    backlog: Vec<String>,
+    /// Everything received, for failure messages.
+    transcript: Vec<String>,
+    pub user_id: u32,
+}
+
+impl Cli {
+    pub fn spawn(name: &str, opts: &[&str]) -> Cli {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-cli"))
+            .args(opts)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start anychat-cli");
+        let rx = lines_of(child.stdout.take().unwrap());
+        let stdin = child.stdin.take();
+        let mut cli =
+            Cli { name: name.into(), child, stdin, rx, backlog: Vec::new(), transcript: Vec::new(), user_id: 0 };
+        if !opts.contains(&"--no-init") {
+            cli.expect("ret init 0");
+        }
+        cli
+    }
+
+    /// Starts a client, connects to `server` and logs in as `name`.
+    pub fn login(server: &Server, name: &str, opts: &[&str]) -> Cli {
+        let mut cli = Cli::spawn(name, opts);
+        cli.send(&format!("connect 127.0.0.1 {}", server.port));
+        cli.expect("ret connect 0");
+        cli.send(&format!("login {name}"));
+        cli.expect("ret login 0");
+        cli.expect("notify CONNECT 1 0");
+        let line = cli.expect("notify LOGINSYSTEM ");
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[3], "0", "{name}: login failed: {line}");
+        cli.user_id = fields[2].parse().unwrap();
+        assert!(cli.user_id > 0);
+        cli
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to cli");
+        stdin.flush().unwrap();
+    }
+
+    /// Sends a command and returns the code it printed (`ret <cmd> <code>`).
+    pub fn cmd(&mut self, line: &str) -> u32 {
+        self.send(line);
+        let word = line.split_whitespace().next().unwrap();
+        let ret = self.expect(&format!("ret {word} "));
+        ret.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        panic!("{}: {what}\ntranscript:\n  {}", self.name, self.transcript.join("\n  "))
+    }
+
+    /// Waits for (and consumes) the first line starting with `prefix`.
+    pub fn expect(&mut self, prefix: &str) -> String {
+        self.expect_within(prefix, WAIT)
+    }
+
+    pub fn expect_within(&mut self, prefix: &str, wait: Duration) -> String {
+        if let Some(i) = self.backlog.iter().position(|l| l.starts_with(prefix)) {
+            return self.backlog.remove(i);
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.rx.recv_deadline(deadline) {
+                Ok(line) => {
+                    self.transcript.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                    self.backlog.push(line);
+                }
+                Err(RecvTimeoutError::Timeout) => self.fail(&format!("no line '{prefix}' within {wait:?}")),
+                Err(RecvTimeoutError::Disconnected) => self.fail(&format!("exited before '{prefix}'")),
+            }
+        }
+    }
+
+    /// Asserts that no line received so far starts with `prefix`.
+    /// Call after a later event that the server sends after the one that
+    /// must not come, so that "not yet" cannot pass for "never".
+    pub fn assert_not_seen(&mut self, prefix: &str) {
+        while let Ok(line) = self.rx.try_recv() {
+            self.transcript.push(line.clone());
+            self.backlog.push(line);
+        }
+        if self.transcript.iter().any(|l| l.starts_with(prefix)) {
+            self.fail(&format!("unexpected '{prefix}'"));
+        }
+    }
+
+    /// The video-call event line this client's callback printed.
+    pub fn expect_call(&mut self, event: &str, peer: u32, code: u32) -> String {
+        self.expect(&format!("call {event} user={peer} code={code} "))
+    }
+
+    pub fn kill(&mut self, signal: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Closes stdin (the cli then releases the SDK and exits) and waits.
+    pub fn quit(mut self) {
+        self.send("quit");
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
