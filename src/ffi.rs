@@ -264,7 +264,7 @@ pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
             let f: BRAC_VideoCallEvent_CallBack = unsafe { std::mem::transmute(lpFunction) };
             BRAC_SetVideoCallEventCallBack(f, lpUserValue)
         }
-        1..=24 => GV_ERR_FUNCNOTALLOW,
+        t if (1..=BRAC_CBTYPE_CORESDKDATA).contains(&t) => GV_ERR_FUNCNOTALLOW,
         _ => GV_ERR_FUNCOPTERROR,
     })
 }
@@ -468,7 +468,7 @@ pub unsafe extern "C" fn BRAC_QueryUserState(dwUserId: DWORD, infoname: c_int, i
                     GV_ERR_FUNCNOTALLOW
                 }
             }
-            1..=22 => GV_ERR_FUNCNOTALLOW,
+            i if (1..=BRAC_USERSTATE_RESENDLOSSRATE).contains(&i) => GV_ERR_FUNCNOTALLOW,
             _ => GV_ERR_FUNCOPTERROR,
         }
     })
