@@ -224,7 +224,11 @@ impl Client {
                 return GV_ERR_ALREADY_LOGIN;
             }
         }
-        self.command(Command::Send(ClientMsg::Login { name: name.to_vec(), password: password.to_vec(), pass_enc_type }));
+        self.command(Command::Send(ClientMsg::Login {
+            name: name.to_vec(),
+            password: password.to_vec(),
+            pass_enc_type,
+        }));
         0
     }
 
@@ -287,7 +291,15 @@ impl Client {
 
     /// `BRAC_VideoCallControl`: checks the event against what this client
     /// knows of its call (see the contract's table), then sends it.
-    pub fn video_call(&self, event: u32, user_id: u32, error_code: u32, flags: u32, param: u32, user_str: &[u8]) -> Code {
+    pub fn video_call(
+        &self,
+        event: u32,
+        user_id: u32,
+        error_code: u32,
+        flags: u32,
+        param: u32,
+        user_str: &[u8],
+    ) -> Code {
         if user_str.len() > MAX_USER_STR_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
@@ -423,7 +435,10 @@ impl Net {
             }
             for event in events.iter() {
                 if event.token() == SOCKET {
-                    self.on_socket(event.is_writable(), event.is_readable() || event.is_read_closed() || event.is_error());
+                    self.on_socket(
+                        event.is_writable(),
+                        event.is_readable() || event.is_read_closed() || event.is_error(),
+                    );
                 }
             }
             while let Ok(cmd) = self.rx.try_recv() {
@@ -688,7 +703,14 @@ impl Net {
                 BRAC_VIDEOCALL_EVENT_REPLY
             };
             let error_code = AC_ERROR_VIDEOCALL_DISCONNECT;
-            self.events.push(Event::VideoCall { event, user_id: call.peer, error_code, flags: 0, param: 0, user_str: vec![] });
+            self.events.push(Event::VideoCall {
+                event,
+                user_id: call.peer,
+                error_code,
+                flags: 0,
+                param: 0,
+                user_str: vec![],
+            });
         }
         st.call = None;
         match how {

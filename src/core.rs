@@ -238,7 +238,7 @@ impl Core {
                 Timer::Keepalive(conn) => {
                     let Some(c) = self.conns.get(&conn) else { continue };
                     let due = c.last_rx + self.config.keepalive_timeout;
-                    if due <= now {
+                    if due < now {
                         tracing::info!(conn = conn.0, "keep-alive timeout");
                         self.close(now, conn, CloseReason::KeepaliveTimeout);
                     } else {

@@ -248,10 +248,8 @@ impl World {
     fn ring(&mut self, a: &User, b: &User) {
         let calls = self.core.calls_in_progress();
         self.request(a, b, A_PARAM, A_STR);
-        self.drain().expect(&[
-            (b, vec![call_ev(REQUEST, a, 0, A_PARAM, A_STR)]),
-            (a, vec![call_ev(REPLY, b, 0, 0, b"")]),
-        ]);
+        self.drain()
+            .expect(&[(b, vec![call_ev(REQUEST, a, 0, A_PARAM, A_STR)]), (a, vec![call_ev(REPLY, b, 0, 0, b"")])]);
         assert_eq!(self.core.calls_in_progress(), calls + 1);
     }
 
@@ -528,7 +526,8 @@ fn row_callee_in_a_call_replies_busy() {
             // The busy one's call is intact: its peer can end it.
             w.finish(&d, &b, 0, 0, b"");
             if in_progress {
-                w.drain().expect(&[(&b, vec![call_ev(FINISH, &d, 0, 0, b"")]), (&d, vec![call_ev(FINISH, &b, 0, 0, b"")])]);
+                w.drain()
+                    .expect(&[(&b, vec![call_ev(FINISH, &d, 0, 0, b"")]), (&d, vec![call_ev(FINISH, &b, 0, 0, b"")])]);
             } else if b_is_caller {
                 // D is the callee: Finish while ringing is a refusal.
                 w.drain().expect(&[(&b, vec![call_ev(REPLY, &d, AC_ERROR_VIDEOCALL_REJECT, 0, b"")])]);
@@ -1076,10 +1075,8 @@ fn row_event_not_fitting_naming_a_user_who_is_not_the_peer_is_ignored() {
     w.finish(&a, &b, 0, 0, b"");
     w.drain().expect(&[(&a, vec![call_ev(FINISH, &b, 0, 0, b"")]), (&b, vec![call_ev(FINISH, &a, 0, 0, b"")])]);
     w.finish(&c, &d_user, 0, 0, b"");
-    w.drain().expect(&[
-        (&c, vec![call_ev(FINISH, &d_user, 0, 0, b"")]),
-        (&d_user, vec![call_ev(FINISH, &c, 0, 0, b"")]),
-    ]);
+    w.drain()
+        .expect(&[(&c, vec![call_ev(FINISH, &d_user, 0, 0, b"")]), (&d_user, vec![call_ev(FINISH, &c, 0, 0, b"")])]);
 }
 
 // ----- rooms ------------------------------------------------------------------
@@ -1181,37 +1178,57 @@ fn rooms_call_room_closes_when_the_call_finishes() {
     ]);
 }
 
-/// The call room also closes when the call ends by a lost connection or a
-/// logout: the remaining party sees the peer leave, then leaves.
+/// The call room also closes when the call ends by a lost connection, a
+/// logout or a login elsewhere: the remaining party sees the peer leave, then
+/// leaves.
 #[test]
 fn rooms_call_room_closes_when_a_party_is_lost_or_logs_out() {
-    for logout in [false, true] {
+    for how in ["closed", "silent", "logout", "elsewhere"] {
         let (mut w, a, b, _) = three();
         let r = w.start(&a, &b);
         w.enter(&a, r);
         w.enter(&b, r);
         w.drain();
-        if logout {
-            w.logout(&a);
-            w.drain().expect_with_closes(
-                &[
-                    (&a, vec![call_ev(FINISH, &b, 0, 0, b""), at_room(r, &b, false), ServerMsg::LeftRoom { room_id: r }]),
-                    (&b, vec![call_ev(FINISH, &a, 0, 0, b""), at_room(r, &a, false), ServerMsg::LeftRoom { room_id: r }]),
-                ],
-                &[(a.conn, CloseReason::Logout)],
-            );
-        } else {
-            w.close(a.conn);
-            let d = w.drain();
-            assert_eq!(
-                d.to(b.conn),
-                vec![
-                    call_ev(FINISH, &a, AC_ERROR_VIDEOCALL_DISCONNECT, 0, b""),
-                    at_room(r, &a, false),
-                    ServerMsg::LeftRoom { room_id: r },
-                ]
-            );
-            assert!(d.closed.is_empty());
+        let left = |peer: &User| vec![at_room(r, peer, false), ServerMsg::LeftRoom { room_id: r }];
+        let d = match how {
+            "closed" => {
+                w.close(a.conn);
+                w.drain()
+            }
+            "silent" => {
+                w.advance(secs(15), &[a.conn]);
+                w.drain()
+            }
+            "logout" => {
+                w.logout(&a);
+                w.drain()
+            }
+            _ => {
+                let a2 = w.login("alice");
+                assert_eq!(a2.id, a.id);
+                w.drain()
+            }
+        };
+        let (code, close) = match how {
+            "closed" => (AC_ERROR_VIDEOCALL_DISCONNECT, None),
+            "silent" => (AC_ERROR_VIDEOCALL_DISCONNECT, Some(CloseReason::KeepaliveTimeout)),
+            "logout" => (0, Some(CloseReason::Logout)),
+            _ => (AC_ERROR_VIDEOCALL_DISCONNECT, Some(CloseReason::LoggedInElsewhere)),
+        };
+        let mut want_b = vec![call_ev(FINISH, &a, code, 0, b"")];
+        want_b.extend(left(&a));
+        assert_eq!(d.to(b.conn), want_b, "{how}");
+        assert_eq!(d.closed, close.map(|c| (a.conn, c)).into_iter().collect::<Vec<_>>(), "{how}");
+        match how {
+            "logout" => {
+                let mut want_a = vec![call_ev(FINISH, &b, 0, 0, b"")];
+                want_a.extend(left(&b));
+                assert_eq!(d.to(a.conn), want_a);
+            }
+            "elsewhere" => {
+                assert_eq!(d.to(a.conn).first(), Some(&ServerMsg::LinkClose { code: GV_ERR_LOGIN_NEWLOGIN }))
+            }
+            _ => {}
         }
         // The room is gone: B entering it makes an ordinary room of it.
         w.enter(&b, r);
@@ -1238,10 +1255,18 @@ fn rooms_entering_a_room_leaves_the_current_one() {
     w.enter(&a, r);
     w.drain().expect(&[(&a, enter_ok(r, &[&a]))]);
     w.enter(&b, r);
-    w.drain().expect(&[(&b, enter_ok(r, &[&a, &b])), (&a, vec![at_room(r, &b, true)]), (&c, vec![at_room(10, &b, false)])]);
+    w.drain().expect(&[
+        (&b, enter_ok(r, &[&a, &b])),
+        (&a, vec![at_room(r, &b, true)]),
+        (&c, vec![at_room(10, &b, false)]),
+    ]);
     // Entering an ordinary room during the call leaves the call room.
     w.enter(&a, 10);
-    w.drain().expect(&[(&a, enter_ok(10, &[&c, &a])), (&b, vec![at_room(r, &a, false)]), (&c, vec![at_room(10, &a, true)])]);
+    w.drain().expect(&[
+        (&a, enter_ok(10, &[&c, &a])),
+        (&b, vec![at_room(r, &a, false)]),
+        (&c, vec![at_room(10, &a, true)]),
+    ]);
     // A refused enter leaves the user where it was.
     w.enter(&c, r);
     w.drain().expect(&[(&c, vec![ServerMsg::EnterRoomResult { room_id: r, code: GV_ERR_ROOM_LOCK }])]);

@@ -388,7 +388,11 @@ pub unsafe extern "C" fn BRAC_GetOnlineUser(lpUserIDArray: LPDWORD, dwUserNum: *
 /// Everyone in room `dwRoomId`, self included. Only the room this client is
 /// in is known; another id returns `GV_ERR_NOTINROOM`.
 #[no_mangle]
-pub unsafe extern "C" fn BRAC_GetRoomOnlineUsers(dwRoomId: DWORD, lpUserIDArray: LPDWORD, dwUserNum: *mut DWORD) -> DWORD {
+pub unsafe extern "C" fn BRAC_GetRoomOnlineUsers(
+    dwRoomId: DWORD,
+    lpUserIDArray: LPDWORD,
+    dwUserNum: *mut DWORD,
+) -> DWORD {
     guard(|| {
         let c = match sdk() {
             Ok(c) => c,
@@ -433,7 +437,12 @@ pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHA
 /// business server sets nick names yet), DEVICETYPE (DWORD 5 = Linux, self
 /// only), SELFUSERSTATUS and SELFUSERID (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
 #[no_mangle]
-pub unsafe extern "C" fn BRAC_QueryUserState(dwUserId: DWORD, infoname: c_int, infoval: *mut c_char, infolen: c_int) -> DWORD {
+pub unsafe extern "C" fn BRAC_QueryUserState(
+    dwUserId: DWORD,
+    infoname: c_int,
+    infoval: *mut c_char,
+    infolen: c_int,
+) -> DWORD {
     guard(|| {
         let c = match sdk() {
             Ok(c) => c,

@@ -181,7 +181,8 @@ impl Server {
                     let key = entry.key();
                     self.generation = self.generation.wrapping_add(1);
                     let id = ConnId(((self.generation as u64) << 32) | key as u64);
-                    if let Err(e) = self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
+                    if let Err(e) =
+                        self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
                     {
                         tracing::warn!(%peer, "cannot register connection: {e}");
                         continue;
