@@ -1327,6 +1327,9 @@
 
 #define AC_ERROR_VIDEOCALL_DISCONNECT 100106
 
+// Largest opaque payload (`BRAS_SendBufToUser` and the like) in one message.
+#define MAX_BLOB_LEN (MAX_FRAME_LEN - 64)
+
 typedef uint32_t DWORD;
 
 typedef char TCHAR;
@@ -1342,6 +1345,12 @@ typedef const char *LPCTSTR;
 
 // Video-call events: `(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, lpUserStr, lpUserValue)`.
 typedef void (*BRAC_VideoCallEvent_CallBack)(DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID);
+
+typedef uint8_t *LPBYTE;
+
+// Bytes relayed to this user: `(dwUserid, lpBuf, dwLen, lpUserValue)`;
+// `dwUserid` 0 means the business server (`BRAS_SendBufToUser`).
+typedef void (*BRAC_TransBuffer_CallBack)(DWORD, LPBYTE, DWORD, LPVOID);
 
 typedef DWORD *LPDWORD;
 
@@ -1372,8 +1381,12 @@ DWORD BRAC_SetNotifyMessageCallBack(BRAC_NotifyMessage_CallBack lpFunction, LPVO
 // Registers (or, with NULL, removes) the video-call event callback.
 DWORD BRAC_SetVideoCallEventCallBack(BRAC_VideoCallEvent_CallBack lpFunction, LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the callback for relayed bytes.
+DWORD BRAC_SetTransBufferCallBack(BRAC_TransBuffer_CallBack lpFunction, LPVOID lpUserValue);
+
 // Registers a callback by type (`BRAC_CBTYPE_*`). Supported here:
-// `BRAC_CBTYPE_NOTIFYMESSAGE` and `BRAC_CBTYPE_VIDEOCALLEVENT`; any other
+// `BRAC_CBTYPE_NOTIFYMESSAGE`, `BRAC_CBTYPE_VIDEOCALLEVENT` and
+// `BRAC_CBTYPE_TRANSBUFFER`; any other
 // type returns `GV_ERR_FUNCNOTALLOW`, an unknown one `GV_ERR_FUNCOPTERROR`.
 DWORD BRAC_SetCallBack(DWORD dwCBType, LPVOID lpFunction, LPVOID lpUserValue);
 

@@ -11,7 +11,7 @@
 //! function, `BRAC_Release` included.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,12 +19,12 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 use parking_lot::Mutex;
 
 use crate::constants::*;
-use crate::protocol::{CallEvent, ClientMsg, FrameBuffer, Role, ServerMsg, PROTOCOL_VERSION};
+use crate::link::{Link, LinkError};
+use crate::protocol::{CallEvent, ClientMsg, Role, ServerMsg, PROTOCOL_VERSION};
 
 const WAKER: Token = Token(0);
 const SOCKET: Token = Token(1);
@@ -42,6 +42,8 @@ pub const MAX_USER_STR_LEN: usize = 2048;
 pub enum Event {
     /// A `WM_GV_*` notification: `(message, wParam, lParam)`.
     Notify { msg: u32, wparam: u32, lparam: u32 },
+    /// Bytes relayed to this client (`from` 0 = the business server).
+    TransBuffer { from: u32, data: Vec<u8> },
     /// A video-call event; `user_id` is the other party.
     VideoCall { event: u32, user_id: u32, error_code: u32, flags: u32, param: u32, user_str: Vec<u8> },
 }
@@ -51,7 +53,7 @@ pub type EventSink = Box<dyn Fn(Event) + Send + 'static>;
 
 /// Where the link to the core server stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
+pub enum LinkState {
     Idle,
     Connecting,
     Connected,
@@ -80,7 +82,7 @@ pub struct ClientCall {
 /// What API threads may read; written by both sides under the lock.
 #[derive(Debug)]
 pub struct State {
-    pub link: Link,
+    pub link: LinkState,
     pub logged_in: bool,
     pub self_id: Option<u32>,
     pub self_name: Vec<u8>,
@@ -101,7 +103,7 @@ pub struct State {
 impl State {
     fn new() -> Self {
         State {
-            link: Link::Idle,
+            link: LinkState::Idle,
             logged_in: false,
             self_id: None,
             self_name: Vec::new(),
@@ -173,12 +175,12 @@ impl Client {
             waker: waker.clone(),
             state: state.clone(),
             sink,
-            conn: None,
+            link: None,
             attempt: 0,
-            pending: Vec::new(),
+            early: Vec::new(),
             link_close_code: None,
-            ping_seq: 0,
             events: Vec::new(),
+            inbox: Vec::new(),
         };
         let thread = std::thread::Builder::new().name("anychat-net".into()).spawn(move || net.run())?;
         let thread_id = thread.thread().id();
@@ -205,7 +207,7 @@ impl Client {
         if host.is_empty() || host.len() > MAX_NAME_LEN || port == 0 {
             return GV_ERR_FUNCOPTERROR;
         }
-        self.state.lock().link = Link::Connecting;
+        self.state.lock().link = LinkState::Connecting;
         self.command(Command::Connect { host: host.to_string(), port });
         0
     }
@@ -217,7 +219,7 @@ impl Client {
         }
         {
             let st = self.state.lock();
-            if st.link == Link::Idle {
+            if st.link == LinkState::Idle {
                 return GV_ERR_CONNECT_ABORT;
             }
             if st.logged_in {
@@ -236,7 +238,7 @@ impl Client {
     pub fn logout(&self) -> Code {
         {
             let mut st = self.state.lock();
-            if st.link == Link::Idle {
+            if st.link == LinkState::Idle {
                 return GV_ERR_NOTLOGIN;
             }
             st.logging_out = true;
@@ -370,22 +372,6 @@ impl Drop for Client {
     }
 }
 
-struct Conn {
-    stream: TcpStream,
-    connected: bool,
-    /// The server sent `Welcome`.
-    ready: bool,
-    deadline: Instant,
-    last_rx: Instant,
-    keepalive: Duration,
-    next_ping: Instant,
-    input: FrameBuffer,
-    out: Vec<u8>,
-    written: usize,
-    writable: bool,
-    addrs: Vec<SocketAddr>,
-}
-
 struct Net {
     poll: Poll,
     rx: Receiver<Command>,
@@ -394,16 +380,17 @@ struct Net {
     state: Arc<Mutex<State>>,
     sink: EventSink,
     stopped: Arc<AtomicBool>,
-    conn: Option<Conn>,
+    link: Option<Link>,
     /// Counts connect attempts, so that a late DNS answer is ignored.
     attempt: u64,
-    /// Messages asked for before the link was up.
-    pending: Vec<ClientMsg>,
+    /// Messages asked for while the server's name was being resolved.
+    early: Vec<ClientMsg>,
     /// Reason the server gave in `LinkClose`, reported when the link drops.
     link_close_code: Option<u32>,
-    ping_seq: u32,
     /// Events collected under the state lock, delivered after it is released.
     events: Vec<Event>,
+    /// Messages read from the link and not yet handled.
+    inbox: Vec<ServerMsg>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,7 +409,7 @@ impl Net {
         let mut shutting_down: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            let mut deadline = self.next_deadline();
+            let mut deadline = self.link.as_ref().map(|l| l.next_deadline());
             if let Some(t) = shutting_down {
                 deadline = Some(deadline.map_or(t, |d| d.min(t)));
             }
@@ -435,10 +422,8 @@ impl Net {
             }
             for event in events.iter() {
                 if event.token() == SOCKET {
-                    self.on_socket(
-                        event.is_writable(),
-                        event.is_readable() || event.is_read_closed() || event.is_error(),
-                    );
+                    let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                    self.on_socket(event.is_writable(), readable);
                 }
             }
             while let Ok(cmd) = self.rx.try_recv() {
@@ -447,7 +432,7 @@ impl Net {
                         if shutting_down.is_none() {
                             shutting_down = Some(Instant::now() + RELEASE_LINGER);
                             let logged_in = self.state.lock().logged_in;
-                            if logged_in && self.conn.as_ref().is_some_and(|c| c.ready) {
+                            if logged_in && self.link.as_ref().is_some_and(|l| l.is_ready()) {
                                 self.state.lock().logging_out = true;
                                 self.send(ClientMsg::Logout);
                             } else {
@@ -460,11 +445,21 @@ impl Net {
                     cmd => self.on_command(cmd),
                 }
             }
-            self.on_timers(Instant::now());
-            self.flush();
+            if let Some(link) = self.link.as_mut() {
+                if let Err(e) = link.poll_timers(Instant::now()) {
+                    self.link_down(e);
+                }
+            }
+            if let Some(link) = self.link.as_mut() {
+                if let Err(e) = link.flush(self.poll.registry()) {
+                    self.link_down(e);
+                }
+            }
             if let Some(t) = shutting_down {
-                if self.conn.is_none() || Instant::now() >= t {
-                    self.conn = None;
+                if self.link.is_none() || Instant::now() >= t {
+                    if let Some(link) = self.link.take() {
+                        link.close(self.poll.registry());
+                    }
                     return;
                 }
                 // Release: no callbacks once it has begun.
@@ -484,16 +479,11 @@ impl Net {
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        let c = self.conn.as_ref()?;
-        Some(if c.ready { c.next_ping.min(c.last_rx + c.keepalive) } else { c.deadline })
-    }
-
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Connect { host, port } => {
                 self.drop_link(Down::Quiet);
-                self.state.lock().link = Link::Connecting;
+                self.state.lock().link = LinkState::Connecting;
                 self.attempt += 1;
                 let attempt = self.attempt;
                 let tx = self.tx.clone();
@@ -510,20 +500,34 @@ impl Net {
                 }
             }
             Command::Resolved { attempt, result } => {
-                if attempt != self.attempt || self.state.lock().link != Link::Connecting {
+                if attempt != self.attempt || self.state.lock().link != LinkState::Connecting {
                     return;
                 }
-                match result {
-                    Ok(addrs) if !addrs.is_empty() => self.try_connect(addrs),
-                    Ok(_) | Err(_) => {
+                let addrs = match result {
+                    Ok(addrs) if !addrs.is_empty() => addrs,
+                    _ => {
                         tracing::info!("server address does not resolve");
                         self.connect_failed();
+                        return;
                     }
+                };
+                let hello =
+                    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: Vec::new() };
+                match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT) {
+                    Ok(link) => {
+                        // Messages asked for while resolving go out after `Hello`.
+                        let mut link = link;
+                        for m in self.early.drain(..) {
+                            link.send(&m);
+                        }
+                        self.link = Some(link);
+                    }
+                    Err(_) => self.connect_failed(),
                 }
             }
             Command::Send(msg) => self.send(msg),
             Command::Logout => {
-                if self.conn.as_ref().is_some_and(|c| c.ready) {
+                if self.link.as_ref().is_some_and(|l| l.is_ready()) {
                     self.send(ClientMsg::Logout);
                 } else {
                     self.drop_link(Down::Quiet);
@@ -533,163 +537,57 @@ impl Net {
         }
     }
 
-    fn try_connect(&mut self, mut addrs: Vec<SocketAddr>) {
-        while !addrs.is_empty() {
-            let addr = addrs.remove(0);
-            match TcpStream::connect(addr) {
-                Ok(mut stream) => {
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if self.poll.registry().register(&mut stream, SOCKET, interest).is_err() {
-                        continue;
-                    }
-                    let now = Instant::now();
-                    self.conn = Some(Conn {
-                        stream,
-                        connected: false,
-                        ready: false,
-                        deadline: now + CONNECT_TIMEOUT,
-                        last_rx: now,
-                        keepalive: Duration::from_secs(15),
-                        next_ping: now,
-                        input: FrameBuffer::new(),
-                        out: Vec::new(),
-                        written: 0,
-                        writable: true,
-                        addrs,
-                    });
-                    return;
-                }
-                Err(e) => tracing::debug!(%addr, "connect failed: {e}"),
-            }
-        }
-        self.connect_failed();
-    }
-
     fn connect_failed(&mut self) {
-        self.conn = None;
-        self.pending.clear();
-        self.state.lock().link = Link::Idle;
-        self.events.push(Event::Notify { msg: WM_GV_CONNECT, wparam: 0, lparam: 0 });
+        self.drop_link(Down::ConnectFailed);
     }
 
-    /// Queues a message: written now if the link is up, else after `Hello`.
+    /// Queues a message: on the link if there is one (written after `Hello`),
+    /// kept for it while the name resolves, else dropped.
     fn send(&mut self, msg: ClientMsg) {
-        match &mut self.conn {
-            Some(c) if c.connected => msg.encode(&mut c.out),
-            _ if self.state.lock().link == Link::Connecting => self.pending.push(msg),
-            _ => tracing::debug!(?msg, "dropped: not connected"),
+        match &mut self.link {
+            Some(link) => link.send(&msg),
+            None if self.state.lock().link == LinkState::Connecting => self.early.push(msg),
+            None => tracing::debug!(?msg, "dropped: not connected"),
         }
     }
 
     fn on_socket(&mut self, writable: bool, readable: bool) {
-        let Some(c) = self.conn.as_mut() else { return };
-        if !c.connected && (writable || readable) {
-            match c.stream.take_error() {
-                Ok(None) if c.stream.peer_addr().is_ok() => {
-                    c.connected = true;
-                    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8 }.encode(&mut c.out);
-                    for m in self.pending.drain(..) {
-                        m.encode(&mut c.out);
-                    }
-                }
-                Ok(None) => {
-                    // Spurious wake-up before the connect completed (or a hang-up
-                    // reported without an error): try the next address if any.
-                    if c.stream.peer_addr().is_err() && (readable || c.stream.take_error().is_err()) {
-                        let addrs = std::mem::take(&mut c.addrs);
-                        self.retry_or_fail(addrs);
-                    }
-                    return;
-                }
-                _ => {
-                    let addrs = std::mem::take(&mut c.addrs);
-                    self.retry_or_fail(addrs);
-                    return;
-                }
-            }
+        let Some(link) = self.link.as_mut() else { return };
+        let result = link.on_event(self.poll.registry(), writable, readable, &mut self.inbox);
+        for msg in std::mem::take(&mut self.inbox) {
+            self.on_message(msg);
         }
-        if readable {
-            self.read();
+        if let Err(e) = result {
+            self.link_down(e);
         }
     }
 
-    fn retry_or_fail(&mut self, addrs: Vec<SocketAddr>) {
-        if let Some(mut c) = self.conn.take() {
-            let _ = self.poll.registry().deregister(&mut c.stream);
-        }
-        if addrs.is_empty() {
-            self.connect_failed();
-        } else {
-            self.try_connect(addrs);
-        }
-    }
-
-    fn read(&mut self) {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            let Some(c) = self.conn.as_mut() else { return };
-            match c.stream.read(&mut buf) {
-                Ok(0) => {
-                    self.link_down();
-                    return;
-                }
-                Ok(n) => {
-                    c.last_rx = Instant::now();
-                    c.input.extend(&buf[..n]);
-                    loop {
-                        let Some(c) = self.conn.as_mut() else { return };
-                        let msg = match c.input.next_frame() {
-                            Ok(None) => break,
-                            Ok(Some(body)) => ServerMsg::decode(body),
-                            Err(e) => Err(e),
-                        };
-                        match msg {
-                            Ok(m) => self.on_message(m),
-                            Err(e) => {
-                                tracing::warn!("bad frame from the server, closing the link: {e}");
-                                self.link_down();
-                                return;
-                            }
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::info!("link read error: {e}");
-                    self.link_down();
-                    return;
-                }
-            }
-        }
-    }
-
-    /// The established link (or the attempt) ended without our asking.
-    fn link_down(&mut self) {
-        let (ready, logging_out) = {
-            let st = self.state.lock();
-            (self.conn.as_ref().is_some_and(|c| c.ready), st.logging_out)
-        };
+    /// The link (or the attempt) ended without our asking.
+    fn link_down(&mut self, why: LinkError) {
+        let ready = self.link.as_ref().is_some_and(|l| l.is_ready());
+        let logging_out = self.state.lock().logging_out;
         if logging_out {
             self.drop_link(Down::Quiet);
         } else if ready {
+            tracing::info!("link to the server lost: {why}");
             let code = self.link_close_code.take().unwrap_or(GV_ERR_CONNECT_ABORT);
             self.drop_link(Down::Lost(code));
         } else {
+            tracing::info!("cannot connect to the server: {why}");
             self.drop_link(Down::ConnectFailed);
         }
     }
 
     /// Closes the link, resets the session state and reports it as `how`.
     fn drop_link(&mut self, how: Down) {
-        if let Some(mut c) = self.conn.take() {
-            let _ = self.poll.registry().deregister(&mut c.stream);
+        if let Some(link) = self.link.take() {
+            link.close(self.poll.registry());
         }
-        self.pending.clear();
+        self.early.clear();
         self.link_close_code = None;
         let mut st = self.state.lock();
         let was = st.link;
-        st.link = Link::Idle;
+        st.link = LinkState::Idle;
         st.logged_in = false;
         st.logging_out = false;
         st.room = None;
@@ -714,7 +612,7 @@ impl Net {
         }
         st.call = None;
         match how {
-            Down::ConnectFailed if was != Link::Idle => {
+            Down::ConnectFailed if was != LinkState::Idle => {
                 st.status = 0;
                 self.events.push(Event::Notify { msg: WM_GV_CONNECT, wparam: 0, lparam: 0 });
             }
@@ -727,64 +625,6 @@ impl Net {
         }
     }
 
-    fn on_timers(&mut self, now: Instant) {
-        let Some(c) = self.conn.as_mut() else { return };
-        if !c.ready {
-            if now >= c.deadline {
-                tracing::info!("connect timed out");
-                self.drop_link(Down::ConnectFailed);
-            }
-            return;
-        }
-        if now >= c.last_rx + c.keepalive {
-            tracing::info!("server silent for the keep-alive time, closing the link");
-            self.link_down();
-            return;
-        }
-        if now >= c.next_ping {
-            c.next_ping = now + c.keepalive / 3;
-            self.ping_seq = self.ping_seq.wrapping_add(1);
-            ClientMsg::Ping { seq: self.ping_seq }.encode(&mut c.out);
-        }
-    }
-
-    fn flush(&mut self) {
-        let Some(c) = self.conn.as_mut() else { return };
-        if !c.connected {
-            return;
-        }
-        let mut failed = false;
-        while c.written < c.out.len() {
-            match c.stream.write(&c.out[c.written..]) {
-                Ok(0) => {
-                    failed = true;
-                    break;
-                }
-                Ok(n) => c.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        if failed {
-            self.link_down();
-            return;
-        }
-        if c.written == c.out.len() {
-            c.out.clear();
-            c.written = 0;
-        }
-        let want = c.written < c.out.len();
-        if want != c.writable {
-            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            let _ = self.poll.registry().reregister(&mut c.stream, SOCKET, interest);
-            c.writable = want;
-        }
-    }
-
     fn on_message(&mut self, msg: ServerMsg) {
         let mut st = self.state.lock();
         let ev = &mut self.events;
@@ -793,12 +633,10 @@ impl Net {
         };
         match msg {
             ServerMsg::Welcome { keepalive_ms, .. } => {
-                if let Some(c) = self.conn.as_mut() {
-                    c.ready = true;
-                    c.keepalive = Duration::from_millis(keepalive_ms.max(300) as u64);
-                    c.next_ping = Instant::now() + c.keepalive / 3;
+                if let Some(link) = self.link.as_mut() {
+                    link.set_ready(Duration::from_millis(keepalive_ms as u64));
                 }
-                st.link = Link::Connected;
+                st.link = LinkState::Connected;
                 st.status = 1;
                 notify(ev, WM_GV_CONNECT, 1, 0);
             }
@@ -873,6 +711,8 @@ impl Net {
                 self.link_close_code = Some(code);
             }
             ServerMsg::Pong { .. } => {}
+            ServerMsg::TransBuffer { from, data } => ev.push(Event::TransBuffer { from, data }),
+            other => tracing::debug!(?other, "ignored: not a client message"),
         }
     }
 }

@@ -34,12 +34,17 @@ pub type LPCTSTR = *const c_char;
 pub type LPVOID = *mut c_void;
 pub type HWND = *mut c_void;
 pub type LPDWORD = *mut DWORD;
+pub type LPBYTE = *mut u8;
 
 /// `WM_GV_*` notifications: `(dwNotifyMsg, wParam, lParam, lpUserValue)`.
 pub type BRAC_NotifyMessage_CallBack = Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, LPVOID)>;
 /// Video-call events: `(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, lpUserStr, lpUserValue)`.
 pub type BRAC_VideoCallEvent_CallBack =
     Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID)>;
+
+/// Bytes relayed to this user: `(dwUserid, lpBuf, dwLen, lpUserValue)`;
+/// `dwUserid` 0 means the business server (`BRAS_SendBufToUser`).
+pub type BRAC_TransBuffer_CallBack = Option<unsafe extern "system" fn(DWORD, LPBYTE, DWORD, LPVOID)>;
 
 /// Returned when a panic was caught inside the library (an internal error).
 pub const ERR_INTERNAL: DWORD = GV_ERR_MEMORYFAIL;
@@ -55,9 +60,10 @@ struct Registered<F> {
 struct Callbacks {
     notify: Option<Registered<unsafe extern "system" fn(DWORD, DWORD, DWORD, LPVOID)>>,
     video_call: Option<Registered<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID)>>,
+    trans_buffer: Option<Registered<unsafe extern "system" fn(DWORD, LPBYTE, DWORD, LPVOID)>>,
 }
 
-static CALLBACKS: RwLock<Callbacks> = RwLock::new(Callbacks { notify: None, video_call: None });
+static CALLBACKS: RwLock<Callbacks> = RwLock::new(Callbacks { notify: None, video_call: None, trans_buffer: None });
 static SDK: Mutex<Option<Arc<Client>>> = Mutex::new(None);
 
 /// Runs an exported function's body; a panic becomes [`ERR_INTERNAL`].
@@ -149,6 +155,15 @@ fn deliver(ev: Event) {
                 // SAFETY: the app registered this function with this signature;
                 // `s` is NUL-terminated and lives until the call returns.
                 unsafe { (cb.func)(event, user_id, error_code, flags, param, s, cb.user as LPVOID) };
+            }
+        }
+        Event::TransBuffer { from, mut data } => {
+            let cb = CALLBACKS.read().trans_buffer;
+            if let Some(cb) = cb {
+                let len = data.len() as DWORD;
+                // SAFETY: the app registered this function with this signature;
+                // the buffer lives until the call returns.
+                unsafe { (cb.func)(from, data.as_mut_ptr(), len, cb.user as LPVOID) };
             }
         }
     }
@@ -247,8 +262,18 @@ pub extern "C" fn BRAC_SetVideoCallEventCallBack(
     })
 }
 
+/// Registers (or, with NULL, removes) the callback for relayed bytes.
+#[no_mangle]
+pub extern "C" fn BRAC_SetTransBufferCallBack(lpFunction: BRAC_TransBuffer_CallBack, lpUserValue: LPVOID) -> DWORD {
+    guard(|| {
+        CALLBACKS.write().trans_buffer = lpFunction.map(|func| Registered { func, user: lpUserValue as usize });
+        0
+    })
+}
+
 /// Registers a callback by type (`BRAC_CBTYPE_*`). Supported here:
-/// `BRAC_CBTYPE_NOTIFYMESSAGE` and `BRAC_CBTYPE_VIDEOCALLEVENT`; any other
+/// `BRAC_CBTYPE_NOTIFYMESSAGE`, `BRAC_CBTYPE_VIDEOCALLEVENT` and
+/// `BRAC_CBTYPE_TRANSBUFFER`; any other
 /// type returns `GV_ERR_FUNCNOTALLOW`, an unknown one `GV_ERR_FUNCOPTERROR`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, lpUserValue: LPVOID) -> DWORD {
@@ -263,6 +288,11 @@ pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
             // SAFETY: as above, for the video-call callback type.
             let f: BRAC_VideoCallEvent_CallBack = unsafe { std::mem::transmute(lpFunction) };
             BRAC_SetVideoCallEventCallBack(f, lpUserValue)
+        }
+        BRAC_CBTYPE_TRANSBUFFER => {
+            // SAFETY: as above, for the trans-buffer callback type.
+            let f: BRAC_TransBuffer_CallBack = unsafe { std::mem::transmute(lpFunction) };
+            BRAC_SetTransBufferCallBack(f, lpUserValue)
         }
         t if (1..=BRAC_CBTYPE_CORESDKDATA).contains(&t) => GV_ERR_FUNCNOTALLOW,
         _ => GV_ERR_FUNCOPTERROR,

@@ -11,5 +11,6 @@ pub mod client;
 pub mod constants;
 pub mod core;
 pub mod ffi;
+pub mod link;
 pub mod protocol;
 pub mod server;

@@ -1,0 +1,245 @@
+//! One framed TCP link from a library (client or business server) to the
+//! core server, driven by the owner's mio loop.
+//!
+//! A [`Link`] starts a non-blocking connect to the first address that takes
+//! one, queues the `Hello` and whatever the owner sends before the connect
+//! completes, writes them once it does, reassembles incoming frames, and keeps
+//! the link alive: a `Ping` every third of the server's keep-alive time, and
+//! the link counts as lost when the server is silent for that whole time.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::protocol::{ClientMsg, DecodeError, FrameBuffer, ServerMsg};
+
+/// Why a link ended.
+#[derive(Debug)]
+pub enum LinkError {
+    /// No address accepted the connection, or it did not complete in time.
+    ConnectFailed,
+    /// The server closed the connection.
+    Closed,
+    /// Nothing from the server for the keep-alive time.
+    Silent,
+    /// The server sent bytes that do not decode.
+    BadFrame(DecodeError),
+    /// A socket error.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkError::ConnectFailed => write!(f, "connect failed"),
+            LinkError::Closed => write!(f, "closed by the server"),
+            LinkError::Silent => write!(f, "server silent for the keep-alive time"),
+            LinkError::BadFrame(e) => write!(f, "bad frame from the server: {e}"),
+            LinkError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+pub struct Link {
+    stream: TcpStream,
+    token: Token,
+    addrs: Vec<SocketAddr>,
+    connected: bool,
+    ready: bool,
+    connect_deadline: Instant,
+    connect_timeout: Duration,
+    last_rx: Instant,
+    keepalive: Duration,
+    next_ping: Instant,
+    ping_seq: u32,
+    input: FrameBuffer,
+    out: Vec<u8>,
+    written: usize,
+    writable: bool,
+    /// The first message on every connection attempt.
+    hello: Vec<u8>,
+}
+
+impl Link {
+    /// Starts connecting to the first of `addrs` that takes a connect;
+    /// `hello` is written first once connected.
+    pub fn connect(
+        registry: &Registry,
+        token: Token,
+        addrs: Vec<SocketAddr>,
+        hello: &ClientMsg,
+        connect_timeout: Duration,
+    ) -> Result<Link, LinkError> {
+        let mut frame = Vec::new();
+        hello.encode(&mut frame);
+        let mut addrs = addrs;
+        let stream = Self::start(registry, token, &mut addrs)?;
+        let now = Instant::now();
+        Ok(Link {
+            stream,
+            token,
+            addrs,
+            connected: false,
+            ready: false,
+            connect_deadline: now + connect_timeout,
+            connect_timeout,
+            last_rx: now,
+            keepalive: Duration::from_secs(15),
+            next_ping: now,
+            ping_seq: 0,
+            input: FrameBuffer::new(),
+            out: frame.clone(),
+            written: 0,
+            writable: true,
+            hello: frame,
+        })
+    }
+
+    fn start(registry: &Registry, token: Token, addrs: &mut Vec<SocketAddr>) -> Result<TcpStream, LinkError> {
+        while !addrs.is_empty() {
+            let addr = addrs.remove(0);
+            match TcpStream::connect(addr) {
+                Ok(mut stream) => {
+                    if registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_ok() {
+                        return Ok(stream);
+                    }
+                }
+                Err(e) => tracing::debug!(%addr, "connect failed: {e}"),
+            }
+        }
+        Err(LinkError::ConnectFailed)
+    }
+
+    /// The server accepted the handshake; `keepalive` is what it asked for.
+    pub fn set_ready(&mut self, keepalive: Duration) {
+        self.ready = true;
+        self.keepalive = keepalive.max(Duration::from_millis(300));
+        self.next_ping = Instant::now() + self.keepalive / 3;
+    }
+
+    /// Whether the handshake completed.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Queues a message; it is written once connected, after `Hello`.
+    pub fn send(&mut self, msg: &ClientMsg) {
+        msg.encode(&mut self.out);
+    }
+
+    /// When [`Link::poll_timers`] has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        if self.ready {
+            self.next_ping.min(self.last_rx + self.keepalive)
+        } else {
+            self.connect_deadline
+        }
+    }
+
+    /// Connect time-out, silence, and pings.
+    pub fn poll_timers(&mut self, now: Instant) -> Result<(), LinkError> {
+        if !self.ready {
+            return if now >= self.connect_deadline { Err(LinkError::ConnectFailed) } else { Ok(()) };
+        }
+        if now >= self.last_rx + self.keepalive {
+            return Err(LinkError::Silent);
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.keepalive / 3;
+            self.ping_seq = self.ping_seq.wrapping_add(1);
+            self.send(&ClientMsg::Ping { seq: self.ping_seq });
+        }
+        Ok(())
+    }
+
+    /// Handles a readiness event: completes the connect, then reads every
+    /// complete message into `msgs`.
+    pub fn on_event(
+        &mut self,
+        registry: &Registry,
+        writable: bool,
+        readable: bool,
+        msgs: &mut Vec<ServerMsg>,
+    ) -> Result<(), LinkError> {
+        if !self.connected {
+            if !(writable || readable) {
+                return Ok(());
+            }
+            match self.stream.take_error() {
+                Ok(None) if self.stream.peer_addr().is_ok() => self.connected = true,
+                // Not connected yet (a spurious wake-up).
+                Ok(None) if !readable => return Ok(()),
+                _ => return self.next_address(registry),
+            }
+        }
+        if readable {
+            self.read(msgs)?;
+        }
+        Ok(())
+    }
+
+    /// The attempt failed: try the next address, if any.
+    fn next_address(&mut self, registry: &Registry) -> Result<(), LinkError> {
+        let _ = registry.deregister(&mut self.stream);
+        self.stream = Self::start(registry, self.token, &mut self.addrs)?;
+        self.connect_deadline = Instant::now() + self.connect_timeout;
+        self.out = self.hello.clone();
+        self.written = 0;
+        self.writable = true;
+        Ok(())
+    }
+
+    fn read(&mut self, msgs: &mut Vec<ServerMsg>) -> Result<(), LinkError> {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(LinkError::Closed),
+                Ok(n) => {
+                    self.last_rx = Instant::now();
+                    self.input.extend(&buf[..n]);
+                    while let Some(body) = self.input.next_frame().map_err(LinkError::BadFrame)? {
+                        msgs.push(ServerMsg::decode(body).map_err(LinkError::BadFrame)?);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LinkError::Io(e)),
+            }
+        }
+    }
+
+    /// Writes what is queued; WRITABLE interest only while some is left.
+    pub fn flush(&mut self, registry: &Registry) -> Result<(), LinkError> {
+        if !self.connected {
+            return Ok(());
+        }
+        while self.written < self.out.len() {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => return Err(LinkError::Closed),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LinkError::Io(e)),
+            }
+        }
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+        }
+        let want = self.written < self.out.len();
+        if want != self.writable {
+            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            registry.reregister(&mut self.stream, self.token, interest).map_err(LinkError::Io)?;
+            self.writable = want;
+        }
+        Ok(())
+    }
+
+    /// Unregisters the socket; dropping the link closes it.
+    pub fn close(mut self, registry: &Registry) {
+        let _ = registry.deregister(&mut self.stream);
+    }
+}
