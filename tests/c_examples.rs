@@ -1,0 +1,339 @@
+//! Builds the C programs in `c_examples/` with gcc against `include/anychat.h`
+//! and the freshly built `libanychat.so`, then runs a whole video call between
+//! `callee` and `caller` through a live `anychat-server`.
+//!
+//! gcc is required (CI installs it); g++ is used, when present, to check that
+//! the header also compiles and links as C++.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_anychat-server");
+const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// How long the server may take to print its listening line.
+const SERVER_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the callee and caller may take, together, from the callee's start.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The warnings every C build must pass without.
+const C_FLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread"];
+const CXX_FLAGS: &[&str] = &["-Wall", "-Wextra", "-Werror", "-pthread", "-x", "c++"];
+
+// ----- tools and paths ------------------------------------------------------
+
+/// True when `tool --version` runs. Other failures than "not found" panic.
+fn have_tool(tool: &str) -> bool {
+    match Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+        Ok(status) => status.success(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => panic!("cannot run `{tool} --version`: {e}"),
+    }
+}
+
+fn require_gcc() {
+    if !have_tool("gcc") {
+        panic!(
+            "gcc was not found on PATH: the tests in tests/c_examples.rs compile the C programs in \
+             c_examples/ and need it (CI installs it; locally: apt-get install gcc)"
+        );
+    }
+}
+
+/// The directory holding the `libanychat.so` of this build. Cargo writes the
+/// cdylib to `deps/` beside the binaries whenever it builds the library, and
+/// copies it up next to them only when the library itself is a build target
+/// (`cargo build`), so the copy beside the binaries may be missing or stale
+/// under `cargo test`: `deps/` comes first.
+fn lib_dir() -> PathBuf {
+    let bin_dir = Path::new(SERVER).parent().expect("the server binary has a parent directory");
+    [bin_dir.join("deps"), bin_dir.to_path_buf()]
+        .into_iter()
+        .find(|dir| dir.join("libanychat.so").is_file())
+        .unwrap_or_else(|| panic!("libanychat.so not found in {0}/deps or {0}", bin_dir.display()))
+}
+
+fn source(name: &str) -> PathBuf {
+    Path::new(MANIFEST_DIR).join("c_examples").join(name)
+}
+
+/// A fresh directory under the system's temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let name = format!(
+            "anychat-c-examples-{tag}-{}-{nanos}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Compiles and links `src` into `out` with `compiler` and `flags`, against
+/// the header and `libanychat.so`. Panics with the compiler's output on failure.
+fn compile(compiler: &str, flags: &[&str], src: &Path, out: &Path) {
+    let lib = lib_dir();
+    let include = Path::new(MANIFEST_DIR).join("include");
+    let mut cmd = Command::new(compiler);
+    cmd.args(flags)
+        .arg("-I")
+        .arg(&include)
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lanychat")
+        .arg(format!("-Wl,-rpath,{}", lib.display()));
+    let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+// ----- child processes ------------------------------------------------------
+
+/// What the reader threads of a child's stdout and stderr send.
+enum Output {
+    Line { stderr: bool, text: String },
+    Eof,
+}
+
+/// A child process whose stdout and stderr are read, line by line, by two
+/// threads into a channel. Killed (and reaped) on drop, so a failing test
+/// leaves nothing running.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    rx: Receiver<Output>,
+    open_streams: usize,
+    transcript: Vec<String>,
+}
+
+fn spawn_reader(stream: impl Read + Send + 'static, stderr: bool, tx: Sender<Output>) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+                    if tx.send(Output::Line { stderr, text }).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Output::Eof);
+    });
+}
+
+impl Proc {
+    fn spawn(name: &'static str, program: &Path, args: &[&str]) -> Proc {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}", program.display()));
+        let (tx, rx) = mpsc::channel();
+        spawn_reader(child.stdout.take().expect("piped stdout"), false, tx.clone());
+        spawn_reader(child.stderr.take().expect("piped stderr"), true, tx);
+        Proc { name, child, rx, open_streams: 2, transcript: Vec::new() }
+    }
+
+    /// Records one message; returns the text of a stdout line.
+    fn record(&mut self, msg: Output) -> Option<String> {
+        match msg {
+            Output::Line { stderr, text } => {
+                self.transcript.push(format!("{} {}: {text}", self.name, if stderr { "stderr" } else { "stdout" }));
+                (!stderr).then_some(text)
+            }
+            Output::Eof => {
+                self.open_streams -= 1;
+                None
+            }
+        }
+    }
+
+    /// Reads output until a stdout line starts with `prefix`; returns the
+    /// rest of that line, or `None` on `deadline` or when the output ends.
+    fn wait_for_line(&mut self, prefix: &str, deadline: Instant) -> Option<String> {
+        while self.open_streams > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(msg) => {
+                    if let Some(rest) = self.record(msg).and_then(|line| line.strip_prefix(prefix).map(str::to_owned)) {
+                        return Some(rest);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+        None
+    }
+
+    /// Waits until the child has closed its output (it exits) and reaps it;
+    /// `None` if that does not happen before `deadline`.
+    fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
+        while self.open_streams > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(msg) => {
+                    self.record(msg);
+                }
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // Both pipes are closed: the process is exiting, so this returns promptly.
+        Some(self.child.wait().unwrap_or_else(|e| panic!("waiting for {}: {e}", self.name)))
+    }
+
+    /// Everything the child printed so far.
+    fn transcript(&mut self) -> String {
+        while let Ok(msg) = self.rx.try_recv() {
+            self.record(msg);
+        }
+        if self.transcript.is_empty() {
+            format!("{}: (no output)\n", self.name)
+        } else {
+            self.transcript.join("\n") + "\n"
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // Both are harmless when the child already exited and was reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `anychat-server` on a free port of 127.0.0.1; returns it and the port.
+fn start_server() -> (Proc, u16) {
+    let mut server = Proc::spawn("server", Path::new(SERVER), &["--listen", "127.0.0.1:0", "--log-level", "warn"]);
+    let deadline = Instant::now() + SERVER_START_TIMEOUT;
+    let Some(addr) = server.wait_for_line("anychat-server listening on ", deadline) else {
+        panic!("the server did not print its listening line within {SERVER_START_TIMEOUT:?}:\n{}", server.transcript());
+    };
+    let port = addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("cannot read a port in the server's address '{addr}'"));
+    (server, port)
+}
+
+// ----- tests ----------------------------------------------------------------
+
+/// callee.c and caller.c make a whole call through a live server: Request,
+/// Reply 0 (ringing), Start, both in the call's room, Finish.
+#[test]
+fn c_callee_and_caller_complete_a_call() {
+    require_gcc();
+    let dir = TempDir::new("call");
+    let callee_bin = dir.path().join("callee");
+    let caller_bin = dir.path().join("caller");
+    compile("gcc", C_FLAGS, &source("callee.c"), &callee_bin);
+    compile("gcc", C_FLAGS, &source("caller.c"), &caller_bin);
+
+    let (mut server, port) = start_server();
+    let port = port.to_string();
+    let deadline = Instant::now() + CALL_TIMEOUT;
+
+    let mut callee = Proc::spawn("callee", &callee_bin, &["127.0.0.1", &port, "c-example-callee"]);
+    let Some(callee_id) = callee.wait_for_line("callee ready ", deadline) else {
+        panic!(
+            "the callee did not print 'callee ready <id>' within {CALL_TIMEOUT:?}\n--- callee ---\n{}--- server ---\n{}",
+            callee.transcript(),
+            server.transcript()
+        );
+    };
+    let callee_id = callee_id.trim().to_string();
+    assert!(callee_id.parse::<u32>().is_ok_and(|id| id > 0), "bad callee user id '{callee_id}'");
+
+    let mut caller = Proc::spawn("caller", &caller_bin, &["127.0.0.1", &port, "c-example-caller", &callee_id]);
+    let caller_status = caller.wait_exit(deadline);
+    let callee_status = callee.wait_exit(deadline);
+    let ok = |s: Option<ExitStatus>| s.is_some_and(|s| s.success());
+    if !ok(caller_status) || !ok(callee_status) {
+        let show = |s: Option<ExitStatus>| {
+            s.map_or_else(|| format!("still running after {CALL_TIMEOUT:?}"), |s| s.to_string())
+        };
+        panic!(
+            "the C call failed: caller {}, callee {}\n--- caller ---\n{}--- callee ---\n{}--- server ---\n{}",
+            show(caller_status),
+            show(callee_status),
+            caller.transcript(),
+            callee.transcript(),
+            server.transcript()
+        );
+    }
+    // Spot checks of what both printed (the programs check every event themselves).
+    let caller_out = caller.transcript();
+    let callee_out = callee.transcript();
+    assert!(caller_out.contains("call START"), "caller output:\n{caller_out}");
+    assert!(caller_out.contains("caller done"), "caller output:\n{caller_out}");
+    assert!(callee_out.contains("call REQUEST") && callee_out.contains("str=hello from caller.c"), "{callee_out}");
+    assert!(callee_out.contains("callee done"), "callee output:\n{callee_out}");
+    // `server` is killed when dropped, here or while unwinding from a panic.
+}
+
+/// The header compiles cleanly as C11 and, when g++ is installed, as C++; both
+/// builds link against libanychat.so (so the C++ declarations are `extern "C"`)
+/// and run a few calls that need no server.
+#[test]
+fn header_compiles_as_c_and_cxx() {
+    require_gcc();
+    let dir = TempDir::new("header");
+    let src = source("header_check.c");
+    let mut builds = vec![("gcc", C_FLAGS, dir.path().join("header_check_c"))];
+    if have_tool("g++") {
+        builds.push(("g++", CXX_FLAGS, dir.path().join("header_check_cxx")));
+    } else {
+        eprintln!(
+            "\n!!!!!!!! WARNING: g++ not found on PATH: SKIPPING the C++ compile of include/anychat.h !!!!!!!!\n"
+        );
+    }
+    for (compiler, flags, out) in builds {
+        compile(compiler, flags, &src, &out);
+        let run = Command::new(&out).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", out.display()));
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success() && stdout.contains("header_check ok"),
+            "{} built with {compiler} failed ({}):\n{stdout}{}",
+            out.display(),
+            run.status,
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+}
