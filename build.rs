@@ -1,20 +1,87 @@
-//! Generates the C header `include/anychat.h` with cbindgen. The header is
-//! committed; CI rebuilds and fails when the committed copy differs.
+//! Generates the C headers with cbindgen from the Rust sources:
+//! `include/anychat.h` (client library, `BRAC_*`) and
+//! `include/anychatserver.h` (business-server library, `BRAS_*`).
+//! The headers are committed; CI rebuilds and fails when they differ.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Names of `pub fn` / `pub type` items in `file` starting with `prefix`.
+fn items(file: &Path, prefix: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(file).expect("read source");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        for kw in ["pub unsafe extern \"C\" fn ", "pub extern \"C\" fn ", "pub type "] {
+            if let Some(rest) = line.strip_prefix(kw) {
+                let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                if name.starts_with(prefix) {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Constants of `src/constants.rs`, split into (business-server header's, others).
+fn constants(file: &Path) -> (Vec<String>, Vec<String>) {
+    let text = std::fs::read_to_string(file).expect("read constants");
+    let (mut server, mut client) = (Vec::new(), Vec::new());
+    let mut in_server = false;
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix("// --- ") {
+            in_server = h.starts_with("anychatserversdk.h");
+        } else if let Some(rest) = line.strip_prefix("pub const ") {
+            let name: String = rest.chars().take_while(|c| *c != ':').collect();
+            if in_server {
+                server.push(name)
+            } else {
+                client.push(name)
+            }
+        }
+    }
+    (server, client)
+}
+
+fn generate(crate_dir: &Path, out: &str, guard: &str, title: &str, exclude: Vec<String>) {
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("read cbindgen.toml");
+    config.include_guard = Some(guard.to_string());
+    config.header = Some(title.to_string());
+    config.export.exclude.extend(exclude);
+    match cbindgen::Builder::new().with_crate(crate_dir).with_config(config).generate() {
+        // write_to_file leaves the file untouched when the content is unchanged.
+        Ok(bindings) => {
+            bindings.write_to_file(crate_dir.join("include").join(out));
+        }
+        Err(e) => panic!("cbindgen failed for {out}: {e}"),
+    }
+}
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/ffi.rs");
-    println!("cargo:rerun-if-changed=src/constants.rs");
-    println!("cargo:rerun-if-changed=cbindgen.toml");
-    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("read cbindgen.toml");
-    let header = crate_dir.join("include").join("anychat.h");
-    match cbindgen::Builder::new().with_crate(&crate_dir).with_config(config).generate() {
-        Ok(bindings) => {
-            // write_to_file leaves the file untouched when the content is unchanged.
-            bindings.write_to_file(&header);
-        }
-        Err(e) => panic!("cbindgen failed: {e}"),
+    for f in ["src/ffi.rs", "src/bras_ffi.rs", "src/constants.rs", "cbindgen.toml", "build.rs"] {
+        println!("cargo:rerun-if-changed={f}");
     }
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let (server_consts, client_consts) = constants(&dir.join("src/constants.rs"));
+    let brac = items(&dir.join("src/ffi.rs"), "BRAC_");
+    let bras = items(&dir.join("src/bras_ffi.rs"), "BRAS_");
+
+    let mut not_client = bras;
+    not_client.extend(server_consts);
+    generate(
+        &dir,
+        "anychat.h",
+        "ANYCHAT_H",
+        "/*\n * anychat-rs client library (BRAC_*): link with -lanychat (see README.md).\n * Types follow the vendor's Linux headers: DWORD is 32-bit, BOOL and LONG are C long.\n */",
+        not_client,
+    );
+    let mut not_server = brac;
+    not_server.extend(client_consts);
+    generate(
+        &dir,
+        "anychatserver.h",
+        "ANYCHATSERVER_H",
+        "/*\n * anychat-rs business-server library (BRAS_*): link with -lanychat (see README.md).\n * Types follow the vendor's Linux headers: DWORD is 32-bit, BOOL and LONG are C long.\n */",
+        not_server,
+    );
 }

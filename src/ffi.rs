@@ -51,9 +51,20 @@ pub const ERR_INTERNAL: DWORD = GV_ERR_MEMORYFAIL;
 
 /// A callback and its user value, stored as plain words so they may cross threads.
 #[derive(Clone, Copy)]
-struct Registered<F> {
-    func: F,
-    user: usize,
+pub(crate) struct Registered<F> {
+    pub(crate) func: F,
+    pub(crate) user: usize,
+}
+
+impl<F> Registered<F> {
+    /// A registration from the app's (function, user value); NULL → None.
+    pub(crate) fn new(func: Option<F>, user: LPVOID) -> Option<Self> {
+        func.map(|func| Registered { func, user: user as usize })
+    }
+
+    pub(crate) fn user(&self) -> LPVOID {
+        self.user as LPVOID
+    }
 }
 
 #[derive(Default)]
@@ -67,7 +78,7 @@ static CALLBACKS: RwLock<Callbacks> = RwLock::new(Callbacks { notify: None, vide
 static SDK: Mutex<Option<Arc<Client>>> = Mutex::new(None);
 
 /// Runs an exported function's body; a panic becomes [`ERR_INTERNAL`].
-fn guard(body: impl FnOnce() -> DWORD) -> DWORD {
+pub(crate) fn guard(body: impl FnOnce() -> DWORD) -> DWORD {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(ERR_INTERNAL)
 }
 
@@ -82,7 +93,7 @@ fn sdk() -> Result<Arc<Client>, DWORD> {
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string.
-unsafe fn c_bytes(p: *const c_char, max: usize) -> Option<Vec<u8>> {
+pub(crate) unsafe fn c_bytes(p: *const c_char, max: usize) -> Option<Vec<u8>> {
     if p.is_null() {
         return Some(Vec::new());
     }
@@ -102,7 +113,7 @@ unsafe fn c_bytes(p: *const c_char, max: usize) -> Option<Vec<u8>> {
 ///
 /// # Safety
 /// `buf` points to `len` writable bytes (checked non-NULL here).
-unsafe fn copy_out(buf: *mut c_char, len: usize, bytes: &[u8]) -> DWORD {
+pub(crate) unsafe fn copy_out(buf: *mut c_char, len: usize, bytes: &[u8]) -> DWORD {
     if buf.is_null() || len == 0 {
         return GV_ERR_FUNCOPTERROR;
     }
@@ -181,21 +192,35 @@ pub unsafe extern "C" fn BRAC_GetSDKVersion(
     dwBufLen: DWORD,
 ) -> DWORD {
     guard(|| {
-        if dwMainVer.is_null() || dwSubVer.is_null() {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        // SAFETY: both pointers were checked non-NULL.
-        unsafe {
-            *dwMainVer = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0);
-            *dwSubVer = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0);
-        }
-        if !lpCompileTime.is_null() && dwBufLen > 0 {
-            let text = concat!("anychat-rs ", env!("CARGO_PKG_VERSION"));
-            // SAFETY: the caller gave `dwBufLen` writable bytes.
-            return unsafe { copy_out(lpCompileTime, dwBufLen as usize, text.as_bytes()) };
-        }
-        0
+        // SAFETY: forwarded from our caller with the same contract.
+        unsafe { write_version(dwMainVer, dwSubVer, lpCompileTime, dwBufLen) }
     })
+}
+
+/// Body of `BRAC_GetSDKVersion` and `BRAS_GetSDKVersion`.
+///
+/// # Safety
+/// Non-NULL pointers are valid; `lpCompileTime` has `dwBufLen` bytes.
+pub(crate) unsafe fn write_version(
+    dwMainVer: *mut DWORD,
+    dwSubVer: *mut DWORD,
+    lpCompileTime: *mut TCHAR,
+    dwBufLen: DWORD,
+) -> DWORD {
+    if dwMainVer.is_null() || dwSubVer.is_null() {
+        return GV_ERR_FUNCOPTERROR;
+    }
+    // SAFETY: both pointers were checked non-NULL.
+    unsafe {
+        *dwMainVer = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0);
+        *dwSubVer = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0);
+    }
+    if !lpCompileTime.is_null() && dwBufLen > 0 {
+        let text = concat!("anychat-rs ", env!("CARGO_PKG_VERSION"));
+        // SAFETY: the caller gave `dwBufLen` writable bytes.
+        return unsafe { copy_out(lpCompileTime, dwBufLen as usize, text.as_bytes()) };
+    }
+    0
 }
 
 /// Starts the SDK (its network thread). `hWnd` is ignored (no window
@@ -245,7 +270,7 @@ pub extern "C" fn BRAC_Release() -> DWORD {
 #[no_mangle]
 pub extern "C" fn BRAC_SetNotifyMessageCallBack(lpFunction: BRAC_NotifyMessage_CallBack, lpUserValue: LPVOID) -> DWORD {
     guard(|| {
-        CALLBACKS.write().notify = lpFunction.map(|func| Registered { func, user: lpUserValue as usize });
+        CALLBACKS.write().notify = Registered::new(lpFunction, lpUserValue);
         0
     })
 }
@@ -257,7 +282,7 @@ pub extern "C" fn BRAC_SetVideoCallEventCallBack(
     lpUserValue: LPVOID,
 ) -> DWORD {
     guard(|| {
-        CALLBACKS.write().video_call = lpFunction.map(|func| Registered { func, user: lpUserValue as usize });
+        CALLBACKS.write().video_call = Registered::new(lpFunction, lpUserValue);
         0
     })
 }
@@ -266,7 +291,7 @@ pub extern "C" fn BRAC_SetVideoCallEventCallBack(
 #[no_mangle]
 pub extern "C" fn BRAC_SetTransBufferCallBack(lpFunction: BRAC_TransBuffer_CallBack, lpUserValue: LPVOID) -> DWORD {
     guard(|| {
-        CALLBACKS.write().trans_buffer = lpFunction.map(|func| Registered { func, user: lpUserValue as usize });
+        CALLBACKS.write().trans_buffer = Registered::new(lpFunction, lpUserValue);
         0
     })
 }

@@ -12,5 +12,7 @@ pub mod constants;
 pub mod core;
 pub mod ffi;
 pub mod link;
+pub mod bras;
+pub mod bras_ffi;
 pub mod protocol;
 pub mod server;

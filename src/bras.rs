@@ -1,0 +1,477 @@
+//! The business-server library's engine (`BRAS_*`): one network thread.
+//!
+//! The thread connects to the core server's business listener (address from
+//! `ANYCHAT_CORE_ADDR`, default `127.0.0.1:8907`; secret from
+//! `ANYCHAT_BUSINESS_SECRET`), reconnects on its own with a doubling backoff
+//! (100 ms up to 5 s) whenever the link drops, fires the app's timer, and
+//! hands every [`BizEvent`] to the sink. Questions (a call Request, a login,
+//! entering a room) are answered with what the sink returns. The sink runs on
+//! this thread, one event at a time, in order, with no library lock held, so
+//! an app callback may call any `BRAS_` function.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::{Events, Poll, Token, Waker};
+use parking_lot::Mutex;
+
+use crate::constants::*;
+use crate::link::{Link, LinkError};
+use crate::protocol::{CallEvent, ClientMsg, Role, ServerMsg, MAX_BLOB_LEN, PROTOCOL_VERSION};
+
+const WAKER: Token = Token(0);
+const SOCKET: Token = Token(1);
+/// Default address of the core server's business listener.
+pub const DEFAULT_CORE_ADDR: &str = "127.0.0.1:8907";
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the network thread hands to the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BizEvent {
+    /// The link to the core server is up.
+    LinkUp,
+    /// The link went down (`code`: why, a `GV_ERR_*`).
+    LinkDown {
+        code: u32,
+    },
+    /// The app's timer fired.
+    Timer,
+    /// A call Request; the answer is a [`Answer::Code`] (0 = proceed).
+    AskCall {
+        src: u32,
+        tar: u32,
+        flags: u32,
+        param: u32,
+        user_str: Vec<u8>,
+    },
+    /// A call event to watch: REPLY, START, FINISH.
+    CallNote {
+        event: u32,
+        src: u32,
+        tar: u32,
+        error_code: u32,
+        flags: u32,
+        param: u32,
+        user_str: Vec<u8>,
+    },
+    /// A login; the answer is an [`Answer::Verify`].
+    AskVerify {
+        name: Vec<u8>,
+        password: Vec<u8>,
+        ip: Vec<u8>,
+    },
+    /// Entering an ordinary room; the answer is an [`Answer::Code`] (0 = admit).
+    AskEnter {
+        user_id: u32,
+        room_id: u32,
+        room_name: Vec<u8>,
+        password: Vec<u8>,
+    },
+    UserLogin {
+        user_id: u32,
+        name: Vec<u8>,
+        level: u32,
+        ip: Vec<u8>,
+    },
+    UserLogout {
+        user_id: u32,
+        code: u32,
+    },
+    UserRoom {
+        user_id: u32,
+        room_id: u32,
+        entered: bool,
+    },
+}
+
+/// The sink's answer to an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Not a question.
+    None,
+    /// An error code (0 = yes).
+    Code(u32),
+    /// A login decision: `code` 0 admits the user with this id (0 = let the
+    /// core server assign one), level and nick name.
+    Verify { code: u32, user_id: u32, level: u32, nick: Vec<u8> },
+}
+
+/// Receives events on the network thread.
+pub type BizSink = Box<dyn Fn(BizEvent) -> Answer + Send + 'static>;
+
+/// Where to connect and with which secret.
+#[derive(Debug, Clone)]
+pub struct BizConfig {
+    pub core_addr: String,
+    pub secret: Vec<u8>,
+}
+
+impl BizConfig {
+    /// From `ANYCHAT_CORE_ADDR` and `ANYCHAT_BUSINESS_SECRET`.
+    pub fn from_env() -> BizConfig {
+        BizConfig {
+            core_addr: std::env::var("ANYCHAT_CORE_ADDR").unwrap_or_else(|_| DEFAULT_CORE_ADDR.to_string()),
+            secret: std::env::var_os("ANYCHAT_BUSINESS_SECRET")
+                .map(std::os::unix::ffi::OsStringExt::into_vec)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Command {
+    Send(ClientMsg),
+    Timer(Option<Duration>),
+    Shutdown,
+}
+
+/// What the library knows, for the synchronous checks of the API.
+#[derive(Debug, Default)]
+pub struct BizState {
+    pub linked: bool,
+    /// Users in a call (vetting, ringing or in progress) → their peer.
+    pub in_call: HashMap<u32, u32>,
+}
+
+/// The handle API threads use.
+pub struct Business {
+    state: Arc<Mutex<BizState>>,
+    tx: Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    thread_id: ThreadId,
+    stopped: Arc<AtomicBool>,
+}
+
+/// `GV_ERR_*` code returned by API methods.
+pub type Code = u32;
+
+impl Business {
+    /// Starts the network thread, which connects at once.
+    pub fn start(config: BizConfig, sink: BizSink) -> io::Result<Business> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let state = Arc::new(Mutex::new(BizState::default()));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mut net = BizNet {
+            poll,
+            rx,
+            config,
+            state: state.clone(),
+            sink,
+            stopped: stopped.clone(),
+            link: None,
+            retry_at: Some(Instant::now()),
+            backoff: BACKOFF_MIN,
+            timer: None,
+            inbox: Vec::new(),
+        };
+        let thread = std::thread::Builder::new().name("anychat-bras".into()).spawn(move || net.run())?;
+        let thread_id = thread.thread().id();
+        Ok(Business { state, tx, waker, thread: Mutex::new(Some(thread)), thread_id, stopped })
+    }
+
+    fn command(&self, cmd: Command) {
+        if self.tx.send(cmd).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!("cannot wake the business network thread: {e}");
+            }
+        }
+    }
+
+    pub fn with_state<R>(&self, f: impl FnOnce(&BizState) -> R) -> R {
+        f(&self.state.lock())
+    }
+
+    /// `BRAS_SetTimerEventCallBack`: fire every `interval` (None: stop).
+    pub fn set_timer(&self, interval: Option<Duration>) {
+        self.command(Command::Timer(interval));
+    }
+
+    fn send_linked(&self, msg: ClientMsg) -> Code {
+        if !self.state.lock().linked {
+            return GV_ERR_CONNECT_ABORT;
+        }
+        self.command(Command::Send(msg));
+        0
+    }
+
+    /// `BRAS_VideoCallControl`: only FINISH, for a user in a call.
+    pub fn video_call(
+        &self,
+        event: u32,
+        user_id: u32,
+        error_code: u32,
+        flags: u32,
+        param: u32,
+        user_str: &[u8],
+    ) -> Code {
+        match event {
+            BRAS_VIDEOCALL_EVENT_FINISH => {}
+            BRAS_VIDEOCALL_EVENT_REQUEST | BRAS_VIDEOCALL_EVENT_REPLY | BRAS_VIDEOCALL_EVENT_START => {
+                return GV_ERR_FUNCNOTALLOW
+            }
+            _ => return GV_ERR_FUNCOPTERROR,
+        }
+        if !self.state.lock().in_call.contains_key(&user_id) {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        let ev = CallEvent { event, user_id, error_code, flags, param, user_str: user_str.to_vec() };
+        self.send_linked(ClientMsg::BizVideoCall(ev))
+    }
+
+    /// `BRAS_UserInfoControl`: KICKOUT only.
+    pub fn user_control(&self, user_id: u32, ctrl: u32, wparam: u32, lparam: u32, text: &[u8]) -> Code {
+        if ctrl != BRAS_USERINFO_CTRLCODE_KICKOUT {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        self.send_linked(ClientMsg::BizUserControl { user_id, ctrl, wparam, lparam, text: text.to_vec() })
+    }
+
+    /// `BRAS_SendBufToUser`.
+    pub fn send_buf(&self, user_id: u32, data: &[u8]) -> Code {
+        if data.is_empty() || data.len() > MAX_BLOB_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        self.send_linked(ClientMsg::BizSendBuf { user_id, data: data.to_vec() })
+    }
+
+    /// `BRAS_Release`: closes the link and joins the thread (unless called
+    /// from a callback on that thread).
+    pub fn shutdown(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.command(Command::Shutdown);
+        if std::thread::current().id() == self.thread_id {
+            return;
+        }
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Business {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct BizNet {
+    poll: Poll,
+    rx: Receiver<Command>,
+    config: BizConfig,
+    state: Arc<Mutex<BizState>>,
+    sink: BizSink,
+    stopped: Arc<AtomicBool>,
+    link: Option<Link>,
+    /// When to try connecting again (None while a link exists).
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    timer: Option<(Duration, Instant)>,
+    inbox: Vec<ServerMsg>,
+}
+
+impl BizNet {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(64);
+        loop {
+            let now = Instant::now();
+            let deadline = [self.link.as_ref().map(|l| l.next_deadline()), self.retry_at, self.timer.map(|t| t.1)]
+                .into_iter()
+                .flatten()
+                .min();
+            let timeout = deadline.map(|d| d.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!("business poll failed: {e}");
+                    return;
+                }
+            }
+            for event in events.iter() {
+                if event.token() == SOCKET {
+                    let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                    self.on_socket(event.is_writable(), readable);
+                }
+            }
+            while let Ok(cmd) = self.rx.try_recv() {
+                match cmd {
+                    Command::Shutdown => {
+                        if let Some(link) = self.link.take() {
+                            link.close(self.poll.registry());
+                        }
+                        return;
+                    }
+                    Command::Send(msg) => {
+                        if let Some(link) = self.link.as_mut().filter(|l| l.is_ready()) {
+                            link.send(&msg);
+                        }
+                    }
+                    Command::Timer(interval) => self.timer = interval.map(|i| (i, Instant::now() + i)),
+                }
+            }
+            let now = Instant::now();
+            if self.retry_at.is_some_and(|t| now >= t) {
+                self.connect();
+            }
+            if let Some((every, at)) = self.timer {
+                if now >= at {
+                    self.timer = Some((every, now + every));
+                    self.emit(BizEvent::Timer);
+                }
+            }
+            if let Some(link) = self.link.as_mut() {
+                if let Err(e) = link.poll_timers(now) {
+                    self.link_down(e);
+                }
+            }
+            if let Some(link) = self.link.as_mut() {
+                if let Err(e) = link.flush(self.poll.registry()) {
+                    self.link_down(e);
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        self.retry_at = None;
+        let addrs: Vec<SocketAddr> = match self.config.core_addr.to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(e) => {
+                tracing::warn!(addr = %self.config.core_addr, "core server address does not resolve: {e}");
+                Vec::new()
+            }
+        };
+        let hello = ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+            role: Role::Business as u8,
+            secret: self.config.secret.clone(),
+        };
+        match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT) {
+            Ok(link) => self.link = Some(link),
+            Err(e) => self.link_down(e),
+        }
+    }
+
+    fn link_down(&mut self, why: LinkError) {
+        let was_up = self.link.as_ref().is_some_and(|l| l.is_ready());
+        if let Some(link) = self.link.take() {
+            link.close(self.poll.registry());
+        }
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        let mut st = self.state.lock();
+        st.linked = false;
+        st.in_call.clear();
+        drop(st);
+        if was_up {
+            tracing::warn!("link to the core server lost: {why}; reconnecting");
+            self.emit(BizEvent::LinkDown { code: GV_ERR_CONNECT_ABORT });
+        } else {
+            tracing::debug!("cannot reach the core server: {why}");
+        }
+    }
+
+    fn emit(&mut self, ev: BizEvent) -> Answer {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Answer::None;
+        }
+        (self.sink)(ev)
+    }
+
+    fn on_socket(&mut self, writable: bool, readable: bool) {
+        let Some(link) = self.link.as_mut() else { return };
+        let result = link.on_event(self.poll.registry(), writable, readable, &mut self.inbox);
+        for msg in std::mem::take(&mut self.inbox) {
+            self.on_message(msg);
+        }
+        if let Err(e) = result {
+            self.link_down(e);
+        }
+    }
+
+    fn reply(&mut self, msg: ClientMsg) {
+        if let Some(link) = self.link.as_mut() {
+            link.send(&msg);
+        }
+    }
+
+    fn on_message(&mut self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Welcome { keepalive_ms, .. } => {
+                if let Some(link) = self.link.as_mut() {
+                    link.set_ready(Duration::from_millis(keepalive_ms as u64));
+                }
+                self.backoff = BACKOFF_MIN;
+                self.state.lock().linked = true;
+                tracing::info!(addr = %self.config.core_addr, "linked to the core server");
+                self.emit(BizEvent::LinkUp);
+            }
+            ServerMsg::Refused { code } => {
+                tracing::warn!(code, "the core server refused this business server");
+                self.link_down(LinkError::Closed);
+            }
+            ServerMsg::BizAskCall { query, src, tar, flags, param, user_str } => {
+                {
+                    let mut st = self.state.lock();
+                    st.in_call.insert(src, tar);
+                    st.in_call.insert(tar, src);
+                }
+                let code = match self.emit(BizEvent::AskCall { src, tar, flags, param, user_str }) {
+                    Answer::Code(c) => c,
+                    _ => 0,
+                };
+                if code != 0 {
+                    let mut st = self.state.lock();
+                    st.in_call.remove(&src);
+                    st.in_call.remove(&tar);
+                }
+                self.reply(ClientMsg::BizCallVerdict { query, code });
+            }
+            ServerMsg::BizCallNote { event, src, tar, error_code, flags, param, user_str } => {
+                let ended =
+                    event == BRAS_VIDEOCALL_EVENT_FINISH || (event == BRAS_VIDEOCALL_EVENT_REPLY && error_code != 0);
+                if ended {
+                    let mut st = self.state.lock();
+                    for u in [src, tar] {
+                        st.in_call.remove(&u);
+                    }
+                }
+                self.emit(BizEvent::CallNote { event, src, tar, error_code, flags, param, user_str });
+            }
+            ServerMsg::BizAskVerify { query, name, password, ip } => {
+                let (code, user_id, level, nick) = match self.emit(BizEvent::AskVerify { name, password, ip }) {
+                    Answer::Verify { code, user_id, level, nick } => (code, user_id, level, nick),
+                    _ => (0, 0, 0, Vec::new()),
+                };
+                self.reply(ClientMsg::BizVerifyResult { query, code, user_id, level, nick });
+            }
+            ServerMsg::BizAskEnter { query, user_id, room_id, room_name, password } => {
+                let code = match self.emit(BizEvent::AskEnter { user_id, room_id, room_name, password }) {
+                    Answer::Code(c) => c,
+                    _ => 0,
+                };
+                self.reply(ClientMsg::BizEnterVerdict { query, code });
+            }
+            ServerMsg::BizUserLogin { user_id, name, level, ip } => {
+                self.emit(BizEvent::UserLogin { user_id, name, level, ip });
+            }
+            ServerMsg::BizUserLogout { user_id, code } => {
+                self.emit(BizEvent::UserLogout { user_id, code });
+            }
+            ServerMsg::BizUserRoom { user_id, room_id, entered } => {
+                self.emit(BizEvent::UserRoom { user_id, room_id, entered });
+            }
+            ServerMsg::Pong { .. } => {}
+            other => tracing::debug!(?other, "ignored: not a business-server message"),
+        }
+    }
+}
