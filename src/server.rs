@@ -27,7 +27,8 @@ use crate::protocol::{split_frame, ClientMsg, DecodeError};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const FIRST_CONN: usize = 2;
+const BUSINESS_LISTENER: Token = Token(2);
+const FIRST_CONN: usize = 3;
 /// Bytes read per `read` call into the shared scratch buffer.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -36,6 +37,8 @@ const READ_CHUNK: usize = 64 * 1024;
 pub struct ServerConfig {
     /// Where clients connect (default `0.0.0.0:8906`).
     pub listen: SocketAddr,
+    /// Where the business server connects (default `127.0.0.1:8907`; None: no listener).
+    pub business_listen: Option<SocketAddr>,
     /// Ring and keep-alive timings.
     pub core: CoreConfig,
     /// Output bytes a connection may have pending before it is dropped.
@@ -46,6 +49,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8906)),
+            business_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8907))),
             core: CoreConfig::default(),
             max_output: 1024 * 1024,
         }
@@ -95,6 +99,7 @@ impl Connection {
 pub struct Server {
     poll: Poll,
     listener: TcpListener,
+    business_listener: Option<TcpListener>,
     conns: Slab<Connection>,
     core: Core,
     generation: u32,
@@ -111,10 +116,19 @@ impl Server {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let business_listener = match config.business_listen {
+            Some(addr) => {
+                let mut l = TcpListener::bind(addr)?;
+                poll.registry().register(&mut l, BUSINESS_LISTENER, Interest::READABLE)?;
+                Some(l)
+            }
+            None => None,
+        };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Server {
             poll,
             listener,
+            business_listener,
             conns: Slab::new(),
             core: Core::new(config.core),
             generation: 0,
@@ -129,6 +143,11 @@ impl Server {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The business listener's bound address, if it has one.
+    pub fn business_addr(&self) -> Option<SocketAddr> {
+        self.business_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// A handle that stops [`Server::run`] from another thread.
@@ -152,7 +171,8 @@ impl Server {
             let now = Instant::now();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(now),
+                    LISTENER => self.accept(now, false),
+                    BUSINESS_LISTENER => self.accept(now, true),
                     WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONN;
@@ -173,9 +193,11 @@ impl Server {
         Ok(())
     }
 
-    fn accept(&mut self, now: Instant) {
+    fn accept(&mut self, now: Instant, business: bool) {
         loop {
-            match self.listener.accept() {
+            let listener = if business { self.business_listener.as_ref() } else { Some(&self.listener) };
+            let Some(listener) = listener else { return };
+            match listener.accept() {
                 Ok((mut stream, peer)) => {
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
@@ -199,7 +221,7 @@ impl Server {
                         writable: false,
                         dirty: false,
                     });
-                    tracing::debug!(%peer, conn = id.0, "accepted");
+                    tracing::debug!(%peer, conn = id.0, business, "accepted");
                     self.core.on_connect(now, id);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

@@ -240,7 +240,11 @@ impl Drop for Proc {
 
 /// Starts `anychat-server` on a free port of 127.0.0.1; returns it and the port.
 fn start_server() -> (Proc, u16) {
-    let mut server = Proc::spawn("server", Path::new(SERVER), &["--listen", "127.0.0.1:0", "--log-level", "warn"]);
+    let mut server = Proc::spawn(
+        "server",
+        Path::new(SERVER),
+        &["--listen", "127.0.0.1:0", "--business-listen", "off", "--log-level", "warn"],
+    );
     let deadline = Instant::now() + SERVER_START_TIMEOUT;
     let Some(addr) = server.wait_for_line("anychat-server listening on ", deadline) else {
         panic!("the server did not print its listening line within {SERVER_START_TIMEOUT:?}:\n{}", server.transcript());

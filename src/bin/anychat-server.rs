@@ -14,11 +14,19 @@ use signal_hook::iterator::Signals;
 
 /// The anychat-rs core server: users, calls and rooms for BRAC_* clients.
 #[derive(Parser, Debug)]
-#[command(name = "anychat-server", version, about)]
+#[command(
+    name = "anychat-server",
+    version,
+    about = "anychat-rs core server: users, calls and rooms for BRAC_* clients"
+)]
 struct Args {
     /// Address and port clients connect to.
     #[arg(long, default_value = "0.0.0.0:8906")]
     listen: SocketAddr,
+    /// Address and port the business server (BRAS_* library) connects to;
+    /// `off` disables the business listener.
+    #[arg(long, default_value = "127.0.0.1:8907", value_parser = parse_business_listen)]
+    business_listen: BusinessListen,
     /// Seconds a call may ring before both parties get REPLY(100105).
     #[arg(long, default_value_t = 60.0, value_parser = parse_secs)]
     ring_timeout: f64,
@@ -31,6 +39,17 @@ struct Args {
     /// Output bytes a client may leave unread before it is disconnected.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_output: usize,
+}
+
+/// `--business-listen`: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct BusinessListen(Option<SocketAddr>);
+
+fn parse_business_listen(s: &str) -> Result<BusinessListen, String> {
+    if s == "off" {
+        return Ok(BusinessListen(None));
+    }
+    s.parse().map(|a| BusinessListen(Some(a))).map_err(|e| format!("'{s}' is not an address:port ({e})"))
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -57,6 +76,7 @@ fn main() -> ExitCode {
 
     let config = ServerConfig {
         listen: args.listen,
+        business_listen: args.business_listen.0,
         core: CoreConfig {
             ring_timeout: Duration::from_secs_f64(args.ring_timeout),
             keepalive_timeout: Duration::from_secs_f64(args.keepalive_timeout),
@@ -91,6 +111,10 @@ fn main() -> ExitCode {
         .expect("spawn signal thread");
     // Scripts and tests read this line to learn the bound port.
     println!("anychat-server listening on {addr}");
+    match server.business_addr() {
+        Some(b) => println!("anychat-server business listener on {b}"),
+        None => println!("anychat-server business listener off"),
+    }
     tracing::info!(%addr, ring_timeout = args.ring_timeout, keepalive_timeout = args.keepalive_timeout, "listening");
     let result = server.run();
     signal_thread.close();

@@ -29,13 +29,15 @@ fn lines_of(reader: impl std::io::Read + Send + 'static) -> Receiver<String> {
 pub struct Server {
     child: Child,
     pub port: u16,
+    /// The business listener's port (0 when off).
+    pub business_port: u16,
     log: Receiver<String>,
 }
 
 impl Server {
     pub fn start(extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-server"))
-            .args(["--listen", "127.0.0.1:0", "--log-level", "info"])
+            .args(["--listen", "127.0.0.1:0", "--business-listen", "127.0.0.1:0", "--log-level", "info"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -45,7 +47,9 @@ impl Server {
         let log = lines_of(child.stderr.take().unwrap());
         let line = out.recv_timeout(WAIT).expect("server did not print its address");
         let port = line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"));
-        Server { child, port, log }
+        let line = out.recv_timeout(WAIT).expect("server did not print its business address");
+        let business_port = line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        Server { child, port, business_port, log }
     }
 
     pub fn pid(&self) -> u32 {
