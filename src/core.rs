@@ -238,7 +238,7 @@ impl Core {
                 Timer::Keepalive(conn) => {
                     let Some(c) = self.conns.get(&conn) else { continue };
                     let due = c.last_rx + self.config.keepalive_timeout;
-                    if due < now {
+                    if due <= now {
                         tracing::info!(conn = conn.0, "keep-alive timeout");
                         self.close(now, conn, CloseReason::KeepaliveTimeout);
                     } else {
@@ -267,7 +267,7 @@ impl Core {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_rx = now;
         match (&c.state, msg) {
-            (ConnState::AwaitHello, ClientMsg::Hello { version, role }) => {
+            (ConnState::AwaitHello, ClientMsg::Hello { version, role, .. }) => {
                 if version != PROTOCOL_VERSION || role != crate::protocol::Role::Client as u8 {
                     tracing::info!(conn = conn.0, version, role, "handshake refused");
                     self.push(conn, ServerMsg::Refused { code: GV_ERR_CONNECT_OLDVERSION });
@@ -338,6 +338,15 @@ impl Core {
             ClientMsg::VideoCall(ev) => self.video_call(now, uid, ev),
             ClientMsg::Hello { .. } | ClientMsg::Login { .. } | ClientMsg::Ping { .. } => {
                 unreachable!("handled in on_message")
+            }
+            // Business-server messages are not accepted from a client's session.
+            ClientMsg::BizCallVerdict { .. }
+            | ClientMsg::BizVerifyResult { .. }
+            | ClientMsg::BizEnterVerdict { .. }
+            | ClientMsg::BizVideoCall(_)
+            | ClientMsg::BizUserControl { .. }
+            | ClientMsg::BizSendBuf { .. } => {
+                tracing::debug!(user = uid, "ignored: business-server message from a client");
             }
         }
     }

@@ -165,7 +165,7 @@ impl World {
     /// A new connection that has completed the handshake.
     fn connect(&mut self) -> ConnId {
         let conn = self.raw_connect();
-        self.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8 });
+        self.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] });
         let keepalive_ms = self.core.config().keepalive_timeout.as_millis() as u32;
         assert_eq!(self.take_conn(conn), vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms }]);
         conn
@@ -326,8 +326,8 @@ fn protocol_message_before_hello_is_closed() {
 fn protocol_wrong_version_hello_is_refused_then_closed() {
     let mut w = World::new();
     for hello in [
-        ClientMsg::Hello { version: PROTOCOL_VERSION + 1, role: Role::Client as u8 },
-        ClientMsg::Hello { version: PROTOCOL_VERSION, role: 0x7f },
+        ClientMsg::Hello { version: PROTOCOL_VERSION + 1, role: Role::Client as u8, secret: vec![] },
+        ClientMsg::Hello { version: PROTOCOL_VERSION, role: 0x7f, secret: vec![] },
     ] {
         let conn = w.raw_connect();
         w.send(conn, hello);
@@ -350,7 +350,7 @@ fn protocol_wrong_version_hello_is_refused_then_closed() {
 fn protocol_second_hello_is_closed() {
     let mut w = World::new();
     let a = w.login("alice");
-    w.send(a.conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8 });
+    w.send(a.conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] });
     let d = w.drain();
     assert!(d.sent.is_empty(), "{d:?}");
     assert!(matches!(d.closed.as_slice(), [(c, CloseReason::ProtocolViolation(_))] if *c == a.conn), "{d:?}");
