@@ -242,6 +242,11 @@ impl Client {
                 return GV_ERR_NOTLOGIN;
             }
             st.logging_out = true;
+            // From now on the API answers as logged out.
+            if st.logged_in {
+                st.logged_in = false;
+                st.status = 4;
+            }
         }
         self.command(Command::Logout);
         0
@@ -401,6 +406,9 @@ enum Down {
     Lost(u32),
     /// Logout or release: no notification.
     Quiet,
+    /// A new `BRAC_Connect` replaces the link: no notification, and the
+    /// state stays `Connecting`.
+    Replaced,
 }
 
 impl Net {
@@ -482,8 +490,8 @@ impl Net {
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Connect { host, port } => {
-                self.drop_link(Down::Quiet);
-                self.state.lock().link = LinkState::Connecting;
+                // The API already set the state to Connecting; keep it so.
+                self.drop_link(Down::Replaced);
                 self.attempt += 1;
                 let attempt = self.attempt;
                 let tx = self.tx.clone();
@@ -587,7 +595,7 @@ impl Net {
         self.link_close_code = None;
         let mut st = self.state.lock();
         let was = st.link;
-        st.link = LinkState::Idle;
+        st.link = if how == Down::Replaced { LinkState::Connecting } else { LinkState::Idle };
         st.logged_in = false;
         st.logging_out = false;
         st.room = None;
@@ -620,7 +628,7 @@ impl Net {
                 st.status = 5;
                 self.events.push(Event::Notify { msg: WM_GV_LINKCLOSE, wparam: code, lparam: 0 });
             }
-            Down::Quiet if st.status >= 2 => st.status = 4,
+            Down::Quiet | Down::Replaced if st.status >= 2 => st.status = 4,
             _ => {}
         }
     }

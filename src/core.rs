@@ -1,4 +1,5 @@
-//! The core server's logic, sans I/O: users, sessions, calls and rooms.
+//! The core server's logic, sans I/O: users, sessions, calls, rooms and the
+//! link to the business server.
 //!
 //! [`Core`] is a state machine. The event loop feeds it what happened —
 //! [`Core::on_connect`], [`Core::on_message`], [`Core::on_closed`],
@@ -6,7 +7,7 @@
 //! [`Core::poll_output`] for the messages to send and the connections to
 //! close, and asks [`Core::next_deadline`] when to call `on_timeout` next.
 //! Nothing in here reads a clock, touches a socket or spawns a thread, so the
-//! whole video-call contract is tested in simulated time (see the tests below).
+//! whole video-call contract is tested in simulated time (`core_tests.rs`).
 //!
 //! Conventions the contract leaves open, chosen here (see `docs/ARCHITECTURE.md`):
 //! - events the server makes on its own (ringing confirmation, offline, busy,
@@ -14,31 +15,47 @@
 //!   events a party caused carry that party's `dwParam` and `lpUserStr`.
 //! - a caller's Reply with a non-zero code cancels a ringing call; the callee
 //!   receives `REPLY(100101)` whatever the code.
+//! - with a business server linked, a Request is first put to it ("vetting");
+//!   the callee hears nothing until it answers 0. While vetting, both users
+//!   count as busy.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::constants::*;
-use crate::protocol::{CallEvent, ClientMsg, RoomUser, ServerMsg, PROTOCOL_VERSION};
+use crate::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, PROTOCOL_VERSION};
 
 /// Identifies one transport connection for the lifetime of the process.
 /// The event loop must never reuse an id for another connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
-/// Timings of the core server.
+/// Settings of the core server.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     /// How long a call may ring before both parties get `REPLY(100105)`.
     pub ring_timeout: Duration,
     /// A connection silent for this long is treated as lost.
     pub keepalive_timeout: Duration,
+    /// How long the business server may take to answer a question
+    /// (call, login, room); then the asker gets 207.
+    pub business_timeout: Duration,
+    /// The secret a business server must give in `Hello` (None: none needed).
+    pub business_secret: Option<Vec<u8>>,
+    /// Logins and calls fail with 206 while no business server is linked.
+    pub require_business: bool,
 }
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        CoreConfig { ring_timeout: Duration::from_secs(60), keepalive_timeout: Duration::from_secs(15) }
+        CoreConfig {
+            ring_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(15),
+            business_timeout: Duration::from_secs(5),
+            business_secret: None,
+            require_business: false,
+        }
     }
 }
 
@@ -51,7 +68,9 @@ pub enum CloseReason {
     KeepaliveTimeout,
     /// The same user logged in on another connection.
     LoggedInElsewhere,
-    /// The handshake failed (bad version or role).
+    /// The business server kicked the user out.
+    Kicked,
+    /// The handshake failed (bad version, role or secret; a second business server).
     Handshake,
     /// The peer broke the protocol (message before `Hello`, second `Hello`).
     ProtocolViolation(&'static str),
@@ -77,14 +96,23 @@ pub const ANY_ROOM: u32 = u32::MAX;
 #[derive(Debug, PartialEq, Eq)]
 enum ConnState {
     AwaitHello,
-    Ready,
+    /// Handshake done; `login` is the pending business-server question, if any.
+    Ready {
+        login: Option<u32>,
+    },
     LoggedIn(u32),
+    /// The linked business server.
+    Business,
 }
 
 #[derive(Debug)]
 struct Conn {
     state: ConnState,
     last_rx: Instant,
+    /// Accepted on the business listener.
+    business_port: bool,
+    /// The peer's address as text, for the business server.
+    ip: String,
 }
 
 #[derive(Debug)]
@@ -97,8 +125,14 @@ struct User {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CallState {
-    Ringing { deadline: Instant },
-    Active { room: u32 },
+    /// Waiting for the business server's answer to the Request.
+    Vetting,
+    Ringing {
+        deadline: Instant,
+    },
+    Active {
+        room: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -106,6 +140,8 @@ struct Call {
     caller: u32,
     callee: u32,
     flags: u32,
+    param: u32,
+    user_str: Vec<u8>,
     state: CallState,
 }
 
@@ -132,6 +168,15 @@ struct Room {
 enum Timer {
     Keepalive(ConnId),
     Ring(u64),
+    Query(u32),
+}
+
+/// A question put to the business server, waiting for its answer.
+#[derive(Debug)]
+enum Query {
+    Call { call_id: u64 },
+    Login { conn: ConnId, name: Vec<u8> },
+    Enter { uid: u32, room_id: u32 },
 }
 
 /// How a user's session ends, which decides what its call peer receives.
@@ -139,9 +184,38 @@ enum Timer {
 enum Departure {
     /// Logout or release: as if the user had sent Finish / cancelled / refused.
     Logout,
-    /// Closed socket, silent peer, replaced by a newer login: `100106`.
+    /// Closed socket, silent peer, newer login, kick-out: `100106`.
     Lost,
 }
+
+/// What each party of an ending call receives, and what the business
+/// server is told. `(event, code)` pairs; `None`: that party hears nothing.
+struct Ending {
+    caller: Option<(u32, u32)>,
+    callee: Option<(u32, u32)>,
+    /// `dwParam` and `lpUserStr` of the events (the causing party's, or none).
+    param: u32,
+    user_str: Vec<u8>,
+    /// `(event, src, code)` for the business server's note.
+    note: Option<(u32, u32, u32)>,
+}
+
+impl Ending {
+    fn new(caller: Option<(u32, u32)>, callee: Option<(u32, u32)>, note: (u32, u32, u32)) -> Self {
+        Ending { caller, callee, param: 0, user_str: Vec::new(), note: Some(note) }
+    }
+
+    fn carrying(mut self, param: u32, user_str: &[u8]) -> Self {
+        self.param = param;
+        self.user_str = user_str.to_vec();
+        self
+    }
+}
+
+const REPLY: u32 = BRAC_VIDEOCALL_EVENT_REPLY;
+const FINISH: u32 = BRAC_VIDEOCALL_EVENT_FINISH;
+const REQUEST: u32 = BRAC_VIDEOCALL_EVENT_REQUEST;
+const START: u32 = BRAC_VIDEOCALL_EVENT_START;
 
 /// The core server's state machine. See the module documentation.
 #[derive(Debug)]
@@ -159,6 +233,10 @@ pub struct Core {
     next_named_room: u32,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     out: VecDeque<Output>,
+    /// The linked business server's connection.
+    business: Option<ConnId>,
+    queries: HashMap<u32, Query>,
+    next_query: u32,
 }
 
 impl Core {
@@ -177,6 +255,9 @@ impl Core {
             next_named_room: NAMED_ROOM_BASE,
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
+            business: None,
+            queries: HashMap::new(),
+            next_query: 1,
         }
     }
 
@@ -189,9 +270,14 @@ impl Core {
         self.users.len()
     }
 
-    /// Number of calls ringing or in progress.
+    /// Number of calls vetting, ringing or in progress.
     pub fn calls_in_progress(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Whether a business server is linked.
+    pub fn business_linked(&self) -> bool {
+        self.business.is_some()
     }
 
     /// The next output to carry out, in order.
@@ -209,25 +295,21 @@ impl Core {
         self.timers.peek().map(|Reverse((t, _))| *t)
     }
 
-    /// A new transport connection was accepted.
-    pub fn on_connect(&mut self, now: Instant, conn: ConnId) {
-        self.conns.insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now });
+    /// A new transport connection was accepted, on the client listener or
+    /// (`business_port`) on the business listener; `ip` is the peer's address.
+    pub fn on_connect(&mut self, now: Instant, conn: ConnId, business_port: bool, ip: String) {
+        self.conns.insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, business_port, ip });
         self.timers.push(Reverse((now + self.config.keepalive_timeout, Timer::Keepalive(conn))));
     }
 
     /// The transport connection closed or failed (a lost connection).
     pub fn on_closed(&mut self, now: Instant, conn: ConnId) {
         if let Some(c) = self.conns.remove(&conn) {
-            if let ConnState::LoggedIn(uid) = c.state {
-                tracing::info!(user = uid, conn = conn.0, "disconnect: connection lost");
-                self.drop_user(now, uid, Departure::Lost);
-            } else {
-                tracing::debug!(conn = conn.0, "connection closed before login");
-            }
+            self.forget_conn(now, conn, c.state, Departure::Lost, GV_ERR_CONNECT_ABORT);
         }
     }
 
-    /// Time passed: fires ring and keep-alive timers due at `now`.
+    /// Time passed: fires the ring, keep-alive and question timers due at `now`.
     pub fn on_timeout(&mut self, now: Instant) {
         while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
             if at > now {
@@ -249,13 +331,16 @@ impl Core {
                     let Some(call) = self.calls.get(&call_id) else { continue };
                     if let CallState::Ringing { deadline } = call.state {
                         if deadline <= now {
-                            let (a, b, flags) = (call.caller, call.callee, call.flags);
-                            tracing::info!(caller = a, callee = b, "call: ring timeout");
-                            self.remove_call(call_id);
-                            let code = AC_ERROR_VIDEOCALL_TIMEOUT;
-                            self.send_call(a, b, BRAC_VIDEOCALL_EVENT_REPLY, code, flags, 0, &[]);
-                            self.send_call(b, a, BRAC_VIDEOCALL_EVENT_REPLY, code, flags, 0, &[]);
+                            tracing::info!(caller = call.caller, callee = call.callee, "call: ring timeout");
+                            let t = (REPLY, AC_ERROR_VIDEOCALL_TIMEOUT);
+                            self.end_call(call_id, Ending::new(Some(t), Some(t), (FINISH, 0, t.1)));
                         }
+                    }
+                }
+                Timer::Query(q) => {
+                    if self.queries.contains_key(&q) {
+                        tracing::warn!(query = q, "business server did not answer in time");
+                        self.answer_query(now, q, None);
                     }
                 }
             }
@@ -267,16 +352,8 @@ impl Core {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_rx = now;
         match (&c.state, msg) {
-            (ConnState::AwaitHello, ClientMsg::Hello { version, role, .. }) => {
-                if version != PROTOCOL_VERSION || role != crate::protocol::Role::Client as u8 {
-                    tracing::info!(conn = conn.0, version, role, "handshake refused");
-                    self.push(conn, ServerMsg::Refused { code: GV_ERR_CONNECT_OLDVERSION });
-                    self.close(now, conn, CloseReason::Handshake);
-                } else {
-                    c.state = ConnState::Ready;
-                    let keepalive_ms = self.config.keepalive_timeout.as_millis().min(u32::MAX as u128) as u32;
-                    self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms });
-                }
+            (ConnState::AwaitHello, ClientMsg::Hello { version, role, secret }) => {
+                self.hello(now, conn, version, role, secret);
             }
             (ConnState::AwaitHello, _) => {
                 self.close(now, conn, CloseReason::ProtocolViolation("message before hello"));
@@ -285,16 +362,22 @@ impl Core {
                 self.close(now, conn, CloseReason::ProtocolViolation("second hello"));
             }
             (_, ClientMsg::Ping { seq }) => self.push(conn, ServerMsg::Pong { seq }),
-            (ConnState::Ready, ClientMsg::Login { name, .. }) => self.login(now, conn, name),
+            (ConnState::Business, msg) => self.business_message(now, msg),
+            (ConnState::Ready { login: None }, ClientMsg::Login { name, password, .. }) => {
+                self.ask_login(now, conn, name, password);
+            }
+            (ConnState::Ready { login: Some(_) }, ClientMsg::Login { .. }) => {
+                tracing::debug!(conn = conn.0, "ignored: login already being verified");
+            }
             (ConnState::LoggedIn(uid), ClientMsg::Login { .. }) => {
                 let uid = *uid;
                 let name = self.users.get(&uid).map(|u| u.name.clone()).unwrap_or_default();
                 self.push(conn, ServerMsg::LoginResult { user_id: uid, code: GV_ERR_ALREADY_LOGIN, name });
             }
-            (ConnState::Ready, ClientMsg::Logout) => {
+            (ConnState::Ready { .. }, ClientMsg::Logout) => {
                 self.close(now, conn, CloseReason::Logout);
             }
-            (ConnState::Ready, other) => {
+            (ConnState::Ready { .. }, other) => {
                 tracing::debug!(conn = conn.0, ?other, "ignored: not logged in");
             }
             (ConnState::LoggedIn(uid), msg) => {
@@ -304,28 +387,61 @@ impl Core {
         }
     }
 
+    fn hello(&mut self, now: Instant, conn: ConnId, version: u16, role: u8, secret: Vec<u8>) {
+        let business_port = self.conns.get(&conn).is_some_and(|c| c.business_port);
+        let wanted = if business_port { Role::Business } else { Role::Client };
+        let refusal = if version != PROTOCOL_VERSION || role != wanted as u8 {
+            tracing::info!(conn = conn.0, version, role, "handshake refused: version or role");
+            Some(GV_ERR_CONNECT_OLDVERSION)
+        } else if business_port && self.config.business_secret.as_ref().is_some_and(|s| *s != secret) {
+            tracing::warn!(conn = conn.0, "business server refused: wrong secret");
+            Some(GV_ERR_CONNECT_AUTHFAIL)
+        } else if business_port && self.business.is_some() {
+            tracing::warn!(conn = conn.0, "business server refused: another one is already linked");
+            Some(GV_ERR_ALREADY_LOGIN)
+        } else {
+            None
+        };
+        if let Some(code) = refusal {
+            self.push(conn, ServerMsg::Refused { code });
+            self.close(now, conn, CloseReason::Handshake);
+            return;
+        }
+        let state = if business_port {
+            tracing::info!(conn = conn.0, "business server linked");
+            self.business = Some(conn);
+            ConnState::Business
+        } else {
+            ConnState::Ready { login: None }
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = state;
+        }
+        let keepalive_ms = self.config.keepalive_timeout.as_millis().min(u32::MAX as u128) as u32;
+        self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms });
+    }
+
     fn user_message(&mut self, now: Instant, conn: ConnId, uid: u32, msg: ClientMsg) {
         match msg {
             ClientMsg::Logout => {
                 tracing::info!(user = uid, "logout");
-                self.drop_user(now, uid, Departure::Logout);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.state = ConnState::Ready;
+                if let Some(c) = self.conns.remove(&conn) {
+                    self.forget_conn(now, conn, c.state, Departure::Logout, 0);
                 }
-                self.close(now, conn, CloseReason::Logout);
+                self.out.push_back(Output::Close(conn, CloseReason::Logout));
             }
-            ClientMsg::EnterRoom { room_id, .. } => self.enter_room(uid, room_id),
-            ClientMsg::EnterRoomByName { name, .. } => {
+            ClientMsg::EnterRoom { room_id, password } => self.ask_enter(now, uid, room_id, Vec::new(), password),
+            ClientMsg::EnterRoomByName { name, password } => {
                 let room_id = match self.named_rooms.get(&name) {
                     Some(id) => *id,
                     None => {
                         let id = self.alloc_room_id(NAMED_ROOM_BASE, CALL_ROOM_BASE, false);
                         self.rooms.insert(id, Room { name: Some(name.clone()), ..Room::default() });
-                        self.named_rooms.insert(name, id);
+                        self.named_rooms.insert(name.clone(), id);
                         id
                     }
                 };
-                self.enter_room(uid, room_id);
+                self.ask_enter(now, uid, room_id, name, password);
             }
             ClientMsg::LeaveRoom { room_id } => {
                 let current = self.users.get(&uid).and_then(|u| u.room);
@@ -336,36 +452,186 @@ impl Core {
                 }
             }
             ClientMsg::VideoCall(ev) => self.video_call(now, uid, ev),
-            ClientMsg::Hello { .. } | ClientMsg::Login { .. } | ClientMsg::Ping { .. } => {
-                unreachable!("handled in on_message")
+            other => tracing::debug!(user = uid, ?other, "ignored: not a client's message"),
+        }
+    }
+
+    // ----- the business server ------------------------------------------
+
+    /// Sends a message to the business server, if one is linked.
+    fn send_business(&mut self, msg: ServerMsg) {
+        if let Some(b) = self.business {
+            self.out.push_back(Output::Send(b, msg));
+        }
+    }
+
+    /// Puts a question to the business server; `None` when none is linked.
+    fn ask(&mut self, now: Instant, query: Query, msg: impl FnOnce(u32) -> ServerMsg) -> Option<u32> {
+        self.business?;
+        let q = self.next_query;
+        self.next_query = self.next_query.wrapping_add(1).max(1);
+        self.queries.insert(q, query);
+        self.timers.push(Reverse((now + self.config.business_timeout, Timer::Query(q))));
+        self.send_business(msg(q));
+        Some(q)
+    }
+
+    fn business_message(&mut self, now: Instant, msg: ClientMsg) {
+        match msg {
+            ClientMsg::BizCallVerdict { query, code } => self.answer_query(now, query, Some((code, 0, 0, Vec::new()))),
+            ClientMsg::BizVerifyResult { query, code, user_id, level, nick } => {
+                self.answer_query(now, query, Some((code, user_id, level, nick)))
             }
-            // Business-server messages are not accepted from a client's session.
-            ClientMsg::BizCallVerdict { .. }
-            | ClientMsg::BizVerifyResult { .. }
-            | ClientMsg::BizEnterVerdict { .. }
-            | ClientMsg::BizVideoCall(_)
-            | ClientMsg::BizUserControl { .. }
-            | ClientMsg::BizSendBuf { .. } => {
-                tracing::debug!(user = uid, "ignored: business-server message from a client");
+            ClientMsg::BizEnterVerdict { query, code } => self.answer_query(now, query, Some((code, 0, 0, Vec::new()))),
+            ClientMsg::BizVideoCall(ev) if ev.event == FINISH => self.forced_finish(ev),
+            ClientMsg::BizUserControl { user_id, ctrl, wparam, .. } if ctrl == BRAS_USERINFO_CTRLCODE_KICKOUT => {
+                let Some(conn) = self.users.get(&user_id).map(|u| u.conn) else {
+                    tracing::info!(user = user_id, "kick-out of a user not online: ignored");
+                    return;
+                };
+                tracing::info!(user = user_id, "kicked out by the business server");
+                let code = if wparam != 0 { wparam } else { GV_ERR_CONNECT_ABORT };
+                self.push(conn, ServerMsg::LinkClose { code });
+                self.close(now, conn, CloseReason::Kicked);
+            }
+            ClientMsg::BizSendBuf { user_id, data } => {
+                self.send_user(user_id, ServerMsg::TransBuffer { from: 0, data });
+            }
+            other => tracing::debug!(?other, "ignored: not a business server's message"),
+        }
+    }
+
+    /// Resolves a question: `Some((code, user_id, level, nick))` is the
+    /// business server's answer, `None` a time-out or a lost link (207).
+    fn answer_query(&mut self, now: Instant, q: u32, answer: Option<(u32, u32, u32, Vec<u8>)>) {
+        let Some(query) = self.queries.remove(&q) else { return };
+        let code = answer.as_ref().map_or(GV_ERR_SERVERSDK_TIMEOUT, |a| a.0);
+        match query {
+            Query::Call { call_id } => {
+                let Some(call) = self.calls.get(&call_id).filter(|c| c.state == CallState::Vetting) else { return };
+                if code == 0 {
+                    self.ring(now, call_id);
+                    return;
+                }
+                tracing::info!(
+                    caller = call.caller,
+                    callee = call.callee,
+                    code,
+                    "call: refused by the business server"
+                );
+                // The business server knows its own refusal; a time-out it is told.
+                let note = if answer.is_some() { None } else { Some((FINISH, 0, code)) };
+                self.end_call(call_id, Ending { note, ..Ending::new(Some((REPLY, code)), None, (0, 0, 0)) });
+            }
+            Query::Login { conn, name } => {
+                let Some(c) = self.conns.get_mut(&conn) else { return };
+                if c.state != (ConnState::Ready { login: Some(q) }) {
+                    return;
+                }
+                c.state = ConnState::Ready { login: None };
+                match answer {
+                    Some((0, user_id, level, _nick)) => self.login(now, conn, name, user_id, level),
+                    _ => {
+                        tracing::info!(conn = conn.0, code, "login refused by the business server");
+                        self.push(conn, ServerMsg::LoginResult { user_id: 0, code, name });
+                    }
+                }
+            }
+            Query::Enter { uid, room_id } => {
+                if !self.users.contains_key(&uid) {
+                    return;
+                }
+                if code == 0 {
+                    self.enter_room(uid, room_id);
+                } else {
+                    tracing::info!(user = uid, room = room_id, code, "enter room refused by the business server");
+                    self.send_user(uid, ServerMsg::EnterRoomResult { room_id, code });
+                    self.drop_room_if_empty(room_id);
+                }
             }
         }
     }
 
+    /// The business server went away: every question it had gets its
+    /// time-out answer now, and everything goes on without it.
+    fn business_gone(&mut self, now: Instant) {
+        tracing::warn!("business server link lost; going on without it");
+        self.business = None;
+        let mut pending: Vec<u32> = self.queries.keys().copied().collect();
+        pending.sort_unstable();
+        for q in pending {
+            self.answer_query(now, q, None);
+        }
+    }
+
+    /// `BRAS_VideoCallControl(FINISH, user, code, …)`.
+    fn forced_finish(&mut self, ev: CallEvent) {
+        let Some(call_id) = self.users.get(&ev.user_id).and_then(|u| u.call) else {
+            tracing::info!(user = ev.user_id, "forced finish of a user not in a call: ignored");
+            return;
+        };
+        let Some(call) = self.calls.get(&call_id) else { return };
+        tracing::info!(
+            caller = call.caller,
+            callee = call.callee,
+            code = ev.error_code,
+            "call: finished by the business server"
+        );
+        let ending = match call.state {
+            CallState::Active { .. } => {
+                let f = (FINISH, ev.error_code);
+                Ending::new(Some(f), Some(f), (FINISH, 0, ev.error_code))
+            }
+            CallState::Ringing { .. } | CallState::Vetting => {
+                let code = if ev.error_code != 0 { ev.error_code } else { AC_ERROR_VIDEOCALL_CANCEL };
+                let callee = (call.state != CallState::Vetting).then_some((REPLY, code));
+                Ending::new(Some((REPLY, code)), callee, (FINISH, 0, code))
+            }
+        };
+        self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
+    }
+
     // ----- sessions ---------------------------------------------------------
 
-    fn login(&mut self, now: Instant, conn: ConnId, name: Vec<u8>) {
+    fn ask_login(&mut self, now: Instant, conn: ConnId, name: Vec<u8>, password: Vec<u8>) {
         if name.is_empty() {
             self.push(conn, ServerMsg::LoginResult { user_id: 0, code: GV_ERR_CERTIFY_FAIL, name });
             return;
         }
-        let uid = match self.ids_by_name.get(&name) {
-            Some(id) => *id,
-            None => {
-                let id = self.next_user_id;
-                self.next_user_id = self.next_user_id.checked_add(1).filter(|n| *n < u32::MAX).unwrap_or(1);
-                self.ids_by_name.insert(name.clone(), id);
-                id
+        if self.config.require_business && self.business.is_none() {
+            tracing::info!(conn = conn.0, "login refused: no business server linked");
+            self.push(conn, ServerMsg::LoginResult { user_id: 0, code: GV_ERR_SERVERSDK_FAIL, name });
+            return;
+        }
+        let ip = self.conns.get(&conn).map(|c| c.ip.clone().into_bytes()).unwrap_or_default();
+        let query = Query::Login { conn, name: name.clone() };
+        let asked = self.ask(now, query, |query| ServerMsg::BizAskVerify { query, name: name.clone(), password, ip });
+        match asked {
+            Some(q) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.state = ConnState::Ready { login: Some(q) };
+                }
             }
+            None => self.login(now, conn, name, 0, 0),
+        }
+    }
+
+    /// Logs the connection in as `name`, with the id the business server
+    /// gave (`given_id`), or the id kept for that name (0).
+    fn login(&mut self, now: Instant, conn: ConnId, name: Vec<u8>, given_id: u32, level: u32) {
+        let uid = if given_id != 0 && given_id != u32::MAX {
+            given_id
+        } else if let Some(id) = self.ids_by_name.get(&name) {
+            *id
+        } else {
+            // Skip ids a business server handed out to users online now.
+            let mut id = self.next_user_id;
+            while self.users.contains_key(&id) {
+                id = id.checked_add(1).filter(|n| *n < u32::MAX).unwrap_or(1);
+            }
+            self.next_user_id = id.checked_add(1).filter(|n| *n < u32::MAX).unwrap_or(1);
+            self.ids_by_name.insert(name.clone(), id);
+            id
         };
         if let Some(old) = self.users.get(&uid).map(|u| u.conn) {
             tracing::info!(user = uid, old_conn = old.0, new_conn = conn.0, "login elsewhere: closing old session");
@@ -373,28 +639,48 @@ impl Core {
             self.close(now, old, CloseReason::LoggedInElsewhere);
         }
         self.users.insert(uid, User { name: name.clone(), conn, room: None, call: None });
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.state = ConnState::LoggedIn(uid);
-        }
+        let ip = match self.conns.get_mut(&conn) {
+            Some(c) => {
+                c.state = ConnState::LoggedIn(uid);
+                c.ip.clone().into_bytes()
+            }
+            None => Vec::new(),
+        };
         tracing::info!(user = uid, name = %String::from_utf8_lossy(&name), conn = conn.0, "login");
-        self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name });
+        self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone() });
+        self.send_business(ServerMsg::BizUserLogin { user_id: uid, name, level, ip });
     }
 
     /// Forgets the connection (and its user's session) and asks the loop to
     /// close it after flushing what is queued.
     fn close(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
         if let Some(c) = self.conns.remove(&conn) {
-            if let ConnState::LoggedIn(uid) = c.state {
-                let how = if reason == CloseReason::Logout { Departure::Logout } else { Departure::Lost };
-                tracing::info!(user = uid, conn = conn.0, ?reason, "disconnect");
-                self.drop_user(now, uid, how);
-            }
+            tracing::info!(conn = conn.0, ?reason, "disconnect");
+            let code = match reason {
+                CloseReason::LoggedInElsewhere => GV_ERR_LOGIN_NEWLOGIN,
+                _ => GV_ERR_CONNECT_ABORT,
+            };
+            self.forget_conn(now, conn, c.state, Departure::Lost, code);
             self.out.push_back(Output::Close(conn, reason));
         }
     }
 
+    /// What a connection leaves behind when it goes: its user's session, or
+    /// the business server's link.
+    fn forget_conn(&mut self, now: Instant, conn: ConnId, state: ConnState, how: Departure, code: u32) {
+        match state {
+            ConnState::LoggedIn(uid) => {
+                tracing::info!(user = uid, conn = conn.0, ?how, "session ended");
+                self.drop_user(uid, how);
+                self.send_business(ServerMsg::BizUserLogout { user_id: uid, code });
+            }
+            ConnState::Business if self.business == Some(conn) => self.business_gone(now),
+            _ => tracing::debug!(conn = conn.0, "connection closed before login"),
+        }
+    }
+
     /// Ends a user's session: its call, its room, its presence.
-    fn drop_user(&mut self, _now: Instant, uid: u32, how: Departure) {
+    fn drop_user(&mut self, uid: u32, how: Departure) {
         let Some(user) = self.users.get(&uid) else { return };
         if let Some(call_id) = user.call {
             self.depart_call(uid, call_id, how);
@@ -405,35 +691,56 @@ impl Core {
 
     fn depart_call(&mut self, uid: u32, call_id: u64, how: Departure) {
         let Some(call) = self.calls.get(&call_id) else { return };
-        let (peer, flags, state, is_caller) = (call.peer_of(uid), call.flags, call.state, call.caller == uid);
-        let room = self.remove_call(call_id);
-        let (event, code) = match (state, how) {
-            (CallState::Ringing { .. }, Departure::Lost) => (BRAC_VIDEOCALL_EVENT_REPLY, AC_ERROR_VIDEOCALL_DISCONNECT),
-            (CallState::Active { .. }, Departure::Lost) => (BRAC_VIDEOCALL_EVENT_FINISH, AC_ERROR_VIDEOCALL_DISCONNECT),
-            (CallState::Ringing { .. }, Departure::Logout) if is_caller => {
-                (BRAC_VIDEOCALL_EVENT_REPLY, AC_ERROR_VIDEOCALL_CANCEL)
+        let is_caller = call.caller == uid;
+        let lost = AC_ERROR_VIDEOCALL_DISCONNECT;
+        let ending = match (call.state, how, is_caller) {
+            // The callee never heard of a call still being vetted.
+            (CallState::Vetting, Departure::Lost, true) => Ending::new(None, None, (FINISH, 0, lost)),
+            (CallState::Vetting, Departure::Logout, true) => {
+                Ending::new(None, None, (REPLY, uid, AC_ERROR_VIDEOCALL_CANCEL))
             }
-            (CallState::Ringing { .. }, Departure::Logout) => (BRAC_VIDEOCALL_EVENT_REPLY, AC_ERROR_VIDEOCALL_REJECT),
-            (CallState::Active { .. }, Departure::Logout) => {
-                // As if the user had sent Finish(0): both parties are told.
-                self.send_call(uid, peer, BRAC_VIDEOCALL_EVENT_FINISH, 0, flags, 0, &[]);
-                (BRAC_VIDEOCALL_EVENT_FINISH, 0)
+            (CallState::Vetting, _, false) => {
+                let offline = AC_ERROR_VIDEOCALL_OFFLINE;
+                Ending::new(Some((REPLY, offline)), None, (FINISH, 0, offline))
+            }
+            (CallState::Ringing { .. }, Departure::Lost, _) => {
+                let r = Some((REPLY, lost));
+                if is_caller {
+                    Ending::new(None, r, (FINISH, 0, lost))
+                } else {
+                    Ending::new(r, None, (FINISH, 0, lost))
+                }
+            }
+            (CallState::Ringing { .. }, Departure::Logout, true) => {
+                Ending::new(None, Some((REPLY, AC_ERROR_VIDEOCALL_CANCEL)), (REPLY, uid, AC_ERROR_VIDEOCALL_CANCEL))
+            }
+            (CallState::Ringing { .. }, Departure::Logout, false) => {
+                Ending::new(Some((REPLY, AC_ERROR_VIDEOCALL_REJECT)), None, (REPLY, uid, AC_ERROR_VIDEOCALL_REJECT))
+            }
+            (CallState::Active { .. }, Departure::Lost, _) => {
+                let f = Some((FINISH, lost));
+                if is_caller {
+                    Ending::new(None, f, (FINISH, 0, lost))
+                } else {
+                    Ending::new(f, None, (FINISH, 0, lost))
+                }
+            }
+            // As if the user had sent Finish(0): both parties are told.
+            (CallState::Active { .. }, Departure::Logout, _) => {
+                Ending::new(Some((FINISH, 0)), Some((FINISH, 0)), (FINISH, uid, 0))
             }
         };
-        tracing::info!(user = uid, peer, event, code, "call ended by departure");
-        self.send_call(peer, uid, event, code, flags, 0, &[]);
-        if let Some(room) = room {
-            self.close_call_room(room);
-        }
+        tracing::info!(user = uid, ?how, "call ended by departure");
+        self.end_call(call_id, ending);
     }
 
     // ----- video calls ------------------------------------------------------
 
     fn video_call(&mut self, now: Instant, uid: u32, ev: CallEvent) {
         match ev.event {
-            BRAC_VIDEOCALL_EVENT_REQUEST => self.call_request(now, uid, ev),
-            BRAC_VIDEOCALL_EVENT_REPLY => self.call_reply(uid, ev),
-            BRAC_VIDEOCALL_EVENT_FINISH => self.call_finish(uid, ev),
+            REQUEST => self.call_request(now, uid, ev),
+            REPLY => self.call_reply(uid, ev),
+            FINISH => self.call_finish(uid, ev),
             other => tracing::debug!(user = uid, event = other, "ignored: event a client may not send"),
         }
     }
@@ -447,6 +754,8 @@ impl Core {
         let busy_self = self.users.get(&a).is_some_and(|u| u.call.is_some());
         let code = if busy_self {
             AC_ERROR_VIDEOCALL_BUSY
+        } else if self.config.require_business && self.business.is_none() {
+            GV_ERR_SERVERSDK_FAIL
         } else {
             match self.users.get(&b) {
                 None => AC_ERROR_VIDEOCALL_OFFLINE,
@@ -456,23 +765,45 @@ impl Core {
         };
         if code != 0 {
             tracing::info!(caller = a, callee = b, code, "call: request refused");
-            self.send_call(a, b, BRAC_VIDEOCALL_EVENT_REPLY, code, ev.flags, 0, &[]);
+            self.send_call(a, b, REPLY, code, ev.flags, 0, &[]);
             return;
         }
         let call_id = self.next_call_id;
         self.next_call_id += 1;
-        let deadline = now + self.config.ring_timeout;
-        self.calls
-            .insert(call_id, Call { caller: a, callee: b, flags: ev.flags, state: CallState::Ringing { deadline } });
+        let call = Call {
+            caller: a,
+            callee: b,
+            flags: ev.flags,
+            param: ev.param,
+            user_str: ev.user_str.clone(),
+            state: CallState::Vetting,
+        };
+        self.calls.insert(call_id, call);
         for u in [a, b] {
             if let Some(user) = self.users.get_mut(&u) {
                 user.call = Some(call_id);
             }
         }
+        let (flags, param, user_str) = (ev.flags, ev.param, ev.user_str);
+        let ask = |query| ServerMsg::BizAskCall { query, src: a, tar: b, flags, param, user_str };
+        if self.ask(now, Query::Call { call_id }, ask).is_some() {
+            tracing::info!(caller = a, callee = b, flags, "call: request, asking the business server");
+        } else {
+            self.ring(now, call_id);
+        }
+    }
+
+    /// The Request goes through: the callee rings.
+    fn ring(&mut self, now: Instant, call_id: u64) {
+        let Some(call) = self.calls.get_mut(&call_id) else { return };
+        let deadline = now + self.config.ring_timeout;
+        call.state = CallState::Ringing { deadline };
+        let (a, b, flags, param) = (call.caller, call.callee, call.flags, call.param);
+        let user_str = std::mem::take(&mut call.user_str);
         self.timers.push(Reverse((deadline, Timer::Ring(call_id))));
-        tracing::info!(caller = a, callee = b, flags = ev.flags, "call: request, ringing");
-        self.send_call(b, a, BRAC_VIDEOCALL_EVENT_REQUEST, 0, ev.flags, ev.param, &ev.user_str);
-        self.send_call(a, b, BRAC_VIDEOCALL_EVENT_REPLY, 0, ev.flags, 0, &[]);
+        tracing::info!(caller = a, callee = b, flags, "call: request, ringing");
+        self.send_call(b, a, REQUEST, 0, flags, param, &user_str);
+        self.send_call(a, b, REPLY, 0, flags, 0, &[]);
     }
 
     /// The call `uid` takes part in with `peer`, if that is its current call.
@@ -488,33 +819,39 @@ impl Core {
             return;
         };
         let call = &self.calls[&call_id];
-        let (a, b, flags) = (call.caller, call.callee, call.flags);
-        if !matches!(call.state, CallState::Ringing { .. }) {
-            tracing::debug!(user = uid, "ignored: reply to a call in progress");
-            return;
-        }
-        if uid == b {
-            if ev.error_code == 0 {
+        let (a, b, flags, state) = (call.caller, call.callee, call.flags, call.state);
+        let cancel = AC_ERROR_VIDEOCALL_CANCEL;
+        match state {
+            CallState::Active { .. } => tracing::debug!(user = uid, "ignored: reply to a call in progress"),
+            // The callee has not heard of a call being vetted.
+            CallState::Vetting if uid == b => tracing::debug!(user = uid, "ignored: reply to a call not ringing"),
+            CallState::Vetting if ev.error_code != 0 => {
+                tracing::info!(caller = a, callee = b, "call: cancelled by caller before ringing");
+                self.end_call(call_id, Ending::new(None, None, (REPLY, a, cancel)));
+            }
+            CallState::Ringing { .. } if uid == b && ev.error_code == 0 => {
                 let room = self.alloc_room_id(CALL_ROOM_BASE, u32::MAX, true);
                 self.rooms.insert(room, Room { call: Some(call_id), ..Room::default() });
                 if let Some(call) = self.calls.get_mut(&call_id) {
                     call.state = CallState::Active { room };
                 }
                 tracing::info!(caller = a, callee = b, room, "call: start");
-                self.send_call(a, b, BRAC_VIDEOCALL_EVENT_START, 0, flags, room, &ev.user_str);
-                self.send_call(b, a, BRAC_VIDEOCALL_EVENT_START, 0, flags, room, &ev.user_str);
-            } else {
-                tracing::info!(caller = a, callee = b, code = ev.error_code, "call: refused by callee");
-                self.remove_call(call_id);
-                self.send_call(a, b, BRAC_VIDEOCALL_EVENT_REPLY, ev.error_code, flags, ev.param, &ev.user_str);
+                self.send_call(a, b, START, 0, flags, room, &ev.user_str);
+                self.send_call(b, a, START, 0, flags, room, &ev.user_str);
+                self.note(REPLY, b, a, 0, flags, ev.param, &ev.user_str);
+                self.note(START, a, b, 0, flags, room, &ev.user_str);
             }
-        } else if ev.error_code == 0 {
-            tracing::debug!(user = uid, "ignored: caller replied 0");
-        } else {
-            tracing::info!(caller = a, callee = b, "call: cancelled by caller");
-            self.remove_call(call_id);
-            let code = AC_ERROR_VIDEOCALL_CANCEL;
-            self.send_call(b, a, BRAC_VIDEOCALL_EVENT_REPLY, code, flags, ev.param, &ev.user_str);
+            CallState::Ringing { .. } if uid == b => {
+                tracing::info!(caller = a, callee = b, code = ev.error_code, "call: refused by callee");
+                let ending = Ending::new(Some((REPLY, ev.error_code)), None, (REPLY, b, ev.error_code));
+                self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
+            }
+            _ if ev.error_code == 0 => tracing::debug!(user = uid, "ignored: caller replied 0"),
+            _ => {
+                tracing::info!(caller = a, callee = b, "call: cancelled by caller");
+                let ending = Ending::new(None, Some((REPLY, cancel)), (REPLY, a, cancel));
+                self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
+            }
         }
     }
 
@@ -524,46 +861,55 @@ impl Core {
             return;
         };
         let call = &self.calls[&call_id];
-        let (a, b, flags, state) = (call.caller, call.callee, call.flags, call.state);
-        match state {
-            CallState::Ringing { .. } if uid == b => {
-                // Finish from the callee while ringing: a refusal.
-                let reject =
-                    CallEvent { error_code: AC_ERROR_VIDEOCALL_REJECT, event: BRAC_VIDEOCALL_EVENT_REPLY, ..ev };
-                self.call_reply(uid, reject);
-            }
-            CallState::Ringing { .. } => {
-                let cancel =
-                    CallEvent { error_code: AC_ERROR_VIDEOCALL_CANCEL, event: BRAC_VIDEOCALL_EVENT_REPLY, ..ev };
-                self.call_reply(uid, cancel);
-            }
+        let (a, b) = (call.caller, call.callee);
+        match call.state {
             CallState::Active { .. } => {
                 tracing::info!(caller = a, callee = b, by = uid, code = ev.error_code, "call: finish");
-                let room = self.remove_call(call_id);
-                self.send_call(a, b, BRAC_VIDEOCALL_EVENT_FINISH, ev.error_code, flags, ev.param, &ev.user_str);
-                self.send_call(b, a, BRAC_VIDEOCALL_EVENT_FINISH, ev.error_code, flags, ev.param, &ev.user_str);
-                if let Some(room) = room {
-                    self.close_call_room(room);
-                }
+                let f = (FINISH, ev.error_code);
+                let ending = Ending::new(Some(f), Some(f), (FINISH, uid, ev.error_code));
+                self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
+            }
+            // While ringing: a refusal from the callee, a cancel from the caller.
+            _ => {
+                let code = if uid == b { AC_ERROR_VIDEOCALL_REJECT } else { AC_ERROR_VIDEOCALL_CANCEL };
+                self.call_reply(uid, CallEvent { error_code: code, event: REPLY, ..ev });
             }
         }
     }
 
-    /// Forgets a call and frees both parties. Returns the call's room, which
-    /// the caller closes with `close_call_room` after sending the call's
-    /// events, so that parties see FINISH before the room departures.
-    fn remove_call(&mut self, call_id: u64) -> Option<u32> {
-        let call = self.calls.remove(&call_id)?;
-        for u in [call.caller, call.callee] {
+    /// Ends a call: frees both parties, sends each its event, tells the
+    /// business server, and closes the call's room (after the events, so
+    /// that parties see FINISH before the room departures).
+    fn end_call(&mut self, call_id: u64, e: Ending) {
+        let Some(call) = self.calls.remove(&call_id) else { return };
+        let (a, b, flags) = (call.caller, call.callee, call.flags);
+        for u in [a, b] {
             if let Some(user) = self.users.get_mut(&u) {
                 if user.call == Some(call_id) {
                     user.call = None;
                 }
             }
         }
-        match call.state {
-            CallState::Active { room } => Some(room),
-            CallState::Ringing { .. } => None,
+        if let Some((event, code)) = e.caller {
+            self.send_call(a, b, event, code, flags, e.param, &e.user_str);
+        }
+        if let Some((event, code)) = e.callee {
+            self.send_call(b, a, event, code, flags, e.param, &e.user_str);
+        }
+        if let Some((event, src, code)) = e.note {
+            self.note(event, src, if src == b { a } else { b }, code, flags, e.param, &e.user_str);
+        }
+        if let CallState::Active { room } = call.state {
+            self.close_call_room(room);
+        }
+    }
+
+    /// Tells the business server of a call event (`src` 0: the server).
+    #[allow(clippy::too_many_arguments)]
+    fn note(&mut self, event: u32, src: u32, tar: u32, error_code: u32, flags: u32, param: u32, user_str: &[u8]) {
+        if self.business.is_some() {
+            let user_str = user_str.to_vec();
+            self.send_business(ServerMsg::BizCallNote { event, src, tar, error_code, flags, param, user_str });
         }
     }
 
@@ -604,25 +950,36 @@ impl Core {
         RoomUser { user_id: uid, name: self.users.get(&uid).map(|u| u.name.clone()).unwrap_or_default() }
     }
 
-    fn enter_room(&mut self, uid: u32, room_id: u32) {
+    /// Entering a room: a call's room is for its two parties only; an
+    /// ordinary room is put to the business server first, if one is linked.
+    fn ask_enter(&mut self, now: Instant, uid: u32, room_id: u32, room_name: Vec<u8>, password: Vec<u8>) {
         if room_id == 0 || room_id == ANY_ROOM {
             self.send_user(uid, ServerMsg::EnterRoomResult { room_id, code: GV_ERR_ROOM_INVALID });
             return;
         }
-        let current = self.users.get(&uid).and_then(|u| u.room);
-        if current == Some(room_id) {
+        if self.users.get(&uid).and_then(|u| u.room) == Some(room_id) {
             self.send_user(uid, ServerMsg::EnterRoomResult { room_id, code: GV_ERR_ROOM_ALREADIN });
             return;
         }
         if let Some(call_id) = self.rooms.get(&room_id).and_then(|r| r.call) {
             let party = self.calls.get(&call_id).is_some_and(|c| c.caller == uid || c.callee == uid);
-            if !party {
+            if party {
+                self.enter_room(uid, room_id);
+            } else {
                 tracing::info!(user = uid, room = room_id, "enter room refused: a call's room");
                 self.send_user(uid, ServerMsg::EnterRoomResult { room_id, code: GV_ERR_ROOM_LOCK });
-                return;
             }
+            return;
         }
-        if current.is_some() {
+        let query = Query::Enter { uid, room_id };
+        let ask = |query| ServerMsg::BizAskEnter { query, user_id: uid, room_id, room_name, password };
+        if self.ask(now, query, ask).is_none() {
+            self.enter_room(uid, room_id);
+        }
+    }
+
+    fn enter_room(&mut self, uid: u32, room_id: u32) {
+        if self.users.get(&uid).and_then(|u| u.room).is_some() {
             self.leave_room(uid);
         }
         let me = self.room_user(uid);
@@ -639,6 +996,7 @@ impl Core {
         for m in members.into_iter().filter(|m| *m != uid) {
             self.send_user(m, ServerMsg::UserAtRoom { room_id, user: me.clone(), entered: true });
         }
+        self.send_business(ServerMsg::BizUserRoom { user_id: uid, room_id, entered: true });
     }
 
     fn leave_room(&mut self, uid: u32) {
@@ -647,14 +1005,20 @@ impl Core {
         let Some(room) = self.rooms.get_mut(&room_id) else { return };
         room.members.retain(|m| *m != uid);
         let members = room.members.clone();
-        if room.members.is_empty() && room.call.is_none() {
-            if let Some(name) = self.rooms.remove(&room_id).and_then(|r| r.name) {
-                self.named_rooms.remove(&name);
-            }
-        }
+        self.drop_room_if_empty(room_id);
         tracing::info!(user = uid, room = room_id, "leave room");
         for m in members {
             self.send_user(m, ServerMsg::UserAtRoom { room_id, user: me.clone(), entered: false });
+        }
+        self.send_business(ServerMsg::BizUserRoom { user_id: uid, room_id, entered: false });
+    }
+
+    /// Forgets an ordinary room nobody is in (and its name).
+    fn drop_room_if_empty(&mut self, room_id: u32) {
+        if self.rooms.get(&room_id).is_some_and(|r| r.members.is_empty() && r.call.is_none()) {
+            if let Some(name) = self.rooms.remove(&room_id).and_then(|r| r.name) {
+                self.named_rooms.remove(&name);
+            }
         }
     }
 
@@ -675,6 +1039,7 @@ impl Core {
                 }
             }
             self.send_user(*m, ServerMsg::LeftRoom { room_id });
+            self.send_business(ServerMsg::BizUserRoom { user_id: *m, room_id, entered: false });
         }
     }
 }

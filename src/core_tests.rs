@@ -104,7 +104,7 @@ struct World {
 
 impl World {
     fn new() -> World {
-        World::with_config(CoreConfig { ring_timeout: secs(60), keepalive_timeout: secs(15) })
+        World::with_config(CoreConfig { ring_timeout: secs(60), keepalive_timeout: secs(15), ..CoreConfig::default() })
     }
 
     fn with_config(config: CoreConfig) -> World {
@@ -157,7 +157,7 @@ impl World {
     fn raw_connect(&mut self) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        self.core.on_connect(self.now, conn);
+        self.core.on_connect(self.now, conn, false, "127.0.0.1".into());
         self.open.insert(conn);
         conn
     }
@@ -680,7 +680,8 @@ fn row_ring_timer_expires_at_exactly_the_configured_time() {
 /// The ringing time is configurable.
 #[test]
 fn row_ring_timer_is_configurable() {
-    let mut w = World::with_config(CoreConfig { ring_timeout: secs(5), keepalive_timeout: secs(15) });
+    let mut w =
+        World::with_config(CoreConfig { ring_timeout: secs(5), keepalive_timeout: secs(15), ..CoreConfig::default() });
     let a = w.login("alice");
     let b = w.login("bob");
     w.ring(&a, &b);
@@ -719,7 +720,11 @@ fn row_ring_timer_restarts_for_each_call() {
 #[test]
 fn next_deadline_is_set_while_a_call_rings() {
     // With a long keep-alive the ringing timer is the earliest deadline.
-    let mut w = World::with_config(CoreConfig { ring_timeout: secs(60), keepalive_timeout: secs(3600) });
+    let mut w = World::with_config(CoreConfig {
+        ring_timeout: secs(60),
+        keepalive_timeout: secs(3600),
+        ..CoreConfig::default()
+    });
     let a = w.login("alice");
     let b = w.login("bob");
     assert_eq!(w.core.next_deadline(), Some(w.t0 + secs(3600)));

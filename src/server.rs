@@ -222,7 +222,7 @@ impl Server {
                         dirty: false,
                     });
                     tracing::debug!(%peer, conn = id.0, business, "accepted");
-                    self.core.on_connect(now, id);
+                    self.core.on_connect(now, id, business, peer.ip().to_string());
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

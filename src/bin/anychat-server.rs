@@ -27,6 +27,19 @@ struct Args {
     /// `off` disables the business listener.
     #[arg(long, default_value = "127.0.0.1:8907", value_parser = parse_business_listen)]
     business_listen: BusinessListen,
+    /// Shared secret a business server must present (else read from the
+    /// environment variable ANYCHAT_BUSINESS_SECRET). Required when the
+    /// business listener is not on a loopback address.
+    #[arg(long)]
+    business_secret: Option<String>,
+    /// Seconds the business server may take to answer a question (call,
+    /// login, room) before the asker gets 207.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_secs)]
+    business_timeout: f64,
+    /// Logins and calls fail with 206 (GV_ERR_SERVERSDK_FAIL) while no
+    /// business server is connected.
+    #[arg(long)]
+    require_business: bool,
     /// Seconds a call may ring before both parties get REPLY(100105).
     #[arg(long, default_value_t = 60.0, value_parser = parse_secs)]
     ring_timeout: f64,
@@ -74,12 +87,30 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
+    let secret = args
+        .business_secret
+        .clone()
+        .or_else(|| std::env::var("ANYCHAT_BUSINESS_SECRET").ok())
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes);
+    if let Some(addr) = args.business_listen.0 {
+        if !addr.ip().is_loopback() && secret.is_none() {
+            eprintln!(
+                "anychat-server: the business listener {addr} is not on loopback: give --business-secret \
+                 (or ANYCHAT_BUSINESS_SECRET)"
+            );
+            return ExitCode::from(2);
+        }
+    }
     let config = ServerConfig {
         listen: args.listen,
         business_listen: args.business_listen.0,
         core: CoreConfig {
             ring_timeout: Duration::from_secs_f64(args.ring_timeout),
             keepalive_timeout: Duration::from_secs_f64(args.keepalive_timeout),
+            business_timeout: Duration::from_secs_f64(args.business_timeout),
+            business_secret: secret,
+            require_business: args.require_business,
         },
         max_output: args.max_output,
     };
