@@ -1,0 +1,306 @@
+//! `anychat-bras-cli`: a line-oriented business server built on the
+//! `BRAS_*` C ABI, for people and test scripts.
+//!
+//! It connects to the core server named by `ANYCHAT_CORE_ADDR` (secret in
+//! `ANYCHAT_BUSINESS_SECRET`), prints one line per callback, answers
+//! questions as its options say, and reads commands on standard input:
+//! `finish USER CODE [PARAM] [STR]`, `kick USER [CODE]`, `sendbuf USER TEXT`,
+//! `event TYPE USER CODE` (raw `BRAS_VideoCallControl`), `quit`.
+//!
+//! Options:
+//! - `--refuse-to USER:CODE` — a Request to USER is answered CODE (repeatable);
+//! - `--delay-ms MS` — the Request callback sleeps MS before answering (a hung business server);
+//! - `--finish-on-start CODE` — on START, calls `BRAS_VideoCallControl(FINISH)`
+//!   for the caller from inside the callback;
+//! - `--verify-refuse NAME:CODE` — the login of NAME is refused with CODE (repeatable);
+//! - `--verify-id NAME:ID` — NAME logs in with user id ID and level 7 (repeatable);
+//! - `--prepare-refuse ROOM:CODE` — entering ROOM is refused with CODE (repeatable);
+//! - `--timer-ms MS` — prints `timer` every MS milliseconds.
+//!
+//! Every callback checks that it runs on the same thread as the previous
+//! ones and prints `THREAD CHANGED` otherwise.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, CStr, CString};
+use std::io::BufRead;
+use std::sync::{Mutex, OnceLock};
+use std::thread::ThreadId;
+
+use anychat::bras_ffi::*;
+use anychat::constants::*;
+use anychat::ffi::{DWORD, LPCTSTR, LPDWORD, LPVOID};
+
+#[derive(Default)]
+struct Options {
+    refuse_to: HashMap<u32, u32>,
+    delay_ms: u64,
+    finish_on_start: Option<u32>,
+    verify_refuse: HashMap<String, u32>,
+    verify_id: HashMap<String, u32>,
+    prepare_refuse: HashMap<u32, u32>,
+    timer_ms: u32,
+}
+
+static OPTS: OnceLock<Options> = OnceLock::new();
+static CB_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
+
+fn opts() -> &'static Options {
+    OPTS.get().expect("options set")
+}
+
+fn same_thread() {
+    let me = std::thread::current().id();
+    let mut t = CB_THREAD.lock().unwrap_or_else(|e| e.into_inner());
+    match *t {
+        None => *t = Some(me),
+        Some(prev) if prev != me => println!("THREAD CHANGED"),
+        _ => {}
+    }
+}
+
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+unsafe fn text(p: LPCTSTR) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: as the function's contract says.
+    String::from_utf8_lossy(unsafe { CStr::from_ptr(p) }.to_bytes()).into_owned()
+}
+
+fn event_name(ev: u32) -> String {
+    match ev {
+        BRAS_VIDEOCALL_EVENT_REQUEST => "REQUEST".into(),
+        BRAS_VIDEOCALL_EVENT_REPLY => "REPLY".into(),
+        BRAS_VIDEOCALL_EVENT_START => "START".into(),
+        BRAS_VIDEOCALL_EVENT_FINISH => "FINISH".into(),
+        other => format!("EVENT{other}"),
+    }
+}
+
+unsafe extern "system" fn on_app_message_ex(msg: DWORD, wparam: DWORD, _lparam: DWORD, _u: LPVOID) {
+    same_thread();
+    if msg == BRAS_MESSAGE_CORESERVERCONN {
+        if wparam == 0 {
+            println!("link up");
+        } else {
+            println!("link down {wparam}");
+        }
+    }
+}
+
+unsafe extern "system" fn on_app_message(msg: DWORD, _u: LPVOID) {
+    same_thread();
+    println!("appmsg {msg}");
+}
+
+unsafe extern "system" fn on_timer(_u: LPVOID) {
+    same_thread();
+    println!("timer");
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "system" fn on_call(
+    event: DWORD,
+    src: DWORD,
+    tar: DWORD,
+    code: DWORD,
+    flags: DWORD,
+    param: DWORD,
+    user_str: LPCTSTR,
+    _u: LPVOID,
+) -> DWORD {
+    same_thread();
+    // SAFETY: the library passes a NUL-terminated string.
+    let s = unsafe { text(user_str) };
+    let o = opts();
+    let line = format!("{} src={src} tar={tar} code={code} flags={flags} param={param} str={s}", event_name(event));
+    if event == BRAS_VIDEOCALL_EVENT_REQUEST {
+        if o.delay_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(o.delay_ms));
+        }
+        let answer = o.refuse_to.get(&tar).copied().unwrap_or(0);
+        println!("request {line} -> {answer}");
+        return answer;
+    }
+    println!("note {line}");
+    if event == BRAS_VIDEOCALL_EVENT_START {
+        if let Some(code) = o.finish_on_start {
+            // Re-entrant call from inside the callback.
+            // SAFETY: a NULL user string is allowed.
+            let r = unsafe { BRAS_VideoCallControl(BRAS_VIDEOCALL_EVENT_FINISH, src, code, 0, 0, std::ptr::null()) };
+            println!("ret finish-on-start {r}");
+        }
+    }
+    0
+}
+
+unsafe extern "system" fn on_verify(
+    name: LPCTSTR,
+    _pass: LPCTSTR,
+    user_id: LPDWORD,
+    level: LPDWORD,
+    nick: *mut c_char,
+    nick_len: DWORD,
+    _u: LPVOID,
+) -> DWORD {
+    same_thread();
+    // SAFETY: the library passes NUL-terminated strings and valid out-pointers.
+    unsafe {
+        let n = text(name);
+        let o = opts();
+        if let Some(code) = o.verify_refuse.get(&n) {
+            println!("verify {n} -> {code}");
+            return *code;
+        }
+        if let Some(id) = o.verify_id.get(&n) {
+            *user_id = *id;
+            *level = 7;
+        }
+        let nick_text = format!("Nick-{n}");
+        let len = nick_text.len().min(nick_len.saturating_sub(1) as usize);
+        std::ptr::copy_nonoverlapping(nick_text.as_ptr(), nick as *mut u8, len);
+        *nick.add(len) = 0;
+        println!("verify {n} -> 0 id={}", *user_id);
+    }
+    0
+}
+
+unsafe extern "system" fn on_prepare(user: DWORD, room: DWORD, _name: LPCTSTR, _pass: LPCTSTR, _u: LPVOID) -> DWORD {
+    same_thread();
+    let code = opts().prepare_refuse.get(&room).copied().unwrap_or(0);
+    println!("prepare user={user} room={room} -> {code}");
+    code
+}
+
+unsafe extern "system" fn on_login(user: DWORD, name: LPCTSTR, level: DWORD, ip: LPCTSTR, _u: LPVOID) {
+    same_thread();
+    // SAFETY: NUL-terminated strings from the library.
+    let (n, i) = unsafe { (text(name), text(ip)) };
+    println!("login user={user} name={n} level={level} ip={i}");
+}
+
+unsafe extern "system" fn on_logout_ex(user: DWORD, code: DWORD, _u: LPVOID) {
+    same_thread();
+    println!("logout user={user} code={code}");
+}
+
+unsafe extern "system" fn on_enter(user: DWORD, room: DWORD, _u: LPVOID) {
+    same_thread();
+    println!("enter user={user} room={room}");
+}
+
+unsafe extern "system" fn on_leave(user: DWORD, room: DWORD, _u: LPVOID) {
+    same_thread();
+    println!("leave user={user} room={room}");
+}
+
+fn pair(s: &str) -> Option<(String, u32)> {
+    let (a, b) = s.rsplit_once(':')?;
+    Some((a.to_string(), b.parse().ok()?))
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--refuse-to" | "--prepare-refuse" => {
+                let v = val()?;
+                let (k, code) = pair(&v).ok_or_else(|| format!("bad {a} value '{v}'"))?;
+                let k: u32 = k.parse().map_err(|_| format!("bad id in '{v}'"))?;
+                if a == "--refuse-to" {
+                    o.refuse_to.insert(k, code)
+                } else {
+                    o.prepare_refuse.insert(k, code)
+                };
+            }
+            "--verify-refuse" | "--verify-id" => {
+                let v = val()?;
+                let (k, n) = pair(&v).ok_or_else(|| format!("bad {a} value '{v}'"))?;
+                if a == "--verify-refuse" {
+                    o.verify_refuse.insert(k, n)
+                } else {
+                    o.verify_id.insert(k, n)
+                };
+            }
+            "--delay-ms" => o.delay_ms = val()?.parse().map_err(|_| "bad --delay-ms".to_string())?,
+            "--finish-on-start" => {
+                o.finish_on_start = Some(val()?.parse().map_err(|_| "bad --finish-on-start".to_string())?)
+            }
+            "--timer-ms" => o.timer_ms = val()?.parse().map_err(|_| "bad --timer-ms".to_string())?,
+            "-h" | "--help" => return Err("see the documentation at the top of src/bin/anychat-bras-cli.rs".into()),
+            other => return Err(format!("unknown option '{other}'")),
+        }
+    }
+    Ok(o)
+}
+
+fn run_command(line: &str) -> Result<bool, String> {
+    let mut it = line.split_whitespace();
+    let Some(cmd) = it.next() else { return Ok(true) };
+    let args: Vec<&str> = it.collect();
+    let num = |i: usize| -> Result<u32, String> {
+        let s = args.get(i).ok_or_else(|| format!("'{cmd}' needs more arguments"))?;
+        s.parse::<u32>().or_else(|_| s.parse::<i64>().map(|v| v as u32)).map_err(|_| format!("bad number '{s}'"))
+    };
+    // SAFETY (all calls below): every pointer is a live CString or NULL.
+    let r = unsafe {
+        match cmd {
+            "finish" => {
+                let s = CString::new(args.get(3..).map(|a| a.join(" ")).unwrap_or_default()).unwrap_or_default();
+                let param = num(2).unwrap_or(0);
+                BRAS_VideoCallControl(BRAS_VIDEOCALL_EVENT_FINISH, num(0)?, num(1)?, 0, param, s.as_ptr())
+            }
+            "event" => BRAS_VideoCallControl(num(0)?, num(1)?, num(2)?, 0, 0, std::ptr::null()),
+            "kick" => {
+                BRAS_UserInfoControl(num(0)?, BRAS_USERINFO_CTRLCODE_KICKOUT, num(1).unwrap_or(0), 0, std::ptr::null())
+            }
+            "sendbuf" => {
+                let data = args.get(1..).map(|a| a.join(" ")).unwrap_or_default();
+                BRAS_SendBufToUser(num(0)?, data.as_ptr() as LPCTSTR, data.len() as DWORD)
+            }
+            "quit" => return Ok(false),
+            _ => return Err(format!("unknown command '{cmd}'")),
+        }
+    };
+    println!("ret {cmd} {r}");
+    Ok(true)
+}
+
+fn main() {
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("anychat-bras-cli: {e}");
+            std::process::exit(2);
+        }
+    };
+    let timer_ms = o.timer_ms;
+    let _ = OPTS.set(o);
+    let null = std::ptr::null_mut();
+    BRAS_SetOnServerAppMessageCallBack(Some(on_app_message), null);
+    BRAS_SetOnServerAppMessageExCallBack(Some(on_app_message_ex), null);
+    BRAS_SetOnVideoCallEventCallBack(Some(on_call), null);
+    BRAS_SetVerifyUserCallBack(Some(on_verify), null);
+    BRAS_SetPrepareEnterRoomCallBack(Some(on_prepare), null);
+    BRAS_SetOnUserLoginActionCallBack(Some(on_login), null);
+    BRAS_SetOnUserLogoutActionExCallBack(Some(on_logout_ex), null);
+    BRAS_SetOnUserEnterRoomActionCallBack(Some(on_enter), null);
+    BRAS_SetOnUserLeaveRoomActionCallBack(Some(on_leave), null);
+    if timer_ms > 0 {
+        BRAS_SetTimerEventCallBack(timer_ms, Some(on_timer), null);
+    }
+    println!("ret init {}", BRAS_InitSDK(0));
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        match run_command(line.trim()) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => println!("error {e}"),
+        }
+    }
+    BRAS_Release();
+}
