@@ -827,7 +827,8 @@ impl Core {
             CallState::Vetting if uid == b => tracing::debug!(user = uid, "ignored: reply to a call not ringing"),
             CallState::Vetting if ev.error_code != 0 => {
                 tracing::info!(caller = a, callee = b, "call: cancelled by caller before ringing");
-                self.end_call(call_id, Ending::new(None, None, (REPLY, a, cancel)));
+                let ending = Ending::new(None, None, (REPLY, a, cancel));
+                self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
             }
             CallState::Ringing { .. } if uid == b && ev.error_code == 0 => {
                 let room = self.alloc_room_id(CALL_ROOM_BASE, u32::MAX, true);
@@ -925,12 +926,15 @@ impl Core {
 
     // ----- rooms ------------------------------------------------------------
 
+    /// A room id not in use: no room has it, and nobody is waiting for the
+    /// business server's answer to enter it.
     fn alloc_room_id(&mut self, base: u32, end: u32, call: bool) -> u32 {
         let next = if call { &mut self.next_call_room } else { &mut self.next_named_room };
         loop {
             let id = *next;
             *next = if id + 1 >= end { base } else { id + 1 };
-            if !self.rooms.contains_key(&id) {
+            let asked = self.queries.values().any(|q| matches!(q, Query::Enter { room_id, .. } if *room_id == id));
+            if !self.rooms.contains_key(&id) && !asked {
                 return id;
             }
         }

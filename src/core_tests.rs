@@ -1,5 +1,7 @@
 //! Unit tests of [`Core`] in simulated time, one per situation of the video-call
-//! contract (`spec/videocall.md`) that does not involve a business server.
+//! contract (`spec/videocall.md`), first without a business server, then
+//! (`business_*`) with one linked: what it is asked, what it is told, what its
+//! answers and commands do, and what happens when it goes away.
 //!
 //! Time is `World::now`, taken once from `Instant::now()` and only ever moved
 //! forward by adding durations; nothing sleeps. While time passes, every open
@@ -9,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use super::{CloseReason, ConnId, Core, CoreConfig, Output, CALL_ROOM_BASE};
+use super::{CloseReason, ConnId, Core, CoreConfig, Output, CALL_ROOM_BASE, NAMED_ROOM_BASE};
 use crate::constants::*;
 use crate::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, PROTOCOL_VERSION};
 
@@ -53,7 +55,7 @@ impl User {
 }
 
 /// What the core asked for since the last drain, `Pong`s left out.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Drained {
     /// Messages per connection, in order.
     sent: BTreeMap<ConnId, Vec<ServerMsg>>,
@@ -88,6 +90,53 @@ impl Drained {
     fn expect_nothing(&self) {
         self.expect(&[]);
     }
+
+    /// Exactly `to_bs` to the business server, exactly `sends` to the others,
+    /// and no closes.
+    #[track_caller]
+    fn expect_biz(&self, bs: &Biz, to_bs: Vec<ServerMsg>, sends: &[(&User, Vec<ServerMsg>)]) {
+        self.expect_biz_with_closes(bs, to_bs, sends, &[]);
+    }
+
+    /// Exactly `to_bs` to the business server, exactly `sends` to the others,
+    /// exactly these closes.
+    #[track_caller]
+    fn expect_biz_with_closes(
+        &self,
+        bs: &Biz,
+        to_bs: Vec<ServerMsg>,
+        sends: &[(&User, Vec<ServerMsg>)],
+        closes: &[(ConnId, CloseReason)],
+    ) {
+        assert_eq!(self.to(bs.conn), to_bs.as_slice(), "sent to the business server");
+        let mut others = self.clone();
+        others.sent.remove(&bs.conn);
+        others.expect_with_closes(sends, closes);
+    }
+}
+
+impl From<Vec<Output>> for Drained {
+    fn from(outputs: Vec<Output>) -> Drained {
+        let mut d = Drained::default();
+        for o in outputs {
+            match o {
+                Output::Send(conn, msg) => d.sent.entry(conn).or_default().push(msg),
+                Output::Close(conn, reason) => d.closed.push((conn, reason)),
+            }
+        }
+        d
+    }
+}
+
+/// The business server's end of its link to the core.
+#[derive(Debug)]
+struct Biz {
+    conn: ConnId,
+}
+
+/// A connection not logged in, as a `User` for [`Drained::expect`].
+fn anon(conn: ConnId) -> User {
+    User { conn, id: 0, name: Vec::new() }
 }
 
 /// A `Core` and a simulated clock.
@@ -128,14 +177,7 @@ impl World {
     /// Everything output since the last drain.
     fn drain(&mut self) -> Drained {
         self.pump();
-        let mut d = Drained::default();
-        for o in self.pending.drain(..) {
-            match o {
-                Output::Send(conn, msg) => d.sent.entry(conn).or_default().push(msg),
-                Output::Close(conn, reason) => d.closed.push((conn, reason)),
-            }
-        }
-        d
+        Drained::from(std::mem::take(&mut self.pending))
     }
 
     /// The messages for one connection output since the last drain, leaving
@@ -155,9 +197,15 @@ impl World {
 
     /// A new transport connection, no message sent on it yet.
     fn raw_connect(&mut self) -> ConnId {
+        self.raw_connect_on(false, "127.0.0.1")
+    }
+
+    /// A new transport connection on the client listener or (`business_port`)
+    /// the business listener, from `ip`.
+    fn raw_connect_on(&mut self, business_port: bool, ip: &str) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        self.core.on_connect(self.now, conn, false, "127.0.0.1".into());
+        self.core.on_connect(self.now, conn, business_port, ip.into());
         self.open.insert(conn);
         conn
     }
@@ -275,6 +323,190 @@ impl World {
         self.drain().expect(&[(b, vec![call_ev(REPLY, a, AC_ERROR_VIDEOCALL_CANCEL, 0, b"")])]);
         assert_eq!(self.core.calls_in_progress(), 0);
     }
+}
+
+/// The address the business server's connection comes from (in the tests).
+const BS_IP: &str = "10.0.0.2";
+
+/// Helpers for a business server linked to the core.
+impl World {
+    /// Connects on the business listener and completes the handshake with
+    /// the configured secret: asserts exactly `Welcome` and that it is linked.
+    fn link_business(&mut self) -> Biz {
+        let secret = self.core.config().business_secret.clone().unwrap_or_default();
+        let conn = self.raw_connect_on(true, BS_IP);
+        self.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret });
+        let keepalive_ms = self.core.config().keepalive_timeout.as_millis() as u32;
+        let bs = Biz { conn };
+        self.drain().expect_biz(&bs, vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms }], &[]);
+        assert!(self.core.business_linked());
+        bs
+    }
+
+    /// A message from the business server.
+    fn biz(&mut self, bs: &Biz, msg: ClientMsg) {
+        self.send(bs.conn, msg);
+    }
+
+    /// The business server answers a call question.
+    fn verdict(&mut self, bs: &Biz, query: u32, code: u32) {
+        self.biz(bs, ClientMsg::BizCallVerdict { query, code });
+    }
+
+    /// `BRAS_VideoCallControl(FINISH, user, code, …)`.
+    fn forced_finish(&mut self, bs: &Biz, user: u32, code: u32, param: u32, s: &[u8]) {
+        let ev = CallEvent { event: FINISH, user_id: user, error_code: code, flags: 0, param, user_str: s.to_vec() };
+        self.biz(bs, ClientMsg::BizVideoCall(ev));
+    }
+
+    /// `BRAS_UserInfoControl(user, KICKOUT, wparam, …)`.
+    fn kick(&mut self, bs: &Biz, user: u32, wparam: u32) {
+        let ctrl = BRAS_USERINFO_CTRLCODE_KICKOUT;
+        self.biz(bs, ClientMsg::BizUserControl { user_id: user, ctrl, wparam, lparam: 0, text: b"bye".to_vec() });
+    }
+
+    /// A requests B (A's param and user_str): asserts that only the business
+    /// server hears of it (`BizAskCall`), and returns the question's id.
+    fn ask_call(&mut self, bs: &Biz, a: &User, b: &User) -> u32 {
+        let calls = self.core.calls_in_progress();
+        self.request(a, b, A_PARAM, A_STR);
+        let d = self.drain();
+        let query = match d.to(bs.conn) {
+            [ServerMsg::BizAskCall { query, .. }] => *query,
+            other => panic!("business server not asked: {other:?}"),
+        };
+        let ask = ServerMsg::BizAskCall {
+            query,
+            src: a.id,
+            tar: b.id,
+            flags: FLAGS,
+            param: A_PARAM,
+            user_str: A_STR.to_vec(),
+        };
+        d.expect_biz(bs, vec![ask], &[]);
+        assert_eq!(self.core.calls_in_progress(), calls + 1);
+        query
+    }
+
+    /// A requests B and the business server lets it through: asserts exactly
+    /// B ← REQUEST and A ← REPLY(0), and nothing more to the business server.
+    fn ring_vetted(&mut self, bs: &Biz, a: &User, b: &User) {
+        let query = self.ask_call(bs, a, b);
+        self.verdict(bs, query, 0);
+        self.drain().expect_biz(
+            bs,
+            vec![],
+            &[(b, vec![call_ev(REQUEST, a, 0, A_PARAM, A_STR)]), (a, vec![call_ev(REPLY, b, 0, 0, b"")])],
+        );
+    }
+
+    /// A calls B, the business server lets it through and B accepts: asserts
+    /// both ← START(room) and the business server ← REPLY(src B), START(src A).
+    fn start_vetted(&mut self, bs: &Biz, a: &User, b: &User) -> u32 {
+        self.ring_vetted(bs, a, b);
+        self.reply(b, a, 0, B_PARAM, B_STR);
+        let d = self.drain();
+        let room = match d.to(a.conn) {
+            [ServerMsg::VideoCall { ev, .. }] if ev.event == START => ev.param,
+            other => panic!("caller did not get START: {other:?}"),
+        };
+        d.expect_biz(
+            bs,
+            vec![note(REPLY, b.id, a.id, 0, B_PARAM, B_STR), note(START, a.id, b.id, 0, room, B_STR)],
+            &[(a, vec![call_ev(START, b, 0, room, B_STR)]), (b, vec![call_ev(START, a, 0, room, B_STR)])],
+        );
+        room
+    }
+
+    /// With the business server linked, A and B are free: A can ring B, then cancels.
+    fn assert_free_to_call_vetted(&mut self, bs: &Biz, a: &User, b: &User) {
+        self.ring_vetted(bs, a, b);
+        self.reply(a, b, AC_ERROR_VIDEOCALL_CANCEL, 0, b"");
+        let cancel = AC_ERROR_VIDEOCALL_CANCEL;
+        self.drain().expect_biz(
+            bs,
+            vec![note(REPLY, a.id, b.id, cancel, 0, b"")],
+            &[(b, vec![call_ev(REPLY, a, cancel, 0, b"")])],
+        );
+        assert_eq!(self.core.calls_in_progress(), 0);
+    }
+
+    /// Sends `Login(name, "pw")` on `conn`: asserts that only the business
+    /// server hears of it (`BizAskVerify` with the connection's address), and
+    /// returns the question's id.
+    fn ask_login_on(&mut self, bs: &Biz, conn: ConnId, name: &str) -> u32 {
+        let name = name.as_bytes().to_vec();
+        self.send(conn, ClientMsg::Login { name: name.clone(), password: b"pw".to_vec(), pass_enc_type: 0 });
+        let d = self.drain();
+        let query = match d.to(bs.conn) {
+            [ServerMsg::BizAskVerify { query, .. }] => *query,
+            other => panic!("business server not asked: {other:?}"),
+        };
+        let ask = ServerMsg::BizAskVerify { query, name, password: b"pw".to_vec(), ip: b"127.0.0.1".to_vec() };
+        d.expect_biz(bs, vec![ask], &[]);
+        query
+    }
+
+    /// Logs `name` in on `conn`, the business server answering 0 with
+    /// `given_id` (0: the server picks) and `level`: asserts the LoginResult
+    /// and the business server's `BizUserLogin`.
+    fn login_verified_on(&mut self, bs: &Biz, conn: ConnId, name: &str, given_id: u32, level: u32) -> User {
+        let query = self.ask_login_on(bs, conn, name);
+        let nick = b"Nick".to_vec();
+        self.biz(bs, ClientMsg::BizVerifyResult { query, code: 0, user_id: given_id, level, nick });
+        let d = self.drain();
+        let user_id = match d.to(conn) {
+            [ServerMsg::LoginResult { user_id, code: 0, .. }] => *user_id,
+            other => panic!("login of {name:?}: unexpected {other:?}"),
+        };
+        assert!(user_id > 0);
+        if given_id != 0 {
+            assert_eq!(user_id, given_id, "the business server's id");
+        }
+        let name = name.as_bytes().to_vec();
+        let u = User { conn, id: user_id, name: name.clone() };
+        d.expect_biz(
+            bs,
+            vec![ServerMsg::BizUserLogin { user_id, name: name.clone(), level, ip: b"127.0.0.1".to_vec() }],
+            &[(&u, vec![ServerMsg::LoginResult { user_id, code: 0, name }])],
+        );
+        u
+    }
+
+    /// Connect, Hello and a verified Login (the server picks the id).
+    fn login_verified(&mut self, bs: &Biz, name: &str) -> User {
+        let conn = self.connect();
+        self.login_verified_on(bs, conn, name, 0, 0)
+    }
+
+    /// `u` asks to enter `room_id`: asserts that only the business server
+    /// hears of it (`BizAskEnter`), and returns the question's id.
+    fn ask_enter(&mut self, bs: &Biz, u: &User, room_id: u32) -> u32 {
+        self.send(u.conn, ClientMsg::EnterRoom { room_id, password: b"rpw".to_vec() });
+        let d = self.drain();
+        let query = match d.to(bs.conn) {
+            [ServerMsg::BizAskEnter { query, .. }] => *query,
+            other => panic!("business server not asked: {other:?}"),
+        };
+        let ask =
+            ServerMsg::BizAskEnter { query, user_id: u.id, room_id, room_name: Vec::new(), password: b"rpw".to_vec() };
+        d.expect_biz(bs, vec![ask], &[]);
+        query
+    }
+}
+
+/// A call event as the business server is told of it (`BizCallNote`),
+/// carrying the Request's flags.
+fn note(event: u32, src: u32, tar: u32, code: u32, param: u32, s: &[u8]) -> ServerMsg {
+    ServerMsg::BizCallNote { event, src, tar, error_code: code, flags: FLAGS, param, user_str: s.to_vec() }
+}
+
+fn biz_room(u: &User, room_id: u32, entered: bool) -> ServerMsg {
+    ServerMsg::BizUserRoom { user_id: u.id, room_id, entered }
+}
+
+fn biz_logout(u: &User, code: u32) -> ServerMsg {
+    ServerMsg::BizUserLogout { user_id: u.id, code }
 }
 
 /// A video-call event as received from the server by the party whose peer is
@@ -1309,4 +1541,1161 @@ fn rooms_entering_lists_everyone_and_tells_the_members() {
     w.drain().expect(&[(&b, enter_ok(r, &[&b]))]);
     w.enter(&a, r);
     w.drain().expect(&[(&a, enter_ok(r, &[&b, &a])), (&b, vec![at_room(r, &a, true)])]);
+}
+
+// ----- the business server: linking ------------------------------------------
+
+fn three_with(config: CoreConfig) -> (World, User, User, User) {
+    let mut w = World::with_config(config);
+    let a = w.login("alice");
+    let b = w.login("bob");
+    let c = w.login("carol");
+    (w, a, b, c)
+}
+
+fn with_secret() -> CoreConfig {
+    CoreConfig { business_secret: Some(b"s3cret".to_vec()), ..CoreConfig::default() }
+}
+
+fn biz_hello(secret: &[u8]) -> ClientMsg {
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret: secret.to_vec() }
+}
+
+impl World {
+    /// `hello` on a new connection (on the business listener or not) is
+    /// refused with exactly `Refused{code}` then closed, and the core forgets
+    /// the connection (later messages and its closing do nothing).
+    #[track_caller]
+    fn assert_refused(&mut self, business_port: bool, hello: ClientMsg, code: u32) {
+        let linked = self.core.business_linked();
+        let conn = self.raw_connect_on(business_port, BS_IP);
+        self.send(conn, hello);
+        self.pump();
+        assert_eq!(
+            std::mem::take(&mut self.pending),
+            vec![Output::Send(conn, ServerMsg::Refused { code }), Output::Close(conn, CloseReason::Handshake)]
+        );
+        self.send(conn, ClientMsg::BizSendBuf { user_id: 1, data: b"x".to_vec() });
+        self.send(conn, ClientMsg::Ping { seq: 1 });
+        self.close(conn);
+        self.drain().expect_nothing();
+        assert_eq!(self.core.business_linked(), linked);
+    }
+}
+
+/// A second business server while one is linked → Refused{201} and closed;
+/// the first stays linked (its refused rival closing does not unlink it) and
+/// is the one asked and told. Once the first goes, another may link.
+#[test]
+fn business_link_second_one_is_refused_and_the_first_stays() {
+    let (mut w, a, b, _) = three();
+    let bs = w.link_business();
+    w.assert_refused(true, biz_hello(b""), GV_ERR_ALREADY_LOGIN);
+    w.assert_refused(true, biz_hello(b"any"), GV_ERR_ALREADY_LOGIN);
+    assert!(w.core.business_linked());
+    w.assert_free_to_call_vetted(&bs, &a, &b);
+    w.close(bs.conn);
+    w.drain().expect_nothing();
+    assert!(!w.core.business_linked());
+    let bs2 = w.link_business();
+    w.assert_free_to_call_vetted(&bs2, &b, &a);
+}
+
+/// With `business_secret` set, a business server giving another secret (or
+/// none) → Refused{102} and closed; the right one links. Without a secret
+/// configured, any secret is accepted.
+#[test]
+fn business_link_needs_the_configured_secret() {
+    let (mut w, a, b, _) = three_with(with_secret());
+    for secret in [&b"wrong"[..], b"", b"s3cret\0", b"S3CRET", b"s3cre"] {
+        w.assert_refused(true, biz_hello(secret), GV_ERR_CONNECT_AUTHFAIL);
+        assert!(!w.core.business_linked());
+    }
+    // Nobody is asked meanwhile: the call rings directly.
+    w.assert_free_to_call(&a, &b);
+    let bs = w.link_business();
+    w.assert_free_to_call_vetted(&bs, &a, &b);
+    // A rival with the wrong secret is refused for its secret; the first stays.
+    w.assert_refused(true, biz_hello(b"wrong"), GV_ERR_CONNECT_AUTHFAIL);
+    assert!(w.core.business_linked());
+
+    let mut w = World::new();
+    let conn = w.raw_connect_on(true, BS_IP);
+    w.send(conn, biz_hello(b"whatever"));
+    let keepalive_ms = 15_000;
+    w.drain().expect(&[(&anon(conn), vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms }])]);
+    assert!(w.core.business_linked());
+}
+
+/// A client's Hello on the business listener, a business server's Hello on
+/// the client listener (even with the right secret), or another version on
+/// the business listener → Refused{107} and closed; nothing is linked.
+#[test]
+fn business_link_role_must_match_the_listener() {
+    let mut w = World::with_config(with_secret());
+    let client_hello = |secret: &[u8]| ClientMsg::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Client as u8,
+        secret: secret.to_vec(),
+    };
+    w.assert_refused(true, client_hello(b""), GV_ERR_CONNECT_OLDVERSION);
+    w.assert_refused(true, client_hello(b"s3cret"), GV_ERR_CONNECT_OLDVERSION);
+    w.assert_refused(false, biz_hello(b"s3cret"), GV_ERR_CONNECT_OLDVERSION);
+    w.assert_refused(false, biz_hello(b""), GV_ERR_CONNECT_OLDVERSION);
+    let other_version =
+        ClientMsg::Hello { version: PROTOCOL_VERSION + 1, role: Role::Business as u8, secret: b"s3cret".to_vec() };
+    w.assert_refused(true, other_version, GV_ERR_CONNECT_OLDVERSION);
+    assert!(!w.core.business_linked());
+    // Logins are not put to anyone.
+    let a = w.login("alice");
+    assert!(a.id > 0);
+    // Then a proper one links and is asked.
+    let bs = w.link_business();
+    let b = w.login_verified(&bs, "bob");
+    w.assert_free_to_call_vetted(&bs, &a, &b);
+}
+
+// ----- the business server: vetting calls ------------------------------------
+
+/// "The business server sees every Request before the callee does": only it
+/// hears of the Request (BizAskCall: caller, callee, flags, A's param and
+/// user_str); nothing reaches A or B until it answers. Its 0 → B: REQUEST,
+/// A: REPLY(0); the ringing timer counts from then; the time-out is told to
+/// it as FINISH(src 0, 100105).
+#[test]
+fn business_veto_0_lets_the_call_ring() {
+    let (mut w, a, b, _) = three();
+    let bs = w.link_business();
+    let q = w.ask_call(&bs, &a, &b);
+    w.advance(ms(4_900), &[]);
+    w.drain().expect_nothing();
+    w.verdict(&bs, q, 0);
+    w.drain().expect_biz(
+        &bs,
+        vec![],
+        &[(&b, vec![call_ev(REQUEST, &a, 0, A_PARAM, A_STR)]), (&a, vec![call_ev(REPLY, &b, 0, 0, b"")])],
+    );
+    // Answering the same question again changes nothing.
+    w.verdict(&bs, q, 0);
+    w.verdict(&bs, q, 5);
+    w.drain().expect_nothing();
+    // Rings for 60 s from the verdict, not from the Request.
+    w.advance(ms(59_999), &[]);
+    w.drain().expect_nothing();
+    assert_eq!(w.core.calls_in_progress(), 1);
+    w.advance(ms(1), &[]);
+    let timeout = AC_ERROR_VIDEOCALL_TIMEOUT;
+    w.drain().expect_biz(
+        &bs,
+        vec![note(FINISH, 0, b.id, timeout, 0, b"")],
+        &[(&a, vec![call_ev(REPLY, &b, timeout, 0, b"")]), (&b, vec![call_ev(REPLY, &a, timeout, 0, b"")])],
+    );
+    assert_eq!(w.core.calls_in_progress(), 0);
+    w.assert_free_to_call_vetted(&bs, &b, &a);
+}
+
+/// "a business server is connected and answers the Request with code c ≠ 0"
+/// → A: REPLY(c); B receives nothing at all, then or later; the business
+/// server, which knows its own refusal, is told nothing.
+#[test]
+fn business_veto_nonzero_refuses_the_call() {
+    for code in [1, AC_ERROR_VIDEOCALL_REJECT, 4242, u32::MAX] {
+        let (mut w, a, b, c) = three();
+        let bs = w.link_business();
+        let q = w.ask_call(&bs, &a, &b);
+        w.advance(secs(2), &[]);
+        w.drain().expect_nothing();
+        w.verdict(&bs, q, code);
+        w.drain().expect_biz(&bs, vec![], &[(&a, vec![call_ev(REPLY, &b, code, 0, b"")])]);
+        assert_eq!(w.core.calls_in_progress(), 0);
+        // A late verdict and the question's time limit change nothing.
+        w.verdict(&bs, q, 0);
+        w.advance(secs(10), &[]);
+        w.drain().expect_nothing();
+        w.assert_free_to_call_vetted(&bs, &a, &b);
+        w.assert_free_to_call_vetted(&bs, &c, &b);
+    }
+}
+
+/// "the business server does not answer within its time limit" → A:
+/// REPLY(207) at exactly `business_timeout` (default 5 s) and not before; B
+/// never rings; the business server is told FINISH(src 0, 207); a late
+/// verdict is ignored. The time limit is configurable.
+#[test]
+fn business_veto_timeout_replies_207() {
+    let (mut w, a, b, _) = three();
+    let bs = w.link_business();
+    w.advance(secs(3), &[]);
+    let q = w.ask_call(&bs, &a, &b);
+    assert!(w.core.next_deadline().is_some_and(|t| t <= w.now + secs(5)));
+    w.advance(ms(4_900), &[]);
+    w.drain().expect_nothing();
+    w.advance(ms(100), &[]);
+    let late = GV_ERR_SERVERSDK_TIMEOUT;
+    w.drain().expect_biz(
+        &bs,
+        vec![note(FINISH, 0, b.id, late, 0, b"")],
+        &[(&a, vec![call_ev(REPLY, &b, late, 0, b"")])],
+    );
+    assert_eq!(w.core.calls_in_progress(), 0);
+    w.verdict(&bs, q, 0);
+    w.drain().expect_nothing();
+    w.advance(secs(61), &[]);
+    w.drain().expect_nothing();
+    w.assert_free_to_call_vetted(&bs, &a, &b);
+
+    let (mut w, a, b, _) = three_with(CoreConfig { business_timeout: ms(1_500), ..CoreConfig::default() });
+    let bs = w.link_business();
+    w.ask_call(&bs, &a, &b);
+    w.advance(ms(1_499), &[]);
+    w.drain().expect_nothing();
+    w.advance(ms(1), &[]);
+    w.drain().expect_biz(
+        &bs,
+        vec![note(FINISH, 0, b.id, late, 0, b"")],
+        &[(&a, vec![call_ev(REPLY, &b, late, 0, b"")])],
+    );
+}
+
+/// While the business server is asked, both users count as busy: a third
+/// party calling either gets REPLY(100103), and so does either of them
+/// calling anyone; the business server is not asked about those. The call
+/// then goes on as the verdict says.
+#[test]
+fn business_vetting_both_users_are_busy() {
+    let (mut w, a, b, c) = three();
+    let bs = w.link_business();
+    let q = w.ask_call(&bs, &a, &b);
+    let busy = AC_ERROR_VIDEOCALL_BUSY;
+    for (x, y) in [(&c, &a), (&c, &b), (&a, &c), (&b, &c), (&b, &a), (&a, &b)] {
+        w.request(x, y, 5, b"x");
+        w.drain().expect_biz(&bs, vec![], &[(x, vec![call_ev(REPLY, y, busy, 0, b"")])]);
+    }
+    assert_eq!(w.core.calls_in_progress(), 1);
+    w.verdict(&bs, q, 0);
+    w.drain().expect_biz(
+        &bs,
+        vec![],
+        &[(&b, vec![call_ev(REQUEST, &a, 0, A_PARAM, A_STR)]), (&a, vec![call_ev(REPLY, &b, 0, 0, b"")])],
+    );
+    w.reply(&b, &a, 0, B_PARAM, B_STR);
+    let d = w.drain();
+    let [ServerMsg::VideoCall { ev, .. }] = d.to(b.conn) else { panic!("{d:?}") };
+    assert_eq!(ev.event, START);
+}
+
+/// The caller cancels (Reply 100101, or Finish) while the business server
+/// is asked: the callee hears nothing, then or later (a late verdict 0 is
+/// ignored); the business server is told REPLY(src caller, 100101) with the
+/// caller's param and user_str. The callee's own Reply or Finish meanwhile is
+/// ignored: it knows of no call.
+#[test]
+fn business_vetting_caller_cancels_callee_hears_nothing() {
+    for by_finish in [false, true] {
+        let (mut w, a, b, c) = three();
+        let bs = w.link_business();
+        let q = w.ask_call(&bs, &a, &b);
+        w.reply(&b, &a, 0, B_PARAM, B_STR);
+        w.reply(&b, &a, AC_ERROR_VIDEOCALL_REJECT, B_PARAM, B_STR);
+        w.finish(&b, &a, 0, B_PARAM, B_STR);
+        w.reply(&a, &b, 0, A_PARAM, A_STR);
+        w.drain().expect_nothing();
+        assert_eq!(w.core.calls_in_progress(), 1);
+        if by_finish {
+            w.finish(&a, &b, 0, A_PARAM, A_STR);
+        } else {
+            w.reply(&a, &b, AC_ERROR_VIDEOCALL_CANCEL, A_PARAM, A_STR);
+        }
+        let cancel = AC_ERROR_VIDEOCALL_CANCEL;
+        w.drain().expect_biz(&bs, vec![note(REPLY, a.id, b.id, cancel, A_PARAM, A_STR)], &[]);
+        assert_eq!(w.core.calls_in_progress(), 0);
+        w.verdict(&bs, q, 0);
+        w.advance(secs(10), &[]);
+        w.drain().expect_nothing();
+        w.assert_free_to_call_vetted(&bs, &c, &b);
+        w.assert_free_to_call_vetted(&bs, &a, &c);
+    }
+}
+
+/// The caller's connection is lost (closed, silent) or it logs out while the
+/// business server is asked: the callee hears nothing, then or later; the
+/// business server is told FINISH(src 0, 100106) for a lost connection,
+/// REPLY(src caller, 100101) for a logout, then the user's logout.
+#[test]
+fn business_vetting_caller_lost_callee_hears_nothing() {
+    for how in ["closed", "silent", "logout"] {
+        // A time limit longer than the keep-alive, so that the question is still open.
+        let (mut w, a, b, c) = three_with(CoreConfig { business_timeout: secs(30), ..CoreConfig::default() });
+        let bs = w.link_business();
+        let q = w.ask_call(&bs, &a, &b);
+        let lost = AC_ERROR_VIDEOCALL_DISCONNECT;
+        let (d, told, closes) = match how {
+            "closed" => {
+                w.close(a.conn);
+                (w.drain(), vec![note(FINISH, 0, b.id, lost, 0, b""), biz_logout(&a, GV_ERR_CONNECT_ABORT)], vec![])
+            }
+            "silent" => {
+                w.advance(ms(14_900), &[a.conn]);
+                w.drain().expect_nothing();
+                w.advance(ms(100), &[a.conn]);
+                let told = vec![note(FINISH, 0, b.id, lost, 0, b""), biz_logout(&a, GV_ERR_CONNECT_ABORT)];
+                (w.drain(), told, vec![(a.conn, CloseReason::KeepaliveTimeout)])
+            }
+            _ => {
+                w.logout(&a);
+                let cancel = AC_ERROR_VIDEOCALL_CANCEL;
+                let told = vec![note(REPLY, a.id, b.id, cancel, 0, b""), biz_logout(&a, 0)];
+                (w.drain(), told, vec![(a.conn, CloseReason::Logout)])
+            }
+        };
+        d.expect_biz_with_closes(&bs, told, &[], &closes);
+        assert_eq!(w.core.calls_in_progress(), 0, "{how}");
+        w.verdict(&bs, q, 0);
+        w.advance(secs(40), &[]);
+        w.drain().expect_nothing();
+        w.assert_free_to_call_vetted(&bs, &c, &b);
+    }
+}
+
+/// The callee's connection is lost (closed, silent) or it logs out while the
+/// business server is asked → A: REPLY(100102), as if B had not been logged
+/// in; the business server is told FINISH(src 0, 100102), then B's logout.
+#[test]
+fn business_vetting_callee_lost_replies_offline() {
+    for how in ["closed", "silent", "logout"] {
+        let (mut w, a, b, c) = three_with(CoreConfig { business_timeout: secs(30), ..CoreConfig::default() });
+        let bs = w.link_business();
+        let q = w.ask_call(&bs, &a, &b);
+        let (code, closes) = match how {
+            "closed" => {
+                w.close(b.conn);
+                (GV_ERR_CONNECT_ABORT, vec![])
+            }
+            "silent" => {
+                w.advance(ms(14_900), &[b.conn]);
+                w.drain().expect_nothing();
+                w.advance(ms(100), &[b.conn]);
+                (GV_ERR_CONNECT_ABORT, vec![(b.conn, CloseReason::KeepaliveTimeout)])
+            }
+            _ => {
+                w.logout(&b);
+                (0, vec![(b.conn, CloseReason::Logout)])
+            }
+        };
+        let offline = AC_ERROR_VIDEOCALL_OFFLINE;
+        w.drain().expect_biz_with_closes(
+            &bs,
+            vec![note(FINISH, 0, b.id, offline, 0, b""), biz_logout(&b, code)],
+            &[(&a, vec![call_ev(REPLY, &b, offline, 0, b"")])],
+            &closes,
+        );
+        assert_eq!(w.core.calls_in_progress(), 0, "{how}");
+        w.verdict(&bs, q, 0);
+        w.advance(secs(40), &[]);
+        w.drain().expect_nothing();
+        w.assert_free_to_call_vetted(&bs, &a, &c);
+    }
+}
+
+// ----- the business server: what it sees -------------------------------------
+
+/// "What the business server sees": the callee's Reply 0 → REPLY(src callee,
+/// its param and user_str), then START(src caller, tar callee, param = room);
+/// a party's Finish → FINISH(src = that party, its code, param, user_str);
+/// a logout during the call → FINISH(src = that user, 0), then its logout.
+#[test]
+fn business_sees_start_and_finish() {
+    for (caller_ends, code) in [(true, 0), (false, 0), (true, 777), (false, AC_ERROR_VIDEOCALL_TIMEOUT)] {
+        let (mut w, a, b, _) = three();
+        let bs = w.link_business();
+        w.start_vetted(&bs, &a, &b);
+        let (by, other, param, s) = if caller_ends { (&a, &b, A_PARAM, A_STR) } else { (&b, &a, B_PARAM, B_STR) };
+        w.finish(by, other, code, param, s);
+        w.drain().expect_biz(
+            &bs,
+            vec![note(FINISH, by.id, other.id, code, param, s)],
+            &[(by, vec![call_ev(FINISH, other, code, param, s)]), (other, vec![call_ev(FINISH, by, code, param, s)])],
+        );
+    }
+    for caller_leaves in [true, false] {
+        let (mut w, a, b, _) = three();
+        let bs = w.link_business();
+        w.start_vetted(&bs, &a, &b);
+        let (gone, other) = if caller_leaves { (&a, &b) } else { (&b, &a) };
+        w.logout(gone);
+        w.drain().expect_biz_with_closes(
+            &bs,
+            vec![note(FINISH, gone.id, other.id, 0, 0, b""), biz_logout(gone, 0)],
+            &[(gone, vec![call_ev(FINISH, other, 0, 0, b"")]), (other, vec![call_ev(FINISH, gone, 0, 0, b"")])],
+            &[(gone.conn, CloseReason::Logout)],
+        );
+    }
+}
+
+/// "What the business server sees" for a call that never starts: the
+/// callee's refusal (Reply c, or Finish) → REPLY(src callee, c); the
+/// caller's cancel (Reply 100101, or Finish) → REPLY(src caller, 100101);
+/// each with the causer's param and user_str. Logging out while ringing: the
+/// same with no param, then the logout.
+#[test]
+fn business_sees_refusal_and_cancel_as_reply_from_whoever_ended_it() {
+    let (reject, cancel) = (AC_ERROR_VIDEOCALL_REJECT, AC_ERROR_VIDEOCALL_CANCEL);
+    for (callee_ends, by_finish, code) in [
+        (true, false, reject),
+        (true, false, 12345),
+        (true, true, reject),
+        (false, false, cancel),
+        (false, true, cancel),
+    ] {
+        let (mut w, a, b, _) = three();
+        let bs = w.link_business();
+        w.ring_vetted(&bs, &a, &b);
+        let (by, other, param, s) = if callee_ends { (&b, &a, B_PARAM, B_STR) } else { (&a, &b, A_PARAM, A_STR) };
+        if by_finish {
+            w.finish(by, other, 0, param, s);
+        } else {
+            w.reply(by, other, code, param, s);
+        }
+        w.drain().expect_biz(
+            &bs,
+            vec![note(REPLY, by.id, other.id, code, param, s)],
+            &[(other, vec![call_ev(REPLY, by, code, param, s)])],
+        );
+        assert_eq!(w.core.calls_in_progress(), 0);
+    }
+    for callee_leaves in [true, false] {
+        let (mut w, a, b, _) = three();
+        let bs = w.link_business();
+        w.ring_vetted(&bs, &a, &b);
+        let (gone, other, code) = if callee_leaves { (&b, &a, reject) } else { (&a, &b, cancel) };
+        w.logout(gone);
+        w.drain().expect_biz_with_closes(
+            &bs,
+            vec![note(REPLY, gone.id, other.id, code, 0, b""), biz_logout(gone, 0)],
+            &[(other, vec![call_ev(REPLY, gone, code, 0, b"")])],
+            &[(gone.conn, CloseReason::Logout)],
+        );
+    }
+}
+
+/// "What the business server sees": a lost connection (closed or silent),
+/// ringing or during the call, either party → FINISH(src 0, 100106), then
+/// the lost user's logout (101); the peer gets REPLY / FINISH(100106).
+#[test]
+fn business_sees_lost_connection_as_finish_from_the_server() {
+    for in_call in [false, true] {
+        for caller_lost in [true, false] {
+            for silent in [false, true] {
+                let (mut w, a, b, c) = three();
+                let bs = w.link_business();
+                if in_call {
+                    w.start_vetted(&bs, &a, &b);
+                } else {
+                    w.ring_vetted(&bs, &a, &b);
+                }
+                let (lost, other) = if caller_lost { (&a, &b) } else { (&b, &a) };
+                let closes = if silent {
+                    w.advance(secs(15), &[lost.conn]);
+                    vec![(lost.conn, CloseReason::KeepaliveTimeout)]
+                } else {
+                    w.close(lost.conn);
+                    vec![]
+                };
+                let event = if in_call { FINISH } else { REPLY };
+                let code = AC_ERROR_VIDEOCALL_DISCONNECT;
+                w.drain().expect_biz_with_closes(
+                    &bs,
+                    vec![note(FINISH, 0, b.id, code, 0, b""), biz_logout(lost, GV_ERR_CONNECT_ABORT)],
+                    &[(other, vec![call_ev(event, lost, code, 0, b"")])],
+                    &closes,
+                );
+                assert_eq!(w.core.calls_in_progress(), 0);
+                w.assert_free_to_call_vetted(&bs, other, &c);
+            }
+        }
+    }
+}
+
+// ----- the business server: forced finish ------------------------------------
+
+/// "the business server sends Finish for A or B", a call in progress → A and
+/// B: FINISH(the code given, with its param and user_str); it is told
+/// FINISH(src 0); the call's room closes as after any Finish.
+#[test]
+fn business_forced_finish_during_call() {
+    for (name_caller, code) in [(true, 0), (false, 0), (true, 4242), (false, AC_ERROR_VIDEOCALL_DISCONNECT)] {
+        let (mut w, a, b, c) = three();
+        let bs = w.link_business();
+        let r = w.start_vetted(&bs, &a, &b);
+        w.enter(&a, r);
+        w.enter(&b, r);
+        w.drain().expect_biz(
+            &bs,
+            vec![biz_room(&a, r, true), biz_room(&b, r, true)],
+            &[(&a, enter_ok(r, &[&a])), (&b, enter_ok(r, &[&a, &b])), (&a, vec![at_room(r, &b, true)])],
+        );
+        let user = if name_caller { a.id } else { b.id };
+        w.forced_finish(&bs, user, code, 9, b"bs-str");
+        w.drain().expect_biz(
+            &bs,
+            vec![note(FINISH, 0, b.id, code, 9, b"bs-str"), biz_room(&a, r, false), biz_room(&b, r, false)],
+            &[
+                (
+                    &a,
+                    vec![
+                        call_ev(FINISH, &b, code, 9, b"bs-str"),
+                        at_room(r, &b, false),
+                        ServerMsg::LeftRoom { room_id: r },
+                    ],
+                ),
+                (
+                    &b,
+                    vec![
+                        call_ev(FINISH, &a, code, 9, b"bs-str"),
+                        at_room(r, &a, false),
+                        ServerMsg::LeftRoom { room_id: r },
+                    ],
+                ),
+            ],
+        );
+        assert_eq!(w.core.calls_in_progress(), 0);
+        // Once more: no call any more.
+        w.forced_finish(&bs, user, code, 0, b"");
+        w.drain().expect_nothing();
+        w.assert_free_to_call_vetted(&bs, &a, &c);
+        w.assert_free_to_call_vetted(&bs, &c, &b);
+    }
+}
+
+/// "the business server sends Finish for A or B", ringing → A and B:
+/// REPLY(the code given, or 100101 when it gives 0); it is told FINISH(src
+/// 0, that code); the ringing timer goes with the call. While it is still
+/// being asked about the call, only the caller hears: REPLY(code).
+#[test]
+fn business_forced_finish_while_ringing() {
+    let cancel = AC_ERROR_VIDEOCALL_CANCEL;
+    for (name_caller, code, want) in
+        [(true, 0, cancel), (false, 0, cancel), (true, 555, 555), (false, AC_ERROR_VIDEOCALL_REJECT, 100104)]
+    {
+        let (mut w, a, b, _) = three();
+        let bs = w.link_business();
+        w.ring_vetted(&bs, &a, &b);
+        w.forced_finish(&bs, if name_caller { a.id } else { b.id }, code, 9, b"bs");
+        w.drain().expect_biz(
+            &bs,
+            vec![note(FINISH, 0, b.id, want, 9, b"bs")],
+            &[(&a, vec![call_ev(REPLY, &b, want, 9, b"bs")]), (&b, vec![call_ev(REPLY, &a, want, 9, b"bs")])],
+        );
+        assert_eq!(w.core.calls_in_progress(), 0);
+        w.advance(secs(61), &[]);
+        w.drain().expect_nothing();
+        w.assert_free_to_call_vetted(&bs, &b, &a);
+    }
+    for (name_caller, code, want) in [(true, 0, cancel), (false, 555, 555)] {
+        let (mut w, a, b, _) = three();
+        let bs = w.link_business();
+        let q = w.ask_call(&bs, &a, &b);
+        w.forced_finish(&bs, if name_caller { a.id } else { b.id }, code, 9, b"bs");
+        w.drain().expect_biz(
+            &bs,
+            vec![note(FINISH, 0, b.id, want, 9, b"bs")],
+            &[(&a, vec![call_ev(REPLY, &b, want, 9, b"bs")])],
+        );
+        assert_eq!(w.core.calls_in_progress(), 0);
+        // Its verdict afterwards, and the question's time limit, change nothing.
+        w.verdict(&bs, q, 0);
+        w.advance(secs(10), &[]);
+        w.drain().expect_nothing();
+        w.assert_free_to_call_vetted(&bs, &b, &a);
+    }
+}
+
+/// Finish for a user not in a call (idle, unknown, 0) → nothing at all.
+/// Other events from the business server are ignored, even naming a party.
+#[test]
+fn business_forced_finish_of_a_user_not_in_a_call_does_nothing() {
+    let (mut w, a, b, c) = three();
+    let d_user = w.login("dave");
+    let bs = w.link_business();
+    w.start_vetted(&bs, &c, &d_user);
+    for user in [a.id, b.id, 0, 987_654, u32::MAX] {
+        for code in [0, 5] {
+            w.forced_finish(&bs, user, code, 1, b"x");
+            w.drain().expect_nothing();
+        }
+    }
+    for event in [REQUEST, REPLY, START, 0, 99] {
+        let ev = CallEvent {
+            event,
+            user_id: c.id,
+            error_code: AC_ERROR_VIDEOCALL_CANCEL,
+            flags: 0,
+            param: 1,
+            user_str: vec![],
+        };
+        w.biz(&bs, ClientMsg::BizVideoCall(ev));
+        w.drain().expect_nothing();
+    }
+    assert_eq!(w.core.calls_in_progress(), 1);
+    w.finish(&c, &d_user, 0, 0, b"");
+    w.drain().expect_biz(
+        &bs,
+        vec![note(FINISH, c.id, d_user.id, 0, 0, b"")],
+        &[(&c, vec![call_ev(FINISH, &d_user, 0, 0, b"")]), (&d_user, vec![call_ev(FINISH, &c, 0, 0, b"")])],
+    );
+    w.assert_free_to_call_vetted(&bs, &a, &b);
+}
+
+// ----- the business server: logging in ---------------------------------------
+
+/// "With a business server: the core server asks it": only it hears of the
+/// Login (name, password, the client's address); its 0 with a user id → the
+/// client gets that id; with id 0 the server's own id for the name. It is
+/// told BizUserLogin (id, name, level, address) after each login, and
+/// BizUserLogout when the user logs out (0), is lost (101, closed or silent)
+/// or logs in elsewhere (209, then the new login).
+#[test]
+fn business_login_verified_gets_the_business_servers_id() {
+    let mut w = World::new();
+    let bs = w.link_business();
+    let conn = w.connect();
+    let a = w.login_verified_on(&bs, conn, "alice", 4242, 7);
+    let b = w.login_verified(&bs, "bob");
+    assert_ne!(b.id, a.id);
+    w.assert_free_to_call_vetted(&bs, &a, &b);
+
+    w.logout(&a);
+    w.drain().expect_biz_with_closes(&bs, vec![biz_logout(&a, 0)], &[], &[(a.conn, CloseReason::Logout)]);
+    w.close(b.conn);
+    w.drain().expect_biz(&bs, vec![biz_logout(&b, GV_ERR_CONNECT_ABORT)], &[]);
+    let c = w.login_verified(&bs, "carol");
+    w.advance(secs(15), &[c.conn]);
+    w.drain().expect_biz_with_closes(
+        &bs,
+        vec![biz_logout(&c, GV_ERR_CONNECT_ABORT)],
+        &[],
+        &[(c.conn, CloseReason::KeepaliveTimeout)],
+    );
+    assert_eq!(w.core.online_users(), 0);
+
+    // The same name again, elsewhere: the old session is closed first.
+    let d1 = w.login_verified(&bs, "dave");
+    let conn2 = w.connect();
+    let q = w.ask_login_on(&bs, conn2, "dave");
+    w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 0, level: 2, nick: Vec::new() });
+    let d2 = User { conn: conn2, ..d1.clone() };
+    w.drain().expect_biz_with_closes(
+        &bs,
+        vec![
+            biz_logout(&d1, GV_ERR_LOGIN_NEWLOGIN),
+            ServerMsg::BizUserLogin { user_id: d1.id, name: b"dave".to_vec(), level: 2, ip: b"127.0.0.1".to_vec() },
+        ],
+        &[
+            (&d1, vec![ServerMsg::LinkClose { code: GV_ERR_LOGIN_NEWLOGIN }]),
+            (&d2, vec![ServerMsg::LoginResult { user_id: d1.id, code: 0, name: b"dave".to_vec() }]),
+        ],
+        &[(d1.conn, CloseReason::LoggedInElsewhere)],
+    );
+    assert_eq!(w.core.online_users(), 1);
+}
+
+/// "returns an error code that the client receives as
+/// WM_GV_LOGINSYSTEM(0, code)": LoginResult{user_id 0, code}; nothing is
+/// logged in and the business server is told nothing more. A second Login
+/// while one is being verified is ignored; a late answer too; the client may
+/// try again.
+#[test]
+fn business_login_refused_gives_the_code() {
+    for code in [GV_ERR_ACCOUNT_LOCK, GV_ERR_CERTIFY_FAIL, 7777] {
+        let mut w = World::new();
+        let bs = w.link_business();
+        let conn = w.connect();
+        let q = w.ask_login_on(&bs, conn, "alice");
+        w.send(conn, ClientMsg::Login { name: b"alice".to_vec(), password: b"pw".to_vec(), pass_enc_type: 0 });
+        w.drain().expect_nothing();
+        w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code, user_id: 99, level: 1, nick: b"n".to_vec() });
+        w.drain().expect_biz(
+            &bs,
+            vec![],
+            &[(&anon(conn), vec![ServerMsg::LoginResult { user_id: 0, code, name: b"alice".to_vec() }])],
+        );
+        assert_eq!(w.core.online_users(), 0);
+        w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 99, level: 1, nick: b"n".to_vec() });
+        w.advance(secs(10), &[]);
+        w.drain().expect_nothing();
+        assert_eq!(w.core.online_users(), 0);
+        let a = w.login_verified_on(&bs, conn, "alice", 0, 0);
+        assert!(a.id > 0);
+    }
+}
+
+/// "No answer in time: 207": LoginResult{0, 207} at exactly
+/// `business_timeout`, not before; a late answer is ignored; the client may
+/// try again.
+#[test]
+fn business_login_without_answer_times_out_with_207() {
+    let mut w = World::new();
+    let bs = w.link_business();
+    w.advance(secs(2), &[]);
+    let conn = w.connect();
+    let q = w.ask_login_on(&bs, conn, "alice");
+    w.advance(ms(4_900), &[]);
+    w.drain().expect_nothing();
+    w.advance(ms(100), &[]);
+    let late = GV_ERR_SERVERSDK_TIMEOUT;
+    w.drain().expect_biz(
+        &bs,
+        vec![],
+        &[(&anon(conn), vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"alice".to_vec() }])],
+    );
+    w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 5, level: 0, nick: Vec::new() });
+    w.drain().expect_nothing();
+    assert_eq!(w.core.online_users(), 0);
+    w.login_verified_on(&bs, conn, "alice", 5, 0);
+}
+
+/// `require_business`: with no business server linked, Login →
+/// LoginResult{0, 206} and Request → REPLY(206) (calls already going on are
+/// not disturbed); once one is linked both work.
+#[test]
+fn business_required_refuses_logins_and_calls_while_none_is_linked() {
+    let mut w = World::with_config(CoreConfig { require_business: true, ..CoreConfig::default() });
+    let conn = w.connect();
+    w.send(conn, ClientMsg::Login { name: b"alice".to_vec(), password: b"pw".to_vec(), pass_enc_type: 0 });
+    let no_bs = GV_ERR_SERVERSDK_FAIL;
+    w.drain()
+        .expect(&[(&anon(conn), vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"alice".to_vec() }])]);
+    assert_eq!(w.core.online_users(), 0);
+
+    let bs = w.link_business();
+    let a = w.login_verified_on(&bs, conn, "alice", 0, 0);
+    let b = w.login_verified(&bs, "bob");
+    let c = w.login_verified(&bs, "carol");
+    let d_user = w.login_verified(&bs, "dave");
+    w.assert_free_to_call_vetted(&bs, &a, &b);
+    w.start_vetted(&bs, &c, &d_user);
+
+    w.close(bs.conn);
+    w.drain().expect_nothing();
+    for (x, y) in [(&a, &b), (&b, &a)] {
+        w.request(x, y, A_PARAM, A_STR);
+        w.drain().expect(&[(x, vec![call_ev(REPLY, y, no_bs, 0, b"")])]);
+    }
+    assert_eq!(w.core.calls_in_progress(), 1);
+    let conn = w.connect();
+    w.send(conn, ClientMsg::Login { name: b"erin".to_vec(), password: b"pw".to_vec(), pass_enc_type: 0 });
+    w.drain()
+        .expect(&[(&anon(conn), vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"erin".to_vec() }])]);
+    // The call in progress goes on.
+    w.finish(&d_user, &c, 0, 0, b"");
+    w.drain()
+        .expect(&[(&c, vec![call_ev(FINISH, &d_user, 0, 0, b"")]), (&d_user, vec![call_ev(FINISH, &c, 0, 0, b"")])]);
+
+    let bs2 = w.link_business();
+    w.login_verified_on(&bs2, conn, "erin", 0, 0);
+    w.assert_free_to_call_vetted(&bs2, &a, &b);
+}
+
+// ----- the business server: rooms --------------------------------------------
+
+/// Entering an ordinary room asks the business server first (BizAskEnter);
+/// nobody hears anything until it answers. Non-zero → EnterRoomResult(room,
+/// code) and the user is not in it (nor taken out of its current room); 0 →
+/// entered as usual. It is told BizUserRoom on every enter and leave
+/// (moving rooms: the leave first; a lost connection: the leave, then the
+/// logout). No answer → 207 after its time limit.
+#[test]
+fn business_enter_room_is_asked_first() {
+    let (mut w, a, b, c) = three();
+    let bs = w.link_business();
+    let q = w.ask_enter(&bs, &a, 10);
+    w.advance(secs(2), &[]);
+    w.drain().expect_nothing();
+    w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: GV_ERR_ROOM_PASSERR });
+    w.drain().expect_biz(
+        &bs,
+        vec![],
+        &[(&a, vec![ServerMsg::EnterRoomResult { room_id: 10, code: GV_ERR_ROOM_PASSERR }])],
+    );
+    // A late answer changes nothing.
+    w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: 0 });
+    w.drain().expect_nothing();
+
+    let q = w.ask_enter(&bs, &b, 10);
+    w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: 0 });
+    w.drain().expect_biz(&bs, vec![biz_room(&b, 10, true)], &[(&b, enter_ok(10, &[&b]))]);
+    let q = w.ask_enter(&bs, &a, 10);
+    w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: 0 });
+    w.drain().expect_biz(
+        &bs,
+        vec![biz_room(&a, 10, true)],
+        &[(&a, enter_ok(10, &[&b, &a])), (&b, vec![at_room(10, &a, true)])],
+    );
+
+    // Refused another room: A stays where it is.
+    let q = w.ask_enter(&bs, &a, 11);
+    w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: GV_ERR_ROOM_REJECT });
+    w.drain().expect(&[(&a, vec![ServerMsg::EnterRoomResult { room_id: 11, code: GV_ERR_ROOM_REJECT }])]);
+    let q = w.ask_enter(&bs, &c, 10);
+    w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: 0 });
+    w.drain().expect_biz(
+        &bs,
+        vec![biz_room(&c, 10, true)],
+        &[(&c, enter_ok(10, &[&b, &a, &c])), (&b, vec![at_room(10, &c, true)]), (&a, vec![at_room(10, &c, true)])],
+    );
+
+    // Leaving, and moving to another room.
+    w.send(b.conn, ClientMsg::LeaveRoom { room_id: 10 });
+    w.drain().expect_biz(
+        &bs,
+        vec![biz_room(&b, 10, false)],
+        &[(&a, vec![at_room(10, &b, false)]), (&c, vec![at_room(10, &b, false)])],
+    );
+    let q = w.ask_enter(&bs, &a, 11);
+    w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: 0 });
+    w.drain().expect_biz(
+        &bs,
+        vec![biz_room(&a, 10, false), biz_room(&a, 11, true)],
+        &[(&a, enter_ok(11, &[&a])), (&c, vec![at_room(10, &a, false)])],
+    );
+
+    // No answer.
+    let q = w.ask_enter(&bs, &c, 12);
+    w.advance(ms(4_900), &[]);
+    w.drain().expect_nothing();
+    w.advance(ms(100), &[]);
+    w.drain().expect_biz(
+        &bs,
+        vec![],
+        &[(&c, vec![ServerMsg::EnterRoomResult { room_id: 12, code: GV_ERR_SERVERSDK_TIMEOUT }])],
+    );
+    w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: 0 });
+    w.drain().expect_nothing();
+
+    // A lost connection: the leave, then the logout.
+    w.close(c.conn);
+    w.drain().expect_biz(&bs, vec![biz_room(&c, 10, false), biz_logout(&c, GV_ERR_CONNECT_ABORT)], &[]);
+}
+
+/// Entering a room by name asks the business server with the name and the
+/// id the server gives the name (from `NAMED_ROOM_BASE`). A refused name is
+/// forgotten (the next one asking gets a new id); an admitted one keeps its
+/// id for whoever enters it next.
+#[test]
+fn business_enter_room_by_name_is_asked_with_the_name() {
+    let (mut w, a, b, c) = three();
+    let bs = w.link_business();
+    let mut ids = Vec::new();
+    for (u, code) in [(&a, GV_ERR_ROOM_PASSERR), (&b, 0), (&c, 0)] {
+        w.send(u.conn, ClientMsg::EnterRoomByName { name: b"lobby".to_vec(), password: b"p".to_vec() });
+        let d = w.drain();
+        let [ServerMsg::BizAskEnter { query, room_id, .. }] = d.to(bs.conn) else { panic!("{d:?}") };
+        let (query, room_id) = (*query, *room_id);
+        let ask = ServerMsg::BizAskEnter {
+            query,
+            user_id: u.id,
+            room_id,
+            room_name: b"lobby".to_vec(),
+            password: b"p".to_vec(),
+        };
+        d.expect_biz(&bs, vec![ask], &[]);
+        assert!((NAMED_ROOM_BASE..CALL_ROOM_BASE).contains(&room_id), "{room_id:#x}");
+        ids.push(room_id);
+        w.biz(&bs, ClientMsg::BizEnterVerdict { query, code });
+        if code != 0 {
+            w.drain().expect(&[(u, vec![ServerMsg::EnterRoomResult { room_id, code }])]);
+        } else if u.id == b.id {
+            w.drain().expect_biz(&bs, vec![biz_room(u, room_id, true)], &[(u, enter_ok(room_id, &[u]))]);
+        } else {
+            w.drain().expect_biz(
+                &bs,
+                vec![biz_room(u, room_id, true)],
+                &[(u, enter_ok(room_id, &[&b, u])), (&b, vec![at_room(room_id, u, true)])],
+            );
+        }
+    }
+    assert_eq!(ids[0], NAMED_ROOM_BASE);
+    assert_ne!(ids[1], ids[0]);
+    assert_eq!(ids[2], ids[1]);
+}
+
+/// A call's room is entered by its two parties without asking the business
+/// server (it is told BizUserRoom), and anyone else gets 300 without asking
+/// it. When the call ends it is told the FINISH, then who was taken out.
+#[test]
+fn business_call_room_is_entered_without_asking() {
+    let (mut w, a, b, c) = three();
+    let bs = w.link_business();
+    let r = w.start_vetted(&bs, &a, &b);
+    w.enter(&a, r);
+    w.drain().expect_biz(&bs, vec![biz_room(&a, r, true)], &[(&a, enter_ok(r, &[&a]))]);
+    w.enter(&c, r);
+    w.drain().expect(&[(&c, vec![ServerMsg::EnterRoomResult { room_id: r, code: GV_ERR_ROOM_LOCK }])]);
+    w.enter(&b, r);
+    w.drain().expect_biz(
+        &bs,
+        vec![biz_room(&b, r, true)],
+        &[(&b, enter_ok(r, &[&a, &b])), (&a, vec![at_room(r, &b, true)])],
+    );
+    w.send(b.conn, ClientMsg::LeaveRoom { room_id: r });
+    w.drain().expect_biz(&bs, vec![biz_room(&b, r, false)], &[(&a, vec![at_room(r, &b, false)])]);
+    w.finish(&a, &b, 0, A_PARAM, A_STR);
+    w.drain().expect_biz(
+        &bs,
+        vec![note(FINISH, a.id, b.id, 0, A_PARAM, A_STR), biz_room(&a, r, false)],
+        &[
+            (&a, vec![call_ev(FINISH, &b, 0, A_PARAM, A_STR), ServerMsg::LeftRoom { room_id: r }]),
+            (&b, vec![call_ev(FINISH, &a, 0, A_PARAM, A_STR)]),
+        ],
+    );
+}
+
+/// "The room id in Start ... never collides with a room number that clients
+/// enter on their own", also while the business server is still being asked
+/// about that entry: the call gets another room, and the client, once
+/// admitted, is alone in its room, not in the call's.
+#[test]
+fn business_room_being_asked_for_is_never_given_to_a_call() {
+    let (mut w, a, b, c) = three();
+    let bs = w.link_business();
+    let q = w.ask_enter(&bs, &c, CALL_ROOM_BASE);
+    let r = w.start_vetted(&bs, &a, &b);
+    assert_ne!(r, CALL_ROOM_BASE);
+    w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: 0 });
+    w.drain().expect_biz(&bs, vec![biz_room(&c, CALL_ROOM_BASE, true)], &[(&c, enter_ok(CALL_ROOM_BASE, &[&c]))]);
+    w.enter(&a, r);
+    w.drain().expect_biz(&bs, vec![biz_room(&a, r, true)], &[(&a, enter_ok(r, &[&a]))]);
+}
+
+// ----- the business server: commands -----------------------------------------
+
+/// KICKOUT: the user's connection gets LinkClose (code 101, or the wparam
+/// given), then is closed; the business server is told its logout (101).
+/// The core forgets the connection. Kicking a user not online, or another
+/// control code, does nothing.
+#[test]
+fn business_kickout_closes_the_users_connection() {
+    let (mut w, a, b, c) = three();
+    let bs = w.link_business();
+    for (u, wparam, code) in [(&a, 0, GV_ERR_CONNECT_ABORT), (&b, 4321, 4321)] {
+        w.kick(&bs, u.id, wparam);
+        w.pump();
+        assert_eq!(
+            std::mem::take(&mut w.pending),
+            vec![
+                Output::Send(u.conn, ServerMsg::LinkClose { code }),
+                Output::Send(bs.conn, biz_logout(u, GV_ERR_CONNECT_ABORT)),
+                Output::Close(u.conn, CloseReason::Kicked),
+            ]
+        );
+        w.send(u.conn, ClientMsg::Ping { seq: 1 });
+        w.close(u.conn);
+        w.drain().expect_nothing();
+    }
+    assert_eq!(w.core.online_users(), 1);
+    w.kick(&bs, a.id, 0);
+    w.kick(&bs, 987_654, 0);
+    for ctrl in [
+        BRAS_USERINFO_CTRLCODE_SYNCDATA,
+        BRAS_USERINFO_CTRLCODE_FUNCCTRL,
+        BRAS_USERINFO_CTRLCODE_BLOCKIP,
+        BRAS_USERINFO_CTRLCODE_APPDEFINE,
+        0,
+    ] {
+        w.biz(&bs, ClientMsg::BizUserControl { user_id: c.id, ctrl, wparam: 0, lparam: 0, text: Vec::new() });
+    }
+    w.drain().expect_nothing();
+    assert_eq!(w.core.online_users(), 1);
+    // A kicked user may log in again (and is verified).
+    w.login_verified(&bs, "alice");
+}
+
+/// KICKOUT of a party: its peer gets REPLY(100106) while ringing,
+/// FINISH(100106) during a call, as for a lost connection; the kicked one
+/// gets LinkClose first and its connection is closed last.
+#[test]
+fn business_kickout_during_a_call_ends_it_for_the_peer() {
+    for in_call in [false, true] {
+        for kick_caller in [true, false] {
+            let (mut w, a, b, c) = three();
+            let bs = w.link_business();
+            if in_call {
+                w.start_vetted(&bs, &a, &b);
+            } else {
+                w.ring_vetted(&bs, &a, &b);
+            }
+            let (kicked, other) = if kick_caller { (&a, &b) } else { (&b, &a) };
+            w.kick(&bs, kicked.id, 0);
+            w.pump();
+            let outputs = std::mem::take(&mut w.pending);
+            let link_close = ServerMsg::LinkClose { code: GV_ERR_CONNECT_ABORT };
+            assert_eq!(outputs.first(), Some(&Output::Send(kicked.conn, link_close.clone())));
+            assert_eq!(outputs.last(), Some(&Output::Close(kicked.conn, CloseReason::Kicked)));
+            let event = if in_call { FINISH } else { REPLY };
+            let lost = AC_ERROR_VIDEOCALL_DISCONNECT;
+            Drained::from(outputs).expect_biz_with_closes(
+                &bs,
+                vec![note(FINISH, 0, b.id, lost, 0, b""), biz_logout(kicked, GV_ERR_CONNECT_ABORT)],
+                &[(kicked, vec![link_close]), (other, vec![call_ev(event, kicked, lost, 0, b"")])],
+                &[(kicked.conn, CloseReason::Kicked)],
+            );
+            assert_eq!(w.core.calls_in_progress(), 0);
+            w.assert_free_to_call_vetted(&bs, other, &c);
+        }
+    }
+}
+
+/// BizSendBuf → TransBuffer{from 0, data} to that user only; to a user not
+/// online, nothing.
+#[test]
+fn business_send_buf_reaches_that_user_only() {
+    let (mut w, a, b, _) = three();
+    let bs = w.link_business();
+    for data in [b"hello".to_vec(), Vec::new(), vec![0, 255, 1, 2]] {
+        w.biz(&bs, ClientMsg::BizSendBuf { user_id: a.id, data: data.clone() });
+        w.drain().expect(&[(&a, vec![ServerMsg::TransBuffer { from: 0, data }])]);
+    }
+    w.logout(&b);
+    w.drain();
+    for user_id in [b.id, 0, 987_654] {
+        w.biz(&bs, ClientMsg::BizSendBuf { user_id, data: b"x".to_vec() });
+        w.drain().expect_nothing();
+    }
+}
+
+/// The business server's messages are its own: sent by a client (logged in
+/// or not) they do nothing — no verdict, no forced finish, no kick-out, no
+/// relayed bytes.
+#[test]
+fn business_messages_from_a_client_are_ignored() {
+    let (mut w, a, b, c) = three();
+    let d_user = w.login("dave");
+    let bs = w.link_business();
+    w.start_vetted(&bs, &c, &d_user);
+    let q = w.ask_call(&bs, &a, &b);
+    let stranger = w.connect();
+    for conn in [a.conn, b.conn, c.conn, stranger] {
+        let finish = CallEvent { event: FINISH, user_id: c.id, error_code: 0, flags: 0, param: 0, user_str: vec![] };
+        for msg in [
+            ClientMsg::BizCallVerdict { query: q, code: 0 },
+            ClientMsg::BizCallVerdict { query: q, code: 5 },
+            ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 1, level: 0, nick: vec![] },
+            ClientMsg::BizEnterVerdict { query: q, code: 0 },
+            ClientMsg::BizVideoCall(finish),
+            ClientMsg::BizUserControl {
+                user_id: d_user.id,
+                ctrl: BRAS_USERINFO_CTRLCODE_KICKOUT,
+                wparam: 0,
+                lparam: 0,
+                text: vec![],
+            },
+            ClientMsg::BizSendBuf { user_id: d_user.id, data: b"x".to_vec() },
+        ] {
+            w.send(conn, msg);
+        }
+    }
+    w.drain().expect_nothing();
+    assert_eq!(w.core.calls_in_progress(), 2);
+    assert_eq!(w.core.online_users(), 4);
+    w.verdict(&bs, q, 0);
+    w.drain().expect(&[(&b, vec![call_ev(REQUEST, &a, 0, A_PARAM, A_STR)]), (&a, vec![call_ev(REPLY, &b, 0, 0, b"")])]);
+}
+
+// ----- the business server: its link going away -------------------------------
+
+/// The business server's link goes away — closed, or silent for the
+/// keep-alive time — with a call being vetted, one ringing, one in progress,
+/// a login and a room entry waiting: every pending question gets its
+/// time-out answer at once (caller REPLY(207), LoginResult 207,
+/// EnterRoomResult 207), before its own time limit; the ringing and active
+/// calls go on and finish normally; afterwards calls ring directly and
+/// logins and room entries need no answer; another business server may
+/// link and is asked again.
+fn business_link_lost_with_everything_pending(silent: bool) {
+    let mut w = World::new();
+    let [a, b, c, d_user, e, f, h] = ["a", "b", "c", "d", "e", "f", "h"].map(|n| w.login(n));
+    let bs = w.link_business();
+    let room_ef = w.start_vetted(&bs, &e, &f);
+    w.enter(&e, room_ef);
+    w.enter(&f, room_ef);
+    w.drain();
+    w.ring_vetted(&bs, &c, &d_user);
+    if silent {
+        // Its last message was at t0: it is dropped at t0 + 15 s.
+        w.advance(secs(12), &[bs.conn]);
+        w.drain().expect_nothing();
+    }
+    w.ask_call(&bs, &a, &b);
+    let g_conn = w.connect();
+    w.ask_login_on(&bs, g_conn, "gina");
+    w.ask_enter(&bs, &h, 5);
+    let closes = if silent {
+        w.advance(ms(2_900), &[bs.conn]);
+        w.drain().expect_nothing();
+        w.advance(ms(100), &[bs.conn]);
+        assert_eq!(w.now, w.t0 + secs(15));
+        vec![(bs.conn, CloseReason::KeepaliveTimeout)]
+    } else {
+        w.close(bs.conn);
+        vec![]
+    };
+    let late = GV_ERR_SERVERSDK_TIMEOUT;
+    w.drain().expect_biz_with_closes(
+        &bs,
+        vec![],
+        &[
+            (&a, vec![call_ev(REPLY, &b, late, 0, b"")]),
+            (&anon(g_conn), vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"gina".to_vec() }]),
+            (&h, vec![ServerMsg::EnterRoomResult { room_id: 5, code: late }]),
+        ],
+        &closes,
+    );
+    assert!(!w.core.business_linked());
+    assert_eq!(w.core.calls_in_progress(), 2);
+
+    // The ringing call goes on: D accepts.
+    w.reply(&d_user, &c, 0, B_PARAM, B_STR);
+    let d = w.drain();
+    let [ServerMsg::VideoCall { ev, .. }] = d.to(c.conn) else { panic!("{d:?}") };
+    let room_cd = ev.param;
+    d.expect(&[
+        (&c, vec![call_ev(START, &d_user, 0, room_cd, B_STR)]),
+        (&d_user, vec![call_ev(START, &c, 0, room_cd, B_STR)]),
+    ]);
+    // The call in progress goes on and finishes normally.
+    w.finish(&f, &e, 3, B_PARAM, B_STR);
+    let left = |peer: &User| vec![at_room(room_ef, peer, false), ServerMsg::LeftRoom { room_id: room_ef }];
+    let mut to_e = vec![call_ev(FINISH, &f, 3, B_PARAM, B_STR)];
+    to_e.extend(left(&f));
+    let mut to_f = vec![call_ev(FINISH, &e, 3, B_PARAM, B_STR)];
+    to_f.extend(left(&e));
+    w.drain().expect(&[(&e, to_e), (&f, to_f)]);
+    // The questions' own time limits pass: nothing more.
+    w.advance(secs(10), &[]);
+    w.drain().expect_nothing();
+
+    // Without it: calls ring directly, logins and entries need no answer.
+    w.ring(&a, &b);
+    let g = w.login_on(g_conn, "gina");
+    w.enter(&h, 5);
+    w.drain().expect(&[(&h, enter_ok(5, &[&h]))]);
+    w.reply(&a, &b, AC_ERROR_VIDEOCALL_CANCEL, 0, b"");
+    w.drain().expect(&[(&b, vec![call_ev(REPLY, &a, AC_ERROR_VIDEOCALL_CANCEL, 0, b"")])]);
+    w.finish(&c, &d_user, 0, 0, b"");
+    w.drain()
+        .expect(&[(&c, vec![call_ev(FINISH, &d_user, 0, 0, b"")]), (&d_user, vec![call_ev(FINISH, &c, 0, 0, b"")])]);
+    w.assert_free_to_call(&g, &e);
+
+    let bs2 = w.link_business();
+    w.assert_free_to_call_vetted(&bs2, &g, &e);
+}
+
+#[test]
+fn business_link_closed_answers_pending_questions_and_calls_go_on() {
+    business_link_lost_with_everything_pending(false);
+}
+
+#[test]
+fn business_link_silent_answers_pending_questions_and_calls_go_on() {
+    business_link_lost_with_everything_pending(true);
 }
