@@ -441,8 +441,12 @@ impl BizNet {
                     event == BRAS_VIDEOCALL_EVENT_FINISH || (event == BRAS_VIDEOCALL_EVENT_REPLY && error_code != 0);
                 if ended {
                     let mut st = self.state.lock();
+                    // `src` is 0 when the core server ended the call: the
+                    // peer of `tar` goes too.
                     for u in [src, tar] {
-                        st.in_call.remove(&u);
+                        if let Some(peer) = st.in_call.remove(&u) {
+                            st.in_call.remove(&peer);
+                        }
                     }
                 }
                 self.emit(BizEvent::CallNote { event, src, tar, error_code, flags, param, user_str });

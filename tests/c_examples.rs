@@ -1,13 +1,17 @@
 //! Builds the C programs in `c_examples/` with gcc against `include/anychat.h`
-//! and the freshly built `libanychat.so`, then runs a whole video call between
-//! `callee` and `caller` through a live `anychat-server`.
+//! (or `include/anychatserver.h`) and the freshly built `libanychat.so`, then
+//! runs a whole video call between `callee` and `caller` through a live
+//! `anychat-server`, and `business_server` (a `BRAS_*` program) vetting calls
+//! between `anychat-cli` clients.
 //!
 //! gcc is required (CI installs it); g++ is used, when present, to check that
 //! the header also compiles and links as C++.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -129,6 +133,8 @@ enum Output {
 struct Proc {
     name: &'static str,
     child: Child,
+    /// The write end of its standard input, when it was asked for.
+    stdin: Option<ChildStdin>,
     rx: Receiver<Output>,
     open_streams: usize,
     transcript: Vec<String>,
@@ -156,9 +162,16 @@ fn spawn_reader(stream: impl Read + Send + 'static, stderr: bool, tx: Sender<Out
 
 impl Proc {
     fn spawn(name: &'static str, program: &Path, args: &[&str]) -> Proc {
+        Proc::spawn_with(name, program, args, &[], false)
+    }
+
+    /// Like `spawn`, with `envs` added to its environment and, with
+    /// `piped_stdin`, a standard input that stays open until `close_stdin`.
+    fn spawn_with(name: &'static str, program: &Path, args: &[&str], envs: &[(&str, &str)], piped_stdin: bool) -> Proc {
         let mut child = Command::new(program)
             .args(args)
-            .stdin(Stdio::null())
+            .envs(envs.iter().copied())
+            .stdin(if piped_stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -166,7 +179,25 @@ impl Proc {
         let (tx, rx) = mpsc::channel();
         spawn_reader(child.stdout.take().expect("piped stdout"), false, tx.clone());
         spawn_reader(child.stderr.take().expect("piped stderr"), true, tx);
-        Proc { name, child, rx, open_streams: 2, transcript: Vec::new() }
+        let stdin = child.stdin.take();
+        Proc { name, child, stdin, rx, open_streams: 2, transcript: Vec::new() }
+    }
+
+    /// Closes its standard input: the child reads end of file.
+    fn close_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
+    /// Like `wait_for_line`, but a missing line fails the test with the
+    /// child's output.
+    fn expect_line(&mut self, prefix: &str, deadline: Instant) -> String {
+        match self.wait_for_line(prefix, deadline) {
+            Some(rest) => format!("{prefix}{rest}"),
+            None => {
+                let name = self.name;
+                panic!("{name} never printed a line '{prefix}...':\n{}", self.transcript())
+            }
+        }
     }
 
     /// Records one message; returns the text of a stdout line.
@@ -340,4 +371,88 @@ fn header_compiles_as_c_and_cxx() {
             String::from_utf8_lossy(&run.stderr)
         );
     }
+}
+
+/// business_server.c, a business server on `include/anychatserver.h`: calls
+/// to the user it was given are refused with its code (the caller gets
+/// REPLY(code), the callee never rings), other calls ring; it logs every
+/// event and exits with status 0 when its standard input ends.
+#[test]
+fn c_business_server_vetoes_calls_and_logs_events() {
+    use common::{Cli, Server};
+
+    require_gcc();
+    let dir = TempDir::new("business");
+    let bin = dir.path().join("business_server");
+    compile("gcc", C_FLAGS, &source("business_server.c"), &bin);
+
+    // The harness's server listens for business servers on 127.0.0.1:0 and
+    // reads the port from its second line ("business listener on ...").
+    let server = Server::start(&[]);
+    assert_ne!(server.business_port, 0, "no business listener");
+    // Logged in before the business server links: the core server gives the ids.
+    let mut alice = Cli::login(&server, "alice", &["--auto-enter"]);
+    let mut bob = Cli::login(&server, "bob", &[]);
+    let (ia, ib) = (alice.user_id, bob.user_id);
+
+    let core_addr = format!("127.0.0.1:{}", server.business_port);
+    let refused = ib.to_string();
+    let mut biz =
+        Proc::spawn_with("business_server", &bin, &[&refused, "4321"], &[("ANYCHAT_CORE_ADDR", &core_addr)], true);
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    biz.expect_line("link up", deadline);
+
+    let mut carol = Cli::login(&server, "carol", &["--auto-accept", "--auto-enter"]);
+    let ic = carol.user_id;
+    biz.expect_line(&format!("login user={ic} name=carol level=0 ip=127.0.0.1"), deadline);
+
+    // A call to the refused user: REPLY(4321) and no ringing.
+    assert_eq!(alice.cmd(&format!("request {ib} 3 7 hi")), 0);
+    alice.expect_call("REPLY", ib, 4321);
+    biz.expect_line(&format!("request src={ia} tar={ib} flags=3 param=7 str=hi -> 4321"), deadline);
+
+    // A call to another user rings, is accepted and starts.
+    assert_eq!(alice.cmd(&format!("request {ic}")), 0);
+    carol.expect_call("REQUEST", ia, 0);
+    alice.expect_call("REPLY", ic, 0);
+    let start = alice.expect_call("START", ic, 0);
+    carol.expect_call("START", ia, 0);
+    let room = start.split_whitespace().find_map(|f| f.strip_prefix("param=")).expect("a room id").to_string();
+    alice.expect(&format!("notify ENTERROOM {room} 0"));
+    carol.expect(&format!("notify ENTERROOM {room} 0"));
+    // Bob's next event (Alice is busy) comes after anything the refused
+    // call could have sent him: he never rang.
+    assert_eq!(bob.cmd(&format!("request {ia}")), 0);
+    bob.expect_call("REPLY", ia, 100103);
+    bob.assert_not_seen("call REQUEST");
+
+    biz.expect_line(&format!("request src={ia} tar={ic} flags=3 param=0 str= -> 0"), deadline);
+    biz.expect_line(&format!("REPLY src={ic} tar={ia} code=0 "), deadline);
+    biz.expect_line(&format!("START src={ia} tar={ic} code=0 flags=3 param={room} "), deadline);
+    let mut entered = [biz.expect_line("enter user=", deadline), biz.expect_line("enter user=", deadline)];
+    entered.sort();
+    let mut want = [format!("enter user={ia} room={room}"), format!("enter user={ic} room={room}")];
+    want.sort();
+    assert_eq!(entered, want);
+
+    assert_eq!(alice.cmd(&format!("finish {ic} 5")), 0);
+    alice.expect_call("FINISH", ic, 5);
+    carol.expect_call("FINISH", ia, 5);
+    biz.expect_line(&format!("FINISH src={ia} tar={ic} code=5 "), deadline);
+    let mut left = [biz.expect_line("leave user=", deadline), biz.expect_line("leave user=", deadline)];
+    left.sort();
+    let mut want = [format!("leave user={ia} room={room}"), format!("leave user={ic} room={room}")];
+    want.sort();
+    assert_eq!(left, want);
+
+    carol.quit();
+    biz.expect_line(&format!("logout user={ic} code=0"), deadline);
+
+    // End of standard input: BRAS_Release and exit status 0.
+    biz.close_stdin();
+    let status = biz.wait_exit(deadline);
+    let out = biz.transcript();
+    assert!(status.is_some_and(|s| s.success()), "business_server ended with {status:?}:\n{out}");
+    assert!(out.contains("business_server stdout: business_server done (release 0)"), "{out}");
+    assert!(!out.contains("stderr:"), "business_server wrote to stderr:\n{out}");
 }

@@ -1,6 +1,8 @@
-//! Test harness: a real `anychat-server` process and `anychat-cli` client
-//! processes (each one user, driven through the library's C ABI), talked to
-//! over pipes. Waits are on channels with a timeout as a failure guard.
+//! Test harness: a real `anychat-server` process, `anychat-cli` client
+//! processes (each one user, driven through the library's `BRAC_*` C ABI) and
+//! `anychat-bras-cli` business-server processes (driven through the `BRAS_*`
+//! C ABI), talked to over pipes. Waits are on channels with a timeout as a
+//! failure guard.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -25,6 +27,75 @@ fn lines_of(reader: impl std::io::Read + Send + 'static) -> Receiver<String> {
     rx
 }
 
+/// A loopback port that was free a moment ago (bound, read, released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local address").port()
+}
+
+/// The lines a child process printed on stdout, consumed by `expect`.
+struct Lines {
+    name: String,
+    rx: Receiver<String>,
+    /// Lines received and not consumed by an `expect`.
+    backlog: Vec<String>,
+    /// Everything received, for failure messages and `assert_not_seen`.
+    transcript: Vec<String>,
+}
+
+impl Lines {
+    fn new(name: &str, rx: Receiver<String>) -> Lines {
+        Lines { name: name.into(), rx, backlog: Vec::new(), transcript: Vec::new() }
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        panic!("{}: {what}\ntranscript:\n  {}", self.name, self.transcript.join("\n  "))
+    }
+
+    /// Waits for (and consumes) the first line starting with `prefix`.
+    fn expect_within(&mut self, prefix: &str, wait: Duration) -> String {
+        if let Some(i) = self.backlog.iter().position(|l| l.starts_with(prefix)) {
+            return self.backlog.remove(i);
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.rx.recv_deadline(deadline) {
+                Ok(line) => {
+                    self.transcript.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                    self.backlog.push(line);
+                }
+                Err(RecvTimeoutError::Timeout) => self.fail(&format!("no line '{prefix}' within {wait:?}")),
+                Err(RecvTimeoutError::Disconnected) => self.fail(&format!("exited before '{prefix}'")),
+            }
+        }
+    }
+
+    /// Moves what has arrived so far into the backlog and the transcript.
+    fn drain(&mut self) {
+        while let Ok(line) = self.rx.try_recv() {
+            self.transcript.push(line.clone());
+            self.backlog.push(line);
+        }
+    }
+
+    /// Fails if any line received so far is `bad`.
+    fn assert_none(&mut self, what: &str, bad: impl Fn(&str) -> bool) {
+        self.drain();
+        if let Some(l) = self.transcript.iter().find(|l| bad(l)) {
+            self.fail(&format!("unexpected {what}: '{l}'"));
+        }
+    }
+
+    /// Everything received so far, in order (consumed lines included).
+    fn transcript(&mut self) -> Vec<String> {
+        self.drain();
+        self.transcript.clone()
+    }
+}
+
 /// A core server on a free loopback port, killed when dropped.
 pub struct Server {
     child: Child,
@@ -35,10 +106,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server on free loopback ports (client and business listeners).
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_at("127.0.0.1:0", "127.0.0.1:0", extra)
+    }
+
+    /// A server on the given client and business listen addresses (`off`
+    /// for no business listener): with fixed ports from [`free_port`], a new
+    /// server can take the place of one that was stopped.
+    pub fn start_at(listen: &str, business_listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-server"))
-            .args(["--listen", "127.0.0.1:0", "--business-listen", "127.0.0.1:0", "--log-level", "info"])
+            .args(["--listen", listen, "--business-listen", business_listen, "--log-level", "info"])
             .args(extra)
+            .env_remove("ANYCHAT_BUSINESS_SECRET")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -67,6 +147,12 @@ impl Server {
             }
         }
     }
+
+    /// Kills the server (SIGKILL) and waits until it is gone, so that its
+    /// ports are free and its connections closed when this returns.
+    pub fn kill(self) {
+        drop(self);
+    }
 }
 
 impl Drop for Server {
@@ -81,11 +167,7 @@ pub struct Cli {
     pub name: String,
     child: Child,
     stdin: Option<ChildStdin>,
-    rx: Receiver<String>,
-    /// Lines received and not consumed by an `expect`.
-    backlog: Vec<String>,
-    /// Everything received, for failure messages.
-    transcript: Vec<String>,
+    out: Lines,
     pub user_id: u32,
 }
 
@@ -100,8 +182,7 @@ impl Cli {
             .expect("start anychat-cli");
         let rx = lines_of(child.stdout.take().unwrap());
         let stdin = child.stdin.take();
-        let mut cli =
-            Cli { name: name.into(), child, stdin, rx, backlog: Vec::new(), transcript: Vec::new(), user_id: 0 };
+        let mut cli = Cli { name: name.into(), child, stdin, out: Lines::new(name, rx), user_id: 0 };
         if !opts.contains(&"--no-init") {
             cli.expect("ret init 0");
         }
@@ -124,6 +205,24 @@ impl Cli {
         cli
     }
 
+    /// Starts a client, connects to `server`, tries to log in as `name` and
+    /// returns the `(wParam, lParam)` of its `WM_GV_LOGINSYSTEM`; on success
+    /// `user_id` is set.
+    pub fn try_login(server: &Server, name: &str, opts: &[&str]) -> (Cli, u32, u32) {
+        let mut cli = Cli::spawn(name, opts);
+        cli.send(&format!("connect 127.0.0.1 {}", server.port));
+        cli.expect("ret connect 0");
+        cli.expect("notify CONNECT 1 0");
+        cli.send(&format!("login {name}"));
+        cli.expect("ret login 0");
+        let line = cli.expect("notify LOGINSYSTEM ");
+        let fields: Vec<u32> = line.split_whitespace().skip(2).map(|f| f.parse::<i64>().unwrap() as u32).collect();
+        if fields[1] == 0 {
+            cli.user_id = fields[0];
+        }
+        (cli, fields[0], fields[1])
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -142,46 +241,20 @@ impl Cli {
         ret.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
-    fn fail(&self, what: &str) -> ! {
-        panic!("{}: {what}\ntranscript:\n  {}", self.name, self.transcript.join("\n  "))
-    }
-
     /// Waits for (and consumes) the first line starting with `prefix`.
     pub fn expect(&mut self, prefix: &str) -> String {
-        self.expect_within(prefix, WAIT)
+        self.out.expect_within(prefix, WAIT)
     }
 
     pub fn expect_within(&mut self, prefix: &str, wait: Duration) -> String {
-        if let Some(i) = self.backlog.iter().position(|l| l.starts_with(prefix)) {
-            return self.backlog.remove(i);
-        }
-        let deadline = Instant::now() + wait;
-        loop {
-            match self.rx.recv_deadline(deadline) {
-                Ok(line) => {
-                    self.transcript.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return line;
-                    }
-                    self.backlog.push(line);
-                }
-                Err(RecvTimeoutError::Timeout) => self.fail(&format!("no line '{prefix}' within {wait:?}")),
-                Err(RecvTimeoutError::Disconnected) => self.fail(&format!("exited before '{prefix}'")),
-            }
-        }
+        self.out.expect_within(prefix, wait)
     }
 
     /// Asserts that no line received so far starts with `prefix`.
     /// Call after a later event that the server sends after the one that
     /// must not come, so that "not yet" cannot pass for "never".
     pub fn assert_not_seen(&mut self, prefix: &str) {
-        while let Ok(line) = self.rx.try_recv() {
-            self.transcript.push(line.clone());
-            self.backlog.push(line);
-        }
-        if self.transcript.iter().any(|l| l.starts_with(prefix)) {
-            self.fail(&format!("unexpected '{prefix}'"));
-        }
+        self.out.assert_none(&format!("line '{prefix}'"), |l| l.starts_with(prefix));
     }
 
     /// The video-call event line this client's callback printed.
@@ -203,6 +276,118 @@ impl Cli {
 }
 
 impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One business-server process (`anychat-bras-cli`): the `BRAS_*` library
+/// linked to a core server's business listener.
+pub struct Bras {
+    pub name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Lines,
+}
+
+impl Bras {
+    /// Starts a business server for the core server whose business listener
+    /// is on `127.0.0.1:core_port`, presenting `secret` (`None`: the
+    /// variable is not set), with the options of `anychat-bras-cli`. Waits
+    /// for `ret init 0` only, not for the link.
+    pub fn spawn(name: &str, core_port: u16, secret: Option<&str>, opts: &[&str]) -> Bras {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anychat-bras-cli"));
+        cmd.args(opts)
+            .env("ANYCHAT_CORE_ADDR", format!("127.0.0.1:{core_port}"))
+            .env_remove("ANYCHAT_BUSINESS_SECRET")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(s) = secret {
+            cmd.env("ANYCHAT_BUSINESS_SECRET", s);
+        }
+        let mut child = cmd.spawn().expect("start anychat-bras-cli");
+        let rx = lines_of(child.stdout.take().unwrap());
+        let stdin = child.stdin.take();
+        let mut bras = Bras { name: name.into(), child, stdin, out: Lines::new(name, rx) };
+        bras.expect("ret init 0");
+        bras
+    }
+
+    /// Starts a business server linked to `server` (no secret) and waits
+    /// until its link is up.
+    pub fn start(server: &Server, opts: &[&str]) -> Bras {
+        assert_ne!(server.business_port, 0, "the server has no business listener");
+        let mut bras = Bras::spawn("bras", server.business_port, None, opts);
+        bras.expect("link up");
+        bras
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to bras-cli");
+        stdin.flush().unwrap();
+    }
+
+    /// Sends a command and returns the code it printed (`ret <cmd> <code>`).
+    pub fn cmd(&mut self, line: &str) -> u32 {
+        self.send(line);
+        let word = line.split_whitespace().next().unwrap();
+        let ret = self.expect(&format!("ret {word} "));
+        ret.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    /// Waits for (and consumes) the first line starting with `prefix`.
+    pub fn expect(&mut self, prefix: &str) -> String {
+        self.out.expect_within(prefix, WAIT)
+    }
+
+    pub fn expect_within(&mut self, prefix: &str, wait: Duration) -> String {
+        self.out.expect_within(prefix, wait)
+    }
+
+    /// Asserts that no line received so far starts with `prefix` (after a
+    /// later, synchronising line, as for [`Cli::assert_not_seen`]).
+    pub fn assert_not_seen(&mut self, prefix: &str) {
+        self.out.assert_none(&format!("line '{prefix}'"), |l| l.starts_with(prefix));
+    }
+
+    /// Asserts that no line received so far contains `needle`.
+    pub fn assert_not_seen_containing(&mut self, needle: &str) {
+        self.out.assert_none(&format!("line with '{needle}'"), |l| l.contains(needle));
+    }
+
+    /// Everything printed so far, in order.
+    pub fn transcript(&mut self) -> Vec<String> {
+        self.out.transcript()
+    }
+
+    pub fn kill(&mut self, signal: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Kills the process with SIGKILL and reaps it: when this returns, its
+    /// socket is closed.
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends `quit` (the process releases the SDK and exits) and waits.
+    pub fn quit(mut self) {
+        self.send("quit");
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Bras {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
