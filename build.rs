@@ -5,13 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-/// Names of `pub fn` / `pub type` items in `file` starting with `prefix`.
+/// Names of `pub fn` / `pub type` / `pub struct` items in `file` starting
+/// with `prefix` ("" for all).
 fn items(file: &Path, prefix: &str) -> Vec<String> {
     let text = std::fs::read_to_string(file).expect("read source");
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim_start();
-        for kw in ["pub unsafe extern \"C\" fn ", "pub extern \"C\" fn ", "pub type "] {
+        for kw in ["pub unsafe extern \"C\" fn ", "pub extern \"C\" fn ", "pub type ", "pub struct "] {
             if let Some(rest) = line.strip_prefix(kw) {
                 let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                 if name.starts_with(prefix) {
@@ -43,10 +44,13 @@ fn constants(file: &Path) -> (Vec<String>, Vec<String>) {
     (server, client)
 }
 
-fn generate(crate_dir: &Path, out: &str, guard: &str, title: &str, exclude: Vec<String>) {
+/// Writes `include/<out>`: every item reachable from the crate's exported
+/// functions, plus `include`, minus `exclude`.
+fn generate(crate_dir: &Path, out: &str, guard: &str, title: &str, include: Vec<String>, exclude: Vec<String>) {
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("read cbindgen.toml");
     config.include_guard = Some(guard.to_string());
     config.header = Some(title.to_string());
+    config.export.include.extend(include);
     config.export.exclude.extend(exclude);
     match cbindgen::Builder::new().with_crate(crate_dir).with_config(config).generate() {
         // write_to_file leaves the file untouched when the content is unchanged.
@@ -58,13 +62,31 @@ fn generate(crate_dir: &Path, out: &str, guard: &str, title: &str, exclude: Vec<
 }
 
 fn main() {
-    for f in ["src/ffi.rs", "src/bras_ffi.rs", "src/constants.rs", "cbindgen.toml", "build.rs"] {
+    for f in [
+        "src/ffi.rs",
+        "src/ffi_stubs.rs",
+        "src/ffi_types.rs",
+        "src/bras_ffi.rs",
+        "src/bras_stubs.rs",
+        "src/constants.rs",
+        "cbindgen.toml",
+        "build.rs",
+    ] {
         println!("cargo:rerun-if-changed={f}");
     }
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let (server_consts, client_consts) = constants(&dir.join("src/constants.rs"));
-    let brac = items(&dir.join("src/ffi.rs"), "BRAC_");
-    let bras = items(&dir.join("src/bras_ffi.rs"), "BRAS_");
+    let mut brac = items(&dir.join("src/ffi.rs"), "BRAC_");
+    brac.extend(items(&dir.join("src/ffi_stubs.rs"), "BRAC_"));
+    brac.extend(items(&dir.join("src/ffi_types.rs"), "BRAC_"));
+    let mut bras = items(&dir.join("src/bras_ffi.rs"), "BRAS_");
+    bras.extend(items(&dir.join("src/bras_stubs.rs"), "BRAS_"));
+    bras.extend(items(&dir.join("src/ffi_types.rs"), "BRAS_"));
+    // Every type of src/ffi_types.rs is emitted even when no function uses
+    // it (callback typedefs set only through *_SetCallBack, BITMAPFILEHEADER…):
+    // the BRAS_ ones into the server header, all others into the client's.
+    let (server_types, client_types): (Vec<String>, Vec<String>) =
+        items(&dir.join("src/ffi_types.rs"), "").into_iter().partition(|n| n.starts_with("BRAS_"));
 
     let mut not_client = bras;
     not_client.extend(server_consts);
@@ -73,6 +95,7 @@ fn main() {
         "anychat.h",
         "ANYCHAT_H",
         "/*\n * anychat-rs client library (BRAC_*): link with -lanychat (see README.md).\n * Types follow the vendor's Linux headers: DWORD is 32-bit, BOOL and LONG are C long.\n */",
+        client_types,
         not_client,
     );
     let mut not_server = brac;
@@ -82,6 +105,7 @@ fn main() {
         "anychatserver.h",
         "ANYCHATSERVER_H",
         "/*\n * anychat-rs business-server library (BRAS_*): link with -lanychat (see README.md).\n * Types follow the vendor's Linux headers: DWORD is 32-bit, BOOL and LONG are C long.\n */",
+        server_types,
         not_server,
     );
 }

@@ -1228,6 +1228,15 @@
 
 #define AC_ERROR_VIDEOCALL_DISCONNECT 100106
 
+// Longest user name or nick name the server accepts, in bytes (the client
+// library checks the same bound).
+#define MAX_USER_NAME 256
+
+// Kinds of device whose state a client sets (`ClientMsg::Device`).
+#define DEVICE_CAMERA 0
+
+#define DEVICE_MIC 1
+
 typedef uint32_t DWORD;
 
 typedef char TCHAR;
@@ -1251,6 +1260,175 @@ typedef uint8_t *LPBYTE;
 typedef void (*BRAC_TransBuffer_CallBack)(DWORD, LPBYTE, DWORD, LPVOID);
 
 typedef DWORD *LPDWORD;
+
+typedef long BOOL;
+
+// Pixel formats (`BRAC_PIX_FMT_*`), int-sized.
+typedef int BRAC_PixelFormat;
+
+typedef long LONG;
+
+typedef uint16_t WORD;
+
+// The format of a video frame, passed by value to the video-data callbacks
+// (`LONG` is C `long`: 64 bytes on LP64).
+typedef struct BITMAPINFOHEADER {
+  DWORD biSize;
+  LONG biWidth;
+  LONG biHeight;
+  WORD biPlanes;
+  WORD biBitCount;
+  DWORD biCompression;
+  DWORD biSizeImage;
+  LONG biXPelsPerMeter;
+  LONG biYPelsPerMeter;
+  DWORD biClrUsed;
+  DWORD biClrImportant;
+} BITMAPINFOHEADER;
+
+// Video frames: `(dwUserid, lpBuf, dwLen, bmiHeader, lpUserValue)`.
+typedef void (*BRAC_VideoData_CallBack)(DWORD, LPVOID, DWORD, struct BITMAPINFOHEADER, LPVOID);
+
+// Video frames: `(dwUserid, lpBuf, dwLen, bmiHeader, dwTimeStamp, lpUserValue)`.
+typedef void (*BRAC_VideoDataEx_CallBack)(DWORD,
+                                          LPVOID,
+                                          DWORD,
+                                          struct BITMAPINFOHEADER,
+                                          DWORD,
+                                          LPVOID);
+
+// The format of audio samples, passed by value to the audio-data callbacks
+// (natural alignment on Linux: 20 bytes).
+typedef struct WAVEFORMATEX {
+  WORD wFormatTag;
+  WORD nChannels;
+  DWORD nSamplesPerSec;
+  DWORD nAvgBytesPerSec;
+  WORD nBlockAlign;
+  WORD wBitsPerSample;
+  WORD cbSize;
+} WAVEFORMATEX;
+
+// Audio samples: `(dwUserid, lpBuf, dwLen, waveFormatEx, lpUserValue)`.
+typedef void (*BRAC_AudioData_CallBack)(DWORD, LPVOID, DWORD, struct WAVEFORMATEX, LPVOID);
+
+// Audio samples: `(dwUserid, lpBuf, dwLen, waveFormatEx, dwTimeStamp, lpUserValue)`.
+typedef void (*BRAC_AudioDataEx_CallBack)(DWORD, LPVOID, DWORD, struct WAVEFORMATEX, DWORD, LPVOID);
+
+// Received files: `(dwUserid, lpFileName, lpTempFilePath, dwFileLength, wParam, lParam, dwTaskId, lpUserValue)`.
+typedef void (*BRAC_TransFile_CallBack)(DWORD, LPCTSTR, LPCTSTR, DWORD, DWORD, DWORD, DWORD, LPVOID);
+
+// Audio devices (`BRAC_AD_WAVEIN`, `BRAC_AD_WAVEOUT`), int-sized.
+typedef int BRAC_AudioDevice;
+
+// Volume changes: `(device, dwCurrentVolume, lpUserValue)`.
+typedef void (*BRAC_VolumeChange_CallBack)(BRAC_AudioDevice, DWORD, LPVOID);
+
+// Data from the business server: `(lpBuf, dwLen, lpUserValue)`.
+typedef void (*BRAC_SDKFilterData_CallBack)(LPBYTE, DWORD, LPVOID);
+
+// Recordings and snapshots: `(dwUserid, lpFileName, dwParam, bRecordType, lpUserValue)`.
+typedef void (*BRAC_RecordSnapShot_CallBack)(DWORD, LPCTSTR, DWORD, BOOL, LPVOID);
+
+// Video window events: `(dwUserid, type, key, dwFlags, wParam, lParam, lpUserValue)`.
+typedef void (*BRAC_VideoScreenEvent_CallBack)(DWORD, DWORD, DWORD, DWORD, DWORD, DWORD, LPVOID);
+
+// Media encryption: `(dwUserId, dwFlags, lpInBuf, dwInSize, lpOutBuf, lpOutSize, lpUserValue)` → error code.
+typedef DWORD (*BRAC_DataEncDec_CallBack)(DWORD, DWORD, LPBYTE, DWORD, LPBYTE, LPDWORD, LPVOID);
+
+// A device context: a 32-bit value on Linux, as in the vendor's headers.
+typedef DWORD HDC;
+
+typedef char CHAR;
+
+typedef uint8_t BYTE;
+
+// Video display drivers (`BRAC_VSD_*`), int-sized.
+typedef int BRAC_VideoShowDriver;
+
+// A bitmap file's header (natural alignment on Linux: 16 bytes).
+typedef struct BITMAPFILEHEADER {
+  WORD bfType;
+  DWORD bfSize;
+  WORD bfReserved1;
+  WORD bfReserved2;
+  DWORD bfOffBits;
+} BITMAPFILEHEADER;
+
+typedef struct BITMAPINFOHEADER *LPBITMAPINFOHEADER;
+
+typedef struct WAVEFORMATEX *LPWAVEFORMATEX;
+
+// Video frames: `(dwUserid, dwStreamIndex, lpBuf, dwLen, bmiHeader, dwTimeStamp, lpUserValue)`.
+typedef void (*BRAC_VideoDataEx2_CallBack)(DWORD,
+                                           DWORD,
+                                           LPVOID,
+                                           DWORD,
+                                           struct BITMAPINFOHEADER,
+                                           DWORD,
+                                           LPVOID);
+
+// Audio samples: `(dwUserid, dwStreamIndex, lpBuf, dwLen, waveFormatEx, dwTimeStamp, lpUserValue)`.
+typedef void (*BRAC_AudioDataEx2_CallBack)(DWORD,
+                                           DWORD,
+                                           LPVOID,
+                                           DWORD,
+                                           struct WAVEFORMATEX,
+                                           DWORD,
+                                           LPVOID);
+
+// Text messages: `(dwFromUserid, dwToUserid, bSecret, lpMsgBuf, dwLen, lpUserValue)`.
+typedef void (*BRAC_TextMessage_CallBack)(DWORD, DWORD, BOOL, LPCTSTR, DWORD, LPVOID);
+
+// Relayed bytes with task data: `(dwUserid, lpBuf, dwLen, wParam, lParam, dwTaskId, lpUserValue)`.
+typedef void (*BRAC_TransBufferEx_CallBack)(DWORD, LPBYTE, DWORD, DWORD, DWORD, DWORD, LPVOID);
+
+// Received files: `(dwUserid, dwErrorCode, lpFileName, lpTempFilePath, dwFileLength, dwFlags, lpTaskGuid,
+// lpUserStr, lpUserValue)`.
+typedef void (*BRAC_TransFileEx_CallBack)(DWORD,
+                                          DWORD,
+                                          LPCTSTR,
+                                          LPCTSTR,
+                                          DWORD,
+                                          DWORD,
+                                          CHAR*,
+                                          LPCTSTR,
+                                          LPVOID);
+
+// Recordings and snapshots: `(dwUserId, lpFileName, dwElapse, dwFlags, dwParam, lpUserStr, lpUserValue)`.
+typedef void (*BRAC_RecordSnapShotEx_CallBack)(DWORD, LPCTSTR, DWORD, DWORD, DWORD, LPCTSTR, LPVOID);
+
+// Recordings and snapshots: `(dwUserId, dwErrorCode, lpFileName, dwElapse, dwFlags, dwParam, lpUserStr,
+// lpUserValue)`.
+typedef void (*BRAC_RecordSnapShotEx2_CallBack)(DWORD,
+                                                DWORD,
+                                                LPCTSTR,
+                                                DWORD,
+                                                DWORD,
+                                                DWORD,
+                                                LPCTSTR,
+                                                LPVOID);
+
+// Network output: `(hSocket, dwFlags, lpBuf, dwSize, dwTargetAddr, dwTargetPort, lpUserValue)` → error code.
+typedef DWORD (*BRAC_NetworkDataSend_CallBack)(DWORD, DWORD, CHAR*, DWORD, DWORD, DWORD, LPVOID);
+
+// Business objects: `(dwObjectType, dwObjectId, dwEventType, dwParam1, dwParam2, dwParam3, dwParam4,
+// lpStrParam, lpUserValue)`.
+typedef void (*BRAC_ObjectEventNotify_CallBack)(DWORD,
+                                                DWORD,
+                                                DWORD,
+                                                DWORD,
+                                                DWORD,
+                                                DWORD,
+                                                DWORD,
+                                                LPCTSTR,
+                                                LPVOID);
+
+// Core SDK events: `(dwEventType, lpEventJsonStr, lpUserValue)`.
+typedef void (*BRAC_CoreSDKEvent_CallBack)(DWORD, LPCTSTR, LPVOID);
+
+// Core SDK data: `(dwDataType, lpBuf, dwLen, lpJsonStr, lpUserValue)`.
+typedef void (*BRAC_CoreSDKData_CallBack)(DWORD, LPVOID, DWORD, LPCTSTR, LPVOID);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1281,7 +1459,9 @@ DWORD BRAC_SetTransBufferCallBack(BRAC_TransBuffer_CallBack lpFunction, LPVOID l
 
 // Registers a callback by type (`BRAC_CBTYPE_*`). Supported here:
 // `BRAC_CBTYPE_NOTIFYMESSAGE`, `BRAC_CBTYPE_VIDEOCALLEVENT` and
-// `BRAC_CBTYPE_TRANSBUFFER`; any other
+// `BRAC_CBTYPE_TRANSBUFFER`; the types of the features this library does not
+// provide (video and audio data, files, recording…) are accepted, and never
+// called; any other
 // type returns `GV_ERR_FUNCNOTALLOW`, an unknown one `GV_ERR_FUNCOPTERROR`.
 DWORD BRAC_SetCallBack(DWORD dwCBType, LPVOID lpFunction, LPVOID lpUserValue);
 
@@ -1333,6 +1513,382 @@ DWORD BRAC_VideoCallControl(DWORD dwEventType,
                             DWORD dwFlags,
                             DWORD dwParam,
                             LPCTSTR lpUserStr);
+
+// Accepted without effect (logging goes through `tracing`, `RUST_LOG`; there is no call-log file): returns 0.
+DWORD BRAC_ActiveCallLog(BOOL bActive);
+
+// Accepted without effect (the core server has no server password): returns 0.
+DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no video); unknown `pixFmt`: 21.
+DWORD BRAC_SetVideoDataCallBack(BRAC_PixelFormat pixFmt,
+                                BRAC_VideoData_CallBack lpFunction,
+                                LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no video); unknown `pixFmt`: 21.
+DWORD BRAC_SetVideoDataExCallBack(BRAC_PixelFormat pixFmt,
+                                  BRAC_VideoDataEx_CallBack lpFunction,
+                                  LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no audio).
+DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction, LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no audio).
+DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction, LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no file transfer).
+DWORD BRAC_SetTransFileCallBack(BRAC_TransFile_CallBack lpFunction, LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no local audio devices).
+DWORD BRAC_SetVolumeChangeCallBack(BRAC_VolumeChange_CallBack lpFunction, LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no SDK filter data).
+DWORD BRAC_SetSDKFilterDataCallBack(BRAC_SDKFilterData_CallBack lpFunction, LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no recording or snapshots).
+DWORD BRAC_SetRecordSnapShotCallBack(BRAC_RecordSnapShot_CallBack lpFunction,
+                                     LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no video windows).
+DWORD BRAC_SetScreenEventCallBack(BRAC_VideoScreenEvent_CallBack lpFunction, LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no media to encrypt).
+DWORD BRAC_SetDataEncDecCallBack(BRAC_DataEncDec_CallBack lpFunction, LPVOID lpUserValue);
+
+// Not supported (no video property dialog): returns 20.
+DWORD BRAC_ShowLVProperty(HWND hParent, LPCTSTR szCaption, DWORD dwX, DWORD dwY);
+
+// Not supported (no room states): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
+DWORD BRAC_QueryRoomState(DWORD dwRoomId, int infoname, char *infoval, int infolen);
+
+// No local cameras: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
+DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
+
+// Not supported (no local cameras): returns 20.
+DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
+
+// No local cameras: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
+DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
+
+// No local microphones: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
+DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
+
+// Not supported (no local microphones): returns 20.
+DWORD BRAC_SelectAudioCapture(LPCTSTR szCaptureName);
+
+// No local microphones: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
+DWORD BRAC_GetCurAudioCapture(TCHAR *lpDeviceName, DWORD dwLen);
+
+// No local speakers: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
+DWORD BRAC_EnumAudioPlayback(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
+
+// Not supported (no local speakers): returns 20.
+DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
+
+// No local speakers: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
+DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
+
+// Not supported (no multiple streams; use `BRAC_UserCameraControl`): returns 20.
+DWORD BRAC_UserCameraControlEx(DWORD dwUserid,
+                               BOOL bOpen,
+                               DWORD dwStreamIndex,
+                               DWORD dwFlags,
+                               LPCTSTR lpStrParam);
+
+// Not supported (no multiple streams; use `BRAC_UserSpeakControl`): returns 20.
+DWORD BRAC_UserSpeakControlEx(DWORD dwUserid,
+                              BOOL bOpen,
+                              DWORD dwStreamIndex,
+                              DWORD dwFlags,
+                              LPCTSTR lpStrParam);
+
+// Not supported (no video rendering): returns 20.
+DWORD BRAC_SetVideoPos(DWORD dwUserid,
+                       HWND hWnd,
+                       DWORD dwLeft,
+                       DWORD dwTop,
+                       DWORD dwRight,
+                       DWORD dwBottom);
+
+// Not supported (no video rendering): returns 20.
+DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
+                         HWND hWnd,
+                         DWORD dwLeft,
+                         DWORD dwTop,
+                         DWORD dwRight,
+                         DWORD dwBottom,
+                         DWORD dwStreamIndex,
+                         DWORD dwFlags);
+
+// Not supported (no video rendering): returns 20.
+DWORD BRAC_RepaintVideo(DWORD dwUserId, HDC hDC);
+
+// Not supported (no media streams): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
+DWORD BRAC_SetUserStreamInfo(DWORD dwUserId,
+                             DWORD dwStreamIndex,
+                             int infoname,
+                             char *infoval,
+                             int infolen);
+
+// Not supported (no media streams): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
+DWORD BRAC_GetUserStreamInfo(DWORD dwUserId,
+                             DWORD dwStreamIndex,
+                             int infoname,
+                             char *infoval,
+                             int infolen);
+
+// Not supported (no local audio devices): returns 20; a NULL `dwVolume` or an unknown `device`: 21.
+DWORD BRAC_AudioGetVolume(BRAC_AudioDevice device, DWORD *dwVolume);
+
+// Not supported (no local audio devices): returns 20; an unknown `device` or `dwVolume` > 100: 21.
+DWORD BRAC_AudioSetVolume(BRAC_AudioDevice device, DWORD dwVolume);
+
+// Not supported (no recording): starting returns 20, stopping 720 (`GV_ERR_RECORD_NOTASK`).
+DWORD BRAC_StreamRecordCtrl(DWORD dwUserId, BOOL bStartRecord, DWORD dwFlags, DWORD dwParam);
+
+// Not supported (no recording): starting returns 20, stopping 720 (`GV_ERR_RECORD_NOTASK`).
+DWORD BRAC_StreamRecordCtrlEx(DWORD dwUserId,
+                              BOOL bStartRecord,
+                              DWORD dwFlags,
+                              DWORD dwParam,
+                              LPCTSTR lpUserStr);
+
+// Not supported (no video to snap): returns 20.
+DWORD BRAC_SnapShot(DWORD dwUserId, DWORD dwFlags, DWORD dwParam);
+
+// Not supported (no file transfer): returns 20; a NULL `lpLocalPathName` or `dwTaskId`: 21.
+DWORD BRAC_TransFile(DWORD dwUserid,
+                     LPCTSTR lpLocalPathName,
+                     DWORD wParam,
+                     DWORD lParam,
+                     DWORD dwFlags,
+                     DWORD *dwTaskId);
+
+// Not supported (no task progress): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
+DWORD BRAC_QueryTransTaskInfo(DWORD dwUserid,
+                              DWORD dwTaskId,
+                              int infoname,
+                              char *infoval,
+                              int infolen);
+
+// Not supported (transfers cannot be cancelled): returns 20.
+DWORD BRAC_CancelTransTask(DWORD dwUserid, DWORD dwTaskId);
+
+// Not supported (no file transfer): returns 20; a NULL `lpTaskGuid` or `lpLocalPathName`: 21.
+DWORD BRAC_TransFileEx(CHAR *lpTaskGuid,
+                       DWORD dwUserId,
+                       LPCTSTR lpLocalPathName,
+                       DWORD dwFlags,
+                       CHAR *lpUserString);
+
+// No file task can exist: returns 701 (`GV_ERR_TRANSBUF_NOTASK`); a NULL pointer or `infolen` <= 0: 21.
+DWORD BRAC_QueryTransTaskInfoEx(CHAR *lpTaskGuid,
+                                int infoname,
+                                char *infoval,
+                                int infolen);
+
+// No file task can exist: returns 701 (`GV_ERR_TRANSBUF_NOTASK`); a NULL `lpTaskGuid`: 21.
+DWORD BRAC_CancelTransTaskEx(CHAR *lpTaskGuid, DWORD dwFlags, DWORD dwErrorCode);
+
+// Not supported (no business-server filter data): returns 20; a NULL `lpBuf` or `dwLen` 0: 21.
+DWORD BRAC_SendSDKFilterData(LPBYTE lpBuf, DWORD dwLen);
+
+// Not supported (no chat modes): returns 20.
+DWORD BRAC_ChangeChatMode(DWORD dwChatMode);
+
+// Not supported (no chat modes): returns 20; a NULL `dwChatMode`: 21.
+DWORD BRAC_GetUserChatMode(DWORD dwUserid, DWORD *dwChatMode);
+
+// Not supported (no private chat; use the video call): returns 20.
+DWORD BRAC_PrivateChatRequest(DWORD dwUserid);
+
+// Not supported (no private chat; use the video call): returns 20.
+DWORD BRAC_PrivateChatEcho(DWORD dwUserid, DWORD dwRequestid, BOOL bAccept);
+
+// Not supported (no private chat; use the video call): returns 20.
+DWORD BRAC_PrivateChatEchoEx(DWORD dwUserid, DWORD dwRequestid, DWORD dwErrorCode);
+
+// Not supported (no private chat; use the video call): returns 20.
+DWORD BRAC_PrivateChatExit(DWORD dwUserid);
+
+// Not supported (no multicast): returns 20.
+DWORD BRAC_MultiCastControl(LPCTSTR lpMultiCastAddr,
+                            DWORD dwPort,
+                            LPCTSTR lpNicAddr,
+                            DWORD dwTTL,
+                            DWORD dwFlags);
+
+// Not supported (no media streams): returns 20.
+DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
+                               DWORD dwWidth,
+                               DWORD dwHeight,
+                               DWORD dwFps,
+                               DWORD dwFlags);
+
+// Not supported (no media streams): returns 20.
+DWORD BRAC_SetInputVideoFormatEx(DWORD dwStreamIndex,
+                                 DWORD dwCodecId,
+                                 DWORD pixFmt,
+                                 DWORD dwWidth,
+                                 DWORD dwHeight,
+                                 DWORD dwFps,
+                                 DWORD dwFlags);
+
+// Not supported (no media streams): returns 20; a NULL `lpVideoFrame` or `dwSize` 0: 21.
+DWORD BRAC_InputVideoData(LPBYTE lpVideoFrame, DWORD dwSize, DWORD dwTimeStamp);
+
+// Not supported (no media streams): returns 20; a NULL `lpVideoFrame` or `dwSize` 0: 21.
+DWORD BRAC_InputVideoDataEx(DWORD dwStreamIndex,
+                            LPBYTE lpVideoFrame,
+                            DWORD dwSize,
+                            DWORD dwTimeStamp,
+                            DWORD dwFlags);
+
+// Not supported (no media streams): returns 20.
+DWORD BRAC_SetInputAudioFormat(DWORD dwChannels,
+                               DWORD dwSamplesPerSec,
+                               DWORD dwBitsPerSample,
+                               DWORD dwFlags);
+
+// Not supported (no media streams): returns 20.
+DWORD BRAC_SetInputAudioFormatEx(DWORD dwStreamIndex,
+                                 DWORD dwCodecId,
+                                 DWORD dwChannels,
+                                 DWORD dwSamplesPerSec,
+                                 DWORD dwBitsPerSample,
+                                 DWORD dwFlags);
+
+// Not supported (no media streams): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
+DWORD BRAC_InputAudioData(LPBYTE lpSamples, DWORD dwSize, DWORD dwTimeStamp);
+
+// Not supported (no media streams): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
+DWORD BRAC_InputAudioDataEx(DWORD dwStreamIndex,
+                            LPBYTE lpSamples,
+                            DWORD dwSize,
+                            DWORD dwTimeStamp,
+                            DWORD dwFlags);
+
+// Not supported (no audio playback): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
+DWORD BRAC_FetchAudioPlayBuffer(LPBYTE lpSamples, DWORD dwSize, DWORD wParam);
+
+// Not supported (no server queries): returns 20; a NULL `dwOutSize`: 21.
+DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,
+                               TCHAR *lpInParam,
+                               DWORD dwInSize,
+                               TCHAR *lpResult,
+                               DWORD *dwOutSize,
+                               DWORD dwFlags);
+
+// Not supported (no SDK control codes): returns 20.
+DWORD BRAC_SDKControl(DWORD dwCtrlCode, CHAR *lpInParam, CHAR *lpResult, DWORD dwBufSize);
+
+// Not supported (no friend lists): returns 20; a NULL `dwUserNum`: 21.
+DWORD BRAC_GetUserFriends(LPDWORD lpUserIDArray, DWORD *dwUserNum);
+
+// Not supported (no friend lists): returns 20; a NULL `dwStatus`: 21.
+DWORD BRAC_GetFriendStatus(DWORD dwFriendUserId, DWORD *dwStatus);
+
+// Not supported (no user groups): returns 20; a NULL `dwGroupNum`: 21.
+DWORD BRAC_GetUserGroups(LPDWORD lpGroupIDArray, DWORD *dwGroupNum);
+
+// Not supported (no user groups): returns 20; a NULL `dwUserNum`: 21.
+DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUserNum);
+
+// Not supported (no user infos from a business server): returns 20; a NULL `lpInfoValue` or `dwLen` 0: 21.
+DWORD BRAC_GetUserInfo(DWORD dwUserId,
+                       DWORD dwInfoId,
+                       TCHAR *lpInfoValue,
+                       DWORD dwLen);
+
+// Not supported (no user groups): returns 20; a NULL `lpGroupName` or `dwLen` 0: 21.
+DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
+
+// Not supported (no client-side user control): returns 20.
+DWORD BRAC_UserInfoControl(DWORD dwUserId,
+                           DWORD dwCtrlCode,
+                           DWORD wParam,
+                           DWORD lParam,
+                           LPCTSTR lpStrValue);
+
+// Not supported (no business objects): returns 20; a NULL `dwIdNum`: 21.
+DWORD BRAC_ObjectGetIdList(DWORD dwObjectType, LPDWORD lpIdArray, DWORD *dwIdNum);
+
+// Not supported (no business objects): returns 20; a NULL `lpInfoValue` or `dwLen` 0: 21.
+DWORD BRAC_ObjectGetValue(DWORD dwObjectType,
+                          DWORD dwObjectId,
+                          DWORD dwInfoName,
+                          TCHAR *lpInfoValue,
+                          DWORD dwLen);
+
+// Not supported (no business objects): returns 20; a NULL `lpInfoValue` with `dwLen` > 0: 21.
+DWORD BRAC_ObjectSetValue(DWORD dwObjectType,
+                          DWORD dwObjectId,
+                          DWORD dwInfoName,
+                          TCHAR *lpInfoValue,
+                          DWORD dwLen);
+
+// Not supported (no business objects): returns 20.
+DWORD BRAC_ObjectControl(DWORD dwObjectType,
+                         DWORD dwObjectId,
+                         DWORD dwCtrlCode,
+                         DWORD dwParam1,
+                         DWORD dwParam2,
+                         DWORD dwParam3,
+                         DWORD dwParam4,
+                         LPCTSTR lpStrValue);
+
+// Not supported (no stream playback): returns 20; a NULL `lpTaskGuid` or `lpStreamPath`: 21.
+DWORD BRAC_StreamPlayInit(CHAR *lpTaskGuid, CHAR *lpStreamPath, DWORD dwFlags, CHAR *lpStrParam);
+
+// Not supported (no stream playback): returns 20; a NULL `lpTaskGuid`: 21.
+DWORD BRAC_StreamPlayControl(CHAR *lpTaskGuid,
+                             DWORD dwCtrlCode,
+                             DWORD dwParam,
+                             DWORD dwFlags,
+                             CHAR *lpStrParam);
+
+// Not supported (no stream playback): returns 20; a NULL `lpTaskGuid`: 21.
+DWORD BRAC_StreamPlaySetVideoPos(CHAR *lpTaskGuid,
+                                 HWND hWnd,
+                                 DWORD dwLeft,
+                                 DWORD dwTop,
+                                 DWORD dwRight,
+                                 DWORD dwBottom);
+
+// Not supported (no stream playback): returns 20; a NULL `lpTaskGuid` or `infoValue`, or `dwSize` 0: 21.
+DWORD BRAC_StreamPlayGetInfo(CHAR *lpTaskGuid,
+                             DWORD dwInfoName,
+                             CHAR *infoValue,
+                             DWORD dwSize);
+
+// Not supported (no stream playback): returns 20; a NULL `lpTaskGuid`: 21.
+DWORD BRAC_StreamPlayDestroy(CHAR *lpTaskGuid, DWORD dwFlags);
+
+// Not supported (no image processing): returns 20; a NULL `lpInFrame` or `dwOutSize`: 21.
+DWORD BRAC_ImageScale(DWORD dwSrcWidth,
+                      DWORD dwSrcHeight,
+                      DWORD dwSrcFmt,
+                      CHAR *lpInFrame,
+                      DWORD dwDesWidth,
+                      DWORD dwDesHeight,
+                      DWORD dwDesFmt,
+                      CHAR *lpOutFrame,
+                      DWORD *dwOutSize);
+
+// Not supported (no image processing): returns 20; a NULL `lpInFrame` or `lpOutFrame`: 21.
+DWORD BRAC_RotateYUV420PFrame(DWORD dwWidth,
+                              DWORD dwHeight,
+                              CHAR *lpInFrame,
+                              CHAR *lpOutFrame,
+                              DWORD dwFlags);
+
+// Not supported (no image processing): returns 20; a NULL `lpFilePath`, `dwWidth`, `dwHeight` or `dwOutSize`: 21.
+DWORD BRAC_ImageDecode(CHAR *lpFilePath,
+                       DWORD *dwWidth,
+                       DWORD *dwHeight,
+                       DWORD dwOutFmt,
+                       CHAR *lpOutFrame,
+                       DWORD *dwOutSize);
 
 #ifdef __cplusplus
 }  // extern "C"

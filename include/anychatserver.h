@@ -108,6 +108,15 @@
 
 #define BRAS_CBTYPE_USERINFOCTRL 19
 
+// Longest user name or nick name the server accepts, in bytes (the client
+// library checks the same bound).
+#define MAX_USER_NAME 256
+
+// Kinds of device whose state a client sets (`ClientMsg::Device`).
+#define DEVICE_CAMERA 0
+
+#define DEVICE_MIC 1
+
 typedef uint32_t DWORD;
 
 typedef char TCHAR;
@@ -157,6 +166,48 @@ typedef DWORD (*BRAS_OnVideoCallEvent_CallBack)(DWORD,
                                                 LPVOID);
 
 typedef char CHAR;
+
+typedef uint8_t BYTE;
+
+// Data a user sent with `BRAC_SendSDKFilterData`: `(dwUserId, lpBuf, dwLen, lpUserValue)`.
+typedef void (*BRAS_OnRecvUserFilterData_CallBack)(DWORD, BYTE*, DWORD, LPVOID);
+
+typedef uint8_t *LPBYTE;
+
+// Bytes with task data: `(dwUserId, lpBuf, dwLen, wParam, lParam, dwTaskId, lpUserValue)`.
+typedef void (*BRAS_OnTransBufferEx_CallBack)(DWORD, LPBYTE, DWORD, DWORD, DWORD, DWORD, LPVOID);
+
+// Received files: `(dwUserId, lpFileName, lpTempFilePath, dwFileLength, wParam, lParam, dwTaskId, lpUserValue)`.
+typedef void (*BRAS_OnTransFile_CallBack)(DWORD,
+                                          LPCTSTR,
+                                          LPCTSTR,
+                                          DWORD,
+                                          DWORD,
+                                          DWORD,
+                                          DWORD,
+                                          LPVOID);
+
+// Server recordings: `(dwUserId, dwParam, dwRecordServerId, dwElapse, lpRecordFileName, lpUserValue)`.
+typedef void (*BRAS_OnServerRecord_CallBack)(DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID);
+
+typedef long BOOL;
+
+// Text messages: `(dwRoomId, dwSrcUserId, dwTarUserId, bSecret, lpTextMessage, dwLen, lpUserValue)`.
+typedef void (*BRAS_OnRecvUserTextMsg_CallBack)(DWORD, DWORD, DWORD, BOOL, LPCTSTR, DWORD, LPVOID);
+
+// Bytes a user sent to the server: `(dwUserId, lpBuf, dwLen, lpUserValue)`.
+typedef void (*BRAS_OnTransBuffer_CallBack)(DWORD, LPBYTE, DWORD, LPVOID);
+
+// Server recordings: `(dwUserId, lpFileName, dwElapse, dwFlags, dwParam, lpUserStr, dwRecordServerId,
+// lpUserValue)`.
+typedef void (*BRAS_OnServerRecordEx_CallBack)(DWORD,
+                                               LPCTSTR,
+                                               DWORD,
+                                               DWORD,
+                                               DWORD,
+                                               LPCTSTR,
+                                               DWORD,
+                                               LPVOID);
 
 #ifdef __cplusplus
 extern "C" {
@@ -211,7 +262,9 @@ DWORD BRAS_SetOnVideoCallEventCallBack(BRAS_OnVideoCallEvent_CallBack lpFunction
 
 // Registers a callback by type (`BRAS_CBTYPE_*`): APPMESSAGE, APPMESSAGEEX,
 // VERIFYUSER, PERPAREENTERROOM, USERLOGIN, USERLOGOUT, USERLOGOUTEX,
-// USERENTERROOM, USERLEAVEROOM and VIDEOCALL. ONTIMER needs an interval:
+// USERENTERROOM, USERLEAVEROOM and VIDEOCALL; FILTERDATA, TRANSBUFFEREX,
+// TRANSFILE, SERVERRECORD and SERVERRECORDEX are accepted, and never called
+// (features not provided). ONTIMER needs an interval:
 // use `BRAS_SetTimerEventCallBack` (here: 20). Other known types: 20;
 // unknown: 21.
 DWORD BRAS_SetCallBack(DWORD dwCBType, LPVOID lpFunction, LPVOID lpUserValue);
@@ -243,6 +296,59 @@ DWORD BRAS_SendBufToUser(DWORD dwUserId, LPCTSTR lpBuf, DWORD dwLen);
 // Accepts the `BRAS_SO_*` options (recording settings have no effect here:
 // no recording server); unknown options: 21.
 DWORD BRAS_SetSDKOption(DWORD optname, CHAR *optval, DWORD optlen);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no SDK filter data).
+DWORD BRAS_SetOnRecvUserFilterDataCallBack(BRAS_OnRecvUserFilterData_CallBack lpFunction,
+                                           LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no buffer tasks to the server).
+DWORD BRAS_SetOnTransBufferExCallBack(BRAS_OnTransBufferEx_CallBack lpFunction,
+                                      LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no file transfer).
+DWORD BRAS_SetOnTransFileCallBack(BRAS_OnTransFile_CallBack lpFunction, LPVOID lpUserValue);
+
+// Accepts the registration (NULL removes it), returns 0; never called yet (no recording server).
+DWORD BRAS_SetOnServerRecordCallBack(BRAS_OnServerRecord_CallBack lpFunction, LPVOID lpUserValue);
+
+// Not supported (no buffer tasks; use `BRAS_TransBuffer`): returns 20; a NULL `lpBuf` or `dwTaskId`, or `dwLen` 0: 21.
+DWORD BRAS_TransBufferEx(DWORD dwUserId,
+                         LPBYTE lpBuf,
+                         DWORD dwLen,
+                         DWORD wParam,
+                         DWORD lParam,
+                         DWORD dwFlags,
+                         DWORD *dwTaskId);
+
+// Not supported (no file transfer): returns 20; a NULL `lpLocalPathName` or `dwTaskId`: 21.
+DWORD BRAS_TransFile(DWORD dwUserId,
+                     LPCTSTR lpLocalPathName,
+                     DWORD wParam,
+                     DWORD lParam,
+                     DWORD dwFlags,
+                     DWORD *dwTaskId);
+
+// Not supported (no recording server): starting returns 20, stopping 720 (`GV_ERR_RECORD_NOTASK`).
+DWORD BRAS_StreamRecordCtrl(DWORD dwUserId,
+                            BOOL bStartRecord,
+                            DWORD dwFlags,
+                            DWORD dwParam,
+                            DWORD dwRecordServerId);
+
+// Not supported (no recording server): starting returns 20, stopping 720 (`GV_ERR_RECORD_NOTASK`).
+DWORD BRAS_StreamRecordCtrlEx(DWORD dwUserId,
+                              BOOL bStartRecord,
+                              DWORD dwFlags,
+                              DWORD dwParam,
+                              LPCTSTR lpUserStr,
+                              DWORD dwRecordServerId);
+
+// Not supported (no recording server): returns 20; a NULL `lpBuf` or `dwLen` 0: 21.
+DWORD BRAS_TransBuffer2RecordServer(DWORD dwUserId,
+                                    LPBYTE lpBuf,
+                                    DWORD dwLen,
+                                    DWORD dwParam,
+                                    DWORD dwRecordServerId);
 
 #ifdef __cplusplus
 }  // extern "C"

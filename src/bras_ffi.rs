@@ -373,7 +373,9 @@ pub extern "C" fn BRAS_SetOnVideoCallEventCallBack(
 
 /// Registers a callback by type (`BRAS_CBTYPE_*`): APPMESSAGE, APPMESSAGEEX,
 /// VERIFYUSER, PERPAREENTERROOM, USERLOGIN, USERLOGOUT, USERLOGOUTEX,
-/// USERENTERROOM, USERLEAVEROOM and VIDEOCALL. ONTIMER needs an interval:
+/// USERENTERROOM, USERLEAVEROOM and VIDEOCALL; FILTERDATA, TRANSBUFFEREX,
+/// TRANSFILE, SERVERRECORD and SERVERRECORDEX are accepted, and never called
+/// (features not provided). ONTIMER needs an interval:
 /// use `BRAS_SetTimerEventCallBack` (here: 20). Other known types: 20;
 /// unknown: 21.
 #[no_mangle]
@@ -402,8 +404,8 @@ pub unsafe extern "C" fn BRAS_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
             BRAS_SetOnUserLeaveRoomActionCallBack(as_fn!(BRAS_OnUserLeaveRoomAction_CallBack), u)
         }
         BRAS_CBTYPE_VIDEOCALL => BRAS_SetOnVideoCallEventCallBack(as_fn!(BRAS_OnVideoCallEvent_CallBack), u),
-        t if (1..=BRAS_CBTYPE_USERINFOCTRL).contains(&t) => GV_ERR_FUNCNOTALLOW,
-        _ => GV_ERR_FUNCOPTERROR,
+        // SAFETY: the app passes a function of the type `t` names.
+        t => unsafe { crate::bras_stubs::set_callback(t, lpFunction, u) },
     }
 }
 

@@ -24,7 +24,9 @@ use parking_lot::Mutex;
 
 use crate::constants::*;
 use crate::link::{Link, LinkError};
-use crate::protocol::{CallEvent, ClientMsg, Role, ServerMsg, PROTOCOL_VERSION};
+use crate::protocol::{
+    CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN, PROTOCOL_VERSION,
+};
 
 const WAKER: Token = Token(0);
 const SOCKET: Token = Token(1);
@@ -42,8 +44,13 @@ pub const MAX_USER_STR_LEN: usize = 2048;
 pub enum Event {
     /// A `WM_GV_*` notification: `(message, wParam, lParam)`.
     Notify { msg: u32, wparam: u32, lparam: u32 },
-    /// Bytes relayed to this client (`from` 0 = the business server).
-    TransBuffer { from: u32, data: Vec<u8> },
+    /// Bytes relayed to this client (`from` 0 = the business server);
+    /// `ex`: sent with `BRAC_TransBufferEx` (its wParam, lParam, task id).
+    TransBuffer { from: u32, ex: bool, wparam: u32, lparam: u32, task_id: u32, data: Vec<u8> },
+    /// A text message (`to` 0: the whole room).
+    Text { from: u32, to: u32, secret: bool, text: Vec<u8> },
+    /// Bytes from the business server (`BRAS_SendBufToUser`/`ToRoom`).
+    FilterData { data: Vec<u8> },
     /// A video-call event; `user_id` is the other party.
     VideoCall { event: u32, user_id: u32, error_code: u32, flags: u32, param: u32, user_str: Vec<u8> },
 }
@@ -79,17 +86,44 @@ pub struct ClientCall {
     pub phase: CallPhase,
 }
 
+/// What this client knows of a user (itself included).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: Vec<u8>,
+    pub nick: Vec<u8>,
+    pub level: u32,
+    /// `GV_CAMERA_STATE_*`, `GV_AUDIO_STATE_*`.
+    pub camera: u32,
+    pub mic: u32,
+}
+
+impl From<RoomUser> for UserInfo {
+    fn from(u: RoomUser) -> Self {
+        UserInfo { name: u.name, nick: u.nick, level: u.level, camera: u.camera, mic: u.mic }
+    }
+}
+
 /// What API threads may read; written by both sides under the lock.
 #[derive(Debug)]
 pub struct State {
     pub link: LinkState,
     pub logged_in: bool,
     pub self_id: Option<u32>,
-    pub self_name: Vec<u8>,
     pub room: Option<u32>,
+    /// The name the current room was entered by (`BRAC_EnterRoomEx`).
+    pub room_name: Vec<u8>,
     /// Everyone in `room`, self included.
     pub room_users: Vec<u32>,
-    pub names: HashMap<u32, Vec<u8>>,
+    /// Users met (self, room members, call peers), by id.
+    pub users: HashMap<u32, UserInfo>,
+    /// Infos the business server set (`BRAS_SetUserInfo`), by (user, info id).
+    pub infos: HashMap<(u32, u32), Vec<u8>>,
+    /// `BRAC_SetSDKOption` values kept for `BRAC_GetSDKOption`.
+    pub options: HashMap<u32, i32>,
+    /// Room name of the last `BRAC_EnterRoomEx`, until its answer.
+    pending_room_name: Option<Vec<u8>>,
+    /// Last task id given to a `BRAC_TransBuffer(Ex)`.
+    next_task: u32,
     pub call: Option<ClientCall>,
     /// `BRAC_USERSTATE_SELFUSERSTATUS`: 0 unknown, 1 connected, 2 logged in,
     /// 3 in room, 4 logged out, 5 link closed.
@@ -106,10 +140,14 @@ impl State {
             link: LinkState::Idle,
             logged_in: false,
             self_id: None,
-            self_name: Vec::new(),
             room: None,
+            room_name: Vec::new(),
             room_users: Vec::new(),
-            names: HashMap::new(),
+            users: HashMap::new(),
+            infos: HashMap::new(),
+            options: HashMap::new(),
+            pending_room_name: None,
+            next_task: 0,
             call: None,
             status: 0,
             logging_out: false,
@@ -126,12 +164,18 @@ impl State {
         }
     }
 
+    /// What is known of a user (`-1`: myself).
+    pub fn user(&self, user_id: u32) -> Option<&UserInfo> {
+        self.users.get(&self.resolve(user_id)?)
+    }
+
     pub fn name_of(&self, user_id: u32) -> Option<Vec<u8>> {
-        let uid = self.resolve(user_id)?;
-        if Some(uid) == self.self_id {
-            return Some(self.self_name.clone());
-        }
-        self.names.get(&uid).cloned()
+        self.user(user_id).map(|u| u.name.clone())
+    }
+
+    /// Whether this client may address `user_id` (in its room, or its call peer).
+    pub fn knows(&self, user_id: u32) -> bool {
+        self.room_users.contains(&user_id) || self.call.is_some_and(|c| c.peer == user_id)
     }
 }
 
@@ -234,6 +278,91 @@ impl Client {
         0
     }
 
+    /// `BRAC_LoginEx`: logs in as `name` (the app's string user id, or the
+    /// nick name) with the app's numeric `user_id` (0: none) and nick name.
+    pub fn login_ex(&self, name: &[u8], nick: &[u8], user_id: u32, password: &[u8]) -> Code {
+        if name.is_empty() || name.len() > MAX_NAME_LEN || nick.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        {
+            let st = self.state.lock();
+            if st.link == LinkState::Idle {
+                return GV_ERR_CONNECT_ABORT;
+            }
+            if st.logged_in {
+                return GV_ERR_ALREADY_LOGIN;
+            }
+        }
+        let msg = ClientMsg::LoginEx { name: name.to_vec(), password: password.to_vec(), user_id, nick: nick.to_vec() };
+        self.command(Command::Send(msg));
+        0
+    }
+
+    /// `BRAC_SendTextMessage`: to a user of this client's room, or to the
+    /// whole room (`to` 0 or -1).
+    pub fn send_text(&self, to: u32, secret: bool, text: &[u8]) -> Code {
+        if text.is_empty() || text.len() > MAX_BLOB_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        {
+            let st = self.state.lock();
+            if !st.logged_in {
+                return GV_ERR_NOTLOGIN;
+            }
+            if st.room.is_none() {
+                return GV_ERR_NOTINROOM;
+            }
+            if to != 0 && to != u32::MAX && (Some(to) == st.self_id || !st.room_users.contains(&to)) {
+                return GV_ERR_INVALID_USERID;
+            }
+        }
+        self.command(Command::Send(ClientMsg::Text { to, secret, text: text.to_vec() }));
+        0
+    }
+
+    /// `BRAC_TransBuffer(Ex)`: bytes for a user this client knows (in its
+    /// room or its call peer), or for the business server (0). Returns the
+    /// code and the task id given to the transfer.
+    pub fn trans_buffer(&self, to: u32, data: &[u8], ex: Option<(u32, u32)>) -> (Code, u32) {
+        if data.is_empty() || data.len() > MAX_BLOB_LEN {
+            return (GV_ERR_FUNCOPTERROR, 0);
+        }
+        let task_id = {
+            let mut st = self.state.lock();
+            if !st.logged_in {
+                return (GV_ERR_NOTLOGIN, 0);
+            }
+            if to != 0 && (Some(to) == st.self_id || !st.knows(to)) {
+                return (GV_ERR_INVALID_USERID, 0);
+            }
+            st.next_task = st.next_task.wrapping_add(1).max(1);
+            st.next_task
+        };
+        let (wparam, lparam) = ex.unwrap_or((0, 0));
+        let msg = ClientMsg::TransBuffer { to, ex: ex.is_some(), wparam, lparam, task_id, data: data.to_vec() };
+        self.command(Command::Send(msg));
+        (0, task_id)
+    }
+
+    /// `BRAC_UserCameraControl` / `BRAC_UserSpeakControl`: for oneself
+    /// (-1 or one's own id) opens or closes the device state the room sees;
+    /// for another user it asks for that user's stream (media is not relayed
+    /// yet: nothing more happens).
+    pub fn device(&self, kind: u8, user_id: u32, open: bool) -> Code {
+        {
+            let st = self.state.lock();
+            if !st.logged_in {
+                return GV_ERR_NOTLOGIN;
+            }
+            let me = user_id == u32::MAX || Some(user_id) == st.self_id;
+            if !me {
+                return if st.knows(user_id) { 0 } else { GV_ERR_INVALID_USERID };
+            }
+        }
+        self.command(Command::Send(ClientMsg::Device { kind, open }));
+        0
+    }
+
     /// `BRAC_Logout`: ends the session and closes the link.
     pub fn logout(&self) -> Code {
         {
@@ -269,8 +398,12 @@ impl Client {
         if name.is_empty() || name.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
-        if !self.state.lock().logged_in {
-            return GV_ERR_NOTLOGIN;
+        {
+            let mut st = self.state.lock();
+            if !st.logged_in {
+                return GV_ERR_NOTLOGIN;
+            }
+            st.pending_room_name = Some(name.to_vec());
         }
         self.command(Command::Send(ClientMsg::EnterRoomByName { name: name.to_vec(), password: password.to_vec() }));
         0
@@ -653,11 +786,12 @@ impl Net {
                 drop(st);
                 self.drop_link(Down::ConnectFailed);
             }
-            ServerMsg::LoginResult { user_id, code, name } => {
+            ServerMsg::LoginResult { user_id, code, name, level, nick } => {
                 if code == 0 {
                     st.logged_in = true;
                     st.self_id = Some(user_id);
-                    st.self_name = name;
+                    let (camera, mic) = (GV_CAMERA_STATE_NORMAL, GV_AUDIO_STATE_NORMAL);
+                    st.users.insert(user_id, UserInfo { name, nick, level, camera, mic });
                     st.status = 2;
                     notify(ev, WM_GV_LOGINSYSTEM, user_id, 0);
                 } else {
@@ -665,20 +799,27 @@ impl Net {
                 }
             }
             ServerMsg::EnterRoomResult { room_id, code } => {
+                let name = st.pending_room_name.take();
                 if code == 0 {
                     st.entering = Some(room_id);
+                    st.room_name = name.unwrap_or_default();
+                    st.room_users.clear();
                 } else {
                     notify(ev, WM_GV_ENTERROOM, room_id, code);
                 }
             }
-            ServerMsg::RoomUsers { room_id, users } => {
-                if st.entering.take() == Some(room_id) {
+            ServerMsg::RoomUsers { room_id, users, more } => {
+                if st.entering == Some(room_id) {
+                    for u in users {
+                        st.room_users.push(u.user_id);
+                        st.users.insert(u.user_id, u.into());
+                    }
+                    if more {
+                        return;
+                    }
+                    st.entering = None;
                     st.room = Some(room_id);
                     st.status = 3;
-                    st.room_users = users.iter().map(|u| u.user_id).collect();
-                    for u in users {
-                        st.names.insert(u.user_id, u.name);
-                    }
                     let count = st.room_users.len() as u32;
                     notify(ev, WM_GV_ENTERROOM, room_id, 0);
                     notify(ev, WM_GV_ONLINEUSER, count, room_id);
@@ -690,20 +831,22 @@ impl Net {
                     if entered {
                         st.room_users.push(user.user_id);
                     }
-                    st.names.insert(user.user_id, user.name);
-                    notify(ev, WM_GV_USERATROOM, user.user_id, entered as u32);
+                    let uid = user.user_id;
+                    st.users.insert(uid, user.into());
+                    notify(ev, WM_GV_USERATROOM, uid, entered as u32);
                 }
             }
             ServerMsg::LeftRoom { room_id } => {
                 if st.room == Some(room_id) {
                     st.room = None;
+                    st.room_name.clear();
                     st.room_users.clear();
                     st.status = 2;
                 }
             }
             ServerMsg::VideoCall { ev: e, peer_name } => {
                 if !peer_name.is_empty() {
-                    st.names.insert(e.user_id, peer_name);
+                    st.users.entry(e.user_id).or_default().name = peer_name;
                 }
                 st.call = next_call_state(st.call, &e);
                 ev.push(Event::VideoCall {
@@ -719,7 +862,25 @@ impl Net {
                 self.link_close_code = Some(code);
             }
             ServerMsg::Pong { .. } => {}
-            ServerMsg::TransBuffer { from, data } => ev.push(Event::TransBuffer { from, data }),
+            ServerMsg::TransBuffer { from, ex, wparam, lparam, task_id, data } => {
+                ev.push(Event::TransBuffer { from, ex, wparam, lparam, task_id, data })
+            }
+            ServerMsg::Text { from, to, secret, text } => ev.push(Event::Text { from, to, secret, text }),
+            ServerMsg::FilterData { data } => ev.push(Event::FilterData { data }),
+            ServerMsg::Device { user_id, kind, state } => {
+                let info = st.users.entry(user_id).or_default();
+                if kind == DEVICE_CAMERA {
+                    info.camera = state;
+                    notify(ev, WM_GV_CAMERASTATE, user_id, state);
+                } else if kind == DEVICE_MIC {
+                    info.mic = state;
+                    notify(ev, WM_GV_MICSTATECHANGE, user_id, (state == GV_AUDIO_STATE_OPEN) as u32);
+                }
+            }
+            ServerMsg::UserInfo { user_id, info_id, value } => {
+                st.infos.insert((user_id, info_id), value);
+                notify(ev, WM_GV_USERINFOUPDATE, user_id, info_id);
+            }
             other => tracing::debug!(?other, "ignored: not a client message"),
         }
     }

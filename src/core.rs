@@ -24,7 +24,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::constants::*;
-use crate::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, PROTOCOL_VERSION};
+use crate::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, PROTOCOL_VERSION};
 
 /// Identifies one transport connection for the lifetime of the process.
 /// The event loop must never reuse an id for another connection.
@@ -118,10 +118,31 @@ struct Conn {
 #[derive(Debug)]
 struct User {
     name: Vec<u8>,
+    nick: Vec<u8>,
+    level: u32,
+    /// `GV_CAMERA_STATE_*` and `GV_AUDIO_STATE_*` as the user set them.
+    camera: u32,
+    mic: u32,
     conn: ConnId,
     room: Option<u32>,
     call: Option<u64>,
 }
+
+/// What a Login or LoginEx asks for.
+#[derive(Debug, Clone)]
+struct LoginAsk {
+    name: Vec<u8>,
+    /// The user id a `BRAC_LoginEx` gave (0: none).
+    app_id: u32,
+    /// The nick name a `BRAC_LoginEx` gave (empty: the name).
+    nick: Vec<u8>,
+}
+
+/// Longest user name or nick name the server accepts, in bytes (the client
+/// library checks the same bound).
+pub const MAX_USER_NAME: usize = 256;
+/// Users per `RoomUsers` message, so that a frame stays under its limit.
+const ROOM_USERS_PER_MESSAGE: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CallState {
@@ -175,7 +196,7 @@ enum Timer {
 #[derive(Debug)]
 enum Query {
     Call { call_id: u64 },
-    Login { conn: ConnId, name: Vec<u8> },
+    Login { conn: ConnId, ask: LoginAsk },
     Enter { uid: u32, room_id: u32 },
 }
 
@@ -364,15 +385,20 @@ impl Core {
             (_, ClientMsg::Ping { seq }) => self.push(conn, ServerMsg::Pong { seq }),
             (ConnState::Business, msg) => self.business_message(now, msg),
             (ConnState::Ready { login: None }, ClientMsg::Login { name, password, .. }) => {
-                self.ask_login(now, conn, name, password);
+                self.ask_login(now, conn, LoginAsk { name, app_id: 0, nick: Vec::new() }, password);
             }
-            (ConnState::Ready { login: Some(_) }, ClientMsg::Login { .. }) => {
+            (ConnState::Ready { login: None }, ClientMsg::LoginEx { name, password, user_id, nick }) => {
+                self.ask_login(now, conn, LoginAsk { name, app_id: user_id, nick }, password);
+            }
+            (ConnState::Ready { login: Some(_) }, ClientMsg::Login { .. } | ClientMsg::LoginEx { .. }) => {
                 tracing::debug!(conn = conn.0, "ignored: login already being verified");
             }
-            (ConnState::LoggedIn(uid), ClientMsg::Login { .. }) => {
+            (ConnState::LoggedIn(uid), ClientMsg::Login { .. } | ClientMsg::LoginEx { .. }) => {
                 let uid = *uid;
-                let name = self.users.get(&uid).map(|u| u.name.clone()).unwrap_or_default();
-                self.push(conn, ServerMsg::LoginResult { user_id: uid, code: GV_ERR_ALREADY_LOGIN, name });
+                let (name, level, nick) =
+                    self.users.get(&uid).map(|u| (u.name.clone(), u.level, u.nick.clone())).unwrap_or_default();
+                let code = GV_ERR_ALREADY_LOGIN;
+                self.push(conn, ServerMsg::LoginResult { user_id: uid, code, name, level, nick });
             }
             (ConnState::Ready { .. }, ClientMsg::Logout) => {
                 self.close(now, conn, CloseReason::Logout);
@@ -419,6 +445,22 @@ impl Core {
         }
         let keepalive_ms = self.config.keepalive_timeout.as_millis().min(u32::MAX as u128) as u32;
         self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms });
+        if business_port {
+            // A business server that links (or links again) learns the calls
+            // in progress, so that it can end them.
+            let mut active: Vec<(u32, u32, u32, u32)> = self
+                .calls
+                .values()
+                .filter_map(|c| match c.state {
+                    CallState::Active { room } => Some((c.caller, c.callee, c.flags, room)),
+                    _ => None,
+                })
+                .collect();
+            active.sort_unstable();
+            for (a, b, flags, room) in active {
+                self.note(START, a, b, 0, flags, room, &[]);
+            }
+        }
     }
 
     fn user_message(&mut self, now: Instant, conn: ConnId, uid: u32, msg: ClientMsg) {
@@ -452,7 +494,59 @@ impl Core {
                 }
             }
             ClientMsg::VideoCall(ev) => self.video_call(now, uid, ev),
+            ClientMsg::Text { to, secret, text } => self.text(uid, to, secret, text),
+            ClientMsg::TransBuffer { to: 0, data, .. } => {
+                self.send_business(ServerMsg::BizTransBuffer { user_id: uid, data });
+            }
+            ClientMsg::TransBuffer { to, ex, wparam, lparam, task_id, data } => {
+                // Relayed to any user online; to nobody otherwise (the library
+                // checks that it knows the user).
+                self.send_user(to, ServerMsg::TransBuffer { from: uid, ex, wparam, lparam, task_id, data });
+            }
+            ClientMsg::Device { kind, open } => self.device(uid, kind, open),
             other => tracing::debug!(user = uid, ?other, "ignored: not a client's message"),
+        }
+    }
+
+    /// A text message: to one user of the sender's room, or to all of it
+    /// (`to` 0 or -1). Users in no room, or not in the same room, cannot
+    /// see each other: nothing is delivered.
+    fn text(&mut self, from: u32, to: u32, secret: bool, text: Vec<u8>) {
+        let Some(room_id) = self.users.get(&from).and_then(|u| u.room) else { return };
+        let members = self.rooms.get(&room_id).map(|r| r.members.clone()).unwrap_or_default();
+        let everyone = to == 0 || to == ANY_ROOM;
+        if !everyone && !members.contains(&to) {
+            tracing::debug!(user = from, to, "text to a user outside the room: dropped");
+            return;
+        }
+        let to = if everyone { 0 } else { to };
+        for m in members.into_iter().filter(|m| *m != from && (everyone || *m == to)) {
+            self.send_user(m, ServerMsg::Text { from, to, secret, text: text.clone() });
+        }
+        self.send_business(ServerMsg::BizText { room_id, src: from, tar: to, secret, text });
+    }
+
+    /// A user opened or closed its own camera or microphone: its room (or,
+    /// in no room, the user alone) hears of it.
+    fn device(&mut self, uid: u32, kind: u8, open: bool) {
+        let Some(user) = self.users.get_mut(&uid) else { return };
+        let state = match kind {
+            DEVICE_CAMERA => {
+                user.camera = if open { GV_CAMERA_STATE_OPEN } else { GV_CAMERA_STATE_NORMAL };
+                user.camera
+            }
+            DEVICE_MIC => {
+                user.mic = if open { GV_AUDIO_STATE_OPEN } else { GV_AUDIO_STATE_NORMAL };
+                user.mic
+            }
+            _ => return,
+        };
+        let members = match user.room {
+            Some(r) => self.rooms.get(&r).map(|r| r.members.clone()).unwrap_or_default(),
+            None => vec![uid],
+        };
+        for m in members {
+            self.send_user(m, ServerMsg::Device { user_id: uid, kind, state });
         }
     }
 
@@ -494,8 +588,19 @@ impl Core {
                 self.push(conn, ServerMsg::LinkClose { code });
                 self.close(now, conn, CloseReason::Kicked);
             }
-            ClientMsg::BizSendBuf { user_id, data } => {
-                self.send_user(user_id, ServerMsg::TransBuffer { from: 0, data });
+            ClientMsg::BizSendBuf { user_id, data } => self.send_user(user_id, ServerMsg::FilterData { data }),
+            ClientMsg::BizSendRoom { room_id, data } => {
+                let members = self.rooms.get(&room_id).map(|r| r.members.clone()).unwrap_or_default();
+                for m in members {
+                    self.send_user(m, ServerMsg::FilterData { data: data.clone() });
+                }
+            }
+            ClientMsg::BizTransBuffer { user_id, data } => {
+                let msg = ServerMsg::TransBuffer { from: 0, ex: false, wparam: 0, lparam: 0, task_id: 0, data };
+                self.send_user(user_id, msg);
+            }
+            ClientMsg::BizSetUserInfo { user_id, info_id, value } => {
+                self.send_user(user_id, ServerMsg::UserInfo { user_id, info_id, value });
             }
             other => tracing::debug!(?other, "ignored: not a business server's message"),
         }
@@ -523,17 +628,21 @@ impl Core {
                 let note = if answer.is_some() { None } else { Some((FINISH, 0, code)) };
                 self.end_call(call_id, Ending { note, ..Ending::new(Some((REPLY, code)), None, (0, 0, 0)) });
             }
-            Query::Login { conn, name } => {
+            Query::Login { conn, ask } => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
                 if c.state != (ConnState::Ready { login: Some(q) }) {
                     return;
                 }
                 c.state = ConnState::Ready { login: None };
                 match answer {
-                    Some((0, user_id, level, _nick)) => self.login(now, conn, name, user_id, level),
+                    Some((0, user_id, level, nick)) => {
+                        let nick = if nick.is_empty() { ask.nick.clone() } else { nick };
+                        let id = if user_id != 0 { user_id } else { ask.app_id };
+                        self.login(now, conn, LoginAsk { app_id: id, nick, ..ask }, level);
+                    }
                     _ => {
                         tracing::info!(conn = conn.0, code, "login refused by the business server");
-                        self.push(conn, ServerMsg::LoginResult { user_id: 0, code, name });
+                        self.refuse_login(conn, ask.name, code);
                     }
                 }
             }
@@ -593,32 +702,40 @@ impl Core {
 
     // ----- sessions ---------------------------------------------------------
 
-    fn ask_login(&mut self, now: Instant, conn: ConnId, name: Vec<u8>, password: Vec<u8>) {
-        if name.is_empty() {
-            self.push(conn, ServerMsg::LoginResult { user_id: 0, code: GV_ERR_CERTIFY_FAIL, name });
+    fn refuse_login(&mut self, conn: ConnId, name: Vec<u8>, code: u32) {
+        self.push(conn, ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick: Vec::new() });
+    }
+
+    fn ask_login(&mut self, now: Instant, conn: ConnId, ask: LoginAsk, password: Vec<u8>) {
+        if ask.name.is_empty() || ask.name.len() > MAX_USER_NAME || ask.nick.len() > MAX_USER_NAME {
+            self.refuse_login(conn, ask.name, GV_ERR_CERTIFY_FAIL);
             return;
         }
         if self.config.require_business && self.business.is_none() {
             tracing::info!(conn = conn.0, "login refused: no business server linked");
-            self.push(conn, ServerMsg::LoginResult { user_id: 0, code: GV_ERR_SERVERSDK_FAIL, name });
+            self.refuse_login(conn, ask.name, GV_ERR_SERVERSDK_FAIL);
             return;
         }
         let ip = self.conns.get(&conn).map(|c| c.ip.clone().into_bytes()).unwrap_or_default();
-        let query = Query::Login { conn, name: name.clone() };
-        let asked = self.ask(now, query, |query| ServerMsg::BizAskVerify { query, name: name.clone(), password, ip });
+        let name = ask.name.clone();
+        let query = Query::Login { conn, ask: ask.clone() };
+        let asked = self.ask(now, query, |query| ServerMsg::BizAskVerify { query, name, password, ip });
         match asked {
             Some(q) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.state = ConnState::Ready { login: Some(q) };
                 }
             }
-            None => self.login(now, conn, name, 0, 0),
+            None => self.login(now, conn, ask, 0),
         }
     }
 
-    /// Logs the connection in as `name`, with the id the business server
-    /// gave (`given_id`), or the id kept for that name (0).
-    fn login(&mut self, now: Instant, conn: ConnId, name: Vec<u8>, given_id: u32, level: u32) {
+    /// Logs the connection in as `ask.name`, with the id given by the
+    /// business server or `BRAC_LoginEx` (`ask.app_id`), or else the id kept
+    /// for that name.
+    fn login(&mut self, now: Instant, conn: ConnId, ask: LoginAsk, level: u32) {
+        let LoginAsk { name, app_id: given_id, nick } = ask;
+        let nick = if nick.is_empty() { name.clone() } else { nick };
         let uid = if given_id != 0 && given_id != u32::MAX {
             given_id
         } else if let Some(id) = self.ids_by_name.get(&name) {
@@ -638,7 +755,17 @@ impl Core {
             self.push(old, ServerMsg::LinkClose { code: GV_ERR_LOGIN_NEWLOGIN });
             self.close(now, old, CloseReason::LoggedInElsewhere);
         }
-        self.users.insert(uid, User { name: name.clone(), conn, room: None, call: None });
+        let user = User {
+            name: name.clone(),
+            nick: nick.clone(),
+            level,
+            camera: GV_CAMERA_STATE_NORMAL,
+            mic: GV_AUDIO_STATE_NORMAL,
+            conn,
+            room: None,
+            call: None,
+        };
+        self.users.insert(uid, user);
         let ip = match self.conns.get_mut(&conn) {
             Some(c) => {
                 c.state = ConnState::LoggedIn(uid);
@@ -647,7 +774,7 @@ impl Core {
             None => Vec::new(),
         };
         tracing::info!(user = uid, name = %String::from_utf8_lossy(&name), conn = conn.0, "login");
-        self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone() });
+        self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone(), level, nick });
         self.send_business(ServerMsg::BizUserLogin { user_id: uid, name, level, ip });
     }
 
@@ -951,7 +1078,17 @@ impl Core {
     }
 
     fn room_user(&self, uid: u32) -> RoomUser {
-        RoomUser { user_id: uid, name: self.users.get(&uid).map(|u| u.name.clone()).unwrap_or_default() }
+        match self.users.get(&uid) {
+            Some(u) => RoomUser {
+                user_id: uid,
+                name: u.name.clone(),
+                nick: u.nick.clone(),
+                level: u.level,
+                camera: u.camera,
+                mic: u.mic,
+            },
+            None => RoomUser { user_id: uid, name: Vec::new(), nick: Vec::new(), level: 0, camera: 0, mic: 0 },
+        }
     }
 
     /// Entering a room: a call's room is for its two parties only; an
@@ -995,8 +1132,12 @@ impl Core {
         }
         tracing::info!(user = uid, room = room_id, "enter room");
         self.send_user(uid, ServerMsg::EnterRoomResult { room_id, code: 0 });
-        let users = members.iter().map(|m| self.room_user(*m)).collect();
-        self.send_user(uid, ServerMsg::RoomUsers { room_id, users });
+        let chunks: Vec<Vec<RoomUser>> =
+            members.chunks(ROOM_USERS_PER_MESSAGE).map(|c| c.iter().map(|m| self.room_user(*m)).collect()).collect();
+        let last = chunks.len() - 1;
+        for (i, users) in chunks.into_iter().enumerate() {
+            self.send_user(uid, ServerMsg::RoomUsers { room_id, users, more: i < last });
+        }
         for m in members.into_iter().filter(|m| *m != uid) {
             self.send_user(m, ServerMsg::UserAtRoom { room_id, user: me.clone(), entered: true });
         }

@@ -46,11 +46,21 @@ struct User {
     conn: ConnId,
     id: u32,
     name: Vec<u8>,
+    /// As the business server gave them (none: the name, level 0).
+    nick: Vec<u8>,
+    level: u32,
 }
 
 impl User {
     fn room_user(&self) -> RoomUser {
-        RoomUser { user_id: self.id, name: self.name.clone() }
+        RoomUser {
+            user_id: self.id,
+            name: self.name.clone(),
+            nick: self.nick.clone(),
+            level: self.level,
+            camera: GV_CAMERA_STATE_NORMAL,
+            mic: GV_AUDIO_STATE_NORMAL,
+        }
     }
 }
 
@@ -136,7 +146,7 @@ struct Biz {
 
 /// A connection not logged in, as a `User` for [`Drained::expect`].
 fn anon(conn: ConnId) -> User {
-    User { conn, id: 0, name: Vec::new() }
+    User { conn, id: 0, name: Vec::new(), nick: Vec::new(), level: 0 }
 }
 
 /// A `Core` and a simulated clock.
@@ -229,12 +239,13 @@ impl World {
         let name = name.as_bytes().to_vec();
         self.send(conn, ClientMsg::Login { name: name.clone(), password: b"pw".to_vec(), pass_enc_type: 0 });
         let msgs = self.take_conn(conn);
-        let [ServerMsg::LoginResult { user_id, code: 0, name: got }] = msgs.as_slice() else {
+        let [ServerMsg::LoginResult { user_id, code: 0, name: got, level: 0, nick }] = msgs.as_slice() else {
             panic!("login of {name:?}: unexpected {msgs:?}");
         };
         assert_eq!(*got, name);
+        assert_eq!(*nick, name, "with no business server the nick name is the user name");
         assert!(*user_id > 0, "user ids are positive");
-        User { conn, id: *user_id, name }
+        User { conn, id: *user_id, nick: name.clone(), name, level: 0 }
     }
 
     /// Connect, Hello and Login: a user ready to call.
@@ -464,11 +475,11 @@ impl World {
             assert_eq!(user_id, given_id, "the business server's id");
         }
         let name = name.as_bytes().to_vec();
-        let u = User { conn, id: user_id, name: name.clone() };
+        let u = User { conn, id: user_id, name: name.clone(), nick: b"Nick".to_vec(), level };
         d.expect_biz(
             bs,
             vec![ServerMsg::BizUserLogin { user_id, name: name.clone(), level, ip: b"127.0.0.1".to_vec() }],
-            &[(&u, vec![ServerMsg::LoginResult { user_id, code: 0, name }])],
+            &[(&u, vec![ServerMsg::LoginResult { user_id, code: 0, name, level, nick: b"Nick".to_vec() }])],
         );
         u
     }
@@ -525,7 +536,7 @@ fn call_ev_flags(event: u32, peer: &User, code: u32, flags: u32, param: u32, s: 
 fn enter_ok(room_id: u32, users: &[&User]) -> Vec<ServerMsg> {
     vec![
         ServerMsg::EnterRoomResult { room_id, code: 0 },
-        ServerMsg::RoomUsers { room_id, users: users.iter().map(|u| u.room_user()).collect() },
+        ServerMsg::RoomUsers { room_id, users: users.iter().map(|u| u.room_user()).collect(), more: false },
     ]
 }
 
@@ -631,7 +642,13 @@ fn logging_in_without_business_server_same_name_keeps_same_positive_id() {
     w.send(b2.conn, ClientMsg::Login { name: b"zed".to_vec(), password: Vec::new(), pass_enc_type: 0 });
     assert_eq!(
         w.take_conn(b2.conn),
-        vec![ServerMsg::LoginResult { user_id: b.id, code: GV_ERR_ALREADY_LOGIN, name: b"bob".to_vec() }]
+        vec![ServerMsg::LoginResult {
+            user_id: b.id,
+            code: GV_ERR_ALREADY_LOGIN,
+            name: b"bob".to_vec(),
+            level: 0,
+            nick: b"bob".to_vec(),
+        }]
     );
 }
 
@@ -723,7 +740,7 @@ fn row_request_while_already_in_a_call_in_progress_answers_busy() {
 fn row_callee_not_logged_in_replies_offline() {
     let (mut w, a, b, _) = three();
     // A user id nobody has.
-    let nobody = User { conn: ConnId(u64::MAX), id: 987_654, name: Vec::new() };
+    let nobody = User { conn: ConnId(u64::MAX), id: 987_654, name: Vec::new(), nick: Vec::new(), level: 0 };
     w.request(&a, &nobody, A_PARAM, A_STR);
     w.drain().expect(&[(&a, vec![call_ev(REPLY, &nobody, AC_ERROR_VIDEOCALL_OFFLINE, 0, b"")])]);
     // A user who was logged in and left: its id is known, its name no longer sent.
@@ -1270,7 +1287,7 @@ fn row_event_not_fitting_reply_0_from_caller_is_ignored() {
 fn row_event_not_fitting_naming_a_user_who_is_not_the_peer_is_ignored() {
     let (mut w, a, b, c) = three();
     let d_user = w.login("dave");
-    let nobody = User { conn: ConnId(u64::MAX), id: 987_654, name: Vec::new() };
+    let nobody = User { conn: ConnId(u64::MAX), id: 987_654, name: Vec::new(), nick: Vec::new(), level: 0 };
     w.ring(&a, &b);
     // C and D, also ringing, so that C is someone with a call.
     w.ring(&c, &d_user);
@@ -2192,7 +2209,16 @@ fn business_login_verified_gets_the_business_servers_id() {
         ],
         &[
             (&d1, vec![ServerMsg::LinkClose { code: GV_ERR_LOGIN_NEWLOGIN }]),
-            (&d2, vec![ServerMsg::LoginResult { user_id: d1.id, code: 0, name: b"dave".to_vec() }]),
+            (
+                &d2,
+                vec![ServerMsg::LoginResult {
+                    user_id: d1.id,
+                    code: 0,
+                    name: b"dave".to_vec(),
+                    level: 2,
+                    nick: b"dave".to_vec(),
+                }],
+            ),
         ],
         &[(d1.conn, CloseReason::LoggedInElsewhere)],
     );
@@ -2217,7 +2243,10 @@ fn business_login_refused_gives_the_code() {
         w.drain().expect_biz(
             &bs,
             vec![],
-            &[(&anon(conn), vec![ServerMsg::LoginResult { user_id: 0, code, name: b"alice".to_vec() }])],
+            &[(
+                &anon(conn),
+                vec![ServerMsg::LoginResult { user_id: 0, code, name: b"alice".to_vec(), level: 0, nick: vec![] }],
+            )],
         );
         assert_eq!(w.core.online_users(), 0);
         w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 99, level: 1, nick: b"n".to_vec() });
@@ -2246,7 +2275,10 @@ fn business_login_without_answer_times_out_with_207() {
     w.drain().expect_biz(
         &bs,
         vec![],
-        &[(&anon(conn), vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"alice".to_vec() }])],
+        &[(
+            &anon(conn),
+            vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"alice".to_vec(), level: 0, nick: vec![] }],
+        )],
     );
     w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 5, level: 0, nick: Vec::new() });
     w.drain().expect_nothing();
@@ -2263,8 +2295,10 @@ fn business_required_refuses_logins_and_calls_while_none_is_linked() {
     let conn = w.connect();
     w.send(conn, ClientMsg::Login { name: b"alice".to_vec(), password: b"pw".to_vec(), pass_enc_type: 0 });
     let no_bs = GV_ERR_SERVERSDK_FAIL;
-    w.drain()
-        .expect(&[(&anon(conn), vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"alice".to_vec() }])]);
+    w.drain().expect(&[(
+        &anon(conn),
+        vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"alice".to_vec(), level: 0, nick: vec![] }],
+    )]);
     assert_eq!(w.core.online_users(), 0);
 
     let bs = w.link_business();
@@ -2284,8 +2318,10 @@ fn business_required_refuses_logins_and_calls_while_none_is_linked() {
     assert_eq!(w.core.calls_in_progress(), 1);
     let conn = w.connect();
     w.send(conn, ClientMsg::Login { name: b"erin".to_vec(), password: b"pw".to_vec(), pass_enc_type: 0 });
-    w.drain()
-        .expect(&[(&anon(conn), vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"erin".to_vec() }])]);
+    w.drain().expect(&[(
+        &anon(conn),
+        vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"erin".to_vec(), level: 0, nick: vec![] }],
+    )]);
     // The call in progress goes on.
     w.finish(&d_user, &c, 0, 0, b"");
     w.drain()
@@ -2545,7 +2581,7 @@ fn business_kickout_during_a_call_ends_it_for_the_peer() {
     }
 }
 
-/// BizSendBuf → TransBuffer{from 0, data} to that user only; to a user not
+/// BizSendBuf → FilterData{data} to that user only; to a user not
 /// online, nothing.
 #[test]
 fn business_send_buf_reaches_that_user_only() {
@@ -2553,7 +2589,7 @@ fn business_send_buf_reaches_that_user_only() {
     let bs = w.link_business();
     for data in [b"hello".to_vec(), Vec::new(), vec![0, 255, 1, 2]] {
         w.biz(&bs, ClientMsg::BizSendBuf { user_id: a.id, data: data.clone() });
-        w.drain().expect(&[(&a, vec![ServerMsg::TransBuffer { from: 0, data }])]);
+        w.drain().expect(&[(&a, vec![ServerMsg::FilterData { data }])]);
     }
     w.logout(&b);
     w.drain();
@@ -2645,7 +2681,10 @@ fn business_link_lost_with_everything_pending(silent: bool) {
         vec![],
         &[
             (&a, vec![call_ev(REPLY, &b, late, 0, b"")]),
-            (&anon(g_conn), vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"gina".to_vec() }]),
+            (
+                &anon(g_conn),
+                vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"gina".to_vec(), level: 0, nick: vec![] }],
+            ),
             (&h, vec![ServerMsg::EnterRoomResult { room_id: 5, code: late }]),
         ],
         &closes,

@@ -168,7 +168,8 @@ fn deliver(ev: Event) {
                 unsafe { (cb.func)(event, user_id, error_code, flags, param, s, cb.user as LPVOID) };
             }
         }
-        Event::TransBuffer { from, mut data } => {
+        Event::Text { .. } | Event::FilterData { .. } => {}
+        Event::TransBuffer { from, mut data, .. } => {
             let cb = CALLBACKS.read().trans_buffer;
             if let Some(cb) = cb {
                 let len = data.len() as DWORD;
@@ -298,7 +299,9 @@ pub extern "C" fn BRAC_SetTransBufferCallBack(lpFunction: BRAC_TransBuffer_CallB
 
 /// Registers a callback by type (`BRAC_CBTYPE_*`). Supported here:
 /// `BRAC_CBTYPE_NOTIFYMESSAGE`, `BRAC_CBTYPE_VIDEOCALLEVENT` and
-/// `BRAC_CBTYPE_TRANSBUFFER`; any other
+/// `BRAC_CBTYPE_TRANSBUFFER`; the types of the features this library does not
+/// provide (video and audio data, files, recording…) are accepted, and never
+/// called; any other
 /// type returns `GV_ERR_FUNCNOTALLOW`, an unknown one `GV_ERR_FUNCOPTERROR`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, lpUserValue: LPVOID) -> DWORD {
@@ -319,8 +322,8 @@ pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
             let f: BRAC_TransBuffer_CallBack = unsafe { std::mem::transmute(lpFunction) };
             BRAC_SetTransBufferCallBack(f, lpUserValue)
         }
-        t if (1..=BRAC_CBTYPE_CORESDKDATA).contains(&t) => GV_ERR_FUNCNOTALLOW,
-        _ => GV_ERR_FUNCOPTERROR,
+        // SAFETY: as above, for the type `t` names.
+        t => unsafe { crate::ffi_stubs::set_callback(t, lpFunction, lpUserValue) },
     })
 }
 

@@ -7,14 +7,20 @@
 //! - [`server`]: the core server's mio event loop around [`core::Core`];
 //! - [`link`]: one framed connection to the core server, shared by the libraries;
 //! - [`client`] and [`ffi`]: the client library's network thread and its `BRAC_*` C ABI;
-//! - [`bras`] and [`bras_ffi`]: the business-server library and its `BRAS_*` C ABI.
+//! - [`bras`] and [`bras_ffi`]: the business-server library and its `BRAS_*` C ABI;
+//! - [`ffi_types`]: the vendor's remaining C types (media structs, enums, callback typedefs);
+//! - [`ffi_stubs`] and [`bras_stubs`]: the vendor functions whose feature is not provided,
+//!   exported with their exact signatures and returning documented error codes.
 
 pub mod bras;
 pub mod bras_ffi;
+pub mod bras_stubs;
 pub mod client;
 pub mod constants;
 pub mod core;
 pub mod ffi;
+pub mod ffi_stubs;
+pub mod ffi_types;
 pub mod link;
 pub mod protocol;
 pub mod server;

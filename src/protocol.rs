@@ -70,12 +70,21 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// One user in a room listing.
+/// One user in a room listing, with what others may know of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomUser {
     pub user_id: u32,
     pub name: Vec<u8>,
+    pub nick: Vec<u8>,
+    pub level: u32,
+    /// `GV_CAMERA_STATE_*` and `GV_AUDIO_STATE_*`.
+    pub camera: u32,
+    pub mic: u32,
 }
+
+/// Kinds of device whose state a client sets (`ClientMsg::Device`).
+pub const DEVICE_CAMERA: u8 = 0;
+pub const DEVICE_MIC: u8 = 1;
 
 /// A video-call event as carried on the wire, in either direction.
 ///
@@ -99,6 +108,8 @@ pub enum ClientMsg {
     Hello { version: u16, role: u8, secret: Vec<u8> },
     /// `BRAC_Login`.
     Login { name: Vec<u8>, password: Vec<u8>, pass_enc_type: u32 },
+    /// `BRAC_LoginEx`: like `Login`, with the user id and nick name the app gives.
+    LoginEx { name: Vec<u8>, password: Vec<u8>, user_id: u32, nick: Vec<u8> },
     /// `BRAC_Logout` (and `BRAC_Release` while logged in).
     Logout,
     /// `BRAC_EnterRoom`.
@@ -111,6 +122,12 @@ pub enum ClientMsg {
     VideoCall(CallEvent),
     /// Keep-alive; the server answers [`ServerMsg::Pong`] with the same value.
     Ping { seq: u32 },
+    /// `BRAC_SendTextMessage`: `to` 0 or `u32::MAX` = everyone in the room.
+    Text { to: u32, secret: bool, text: Vec<u8> },
+    /// `BRAC_TransBuffer(Ex)`: bytes for user `to` (0 = the business server).
+    TransBuffer { to: u32, ex: bool, wparam: u32, lparam: u32, task_id: u32, data: Vec<u8> },
+    /// `BRAC_UserCameraControl` / `BRAC_UserSpeakControl` for oneself.
+    Device { kind: u8, open: bool },
     /// Business server: the answer to [`ServerMsg::BizAskCall`] (0 = proceed).
     BizCallVerdict { query: u32, code: u32 },
     /// Business server: the answer to [`ServerMsg::BizAskVerify`].
@@ -122,8 +139,14 @@ pub enum ClientMsg {
     BizVideoCall(CallEvent),
     /// Business server: `BRAS_UserInfoControl`.
     BizUserControl { user_id: u32, ctrl: u32, wparam: u32, lparam: u32, text: Vec<u8> },
-    /// Business server: `BRAS_SendBufToUser`.
+    /// Business server: `BRAS_SendBufToUser` (the client's SDK-filter-data callback).
     BizSendBuf { user_id: u32, data: Vec<u8> },
+    /// Business server: `BRAS_SendBufToRoom` (SDK filter data to everyone in a room).
+    BizSendRoom { room_id: u32, data: Vec<u8> },
+    /// Business server: `BRAS_TransBuffer` (the client's trans-buffer callback, user 0).
+    BizTransBuffer { user_id: u32, data: Vec<u8> },
+    /// Business server: `BRAS_SetUserInfo`.
+    BizSetUserInfo { user_id: u32, info_id: u32, value: Vec<u8> },
 }
 
 /// Messages from the core server to a client.
@@ -135,11 +158,12 @@ pub enum ServerMsg {
     /// Handshake refused with a `GV_ERR_*` code; the server then closes.
     Refused { code: u32 },
     /// Answer to `Login`: `WM_GV_LOGINSYSTEM(user_id, code)`.
-    LoginResult { user_id: u32, code: u32, name: Vec<u8> },
+    LoginResult { user_id: u32, code: u32, name: Vec<u8>, level: u32, nick: Vec<u8> },
     /// Answer to `EnterRoom*`: `WM_GV_ENTERROOM(room_id, code)`.
     EnterRoomResult { room_id: u32, code: u32 },
-    /// After a successful enter: everyone in the room, the receiver included.
-    RoomUsers { room_id: u32, users: Vec<RoomUser> },
+    /// After a successful enter: everyone in the room, the receiver included,
+    /// in one or more messages; `more` is set on all but the last.
+    RoomUsers { room_id: u32, users: Vec<RoomUser>, more: bool },
     /// Someone entered (`entered`) or left the receiver's room.
     UserAtRoom { room_id: u32, user: RoomUser, entered: bool },
     /// The server took the receiver out of `room_id` (a call's room closed).
@@ -150,8 +174,17 @@ pub enum ServerMsg {
     LinkClose { code: u32 },
     /// Answer to `Ping`.
     Pong { seq: u32 },
-    /// Bytes relayed to the client (`from` 0 = the business server).
-    TransBuffer { from: u32, data: Vec<u8> },
+    /// Bytes relayed to the client (`from` 0 = the business server); `ex`:
+    /// from `BRAC_TransBufferEx`, with its `wparam`, `lparam` and task id.
+    TransBuffer { from: u32, ex: bool, wparam: u32, lparam: u32, task_id: u32, data: Vec<u8> },
+    /// A text message from `from` to `to` (0 = the room).
+    Text { from: u32, to: u32, secret: bool, text: Vec<u8> },
+    /// A user's camera or microphone state changed (`kind` = `DEVICE_*`).
+    Device { user_id: u32, kind: u8, state: u32 },
+    /// Bytes from the business server for the SDK-filter-data callback.
+    FilterData { data: Vec<u8> },
+    /// The business server set an info of a user (`WM_GV_USERINFOUPDATE`).
+    UserInfo { user_id: u32, info_id: u32, value: Vec<u8> },
     /// To the business server: may this call proceed? (`BRAS_OnVideoCallEvent_CallBack`, REQUEST)
     BizAskCall { query: u32, src: u32, tar: u32, flags: u32, param: u32, user_str: Vec<u8> },
     /// To the business server: a call event it watches (REPLY, START, FINISH).
@@ -166,6 +199,10 @@ pub enum ServerMsg {
     BizUserLogout { user_id: u32, code: u32 },
     /// To the business server: a user entered or left a room.
     BizUserRoom { user_id: u32, room_id: u32, entered: bool },
+    /// To the business server: a text message between users (`BRAS_OnRecvUserTextMsg`).
+    BizText { room_id: u32, src: u32, tar: u32, secret: bool, text: Vec<u8> },
+    /// To the business server: bytes a user sent to user 0 (`BRAS_OnTransBuffer`).
+    BizTransBuffer { user_id: u32, data: Vec<u8> },
 }
 
 // Message type bytes. Client and server types share no value, which makes
@@ -184,6 +221,13 @@ const C_BIZ_ENTER_VERDICT: u8 = 0x22;
 const C_BIZ_VIDEO_CALL: u8 = 0x23;
 const C_BIZ_USER_CONTROL: u8 = 0x24;
 const C_BIZ_SEND_BUF: u8 = 0x25;
+const C_BIZ_SEND_ROOM: u8 = 0x26;
+const C_BIZ_TRANS_BUFFER: u8 = 0x27;
+const C_BIZ_SET_USER_INFO: u8 = 0x28;
+const C_LOGIN_EX: u8 = 0x09;
+const C_TEXT: u8 = 0x0A;
+const C_TRANS_BUFFER: u8 = 0x0B;
+const C_DEVICE: u8 = 0x0C;
 
 const S_WELCOME: u8 = 0x81;
 const S_REFUSED: u8 = 0x82;
@@ -196,6 +240,12 @@ const S_VIDEO_CALL: u8 = 0x88;
 const S_LINK_CLOSE: u8 = 0x89;
 const S_PONG: u8 = 0x8A;
 const S_TRANS_BUFFER: u8 = 0x8B;
+const S_TEXT: u8 = 0x8C;
+const S_DEVICE: u8 = 0x8D;
+const S_FILTER_DATA: u8 = 0x8E;
+const S_USER_INFO: u8 = 0x8F;
+const S_BIZ_TEXT: u8 = 0xA7;
+const S_BIZ_TRANS_BUFFER: u8 = 0xA8;
 const S_BIZ_ASK_CALL: u8 = 0xA0;
 const S_BIZ_CALL_NOTE: u8 = 0xA1;
 const S_BIZ_ASK_VERIFY: u8 = 0xA2;
@@ -263,7 +313,14 @@ impl<'a> Reader<'a> {
         })
     }
     fn room_user(&mut self) -> Result<RoomUser, DecodeError> {
-        Ok(RoomUser { user_id: self.u32()?, name: self.bytes()? })
+        Ok(RoomUser {
+            user_id: self.u32()?,
+            name: self.bytes()?,
+            nick: self.bytes()?,
+            level: self.u32()?,
+            camera: self.u32()?,
+            mic: self.u32()?,
+        })
     }
     fn finish(self) -> Result<(), DecodeError> {
         if self.buf.is_empty() {
@@ -312,6 +369,10 @@ impl Writer<'_> {
     fn room_user(&mut self, u: &RoomUser) {
         self.u32(u.user_id);
         self.bytes(&u.name);
+        self.bytes(&u.nick);
+        self.u32(u.level);
+        self.u32(u.camera);
+        self.u32(u.mic);
     }
 }
 
@@ -341,7 +402,34 @@ impl ClientMsg {
                 w.bytes(password);
                 w.u32(*pass_enc_type);
             }
+            ClientMsg::LoginEx { name, password, user_id, nick } => {
+                w.u8(C_LOGIN_EX);
+                w.bytes(name);
+                w.bytes(password);
+                w.u32(*user_id);
+                w.bytes(nick);
+            }
             ClientMsg::Logout => w.u8(C_LOGOUT),
+            ClientMsg::Text { to, secret, text } => {
+                w.u8(C_TEXT);
+                w.u32(*to);
+                w.u8(*secret as u8);
+                w.blob(text);
+            }
+            ClientMsg::TransBuffer { to, ex, wparam, lparam, task_id, data } => {
+                w.u8(C_TRANS_BUFFER);
+                w.u32(*to);
+                w.u8(*ex as u8);
+                w.u32(*wparam);
+                w.u32(*lparam);
+                w.u32(*task_id);
+                w.blob(data);
+            }
+            ClientMsg::Device { kind, open } => {
+                w.u8(C_DEVICE);
+                w.u8(*kind);
+                w.u8(*open as u8);
+            }
             ClientMsg::EnterRoom { room_id, password } => {
                 w.u8(C_ENTER_ROOM);
                 w.u32(*room_id);
@@ -399,6 +487,22 @@ impl ClientMsg {
                 w.u32(*user_id);
                 w.blob(data);
             }
+            ClientMsg::BizSendRoom { room_id, data } => {
+                w.u8(C_BIZ_SEND_ROOM);
+                w.u32(*room_id);
+                w.blob(data);
+            }
+            ClientMsg::BizTransBuffer { user_id, data } => {
+                w.u8(C_BIZ_TRANS_BUFFER);
+                w.u32(*user_id);
+                w.blob(data);
+            }
+            ClientMsg::BizSetUserInfo { user_id, info_id, value } => {
+                w.u8(C_BIZ_SET_USER_INFO);
+                w.u32(*user_id);
+                w.u32(*info_id);
+                w.bytes(value);
+            }
         })
     }
 
@@ -413,7 +517,20 @@ impl ClientMsg {
                 ClientMsg::Hello { version: r.u16()?, role: r.u8()?, secret: r.bytes()? }
             }
             C_LOGIN => ClientMsg::Login { name: r.bytes()?, password: r.bytes()?, pass_enc_type: r.u32()? },
+            C_LOGIN_EX => {
+                ClientMsg::LoginEx { name: r.bytes()?, password: r.bytes()?, user_id: r.u32()?, nick: r.bytes()? }
+            }
             C_LOGOUT => ClientMsg::Logout,
+            C_TEXT => ClientMsg::Text { to: r.u32()?, secret: r.bool()?, text: r.blob()? },
+            C_TRANS_BUFFER => ClientMsg::TransBuffer {
+                to: r.u32()?,
+                ex: r.bool()?,
+                wparam: r.u32()?,
+                lparam: r.u32()?,
+                task_id: r.u32()?,
+                data: r.blob()?,
+            },
+            C_DEVICE => ClientMsg::Device { kind: r.u8()?, open: r.bool()? },
             C_ENTER_ROOM => ClientMsg::EnterRoom { room_id: r.u32()?, password: r.bytes()? },
             C_ENTER_ROOM_NAME => ClientMsg::EnterRoomByName { name: r.bytes()?, password: r.bytes()? },
             C_LEAVE_ROOM => ClientMsg::LeaveRoom { room_id: r.u32()? },
@@ -437,6 +554,11 @@ impl ClientMsg {
                 text: r.bytes()?,
             },
             C_BIZ_SEND_BUF => ClientMsg::BizSendBuf { user_id: r.u32()?, data: r.blob()? },
+            C_BIZ_SEND_ROOM => ClientMsg::BizSendRoom { room_id: r.u32()?, data: r.blob()? },
+            C_BIZ_TRANS_BUFFER => ClientMsg::BizTransBuffer { user_id: r.u32()?, data: r.blob()? },
+            C_BIZ_SET_USER_INFO => {
+                ClientMsg::BizSetUserInfo { user_id: r.u32()?, info_id: r.u32()?, value: r.bytes()? }
+            }
             t => return Err(DecodeError::UnknownType(t)),
         };
         r.finish()?;
@@ -457,20 +579,23 @@ impl ServerMsg {
                 w.u8(S_REFUSED);
                 w.u32(*code);
             }
-            ServerMsg::LoginResult { user_id, code, name } => {
+            ServerMsg::LoginResult { user_id, code, name, level, nick } => {
                 w.u8(S_LOGIN_RESULT);
                 w.u32(*user_id);
                 w.u32(*code);
                 w.bytes(name);
+                w.u32(*level);
+                w.bytes(nick);
             }
             ServerMsg::EnterRoomResult { room_id, code } => {
                 w.u8(S_ENTER_ROOM_RESULT);
                 w.u32(*room_id);
                 w.u32(*code);
             }
-            ServerMsg::RoomUsers { room_id, users } => {
+            ServerMsg::RoomUsers { room_id, users, more } => {
                 w.u8(S_ROOM_USERS);
                 w.u32(*room_id);
+                w.u8(*more as u8);
                 let users = &users[..users.len().min(MAX_ROOM_USERS)];
                 w.u16(users.len() as u16);
                 for u in users {
@@ -500,10 +625,37 @@ impl ServerMsg {
                 w.u8(S_PONG);
                 w.u32(*seq);
             }
-            ServerMsg::TransBuffer { from, data } => {
+            ServerMsg::TransBuffer { from, ex, wparam, lparam, task_id, data } => {
                 w.u8(S_TRANS_BUFFER);
                 w.u32(*from);
+                w.u8(*ex as u8);
+                w.u32(*wparam);
+                w.u32(*lparam);
+                w.u32(*task_id);
                 w.blob(data);
+            }
+            ServerMsg::Text { from, to, secret, text } => {
+                w.u8(S_TEXT);
+                w.u32(*from);
+                w.u32(*to);
+                w.u8(*secret as u8);
+                w.blob(text);
+            }
+            ServerMsg::Device { user_id, kind, state } => {
+                w.u8(S_DEVICE);
+                w.u32(*user_id);
+                w.u8(*kind);
+                w.u32(*state);
+            }
+            ServerMsg::FilterData { data } => {
+                w.u8(S_FILTER_DATA);
+                w.blob(data);
+            }
+            ServerMsg::UserInfo { user_id, info_id, value } => {
+                w.u8(S_USER_INFO);
+                w.u32(*user_id);
+                w.u32(*info_id);
+                w.bytes(value);
             }
             ServerMsg::BizAskCall { query, src, tar, flags, param, user_str } => {
                 w.u8(S_BIZ_ASK_CALL);
@@ -552,6 +704,19 @@ impl ServerMsg {
                 w.u32(*room_id);
                 w.u8(*entered as u8);
             }
+            ServerMsg::BizText { room_id, src, tar, secret, text } => {
+                w.u8(S_BIZ_TEXT);
+                w.u32(*room_id);
+                w.u32(*src);
+                w.u32(*tar);
+                w.u8(*secret as u8);
+                w.blob(text);
+            }
+            ServerMsg::BizTransBuffer { user_id, data } => {
+                w.u8(S_BIZ_TRANS_BUFFER);
+                w.u32(*user_id);
+                w.blob(data);
+            }
         })
     }
 
@@ -561,10 +726,17 @@ impl ServerMsg {
         let msg = match r.u8()? {
             S_WELCOME => ServerMsg::Welcome { version: r.u16()?, keepalive_ms: r.u32()? },
             S_REFUSED => ServerMsg::Refused { code: r.u32()? },
-            S_LOGIN_RESULT => ServerMsg::LoginResult { user_id: r.u32()?, code: r.u32()?, name: r.bytes()? },
+            S_LOGIN_RESULT => ServerMsg::LoginResult {
+                user_id: r.u32()?,
+                code: r.u32()?,
+                name: r.bytes()?,
+                level: r.u32()?,
+                nick: r.bytes()?,
+            },
             S_ENTER_ROOM_RESULT => ServerMsg::EnterRoomResult { room_id: r.u32()?, code: r.u32()? },
             S_ROOM_USERS => {
                 let room_id = r.u32()?;
+                let more = r.bool()?;
                 let n = r.u16()? as usize;
                 if n > MAX_ROOM_USERS {
                     return Err(DecodeError::BadValue("user count"));
@@ -573,14 +745,33 @@ impl ServerMsg {
                 for _ in 0..n {
                     users.push(r.room_user()?);
                 }
-                ServerMsg::RoomUsers { room_id, users }
+                ServerMsg::RoomUsers { room_id, users, more }
             }
             S_USER_AT_ROOM => ServerMsg::UserAtRoom { room_id: r.u32()?, user: r.room_user()?, entered: r.bool()? },
             S_LEFT_ROOM => ServerMsg::LeftRoom { room_id: r.u32()? },
             S_VIDEO_CALL => ServerMsg::VideoCall { ev: r.call_event()?, peer_name: r.bytes()? },
             S_LINK_CLOSE => ServerMsg::LinkClose { code: r.u32()? },
             S_PONG => ServerMsg::Pong { seq: r.u32()? },
-            S_TRANS_BUFFER => ServerMsg::TransBuffer { from: r.u32()?, data: r.blob()? },
+            S_TRANS_BUFFER => ServerMsg::TransBuffer {
+                from: r.u32()?,
+                ex: r.bool()?,
+                wparam: r.u32()?,
+                lparam: r.u32()?,
+                task_id: r.u32()?,
+                data: r.blob()?,
+            },
+            S_TEXT => ServerMsg::Text { from: r.u32()?, to: r.u32()?, secret: r.bool()?, text: r.blob()? },
+            S_DEVICE => ServerMsg::Device { user_id: r.u32()?, kind: r.u8()?, state: r.u32()? },
+            S_FILTER_DATA => ServerMsg::FilterData { data: r.blob()? },
+            S_USER_INFO => ServerMsg::UserInfo { user_id: r.u32()?, info_id: r.u32()?, value: r.bytes()? },
+            S_BIZ_TEXT => ServerMsg::BizText {
+                room_id: r.u32()?,
+                src: r.u32()?,
+                tar: r.u32()?,
+                secret: r.bool()?,
+                text: r.blob()?,
+            },
+            S_BIZ_TRANS_BUFFER => ServerMsg::BizTransBuffer { user_id: r.u32()?, data: r.blob()? },
             S_BIZ_ASK_CALL => ServerMsg::BizAskCall {
                 query: r.u32()?,
                 src: r.u32()?,
@@ -738,24 +929,45 @@ mod tests {
             ClientMsg::BizVideoCall(ev(4)),
             ClientMsg::BizUserControl { user_id: 5, ctrl: 1, wparam: 2, lparam: 3, text: b"t".to_vec() },
             ClientMsg::BizSendBuf { user_id: 6, data: vec![0, 1, 2, 255] },
+            ClientMsg::BizSendRoom { room_id: 6, data: vec![7] },
+            ClientMsg::BizTransBuffer { user_id: 6, data: vec![8, 9] },
+            ClientMsg::BizSetUserInfo { user_id: 6, info_id: 1, value: b"x".to_vec() },
+            ClientMsg::LoginEx { name: b"n".to_vec(), password: vec![], user_id: 77, nick: b"Nick".to_vec() },
+            ClientMsg::Text { to: u32::MAX, secret: false, text: vec![0xB0, 0xA1] },
+            ClientMsg::TransBuffer { to: 3, ex: true, wparam: 1, lparam: 2, task_id: 9, data: vec![1; 1000] },
+            ClientMsg::Device { kind: DEVICE_CAMERA, open: true },
         ]
     }
 
     fn all_server() -> Vec<ServerMsg> {
-        let u = |id: u32| RoomUser { user_id: id, name: format!("u{id}").into_bytes() };
+        let u = |id: u32| RoomUser {
+            user_id: id,
+            name: format!("u{id}").into_bytes(),
+            nick: b"Nick".to_vec(),
+            level: 3,
+            camera: 2,
+            mic: 1,
+        };
         vec![
             ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15000 },
             ServerMsg::Refused { code: 107 },
-            ServerMsg::LoginResult { user_id: 9, code: 0, name: b"bob".to_vec() },
+            ServerMsg::LoginResult { user_id: 9, code: 0, name: b"bob".to_vec(), level: 5, nick: b"Bobby".to_vec() },
             ServerMsg::EnterRoomResult { room_id: 3, code: 300 },
-            ServerMsg::RoomUsers { room_id: 3, users: vec![u(1), u(2)] },
-            ServerMsg::RoomUsers { room_id: 3, users: vec![] },
+            ServerMsg::RoomUsers { room_id: 3, users: vec![u(1), u(2)], more: true },
+            ServerMsg::RoomUsers { room_id: 3, users: vec![], more: false },
             ServerMsg::UserAtRoom { room_id: 3, user: u(4), entered: true },
             ServerMsg::LeftRoom { room_id: 3 },
             ServerMsg::VideoCall { ev: ev(3), peer_name: b"carol".to_vec() },
             ServerMsg::LinkClose { code: 209 },
             ServerMsg::Pong { seq: 1 },
-            ServerMsg::TransBuffer { from: 0, data: vec![9; 300] },
+            ServerMsg::TransBuffer { from: 0, ex: false, wparam: 0, lparam: 0, task_id: 0, data: vec![9; 300] },
+            ServerMsg::TransBuffer { from: 7, ex: true, wparam: 1, lparam: 2, task_id: 3, data: vec![] },
+            ServerMsg::Text { from: 1, to: 0, secret: true, text: "你好".as_bytes().to_vec() },
+            ServerMsg::Device { user_id: 1, kind: DEVICE_MIC, state: 2 },
+            ServerMsg::FilterData { data: vec![1, 2, 3] },
+            ServerMsg::UserInfo { user_id: 1, info_id: 9, value: b"v".to_vec() },
+            ServerMsg::BizText { room_id: 5, src: 1, tar: 2, secret: false, text: b"hi".to_vec() },
+            ServerMsg::BizTransBuffer { user_id: 1, data: vec![0; 10] },
             ServerMsg::BizAskCall { query: 1, src: 2, tar: 3, flags: 4, param: 5, user_str: b"x".to_vec() },
             ServerMsg::BizCallNote { event: 3, src: 2, tar: 3, error_code: 0, flags: 4, param: 77, user_str: vec![] },
             ServerMsg::BizAskVerify {
