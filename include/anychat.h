@@ -1259,9 +1259,15 @@ typedef uint8_t *LPBYTE;
 // `dwUserid` 0 means the business server (`BRAS_SendBufToUser`).
 typedef void (*BRAC_TransBuffer_CallBack)(DWORD, LPBYTE, DWORD, LPVOID);
 
-typedef DWORD *LPDWORD;
-
 typedef long BOOL;
+
+// Text messages: `(dwFromUserid, dwToUserid, bSecret, lpMsgBuf, dwLen, lpUserValue)`.
+typedef void (*BRAC_TextMessage_CallBack)(DWORD, DWORD, BOOL, LPCTSTR, DWORD, LPVOID);
+
+// Relayed bytes with task data: `(dwUserid, lpBuf, dwLen, wParam, lParam, dwTaskId, lpUserValue)`.
+typedef void (*BRAC_TransBufferEx_CallBack)(DWORD, LPBYTE, DWORD, DWORD, DWORD, DWORD, LPVOID);
+
+typedef DWORD *LPDWORD;
 
 // Pixel formats (`BRAC_PIX_FMT_*`), int-sized.
 typedef int BRAC_PixelFormat;
@@ -1377,12 +1383,6 @@ typedef void (*BRAC_AudioDataEx2_CallBack)(DWORD,
                                            DWORD,
                                            LPVOID);
 
-// Text messages: `(dwFromUserid, dwToUserid, bSecret, lpMsgBuf, dwLen, lpUserValue)`.
-typedef void (*BRAC_TextMessage_CallBack)(DWORD, DWORD, BOOL, LPCTSTR, DWORD, LPVOID);
-
-// Relayed bytes with task data: `(dwUserid, lpBuf, dwLen, wParam, lParam, dwTaskId, lpUserValue)`.
-typedef void (*BRAC_TransBufferEx_CallBack)(DWORD, LPBYTE, DWORD, DWORD, DWORD, DWORD, LPVOID);
-
 // Received files: `(dwUserid, dwErrorCode, lpFileName, lpTempFilePath, dwFileLength, dwFlags, lpTaskGuid,
 // lpUserStr, lpUserValue)`.
 typedef void (*BRAC_TransFileEx_CallBack)(DWORD,
@@ -1457,6 +1457,12 @@ DWORD BRAC_SetVideoCallEventCallBack(BRAC_VideoCallEvent_CallBack lpFunction, LP
 // Registers (or, with NULL, removes) the callback for relayed bytes.
 DWORD BRAC_SetTransBufferCallBack(BRAC_TransBuffer_CallBack lpFunction, LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the text-message callback.
+DWORD BRAC_SetTextMessageCallBack(BRAC_TextMessage_CallBack lpFunction, LPVOID lpUserValue);
+
+// Registers (or, with NULL, removes) the callback for `BRAC_TransBufferEx` data.
+DWORD BRAC_SetTransBufferExCallBack(BRAC_TransBufferEx_CallBack lpFunction, LPVOID lpUserValue);
+
 // Registers a callback by type (`BRAC_CBTYPE_*`). Supported here:
 // `BRAC_CBTYPE_NOTIFYMESSAGE`, `BRAC_CBTYPE_VIDEOCALLEVENT` and
 // `BRAC_CBTYPE_TRANSBUFFER`; the types of the features this library does not
@@ -1513,6 +1519,76 @@ DWORD BRAC_VideoCallControl(DWORD dwEventType,
                             DWORD dwFlags,
                             DWORD dwParam,
                             LPCTSTR lpUserStr);
+
+// Logs in with the app's own identity: `lpStrUserId` (or, when NULL or
+// empty, `lpNickName`) is the user name, `dwUserId` the user id the app
+// gives (0: the server assigns one by name; a business server's answer
+// wins), `lpNickName` the nick name, `lpSigStr` the password the business
+// server verifies. `lpAppId`, `dwTimeStamp` and `lpStrParam` are ignored.
+DWORD BRAC_LoginEx(LPCTSTR lpNickName,
+                   DWORD dwUserId,
+                   LPCTSTR lpStrUserId,
+                   LPCTSTR lpAppId,
+                   DWORD dwTimeStamp,
+                   LPCTSTR lpSigStr,
+                   LPCTSTR lpStrParam);
+
+// Sends a text message to a user of this client's room, or to everyone in
+// it (`dwUserid` 0 or -1). Not logged in: 208; not in a room: 3; a user not
+// in the room: 205; `dwLen` 0, over 65,472, or a NULL buffer: 21. It
+// arrives in the receivers' `BRAC_TextMessage_CallBack` (and the business
+// server's `BRAS_OnRecvUserTextMsg_CallBack`).
+DWORD BRAC_SendTextMessage(DWORD dwUserid, BOOL bSecret, LPCTSTR lpMsgBuf, DWORD dwLen);
+
+// Relays `dwLen` bytes (1 … 65,472) to a user this client knows (in its
+// room, or its call peer), or to the business server (`dwUserid` 0). An
+// unknown user: 205. They arrive in `BRAC_TransBuffer_CallBack`.
+DWORD BRAC_TransBuffer(DWORD dwUserid, LPBYTE lpBuf, DWORD dwLen);
+
+// As `BRAC_TransBuffer`, with `wParam`/`lParam` carried to the receiver's
+// `BRAC_TransBufferEx_CallBack` and a task id written to `*dwTaskId`
+// (`dwFlags` ignored: the relay is always reliable).
+DWORD BRAC_TransBufferEx(DWORD dwUserid,
+                         LPBYTE lpBuf,
+                         DWORD dwLen,
+                         DWORD wParam,
+                         DWORD lParam,
+                         DWORD dwFlags,
+                         DWORD *dwTaskId);
+
+// Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
+// core server keeps the state and the room gets `WM_GV_CAMERASTATE`. For
+// another user (in the room or the call) it asks for the video, which is
+// not relayed yet: 0. Unknown user: 205.
+DWORD BRAC_UserCameraControl(DWORD dwUserid, BOOL bOpen);
+
+// As `BRAC_UserCameraControl` for the microphone (`WM_GV_MICSTATECHANGE`).
+DWORD BRAC_UserSpeakControl(DWORD dwUserid, BOOL bOpen);
+
+// A user's camera state (`GV_CAMERA_STATE_*`: 1 closed, 2 open), for
+// oneself (-1) and users met in the room or a call.
+DWORD BRAC_GetCameraState(DWORD dwUserid, DWORD *dwState);
+
+// A user's microphone state (`GV_AUDIO_STATE_*`: 1 closed, 2 open).
+DWORD BRAC_GetSpeakState(DWORD dwUserid, DWORD *dwState);
+
+// A user's level (set by the business server at login; 0 without one).
+DWORD BRAC_GetUserLevel(DWORD dwUserid, DWORD *dwLevel);
+
+// The name of the room this client is in: the name given to
+// `BRAC_EnterRoomEx`, or the room number in decimal for a room entered by
+// number. Another room: 3.
+DWORD BRAC_GetRoomName(DWORD dwRoomId, TCHAR *lpRoomName, DWORD dwLen);
+
+// Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
+// EXTVIDEOINPUT, EXTAUDIOINPUT, AUTORECONNECT and LOWDELAYCTRL are stored
+// and read back (they do not change behaviour yet); others: 20. A value of
+// another size: 21. Works before `BRAC_InitSDK` too.
+DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
+
+// Reads an option: the kept ones, and CORESDK_MAINVERSION, SUBVERSION
+// (int) and BUILDTIME (string). Others: 20.
+DWORD BRAC_GetSDKOption(int optname, char *optval, int optlen);
 
 // Accepted without effect (logging goes through `tracing`, `RUST_LOG`; there is no call-log file): returns 0.
 DWORD BRAC_ActiveCallLog(BOOL bActive);
@@ -1588,14 +1664,14 @@ DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
 // No local speakers: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
 DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
 
-// Not supported (no multiple streams; use `BRAC_UserCameraControl`): returns 20.
+// `BRAC_UserCameraControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
 DWORD BRAC_UserCameraControlEx(DWORD dwUserid,
                                BOOL bOpen,
                                DWORD dwStreamIndex,
                                DWORD dwFlags,
                                LPCTSTR lpStrParam);
 
-// Not supported (no multiple streams; use `BRAC_UserSpeakControl`): returns 20.
+// `BRAC_UserSpeakControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
 DWORD BRAC_UserSpeakControlEx(DWORD dwUserid,
                               BOOL bOpen,
                               DWORD dwStreamIndex,

@@ -167,12 +167,20 @@ typedef DWORD (*BRAS_OnVideoCallEvent_CallBack)(DWORD,
 
 typedef char CHAR;
 
+typedef long BOOL;
+
+// Text messages: `(dwRoomId, dwSrcUserId, dwTarUserId, bSecret, lpTextMessage, dwLen, lpUserValue)`.
+typedef void (*BRAS_OnRecvUserTextMsg_CallBack)(DWORD, DWORD, DWORD, BOOL, LPCTSTR, DWORD, LPVOID);
+
+typedef uint8_t *LPBYTE;
+
+// Bytes a user sent to the server: `(dwUserId, lpBuf, dwLen, lpUserValue)`.
+typedef void (*BRAS_OnTransBuffer_CallBack)(DWORD, LPBYTE, DWORD, LPVOID);
+
 typedef uint8_t BYTE;
 
 // Data a user sent with `BRAC_SendSDKFilterData`: `(dwUserId, lpBuf, dwLen, lpUserValue)`.
 typedef void (*BRAS_OnRecvUserFilterData_CallBack)(DWORD, BYTE*, DWORD, LPVOID);
-
-typedef uint8_t *LPBYTE;
 
 // Bytes with task data: `(dwUserId, lpBuf, dwLen, wParam, lParam, dwTaskId, lpUserValue)`.
 typedef void (*BRAS_OnTransBufferEx_CallBack)(DWORD, LPBYTE, DWORD, DWORD, DWORD, DWORD, LPVOID);
@@ -189,14 +197,6 @@ typedef void (*BRAS_OnTransFile_CallBack)(DWORD,
 
 // Server recordings: `(dwUserId, dwParam, dwRecordServerId, dwElapse, lpRecordFileName, lpUserValue)`.
 typedef void (*BRAS_OnServerRecord_CallBack)(DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID);
-
-typedef long BOOL;
-
-// Text messages: `(dwRoomId, dwSrcUserId, dwTarUserId, bSecret, lpTextMessage, dwLen, lpUserValue)`.
-typedef void (*BRAS_OnRecvUserTextMsg_CallBack)(DWORD, DWORD, DWORD, BOOL, LPCTSTR, DWORD, LPVOID);
-
-// Bytes a user sent to the server: `(dwUserId, lpBuf, dwLen, lpUserValue)`.
-typedef void (*BRAS_OnTransBuffer_CallBack)(DWORD, LPBYTE, DWORD, LPVOID);
 
 // Server recordings: `(dwUserId, lpFileName, dwElapse, dwFlags, dwParam, lpUserStr, dwRecordServerId,
 // lpUserValue)`.
@@ -296,6 +296,33 @@ DWORD BRAS_SendBufToUser(DWORD dwUserId, LPCTSTR lpBuf, DWORD dwLen);
 // Accepts the `BRAS_SO_*` options (recording settings have no effect here:
 // no recording server); unknown options: 21.
 DWORD BRAS_SetSDKOption(DWORD optname, CHAR *optval, DWORD optlen);
+
+// Registers (or, with NULL, removes) the callback for text messages
+// between users: `(room, src, tar (0: the room), bSecret, text, len)`.
+DWORD BRAS_SetOnRecvUserTextMsgCallBack(BRAS_OnRecvUserTextMsg_CallBack lpFunction,
+                                        LPVOID lpUserValue);
+
+// Registers (or, with NULL, removes) the callback for bytes users send to
+// the business server (`BRAC_TransBuffer` to user 0).
+DWORD BRAS_SetOnTransBufferCallBack(BRAS_OnTransBuffer_CallBack lpFunction, LPVOID lpUserValue);
+
+// Sends `dwLen` bytes (1 … 65,472) to everyone in room `dwRoomId`; they
+// arrive in each client's `BRAC_SDKFilterData_CallBack`.
+DWORD BRAS_SendBufToRoom(DWORD dwRoomId, LPCTSTR lpBuf, DWORD dwLen);
+
+// Sends `dwLen` bytes (1 … 65,472) to a user; they arrive in its
+// `BRAC_TransBuffer_CallBack` with `dwUserid` 0.
+DWORD BRAS_TransBuffer(DWORD dwUserId, LPBYTE lpBuf, DWORD dwLen);
+
+// Sets an info of a user (any `dwInfoId`; a NUL-terminated value of at
+// most 2,048 bytes): kept for `BRAS_GetUserInfo`, and sent to the user if
+// it is online (`WM_GV_USERINFOUPDATE(user, info id)`). `dwFlags` ignored.
+DWORD BRAS_SetUserInfo(DWORD dwUserId, DWORD dwInfoId, LPCTSTR lpInfoValue, DWORD dwFlags);
+
+// Reads an info set with `BRAS_SetUserInfo`. For a user logged in, info id
+// 1 (its user name) and 2 (its level, as decimal text) are known without
+// being set. Nothing known: 205.
+DWORD BRAS_GetUserInfo(DWORD dwUserId, DWORD dwInfoId, TCHAR *lpInfoValue, DWORD dwSize);
 
 // Accepts the registration (NULL removes it), returns 0; never called yet (no SDK filter data).
 DWORD BRAS_SetOnRecvUserFilterDataCallBack(BRAS_OnRecvUserFilterData_CallBack lpFunction,

@@ -90,6 +90,19 @@ pub enum BizEvent {
         room_id: u32,
         entered: bool,
     },
+    /// A text message between users of a room (`tar` 0: the whole room).
+    Text {
+        room_id: u32,
+        src: u32,
+        tar: u32,
+        secret: bool,
+        text: Vec<u8>,
+    },
+    /// Bytes a user sent to the business server (`BRAC_TransBuffer` to user 0).
+    TransBuffer {
+        user_id: u32,
+        data: Vec<u8>,
+    },
 }
 
 /// The sink's answer to an event.
@@ -139,6 +152,10 @@ pub struct BizState {
     pub linked: bool,
     /// Users in a call (vetting, ringing or in progress) → their peer.
     pub in_call: HashMap<u32, u32>,
+    /// `BRAS_SetUserInfo` values, by (user, info id).
+    pub user_infos: HashMap<(u32, u32), Vec<u8>>,
+    /// Name and level of the users logged in, from the login notices.
+    pub users: HashMap<u32, (Vec<u8>, u32)>,
 }
 
 /// The handle API threads use.
@@ -238,11 +255,30 @@ impl Business {
     }
 
     /// `BRAS_SendBufToUser`.
-    pub fn send_buf(&self, user_id: u32, data: &[u8]) -> Code {
+    pub fn send_buf(&self, target: u32, data: &[u8], to_room: bool, trans: bool) -> Code {
         if data.is_empty() || data.len() > MAX_BLOB_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
-        self.send_linked(ClientMsg::BizSendBuf { user_id, data: data.to_vec() })
+        let data = data.to_vec();
+        self.send_linked(match (to_room, trans) {
+            (true, _) => ClientMsg::BizSendRoom { room_id: target, data },
+            (false, true) => ClientMsg::BizTransBuffer { user_id: target, data },
+            (false, false) => ClientMsg::BizSendBuf { user_id: target, data },
+        })
+    }
+
+    /// `BRAS_SetUserInfo`: kept here for `BRAS_GetUserInfo` and sent to the
+    /// user (`WM_GV_USERINFOUPDATE(user, info id)`) if the link is up.
+    pub fn set_user_info(&self, user_id: u32, info_id: u32, value: &[u8]) -> Code {
+        let linked = {
+            let mut st = self.state.lock();
+            st.user_infos.insert((user_id, info_id), value.to_vec());
+            st.linked
+        };
+        if linked {
+            self.command(Command::Send(ClientMsg::BizSetUserInfo { user_id, info_id, value: value.to_vec() }));
+        }
+        0
     }
 
     /// `BRAS_Release`: closes the link and joins the thread (unless called
@@ -466,13 +502,21 @@ impl BizNet {
                 self.reply(ClientMsg::BizEnterVerdict { query, code });
             }
             ServerMsg::BizUserLogin { user_id, name, level, ip } => {
+                self.state.lock().users.insert(user_id, (name.clone(), level));
                 self.emit(BizEvent::UserLogin { user_id, name, level, ip });
             }
             ServerMsg::BizUserLogout { user_id, code } => {
+                self.state.lock().users.remove(&user_id);
                 self.emit(BizEvent::UserLogout { user_id, code });
             }
             ServerMsg::BizUserRoom { user_id, room_id, entered } => {
                 self.emit(BizEvent::UserRoom { user_id, room_id, entered });
+            }
+            ServerMsg::BizText { room_id, src, tar, secret, text } => {
+                self.emit(BizEvent::Text { room_id, src, tar, secret, text });
+            }
+            ServerMsg::BizTransBuffer { user_id, data } => {
+                self.emit(BizEvent::TransBuffer { user_id, data });
             }
             ServerMsg::Pong { .. } => {}
             other => tracing::debug!(?other, "ignored: not a business-server message"),

@@ -21,7 +21,10 @@ use parking_lot::{Mutex, RwLock};
 use crate::bras::{Answer, BizConfig, BizEvent, Business};
 use crate::client::MAX_USER_STR_LEN;
 use crate::constants::*;
-use crate::ffi::{c_bytes, guard, write_version, Registered, DWORD, LPCTSTR, LPDWORD, LPVOID, TCHAR};
+use crate::ffi::{
+    c_bytes, copy_out, guard, write_version, Registered, BOOL, DWORD, LPBYTE, LPCTSTR, LPDWORD, LPVOID, TCHAR,
+};
+use crate::ffi_types::{BRAS_OnRecvUserTextMsg_CallBack, BRAS_OnTransBuffer_CallBack};
 use crate::protocol::MAX_BLOB_LEN;
 
 pub type LPTSTR = *mut c_char;
@@ -50,7 +53,7 @@ pub type BRAS_OnVideoCallEvent_CallBack =
     Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID) -> DWORD>;
 
 type Slot<F> = Option<Registered<F>>;
-type Inner<T> = <T as Unwrap>::F;
+pub(crate) type Inner<T> = <T as Unwrap>::F;
 
 /// The function type inside a callback's `Option`.
 pub trait Unwrap {
@@ -73,6 +76,8 @@ struct BizCallbacks {
     enter_room: Slot<Inner<BRAS_OnUserEnterRoomAction_CallBack>>,
     leave_room: Slot<Inner<BRAS_OnUserLeaveRoomAction_CallBack>>,
     video_call: Slot<Inner<BRAS_OnVideoCallEvent_CallBack>>,
+    text: Slot<Inner<BRAS_OnRecvUserTextMsg_CallBack>>,
+    trans_buffer: Slot<Inner<BRAS_OnTransBuffer_CallBack>>,
 }
 
 static CALLBACKS: RwLock<BizCallbacks> = RwLock::new(BizCallbacks {
@@ -87,6 +92,8 @@ static CALLBACKS: RwLock<BizCallbacks> = RwLock::new(BizCallbacks {
     enter_room: None,
     leave_room: None,
     video_call: None,
+    text: None,
+    trans_buffer: None,
 });
 static SDK: Mutex<Option<Arc<Business>>> = Mutex::new(None);
 /// Timer interval asked before `BRAS_InitSDK`, applied when it starts.
@@ -124,9 +131,11 @@ fn deliver(ev: BizEvent) -> Answer {
             c.enter_room,
             c.leave_room,
             c.video_call,
+            c.text,
+            c.trans_buffer,
         )
     };
-    let (app, app_ex, timer, verify, prepare, login, logout, logout_ex, enter, leave, call) = cb;
+    let (app, app_ex, timer, verify, prepare, login, logout, logout_ex, enter, leave, call, text_cb, trans_cb) = cb;
     // SAFETY (every call below): the app registered each function with the
     // signature of its type; strings passed are NUL-terminated copies that
     // live until the call returns; out-pointers point to our locals.
@@ -197,6 +206,21 @@ fn deliver(ev: BizEvent) -> Answer {
                 }
                 if let Some(f) = logout_ex {
                     (f.func)(user_id, code, f.user());
+                }
+                Answer::None
+            }
+            BizEvent::Text { room_id, src, tar, secret, text } => {
+                if let Some(f) = text_cb {
+                    let len = text.len() as DWORD;
+                    let t = z(&text);
+                    (f.func)(room_id, src, tar, secret as BOOL, cs(&t), len, f.user());
+                }
+                Answer::None
+            }
+            BizEvent::TransBuffer { user_id, mut data } => {
+                if let Some(f) = trans_cb {
+                    let len = data.len() as DWORD;
+                    (f.func)(user_id, data.as_mut_ptr(), len, f.user());
                 }
                 Answer::None
             }
@@ -404,6 +428,8 @@ pub unsafe extern "C" fn BRAS_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
             BRAS_SetOnUserLeaveRoomActionCallBack(as_fn!(BRAS_OnUserLeaveRoomAction_CallBack), u)
         }
         BRAS_CBTYPE_VIDEOCALL => BRAS_SetOnVideoCallEventCallBack(as_fn!(BRAS_OnVideoCallEvent_CallBack), u),
+        BRAS_CBTYPE_TEXTMESSAGE => BRAS_SetOnRecvUserTextMsgCallBack(as_fn!(BRAS_OnRecvUserTextMsg_CallBack), u),
+        BRAS_CBTYPE_TRANSBUFFER => BRAS_SetOnTransBufferCallBack(as_fn!(BRAS_OnTransBuffer_CallBack), u),
         // SAFETY: the app passes a function of the type `t` names.
         t => unsafe { crate::bras_stubs::set_callback(t, lpFunction, u) },
     }
@@ -471,7 +497,7 @@ pub unsafe extern "C" fn BRAS_SendBufToUser(dwUserId: DWORD, lpBuf: LPCTSTR, dwL
         }
         // SAFETY: the caller gave `dwLen` readable bytes at `lpBuf`.
         let data = unsafe { std::slice::from_raw_parts(lpBuf as *const u8, dwLen as usize) };
-        b.send_buf(dwUserId, data)
+        b.send_buf(dwUserId, data, false, false)
     })
 }
 
@@ -486,6 +512,114 @@ pub unsafe extern "C" fn BRAS_SetSDKOption(optname: DWORD, optval: *mut CHAR, op
         match optname {
             o if (BRAS_SO_GETTRANSBUFTIMESTAMP..=BRAS_SO_RECORD_FILENAMERULE).contains(&o) => 0,
             _ => GV_ERR_FUNCOPTERROR,
+        }
+    })
+}
+
+/// Registers (or, with NULL, removes) the callback for text messages
+/// between users: `(room, src, tar (0: the room), bSecret, text, len)`.
+#[no_mangle]
+pub extern "C" fn BRAS_SetOnRecvUserTextMsgCallBack(
+    lpFunction: BRAS_OnRecvUserTextMsg_CallBack,
+    lpUserValue: LPVOID,
+) -> DWORD {
+    set(|c| c.text = Registered::new(lpFunction, lpUserValue))
+}
+
+/// Registers (or, with NULL, removes) the callback for bytes users send to
+/// the business server (`BRAC_TransBuffer` to user 0).
+#[no_mangle]
+pub extern "C" fn BRAS_SetOnTransBufferCallBack(lpFunction: BRAS_OnTransBuffer_CallBack, lpUserValue: LPVOID) -> DWORD {
+    set(|c| c.trans_buffer = Registered::new(lpFunction, lpUserValue))
+}
+
+/// Sends buffer bytes through one of the business server's channels.
+///
+/// # Safety
+/// `buf` is NULL or has `len` readable bytes.
+unsafe fn send(target: DWORD, buf: *const u8, len: DWORD, to_room: bool, trans: bool) -> DWORD {
+    let b = match sdk() {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    if buf.is_null() || len == 0 || len as usize > MAX_BLOB_LEN {
+        return GV_ERR_FUNCOPTERROR;
+    }
+    // SAFETY: the caller gave `len` readable bytes at `buf`.
+    let data = unsafe { std::slice::from_raw_parts(buf, len as usize) };
+    b.send_buf(target, data, to_room, trans)
+}
+
+/// Sends `dwLen` bytes (1 … 65,472) to everyone in room `dwRoomId`; they
+/// arrive in each client's `BRAC_SDKFilterData_CallBack`.
+#[no_mangle]
+pub unsafe extern "C" fn BRAS_SendBufToRoom(dwRoomId: DWORD, lpBuf: LPCTSTR, dwLen: DWORD) -> DWORD {
+    // SAFETY: forwarded from our caller.
+    guard(|| unsafe { send(dwRoomId, lpBuf as *const u8, dwLen, true, false) })
+}
+
+/// Sends `dwLen` bytes (1 … 65,472) to a user; they arrive in its
+/// `BRAC_TransBuffer_CallBack` with `dwUserid` 0.
+#[no_mangle]
+pub unsafe extern "C" fn BRAS_TransBuffer(dwUserId: DWORD, lpBuf: LPBYTE, dwLen: DWORD) -> DWORD {
+    // SAFETY: forwarded from our caller.
+    guard(|| unsafe { send(dwUserId, lpBuf, dwLen, false, true) })
+}
+
+/// Sets an info of a user (any `dwInfoId`; a NUL-terminated value of at
+/// most 2,048 bytes): kept for `BRAS_GetUserInfo`, and sent to the user if
+/// it is online (`WM_GV_USERINFOUPDATE(user, info id)`). `dwFlags` ignored.
+#[no_mangle]
+pub unsafe extern "C" fn BRAS_SetUserInfo(
+    dwUserId: DWORD,
+    dwInfoId: DWORD,
+    lpInfoValue: LPCTSTR,
+    dwFlags: DWORD,
+) -> DWORD {
+    let _ = dwFlags;
+    guard(|| {
+        let b = match sdk() {
+            Ok(b) => b,
+            Err(e) => return e,
+        };
+        // SAFETY: a C string from the caller, or NULL.
+        let Some(v) = (unsafe { c_bytes(lpInfoValue, MAX_USER_STR_LEN) }) else { return GV_ERR_FUNCOPTERROR };
+        b.set_user_info(dwUserId, dwInfoId, &v)
+    })
+}
+
+/// Reads an info set with `BRAS_SetUserInfo`. For a user logged in, info id
+/// 1 (its user name) and 2 (its level, as decimal text) are known without
+/// being set. Nothing known: 205.
+#[no_mangle]
+pub unsafe extern "C" fn BRAS_GetUserInfo(
+    dwUserId: DWORD,
+    dwInfoId: DWORD,
+    lpInfoValue: *mut TCHAR,
+    dwSize: DWORD,
+) -> DWORD {
+    guard(|| {
+        let b = match sdk() {
+            Ok(b) => b,
+            Err(e) => return e,
+        };
+        if lpInfoValue.is_null() || dwSize == 0 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        let value = b.with_state(|st| {
+            st.user_infos.get(&(dwUserId, dwInfoId)).cloned().or_else(|| {
+                let (name, level) = st.users.get(&dwUserId)?;
+                match dwInfoId {
+                    1 => Some(name.clone()),
+                    2 => Some(level.to_string().into_bytes()),
+                    _ => None,
+                }
+            })
+        });
+        match value {
+            // SAFETY: `dwSize` writable bytes, checked non-NULL.
+            Some(v) => unsafe { copy_out(lpInfoValue, dwSize as usize, &v) },
+            None => GV_ERR_INVALID_USERID,
         }
     })
 }

@@ -118,8 +118,6 @@ pub struct State {
     pub users: HashMap<u32, UserInfo>,
     /// Infos the business server set (`BRAS_SetUserInfo`), by (user, info id).
     pub infos: HashMap<(u32, u32), Vec<u8>>,
-    /// `BRAC_SetSDKOption` values kept for `BRAC_GetSDKOption`.
-    pub options: HashMap<u32, i32>,
     /// Room name of the last `BRAC_EnterRoomEx`, until its answer.
     pending_room_name: Option<Vec<u8>>,
     /// Last task id given to a `BRAC_TransBuffer(Ex)`.
@@ -145,7 +143,6 @@ impl State {
             room_users: Vec::new(),
             users: HashMap::new(),
             infos: HashMap::new(),
-            options: HashMap::new(),
             pending_room_name: None,
             next_task: 0,
             call: None,

@@ -23,8 +23,11 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::bras_ffi::Inner;
 use crate::client::{Client, Event, MAX_NAME_LEN, MAX_USER_STR_LEN};
 use crate::constants::*;
+use crate::ffi_types::{BRAC_TextMessage_CallBack, BRAC_TransBufferEx_CallBack};
+use crate::protocol::{DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN};
 
 pub type DWORD = u32;
 pub type BOOL = c_long;
@@ -72,9 +75,12 @@ struct Callbacks {
     notify: Option<Registered<unsafe extern "system" fn(DWORD, DWORD, DWORD, LPVOID)>>,
     video_call: Option<Registered<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID)>>,
     trans_buffer: Option<Registered<unsafe extern "system" fn(DWORD, LPBYTE, DWORD, LPVOID)>>,
+    trans_buffer_ex: Option<Registered<Inner<BRAC_TransBufferEx_CallBack>>>,
+    text: Option<Registered<Inner<BRAC_TextMessage_CallBack>>>,
 }
 
-static CALLBACKS: RwLock<Callbacks> = RwLock::new(Callbacks { notify: None, video_call: None, trans_buffer: None });
+static CALLBACKS: RwLock<Callbacks> =
+    RwLock::new(Callbacks { notify: None, video_call: None, trans_buffer: None, trans_buffer_ex: None, text: None });
 static SDK: Mutex<Option<Arc<Client>>> = Mutex::new(None);
 
 /// Runs an exported function's body; a panic becomes [`ERR_INTERNAL`].
@@ -168,7 +174,32 @@ fn deliver(ev: Event) {
                 unsafe { (cb.func)(event, user_id, error_code, flags, param, s, cb.user as LPVOID) };
             }
         }
-        Event::Text { .. } | Event::FilterData { .. } => {}
+        Event::Text { from, to, secret, mut text } => {
+            let cb = CALLBACKS.read().text;
+            if let Some(cb) = cb {
+                let len = text.len() as DWORD;
+                text.push(0);
+                // SAFETY: the app registered this function with this signature;
+                // the text is NUL-terminated and lives until the call returns.
+                unsafe { (cb.func)(from, to, secret as BOOL, text.as_ptr() as LPCTSTR, len, cb.user()) };
+            }
+        }
+        Event::FilterData { mut data } => {
+            let cb = crate::ffi_stubs::STUB_CALLBACKS.read().sdk_filter_data;
+            if let Some(cb) = cb {
+                let len = data.len() as DWORD;
+                // SAFETY: the app registered this function with this signature.
+                unsafe { (cb.func)(data.as_mut_ptr(), len, cb.user()) };
+            }
+        }
+        Event::TransBuffer { from, ex: true, wparam, lparam, task_id, mut data } => {
+            let cb = CALLBACKS.read().trans_buffer_ex;
+            if let Some(cb) = cb {
+                let len = data.len() as DWORD;
+                // SAFETY: the app registered this function with this signature.
+                unsafe { (cb.func)(from, data.as_mut_ptr(), len, wparam, lparam, task_id, cb.user()) };
+            }
+        }
         Event::TransBuffer { from, mut data, .. } => {
             let cb = CALLBACKS.read().trans_buffer;
             if let Some(cb) = cb {
@@ -297,6 +328,24 @@ pub extern "C" fn BRAC_SetTransBufferCallBack(lpFunction: BRAC_TransBuffer_CallB
     })
 }
 
+/// Registers (or, with NULL, removes) the text-message callback.
+#[no_mangle]
+pub extern "C" fn BRAC_SetTextMessageCallBack(lpFunction: BRAC_TextMessage_CallBack, lpUserValue: LPVOID) -> DWORD {
+    guard(|| {
+        CALLBACKS.write().text = Registered::new(lpFunction, lpUserValue);
+        0
+    })
+}
+
+/// Registers (or, with NULL, removes) the callback for `BRAC_TransBufferEx` data.
+#[no_mangle]
+pub extern "C" fn BRAC_SetTransBufferExCallBack(lpFunction: BRAC_TransBufferEx_CallBack, lpUserValue: LPVOID) -> DWORD {
+    guard(|| {
+        CALLBACKS.write().trans_buffer_ex = Registered::new(lpFunction, lpUserValue);
+        0
+    })
+}
+
 /// Registers a callback by type (`BRAC_CBTYPE_*`). Supported here:
 /// `BRAC_CBTYPE_NOTIFYMESSAGE`, `BRAC_CBTYPE_VIDEOCALLEVENT` and
 /// `BRAC_CBTYPE_TRANSBUFFER`; the types of the features this library does not
@@ -316,6 +365,16 @@ pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
             // SAFETY: as above, for the video-call callback type.
             let f: BRAC_VideoCallEvent_CallBack = unsafe { std::mem::transmute(lpFunction) };
             BRAC_SetVideoCallEventCallBack(f, lpUserValue)
+        }
+        BRAC_CBTYPE_TEXTMESSAGE => {
+            // SAFETY: as above, for the text-message callback type.
+            let f: BRAC_TextMessage_CallBack = unsafe { std::mem::transmute(lpFunction) };
+            BRAC_SetTextMessageCallBack(f, lpUserValue)
+        }
+        BRAC_CBTYPE_TRANSBUFFEREX => {
+            // SAFETY: as above, for the trans-buffer-ex callback type.
+            let f: BRAC_TransBufferEx_CallBack = unsafe { std::mem::transmute(lpFunction) };
+            BRAC_SetTransBufferExCallBack(f, lpUserValue)
         }
         BRAC_CBTYPE_TRANSBUFFER => {
             // SAFETY: as above, for the trans-buffer callback type.
@@ -520,7 +579,19 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
         };
         let Ok(info) = u32::try_from(infoname) else { return GV_ERR_FUNCOPTERROR };
         match info {
-            BRAC_USERSTATE_NICKNAME => match c.with_state(|st| st.name_of(dwUserId)) {
+            BRAC_USERSTATE_LEVEL => match c.with_state(|st| st.user(dwUserId).map(|u| u.level)) {
+                Some(level) => put_dword(level),
+                None => GV_ERR_INVALID_USERID,
+            },
+            BRAC_USERSTATE_CAMERA => match c.with_state(|st| st.user(dwUserId).map(|u| u.camera)) {
+                Some(state) => put_dword(state),
+                None => GV_ERR_INVALID_USERID,
+            },
+            BRAC_USERSTATE_HOLDMIC => match c.with_state(|st| st.user(dwUserId).map(|u| u.mic)) {
+                Some(state) => put_dword((state == GV_AUDIO_STATE_OPEN) as u32),
+                None => GV_ERR_INVALID_USERID,
+            },
+            BRAC_USERSTATE_NICKNAME => match c.with_state(|st| st.user(dwUserId).map(|u| u.nick.clone())) {
                 // SAFETY: `infolen` writable bytes, checked non-NULL.
                 Some(name) => unsafe { copy_out(infoval, len, &name) },
                 None => GV_ERR_INVALID_USERID,
@@ -566,3 +637,269 @@ pub unsafe extern "C" fn BRAC_VideoCallControl(
         c.video_call(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, &s)
     })
 }
+
+// ----- issue-5 functions: login with an id, text, buffers, device states -----
+
+/// Logs in with the app's own identity: `lpStrUserId` (or, when NULL or
+/// empty, `lpNickName`) is the user name, `dwUserId` the user id the app
+/// gives (0: the server assigns one by name; a business server's answer
+/// wins), `lpNickName` the nick name, `lpSigStr` the password the business
+/// server verifies. `lpAppId`, `dwTimeStamp` and `lpStrParam` are ignored.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_LoginEx(
+    lpNickName: LPCTSTR,
+    dwUserId: DWORD,
+    lpStrUserId: LPCTSTR,
+    lpAppId: LPCTSTR,
+    dwTimeStamp: DWORD,
+    lpSigStr: LPCTSTR,
+    lpStrParam: LPCTSTR,
+) -> DWORD {
+    let _ = (lpAppId, dwTimeStamp, lpStrParam);
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        // SAFETY: C strings from the caller, or NULL.
+        let (Some(nick), Some(str_id), Some(sig)) =
+            (unsafe { c_bytes(lpNickName, MAX_NAME_LEN) }, unsafe { c_bytes(lpStrUserId, MAX_NAME_LEN) }, unsafe {
+                c_bytes(lpSigStr, MAX_NAME_LEN)
+            })
+        else {
+            return GV_ERR_FUNCOPTERROR;
+        };
+        let name = if str_id.is_empty() { &nick } else { &str_id };
+        c.login_ex(name, &nick, dwUserId, &sig)
+    })
+}
+
+/// Sends a text message to a user of this client's room, or to everyone in
+/// it (`dwUserid` 0 or -1). Not logged in: 208; not in a room: 3; a user not
+/// in the room: 205; `dwLen` 0, over 65,472, or a NULL buffer: 21. It
+/// arrives in the receivers' `BRAC_TextMessage_CallBack` (and the business
+/// server's `BRAS_OnRecvUserTextMsg_CallBack`).
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_SendTextMessage(
+    dwUserid: DWORD,
+    bSecret: BOOL,
+    lpMsgBuf: LPCTSTR,
+    dwLen: DWORD,
+) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if lpMsgBuf.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        // SAFETY: the caller gave `dwLen` readable bytes at `lpMsgBuf`.
+        let text = unsafe { std::slice::from_raw_parts(lpMsgBuf as *const u8, dwLen as usize) };
+        c.send_text(dwUserid, bSecret != 0, text)
+    })
+}
+
+/// Relays `dwLen` bytes (1 … 65,472) to a user this client knows (in its
+/// room, or its call peer), or to the business server (`dwUserid` 0). An
+/// unknown user: 205. They arrive in `BRAC_TransBuffer_CallBack`.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_TransBuffer(dwUserid: DWORD, lpBuf: LPBYTE, dwLen: DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if lpBuf.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        // SAFETY: the caller gave `dwLen` readable bytes at `lpBuf`.
+        let data = unsafe { std::slice::from_raw_parts(lpBuf as *const u8, dwLen as usize) };
+        c.trans_buffer(dwUserid, data, None).0
+    })
+}
+
+/// As `BRAC_TransBuffer`, with `wParam`/`lParam` carried to the receiver's
+/// `BRAC_TransBufferEx_CallBack` and a task id written to `*dwTaskId`
+/// (`dwFlags` ignored: the relay is always reliable).
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_TransBufferEx(
+    dwUserid: DWORD,
+    lpBuf: LPBYTE,
+    dwLen: DWORD,
+    wParam: DWORD,
+    lParam: DWORD,
+    dwFlags: DWORD,
+    dwTaskId: *mut DWORD,
+) -> DWORD {
+    let _ = dwFlags;
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if lpBuf.is_null() || dwTaskId.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        // SAFETY: the caller gave `dwLen` readable bytes at `lpBuf`.
+        let data = unsafe { std::slice::from_raw_parts(lpBuf as *const u8, dwLen as usize) };
+        let (code, task) = c.trans_buffer(dwUserid, data, Some((wParam, lParam)));
+        if code == 0 {
+            // SAFETY: checked non-NULL; a DWORD the caller owns.
+            unsafe { *dwTaskId = task };
+        }
+        code
+    })
+}
+
+/// Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
+/// core server keeps the state and the room gets `WM_GV_CAMERASTATE`. For
+/// another user (in the room or the call) it asks for the video, which is
+/// not relayed yet: 0. Unknown user: 205.
+#[no_mangle]
+pub extern "C" fn BRAC_UserCameraControl(dwUserid: DWORD, bOpen: BOOL) -> DWORD {
+    guard(|| match sdk() {
+        Ok(c) => c.device(DEVICE_CAMERA, dwUserid, bOpen != 0),
+        Err(e) => e,
+    })
+}
+
+/// As `BRAC_UserCameraControl` for the microphone (`WM_GV_MICSTATECHANGE`).
+#[no_mangle]
+pub extern "C" fn BRAC_UserSpeakControl(dwUserid: DWORD, bOpen: BOOL) -> DWORD {
+    guard(|| match sdk() {
+        Ok(c) => c.device(DEVICE_MIC, dwUserid, bOpen != 0),
+        Err(e) => e,
+    })
+}
+
+/// Writes one field of what this client knows of a user (self: -1).
+///
+/// # Safety
+/// `out` is NULL or a writable DWORD.
+unsafe fn user_field(user: DWORD, out: *mut DWORD, field: impl FnOnce(&crate::client::UserInfo) -> u32) -> DWORD {
+    let c = match sdk() {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    if out.is_null() {
+        return GV_ERR_FUNCOPTERROR;
+    }
+    match c.with_state(|st| if st.logged_in { Ok(st.user(user).map(field)) } else { Err(GV_ERR_NOTLOGIN) }) {
+        Err(e) => e,
+        Ok(None) => GV_ERR_INVALID_USERID,
+        Ok(Some(v)) => {
+            // SAFETY: checked non-NULL, as the caller promised.
+            unsafe { *out = v };
+            0
+        }
+    }
+}
+
+/// A user's camera state (`GV_CAMERA_STATE_*`: 1 closed, 2 open), for
+/// oneself (-1) and users met in the room or a call.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetCameraState(dwUserid: DWORD, dwState: *mut DWORD) -> DWORD {
+    // SAFETY: forwarded from our caller.
+    guard(|| unsafe { user_field(dwUserid, dwState, |u| u.camera) })
+}
+
+/// A user's microphone state (`GV_AUDIO_STATE_*`: 1 closed, 2 open).
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetSpeakState(dwUserid: DWORD, dwState: *mut DWORD) -> DWORD {
+    // SAFETY: forwarded from our caller.
+    guard(|| unsafe { user_field(dwUserid, dwState, |u| u.mic) })
+}
+
+/// A user's level (set by the business server at login; 0 without one).
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetUserLevel(dwUserid: DWORD, dwLevel: *mut DWORD) -> DWORD {
+    // SAFETY: forwarded from our caller.
+    guard(|| unsafe { user_field(dwUserid, dwLevel, |u| u.level) })
+}
+
+/// The name of the room this client is in: the name given to
+/// `BRAC_EnterRoomEx`, or the room number in decimal for a room entered by
+/// number. Another room: 3.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetRoomName(dwRoomId: DWORD, lpRoomName: *mut TCHAR, dwLen: DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if lpRoomName.is_null() || dwLen == 0 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        let name = c.with_state(|st| match st.room {
+            Some(r) if r == dwRoomId || dwRoomId == u32::MAX => {
+                Ok(if st.room_name.is_empty() { r.to_string().into_bytes() } else { st.room_name.clone() })
+            }
+            _ => Err(GV_ERR_NOTINROOM),
+        });
+        match name {
+            // SAFETY: `dwLen` writable bytes, checked non-NULL.
+            Ok(name) => unsafe { copy_out(lpRoomName, dwLen as usize, &name) },
+            Err(e) => e,
+        }
+    })
+}
+
+/// Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
+/// EXTVIDEOINPUT, EXTAUDIOINPUT, AUTORECONNECT and LOWDELAYCTRL are stored
+/// and read back (they do not change behaviour yet); others: 20. A value of
+/// another size: 21. Works before `BRAC_InitSDK` too.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char, optlen: c_int) -> DWORD {
+    guard(|| {
+        let Ok(opt) = u32::try_from(optname) else { return GV_ERR_FUNCOPTERROR };
+        if !KEPT_OPTIONS.contains(&opt) {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        if optval.is_null() || optlen != 4 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        // SAFETY: 4 readable bytes at `optval`, checked above; unaligned read.
+        let v = unsafe { std::ptr::read_unaligned(optval as *const i32) };
+        OPTIONS.lock().insert(opt, v);
+        0
+    })
+}
+
+/// Reads an option: the kept ones, and CORESDK_MAINVERSION, SUBVERSION
+/// (int) and BUILDTIME (string). Others: 20.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetSDKOption(optname: c_int, optval: *mut c_char, optlen: c_int) -> DWORD {
+    guard(|| {
+        let Ok(opt) = u32::try_from(optname) else { return GV_ERR_FUNCOPTERROR };
+        if optval.is_null() || optlen <= 0 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        let int = match opt {
+            BRAC_SO_CORESDK_MAINVERSION => env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0),
+            BRAC_SO_CORESDK_SUBVERSION => env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0),
+            BRAC_SO_CORESDK_BUILDTIME => {
+                let text = concat!("anychat-rs ", env!("CARGO_PKG_VERSION"));
+                // SAFETY: `optlen` writable bytes, checked above.
+                return unsafe { copy_out(optval, optlen as usize, text.as_bytes()) };
+            }
+            o if KEPT_OPTIONS.contains(&o) => OPTIONS.lock().get(&o).copied().unwrap_or(0),
+            _ => return GV_ERR_FUNCNOTALLOW,
+        };
+        if optlen < 4 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        // SAFETY: at least 4 writable bytes at `optval`; unaligned write.
+        unsafe { std::ptr::write_unaligned(optval as *mut i32, int) };
+        0
+    })
+}
+
+/// Options `BRAC_SetSDKOption` keeps.
+const KEPT_OPTIONS: [u32; 4] = [
+    BRAC_SO_CORESDK_EXTVIDEOINPUT,
+    BRAC_SO_CORESDK_EXTAUDIOINPUT,
+    BRAC_SO_NETWORK_AUTORECONNECT,
+    BRAC_SO_CORESDK_LOWDELAYCTRL,
+];
+static OPTIONS: Mutex<std::collections::BTreeMap<u32, i32>> = Mutex::new(std::collections::BTreeMap::new());

@@ -380,7 +380,7 @@ pub unsafe extern "C" fn BRAC_GetCurAudioPlayback(lpDeviceName: *mut TCHAR, dwLe
 
 // ----- media streams and rendering ----------------------------------------------
 
-/// Not supported (no multiple streams; use `BRAC_UserCameraControl`): returns 20.
+/// `BRAC_UserCameraControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
 #[no_mangle]
 pub extern "C" fn BRAC_UserCameraControlEx(
     dwUserid: DWORD,
@@ -389,11 +389,14 @@ pub extern "C" fn BRAC_UserCameraControlEx(
     dwFlags: DWORD,
     lpStrParam: LPCTSTR,
 ) -> DWORD {
-    let _ = (dwUserid, bOpen, dwStreamIndex, dwFlags, lpStrParam);
-    guard(|| GV_ERR_FUNCNOTALLOW)
+    let _ = (dwFlags, lpStrParam);
+    if dwStreamIndex != 0 {
+        return guard(|| GV_ERR_FUNCNOTALLOW);
+    }
+    crate::ffi::BRAC_UserCameraControl(dwUserid, bOpen)
 }
 
-/// Not supported (no multiple streams; use `BRAC_UserSpeakControl`): returns 20.
+/// `BRAC_UserSpeakControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
 #[no_mangle]
 pub extern "C" fn BRAC_UserSpeakControlEx(
     dwUserid: DWORD,
@@ -402,8 +405,11 @@ pub extern "C" fn BRAC_UserSpeakControlEx(
     dwFlags: DWORD,
     lpStrParam: LPCTSTR,
 ) -> DWORD {
-    let _ = (dwUserid, bOpen, dwStreamIndex, dwFlags, lpStrParam);
-    guard(|| GV_ERR_FUNCNOTALLOW)
+    let _ = (dwFlags, lpStrParam);
+    if dwStreamIndex != 0 {
+        return guard(|| GV_ERR_FUNCNOTALLOW);
+    }
+    crate::ffi::BRAC_UserSpeakControl(dwUserid, bOpen)
 }
 
 /// Not supported (no video rendering): returns 20.

@@ -160,8 +160,38 @@ fn brac_stubs() {
 
     // Media streams and rendering.
     for (u, v) in JUNK_DWORDS.into_iter().zip(JUNK_BOOLS) {
-        expect!(NOT, BRAC_UserCameraControlEx(u, v, u, u, null()));
-        expect!(NOT, BRAC_UserSpeakControlEx(u, v, u, u, s));
+        code!(BRAC_UserCameraControlEx(u, v, u, u, null()));
+        code!(BRAC_UserSpeakControlEx(u, v, u, u, s));
+        code!(BRAC_UserCameraControl(u, v));
+        code!(BRAC_UserSpeakControl(u, v));
+        // SAFETY: every pointer is NULL or a live local of the size given.
+        unsafe {
+            let mut st: DWORD = 0;
+            code!(BRAC_GetCameraState(u, &mut st));
+            code!(BRAC_GetSpeakState(u, &mut st));
+            code!(BRAC_GetUserLevel(u, &mut st));
+            code!(BRAC_GetCameraState(u, null_mut()));
+            code!(BRAC_GetUserLevel(u, null_mut()));
+            let mut task: DWORD = 0;
+            let mut buf = [0u8; 8];
+            code!(BRAC_SendTextMessage(u, v, null(), u));
+            code!(BRAC_SendTextMessage(u, v, s, 1));
+            code!(BRAC_TransBuffer(u, null_mut(), u));
+            code!(BRAC_TransBuffer(u, buf.as_mut_ptr(), 8));
+            code!(BRAC_TransBufferEx(u, buf.as_mut_ptr(), 8, u, u, u, &mut task));
+            code!(BRAC_TransBufferEx(u, buf.as_mut_ptr(), 8, u, u, u, null_mut()));
+            let mut name = [0 as std::ffi::c_char; 16];
+            code!(BRAC_GetRoomName(u, name.as_mut_ptr(), 16));
+            code!(BRAC_GetRoomName(u, null_mut(), 16));
+            code!(BRAC_SetSDKOption(u as i32, null(), 4));
+            code!(BRAC_GetSDKOption(u as i32, name.as_mut_ptr(), 16));
+            code!(BRAC_LoginEx(null(), u, null(), null(), u, null(), null()));
+            code!(BRAS_SendBufToRoom(u, null(), u));
+            code!(BRAS_TransBuffer(u, buf.as_mut_ptr(), 8));
+            code!(BRAS_SetUserInfo(u, u, null(), u));
+            code!(BRAS_GetUserInfo(u, u, name.as_mut_ptr(), 16));
+            code!(BRAS_GetUserInfo(u, u, null_mut(), 0));
+        }
         expect!(NOT, BRAC_SetVideoPos(u, null_mut(), u, u, u, u));
         expect!(NOT, BRAC_SetVideoPos(u, JUNK_HWND, 0, 0, 0, 0));
         expect!(NOT, BRAC_SetVideoPosEx(u, JUNK_HWND, u, u, u, u, u, u));

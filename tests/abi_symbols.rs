@@ -20,28 +20,7 @@ const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// change that has not landed yet: while one is missing, the checks below
 /// print a loud warning for it instead of failing. Once they have landed,
 /// empty this list so that the test is strict for all 145 functions.
-const PENDING: &[&str] = &[
-    "BRAC_SendTextMessage",
-    "BRAC_SetTextMessageCallBack",
-    "BRAC_TransBuffer",
-    "BRAC_TransBufferEx",
-    "BRAC_SetTransBufferExCallBack",
-    "BRAC_UserCameraControl",
-    "BRAC_UserSpeakControl",
-    "BRAC_GetCameraState",
-    "BRAC_GetSpeakState",
-    "BRAC_GetUserLevel",
-    "BRAC_GetRoomName",
-    "BRAC_LoginEx",
-    "BRAC_SetSDKOption",
-    "BRAC_GetSDKOption",
-    "BRAS_SendBufToRoom",
-    "BRAS_TransBuffer",
-    "BRAS_SetOnRecvUserTextMsgCallBack",
-    "BRAS_SetOnTransBufferCallBack",
-    "BRAS_GetUserInfo",
-    "BRAS_SetUserInfo",
-];
+const PENDING: &[&str] = &[];
 
 /// One row of the TSV: a function or a callback type.
 struct Item {

@@ -1,0 +1,5 @@
+//! Parts of `anychat-bench`, the core server's load generator.
+
+pub mod procfs;
+pub mod stats;
+pub mod worker;
