@@ -1,0 +1,62 @@
+//! Smoke test of the load generator: `anychat-bench calls` for one second at
+//! a low rate against a real `anychat-server`. Correctness only: calls
+//! complete and none fails; no timing is asserted.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// The server process, killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn bench_completes_calls_without_failure() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-server"))
+        .args(["--listen", "127.0.0.1:0", "--business-listen", "off", "--log-level", "warn"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start anychat-server");
+    let stdout = child.stdout.take().expect("server stdout");
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read the server's first line");
+    let addr = line
+        .trim()
+        .strip_prefix("anychat-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
+        .to_string();
+
+    let json = std::env::temp_dir().join(format!("anychat-bench-smoke-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_anychat-bench"))
+        .args(["calls", "--server", &addr, "--pairs", "20", "--rate", "200", "--duration", "1", "--json"])
+        .arg(&json)
+        .args(["--server-pid", &server.0.id().to_string()])
+        .output()
+        .expect("run anychat-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "anychat-bench failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let text = std::fs::read_to_string(&json).expect("the JSON summary");
+    let _ = std::fs::remove_file(&json);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let completed = v["completed"].as_u64().expect("completed");
+    let failed = v["failed"].as_u64().expect("failed");
+    assert!(completed > 0, "no call completed:\n{stdout}");
+    assert_eq!(failed, 0, "failed calls: {}\n{stdout}", v["failed_by_reason"]);
+    assert_eq!(v["login"]["ok"].as_u64(), Some(40), "all 40 users log in");
+    assert_eq!(v["placed"].as_u64(), Some(completed + failed), "every call placed ended");
+    assert!(v["setup_latency_ms"]["samples"].as_u64() == Some(completed));
+    assert!(v["server"]["vm_hwm_kib"].as_u64().is_some_and(|k| k > 0), "server memory read from /proc");
+}
