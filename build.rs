@@ -5,6 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "build/vendor.rs"]
+mod vendor;
+
 /// Names of `pub fn` / `pub type` / `pub struct` items in `file` starting
 /// with `prefix` ("" for all).
 fn items(file: &Path, prefix: &str) -> Vec<String> {
@@ -71,6 +74,8 @@ fn main() {
         "src/constants.rs",
         "cbindgen.toml",
         "build.rs",
+        "build/vendor.rs",
+        "tests/data/legacy-api.tsv",
     ] {
         println!("cargo:rerun-if-changed={f}");
     }
@@ -108,4 +113,8 @@ fn main() {
         server_types,
         not_server,
     );
+    // The vendor's header files, split from the two headers above.
+    let constants_rs = std::fs::read_to_string(dir.join("src/constants.rs")).expect("read constants");
+    let tsv = std::fs::read_to_string(dir.join("tests/data/legacy-api.tsv")).expect("read legacy-api.tsv");
+    vendor::generate(&dir, &constants_rs, &tsv);
 }

@@ -1349,6 +1349,32 @@ typedef char CHAR;
 
 typedef uint8_t BYTE;
 
+typedef uint32_t UINT;
+
+typedef uint32_t SOCKET;
+
+typedef double DOUBLE;
+
+typedef uint16_t USHORT;
+
+typedef int16_t SHORT;
+
+typedef uint8_t UCHAR;
+
+typedef uint8_t *PBYTE;
+
+typedef char *PCHAR;
+
+typedef char *LPCHAR;
+
+typedef const char *LPCSTR;
+
+typedef int INT;
+
+typedef DWORD WPARAM;
+
+typedef DWORD LPARAM;
+
 // Video display drivers (`BRAC_VSD_*`), int-sized.
 typedef int BRAC_VideoShowDriver;
 

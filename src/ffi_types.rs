@@ -27,6 +27,21 @@ use crate::ffi::{BOOL, DWORD, LONG, LPBYTE, LPCTSTR, LPDWORD, LPVOID};
 
 pub type WORD = u16;
 pub type BYTE = u8;
+// The rest of the vendor's `GVSDK.h` type names, so that legacy sources
+// using them compile (`WCHAR`, `VOID` and the macros are written by build.rs).
+pub type UINT = u32;
+pub type SOCKET = u32;
+pub type DOUBLE = f64;
+pub type USHORT = u16;
+pub type SHORT = i16;
+pub type UCHAR = u8;
+pub type PBYTE = *mut u8;
+pub type PCHAR = *mut std::ffi::c_char;
+pub type LPCHAR = *mut std::ffi::c_char;
+pub type LPCSTR = *const std::ffi::c_char;
+pub type INT = c_int;
+pub type WPARAM = DWORD;
+pub type LPARAM = DWORD;
 /// A device context: a 32-bit value on Linux, as in the vendor's headers.
 pub type HDC = DWORD;
 
