@@ -92,7 +92,7 @@ fn legacy_params(tsv: &str) -> Params {
                 Some((d, v)) => (d.trim(), Some(v.trim().to_string())),
                 None => (p, None),
             };
-            let split = decl.rfind(|c: char| c == ' ' || c == '&' || c == '*').map_or(0, |i| i + 1);
+            let split = decl.rfind([' ', '&', '*']).map_or(0, |i| i + 1);
             params.push((decl[..split].trim().to_string(), decl[split..].to_string(), default));
         }
         out.insert(cols[0].to_string(), params);
