@@ -171,7 +171,9 @@ fn file(guard: &str, includes: &[&str], body: &str) -> String {
 }
 
 fn extern_c(body: &str) -> String {
-    format!("#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n{body}\n#ifdef __cplusplus\n}}  /* extern \"C\" */\n#endif\n")
+    format!(
+        "#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n{body}\n#ifdef __cplusplus\n}}  /* extern \"C\" */\n#endif\n"
+    )
 }
 
 fn write(dir: &Path, name: &str, content: &str) {
@@ -226,10 +228,7 @@ pub fn generate(dir: &Path, constants_rs: &str, tsv: &str) {
             }
         }
     }
-    let gvsdk = format!(
-        "{COMPAT}typedef wchar_t WCHAR;\n\n{base}\n{}\n{MACROS}",
-        defines(&client_items, "GVSDK.h")
-    );
+    let gvsdk = format!("{COMPAT}typedef wchar_t WCHAR;\n\n{base}\n{}\n{MACROS}", defines(&client_items, "GVSDK.h"));
     write(&inc, "GVSDK.h", &file("ANYCHAT_GVSDK_H", &["<stddef.h>", "<stdint.h>", "<wchar.h>"], &gvsdk));
     for h in ["AnyChatDefine.h", "AnyChatObjectDefine.h", "GVErrorCodeDefine.h", "GVMessageDefine.h"] {
         let guard = format!("ANYCHAT_{}", h.replace('.', "_").to_uppercase());
@@ -274,8 +273,13 @@ pub fn generate(dir: &Path, constants_rs: &str, tsv: &str) {
     };
     let (types, funcs) = api(&client_items, "BRAC_");
     let core = format!("{types}\n{}", extern_c(&funcs));
-    let includes =
-        ["\"GVSDK.h\"", "\"AnyChatDefine.h\"", "\"AnyChatObjectDefine.h\"", "\"GVErrorCodeDefine.h\"", "\"GVMessageDefine.h\""];
+    let includes = [
+        "\"GVSDK.h\"",
+        "\"AnyChatDefine.h\"",
+        "\"AnyChatObjectDefine.h\"",
+        "\"GVErrorCodeDefine.h\"",
+        "\"GVMessageDefine.h\"",
+    ];
     write(&inc, "BRAnyChatCoreSDK.h", &file("ANYCHAT_BRANYCHATCORESDK_H", &includes, &core));
 
     let (types, funcs) = api(&server_items, "BRAS_");

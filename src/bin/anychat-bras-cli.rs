@@ -5,6 +5,7 @@
 //! `ANYCHAT_BUSINESS_SECRET`), prints one line per callback, answers
 //! questions as its options say, and reads commands on standard input:
 //! `finish USER CODE [PARAM] [STR]`, `kick USER [CODE]`, `sendbuf USER TEXT`,
+//! `sendroom ROOM TEXT`, `transbuf USER TEXT`, `setinfo USER ID VALUE`, `getinfo USER ID`,
 //! `event TYPE USER CODE` (raw `BRAS_VideoCallControl`), `quit`.
 //!
 //! Options:
@@ -190,6 +191,28 @@ unsafe extern "system" fn on_enter(user: DWORD, room: DWORD, _u: LPVOID) {
     println!("enter user={user} room={room}");
 }
 
+unsafe extern "system" fn on_text(
+    room: DWORD,
+    src: DWORD,
+    tar: DWORD,
+    secret: anychat::ffi::BOOL,
+    msg: LPCTSTR,
+    len: DWORD,
+    _u: LPVOID,
+) {
+    same_thread();
+    // SAFETY: the library passes `len` readable bytes.
+    let t = unsafe { String::from_utf8_lossy(std::slice::from_raw_parts(msg as *const u8, len as usize)) };
+    println!("text room={room} src={src} tar={tar} secret={secret} msg={t}");
+}
+
+unsafe extern "system" fn on_trans(user: DWORD, buf: *mut u8, len: DWORD, _u: LPVOID) {
+    same_thread();
+    // SAFETY: the library passes `len` readable bytes.
+    let t = unsafe { String::from_utf8_lossy(std::slice::from_raw_parts(buf, len as usize)) };
+    println!("trans user={user} data={t}");
+}
+
 unsafe extern "system" fn on_leave(user: DWORD, room: DWORD, _u: LPVOID) {
     same_thread();
     println!("leave user={user} room={room}");
@@ -261,6 +284,27 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let data = args.get(1..).map(|a| a.join(" ")).unwrap_or_default();
                 BRAS_SendBufToUser(num(0)?, data.as_ptr() as LPCTSTR, data.len() as DWORD)
             }
+            "sendroom" | "transbuf" => {
+                let data = args.get(1..).map(|a| a.join(" ")).unwrap_or_default();
+                let len = data.len() as DWORD;
+                if cmd == "sendroom" {
+                    BRAS_SendBufToRoom(num(0)?, data.as_ptr() as LPCTSTR, len)
+                } else {
+                    BRAS_TransBuffer(num(0)?, data.as_ptr() as *mut u8, len)
+                }
+            }
+            "setinfo" => {
+                let v = CString::new(args.get(2..).map(|a| a.join(" ")).unwrap_or_default()).unwrap_or_default();
+                BRAS_SetUserInfo(num(0)?, num(1)?, v.as_ptr(), 0)
+            }
+            "getinfo" => {
+                let mut buf = [0 as c_char; 256];
+                let r = BRAS_GetUserInfo(num(0)?, num(1)?, buf.as_mut_ptr(), buf.len() as DWORD);
+                if r == 0 {
+                    println!("info {}", text(buf.as_ptr()));
+                }
+                r
+            }
             "quit" => return Ok(false),
             _ => return Err(format!("unknown command '{cmd}'")),
         }
@@ -289,6 +333,8 @@ fn main() {
     BRAS_SetOnUserLogoutActionExCallBack(Some(on_logout_ex), null);
     BRAS_SetOnUserEnterRoomActionCallBack(Some(on_enter), null);
     BRAS_SetOnUserLeaveRoomActionCallBack(Some(on_leave), null);
+    BRAS_SetOnRecvUserTextMsgCallBack(Some(on_text), null);
+    BRAS_SetOnTransBufferCallBack(Some(on_trans), null);
     if timer_ms > 0 {
         BRAS_SetTimerEventCallBack(timer_ms, Some(on_timer), null);
     }

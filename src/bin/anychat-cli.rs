@@ -17,7 +17,11 @@
 //! [FLAGS] [PARAM] [STR]`, `reply USER CODE [PARAM] [STR]`, `finish USER
 //! [CODE] [PARAM] [STR]`, `event TYPE USER CODE` (any raw event), `online`,
 //! `roomusers ROOM`, `name USER`, `nick USER`, `status`, `selfid`, `sleep
-//! MS`, `quit`. User and room ids accept `-1`.
+//! MS`, `quit`, `loginex NICK ID [STRID]`, `text USER SECRET MSG`, `trans
+//! USER DATA`, `transex USER W L DATA`, `camera USER 0|1`, `mic USER 0|1`,
+//! `camstate USER`, `micstate USER`, `level USER`, `roomname ROOM`. User and
+//! room ids accept `-1`. Text, buffers and filter data received are printed
+//! as `text …`, `trans …`, `transex …`, `filter …` lines.
 //!
 //! Options: `--auto-accept` answers every Request with Reply 0 and
 //! `--auto-refuse CODE` with Reply CODE, from inside the callback;
@@ -30,6 +34,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anychat::constants::*;
 use anychat::ffi::*;
+use anychat::ffi_stubs::BRAC_SetSDKFilterDataCallBack;
 
 static AUTO_REPLY: AtomicU32 = AtomicU32::new(u32::MAX);
 static AUTO_ENTER: AtomicU32 = AtomicU32::new(0);
@@ -43,6 +48,8 @@ fn notify_name(msg: u32) -> String {
         WM_GV_USERATROOM => "USERATROOM".into(),
         WM_GV_LINKCLOSE => "LINKCLOSE".into(),
         WM_GV_ONLINEUSER => "ONLINEUSER".into(),
+        WM_GV_CAMERASTATE => "CAMERASTATE".into(),
+        WM_GV_USERINFOUPDATE => "USERINFOUPDATE".into(),
         other => format!("MSG{other}"),
     }
 }
@@ -92,6 +99,48 @@ unsafe extern "system" fn on_call(
     }
 }
 
+/// # Safety
+/// `p` points to `len` readable bytes.
+unsafe fn bytes_text(p: *const u8, len: DWORD) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: as the function's contract says.
+    String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(p, len as usize) }).into_owned()
+}
+
+unsafe extern "system" fn on_text(from: DWORD, to: DWORD, secret: BOOL, msg: LPCTSTR, len: DWORD, _u: LPVOID) {
+    // SAFETY: the library passes `len` readable bytes.
+    let t = unsafe { bytes_text(msg as *const u8, len) };
+    println!("text from={from} to={to} secret={secret} msg={t}");
+}
+
+unsafe extern "system" fn on_trans(from: DWORD, buf: LPBYTE, len: DWORD, _u: LPVOID) {
+    // SAFETY: the library passes `len` readable bytes.
+    let t = unsafe { bytes_text(buf, len) };
+    println!("trans from={from} len={len} data={t}");
+}
+
+unsafe extern "system" fn on_trans_ex(
+    from: DWORD,
+    buf: LPBYTE,
+    len: DWORD,
+    w: DWORD,
+    l: DWORD,
+    task: DWORD,
+    _u: LPVOID,
+) {
+    // SAFETY: the library passes `len` readable bytes.
+    let t = unsafe { bytes_text(buf, len) };
+    println!("transex from={from} len={len} wparam={w} lparam={l} task={task} data={t}");
+}
+
+unsafe extern "system" fn on_filter(buf: LPBYTE, len: DWORD, _u: LPVOID) {
+    // SAFETY: the library passes `len` readable bytes.
+    let t = unsafe { bytes_text(buf, len) };
+    println!("filter len={len} data={t}");
+}
+
 fn id(s: Option<&str>) -> Option<u32> {
     let s = s?;
     s.parse::<u32>().ok().or_else(|| s.parse::<i64>().ok().map(|v| v as u32))
@@ -128,6 +177,74 @@ fn run_command(line: &str) -> Result<bool, String> {
                 BRAC_Login(name.as_ptr(), pass.as_ptr(), 0)
             }
             "logout" => BRAC_Logout(),
+            "loginex" => {
+                let nick = cstring(args.first().copied());
+                let uid = id(args.get(1).copied()).unwrap_or(0);
+                let str_id = cstring(args.get(2).copied());
+                BRAC_LoginEx(
+                    nick.as_ptr(),
+                    uid,
+                    str_id.as_ptr(),
+                    std::ptr::null(),
+                    0,
+                    std::ptr::null(),
+                    std::ptr::null(),
+                )
+            }
+            "text" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let secret = id(args.get(1).copied()).unwrap_or(0) as BOOL;
+                let msg = rest(2, &mut args);
+                BRAC_SendTextMessage(user, secret, msg.as_ptr(), msg.as_bytes().len() as DWORD)
+            }
+            "trans" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let data = rest(1, &mut args);
+                BRAC_TransBuffer(user, data.as_ptr() as LPBYTE, data.as_bytes().len() as DWORD)
+            }
+            "transex" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let (w, l) = (id(args.get(1).copied()).unwrap_or(0), id(args.get(2).copied()).unwrap_or(0));
+                let data = rest(3, &mut args);
+                let mut task: DWORD = 0;
+                let len = data.as_bytes().len() as DWORD;
+                let r = BRAC_TransBufferEx(user, data.as_ptr() as LPBYTE, len, w, l, 0, &mut task);
+                if r == 0 {
+                    println!("task {task}");
+                }
+                r
+            }
+            "camera" | "mic" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let open = id(args.get(1).copied()).unwrap_or(1) as BOOL;
+                if cmd == "camera" {
+                    BRAC_UserCameraControl(user, open)
+                } else {
+                    BRAC_UserSpeakControl(user, open)
+                }
+            }
+            "camstate" | "micstate" | "level" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let mut v: DWORD = 0;
+                let r = match cmd {
+                    "camstate" => BRAC_GetCameraState(user, &mut v),
+                    "micstate" => BRAC_GetSpeakState(user, &mut v),
+                    _ => BRAC_GetUserLevel(user, &mut v),
+                };
+                if r == 0 {
+                    println!("{cmd} {user} {v}");
+                }
+                r
+            }
+            "roomname" => {
+                let room = id(args.first().copied()).ok_or_else(bad)?;
+                let mut buf = [0 as c_char; 256];
+                let r = BRAC_GetRoomName(room, buf.as_mut_ptr(), buf.len() as DWORD);
+                if r == 0 {
+                    println!("roomname {}", String::from_utf8_lossy(CStr::from_ptr(buf.as_ptr()).to_bytes()));
+                }
+                r
+            }
             "enter" => BRAC_EnterRoom(id(args.first().copied()).ok_or_else(bad)?, std::ptr::null(), 0),
             "enterex" => {
                 let name = cstring(args.first().copied());
@@ -246,6 +363,10 @@ fn main() {
     }
     BRAC_SetNotifyMessageCallBack(Some(on_notify), std::ptr::null_mut());
     BRAC_SetVideoCallEventCallBack(Some(on_call), std::ptr::null_mut());
+    BRAC_SetTextMessageCallBack(Some(on_text), std::ptr::null_mut());
+    BRAC_SetTransBufferCallBack(Some(on_trans), std::ptr::null_mut());
+    BRAC_SetTransBufferExCallBack(Some(on_trans_ex), std::ptr::null_mut());
+    BRAC_SetSDKFilterDataCallBack(Some(on_filter), std::ptr::null_mut());
     if init {
         let r = BRAC_InitSDK(std::ptr::null_mut(), 0);
         println!("ret init {r}");
