@@ -161,6 +161,8 @@ DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
 
 DWORD BRAC_GetSDKOption(int optname, char *optval, int optlen);
 
+DWORD BRAC_GetUserInfo(DWORD dwUserId, DWORD dwInfoId, TCHAR *lpInfoValue, DWORD dwLen);
+
 DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);
@@ -376,11 +378,6 @@ DWORD BRAC_GetFriendStatus(DWORD dwFriendUserId, ANYCHAT_REF(DWORD) dwStatus);
 DWORD BRAC_GetUserGroups(LPDWORD lpGroupIDArray, ANYCHAT_REF(DWORD) dwGroupNum);
 
 DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, ANYCHAT_REF(DWORD) dwUserNum);
-
-DWORD BRAC_GetUserInfo(DWORD dwUserId,
-                       DWORD dwInfoId,
-                       TCHAR *lpInfoValue,
-                       DWORD dwLen);
 
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 

@@ -1616,6 +1616,11 @@ DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
 // (int) and BUILDTIME (string). Others: 20.
 DWORD BRAC_GetSDKOption(int optname, char *optval, int optlen);
 
+// An info the business server set for a user (`BRAS_SetUserInfo`, seen by
+// this client through `WM_GV_USERINFOUPDATE(user, info id)`); self: -1.
+// Nothing set: 205; a NULL `lpInfoValue` or `dwLen` 0: 21.
+DWORD BRAC_GetUserInfo(DWORD dwUserId, DWORD dwInfoId, TCHAR *lpInfoValue, DWORD dwLen);
+
 // Accepted without effect (logging goes through `tracing`, `RUST_LOG`; there is no call-log file): returns 0.
 DWORD BRAC_ActiveCallLog(BOOL bActive);
 
@@ -1895,12 +1900,6 @@ DWORD BRAC_GetUserGroups(LPDWORD lpGroupIDArray, DWORD *dwGroupNum);
 
 // Not supported (no user groups): returns 20; a NULL `dwUserNum`: 21.
 DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUserNum);
-
-// Not supported (no user infos from a business server): returns 20; a NULL `lpInfoValue` or `dwLen` 0: 21.
-DWORD BRAC_GetUserInfo(DWORD dwUserId,
-                       DWORD dwInfoId,
-                       TCHAR *lpInfoValue,
-                       DWORD dwLen);
 
 // Not supported (no user groups): returns 20; a NULL `lpGroupName` or `dwLen` 0: 21.
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);

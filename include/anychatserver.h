@@ -225,9 +225,11 @@ DWORD BRAS_InitSDK(DWORD dwReserved);
 // (unless called from a callback, which it may be).
 DWORD BRAS_Release(void);
 
+// Registers (or, with NULL, removes) the link callback: `BRAS_SERVERAPPMSG_CONNECTED` / `_DISCONNECT`.
 DWORD BRAS_SetOnServerAppMessageCallBack(BRAS_OnServerAppMessage_CallBack lpFunction,
                                          LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the link callback `(BRAS_MESSAGE_CORESERVERCONN, 0 or error code, 0)`.
 DWORD BRAS_SetOnServerAppMessageExCallBack(BRAS_OnServerAppMessageEx_CallBack lpFunction,
                                            LPVOID lpUserValue);
 
@@ -237,26 +239,35 @@ DWORD BRAS_SetTimerEventCallBack(DWORD dwElapse,
                                  BRAS_OnTimerEvent_CallBack lpFunction,
                                  LPVOID lpUserValue);
 
-DWORD BRAS_SetVerifyUserCallBack(BRAS_VerifyUser_CallBack lpFunction, LPVOID lpUserValue);
+// Registers (or, with NULL, removes) the login decision callback (none: every login is admitted, ids by name).
+DWORD BRAS_SetVerifyUserCallBack(BRAS_VerifyUser_CallBack lpFunction,
+                                 LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the callback deciding entries into ordinary rooms (a call's room is for its parties only).
 DWORD BRAS_SetPrepareEnterRoomCallBack(BRAS_PrepareEnterRoom_CallBack lpFunction,
                                        LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the callback told of every login.
 DWORD BRAS_SetOnUserLoginActionCallBack(BRAS_OnUserLoginAction_CallBack lpFunction,
                                         LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the callback told of every session end.
 DWORD BRAS_SetOnUserLogoutActionCallBack(BRAS_OnUserLogoutAction_CallBack lpFunction,
                                          LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the callback told of every session end with its code (0 logout, 209 elsewhere, 101 lost or kicked).
 DWORD BRAS_SetOnUserLogoutActionExCallBack(BRAS_OnUserLogoutActionEx_CallBack lpFunction,
                                            LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the callback told of every room entry.
 DWORD BRAS_SetOnUserEnterRoomActionCallBack(BRAS_OnUserEnterRoomAction_CallBack lpFunction,
                                             LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the callback told of every room departure (a call's room closing included).
 DWORD BRAS_SetOnUserLeaveRoomActionCallBack(BRAS_OnUserLeaveRoomAction_CallBack lpFunction,
                                             LPVOID lpUserValue);
 
+// Registers (or, with NULL, removes) the video-call callback: sees every Request first (its return value decides), then REPLY, START and FINISH.
 DWORD BRAS_SetOnVideoCallEventCallBack(BRAS_OnVideoCallEvent_CallBack lpFunction,
                                        LPVOID lpUserValue);
 
@@ -290,7 +301,8 @@ DWORD BRAS_UserInfoControl(DWORD dwUserId,
                            LPCTSTR lpStrValue);
 
 // Sends `dwLen` bytes (1 ..= 65,472) to a user; they arrive through its
-// `BRAC_TransBuffer_CallBack` with `dwUserid` 0. An offline user: dropped.
+// `BRAC_SDKFilterData_CallBack` (`BRAS_TransBuffer` is the one that reaches
+// `BRAC_TransBuffer_CallBack`, from user 0). An offline user: dropped.
 DWORD BRAS_SendBufToUser(DWORD dwUserId, LPCTSTR lpBuf, DWORD dwLen);
 
 // Accepts the `BRAS_SO_*` options (recording settings have no effect here:

@@ -114,7 +114,8 @@ DWORD BRAS_SetTimerEventCallBack(DWORD dwElapse,
                                  BRAS_OnTimerEvent_CallBack lpFunction,
                                  LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
-DWORD BRAS_SetVerifyUserCallBack(BRAS_VerifyUser_CallBack lpFunction, LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
+DWORD BRAS_SetVerifyUserCallBack(BRAS_VerifyUser_CallBack lpFunction,
+                                 LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
 DWORD BRAS_SetPrepareEnterRoomCallBack(BRAS_PrepareEnterRoom_CallBack lpFunction,
                                        LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));

@@ -299,6 +299,7 @@ fn set(f: impl FnOnce(&mut BizCallbacks)) -> DWORD {
     })
 }
 
+/// Registers (or, with NULL, removes) the link callback: `BRAS_SERVERAPPMSG_CONNECTED` / `_DISCONNECT`.
 #[no_mangle]
 pub extern "C" fn BRAS_SetOnServerAppMessageCallBack(
     lpFunction: BRAS_OnServerAppMessage_CallBack,
@@ -307,6 +308,7 @@ pub extern "C" fn BRAS_SetOnServerAppMessageCallBack(
     set(|c| c.app_message = Registered::new(lpFunction, lpUserValue))
 }
 
+/// Registers (or, with NULL, removes) the link callback `(BRAS_MESSAGE_CORESERVERCONN, 0 or error code, 0)`.
 #[no_mangle]
 pub extern "C" fn BRAS_SetOnServerAppMessageExCallBack(
     lpFunction: BRAS_OnServerAppMessageEx_CallBack,
@@ -334,11 +336,13 @@ pub extern "C" fn BRAS_SetTimerEventCallBack(
     })
 }
 
+/// Registers (or, with NULL, removes) the login decision callback (none: every login is admitted, ids by name).
 #[no_mangle]
 pub extern "C" fn BRAS_SetVerifyUserCallBack(lpFunction: BRAS_VerifyUser_CallBack, lpUserValue: LPVOID) -> DWORD {
     set(|c| c.verify = Registered::new(lpFunction, lpUserValue))
 }
 
+/// Registers (or, with NULL, removes) the callback deciding entries into ordinary rooms (a call's room is for its parties only).
 #[no_mangle]
 pub extern "C" fn BRAS_SetPrepareEnterRoomCallBack(
     lpFunction: BRAS_PrepareEnterRoom_CallBack,
@@ -347,6 +351,7 @@ pub extern "C" fn BRAS_SetPrepareEnterRoomCallBack(
     set(|c| c.prepare_enter = Registered::new(lpFunction, lpUserValue))
 }
 
+/// Registers (or, with NULL, removes) the callback told of every login.
 #[no_mangle]
 pub extern "C" fn BRAS_SetOnUserLoginActionCallBack(
     lpFunction: BRAS_OnUserLoginAction_CallBack,
@@ -355,6 +360,7 @@ pub extern "C" fn BRAS_SetOnUserLoginActionCallBack(
     set(|c| c.login = Registered::new(lpFunction, lpUserValue))
 }
 
+/// Registers (or, with NULL, removes) the callback told of every session end.
 #[no_mangle]
 pub extern "C" fn BRAS_SetOnUserLogoutActionCallBack(
     lpFunction: BRAS_OnUserLogoutAction_CallBack,
@@ -363,6 +369,7 @@ pub extern "C" fn BRAS_SetOnUserLogoutActionCallBack(
     set(|c| c.logout = Registered::new(lpFunction, lpUserValue))
 }
 
+/// Registers (or, with NULL, removes) the callback told of every session end with its code (0 logout, 209 elsewhere, 101 lost or kicked).
 #[no_mangle]
 pub extern "C" fn BRAS_SetOnUserLogoutActionExCallBack(
     lpFunction: BRAS_OnUserLogoutActionEx_CallBack,
@@ -371,6 +378,7 @@ pub extern "C" fn BRAS_SetOnUserLogoutActionExCallBack(
     set(|c| c.logout_ex = Registered::new(lpFunction, lpUserValue))
 }
 
+/// Registers (or, with NULL, removes) the callback told of every room entry.
 #[no_mangle]
 pub extern "C" fn BRAS_SetOnUserEnterRoomActionCallBack(
     lpFunction: BRAS_OnUserEnterRoomAction_CallBack,
@@ -379,6 +387,7 @@ pub extern "C" fn BRAS_SetOnUserEnterRoomActionCallBack(
     set(|c| c.enter_room = Registered::new(lpFunction, lpUserValue))
 }
 
+/// Registers (or, with NULL, removes) the callback told of every room departure (a call's room closing included).
 #[no_mangle]
 pub extern "C" fn BRAS_SetOnUserLeaveRoomActionCallBack(
     lpFunction: BRAS_OnUserLeaveRoomAction_CallBack,
@@ -387,6 +396,7 @@ pub extern "C" fn BRAS_SetOnUserLeaveRoomActionCallBack(
     set(|c| c.leave_room = Registered::new(lpFunction, lpUserValue))
 }
 
+/// Registers (or, with NULL, removes) the video-call callback: sees every Request first (its return value decides), then REPLY, START and FINISH.
 #[no_mangle]
 pub extern "C" fn BRAS_SetOnVideoCallEventCallBack(
     lpFunction: BRAS_OnVideoCallEvent_CallBack,
@@ -484,7 +494,8 @@ pub unsafe extern "C" fn BRAS_UserInfoControl(
 }
 
 /// Sends `dwLen` bytes (1 ..= 65,472) to a user; they arrive through its
-/// `BRAC_TransBuffer_CallBack` with `dwUserid` 0. An offline user: dropped.
+/// `BRAC_SDKFilterData_CallBack` (`BRAS_TransBuffer` is the one that reaches
+/// `BRAC_TransBuffer_CallBack`, from user 0). An offline user: dropped.
 #[no_mangle]
 pub unsafe extern "C" fn BRAS_SendBufToUser(dwUserId: DWORD, lpBuf: LPCTSTR, dwLen: DWORD) -> DWORD {
     guard(|| {

@@ -903,3 +903,25 @@ const KEPT_OPTIONS: [u32; 4] = [
     BRAC_SO_CORESDK_LOWDELAYCTRL,
 ];
 static OPTIONS: Mutex<std::collections::BTreeMap<u32, i32>> = Mutex::new(std::collections::BTreeMap::new());
+
+/// An info the business server set for a user (`BRAS_SetUserInfo`, seen by
+/// this client through `WM_GV_USERINFOUPDATE(user, info id)`); self: -1.
+/// Nothing set: 205; a NULL `lpInfoValue` or `dwLen` 0: 21.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetUserInfo(dwUserId: DWORD, dwInfoId: DWORD, lpInfoValue: *mut TCHAR, dwLen: DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if lpInfoValue.is_null() || dwLen == 0 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        let value = c.with_state(|st| st.resolve(dwUserId).and_then(|u| st.infos.get(&(u, dwInfoId)).cloned()));
+        match value {
+            // SAFETY: `dwLen` writable bytes, checked non-NULL.
+            Some(v) => unsafe { copy_out(lpInfoValue, dwLen as usize, &v) },
+            None => GV_ERR_INVALID_USERID,
+        }
+    })
+}

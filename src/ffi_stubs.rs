@@ -814,12 +814,6 @@ pub extern "C" fn BRAC_GetGroupFriends(dwGroupId: DWORD, lpUserIDArray: LPDWORD,
     guard(|| unsupported(!dwUserNum.is_null()))
 }
 
-/// Not supported (no user infos from a business server): returns 20; a NULL `lpInfoValue` or `dwLen` 0: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_GetUserInfo(dwUserId: DWORD, dwInfoId: DWORD, lpInfoValue: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    let _ = (dwUserId, dwInfoId);
-    guard(|| unsupported(!lpInfoValue.is_null() && dwLen > 0))
-}
 
 /// Not supported (no user groups): returns 20; a NULL `lpGroupName` or `dwLen` 0: 21.
 #[no_mangle]

@@ -300,9 +300,10 @@ fn brac_stubs() {
         expect!(NOT, BRAC_GetUserGroups(null_mut(), &mut num));
         expect!(BAD, BRAC_GetGroupFriends(u, null_mut(), null_mut()));
         expect!(NOT, BRAC_GetGroupFriends(u, ids.as_mut_ptr(), &mut num));
-        expect!(BAD, BRAC_GetUserInfo(u, u, null_mut(), 64));
-        expect!(BAD, BRAC_GetUserInfo(u, u, b, 0));
-        expect!(NOT, BRAC_GetUserInfo(u, u, b, 64));
+        // SAFETY: NULL or a live local buffer of the length given.
+        code!(unsafe { BRAC_GetUserInfo(u, u, null_mut(), 64) });
+        code!(unsafe { BRAC_GetUserInfo(u, u, b, 0) });
+        code!(unsafe { BRAC_GetUserInfo(u, u, b, 64) });
         expect!(BAD, BRAC_GetGroupName(u, null_mut(), 64));
         expect!(BAD, BRAC_GetGroupName(u, b, 0));
         expect!(NOT, BRAC_GetGroupName(u, b, 64));
