@@ -1,7 +1,7 @@
 //! `anychat-server`: the core server. With no arguments it listens on
 //! `0.0.0.0:8906`. SIGINT and SIGTERM stop it cleanly.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -140,12 +140,14 @@ fn main() -> ExitCode {
             }
         })
         .expect("spawn signal thread");
-    // Scripts and tests read this line to learn the bound port.
-    println!("anychat-server listening on {addr}");
-    match server.business_addr() {
-        Some(b) => println!("anychat-server business listener on {b}"),
-        None => println!("anychat-server business listener off"),
-    }
+    // Scripts read these two lines to learn the bound ports; a closed stdout
+    // must not stop the server.
+    let business = match server.business_addr() {
+        Some(b) => format!("anychat-server business listener on {b}"),
+        None => "anychat-server business listener off".to_string(),
+    };
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "anychat-server listening on {addr}\n{business}").and_then(|()| out.flush());
     tracing::info!(%addr, ring_timeout = args.ring_timeout, keepalive_timeout = args.keepalive_timeout, "listening");
     let result = server.run();
     signal_thread.close();
