@@ -10,6 +10,9 @@
 
 #include <stdint.h>
 
+// Every `BRAC_VIDEOCALL_FLAGS_*` bit; a Request with another bit set is refused (21).
+#define VIDEOCALL_KNOWN_FLAGS (((((((BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO) | BRAC_VIDEOCALL_FLAGS_FBSRCAUDIO) | BRAC_VIDEOCALL_FLAGS_FBSRCVIDEO) | BRAC_VIDEOCALL_FLAGS_FBTARAUDIO) | BRAC_VIDEOCALL_FLAGS_FBTARVIDEO) | BRAC_VIDEOCALL_FLAGS_ASSISTREQ) | BRAC_VIDEOCALL_FLAGS_CONTROLREQ)
+
 #define TRUE 1
 
 #define FALSE 0
@@ -1536,8 +1539,9 @@ DWORD BRAC_GetUserName(DWORD dwUserid, TCHAR *lpUserName, DWORD dwLen);
 DWORD BRAC_QueryUserState(DWORD dwUserId, int infoname, char *infoval, int infolen);
 
 // Sends a video-call event to `dwUserId` (Request, Reply, Finish).
-// Returns 208 when not logged in, 21 for a Request to oneself or an
-// unknown event type or a `lpUserStr` over 2048 bytes, 20 for an event that
+// Returns 208 when not logged in, 21 for a Request to oneself, with a flag
+// bit that is no `BRAC_VIDEOCALL_FLAGS_*`, an unknown event type or a
+// `lpUserStr` over 2048 bytes, 20 for an event that
 // does not fit this client's call (see `docs/ARCHITECTURE.md`).
 DWORD BRAC_VideoCallControl(DWORD dwEventType,
                             DWORD dwUserId,

@@ -36,6 +36,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RELEASE_LINGER: Duration = Duration::from_millis(500);
 /// Longest user name, password or room name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
+/// Every `BRAC_VIDEOCALL_FLAGS_*` bit; a Request with another bit set is refused (21).
+pub const VIDEOCALL_KNOWN_FLAGS: u32 = BRAC_VIDEOCALL_FLAGS_AUDIO
+    | BRAC_VIDEOCALL_FLAGS_VIDEO
+    | BRAC_VIDEOCALL_FLAGS_FBSRCAUDIO
+    | BRAC_VIDEOCALL_FLAGS_FBSRCVIDEO
+    | BRAC_VIDEOCALL_FLAGS_FBTARAUDIO
+    | BRAC_VIDEOCALL_FLAGS_FBTARVIDEO
+    | BRAC_VIDEOCALL_FLAGS_ASSISTREQ
+    | BRAC_VIDEOCALL_FLAGS_CONTROLREQ;
 /// Longest `lpUserStr` of a video-call event, in bytes.
 pub const MAX_USER_STR_LEN: usize = 2048;
 
@@ -450,7 +459,7 @@ impl Client {
             let is_peer = call.is_some_and(|c| c.peer == user_id);
             match event {
                 BRAC_VIDEOCALL_EVENT_REQUEST => {
-                    if user_id == me || user_id == 0 || user_id == u32::MAX {
+                    if user_id == me || user_id == 0 || user_id == u32::MAX || flags & !VIDEOCALL_KNOWN_FLAGS != 0 {
                         return GV_ERR_FUNCOPTERROR;
                     }
                     if call.is_some() {

@@ -2738,3 +2738,36 @@ fn business_link_closed_answers_pending_questions_and_calls_go_on() {
 fn business_link_silent_answers_pending_questions_and_calls_go_on() {
     business_link_lost_with_everything_pending(true);
 }
+
+/// A business server that links while calls go on learns the calls in
+/// progress (a START note each, src caller), so that it can end them; a
+/// ringing call it was never asked about is not reported.
+#[test]
+fn business_linking_late_learns_the_calls_in_progress() {
+    let (mut w, a, b, c) = three();
+    let d = w.login("dave");
+    let room = w.start(&a, &b);
+    w.ring(&c, &d);
+    let secret = w.core.config().business_secret.clone().unwrap_or_default();
+    let conn = w.raw_connect_on(true, BS_IP);
+    w.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret });
+    let bs = Biz { conn };
+    let keepalive_ms = w.core.config().keepalive_timeout.as_millis() as u32;
+    let start = ServerMsg::BizCallNote {
+        event: START,
+        src: a.id,
+        tar: b.id,
+        error_code: 0,
+        flags: FLAGS,
+        param: room,
+        user_str: Vec::new(),
+    };
+    w.drain().expect_biz(&bs, vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms }, start], &[]);
+    // It can end that call.
+    w.forced_finish(&bs, b.id, 555, 0, b"");
+    w.drain().expect_biz(
+        &bs,
+        vec![note(FINISH, 0, b.id, 555, 0, b"")],
+        &[(&a, vec![call_ev(FINISH, &b, 555, 0, b"")]), (&b, vec![call_ev(FINISH, &a, 555, 0, b"")])],
+    );
+}

@@ -615,8 +615,9 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
 // ----- video call ---------------------------------------------------------
 
 /// Sends a video-call event to `dwUserId` (Request, Reply, Finish).
-/// Returns 208 when not logged in, 21 for a Request to oneself or an
-/// unknown event type or a `lpUserStr` over 2048 bytes, 20 for an event that
+/// Returns 208 when not logged in, 21 for a Request to oneself, with a flag
+/// bit that is no `BRAC_VIDEOCALL_FLAGS_*`, an unknown event type or a
+/// `lpUserStr` over 2048 bytes, 20 for an event that
 /// does not fit this client's call (see `docs/ARCHITECTURE.md`).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_VideoCallControl(
@@ -908,7 +909,12 @@ static OPTIONS: Mutex<std::collections::BTreeMap<u32, i32>> = Mutex::new(std::co
 /// this client through `WM_GV_USERINFOUPDATE(user, info id)`); self: -1.
 /// Nothing set: 205; a NULL `lpInfoValue` or `dwLen` 0: 21.
 #[no_mangle]
-pub unsafe extern "C" fn BRAC_GetUserInfo(dwUserId: DWORD, dwInfoId: DWORD, lpInfoValue: *mut TCHAR, dwLen: DWORD) -> DWORD {
+pub unsafe extern "C" fn BRAC_GetUserInfo(
+    dwUserId: DWORD,
+    dwInfoId: DWORD,
+    lpInfoValue: *mut TCHAR,
+    dwLen: DWORD,
+) -> DWORD {
     guard(|| {
         let c = match sdk() {
             Ok(c) => c,

@@ -139,6 +139,18 @@ fn third_party_gets_busy_and_callee_never_rings_for_it() {
 }
 
 #[test]
+fn every_known_flag_is_carried_unchanged() {
+    let server = Server::start(&[]);
+    let mut a = Cli::login(&server, "alice", &[]);
+    let mut b = Cli::login(&server, "bob", &[]);
+    let all = 0x3F3; // AUDIO|VIDEO|FBSRC*|FBTAR*|ASSISTREQ|CONTROLREQ
+    assert_eq!(a.cmd(&format!("request {} {all}", b.user_id)), 0);
+    let req = b.expect_call("REQUEST", a.user_id, 0);
+    assert!(req.contains(&format!("flags={all} ")), "{req}");
+    a.expect(&format!("call REPLY user={} code=0 flags={all} ", b.user_id));
+}
+
+#[test]
 fn request_to_offline_user() {
     let server = Server::start(&[]);
     let mut a = Cli::login(&server, "alice", &[]);
@@ -253,6 +265,8 @@ fn api_return_codes() {
     assert_eq!(a.cmd(&format!("request {me}")), 21, "request to itself");
     assert_eq!(a.cmd("request -1"), 21);
     assert_eq!(a.cmd(&format!("event 9 {}", b.user_id)), 21, "unknown event type");
+    assert_eq!(a.cmd(&format!("request {} 4", b.user_id)), 21, "an unknown flag bit");
+    assert_eq!(a.cmd(&format!("request {} 1024", b.user_id)), 21, "an unknown flag bit");
     assert_eq!(a.cmd(&format!("reply {} 0", b.user_id)), 20, "reply with no ringing call");
     assert_eq!(a.cmd(&format!("finish {}", b.user_id)), 20, "finish with no call");
     assert_eq!(a.cmd(&format!("event 3 {}", b.user_id)), 20, "clients do not send START");
