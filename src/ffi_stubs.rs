@@ -814,7 +814,6 @@ pub extern "C" fn BRAC_GetGroupFriends(dwGroupId: DWORD, lpUserIDArray: LPDWORD,
     guard(|| unsupported(!dwUserNum.is_null()))
 }
 
-
 /// Not supported (no user groups): returns 20; a NULL `lpGroupName` or `dwLen` 0: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_GetGroupName(dwGroupId: DWORD, lpGroupName: *mut TCHAR, dwLen: DWORD) -> DWORD {
