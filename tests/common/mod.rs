@@ -257,6 +257,11 @@ impl Cli {
         self.out.assert_none(&format!("line '{prefix}'"), |l| l.starts_with(prefix));
     }
 
+    /// Everything this client printed so far, in order (consumed lines included).
+    pub fn transcript(&mut self) -> Vec<String> {
+        self.out.transcript()
+    }
+
     /// The video-call event line this client's callback printed.
     pub fn expect_call(&mut self, event: &str, peer: u32, code: u32) -> String {
         self.expect(&format!("call {event} user={peer} code={code} "))
