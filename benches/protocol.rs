@@ -21,7 +21,17 @@ fn event(event: u32) -> CallEvent {
 }
 
 fn server_call() -> ServerMsg {
-    ServerMsg::VideoCall { ev: event(BRAC_VIDEOCALL_EVENT_START), peer_name: b"bench-user-4242".to_vec() }
+    ServerMsg::VideoCall {
+        ev: event(BRAC_VIDEOCALL_EVENT_START),
+        peer: anychat::protocol::RoomUser {
+            user_id: 4242,
+            name: b"bench-user-4242".to_vec(),
+            nick: b"bench-user-4242".to_vec(),
+            level: 0,
+            camera: 1,
+            mic: 1,
+        },
+    }
 }
 
 fn encoded<F: Fn(&mut Vec<u8>)>(f: F) -> Vec<u8> {

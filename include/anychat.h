@@ -1533,8 +1533,9 @@ DWORD BRAC_GetRoomOnlineUsers(DWORD dwRoomId, LPDWORD lpUserIDArray, DWORD *dwUs
 // in its room or in a call). Unknown users return `GV_ERR_INVALID_USERID`.
 DWORD BRAC_GetUserName(DWORD dwUserid, TCHAR *lpUserName, DWORD dwLen);
 
-// `BRAC_USERSTATE_*` infos: NICKNAME (string; the user name, as no
-// business server sets nick names yet), DEVICETYPE (DWORD 5 = Linux, self
+// `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
+// server or `BRAC_LoginEx` gave, else the user name), LEVEL, CAMERA and
+// HOLDMIC (DWORD), DEVICETYPE (DWORD 5 = Linux, self
 // only), SELFUSERSTATUS and SELFUSERID (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
 DWORD BRAC_QueryUserState(DWORD dwUserId, int infoname, char *infoval, int infolen);
 

@@ -838,7 +838,12 @@ impl Net {
                         st.room_users.push(user.user_id);
                     }
                     let uid = user.user_id;
-                    st.users.insert(uid, user.into());
+                    if entered || st.call.is_some_and(|c| c.peer == uid) {
+                        st.users.insert(uid, user.into());
+                    } else {
+                        // Gone from sight: its states are no longer known.
+                        st.users.remove(&uid);
+                    }
                     notify(ev, WM_GV_USERATROOM, uid, entered as u32);
                 }
             }
@@ -850,9 +855,9 @@ impl Net {
                     st.status = 2;
                 }
             }
-            ServerMsg::VideoCall { ev: e, peer_name } => {
-                if !peer_name.is_empty() {
-                    st.users.entry(e.user_id).or_default().name = peer_name;
+            ServerMsg::VideoCall { ev: e, peer } => {
+                if !peer.name.is_empty() {
+                    st.users.insert(e.user_id, peer.into());
                 }
                 st.call = next_call_state(st.call, &e);
                 ev.push(Event::VideoCall {

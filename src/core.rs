@@ -499,13 +499,29 @@ impl Core {
                 self.send_business(ServerMsg::BizTransBuffer { user_id: uid, data });
             }
             ClientMsg::TransBuffer { to, ex, wparam, lparam, task_id, data } => {
-                // Relayed to any user online; to nobody otherwise (the library
-                // checks that it knows the user).
-                self.send_user(to, ServerMsg::TransBuffer { from: uid, ex, wparam, lparam, task_id, data });
+                // Only between users who can see each other: the same room,
+                // or the two parties of a call.
+                if self.can_see(uid, to) {
+                    self.send_user(to, ServerMsg::TransBuffer { from: uid, ex, wparam, lparam, task_id, data });
+                } else {
+                    tracing::debug!(user = uid, to, "buffer to a user it cannot see: dropped");
+                }
             }
             ClientMsg::Device { kind, open } => self.device(uid, kind, open),
             other => tracing::debug!(user = uid, ?other, "ignored: not a client's message"),
         }
+    }
+
+    /// The other party of `uid`'s call, if it has one.
+    fn call_peer(&self, uid: u32) -> Option<u32> {
+        let call = self.calls.get(&self.users.get(&uid)?.call?)?;
+        Some(call.peer_of(uid))
+    }
+
+    /// Whether two users may exchange data: the same room, or one call.
+    fn can_see(&self, a: u32, b: u32) -> bool {
+        let room = |u: u32| self.users.get(&u).and_then(|u| u.room);
+        a != b && ((room(a).is_some() && room(a) == room(b)) || self.call_peer(a) == Some(b))
     }
 
     /// A text message: to one user of the sender's room, or to all of it
@@ -527,7 +543,7 @@ impl Core {
     }
 
     /// A user opened or closed its own camera or microphone: its room (or,
-    /// in no room, the user alone) hears of it.
+    /// in no room, the user alone) and its call peer hear of it.
     fn device(&mut self, uid: u32, kind: u8, open: bool) {
         let Some(user) = self.users.get_mut(&uid) else { return };
         let state = match kind {
@@ -541,10 +557,15 @@ impl Core {
             }
             _ => return,
         };
-        let members = match user.room {
+        let mut members = match user.room {
             Some(r) => self.rooms.get(&r).map(|r| r.members.clone()).unwrap_or_default(),
             None => vec![uid],
         };
+        if let Some(peer) = self.call_peer(uid) {
+            if !members.contains(&peer) {
+                members.push(peer);
+            }
+        }
         for m in members {
             self.send_user(m, ServerMsg::Device { user_id: uid, kind, state });
         }
@@ -1045,10 +1066,10 @@ impl Core {
     fn send_call(&mut self, to: u32, peer: u32, event: u32, error_code: u32, flags: u32, param: u32, user_str: &[u8]) {
         let Some(user) = self.users.get(&to) else { return };
         let conn = user.conn;
-        // An offline peer (Request to a user not logged in) has no name to give.
-        let peer_name = self.users.get(&peer).map(|u| u.name.clone()).unwrap_or_default();
+        // An offline peer (Request to a user not logged in) has nothing to give.
+        let peer_info = self.room_user(peer);
         let ev = CallEvent { event, user_id: peer, error_code, flags, param, user_str: user_str.to_vec() };
-        self.out.push_back(Output::Send(conn, ServerMsg::VideoCall { ev, peer_name }));
+        self.out.push_back(Output::Send(conn, ServerMsg::VideoCall { ev, peer: peer_info }));
     }
 
     // ----- rooms ------------------------------------------------------------

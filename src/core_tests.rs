@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{CloseReason, ConnId, Core, CoreConfig, Output, CALL_ROOM_BASE, NAMED_ROOM_BASE};
 use crate::constants::*;
-use crate::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, PROTOCOL_VERSION};
+use crate::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, PROTOCOL_VERSION};
 
 const REQUEST: u32 = BRAC_VIDEOCALL_EVENT_REQUEST;
 const REPLY: u32 = BRAC_VIDEOCALL_EVENT_REPLY;
@@ -529,7 +529,11 @@ fn call_ev(event: u32, peer: &User, code: u32, param: u32, s: &[u8]) -> ServerMs
 fn call_ev_flags(event: u32, peer: &User, code: u32, flags: u32, param: u32, s: &[u8]) -> ServerMsg {
     ServerMsg::VideoCall {
         ev: CallEvent { event, user_id: peer.id, error_code: code, flags, param, user_str: s.to_vec() },
-        peer_name: peer.name.clone(),
+        peer: if peer.id == 0 || peer.name.is_empty() {
+            RoomUser { user_id: peer.id, name: Vec::new(), nick: Vec::new(), level: 0, camera: 0, mic: 0 }
+        } else {
+            peer.room_user()
+        },
     }
 }
 
@@ -2770,4 +2774,52 @@ fn business_linking_late_learns_the_calls_in_progress() {
         vec![note(FINISH, 0, b.id, 555, 0, b"")],
         &[(&a, vec![call_ev(FINISH, &b, 555, 0, b"")]), (&b, vec![call_ev(FINISH, &a, 555, 0, b"")])],
     );
+}
+
+// ----- issue 5: buffers and device states ---------------------------------------
+
+fn trans(to: u32, data: &[u8]) -> ClientMsg {
+    ClientMsg::TransBuffer { to, ex: false, wparam: 0, lparam: 0, task_id: 1, data: data.to_vec() }
+}
+
+/// Buffers pass only between users who can see each other: the same room,
+/// or the two parties of a call; anything else is dropped.
+#[test]
+fn trans_buffers_only_between_users_who_see_each_other() {
+    let (mut w, a, b, c) = three();
+    w.send(a.conn, trans(b.id, b"x"));
+    w.drain().expect(&[]);
+    w.enter(&a, 10);
+    w.enter(&b, 10);
+    w.enter(&c, 11);
+    w.drain();
+    w.send(a.conn, trans(b.id, b"in the room"));
+    w.send(a.conn, trans(c.id, b"other room"));
+    let got = ServerMsg::TransBuffer {
+        from: a.id,
+        ex: false,
+        wparam: 0,
+        lparam: 0,
+        task_id: 1,
+        data: b"in the room".to_vec(),
+    };
+    w.drain().expect(&[(&b, vec![got])]);
+    // A call makes C visible to A, wherever they are.
+    w.start(&a, &c);
+    w.send(a.conn, trans(c.id, b"call"));
+    let d = w.drain();
+    assert!(matches!(d.to(c.conn), [ServerMsg::TransBuffer { from, .. }] if *from == a.id), "{:?}", d.to(c.conn));
+}
+
+/// A device state reaches the room and the call peer outside it.
+#[test]
+fn device_state_reaches_the_room_and_the_call_peer() {
+    let (mut w, a, b, c) = three();
+    w.enter(&a, 10);
+    w.enter(&b, 10);
+    w.drain();
+    w.start(&a, &c);
+    w.send(a.conn, ClientMsg::Device { kind: DEVICE_CAMERA, open: true });
+    let st = ServerMsg::Device { user_id: a.id, kind: DEVICE_CAMERA, state: GV_CAMERA_STATE_OPEN };
+    w.drain().expect(&[(&a, vec![st.clone()]), (&b, vec![st.clone()]), (&c, vec![st])]);
 }

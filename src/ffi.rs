@@ -550,8 +550,9 @@ pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHA
     })
 }
 
-/// `BRAC_USERSTATE_*` infos: NICKNAME (string; the user name, as no
-/// business server sets nick names yet), DEVICETYPE (DWORD 5 = Linux, self
+/// `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
+/// server or `BRAC_LoginEx` gave, else the user name), LEVEL, CAMERA and
+/// HOLDMIC (DWORD), DEVICETYPE (DWORD 5 = Linux, self
 /// only), SELFUSERSTATUS and SELFUSERID (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_QueryUserState(

@@ -168,8 +168,9 @@ pub enum ServerMsg {
     UserAtRoom { room_id: u32, user: RoomUser, entered: bool },
     /// The server took the receiver out of `room_id` (a call's room closed).
     LeftRoom { room_id: u32 },
-    /// A video-call event; `user_id` is the other party, `peer_name` its name.
-    VideoCall { ev: CallEvent, peer_name: Vec<u8> },
+    /// A video-call event; `user_id` is the other party, `peer` what the
+    /// receiver may know of it (name, nick name, level, device states).
+    VideoCall { ev: CallEvent, peer: RoomUser },
     /// The server closes the session with a reason (`WM_GV_LINKCLOSE`).
     LinkClose { code: u32 },
     /// Answer to `Ping`.
@@ -612,10 +613,10 @@ impl ServerMsg {
                 w.u8(S_LEFT_ROOM);
                 w.u32(*room_id);
             }
-            ServerMsg::VideoCall { ev, peer_name } => {
+            ServerMsg::VideoCall { ev, peer } => {
                 w.u8(S_VIDEO_CALL);
                 w.call_event(ev);
-                w.bytes(peer_name);
+                w.room_user(peer);
             }
             ServerMsg::LinkClose { code } => {
                 w.u8(S_LINK_CLOSE);
@@ -749,7 +750,7 @@ impl ServerMsg {
             }
             S_USER_AT_ROOM => ServerMsg::UserAtRoom { room_id: r.u32()?, user: r.room_user()?, entered: r.bool()? },
             S_LEFT_ROOM => ServerMsg::LeftRoom { room_id: r.u32()? },
-            S_VIDEO_CALL => ServerMsg::VideoCall { ev: r.call_event()?, peer_name: r.bytes()? },
+            S_VIDEO_CALL => ServerMsg::VideoCall { ev: r.call_event()?, peer: r.room_user()? },
             S_LINK_CLOSE => ServerMsg::LinkClose { code: r.u32()? },
             S_PONG => ServerMsg::Pong { seq: r.u32()? },
             S_TRANS_BUFFER => ServerMsg::TransBuffer {
@@ -957,7 +958,7 @@ mod tests {
             ServerMsg::RoomUsers { room_id: 3, users: vec![], more: false },
             ServerMsg::UserAtRoom { room_id: 3, user: u(4), entered: true },
             ServerMsg::LeftRoom { room_id: 3 },
-            ServerMsg::VideoCall { ev: ev(3), peer_name: b"carol".to_vec() },
+            ServerMsg::VideoCall { ev: ev(3), peer: u(7) },
             ServerMsg::LinkClose { code: 209 },
             ServerMsg::Pong { seq: 1 },
             ServerMsg::TransBuffer { from: 0, ex: false, wparam: 0, lparam: 0, task_id: 0, data: vec![9; 300] },

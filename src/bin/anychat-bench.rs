@@ -244,6 +244,13 @@ struct LoginSummary {
     seconds: f64,
 }
 
+/// CPU seconds used during a step by the load generator and by the whole machine.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cpu {
+    bench: f64,
+    machine: Option<f64>,
+}
+
 /// The server's CPU and memory over one step.
 #[derive(Debug, Default, Clone, Copy)]
 struct ServerUse {
@@ -381,7 +388,7 @@ impl Fleet {
     }
 
     /// One step of load at `rate` calls/s for `duration`, with progress lines.
-    fn step(&self, rate: f64, duration: Duration, call_timeout: Duration) -> Result<(StepResult, ServerUse, f64)> {
+    fn step(&self, rate: f64, duration: Duration, call_timeout: Duration) -> Result<(StepResult, ServerUse, Cpu)> {
         let threads = self.commands.len() as f64;
         let pid = self.server_pid;
         let mut server = ServerUse::default();
@@ -390,6 +397,7 @@ impl Fleet {
             server.peak_rss_kib = server.before.rss_kib;
         }
         let cpu0 = procfs::own_cpu_seconds();
+        let machine0 = procfs::machine_busy_seconds();
         for c in &self.commands {
             let cmd = Command::Step { rate: rate / threads, duration, call_timeout };
             c.send(cmd).map_err(|_| "a worker stopped")?;
@@ -432,12 +440,16 @@ impl Fleet {
                 Report::LoggedIn { .. } => return Err("unexpected login report".into()),
             }
         }
-        let bench_cpu = procfs::own_cpu_seconds() - cpu0;
+        let bench = procfs::own_cpu_seconds() - cpu0;
         if let Some(pid) = pid {
             server.after = procfs::sample(pid).ok_or("the server process is gone")?;
             server.peak_rss_kib = peak.max(server.after.rss_kib);
         }
-        Ok((result, server, bench_cpu))
+        let machine = match (machine0, procfs::machine_busy_seconds()) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        Ok((result, server, Cpu { bench, machine }))
     }
 
     fn stop(self) {
@@ -469,7 +481,8 @@ fn fds_for(conns: usize) -> Result<()> {
 // ----- calls ---------------------------------------------------------------
 
 /// The summary of one step of calls, printed and as JSON.
-fn step_summary(rate: f64, duration: f64, r: &mut StepResult, server: Option<ServerUse>, bench_cpu: f64) -> Value {
+fn step_summary(rate: f64, duration: f64, r: &mut StepResult, server: Option<ServerUse>, cpu: Cpu) -> Value {
+    let bench_cpu = cpu.bench;
     let p = Percentiles::of(&mut r.latencies_ns);
     let achieved = r.completed as f64 / duration;
     println!("offered    {} calls at {rate}/s over {duration} s", r.offered);
@@ -519,7 +532,21 @@ fn step_summary(rate: f64, duration: f64, r: &mut StepResult, server: Option<Ser
             "vm_hwm_kib": s.after.hwm_kib,
         });
     }
-    println!("load generator cpu {:.2} s ({:.0}% of one core)", bench_cpu, bench_cpu / r.elapsed_s.max(1e-3) * 100.0);
+    let wall = r.elapsed_s.max(1e-3);
+    println!("load generator cpu {:.2} s ({:.0}% of one core)", bench_cpu, bench_cpu / wall * 100.0);
+    if let Some(m) = cpu.machine {
+        // Whatever else ran on the machine meanwhile (other processes, and
+        // interrupt time not charged to ours) competed with the server.
+        let others = (m - bench_cpu - server.map_or(0.0, |s| s.cpu_s())).max(0.0);
+        println!(
+            "machine    {:.2} cores busy on average of {}; {:.2} cores by other processes and interrupts",
+            m / wall,
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            others / wall
+        );
+        v["machine_busy_cores"] = json!(round3(m / wall));
+        v["other_busy_cores"] = json!(round3(others / wall));
+    }
     v
 }
 
@@ -552,9 +579,9 @@ fn calls(a: CallsArgs) -> Result<()> {
         if login.pairs_ready < c.threads as u64 {
             return Err(format!("only {} pairs logged in", login.pairs_ready));
         }
-        let (mut r, server, bench_cpu) =
+        let (mut r, server, cpu) =
             fleet.step(a.rate, Duration::from_secs_f64(a.duration), Duration::from_secs_f64(a.call_timeout))?;
-        let mut v = step_summary(a.rate, a.duration, &mut r, c.server_pid.map(|_| server), bench_cpu);
+        let mut v = step_summary(a.rate, a.duration, &mut r, c.server_pid.map(|_| server), cpu);
         v["mode"] = json!("calls");
         v["server_addr"] = json!(c.server.to_string());
         v["pairs"] = json!(a.pairs);
@@ -607,9 +634,9 @@ fn ramp(a: RampArgs) -> Result<()> {
         for k in 0..steps {
             let rate = a.start + k as f64 * a.step;
             println!("--- ramp step {}: {rate}/s for {} s", k + 1, a.step_seconds);
-            let (mut r, server, bench_cpu) =
+            let (mut r, server, cpu) =
                 fleet.step(rate, Duration::from_secs_f64(a.step_seconds), Duration::from_secs_f64(a.call_timeout))?;
-            let mut v = step_summary(rate, a.step_seconds, &mut r, c.server_pid.map(|_| server), bench_cpu);
+            let mut v = step_summary(rate, a.step_seconds, &mut r, c.server_pid.map(|_| server), cpu);
             let p99 = v["setup_latency_ms"]["p99"].as_f64().unwrap_or(f64::MAX);
             let achieved = r.completed as f64 / a.step_seconds;
             let clean = r.failed_total() == 0 && p99 <= a.p99_ms && achieved >= 0.95 * rate;

@@ -97,6 +97,17 @@ pub fn own_cpu_seconds() -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// Busy CPU seconds of the whole machine so far (all cores: user, nice,
+/// system, irq, softirq and steal time from `/proc/stat`).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let s = fs::read_to_string("/proc/stat").ok()?;
+    let line = s.lines().next()?.strip_prefix("cpu ")?;
+    let f: Vec<u64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7)?;
+    Some(busy as f64 / clock_ticks())
+}
+
 /// The kernel's TCP socket counts and memory (pages) from `/proc/net/sockstat`
 /// (whole machine: both the server's and the load generator's sockets).
 pub fn tcp_sockstat() -> Option<(u64, u64)> {
