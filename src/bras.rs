@@ -14,15 +14,14 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-use mio::{Events, Poll, Token, Waker};
+use crossbeam_channel::Receiver;
+use mio::{Events, Poll, Token};
 use parking_lot::Mutex;
 
 use crate::constants::*;
-use crate::link::{Link, LinkError};
+use crate::link::{Link, LinkError, NetThread};
 use crate::protocol::{CallEvent, ClientMsg, Role, ServerMsg, MAX_BLOB_LEN, PROTOCOL_VERSION};
 
 const WAKER: Token = Token(0);
@@ -161,11 +160,7 @@ pub struct BizState {
 /// The handle API threads use.
 pub struct Business {
     state: Arc<Mutex<BizState>>,
-    tx: Sender<Command>,
-    waker: Arc<Waker>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    thread_id: ThreadId,
-    stopped: Arc<AtomicBool>,
+    net: NetThread<Command>,
 }
 
 /// `GV_ERR_*` code returned by API methods.
@@ -174,35 +169,29 @@ pub type Code = u32;
 impl Business {
     /// Starts the network thread, which connects at once.
     pub fn start(config: BizConfig, sink: BizSink) -> io::Result<Business> {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (tx, rx) = crossbeam_channel::unbounded();
         let state = Arc::new(Mutex::new(BizState::default()));
-        let stopped = Arc::new(AtomicBool::new(false));
-        let mut net = BizNet {
-            poll,
-            rx,
-            config,
-            state: state.clone(),
-            sink,
-            stopped: stopped.clone(),
-            link: None,
-            retry_at: Some(Instant::now()),
-            backoff: BACKOFF_MIN,
-            timer: None,
-            inbox: Vec::new(),
-        };
-        let thread = std::thread::Builder::new().name("anychat-bras".into()).spawn(move || net.run())?;
-        let thread_id = thread.thread().id();
-        Ok(Business { state, tx, waker, thread: Mutex::new(Some(thread)), thread_id, stopped })
+        let shared = state.clone();
+        let net = NetThread::spawn("anychat-bras", Poll::new()?, WAKER, move |poll, rx, _mailbox, stopped| {
+            let mut net = BizNet {
+                poll,
+                rx,
+                config,
+                state: shared,
+                sink,
+                stopped,
+                link: None,
+                retry_at: Some(Instant::now()),
+                backoff: BACKOFF_MIN,
+                timer: None,
+                inbox: Vec::new(),
+            };
+            net.run()
+        })?;
+        Ok(Business { state, net })
     }
 
     fn command(&self, cmd: Command) {
-        if self.tx.send(cmd).is_ok() {
-            if let Err(e) = self.waker.wake() {
-                tracing::error!("cannot wake the business network thread: {e}");
-            }
-        }
+        self.net.command(cmd);
     }
 
     pub fn with_state<R>(&self, f: impl FnOnce(&BizState) -> R) -> R {
@@ -284,14 +273,7 @@ impl Business {
     /// `BRAS_Release`: closes the link and joins the thread (unless called
     /// from a callback on that thread).
     pub fn shutdown(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.command(Command::Shutdown);
-        if std::thread::current().id() == self.thread_id {
-            return;
-        }
-        if let Some(t) = self.thread.lock().take() {
-            let _ = t.join();
-        }
+        self.net.stop(Command::Shutdown);
     }
 }
 

@@ -15,15 +15,14 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-use mio::{Events, Poll, Token, Waker};
+use crossbeam_channel::Receiver;
+use mio::{Events, Poll, Token};
 use parking_lot::Mutex;
 
 use crate::constants::*;
-use crate::link::{Link, LinkError};
+use crate::link::{Link, LinkError, Mailbox, NetThread};
 use crate::protocol::{
     CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN, PROTOCOL_VERSION,
 };
@@ -201,48 +200,36 @@ pub type Code = u32;
 /// One initialised SDK: the handle API threads use.
 pub struct Client {
     state: Arc<Mutex<State>>,
-    tx: Sender<Command>,
-    waker: Arc<Waker>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    thread_id: ThreadId,
-    /// Set by `shutdown`: no event is delivered after it.
-    stopped: Arc<AtomicBool>,
+    net: NetThread<Command>,
 }
 
 impl Client {
     /// Starts the network thread. `sink` receives every event on it.
     pub fn start(sink: EventSink) -> io::Result<Client> {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (tx, rx) = crossbeam_channel::unbounded();
         let state = Arc::new(Mutex::new(State::new()));
-        let stopped = Arc::new(AtomicBool::new(false));
-        let mut net = Net {
-            stopped: stopped.clone(),
-            poll,
-            rx,
-            tx: tx.clone(),
-            waker: waker.clone(),
-            state: state.clone(),
-            sink,
-            link: None,
-            attempt: 0,
-            early: Vec::new(),
-            link_close_code: None,
-            events: Vec::new(),
-            inbox: Vec::new(),
-        };
-        let thread = std::thread::Builder::new().name("anychat-net".into()).spawn(move || net.run())?;
-        let thread_id = thread.thread().id();
-        Ok(Client { state, tx, waker, thread: Mutex::new(Some(thread)), thread_id, stopped })
+        let shared = state.clone();
+        let net = NetThread::spawn("anychat-net", Poll::new()?, WAKER, move |poll, rx, mailbox, stopped| {
+            let mut net = Net {
+                poll,
+                rx,
+                mailbox,
+                stopped,
+                state: shared,
+                sink,
+                link: None,
+                attempt: 0,
+                early: Vec::new(),
+                link_close_code: None,
+                events: Vec::new(),
+                inbox: Vec::new(),
+            };
+            net.run()
+        })?;
+        Ok(Client { state, net })
     }
 
     fn command(&self, cmd: Command) {
-        if self.tx.send(cmd).is_ok() {
-            if let Err(e) = self.waker.wake() {
-                tracing::error!("cannot wake the network thread: {e}");
-            }
-        }
+        self.net.command(cmd);
     }
 
     /// A copy of what the library knows, for the query functions.
@@ -499,14 +486,7 @@ impl Client {
     /// Called from a callback (on the network thread itself) it cannot join;
     /// the thread then ends as soon as the callback returns.
     pub fn shutdown(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.command(Command::Shutdown);
-        if std::thread::current().id() == self.thread_id {
-            return;
-        }
-        if let Some(t) = self.thread.lock().take() {
-            let _ = t.join();
-        }
+        self.net.stop(Command::Shutdown);
     }
 }
 
@@ -519,8 +499,8 @@ impl Drop for Client {
 struct Net {
     poll: Poll,
     rx: Receiver<Command>,
-    tx: Sender<Command>,
-    waker: Arc<Waker>,
+    /// To itself, for the name-resolution helper thread.
+    mailbox: Mailbox<Command>,
     state: Arc<Mutex<State>>,
     sink: EventSink,
     stopped: Arc<AtomicBool>,
@@ -633,14 +613,11 @@ impl Net {
                 self.drop_link(Down::Replaced);
                 self.attempt += 1;
                 let attempt = self.attempt;
-                let tx = self.tx.clone();
-                let waker = self.waker.clone();
+                let mailbox = self.mailbox.clone();
                 // Name resolution can block; it runs off the network thread.
                 let spawned = std::thread::Builder::new().name("anychat-dns".into()).spawn(move || {
                     let result = (host.as_str(), port).to_socket_addrs().map(|a| a.collect());
-                    if tx.send(Command::Resolved { attempt, result }).is_ok() {
-                        let _ = waker.wake();
-                    }
+                    mailbox.send(Command::Resolved { attempt, result });
                 });
                 if spawned.is_err() {
                     self.connect_failed();

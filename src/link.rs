@@ -243,3 +243,76 @@ impl Link {
         let _ = registry.deregister(&mut self.stream);
     }
 }
+
+/// How API threads reach a library's network thread: a command queue and
+/// the `Waker` of its `Poll`.
+pub struct Mailbox<C> {
+    tx: crossbeam_channel::Sender<C>,
+    waker: std::sync::Arc<mio::Waker>,
+}
+
+impl<C> Clone for Mailbox<C> {
+    fn clone(&self) -> Self {
+        Mailbox { tx: self.tx.clone(), waker: self.waker.clone() }
+    }
+}
+
+impl<C> Mailbox<C> {
+    /// Queues a command and wakes the network thread.
+    pub fn send(&self, cmd: C) {
+        if self.tx.send(cmd).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!("cannot wake the network thread: {e}");
+            }
+        }
+    }
+}
+
+/// A library's network thread, as the API threads hold it.
+pub struct NetThread<C> {
+    mailbox: Mailbox<C>,
+    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread_id: std::thread::ThreadId,
+    /// Set by [`NetThread::stop`]: the thread delivers no event after it.
+    stopped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<C: Send + 'static> NetThread<C> {
+    /// Spawns thread `name` running `body` with the `Poll` (whose `Waker`
+    /// is registered with `waker_token`), the command queue, a mailbox to
+    /// itself (for helper threads) and the stop flag.
+    pub fn spawn<F>(name: &str, poll: mio::Poll, waker_token: Token, body: F) -> io::Result<NetThread<C>>
+    where
+        F: FnOnce(mio::Poll, crossbeam_channel::Receiver<C>, Mailbox<C>, std::sync::Arc<std::sync::atomic::AtomicBool>)
+            + Send
+            + 'static,
+    {
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), waker_token)?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mailbox = Mailbox { tx, waker };
+        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (mb, st) = (mailbox.clone(), stopped.clone());
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || body(poll, rx, mb, st))?;
+        let thread_id = thread.thread().id();
+        Ok(NetThread { mailbox, thread: parking_lot::Mutex::new(Some(thread)), thread_id, stopped })
+    }
+
+    /// Queues a command for the network thread.
+    pub fn command(&self, cmd: C) {
+        self.mailbox.send(cmd);
+    }
+
+    /// Stops delivering events, sends `cmd` (the thread's "shut down") and
+    /// joins the thread — unless called on that thread (from a callback),
+    /// which then ends as soon as the callback returns.
+    pub fn stop(&self, cmd: C) {
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.command(cmd);
+        if std::thread::current().id() == self.thread_id {
+            return;
+        }
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
