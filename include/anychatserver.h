@@ -10,9 +10,6 @@
 
 #include <stdint.h>
 
-// Every `BRAC_VIDEOCALL_FLAGS_*` bit; a Request with another bit set is refused (21).
-#define VIDEOCALL_KNOWN_FLAGS (((((((BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO) | BRAC_VIDEOCALL_FLAGS_FBSRCAUDIO) | BRAC_VIDEOCALL_FLAGS_FBSRCVIDEO) | BRAC_VIDEOCALL_FLAGS_FBTARAUDIO) | BRAC_VIDEOCALL_FLAGS_FBTARVIDEO) | BRAC_VIDEOCALL_FLAGS_ASSISTREQ) | BRAC_VIDEOCALL_FLAGS_CONTROLREQ)
-
 #define BRAS_SERVERAPPMSG_CONNECTED 1
 
 #define BRAS_SERVERAPPMSG_DISCONNECT 2
@@ -110,15 +107,6 @@
 #define BRAS_CBTYPE_VIDEOCALL 18
 
 #define BRAS_CBTYPE_USERINFOCTRL 19
-
-// Longest user name or nick name the server accepts, in bytes (the client
-// library checks the same bound).
-#define MAX_USER_NAME 256
-
-// Kinds of device whose state a client sets (`ClientMsg::Device`).
-#define DEVICE_CAMERA 0
-
-#define DEVICE_MIC 1
 
 typedef uint32_t DWORD;
 

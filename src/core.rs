@@ -21,10 +21,14 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::constants::*;
-use crate::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, PROTOCOL_VERSION};
+use crate::protocol::{
+    CallEvent, ClientMsg, MediaHeader, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO,
+    PROTOCOL_VERSION,
+};
 
 /// Identifies one transport connection for the lifetime of the process.
 /// The event loop must never reuse an id for another connection.
@@ -84,6 +88,24 @@ pub enum Output {
     /// Flush what was queued for the connection, then close it. The core has
     /// already forgotten the connection; `on_closed` for it is a no-op.
     Close(ConnId, CloseReason),
+    /// Queue a media frame for a connection. It goes out after the
+    /// connection's signalling, and the loop may drop it (video first, whole
+    /// frames, oldest first) when the receiver falls behind; it then calls
+    /// [`Core::on_media_dropped`].
+    Media(ConnId, Arc<MediaOut>),
+}
+
+/// A media frame encoded once (a `ServerMsg::Media` frame) and shared by
+/// all its receivers.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MediaOut {
+    /// The whole frame on the wire, length prefix included.
+    pub bytes: Vec<u8>,
+    /// The sender's user id.
+    pub from: u32,
+    pub video: bool,
+    /// A video key frame (audio frames are all key frames).
+    pub key: bool,
 }
 
 /// Room ids the server allocates for calls start here; ids in use are skipped.
@@ -126,6 +148,9 @@ struct User {
     conn: ConnId,
     room: Option<u32>,
     call: Option<u64>,
+    /// Users who asked for this user's video / audio.
+    video_subs: Vec<u32>,
+    audio_subs: Vec<u32>,
 }
 
 /// What a Login or LoginEx asks for.
@@ -508,8 +533,84 @@ impl Core {
                 }
             }
             ClientMsg::Device { kind, open } => self.device(uid, kind, open),
+            ClientMsg::Subscribe { user_id, kind, on } => self.subscribe(uid, user_id, kind, on),
+            ClientMsg::Media { header, data } => self.media(uid, header, data),
             other => tracing::debug!(user = uid, ?other, "ignored: not a client's message"),
         }
+    }
+
+    /// `uid` asks for (or stops) `of`'s video or audio.
+    fn subscribe(&mut self, uid: u32, of: u32, kind: u8, on: bool) {
+        if uid == of {
+            return;
+        }
+        let Some(sender) = self.users.get_mut(&of) else { return };
+        let subs = match kind {
+            MEDIA_VIDEO => &mut sender.video_subs,
+            MEDIA_AUDIO => &mut sender.audio_subs,
+            _ => return,
+        };
+        subs.retain(|s| *s != uid);
+        if on {
+            subs.push(uid);
+        }
+    }
+
+    /// Whether the call between `from` and `to`, if any, lets `from`'s video
+    /// (or audio) reach `to`: the FB* flags and audio-only calls.
+    fn call_allows(&self, from: u32, to: u32, video: bool) -> bool {
+        let Some(call) = self.users.get(&from).and_then(|u| u.call).and_then(|c| self.calls.get(&c)) else {
+            return true;
+        };
+        if call.peer_of(from) != to {
+            return true;
+        }
+        let f = call.flags;
+        let (fb_audio, fb_video) = if call.caller == from {
+            (BRAC_VIDEOCALL_FLAGS_FBSRCAUDIO, BRAC_VIDEOCALL_FLAGS_FBSRCVIDEO)
+        } else {
+            (BRAC_VIDEOCALL_FLAGS_FBTARAUDIO, BRAC_VIDEOCALL_FLAGS_FBTARVIDEO)
+        };
+        let audio_only = f & BRAC_VIDEOCALL_FLAGS_AUDIO != 0 && f & BRAC_VIDEOCALL_FLAGS_VIDEO == 0;
+        if video {
+            f & fb_video == 0 && !audio_only
+        } else {
+            f & fb_audio == 0
+        }
+    }
+
+    /// A media frame from `uid`: to every user who asked for that stream,
+    /// can see `uid` (same room, or its call peer) and is allowed by the
+    /// call's flags — and only while `uid` has that device open.
+    fn media(&mut self, uid: u32, header: MediaHeader, data: Vec<u8>) {
+        let Some(sender) = self.users.get(&uid) else { return };
+        let video = header.kind == MEDIA_VIDEO;
+        let open = if video { sender.camera == GV_CAMERA_STATE_OPEN } else { sender.mic == GV_AUDIO_STATE_OPEN };
+        if !open {
+            return;
+        }
+        let subs = if video { sender.video_subs.clone() } else { sender.audio_subs.clone() };
+        let mut frame: Option<Arc<MediaOut>> = None;
+        for to in subs {
+            if !self.can_see(uid, to) || !self.call_allows(uid, to, video) {
+                continue;
+            }
+            let Some(conn) = self.users.get(&to).map(|u| u.conn) else { continue };
+            let frame = frame
+                .get_or_insert_with(|| {
+                    let mut bytes = Vec::with_capacity(data.len() + 40);
+                    ServerMsg::Media { from: uid, header, data: data.clone() }.encode(&mut bytes);
+                    Arc::new(MediaOut { bytes, from: uid, video, key: header.key || !video })
+                })
+                .clone();
+            self.out.push_back(Output::Media(conn, frame));
+        }
+    }
+
+    /// The loop dropped video frames of `from` for a slow receiver: the
+    /// sender is asked for a key frame, so that the receiver can decode again.
+    pub fn on_media_dropped(&mut self, from: u32) {
+        self.send_user(from, ServerMsg::NeedKeyFrame);
     }
 
     /// The other party of `uid`'s call, if it has one.
@@ -785,6 +886,8 @@ impl Core {
             conn,
             room: None,
             call: None,
+            video_subs: Vec::new(),
+            audio_subs: Vec::new(),
         };
         self.users.insert(uid, user);
         let ip = match self.conns.get_mut(&conn) {

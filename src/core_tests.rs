@@ -132,6 +132,11 @@ impl From<Vec<Output>> for Drained {
             match o {
                 Output::Send(conn, msg) => d.sent.entry(conn).or_default().push(msg),
                 Output::Close(conn, reason) => d.closed.push((conn, reason)),
+                // A media frame is kept as the message its bytes encode.
+                Output::Media(conn, frame) => {
+                    let msg = ServerMsg::decode(&frame.bytes[4..]).expect("media frame decodes");
+                    d.sent.entry(conn).or_default().push(msg);
+                }
             }
         }
         d
@@ -2822,4 +2827,142 @@ fn device_state_reaches_the_room_and_the_call_peer() {
     w.send(a.conn, ClientMsg::Device { kind: DEVICE_CAMERA, open: true });
     let st = ServerMsg::Device { user_id: a.id, kind: DEVICE_CAMERA, state: GV_CAMERA_STATE_OPEN };
     w.drain().expect(&[(&a, vec![st.clone()]), (&b, vec![st.clone()]), (&c, vec![st])]);
+}
+
+// ----- issue 7: media relay ---------------------------------------------------
+
+use crate::protocol::{MediaHeader, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO};
+
+fn open_devices(w: &mut World, u: &User) {
+    w.send(u.conn, ClientMsg::Device { kind: DEVICE_CAMERA, open: true });
+    w.send(u.conn, ClientMsg::Device { kind: DEVICE_MIC, open: true });
+}
+
+fn sub(w: &mut World, who: &User, of: &User, kind: u8) {
+    w.send(who.conn, ClientMsg::Subscribe { user_id: of.id, kind, on: true });
+}
+
+fn media_hdr(kind: u8, key: bool) -> MediaHeader {
+    MediaHeader { kind, key, codec: 1, timestamp: 40, a: 640, b: 480 }
+}
+
+/// Sends one video and one audio frame from `u`; returns who got what:
+/// (receiver id, kind) pairs.
+fn send_media(w: &mut World, u: &User, all: &[&User]) -> Vec<(u32, u8)> {
+    w.drain();
+    w.send(u.conn, ClientMsg::Media { header: media_hdr(MEDIA_VIDEO, true), data: vec![1, 2, 3] });
+    w.send(u.conn, ClientMsg::Media { header: media_hdr(MEDIA_AUDIO, true), data: vec![4, 5] });
+    let d = w.drain();
+    let mut got = Vec::new();
+    for r in all {
+        for m in d.to(r.conn) {
+            match m {
+                ServerMsg::Media { from, header, .. } => {
+                    assert_eq!(*from, u.id);
+                    got.push((r.id, header.kind));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    got
+}
+
+/// A call between A and B with these flags, both in its room is not needed:
+/// call parties see each other. Both open devices and subscribe to each other.
+fn media_call(flags: u32) -> (World, User, User) {
+    let mut w = World::new();
+    let a = w.login("alice");
+    let b = w.login("bob");
+    let req = CallEvent { event: REQUEST, user_id: b.id, error_code: 0, flags, param: 0, user_str: vec![] };
+    w.send(a.conn, ClientMsg::VideoCall(req));
+    let rep = CallEvent { event: REPLY, user_id: a.id, error_code: 0, flags: 0, param: 0, user_str: vec![] };
+    w.send(b.conn, ClientMsg::VideoCall(rep));
+    for (x, y) in [(&a, &b), (&b, &a)] {
+        open_devices(&mut w, x);
+        sub(&mut w, x, y, MEDIA_VIDEO);
+        sub(&mut w, x, y, MEDIA_AUDIO);
+    }
+    w.drain();
+    (w, a, b)
+}
+
+#[test]
+fn media_reaches_subscribers_who_see_the_sender_only() {
+    let (mut w, a, b, c) = three();
+    w.enter(&a, 10);
+    w.enter(&b, 10);
+    w.enter(&c, 11);
+    sub(&mut w, &b, &a, MEDIA_VIDEO);
+    sub(&mut w, &c, &a, MEDIA_VIDEO);
+    sub(&mut w, &c, &a, MEDIA_AUDIO);
+    // Devices closed: nothing goes out.
+    assert_eq!(send_media(&mut w, &a, &[&a, &b, &c]), vec![]);
+    open_devices(&mut w, &a);
+    // B asked for video only; C is in another room.
+    assert_eq!(send_media(&mut w, &a, &[&a, &b, &c]), vec![(b.id, MEDIA_VIDEO)]);
+    sub(&mut w, &b, &a, MEDIA_AUDIO);
+    assert_eq!(send_media(&mut w, &a, &[&a, &b, &c]), vec![(b.id, MEDIA_VIDEO), (b.id, MEDIA_AUDIO)]);
+    // Unsubscribing stops it; closing the camera stops the video.
+    w.send(b.conn, ClientMsg::Subscribe { user_id: a.id, kind: MEDIA_AUDIO, on: false });
+    w.send(a.conn, ClientMsg::Device { kind: DEVICE_CAMERA, open: false });
+    assert_eq!(send_media(&mut w, &a, &[&a, &b, &c]), vec![]);
+}
+
+#[test]
+fn media_flags_of_the_call_are_enforced() {
+    let (v, au) = (MEDIA_VIDEO, MEDIA_AUDIO);
+    let base = BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO;
+    // (flag, what reaches B from A, what reaches A from B)
+    let cases: [(u32, Vec<u8>, Vec<u8>); 5] = [
+        (0, vec![v, au], vec![v, au]),
+        (BRAC_VIDEOCALL_FLAGS_FBSRCAUDIO, vec![v], vec![v, au]),
+        (BRAC_VIDEOCALL_FLAGS_FBSRCVIDEO, vec![au], vec![v, au]),
+        (BRAC_VIDEOCALL_FLAGS_FBTARAUDIO, vec![v, au], vec![v]),
+        (BRAC_VIDEOCALL_FLAGS_FBTARVIDEO, vec![v, au], vec![au]),
+    ];
+    for (flag, a_to_b, b_to_a) in cases {
+        let (mut w, a, b) = media_call(base | flag);
+        let got: Vec<u8> = send_media(&mut w, &a, &[&a, &b])
+            .into_iter()
+            .map(|(to, k)| {
+                assert_eq!(to, b.id);
+                k
+            })
+            .collect();
+        assert_eq!(got, a_to_b, "caller's media with flag {flag:#x}");
+        let got: Vec<u8> = send_media(&mut w, &b, &[&a, &b])
+            .into_iter()
+            .map(|(to, k)| {
+                assert_eq!(to, a.id);
+                k
+            })
+            .collect();
+        assert_eq!(got, b_to_a, "callee's media with flag {flag:#x}");
+    }
+}
+
+#[test]
+fn media_of_an_audio_only_call_carries_no_video() {
+    let (mut w, a, b) = media_call(BRAC_VIDEOCALL_FLAGS_AUDIO);
+    assert_eq!(send_media(&mut w, &a, &[&a, &b]), vec![(b.id, MEDIA_AUDIO)]);
+    assert_eq!(send_media(&mut w, &b, &[&a, &b]), vec![(a.id, MEDIA_AUDIO)]);
+}
+
+#[test]
+fn media_stops_when_the_call_ends_and_strangers_never_get_it() {
+    let (mut w, a, b) = media_call(BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO);
+    let c = w.login("carol");
+    sub(&mut w, &c, &a, MEDIA_VIDEO);
+    assert_eq!(send_media(&mut w, &a, &[&a, &b, &c]).len(), 2);
+    let fin = CallEvent { event: FINISH, user_id: b.id, error_code: 0, flags: 0, param: 0, user_str: vec![] };
+    w.send(a.conn, ClientMsg::VideoCall(fin));
+    assert_eq!(send_media(&mut w, &a, &[&a, &b, &c]), vec![], "no room, no call: nobody sees A");
+}
+
+#[test]
+fn a_receivers_lost_video_asks_the_sender_for_a_key_frame() {
+    let (mut w, a, _b) = media_call(BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO);
+    w.core.on_media_dropped(a.id);
+    w.drain().expect(&[(&a, vec![ServerMsg::NeedKeyFrame])]);
 }

@@ -22,5 +22,6 @@ pub mod ffi;
 pub mod ffi_stubs;
 pub mod ffi_types;
 pub mod link;
+pub mod media_queue;
 pub mod protocol;
 pub mod server;

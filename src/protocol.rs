@@ -17,14 +17,37 @@ use std::fmt;
 pub const PROTOCOL_VERSION: u16 = 1;
 /// First four bytes of a `Hello` body after the type byte.
 pub const MAGIC: [u8; 4] = *b"ANYC";
-/// Largest frame body accepted or produced, in bytes.
-pub const MAX_FRAME_LEN: usize = 64 * 1024;
+/// Largest frame body accepted or produced, in bytes (a media frame's).
+pub const MAX_FRAME_LEN: usize = 1024 * 1024;
 /// Largest byte string (user names, passwords, user strings) in a message.
 pub const MAX_STR_LEN: usize = 4096;
 /// Size of the frame header (the body length).
 pub const FRAME_HEADER_LEN: usize = 4;
-/// Largest opaque payload (`BRAS_SendBufToUser` and the like) in one message.
-pub const MAX_BLOB_LEN: usize = MAX_FRAME_LEN - 64;
+/// Largest opaque payload (`BRAS_SendBufToUser`, text, buffers) in one message.
+pub const MAX_BLOB_LEN: usize = 64 * 1024 - 64;
+/// Largest compressed media frame (video or audio) in one message.
+pub const MAX_MEDIA_LEN: usize = MAX_FRAME_LEN - 64;
+/// `MediaHeader::kind` of a video frame.
+pub const MEDIA_VIDEO: u8 = 0;
+/// `MediaHeader::kind` of an audio frame.
+pub const MEDIA_AUDIO: u8 = 1;
+
+/// What a media frame is: carried unchanged from the sender to receivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MediaHeader {
+    /// [`MEDIA_VIDEO`] or [`MEDIA_AUDIO`].
+    pub kind: u8,
+    /// A video key frame (decodable on its own); always true for audio.
+    pub key: bool,
+    /// Codec id (`BRAC_*CODEC*`-style numbers, see `docs/PROTOCOL.md`).
+    pub codec: u32,
+    /// The sender's timestamp (ms), as given to `BRAC_Input*Data`.
+    pub timestamp: u32,
+    /// Video: width; audio: samples per second.
+    pub a: u32,
+    /// Video: height; audio: channels << 16 | bits per sample.
+    pub b: u32,
+}
 
 /// Role announced by a connecting peer in `Hello`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +151,11 @@ pub enum ClientMsg {
     TransBuffer { to: u32, ex: bool, wparam: u32, lparam: u32, task_id: u32, data: Vec<u8> },
     /// `BRAC_UserCameraControl` / `BRAC_UserSpeakControl` for oneself.
     Device { kind: u8, open: bool },
+    /// A compressed media frame of this user's stream.
+    Media { header: MediaHeader, data: Vec<u8> },
+    /// `BRAC_UserCameraControl(user)` / `BRAC_UserSpeakControl(user)`:
+    /// receive (or stop receiving) that user's video or audio (`kind`).
+    Subscribe { user_id: u32, kind: u8, on: bool },
     /// Business server: the answer to [`ServerMsg::BizAskCall`] (0 = proceed).
     BizCallVerdict { query: u32, code: u32 },
     /// Business server: the answer to [`ServerMsg::BizAskVerify`].
@@ -186,6 +214,10 @@ pub enum ServerMsg {
     FilterData { data: Vec<u8> },
     /// The business server set an info of a user (`WM_GV_USERINFOUPDATE`).
     UserInfo { user_id: u32, info_id: u32, value: Vec<u8> },
+    /// A media frame of user `from`'s stream.
+    Media { from: u32, header: MediaHeader, data: Vec<u8> },
+    /// A receiver lost video frames: send a key frame next.
+    NeedKeyFrame,
     /// To the business server: may this call proceed? (`BRAS_OnVideoCallEvent_CallBack`, REQUEST)
     BizAskCall { query: u32, src: u32, tar: u32, flags: u32, param: u32, user_str: Vec<u8> },
     /// To the business server: a call event it watches (REPLY, START, FINISH).
@@ -229,6 +261,8 @@ const C_LOGIN_EX: u8 = 0x09;
 const C_TEXT: u8 = 0x0A;
 const C_TRANS_BUFFER: u8 = 0x0B;
 const C_DEVICE: u8 = 0x0C;
+const C_MEDIA: u8 = 0x0D;
+const C_SUBSCRIBE: u8 = 0x0E;
 
 const S_WELCOME: u8 = 0x81;
 const S_REFUSED: u8 = 0x82;
@@ -245,6 +279,8 @@ const S_TEXT: u8 = 0x8C;
 const S_DEVICE: u8 = 0x8D;
 const S_FILTER_DATA: u8 = 0x8E;
 const S_USER_INFO: u8 = 0x8F;
+const S_MEDIA: u8 = 0x90;
+const S_NEED_KEY: u8 = 0x91;
 const S_BIZ_TEXT: u8 = 0xA7;
 const S_BIZ_TRANS_BUFFER: u8 = 0xA8;
 const S_BIZ_ASK_CALL: u8 = 0xA0;
@@ -303,6 +339,25 @@ impl<'a> Reader<'a> {
         }
         Ok(self.take(n)?.to_vec())
     }
+    fn media(&mut self) -> Result<(MediaHeader, Vec<u8>), DecodeError> {
+        let kind = self.u8()?;
+        if kind != MEDIA_VIDEO && kind != MEDIA_AUDIO {
+            return Err(DecodeError::BadValue("media kind"));
+        }
+        let header = MediaHeader {
+            kind,
+            key: self.bool()?,
+            codec: self.u32()?,
+            timestamp: self.u32()?,
+            a: self.u32()?,
+            b: self.u32()?,
+        };
+        let n = self.u32()? as usize;
+        if n > MAX_MEDIA_LEN {
+            return Err(DecodeError::BlobTooLong(n));
+        }
+        Ok((header, self.take(n)?.to_vec()))
+    }
     fn call_event(&mut self) -> Result<CallEvent, DecodeError> {
         Ok(CallEvent {
             event: self.u32()?,
@@ -358,6 +413,18 @@ impl Writer<'_> {
         let v = &v[..v.len().min(MAX_BLOB_LEN)];
         self.u32(v.len() as u32);
         self.out.extend_from_slice(v);
+    }
+    /// Media payloads longer than [`MAX_MEDIA_LEN`] are cut (checked at the API).
+    fn media(&mut self, h: &MediaHeader, data: &[u8]) {
+        self.u8(h.kind);
+        self.u8(h.key as u8);
+        self.u32(h.codec);
+        self.u32(h.timestamp);
+        self.u32(h.a);
+        self.u32(h.b);
+        let data = &data[..data.len().min(MAX_MEDIA_LEN)];
+        self.u32(data.len() as u32);
+        self.out.extend_from_slice(data);
     }
     fn call_event(&mut self, e: &CallEvent) {
         self.u32(e.event);
@@ -430,6 +497,16 @@ impl ClientMsg {
                 w.u8(C_DEVICE);
                 w.u8(*kind);
                 w.u8(*open as u8);
+            }
+            ClientMsg::Media { header, data } => {
+                w.u8(C_MEDIA);
+                w.media(header, data);
+            }
+            ClientMsg::Subscribe { user_id, kind, on } => {
+                w.u8(C_SUBSCRIBE);
+                w.u32(*user_id);
+                w.u8(*kind);
+                w.u8(*on as u8);
             }
             ClientMsg::EnterRoom { room_id, password } => {
                 w.u8(C_ENTER_ROOM);
@@ -532,6 +609,11 @@ impl ClientMsg {
                 data: r.blob()?,
             },
             C_DEVICE => ClientMsg::Device { kind: r.u8()?, open: r.bool()? },
+            C_MEDIA => {
+                let (header, data) = r.media()?;
+                ClientMsg::Media { header, data }
+            }
+            C_SUBSCRIBE => ClientMsg::Subscribe { user_id: r.u32()?, kind: r.u8()?, on: r.bool()? },
             C_ENTER_ROOM => ClientMsg::EnterRoom { room_id: r.u32()?, password: r.bytes()? },
             C_ENTER_ROOM_NAME => ClientMsg::EnterRoomByName { name: r.bytes()?, password: r.bytes()? },
             C_LEAVE_ROOM => ClientMsg::LeaveRoom { room_id: r.u32()? },
@@ -658,6 +740,12 @@ impl ServerMsg {
                 w.u32(*info_id);
                 w.bytes(value);
             }
+            ServerMsg::Media { from, header, data } => {
+                w.u8(S_MEDIA);
+                w.u32(*from);
+                w.media(header, data);
+            }
+            ServerMsg::NeedKeyFrame => w.u8(S_NEED_KEY),
             ServerMsg::BizAskCall { query, src, tar, flags, param, user_str } => {
                 w.u8(S_BIZ_ASK_CALL);
                 for v in [query, src, tar, flags, param] {
@@ -765,6 +853,12 @@ impl ServerMsg {
             S_DEVICE => ServerMsg::Device { user_id: r.u32()?, kind: r.u8()?, state: r.u32()? },
             S_FILTER_DATA => ServerMsg::FilterData { data: r.blob()? },
             S_USER_INFO => ServerMsg::UserInfo { user_id: r.u32()?, info_id: r.u32()?, value: r.bytes()? },
+            S_MEDIA => {
+                let from = r.u32()?;
+                let (header, data) = r.media()?;
+                ServerMsg::Media { from, header, data }
+            }
+            S_NEED_KEY => ServerMsg::NeedKeyFrame,
             S_BIZ_TEXT => ServerMsg::BizText {
                 room_id: r.u32()?,
                 src: r.u32()?,
@@ -937,6 +1031,11 @@ mod tests {
             ClientMsg::Text { to: u32::MAX, secret: false, text: vec![0xB0, 0xA1] },
             ClientMsg::TransBuffer { to: 3, ex: true, wparam: 1, lparam: 2, task_id: 9, data: vec![1; 1000] },
             ClientMsg::Device { kind: DEVICE_CAMERA, open: true },
+            ClientMsg::Media {
+                header: MediaHeader { kind: MEDIA_VIDEO, key: true, codec: 1, timestamp: 66, a: 640, b: 480 },
+                data: vec![0, 0, 0, 1, 0x67],
+            },
+            ClientMsg::Subscribe { user_id: 9, kind: MEDIA_AUDIO, on: true },
         ]
     }
 
@@ -966,6 +1065,12 @@ mod tests {
             ServerMsg::Text { from: 1, to: 0, secret: true, text: "你好".as_bytes().to_vec() },
             ServerMsg::Device { user_id: 1, kind: DEVICE_MIC, state: 2 },
             ServerMsg::FilterData { data: vec![1, 2, 3] },
+            ServerMsg::Media {
+                from: 3,
+                header: MediaHeader { kind: MEDIA_AUDIO, key: true, codec: 0, timestamp: 20, a: 16000, b: 0x1_0010 },
+                data: vec![0; 640],
+            },
+            ServerMsg::NeedKeyFrame,
             ServerMsg::UserInfo { user_id: 1, info_id: 9, value: b"v".to_vec() },
             ServerMsg::BizText { room_id: 5, src: 1, tar: 2, secret: false, text: b"hi".to_vec() },
             ServerMsg::BizTransBuffer { user_id: 1, data: vec![0; 10] },
@@ -1034,7 +1139,7 @@ mod tests {
         body.push(0);
         assert_eq!(ClientMsg::decode(&body), Err(DecodeError::TrailingBytes(1)));
         assert_eq!(split_frame(&[0, 0, 0, 0]), Err(DecodeError::BadLength(0)));
-        assert_eq!(split_frame(&[0, 1, 0, 1]), Err(DecodeError::BadLength(65537)));
+        assert_eq!(split_frame(&[0, 0x10, 0, 1]), Err(DecodeError::BadLength(0x10_0001)));
         assert_eq!(ClientMsg::decode(&[0x81]), Err(DecodeError::UnknownType(0x81)));
         assert_eq!(ServerMsg::decode(&[0x01]), Err(DecodeError::UnknownType(0x01)));
         let mut hello = vec![C_HELLO];

@@ -23,6 +23,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::core::{ConnId, Core, CoreConfig, Output};
+use crate::media_queue::MediaQueue;
 use crate::protocol::{split_frame, ClientMsg, DecodeError};
 
 const LISTENER: Token = Token(0);
@@ -43,6 +44,8 @@ pub struct ServerConfig {
     pub core: CoreConfig,
     /// Output bytes a connection may have pending before it is dropped.
     pub max_output: usize,
+    /// Media bytes queued for a receiver before video frames are dropped.
+    pub max_media: usize,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             business_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8907))),
             core: CoreConfig::default(),
             max_output: 1024 * 1024,
+            max_media: 256 * 1024,
         }
     }
 }
@@ -82,6 +86,8 @@ struct Connection {
     /// Encoded frames not yet written; `out[written..]` is pending.
     out: Vec<u8>,
     written: usize,
+    /// Media frames for this receiver, sent after `out` (see `MediaQueue`).
+    media: MediaQueue,
     /// The core has closed the session: flush `out`, then drop.
     closing: bool,
     writable: bool,
@@ -106,6 +112,9 @@ pub struct Server {
     scratch: Vec<u8>,
     dirty: Vec<usize>,
     max_output: usize,
+    max_media: usize,
+    /// Senders whose video a slow receiver lost (reused buffer).
+    dropped: Vec<u32>,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
 }
@@ -135,6 +144,8 @@ impl Server {
             scratch: vec![0; READ_CHUNK],
             dirty: Vec::new(),
             max_output: config.max_output,
+            max_media: config.max_media,
+            dropped: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
         })
@@ -217,6 +228,7 @@ impl Server {
                         partial: Vec::new(),
                         out: Vec::new(),
                         written: 0,
+                        media: MediaQueue::new(self.max_media),
                         closing: false,
                         writable: false,
                         dirty: false,
@@ -294,6 +306,15 @@ impl Server {
                     }
                     self.mark_dirty(key);
                 }
+                Output::Media(id, frame) => {
+                    let Some(key) = self.key_of(id) else { continue };
+                    self.conns[key].media.push(frame, &mut self.dropped);
+                    for from in self.dropped.drain(..) {
+                        tracing::debug!(conn = id.0, from, "slow receiver: video frames dropped");
+                        self.core.on_media_dropped(from);
+                    }
+                    self.mark_dirty(key);
+                }
                 Output::Close(id, reason) => {
                     let Some(key) = self.key_of(id) else { continue };
                     tracing::debug!(conn = id.0, ?reason, "closing");
@@ -324,7 +345,12 @@ impl Server {
             let Some(conn) = self.conns.get_mut(key) else { continue };
             conn.dirty = false;
             let mut failed = false;
-            while conn.pending() > 0 {
+            // A media frame half written goes first (frames are never cut),
+            // then signalling, then media.
+            if conn.media.in_flight() {
+                failed |= conn.media.write_to(&mut conn.stream, true).is_err();
+            }
+            while !failed && !conn.media.in_flight() && conn.pending() > 0 {
                 match conn.stream.write(&conn.out[conn.written..]) {
                     Ok(0) => {
                         failed = true;
@@ -339,6 +365,9 @@ impl Server {
                         break;
                     }
                 }
+            }
+            if !failed && conn.pending() == 0 && !conn.closing {
+                failed = conn.media.write_to(&mut conn.stream, false).is_err();
             }
             if failed {
                 self.drop_conn(now, key, true);
@@ -356,7 +385,7 @@ impl Server {
                     continue;
                 }
             }
-            let want_writable = conn.pending() > 0;
+            let want_writable = conn.pending() > 0 || !conn.media.is_empty();
             if want_writable != conn.writable {
                 let interest = if want_writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
                 let token = Token(key + FIRST_CONN);

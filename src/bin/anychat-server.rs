@@ -52,6 +52,9 @@ struct Args {
     /// Output bytes a client may leave unread before it is disconnected.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_output: usize,
+    /// Media bytes queued for a slow receiver before its video frames are dropped.
+    #[arg(long, default_value_t = 256 * 1024)]
+    max_media: usize,
 }
 
 /// `--business-listen`: an address, or `off`.
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
             require_business: args.require_business,
         },
         max_output: args.max_output,
+        max_media: args.max_media,
     };
     let mut server = match Server::bind(config) {
         Ok(s) => s,
