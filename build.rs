@@ -68,6 +68,7 @@ fn main() {
     for f in [
         "src/ffi.rs",
         "src/ffi_stubs.rs",
+        "src/ffi_media.rs",
         "src/ffi_types.rs",
         "src/bras_ffi.rs",
         "src/bras_stubs.rs",
@@ -83,6 +84,7 @@ fn main() {
     let (server_consts, client_consts) = constants(&dir.join("src/constants.rs"));
     let mut brac = items(&dir.join("src/ffi.rs"), "BRAC_");
     brac.extend(items(&dir.join("src/ffi_stubs.rs"), "BRAC_"));
+    brac.extend(items(&dir.join("src/ffi_media.rs"), "BRAC_"));
     brac.extend(items(&dir.join("src/ffi_types.rs"), "BRAC_"));
     let mut bras = items(&dir.join("src/bras_ffi.rs"), "BRAS_");
     bras.extend(items(&dir.join("src/bras_stubs.rs"), "BRAS_"));

@@ -163,6 +163,54 @@ DWORD BRAC_GetSDKOption(int optname, char *optval, int optlen);
 
 DWORD BRAC_GetUserInfo(DWORD dwUserId, DWORD dwInfoId, TCHAR *lpInfoValue, DWORD dwLen);
 
+DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
+                               DWORD dwWidth,
+                               DWORD dwHeight,
+                               DWORD dwFps,
+                               DWORD dwFlags);
+
+DWORD BRAC_SetInputVideoFormatEx(DWORD dwStreamIndex,
+                                 DWORD dwCodecId,
+                                 DWORD pixFmt,
+                                 DWORD dwWidth,
+                                 DWORD dwHeight,
+                                 DWORD dwFps,
+                                 DWORD dwFlags);
+
+DWORD BRAC_InputVideoData(LPBYTE lpVideoFrame, DWORD dwSize, DWORD dwTimeStamp);
+
+DWORD BRAC_InputVideoDataEx(DWORD dwStreamIndex,
+                            LPBYTE lpVideoFrame,
+                            DWORD dwSize,
+                            DWORD dwTimeStamp,
+                            DWORD dwFlags);
+
+DWORD BRAC_SetInputAudioFormat(DWORD dwChannels,
+                               DWORD dwSamplesPerSec,
+                               DWORD dwBitsPerSample,
+                               DWORD dwFlags);
+
+DWORD BRAC_SetInputAudioFormatEx(DWORD dwStreamIndex,
+                                 DWORD dwCodecId,
+                                 DWORD dwChannels,
+                                 DWORD dwSamplesPerSec,
+                                 DWORD dwBitsPerSample,
+                                 DWORD dwFlags);
+
+DWORD BRAC_InputAudioData(LPBYTE lpSamples, DWORD dwSize, DWORD dwTimeStamp);
+
+DWORD BRAC_InputAudioDataEx(DWORD dwStreamIndex,
+                            LPBYTE lpSamples,
+                            DWORD dwSize,
+                            DWORD dwTimeStamp,
+                            DWORD dwFlags);
+
+DWORD BRAC_GetUserStreamInfo(DWORD dwUserId,
+                             DWORD dwStreamIndex,
+                             int infoname,
+                             char *infoval,
+                             int infolen);
+
 DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);
@@ -175,9 +223,11 @@ DWORD BRAC_SetVideoDataExCallBack(BRAC_PixelFormat pixFmt,
                                   BRAC_VideoDataEx_CallBack lpFunction,
                                   LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
-DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction, LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
+DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction,
+                                LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
-DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction, LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
+DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction,
+                                  LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
 DWORD BRAC_SetTransFileCallBack(BRAC_TransFile_CallBack lpFunction, LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
@@ -250,12 +300,6 @@ DWORD BRAC_SetUserStreamInfo(DWORD dwUserId,
                              char *infoval,
                              int infolen);
 
-DWORD BRAC_GetUserStreamInfo(DWORD dwUserId,
-                             DWORD dwStreamIndex,
-                             int infoname,
-                             char *infoval,
-                             int infolen);
-
 DWORD BRAC_AudioGetVolume(BRAC_AudioDevice device, ANYCHAT_REF(DWORD) dwVolume);
 
 DWORD BRAC_AudioSetVolume(BRAC_AudioDevice device, DWORD dwVolume);
@@ -316,48 +360,6 @@ DWORD BRAC_MultiCastControl(LPCTSTR lpMultiCastAddr,
                             DWORD dwPort,
                             LPCTSTR lpNicAddr,
                             DWORD dwTTL,
-                            DWORD dwFlags);
-
-DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
-                               DWORD dwWidth,
-                               DWORD dwHeight,
-                               DWORD dwFps,
-                               DWORD dwFlags);
-
-DWORD BRAC_SetInputVideoFormatEx(DWORD dwStreamIndex,
-                                 DWORD dwCodecId,
-                                 DWORD pixFmt,
-                                 DWORD dwWidth,
-                                 DWORD dwHeight,
-                                 DWORD dwFps,
-                                 DWORD dwFlags);
-
-DWORD BRAC_InputVideoData(LPBYTE lpVideoFrame, DWORD dwSize, DWORD dwTimeStamp);
-
-DWORD BRAC_InputVideoDataEx(DWORD dwStreamIndex,
-                            LPBYTE lpVideoFrame,
-                            DWORD dwSize,
-                            DWORD dwTimeStamp,
-                            DWORD dwFlags);
-
-DWORD BRAC_SetInputAudioFormat(DWORD dwChannels,
-                               DWORD dwSamplesPerSec,
-                               DWORD dwBitsPerSample,
-                               DWORD dwFlags);
-
-DWORD BRAC_SetInputAudioFormatEx(DWORD dwStreamIndex,
-                                 DWORD dwCodecId,
-                                 DWORD dwChannels,
-                                 DWORD dwSamplesPerSec,
-                                 DWORD dwBitsPerSample,
-                                 DWORD dwFlags);
-
-DWORD BRAC_InputAudioData(LPBYTE lpSamples, DWORD dwSize, DWORD dwTimeStamp);
-
-DWORD BRAC_InputAudioDataEx(DWORD dwStreamIndex,
-                            LPBYTE lpSamples,
-                            DWORD dwSize,
-                            DWORD dwTimeStamp,
                             DWORD dwFlags);
 
 DWORD BRAC_FetchAudioPlayBuffer(LPBYTE lpSamples, DWORD dwSize, DWORD wParam);

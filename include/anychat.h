@@ -1614,27 +1614,100 @@ DWORD BRAC_GetSDKOption(int optname, char *optval, int optlen);
 // Nothing set: 205; a NULL `lpInfoValue` or `dwLen` 0: 21.
 DWORD BRAC_GetUserInfo(DWORD dwUserId, DWORD dwInfoId, TCHAR *lpInfoValue, DWORD dwLen);
 
+// Video input as raw frames: `pixFmt` RGB24, RGB32 or YUV420P, even
+// `dwWidth`/`dwHeight` up to 4096, `dwFps` 1…60; frames are H.264-encoded
+// here. Bad format: 21. `dwFlags` ignored.
+DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
+                               DWORD dwWidth,
+                               DWORD dwHeight,
+                               DWORD dwFps,
+                               DWORD dwFlags);
+
+// As `BRAC_SetInputVideoFormat` for stream 0; a non-zero `dwCodecId` means
+// frames already encoded with that codec (e.g. `BRAC_PIX_FMT_H264`),
+// relayed unchanged and delivered as such. Other streams: 20.
+DWORD BRAC_SetInputVideoFormatEx(DWORD dwStreamIndex,
+                                 DWORD dwCodecId,
+                                 DWORD pixFmt,
+                                 DWORD dwWidth,
+                                 DWORD dwHeight,
+                                 DWORD dwFps,
+                                 DWORD dwFlags);
+
+// One video frame of this client (a whole frame of the input format).
+// External video not enabled or format not set: 20; wrong size: 21; not
+// logged in: 208; camera closed: 0 and nothing is sent.
+DWORD BRAC_InputVideoData(LPBYTE lpVideoFrame, DWORD dwSize, DWORD dwTimeStamp);
+
+// As `BRAC_InputVideoData` for stream 0; for encoded input, `dwFlags` bit
+// 0x01 (or an H.264 IDR) marks a key frame. Other streams: 20.
+DWORD BRAC_InputVideoDataEx(DWORD dwStreamIndex,
+                            LPBYTE lpVideoFrame,
+                            DWORD dwSize,
+                            DWORD dwTimeStamp,
+                            DWORD dwFlags);
+
+// Audio input as 16-bit PCM: 1–2 channels, 8,000–48,000 Hz. Bad format:
+// 21. `dwFlags` ignored.
+DWORD BRAC_SetInputAudioFormat(DWORD dwChannels,
+                               DWORD dwSamplesPerSec,
+                               DWORD dwBitsPerSample,
+                               DWORD dwFlags);
+
+// As `BRAC_SetInputAudioFormat` for stream 0; a non-zero `dwCodecId`
+// means audio already encoded, relayed unchanged. Other streams: 20.
+DWORD BRAC_SetInputAudioFormatEx(DWORD dwStreamIndex,
+                                 DWORD dwCodecId,
+                                 DWORD dwChannels,
+                                 DWORD dwSamplesPerSec,
+                                 DWORD dwBitsPerSample,
+                                 DWORD dwFlags);
+
+// Audio samples of this client (whole sample frames). External audio not
+// enabled or format not set: 20; a partial sample frame: 21; microphone
+// closed: 0 and nothing is sent.
+DWORD BRAC_InputAudioData(LPBYTE lpSamples, DWORD dwSize, DWORD dwTimeStamp);
+
+// As `BRAC_InputAudioData` for stream 0 (`dwFlags` ignored). Other streams: 20.
+DWORD BRAC_InputAudioDataEx(DWORD dwStreamIndex,
+                            LPBYTE lpSamples,
+                            DWORD dwSize,
+                            DWORD dwTimeStamp,
+                            DWORD dwFlags);
+
+// What this client receives of a user's stream 0 (DWORD values):
+// `BRAC_STREAMINFO_VIDEOWIDTH`, `VIDEOHEIGHT`, `VIDEOCODECID`,
+// `AUDIOCHANNELS`, `AUDIOSAMPLERATE`, `AUDIOCODECID`. Nothing received
+// from that user yet: 205; other infos: 20.
+DWORD BRAC_GetUserStreamInfo(DWORD dwUserId,
+                             DWORD dwStreamIndex,
+                             int infoname,
+                             char *infoval,
+                             int infolen);
+
 // Accepted without effect (logging goes through `tracing`, `RUST_LOG`; there is no call-log file): returns 0.
 DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 // Accepted without effect (the core server has no server password): returns 0.
 DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);
 
-// Accepts the registration (NULL removes it), returns 0; never called yet (no video); unknown `pixFmt`: 21.
+// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 DWORD BRAC_SetVideoDataCallBack(BRAC_PixelFormat pixFmt,
                                 BRAC_VideoData_CallBack lpFunction,
                                 LPVOID lpUserValue);
 
-// Accepts the registration (NULL removes it), returns 0; never called yet (no video); unknown `pixFmt`: 21.
+// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 DWORD BRAC_SetVideoDataExCallBack(BRAC_PixelFormat pixFmt,
                                   BRAC_VideoDataEx_CallBack lpFunction,
                                   LPVOID lpUserValue);
 
-// Accepts the registration (NULL removes it), returns 0; never called yet (no audio).
-DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction, LPVOID lpUserValue);
+// Registers (NULL removes) the callback for users' audio frames (16-bit PCM, or as sent for other codecs).
+DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction,
+                                LPVOID lpUserValue);
 
-// Accepts the registration (NULL removes it), returns 0; never called yet (no audio).
-DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction, LPVOID lpUserValue);
+// Registers (NULL removes) the callback for users' audio frames (16-bit PCM, or as sent for other codecs).
+DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction,
+                                  LPVOID lpUserValue);
 
 // Accepts the registration (NULL removes it), returns 0; never called yet (no file transfer).
 DWORD BRAC_SetTransFileCallBack(BRAC_TransFile_CallBack lpFunction, LPVOID lpUserValue);
@@ -1730,13 +1803,6 @@ DWORD BRAC_SetUserStreamInfo(DWORD dwUserId,
                              char *infoval,
                              int infolen);
 
-// Not supported (no media streams): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
-DWORD BRAC_GetUserStreamInfo(DWORD dwUserId,
-                             DWORD dwStreamIndex,
-                             int infoname,
-                             char *infoval,
-                             int infolen);
-
 // Not supported (no local audio devices): returns 20; a NULL `dwVolume` or an unknown `device`: 21.
 DWORD BRAC_AudioGetVolume(BRAC_AudioDevice device, DWORD *dwVolume);
 
@@ -1816,56 +1882,6 @@ DWORD BRAC_MultiCastControl(LPCTSTR lpMultiCastAddr,
                             DWORD dwPort,
                             LPCTSTR lpNicAddr,
                             DWORD dwTTL,
-                            DWORD dwFlags);
-
-// Not supported (no media streams): returns 20.
-DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
-                               DWORD dwWidth,
-                               DWORD dwHeight,
-                               DWORD dwFps,
-                               DWORD dwFlags);
-
-// Not supported (no media streams): returns 20.
-DWORD BRAC_SetInputVideoFormatEx(DWORD dwStreamIndex,
-                                 DWORD dwCodecId,
-                                 DWORD pixFmt,
-                                 DWORD dwWidth,
-                                 DWORD dwHeight,
-                                 DWORD dwFps,
-                                 DWORD dwFlags);
-
-// Not supported (no media streams): returns 20; a NULL `lpVideoFrame` or `dwSize` 0: 21.
-DWORD BRAC_InputVideoData(LPBYTE lpVideoFrame, DWORD dwSize, DWORD dwTimeStamp);
-
-// Not supported (no media streams): returns 20; a NULL `lpVideoFrame` or `dwSize` 0: 21.
-DWORD BRAC_InputVideoDataEx(DWORD dwStreamIndex,
-                            LPBYTE lpVideoFrame,
-                            DWORD dwSize,
-                            DWORD dwTimeStamp,
-                            DWORD dwFlags);
-
-// Not supported (no media streams): returns 20.
-DWORD BRAC_SetInputAudioFormat(DWORD dwChannels,
-                               DWORD dwSamplesPerSec,
-                               DWORD dwBitsPerSample,
-                               DWORD dwFlags);
-
-// Not supported (no media streams): returns 20.
-DWORD BRAC_SetInputAudioFormatEx(DWORD dwStreamIndex,
-                                 DWORD dwCodecId,
-                                 DWORD dwChannels,
-                                 DWORD dwSamplesPerSec,
-                                 DWORD dwBitsPerSample,
-                                 DWORD dwFlags);
-
-// Not supported (no media streams): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
-DWORD BRAC_InputAudioData(LPBYTE lpSamples, DWORD dwSize, DWORD dwTimeStamp);
-
-// Not supported (no media streams): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
-DWORD BRAC_InputAudioDataEx(DWORD dwStreamIndex,
-                            LPBYTE lpSamples,
-                            DWORD dwSize,
-                            DWORD dwTimeStamp,
                             DWORD dwFlags);
 
 // Not supported (no audio playback): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.

@@ -24,7 +24,8 @@ use parking_lot::Mutex;
 use crate::constants::*;
 use crate::link::{Link, LinkError, Mailbox, NetThread};
 use crate::protocol::{
-    CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN, PROTOCOL_VERSION,
+    CallEvent, ClientMsg, MediaHeader, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN,
+    MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO, PROTOCOL_VERSION,
 };
 
 const WAKER: Token = Token(0);
@@ -59,6 +60,12 @@ pub enum Event {
     Text { from: u32, to: u32, secret: bool, text: Vec<u8> },
     /// Bytes from the business server (`BRAS_SendBufToUser`/`ToRoom`).
     FilterData { data: Vec<u8> },
+    /// A video frame of user `from`: decoded (`i420`, YUV420P planar) when
+    /// it came H.264-encoded by this library, else the bytes as sent
+    /// (`codec` says what they are).
+    Video { from: u32, w: u32, h: u32, codec: u32, timestamp: u32, data: Vec<u8>, decoded: bool },
+    /// An audio frame of user `from` (`codec` 0: 16-bit PCM).
+    Audio { from: u32, channels: u16, rate: u32, bits: u16, codec: u32, timestamp: u32, data: Vec<u8> },
     /// A video-call event; `user_id` is the other party.
     VideoCall { event: u32, user_id: u32, error_code: u32, flags: u32, param: u32, user_str: Vec<u8> },
 }
@@ -111,6 +118,41 @@ impl From<RoomUser> for UserInfo {
     }
 }
 
+/// What this client receives of a user's streams (`BRAC_GetUserStreamInfo`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamInfo {
+    pub width: u32,
+    pub height: u32,
+    pub video_codec: u32,
+    pub channels: u32,
+    pub rate: u32,
+    pub audio_codec: u32,
+}
+
+/// The codec id of the video this library encodes (H.264), as in the
+/// media header: the vendor's `BRAC_PIX_FMT_H264`.
+pub const CODEC_H264: u32 = BRAC_PIX_FMT_H264;
+/// The codec id of raw 16-bit PCM audio.
+pub const CODEC_PCM: u32 = 0;
+
+/// How this client's own video is fed (`BRAC_SetInputVideoFormat(Ex)`).
+struct VideoInput {
+    /// 0: raw frames in `pix_fmt`, encoded here; else frames already
+    /// encoded with that codec, relayed unchanged.
+    codec: u32,
+    pix_fmt: i32,
+    w: u32,
+    h: u32,
+    encoder: Option<crate::media::VideoEncoder>,
+}
+
+/// How this client's own audio is fed (`BRAC_SetInputAudioFormat(Ex)`).
+#[derive(Clone, Copy)]
+struct AudioInput {
+    codec: u32,
+    format: crate::media::AudioFormat,
+}
+
 /// What API threads may read; written by both sides under the lock.
 #[derive(Debug)]
 pub struct State {
@@ -130,6 +172,8 @@ pub struct State {
     pending_room_name: Option<Vec<u8>>,
     /// Last task id given to a `BRAC_TransBuffer(Ex)`.
     next_task: u32,
+    /// Streams received, by user.
+    pub streams: HashMap<u32, StreamInfo>,
     pub call: Option<ClientCall>,
     /// `BRAC_USERSTATE_SELFUSERSTATUS`: 0 unknown, 1 connected, 2 logged in,
     /// 3 in room, 4 logged out, 5 link closed.
@@ -153,6 +197,7 @@ impl State {
             infos: HashMap::new(),
             pending_room_name: None,
             next_task: 0,
+            streams: HashMap::new(),
             call: None,
             status: 0,
             logging_out: false,
@@ -187,9 +232,17 @@ impl State {
 /// Commands from API threads to the network thread.
 #[derive(Debug)]
 enum Command {
-    Connect { host: String, port: u16 },
-    Resolved { attempt: u64, result: io::Result<Vec<SocketAddr>> },
+    Connect {
+        host: String,
+        port: u16,
+    },
+    Resolved {
+        attempt: u64,
+        result: io::Result<Vec<SocketAddr>>,
+    },
     Send(ClientMsg),
+    /// A media frame (encoded message) for the server.
+    Media(Arc<crate::core::MediaOut>),
     Logout,
     Shutdown,
 }
@@ -201,6 +254,10 @@ pub type Code = u32;
 pub struct Client {
     state: Arc<Mutex<State>>,
     net: NetThread<Command>,
+    video_in: Mutex<Option<VideoInput>>,
+    audio_in: Mutex<Option<AudioInput>>,
+    /// Set when a receiver (or the uplink) lost video: encode a key frame next.
+    force_key: Arc<AtomicBool>,
 }
 
 impl Client {
@@ -208,6 +265,8 @@ impl Client {
     pub fn start(sink: EventSink) -> io::Result<Client> {
         let state = Arc::new(Mutex::new(State::new()));
         let shared = state.clone();
+        let force_key = Arc::new(AtomicBool::new(false));
+        let key_flag = force_key.clone();
         let net = NetThread::spawn("anychat-net", Poll::new()?, WAKER, move |poll, rx, mailbox, stopped| {
             let mut net = Net {
                 poll,
@@ -222,10 +281,12 @@ impl Client {
                 link_close_code: None,
                 events: Vec::new(),
                 inbox: Vec::new(),
+                force_key: key_flag,
+                decoders: HashMap::new(),
             };
             net.run()
         })?;
-        Ok(Client { state, net })
+        Ok(Client { state, net, video_in: Mutex::new(None), audio_in: Mutex::new(None), force_key })
     }
 
     fn command(&self, cmd: Command) {
@@ -349,7 +410,13 @@ impl Client {
             }
             let me = user_id == u32::MAX || Some(user_id) == st.self_id;
             if !me {
-                return if st.knows(user_id) { 0 } else { GV_ERR_INVALID_USERID };
+                if !st.knows(user_id) {
+                    return GV_ERR_INVALID_USERID;
+                }
+                drop(st);
+                let media_kind = if kind == DEVICE_CAMERA { MEDIA_VIDEO } else { MEDIA_AUDIO };
+                self.subscribe(user_id, media_kind, open);
+                return 0;
             }
         }
         self.command(Command::Send(ClientMsg::Device { kind, open }));
@@ -515,6 +582,10 @@ struct Net {
     events: Vec<Event>,
     /// Messages read from the link and not yet handled.
     inbox: Vec<ServerMsg>,
+    /// Shared with the API threads' encoder: send a key frame next.
+    force_key: Arc<AtomicBool>,
+    /// One H.264 decoder per user whose video arrives.
+    decoders: HashMap<u32, crate::media::VideoDecoder>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -650,6 +721,13 @@ impl Net {
                 }
             }
             Command::Send(msg) => self.send(msg),
+            Command::Media(frame) => {
+                if let Some(link) = self.link.as_mut().filter(|l| l.is_ready()) {
+                    if link.send_media(frame) {
+                        self.force_key.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
             Command::Logout => {
                 if self.link.as_ref().is_some_and(|l| l.is_ready()) {
                     self.send(ClientMsg::Logout);
@@ -865,6 +943,11 @@ impl Net {
                     notify(ev, WM_GV_MICSTATECHANGE, user_id, (state == GV_AUDIO_STATE_OPEN) as u32);
                 }
             }
+            ServerMsg::NeedKeyFrame => self.force_key.store(true, Ordering::SeqCst),
+            ServerMsg::Media { from, header, data } => {
+                drop(st);
+                self.on_media(from, header, data);
+            }
             ServerMsg::UserInfo { user_id, info_id, value } => {
                 st.infos.insert((user_id, info_id), value);
                 notify(ev, WM_GV_USERINFOUPDATE, user_id, info_id);
@@ -901,4 +984,254 @@ pub fn next_call_state(call: Option<ClientCall>, e: &CallEvent) -> Option<Client
         }
         _ => call,
     }
+}
+
+impl Net {
+    /// A media frame of `from`: H.264 of this library is decoded (a frame
+    /// that cannot be decoded is skipped), anything else passed on as is.
+    fn on_media(&mut self, from: u32, header: MediaHeader, data: Vec<u8>) {
+        let mut st = self.state.lock();
+        let info = st.streams.entry(from).or_default();
+        if header.kind == MEDIA_AUDIO {
+            info.channels = header.b >> 16;
+            info.rate = header.a;
+            info.audio_codec = header.codec;
+            drop(st);
+            self.events.push(Event::Audio {
+                from,
+                channels: (header.b >> 16) as u16,
+                rate: header.a,
+                bits: (header.b & 0xFFFF) as u16,
+                codec: header.codec,
+                timestamp: header.timestamp,
+                data,
+            });
+            return;
+        }
+        let (mut w, mut h, mut frame, mut decoded) = (header.a, header.b, data, false);
+        if header.codec == CODEC_H264 {
+            let decoder = match self.decoders.entry(from) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => match crate::media::VideoDecoder::new() {
+                    Ok(d) => v.insert(d),
+                    Err(e) => {
+                        tracing::warn!("cannot start a video decoder: {e}");
+                        return;
+                    }
+                },
+            };
+            match decoder.decode(&frame) {
+                Ok(Some(d)) => {
+                    (w, h, frame, decoded) = (d.w, d.h, d.i420, true);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(from, "video frame not decoded: {e}");
+                    return;
+                }
+            }
+        }
+        let changed = (info.width, info.height) != (w, h);
+        info.width = w;
+        info.height = h;
+        info.video_codec = header.codec;
+        drop(st);
+        if changed {
+            let size = (w & 0xFFFF) | ((h & 0xFFFF) << 16);
+            self.events.push(Event::Notify { msg: WM_GV_VIDEOSIZECHG, wparam: from, lparam: size });
+        }
+        self.events.push(Event::Video {
+            from,
+            w,
+            h,
+            codec: header.codec,
+            timestamp: header.timestamp,
+            data: frame,
+            decoded,
+        });
+    }
+}
+
+impl Client {
+    /// `BRAC_SetInputVideoFormat(Ex)`: `codec` 0 = raw frames in `pix_fmt`
+    /// (RGB24, RGB32 or YUV420P), encoded here with H.264; any other codec
+    /// id = frames already encoded, relayed unchanged.
+    pub fn set_video_input(&self, codec: u32, pix_fmt: i32, w: u32, h: u32, fps: u32) -> Code {
+        if w == 0 || h == 0 || w > 4096 || h > 4096 || w % 2 != 0 || h % 2 != 0 || fps == 0 || fps > 60 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        let encoder = if codec == 0 {
+            if crate::media::frame_size(pix_fmt, w, h).is_none() {
+                return GV_ERR_FUNCOPTERROR;
+            }
+            let bitrate = (w * h * fps / 8).clamp(100_000, 4_000_000);
+            match crate::media::VideoEncoder::new(w, h, fps as f32, bitrate) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!("cannot start the video encoder: {e}");
+                    return GV_ERR_FUNCOPTERROR;
+                }
+            }
+        } else {
+            None
+        };
+        *self.video_in.lock() = Some(VideoInput { codec, pix_fmt, w, h, encoder });
+        self.force_key.store(true, Ordering::SeqCst);
+        0
+    }
+
+    /// `BRAC_SetInputAudioFormat(Ex)`: `codec` 0 = 16-bit PCM, relayed as
+    /// PCM (no Opus here); any other codec id = already encoded, relayed
+    /// unchanged.
+    pub fn set_audio_input(&self, codec: u32, channels: u32, rate: u32, bits: u32) -> Code {
+        let format = crate::media::AudioFormat {
+            channels: channels.min(u16::MAX as u32) as u16,
+            samples_per_sec: rate,
+            bits_per_sample: bits.min(u16::MAX as u32) as u16,
+        };
+        if codec == 0 && format.validate().is_err() {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        *self.audio_in.lock() = Some(AudioInput { codec, format });
+        0
+    }
+
+    /// Whether this client may send its `kind` of media now: logged in and
+    /// that device open (`BRAC_UserCameraControl(-1, TRUE)`).
+    fn may_send(&self, video: bool) -> Result<bool, Code> {
+        let st = self.state.lock();
+        if !st.logged_in {
+            return Err(GV_ERR_NOTLOGIN);
+        }
+        let me = st.self_id.and_then(|id| st.users.get(&id));
+        Ok(me.is_some_and(|u| if video { u.camera == GV_CAMERA_STATE_OPEN } else { u.mic == GV_AUDIO_STATE_OPEN }))
+    }
+
+    fn send_media(&self, header: MediaHeader, data: &[u8]) {
+        let mut bytes = Vec::with_capacity(data.len() + 40);
+        ClientMsg::Media { header, data: data.to_vec() }.encode(&mut bytes);
+        let video = header.kind == MEDIA_VIDEO;
+        let frame = crate::core::MediaOut { bytes, from: 0, video, key: header.key || !video };
+        self.command(Command::Media(Arc::new(frame)));
+    }
+
+    /// `BRAC_InputVideoData(Ex)`: one frame of this client's video. Not set
+    /// up (`BRAC_SetInputVideoFormat`) or external input not enabled: 20; a
+    /// frame of the wrong size: 21; camera closed: 0, nothing sent.
+    pub fn input_video(&self, frame: &[u8], timestamp: u32, key_hint: bool) -> Code {
+        if !self.ext_input(BRAC_SO_CORESDK_EXTVIDEOINPUT) {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        match self.may_send(true) {
+            Err(e) => return e,
+            Ok(false) => return 0,
+            Ok(true) => {}
+        }
+        let mut guard = self.video_in.lock();
+        let Some(input) = guard.as_mut() else { return GV_ERR_FUNCNOTALLOW };
+        let (w, h) = (input.w, input.h);
+        let Some(encoder) = input.encoder.as_mut() else {
+            // Already encoded: relayed unchanged.
+            if frame.is_empty() || frame.len() > MAX_MEDIA_LEN {
+                return GV_ERR_FUNCOPTERROR;
+            }
+            let key = key_hint || (input.codec == CODEC_H264 && crate::media::is_key_frame(frame));
+            let header = MediaHeader { kind: MEDIA_VIDEO, key, codec: input.codec, timestamp, a: w, b: h };
+            drop(guard);
+            self.send_media(header, frame);
+            return 0;
+        };
+        if crate::media::frame_size(input.pix_fmt, w, h) != Some(frame.len()) {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        let i420 = match crate::media::to_i420(input.pix_fmt, w, h, frame) {
+            Ok(f) => f,
+            Err(_) => return GV_ERR_FUNCOPTERROR,
+        };
+        let force = self.force_key.swap(false, Ordering::SeqCst);
+        let encoded = match encoder.encode(&i420, force) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("video frame not encoded: {e}");
+                return GV_ERR_FUNCOPTERROR;
+            }
+        };
+        drop(guard);
+        if encoded.data.is_empty() {
+            return 0;
+        }
+        let header = MediaHeader { kind: MEDIA_VIDEO, key: encoded.key, codec: CODEC_H264, timestamp, a: w, b: h };
+        self.send_media(header, &encoded.data);
+        0
+    }
+
+    /// `BRAC_InputAudioData(Ex)`: samples of this client's audio.
+    pub fn input_audio(&self, samples: &[u8], timestamp: u32) -> Code {
+        if !self.ext_input(BRAC_SO_CORESDK_EXTAUDIOINPUT) {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        match self.may_send(false) {
+            Err(e) => return e,
+            Ok(false) => return 0,
+            Ok(true) => {}
+        }
+        let Some(input) = *self.audio_in.lock() else { return GV_ERR_FUNCNOTALLOW };
+        if samples.is_empty() || samples.len() > MAX_MEDIA_LEN {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        if input.codec == 0 && samples.len() % input.format.block_align().max(1) as usize != 0 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        let f = input.format;
+        let header = MediaHeader {
+            kind: MEDIA_AUDIO,
+            key: true,
+            codec: input.codec,
+            timestamp,
+            a: f.samples_per_sec,
+            b: ((f.channels as u32) << 16) | f.bits_per_sample as u32,
+        };
+        self.send_media(header, samples);
+        0
+    }
+
+    /// Whether `BRAC_SetSDKOption(option, 1)` enabled external input.
+    fn ext_input(&self, option: u32) -> bool {
+        sdk_option(option).unwrap_or(0) != 0
+    }
+
+    /// `BRAC_UserCameraControl(user)` / `BRAC_UserSpeakControl(user)` for
+    /// another user: receive (or stop receiving) its video or audio.
+    fn subscribe(&self, user_id: u32, kind: u8, on: bool) {
+        self.command(Command::Send(ClientMsg::Subscribe { user_id, kind, on }));
+    }
+}
+
+/// Options `BRAC_SetSDKOption` keeps (process-wide, as in the vendor SDK:
+/// they may be set before `BRAC_InitSDK`).
+pub const KEPT_OPTIONS: [u32; 4] = [
+    BRAC_SO_CORESDK_EXTVIDEOINPUT,
+    BRAC_SO_CORESDK_EXTAUDIOINPUT,
+    BRAC_SO_NETWORK_AUTORECONNECT,
+    BRAC_SO_CORESDK_LOWDELAYCTRL,
+];
+static OPTIONS: Mutex<Vec<(u32, i32)>> = Mutex::new(Vec::new());
+
+/// Keeps an option's value; false for an option not kept.
+pub fn set_sdk_option(option: u32, value: i32) -> bool {
+    if !KEPT_OPTIONS.contains(&option) {
+        return false;
+    }
+    let mut o = OPTIONS.lock();
+    o.retain(|(k, _)| *k != option);
+    o.push((option, value));
+    true
+}
+
+/// A kept option's value (0 when never set); None for an option not kept.
+pub fn sdk_option(option: u32) -> Option<i32> {
+    if !KEPT_OPTIONS.contains(&option) {
+        return None;
+    }
+    Some(OPTIONS.lock().iter().find(|(k, _)| *k == option).map_or(0, |(_, v)| *v))
 }

@@ -553,6 +553,10 @@ impl Core {
         subs.retain(|s| *s != uid);
         if on {
             subs.push(uid);
+            // A new receiver can only start decoding at a key frame.
+            if kind == MEDIA_VIDEO {
+                self.send_user(of, ServerMsg::NeedKeyFrame);
+            }
         }
     }
 

@@ -90,7 +90,7 @@ pub(crate) fn guard(body: impl FnOnce() -> DWORD) -> DWORD {
 
 /// The initialised SDK, or `GV_ERR_NOTINIT`. The global lock is held only
 /// while the `Arc` is cloned.
-fn sdk() -> Result<Arc<Client>, DWORD> {
+pub(crate) fn sdk() -> Result<Arc<Client>, DWORD> {
     SDK.lock().clone().ok_or(GV_ERR_NOTINIT)
 }
 
@@ -174,6 +174,7 @@ fn deliver(ev: Event) {
                 unsafe { (cb.func)(event, user_id, error_code, flags, param, s, cb.user as LPVOID) };
             }
         }
+        ev @ (Event::Video { .. } | Event::Audio { .. }) => crate::ffi_media::deliver_media(ev),
         Event::Text { from, to, secret, mut text } => {
             let cb = CALLBACKS.read().text;
             if let Some(cb) = cb {
@@ -855,7 +856,7 @@ pub unsafe extern "C" fn BRAC_GetRoomName(dwRoomId: DWORD, lpRoomName: *mut TCHA
 pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char, optlen: c_int) -> DWORD {
     guard(|| {
         let Ok(opt) = u32::try_from(optname) else { return GV_ERR_FUNCOPTERROR };
-        if !KEPT_OPTIONS.contains(&opt) {
+        if !crate::client::KEPT_OPTIONS.contains(&opt) {
             return GV_ERR_FUNCNOTALLOW;
         }
         if optval.is_null() || optlen != 4 {
@@ -863,7 +864,7 @@ pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char
         }
         // SAFETY: 4 readable bytes at `optval`, checked above; unaligned read.
         let v = unsafe { std::ptr::read_unaligned(optval as *const i32) };
-        OPTIONS.lock().insert(opt, v);
+        crate::client::set_sdk_option(opt, v);
         0
     })
 }
@@ -885,7 +886,7 @@ pub unsafe extern "C" fn BRAC_GetSDKOption(optname: c_int, optval: *mut c_char, 
                 // SAFETY: `optlen` writable bytes, checked above.
                 return unsafe { copy_out(optval, optlen as usize, text.as_bytes()) };
             }
-            o if KEPT_OPTIONS.contains(&o) => OPTIONS.lock().get(&o).copied().unwrap_or(0),
+            o if crate::client::KEPT_OPTIONS.contains(&o) => crate::client::sdk_option(o).unwrap_or(0),
             _ => return GV_ERR_FUNCNOTALLOW,
         };
         if optlen < 4 {
@@ -896,15 +897,6 @@ pub unsafe extern "C" fn BRAC_GetSDKOption(optname: c_int, optval: *mut c_char, 
         0
     })
 }
-
-/// Options `BRAC_SetSDKOption` keeps.
-const KEPT_OPTIONS: [u32; 4] = [
-    BRAC_SO_CORESDK_EXTVIDEOINPUT,
-    BRAC_SO_CORESDK_EXTAUDIOINPUT,
-    BRAC_SO_NETWORK_AUTORECONNECT,
-    BRAC_SO_CORESDK_LOWDELAYCTRL,
-];
-static OPTIONS: Mutex<std::collections::BTreeMap<u32, i32>> = Mutex::new(std::collections::BTreeMap::new());
 
 /// An info the business server set for a user (`BRAS_SetUserInfo`, seen by
 /// this client through `WM_GV_USERINFOUPDATE(user, info id)`); self: -1.

@@ -206,7 +206,7 @@ pub extern "C" fn BRAC_SetServerAuthPass(lpPassword: LPCTSTR) -> DWORD {
 
 // ----- callbacks that are accepted but never called yet ----------------------
 
-/// Accepts the registration (NULL removes it), returns 0; never called yet (no video); unknown `pixFmt`: 21.
+/// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_SetVideoDataCallBack(
     pixFmt: BRAC_PixelFormat,
@@ -224,7 +224,7 @@ pub extern "C" fn BRAC_SetVideoDataCallBack(
     })
 }
 
-/// Accepts the registration (NULL removes it), returns 0; never called yet (no video); unknown `pixFmt`: 21.
+/// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_SetVideoDataExCallBack(
     pixFmt: BRAC_PixelFormat,
@@ -242,13 +242,13 @@ pub extern "C" fn BRAC_SetVideoDataExCallBack(
     })
 }
 
-/// Accepts the registration (NULL removes it), returns 0; never called yet (no audio).
+/// Registers (NULL removes) the callback for users' audio frames (16-bit PCM, or as sent for other codecs).
 #[no_mangle]
 pub extern "C" fn BRAC_SetAudioDataCallBack(lpFunction: BRAC_AudioData_CallBack, lpUserValue: LPVOID) -> DWORD {
     set(|c| c.audio_data = Registered::new(lpFunction, lpUserValue))
 }
 
-/// Accepts the registration (NULL removes it), returns 0; never called yet (no audio).
+/// Registers (NULL removes) the callback for users' audio frames (16-bit PCM, or as sent for other codecs).
 #[no_mangle]
 pub extern "C" fn BRAC_SetAudioDataExCallBack(lpFunction: BRAC_AudioDataEx_CallBack, lpUserValue: LPVOID) -> DWORD {
     set(|c| c.audio_data_ex = Registered::new(lpFunction, lpUserValue))
@@ -462,19 +462,6 @@ pub extern "C" fn BRAC_SetUserStreamInfo(
     guard(|| unsupported(info_buf(infoval, infolen)))
 }
 
-/// Not supported (no media streams): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_GetUserStreamInfo(
-    dwUserId: DWORD,
-    dwStreamIndex: DWORD,
-    infoname: c_int,
-    infoval: *mut c_char,
-    infolen: c_int,
-) -> DWORD {
-    let _ = (dwUserId, dwStreamIndex, infoname);
-    guard(|| unsupported(info_buf(infoval, infolen)))
-}
-
 /// Not supported (no local audio devices): returns 20; a NULL `dwVolume` or an unknown `device`: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_AudioGetVolume(device: BRAC_AudioDevice, dwVolume: *mut DWORD) -> DWORD {
@@ -654,100 +641,6 @@ pub extern "C" fn BRAC_MultiCastControl(
 }
 
 // ----- external media input ------------------------------------------------------
-
-/// Not supported (no media streams): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SetInputVideoFormat(
-    pixFmt: BRAC_PixelFormat,
-    dwWidth: DWORD,
-    dwHeight: DWORD,
-    dwFps: DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    let _ = (pixFmt, dwWidth, dwHeight, dwFps, dwFlags);
-    guard(|| GV_ERR_FUNCNOTALLOW)
-}
-
-/// Not supported (no media streams): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SetInputVideoFormatEx(
-    dwStreamIndex: DWORD,
-    dwCodecId: DWORD,
-    pixFmt: DWORD,
-    dwWidth: DWORD,
-    dwHeight: DWORD,
-    dwFps: DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    let _ = (dwStreamIndex, dwCodecId, pixFmt, dwWidth, dwHeight, dwFps, dwFlags);
-    guard(|| GV_ERR_FUNCNOTALLOW)
-}
-
-/// Not supported (no media streams): returns 20; a NULL `lpVideoFrame` or `dwSize` 0: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_InputVideoData(lpVideoFrame: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
-    let _ = dwTimeStamp;
-    guard(|| unsupported(!lpVideoFrame.is_null() && dwSize > 0))
-}
-
-/// Not supported (no media streams): returns 20; a NULL `lpVideoFrame` or `dwSize` 0: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_InputVideoDataEx(
-    dwStreamIndex: DWORD,
-    lpVideoFrame: LPBYTE,
-    dwSize: DWORD,
-    dwTimeStamp: DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    let _ = (dwStreamIndex, dwTimeStamp, dwFlags);
-    guard(|| unsupported(!lpVideoFrame.is_null() && dwSize > 0))
-}
-
-/// Not supported (no media streams): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SetInputAudioFormat(
-    dwChannels: DWORD,
-    dwSamplesPerSec: DWORD,
-    dwBitsPerSample: DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    let _ = (dwChannels, dwSamplesPerSec, dwBitsPerSample, dwFlags);
-    guard(|| GV_ERR_FUNCNOTALLOW)
-}
-
-/// Not supported (no media streams): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SetInputAudioFormatEx(
-    dwStreamIndex: DWORD,
-    dwCodecId: DWORD,
-    dwChannels: DWORD,
-    dwSamplesPerSec: DWORD,
-    dwBitsPerSample: DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    let _ = (dwStreamIndex, dwCodecId, dwChannels, dwSamplesPerSec, dwBitsPerSample, dwFlags);
-    guard(|| GV_ERR_FUNCNOTALLOW)
-}
-
-/// Not supported (no media streams): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_InputAudioData(lpSamples: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
-    let _ = dwTimeStamp;
-    guard(|| unsupported(!lpSamples.is_null() && dwSize > 0))
-}
-
-/// Not supported (no media streams): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_InputAudioDataEx(
-    dwStreamIndex: DWORD,
-    lpSamples: LPBYTE,
-    dwSize: DWORD,
-    dwTimeStamp: DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    let _ = (dwStreamIndex, dwTimeStamp, dwFlags);
-    guard(|| unsupported(!lpSamples.is_null() && dwSize > 0))
-}
 
 /// Not supported (no audio playback): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
 #[no_mangle]

@@ -14,7 +14,12 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use crate::media_queue::MediaQueue;
 use crate::protocol::{ClientMsg, DecodeError, FrameBuffer, ServerMsg};
+
+/// Media bytes a client keeps queued for the server before it drops its own
+/// oldest video frames (a slow uplink never grows the sender's memory).
+pub const MAX_MEDIA_QUEUE: usize = 512 * 1024;
 
 /// Why a link ended.
 #[derive(Debug)]
@@ -58,6 +63,8 @@ pub struct Link {
     input: FrameBuffer,
     out: Vec<u8>,
     written: usize,
+    /// Media frames to send, after `out`, bounded (see `MediaQueue`).
+    media: MediaQueue,
     writable: bool,
     /// The first message on every connection attempt.
     hello: Vec<u8>,
@@ -93,6 +100,7 @@ impl Link {
             input: FrameBuffer::new(),
             out: frame.clone(),
             written: 0,
+            media: MediaQueue::new(MAX_MEDIA_QUEUE),
             writable: true,
             hello: frame,
         })
@@ -212,11 +220,24 @@ impl Link {
     }
 
     /// Writes what is queued; WRITABLE interest only while some is left.
+    /// Queues a media frame (encoded message bytes); returns true when the
+    /// queue had to drop this client's own video (the encoder should send a
+    /// key frame next).
+    pub fn send_media(&mut self, frame: std::sync::Arc<crate::core::MediaOut>) -> bool {
+        let mut dropped = Vec::new();
+        self.media.push(frame, &mut dropped);
+        !dropped.is_empty()
+    }
+
     pub fn flush(&mut self, registry: &Registry) -> Result<(), LinkError> {
         if !self.connected {
             return Ok(());
         }
-        while self.written < self.out.len() {
+        // A media frame half written first (never cut), then signalling, then media.
+        if self.media.in_flight() {
+            self.media.write_to(&mut self.stream, true).map_err(LinkError::Io)?;
+        }
+        while !self.media.in_flight() && self.written < self.out.len() {
             match self.stream.write(&self.out[self.written..]) {
                 Ok(0) => return Err(LinkError::Closed),
                 Ok(n) => self.written += n,
@@ -228,8 +249,9 @@ impl Link {
         if self.written == self.out.len() {
             self.out.clear();
             self.written = 0;
+            self.media.write_to(&mut self.stream, false).map_err(LinkError::Io)?;
         }
-        let want = self.written < self.out.len();
+        let want = self.written < self.out.len() || !self.media.is_empty();
         if want != self.writable {
             let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
             registry.reregister(&mut self.stream, self.token, interest).map_err(LinkError::Io)?;

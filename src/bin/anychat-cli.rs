@@ -34,9 +34,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anychat::constants::*;
 use anychat::ffi::*;
-use anychat::ffi_stubs::BRAC_SetSDKFilterDataCallBack;
+use anychat::ffi_media::*;
+use anychat::ffi_stubs::{BRAC_SetAudioDataExCallBack, BRAC_SetSDKFilterDataCallBack, BRAC_SetVideoDataExCallBack};
+use anychat::ffi_types::{BITMAPINFOHEADER, WAVEFORMATEX};
 
 static AUTO_REPLY: AtomicU32 = AtomicU32::new(u32::MAX);
+/// `--slow-video MS`: the first video callback blocks that long.
+static SLOW_VIDEO_MS: AtomicU32 = AtomicU32::new(0);
+/// `--video-fmt F`: the pixel format the video callback asks for.
+static VIDEO_FMT: AtomicU32 = AtomicU32::new(BRAC_PIX_FMT_RGB24);
 static AUTO_ENTER: AtomicU32 = AtomicU32::new(0);
 
 fn notify_name(msg: u32) -> String {
@@ -141,6 +147,86 @@ unsafe extern "system" fn on_filter(buf: LPBYTE, len: DWORD, _u: LPVOID) {
     println!("filter len={len} data={t}");
 }
 
+unsafe extern "system" fn on_video(from: DWORD, buf: LPVOID, len: DWORD, bmi: BITMAPINFOHEADER, ts: DWORD, _u: LPVOID) {
+    let (w, h) = (bmi.biWidth as u32, bmi.biHeight.unsigned_abs() as u32);
+    let fmt = VIDEO_FMT.load(Ordering::SeqCst) as i32;
+    // SAFETY: the library passes `len` readable bytes.
+    let data = unsafe { std::slice::from_raw_parts(buf as *const u8, len as usize) };
+    let n = anychat::media::pattern_frame_number(fmt, w, h, data).map(|n| n as i64).unwrap_or(-1);
+    let sig = anychat::media::frame_signature(fmt, w, h, data).map(hex).unwrap_or_default();
+    println!("video from={from} w={w} h={h} bits={} len={len} ts={ts} n={n} sig={sig}", bmi.biBitCount);
+    let slow = SLOW_VIDEO_MS.swap(0, Ordering::SeqCst);
+    if slow > 0 {
+        println!("slow start {slow}");
+        std::thread::sleep(std::time::Duration::from_millis(slow as u64));
+        println!("slow end");
+    }
+}
+
+unsafe extern "system" fn on_audio(from: DWORD, buf: LPVOID, len: DWORD, wf: WAVEFORMATEX, ts: DWORD, _u: LPVOID) {
+    // SAFETY: the library passes `len` readable bytes.
+    let data = unsafe { std::slice::from_raw_parts(buf as *const u8, len as usize) };
+    let rms = anychat::media::energy(data);
+    println!(
+        "audio from={from} rate={} ch={} bits={} len={len} ts={ts} rms={rms:.0}",
+        wf.nSamplesPerSec, wf.nChannels, wf.wBitsPerSample
+    );
+}
+
+fn hex(b: Vec<u8>) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `stream SECONDS [W H FPS]`: feeds a moving test pattern (RGB24) and a
+/// 440 Hz tone (16 kHz mono, 20 ms chunks) as this client's camera and
+/// microphone, in real time, from a thread of its own; prints `streamed
+/// VIDEO AUDIO` (frames accepted) at the end.
+fn stream(secs: u32, w: u32, h: u32, fps: u32) -> DWORD {
+    let one = 1i32.to_ne_bytes();
+    // SAFETY: 4 readable bytes for each option value.
+    unsafe {
+        BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTVIDEOINPUT as i32, one.as_ptr().cast(), 4);
+        BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTAUDIOINPUT as i32, one.as_ptr().cast(), 4);
+    }
+    let r = BRAC_SetInputVideoFormat(BRAC_PIX_FMT_RGB24 as i32, w, h, fps, 0);
+    if r != 0 {
+        return r;
+    }
+    let r = BRAC_SetInputAudioFormat(1, 16000, 16, 0);
+    if r != 0 {
+        return r;
+    }
+    BRAC_UserCameraControl(u32::MAX, 1);
+    BRAC_UserSpeakControl(u32::MAX, 1);
+    std::thread::spawn(move || {
+        let fmt = anychat::media::AudioFormat { channels: 1, samples_per_sec: 16000, bits_per_sample: 16 };
+        let start = std::time::Instant::now();
+        let (mut vn, mut an, mut v_ok, mut a_ok) = (0u32, 0u64, 0u32, 0u32);
+        let end = std::time::Duration::from_secs(secs as u64);
+        while start.elapsed() < end {
+            let t = start.elapsed();
+            if t.as_secs_f64() * fps as f64 >= vn as f64 {
+                let mut frame = anychat::media::test_pattern_rgb24(w, h, vn).unwrap_or_default();
+                // SAFETY: `frame` is a live buffer of the length given.
+                let r =
+                    unsafe { BRAC_InputVideoData(frame.as_mut_ptr(), frame.len() as DWORD, t.as_millis() as DWORD) };
+                v_ok += (r == 0) as u32;
+                vn += 1;
+            }
+            if t.as_secs_f64() * 50.0 >= (an / 320) as f64 {
+                let mut pcm = anychat::media::tone_pcm16(&fmt, 440.0, 8000, an, 320);
+                // SAFETY: `pcm` is a live buffer of the length given.
+                let r = unsafe { BRAC_InputAudioData(pcm.as_mut_ptr(), pcm.len() as DWORD, t.as_millis() as DWORD) };
+                a_ok += (r == 0) as u32;
+                an += 320;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        println!("streamed {v_ok} {a_ok}");
+    });
+    0
+}
+
 fn id(s: Option<&str>) -> Option<u32> {
     let s = s?;
     s.parse::<u32>().ok().or_else(|| s.parse::<i64>().ok().map(|v| v as u32))
@@ -233,6 +319,27 @@ fn run_command(line: &str) -> Result<bool, String> {
                 };
                 if r == 0 {
                     println!("{cmd} {user} {v}");
+                }
+                r
+            }
+            "stream" => {
+                let secs = id(args.first().copied()).ok_or_else(bad)?;
+                let w = id(args.get(1).copied()).unwrap_or(640);
+                let h = id(args.get(2).copied()).unwrap_or(480);
+                let fps = id(args.get(3).copied()).unwrap_or(15);
+                stream(secs, w, h, fps)
+            }
+            "streaminfo" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let mut vals = Vec::new();
+                let mut r = 0;
+                for info in [BRAC_STREAMINFO_VIDEOWIDTH, BRAC_STREAMINFO_VIDEOHEIGHT, BRAC_STREAMINFO_AUDIOSAMPLERATE] {
+                    let mut v: u32 = 0;
+                    r = BRAC_GetUserStreamInfo(user, 0, info as i32, &mut v as *mut u32 as *mut c_char, 4);
+                    vals.push(v.to_string());
+                }
+                if r == 0 {
+                    println!("streaminfo {user} {}", vals.join(" "));
                 }
                 r
             }
@@ -349,6 +456,17 @@ fn main() {
                 AUTO_REPLY.store(code, Ordering::SeqCst);
             }
             "--auto-enter" => AUTO_ENTER.store(1, Ordering::SeqCst),
+            "--slow-video" => {
+                SLOW_VIDEO_MS.store(args.next().and_then(|v| v.parse().ok()).unwrap_or(3000), Ordering::SeqCst)
+            }
+            "--video-fmt" => {
+                let f = match args.next().as_deref() {
+                    Some("rgb32") => BRAC_PIX_FMT_RGB32,
+                    Some("yuv420p") => BRAC_PIX_FMT_YUV420P,
+                    _ => BRAC_PIX_FMT_RGB24,
+                };
+                VIDEO_FMT.store(f, Ordering::SeqCst);
+            }
             "--no-init" => init = false,
             "-h" | "--help" => {
                 println!("usage: anychat-cli [--auto-accept] [--auto-refuse CODE] [--auto-enter] [--no-init]");
@@ -367,6 +485,8 @@ fn main() {
     BRAC_SetTransBufferCallBack(Some(on_trans), std::ptr::null_mut());
     BRAC_SetTransBufferExCallBack(Some(on_trans_ex), std::ptr::null_mut());
     BRAC_SetSDKFilterDataCallBack(Some(on_filter), std::ptr::null_mut());
+    BRAC_SetVideoDataExCallBack(VIDEO_FMT.load(Ordering::SeqCst) as i32, Some(on_video), std::ptr::null_mut());
+    BRAC_SetAudioDataExCallBack(Some(on_audio), std::ptr::null_mut());
     if init {
         let r = BRAC_InitSDK(std::ptr::null_mut(), 0);
         println!("ret init {r}");

@@ -1,0 +1,313 @@
+//! The media part of the `BRAC_*` C ABI: external video/audio input, the
+//! delivery of users' frames to the video/audio data callbacks, and
+//! `BRAC_GetUserStreamInfo`. Same conventions as [`crate::ffi`].
+//!
+//! Sending: `BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTVIDEOINPUT, 1)` (or
+//! `EXTAUDIOINPUT`), `BRAC_SetInputVideoFormat(Ex)` /
+//! `BRAC_SetInputAudioFormat(Ex)`, `BRAC_UserCameraControl(-1, TRUE)` /
+//! `BRAC_UserSpeakControl(-1, TRUE)`, then `BRAC_InputVideoData(Ex)` /
+//! `BRAC_InputAudioData(Ex)`. Raw video (RGB24, RGB32, YUV420P) is encoded
+//! with H.264 on the calling thread; audio is carried as 16-bit PCM (no
+//! Opus); input already encoded (a codec id given to the `Ex` format call)
+//! is relayed unchanged and delivered as such.
+//!
+//! Receiving: `BRAC_UserCameraControl(user, TRUE)` /
+//! `BRAC_UserSpeakControl(user, TRUE)`, and the video/audio data callbacks;
+//! H.264 from this library is decoded into each callback's pixel format.
+#![allow(non_snake_case, clippy::missing_safety_doc)]
+
+use std::ffi::{c_char, c_int};
+
+use crate::client::Event;
+use crate::constants::*;
+use crate::ffi::{guard, sdk, DWORD, LPBYTE, LPVOID};
+use crate::ffi_stubs::STUB_CALLBACKS;
+use crate::ffi_types::{BRAC_PixelFormat, BITMAPINFOHEADER, WAVEFORMATEX};
+use crate::media::{bitmap_info, from_i420, wave_format, AudioFormat};
+
+/// Delivers a video or audio event to the registered data callbacks.
+pub(crate) fn deliver_media(ev: Event) {
+    let cbs = STUB_CALLBACKS.read();
+    let (v, v_fmt, vx, vx_fmt, vx2) =
+        (cbs.video_data, cbs.video_data_fmt, cbs.video_data_ex, cbs.video_data_ex_fmt, cbs.video_data_ex2);
+    let (a, ax, ax2) = (cbs.audio_data, cbs.audio_data_ex, cbs.audio_data_ex2);
+    drop(cbs);
+    match ev {
+        Event::Video { from, w, h, codec, timestamp, data, decoded } => {
+            // One conversion per pixel format asked for.
+            let frame = |fmt: BRAC_PixelFormat| -> Option<(Vec<u8>, BITMAPINFOHEADER)> {
+                if decoded {
+                    let bytes = if fmt == BRAC_PIX_FMT_YUV420P as c_int {
+                        data.clone()
+                    } else {
+                        from_i420(fmt, w, h, &data).ok()?
+                    };
+                    Some((bytes, bitmap_info(fmt, w, h)?))
+                } else {
+                    // Frames of another codec: as sent, the codec id in biCompression.
+                    let mut bmi = bitmap_info(BRAC_PIX_FMT_YUV420P as c_int, w, h)?;
+                    bmi.biCompression = codec;
+                    bmi.biSizeImage = data.len() as DWORD;
+                    bmi.biBitCount = 0;
+                    Some((data.clone(), bmi))
+                }
+            };
+            if let Some(cb) = v {
+                if let Some((mut buf, bmi)) = frame(v_fmt) {
+                    // SAFETY: the app registered this function with this signature;
+                    // the buffer lives until the call returns.
+                    unsafe { (cb.func)(from, buf.as_mut_ptr().cast(), buf.len() as DWORD, bmi, cb.user()) };
+                }
+            }
+            if let Some(cb) = vx {
+                if let Some((mut buf, bmi)) = frame(vx_fmt) {
+                    // SAFETY: as above.
+                    unsafe { (cb.func)(from, buf.as_mut_ptr().cast(), buf.len() as DWORD, bmi, timestamp, cb.user()) };
+                }
+            }
+            if let Some(cb) = vx2 {
+                if let Some((mut buf, bmi)) = frame(vx_fmt) {
+                    let len = buf.len() as DWORD;
+                    // SAFETY: as above (stream 0: one stream per user here).
+                    unsafe { (cb.func)(from, 0, buf.as_mut_ptr().cast(), len, bmi, timestamp, cb.user()) };
+                }
+            }
+        }
+        Event::Audio { from, channels, rate, bits, codec, timestamp, mut data } => {
+            let mut wf: WAVEFORMATEX =
+                wave_format(&AudioFormat { channels, samples_per_sec: rate, bits_per_sample: bits });
+            if codec != 0 {
+                wf.wFormatTag = (codec & 0xFFFF) as u16;
+            }
+            let len = data.len() as DWORD;
+            let ptr: LPVOID = data.as_mut_ptr().cast();
+            // SAFETY (the three calls): the app registered these functions with
+            // these signatures; the buffer lives until the calls return.
+            unsafe {
+                if let Some(cb) = a {
+                    (cb.func)(from, ptr, len, wf, cb.user());
+                }
+                if let Some(cb) = ax {
+                    (cb.func)(from, ptr, len, wf, timestamp, cb.user());
+                }
+                if let Some(cb) = ax2 {
+                    (cb.func)(from, 0, ptr, len, wf, timestamp, cb.user());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Video input as raw frames: `pixFmt` RGB24, RGB32 or YUV420P, even
+/// `dwWidth`/`dwHeight` up to 4096, `dwFps` 1…60; frames are H.264-encoded
+/// here. Bad format: 21. `dwFlags` ignored.
+#[no_mangle]
+pub extern "C" fn BRAC_SetInputVideoFormat(
+    pixFmt: BRAC_PixelFormat,
+    dwWidth: DWORD,
+    dwHeight: DWORD,
+    dwFps: DWORD,
+    dwFlags: DWORD,
+) -> DWORD {
+    let _ = dwFlags;
+    guard(|| match sdk() {
+        Ok(c) => c.set_video_input(0, pixFmt, dwWidth, dwHeight, dwFps),
+        Err(e) => e,
+    })
+}
+
+/// As `BRAC_SetInputVideoFormat` for stream 0; a non-zero `dwCodecId` means
+/// frames already encoded with that codec (e.g. `BRAC_PIX_FMT_H264`),
+/// relayed unchanged and delivered as such. Other streams: 20.
+#[no_mangle]
+pub extern "C" fn BRAC_SetInputVideoFormatEx(
+    dwStreamIndex: DWORD,
+    dwCodecId: DWORD,
+    pixFmt: DWORD,
+    dwWidth: DWORD,
+    dwHeight: DWORD,
+    dwFps: DWORD,
+    dwFlags: DWORD,
+) -> DWORD {
+    let _ = dwFlags;
+    guard(|| match sdk() {
+        Ok(_) if dwStreamIndex != 0 => GV_ERR_FUNCNOTALLOW,
+        Ok(c) => c.set_video_input(dwCodecId, pixFmt as BRAC_PixelFormat, dwWidth, dwHeight, dwFps),
+        Err(e) => e,
+    })
+}
+
+/// Reads `len` bytes the app gave, or 21.
+///
+/// # Safety
+/// `p` is NULL or has `len` readable bytes.
+unsafe fn input<'a>(p: *const u8, len: DWORD) -> Result<&'a [u8], DWORD> {
+    if p.is_null() || len == 0 {
+        return Err(GV_ERR_FUNCOPTERROR);
+    }
+    // SAFETY: as the function's contract says.
+    Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
+}
+
+/// One video frame of this client (a whole frame of the input format).
+/// External video not enabled or format not set: 20; wrong size: 21; not
+/// logged in: 208; camera closed: 0 and nothing is sent.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_InputVideoData(lpVideoFrame: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        // SAFETY: the caller gave `dwSize` readable bytes.
+        match unsafe { input(lpVideoFrame, dwSize) } {
+            Ok(frame) => c.input_video(frame, dwTimeStamp, false),
+            Err(e) => e,
+        }
+    })
+}
+
+/// As `BRAC_InputVideoData` for stream 0; for encoded input, `dwFlags` bit
+/// 0x01 (or an H.264 IDR) marks a key frame. Other streams: 20.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_InputVideoDataEx(
+    dwStreamIndex: DWORD,
+    lpVideoFrame: LPBYTE,
+    dwSize: DWORD,
+    dwTimeStamp: DWORD,
+    dwFlags: DWORD,
+) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if dwStreamIndex != 0 {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        // SAFETY: the caller gave `dwSize` readable bytes.
+        match unsafe { input(lpVideoFrame, dwSize) } {
+            Ok(frame) => c.input_video(frame, dwTimeStamp, dwFlags & 1 != 0),
+            Err(e) => e,
+        }
+    })
+}
+
+/// Audio input as 16-bit PCM: 1–2 channels, 8,000–48,000 Hz. Bad format:
+/// 21. `dwFlags` ignored.
+#[no_mangle]
+pub extern "C" fn BRAC_SetInputAudioFormat(
+    dwChannels: DWORD,
+    dwSamplesPerSec: DWORD,
+    dwBitsPerSample: DWORD,
+    dwFlags: DWORD,
+) -> DWORD {
+    let _ = dwFlags;
+    guard(|| match sdk() {
+        Ok(c) => c.set_audio_input(0, dwChannels, dwSamplesPerSec, dwBitsPerSample),
+        Err(e) => e,
+    })
+}
+
+/// As `BRAC_SetInputAudioFormat` for stream 0; a non-zero `dwCodecId`
+/// means audio already encoded, relayed unchanged. Other streams: 20.
+#[no_mangle]
+pub extern "C" fn BRAC_SetInputAudioFormatEx(
+    dwStreamIndex: DWORD,
+    dwCodecId: DWORD,
+    dwChannels: DWORD,
+    dwSamplesPerSec: DWORD,
+    dwBitsPerSample: DWORD,
+    dwFlags: DWORD,
+) -> DWORD {
+    let _ = dwFlags;
+    guard(|| match sdk() {
+        Ok(_) if dwStreamIndex != 0 => GV_ERR_FUNCNOTALLOW,
+        Ok(c) => c.set_audio_input(dwCodecId, dwChannels, dwSamplesPerSec, dwBitsPerSample),
+        Err(e) => e,
+    })
+}
+
+/// Audio samples of this client (whole sample frames). External audio not
+/// enabled or format not set: 20; a partial sample frame: 21; microphone
+/// closed: 0 and nothing is sent.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_InputAudioData(lpSamples: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        // SAFETY: the caller gave `dwSize` readable bytes.
+        match unsafe { input(lpSamples, dwSize) } {
+            Ok(samples) => c.input_audio(samples, dwTimeStamp),
+            Err(e) => e,
+        }
+    })
+}
+
+/// As `BRAC_InputAudioData` for stream 0 (`dwFlags` ignored). Other streams: 20.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_InputAudioDataEx(
+    dwStreamIndex: DWORD,
+    lpSamples: LPBYTE,
+    dwSize: DWORD,
+    dwTimeStamp: DWORD,
+    dwFlags: DWORD,
+) -> DWORD {
+    let _ = dwFlags;
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if dwStreamIndex != 0 {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        // SAFETY: the caller gave `dwSize` readable bytes.
+        match unsafe { input(lpSamples, dwSize) } {
+            Ok(samples) => c.input_audio(samples, dwTimeStamp),
+            Err(e) => e,
+        }
+    })
+}
+
+/// What this client receives of a user's stream 0 (DWORD values):
+/// `BRAC_STREAMINFO_VIDEOWIDTH`, `VIDEOHEIGHT`, `VIDEOCODECID`,
+/// `AUDIOCHANNELS`, `AUDIOSAMPLERATE`, `AUDIOCODECID`. Nothing received
+/// from that user yet: 205; other infos: 20.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetUserStreamInfo(
+    dwUserId: DWORD,
+    dwStreamIndex: DWORD,
+    infoname: c_int,
+    infoval: *mut c_char,
+    infolen: c_int,
+) -> DWORD {
+    guard(|| {
+        let c = match sdk() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if infoval.is_null() || infolen < 4 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        if dwStreamIndex != 0 {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        let Some(info) = c.with_state(|st| st.streams.get(&dwUserId).copied()) else { return GV_ERR_INVALID_USERID };
+        let v = match u32::try_from(infoname).unwrap_or(0) {
+            BRAC_STREAMINFO_VIDEOWIDTH => info.width,
+            BRAC_STREAMINFO_VIDEOHEIGHT => info.height,
+            BRAC_STREAMINFO_VIDEOCODECID => info.video_codec,
+            BRAC_STREAMINFO_AUDIOCHANNELS => info.channels,
+            BRAC_STREAMINFO_AUDIOSAMPLERATE => info.rate,
+            BRAC_STREAMINFO_AUDIOCODECID => info.audio_codec,
+            _ => return GV_ERR_FUNCNOTALLOW,
+        };
+        // SAFETY: at least 4 writable bytes at `infoval`; unaligned write.
+        unsafe { std::ptr::write_unaligned(infoval as *mut u32, v) };
+        0
+    })
+}

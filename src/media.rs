@@ -1,0 +1,1365 @@
+//! The media codec layer: raw pixel formats and their conversions, H.264
+//! video through OpenH264, and the PCM audio format. No networking: the
+//! client library compresses what `BRAC_InputVideoData` is given with
+//! [`VideoEncoder`], the receiver decodes it with [`VideoDecoder`] and
+//! converts it with [`from_i420`] into the format it registered with
+//! `BRAC_SetVideoDataCallBack`, describing it with [`bitmap_info`].
+//!
+//! # Pixel formats and memory layout
+//!
+//! Frames are tightly packed, one plane after the other, except that the
+//! rows of the RGB formats are padded to 4 bytes as in every Windows DIB
+//! (for widths that are multiples of 4, as video widths are, there is no
+//! padding). [`frame_size`] gives the exact size of a frame.
+//!
+//! | format (`BRAC_PIX_FMT_*`) | bytes | row order | converted |
+//! | --- | --- | --- | --- |
+//! | `RGB24` | B, G, R per pixel | **bottom-up** | yes |
+//! | `RGB32` | B, G, R, X per pixel (X = 255 on output, ignored on input) | **bottom-up** | yes |
+//! | `YUV420P` (I420) | Y plane, then U (Cb), then V (Cr), each ½×½ | top-down | yes (passthrough) |
+//! | `YV12` | Y plane, then V, then U, each ½×½ | top-down | yes |
+//! | `NV12` / `NV21` | Y plane, then interleaved U,V / V,U at ½×½ | top-down | yes |
+//! | `YUY2` | Y0, U, Y1, V per pixel pair | top-down | yes |
+//! | `RGB565`, `RGB555`, `NV16`, `BGR32` | sizes only ([`frame_size`], [`bitmap_info`]) | | no |
+//! | `MJPEG`, `H264` | already encoded: relayed as they are, [`bitmap_info`] only | | no |
+//!
+//! The RGB layout is that of a Windows DIB whose `BITMAPINFOHEADER` has a
+//! positive `biHeight`: the first row in memory is the bottom row of the
+//! picture. [`bitmap_info`] therefore always reports a positive `biHeight`,
+//! so that a legacy application that hands the header and the buffer to
+//! `StretchDIBits` (or computes `biWidth * biHeight * biBitCount / 8`) works
+//! unchanged, and the pixel data of a BMP file can be fed in as it is. The
+//! YUV formats are top-down whatever the sign of `biHeight`, as in
+//! DirectShow. Chroma planes of odd-sized planar frames are rounded up
+//! (`(w + 1) / 2` × `(h + 1) / 2`).
+//!
+//! Colour conversion uses ITU-R BT.601 coefficients with limited ("TV")
+//! range, Y in 16..=235 and U, V in 16..=240, in 8.8 fixed point; RGB → YUV
+//! averages each 2×2 block for the chroma sample.
+//!
+//! # Video: H.264
+//!
+//! [`VideoEncoder`] turns I420 frames into H.264 Annex B access units (start
+//! codes, one call → one access unit); [`VideoDecoder`] turns them back. A
+//! key frame is an IDR picture preceded by its SPS and PPS, so a receiver can
+//! start decoding from any key frame. After a loss the receiver asks for a
+//! key frame ([`VideoDecoder::needs_key_frame`]) and the sender forces one
+//! ([`VideoEncoder::request_key_frame`] or `force_key` of
+//! [`VideoEncoder::encode`]); [`is_key_frame`] tells one apart without
+//! decoding, for a relay that must resume a stream on a key frame. Both
+//! encoder and decoder are single-threaded and [`Send`].
+//!
+//! # Audio: PCM, no compression
+//!
+//! Audio is carried as raw interleaved signed 16-bit little-endian PCM
+//! (`wFormatTag` 1), 1 or 2 channels at 8000 to 48000 Hz: there is no Opus
+//! encoder in the dependency tree, and PCM at call rates costs 128 kbit/s
+//! (8 kHz mono) to 1536 kbit/s (48 kHz stereo). [`AudioFormat::validate`]
+//! states what is accepted, [`wave_format`] builds the `WAVEFORMATEX` the
+//! audio callbacks get.
+//!
+//! # Synthetic sources
+//!
+//! [`test_pattern_rgb24`] (moving colour bars with the frame number written
+//! in a band at the bottom, read back by [`pattern_frame_number`]),
+//! [`frame_signature`] (a coarse checksum that survives compression) and
+//! [`tone_pcm16`] / [`energy`] serve the tests and the benchmark.
+
+use std::fmt;
+use std::mem::size_of;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use openh264::decoder::Decoder;
+use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType};
+use openh264::formats::{YUVSlices, YUVSource};
+use openh264::{OpenH264API, Timestamp};
+
+use crate::constants::{
+    BRAC_PIX_FMT_BGR32, BRAC_PIX_FMT_H264, BRAC_PIX_FMT_MJPEG, BRAC_PIX_FMT_NV12, BRAC_PIX_FMT_NV16, BRAC_PIX_FMT_NV21,
+    BRAC_PIX_FMT_RGB24, BRAC_PIX_FMT_RGB32, BRAC_PIX_FMT_RGB555, BRAC_PIX_FMT_RGB565, BRAC_PIX_FMT_YUV420P,
+    BRAC_PIX_FMT_YUY2, BRAC_PIX_FMT_YV12,
+};
+use crate::ffi::LONG;
+use crate::ffi_types::{BRAC_PixelFormat, BITMAPINFOHEADER, WAVEFORMATEX};
+
+// The `BRAC_PIX_FMT_*` constants as the int-sized values C passes.
+const RGB24: BRAC_PixelFormat = BRAC_PIX_FMT_RGB24 as BRAC_PixelFormat;
+const RGB32: BRAC_PixelFormat = BRAC_PIX_FMT_RGB32 as BRAC_PixelFormat;
+const YV12: BRAC_PixelFormat = BRAC_PIX_FMT_YV12 as BRAC_PixelFormat;
+const YUY2: BRAC_PixelFormat = BRAC_PIX_FMT_YUY2 as BRAC_PixelFormat;
+const YUV420P: BRAC_PixelFormat = BRAC_PIX_FMT_YUV420P as BRAC_PixelFormat;
+const RGB565: BRAC_PixelFormat = BRAC_PIX_FMT_RGB565 as BRAC_PixelFormat;
+const RGB555: BRAC_PixelFormat = BRAC_PIX_FMT_RGB555 as BRAC_PixelFormat;
+const NV12: BRAC_PixelFormat = BRAC_PIX_FMT_NV12 as BRAC_PixelFormat;
+const NV21: BRAC_PixelFormat = BRAC_PIX_FMT_NV21 as BRAC_PixelFormat;
+const NV16: BRAC_PixelFormat = BRAC_PIX_FMT_NV16 as BRAC_PixelFormat;
+const BGR32: BRAC_PixelFormat = BRAC_PIX_FMT_BGR32 as BRAC_PixelFormat;
+const MJPEG: BRAC_PixelFormat = BRAC_PIX_FMT_MJPEG as BRAC_PixelFormat;
+const H264: BRAC_PixelFormat = BRAC_PIX_FMT_H264 as BRAC_PixelFormat;
+
+/// The largest width or height any function here accepts (keeps every frame
+/// size well inside a `DWORD`).
+pub const MAX_DIMENSION: u32 = 16384;
+
+/// `biCompression` of uncompressed RGB (`BI_RGB`).
+pub const BI_RGB: u32 = 0;
+/// `biCompression` of 16-bit RGB with colour masks (`BI_BITFIELDS`).
+pub const BI_BITFIELDS: u32 = 3;
+
+/// A FOURCC code as `biCompression` holds it (first character in the low byte).
+pub const fn fourcc(code: &[u8; 4]) -> u32 {
+    u32::from_le_bytes(*code)
+}
+
+// ----- errors ----------------------------------------------------------------
+
+/// What can go wrong in the codec layer. Nothing here panics on bad input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaError {
+    /// The pixel format is unknown, or not supported by this operation.
+    UnsupportedFormat(BRAC_PixelFormat),
+    /// Zero, too large, or (for the encoder) odd or too small dimensions.
+    BadDimensions { w: u32, h: u32 },
+    /// A buffer whose length does not match its format and dimensions.
+    BadLength { expected: usize, got: usize },
+    /// An encoder parameter out of range (frame rate, bit rate).
+    BadParameter(&'static str),
+    /// An audio format outside what is supported.
+    BadAudioFormat(&'static str),
+    /// OpenH264 reported an error (corrupt bitstream, failed initialisation…).
+    Codec(String),
+}
+
+impl fmt::Display for MediaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MediaError::UnsupportedFormat(fmt) => write!(f, "unsupported pixel format {fmt}"),
+            MediaError::BadDimensions { w, h } => write!(f, "unsupported frame dimensions {w}x{h}"),
+            MediaError::BadLength { expected, got } => {
+                write!(f, "frame buffer has {got} bytes, {expected} expected")
+            }
+            MediaError::BadParameter(what) => write!(f, "bad encoder parameter: {what}"),
+            MediaError::BadAudioFormat(what) => write!(f, "unsupported audio format: {what}"),
+            MediaError::Codec(msg) => write!(f, "H.264 codec error: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for MediaError {}
+
+impl From<openh264::Error> for MediaError {
+    fn from(e: openh264::Error) -> Self {
+        MediaError::Codec(e.to_string())
+    }
+}
+
+// ----- pixel formats -----------------------------------------------------------
+
+/// The length of a DIB row of `w` pixels of `bit_count` bits, padded to 4 bytes.
+pub const fn dib_stride(bit_count: usize, w: usize) -> usize {
+    (w * bit_count).div_ceil(32) * 4
+}
+
+/// The size in bytes of one `w`×`h` frame in `fmt` (see the module docs for
+/// the layouts), or `None` for an unknown or compressed format, a zero
+/// dimension, or one above [`MAX_DIMENSION`].
+pub fn frame_size(fmt: BRAC_PixelFormat, w: u32, h: u32) -> Option<usize> {
+    if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
+        return None;
+    }
+    let (w, h) = (w as usize, h as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    Some(match fmt {
+        RGB24 => dib_stride(24, w) * h,
+        RGB32 | BGR32 => w * 4 * h,
+        RGB565 | RGB555 => dib_stride(16, w) * h,
+        YUV420P | YV12 | NV12 | NV21 => w * h + 2 * cw * ch,
+        YUY2 => cw * 4 * h,
+        NV16 => w * h + 2 * cw * h,
+        _ => return None,
+    })
+}
+
+/// `(biBitCount, biCompression)` of a format.
+fn bit_count_and_compression(fmt: BRAC_PixelFormat) -> Option<(u16, u32)> {
+    Some(match fmt {
+        RGB24 => (24, BI_RGB),
+        RGB32 | BGR32 => (32, BI_RGB),
+        RGB565 => (16, BI_BITFIELDS),
+        RGB555 => (16, BI_RGB),
+        YUV420P => (12, fourcc(b"I420")),
+        YV12 => (12, fourcc(b"YV12")),
+        NV12 => (12, fourcc(b"NV12")),
+        NV21 => (12, fourcc(b"NV21")),
+        YUY2 => (16, fourcc(b"YUY2")),
+        NV16 => (16, fourcc(b"NV16")),
+        // Compressed: 24 as in the AVI headers of such streams.
+        MJPEG => (24, fourcc(b"MJPG")),
+        H264 => (24, fourcc(b"H264")),
+        _ => return None,
+    })
+}
+
+/// The `BITMAPINFOHEADER` describing a `w`×`h` frame in `fmt`, as the video
+/// data callbacks pass it: `biSize` = `size_of::<BITMAPINFOHEADER>()` (64 on
+/// LP64), `biWidth` = `w`, `biHeight` = `+h` (RGB rows bottom-up, YUV
+/// top-down: see the module docs), `biPlanes` = 1, `biBitCount` 24 / 32 / 12
+/// / 16, `biCompression` `BI_RGB` for RGB (`BI_BITFIELDS` for RGB565) and the
+/// FOURCC (`I420`, `YV12`, `NV12`, `NV21`, `YUY2`, `NV16`, `MJPG`, `H264`)
+/// otherwise, `biSizeImage` = [`frame_size`] (0 for the compressed formats,
+/// whose size varies per frame: the caller sets it), the rest 0.
+///
+/// `None` for an unknown format or unsupported dimensions.
+pub fn bitmap_info(fmt: BRAC_PixelFormat, w: u32, h: u32) -> Option<BITMAPINFOHEADER> {
+    let (bit_count, compression) = bit_count_and_compression(fmt)?;
+    let size_image = match fmt {
+        MJPEG | H264 if w > 0 && h > 0 && w <= MAX_DIMENSION && h <= MAX_DIMENSION => 0,
+        _ => frame_size(fmt, w, h)?,
+    };
+    Some(BITMAPINFOHEADER {
+        biSize: size_of::<BITMAPINFOHEADER>() as u32,
+        // w, h <= MAX_DIMENSION: no wrap even where `long` is 32-bit.
+        biWidth: w as LONG,
+        biHeight: h as LONG,
+        biPlanes: 1,
+        biBitCount: bit_count,
+        biCompression: compression,
+        biSizeImage: size_image as u32,
+        ..BITMAPINFOHEADER::default()
+    })
+}
+
+fn check_len(fmt: BRAC_PixelFormat, w: u32, h: u32, len: usize) -> Result<usize, MediaError> {
+    let expected = frame_size(fmt, w, h).ok_or(MediaError::BadDimensions { w, h })?;
+    if len != expected {
+        return Err(MediaError::BadLength { expected, got: len });
+    }
+    Ok(expected)
+}
+
+// BT.601 limited range, 8.8 fixed point.
+#[inline]
+fn rgb_to_y(r: i32, g: i32, b: i32) -> u8 {
+    (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8
+}
+#[inline]
+fn rgb_to_u(r: i32, g: i32, b: i32) -> u8 {
+    (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8
+}
+#[inline]
+fn rgb_to_v(r: i32, g: i32, b: i32) -> u8 {
+    (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8
+}
+/// The rounded mean of two samples.
+#[inline]
+fn avg(a: u8, b: u8) -> u8 {
+    (u16::from(a) + u16::from(b)).div_ceil(2) as u8
+}
+#[inline]
+fn clamp_u8(v: i32) -> u8 {
+    v.clamp(0, 255) as u8
+}
+/// `(b, g, r)` of one limited-range YUV sample.
+#[inline]
+fn yuv_to_bgr(y: u8, u: u8, v: u8) -> (u8, u8, u8) {
+    let c = 298 * (i32::from(y) - 16);
+    let d = i32::from(u) - 128;
+    let e = i32::from(v) - 128;
+    (
+        clamp_u8((c + 516 * d + 128) >> 8),
+        clamp_u8((c - 100 * d - 208 * e + 128) >> 8),
+        clamp_u8((c + 409 * e + 128) >> 8),
+    )
+}
+
+/// The three planes of a tight I420 buffer of the right length.
+fn i420_planes(i420: &[u8], w: usize, h: usize) -> (&[u8], &[u8], &[u8]) {
+    let c = w.div_ceil(2) * h.div_ceil(2);
+    let (y, rest) = i420.split_at(w * h);
+    let (u, v) = rest.split_at(c);
+    (y, u, &v[..c])
+}
+
+fn i420_planes_mut(i420: &mut [u8], w: usize, h: usize) -> (&mut [u8], &mut [u8], &mut [u8]) {
+    let c = w.div_ceil(2) * h.div_ceil(2);
+    let (y, rest) = i420.split_at_mut(w * h);
+    let (u, v) = rest.split_at_mut(c);
+    (y, u, v)
+}
+
+/// Bottom-up DIB rows of `bpp` bytes per pixel (B, G, R first) → I420.
+fn bgr_to_i420(src: &[u8], w: usize, h: usize, bpp: usize) -> Vec<u8> {
+    let stride = dib_stride(bpp * 8, w);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let mut out = vec![0u8; w * h + 2 * cw * ch];
+    let (yp, up, vp) = i420_planes_mut(&mut out, w, h);
+    // Row `y` of the picture (top-down) is row `h - 1 - y` in memory.
+    let row = |y: usize| &src[(h - 1 - y) * stride..][..w * bpp];
+    for y in 0..h {
+        for (x, px) in row(y).chunks_exact(bpp).enumerate() {
+            yp[y * w + x] = rgb_to_y(i32::from(px[2]), i32::from(px[1]), i32::from(px[0]));
+        }
+    }
+    for cy in 0..ch {
+        let (r0, r1) = (row(2 * cy), row((2 * cy + 1).min(h - 1)));
+        for cx in 0..cw {
+            let (x0, x1) = (2 * cx * bpp, (2 * cx + 1).min(w - 1) * bpp);
+            let (mut b, mut g, mut r) = (2i32, 2i32, 2i32); // rounding of the /4
+            for p in [&r0[x0..], &r0[x1..], &r1[x0..], &r1[x1..]] {
+                b += i32::from(p[0]);
+                g += i32::from(p[1]);
+                r += i32::from(p[2]);
+            }
+            let (b, g, r) = (b >> 2, g >> 2, r >> 2);
+            up[cy * cw + cx] = rgb_to_u(r, g, b);
+            vp[cy * cw + cx] = rgb_to_v(r, g, b);
+        }
+    }
+    out
+}
+
+/// I420 → bottom-up DIB rows of `bpp` bytes per pixel (B, G, R, then 255).
+fn i420_to_bgr(i420: &[u8], w: usize, h: usize, bpp: usize) -> Vec<u8> {
+    let stride = dib_stride(bpp * 8, w);
+    let cw = w.div_ceil(2);
+    let (yp, up, vp) = i420_planes(i420, w, h);
+    let mut out = vec![0u8; stride * h];
+    for y in 0..h {
+        let dst = &mut out[(h - 1 - y) * stride..][..w * bpp];
+        let (yr, ur, vr) = (&yp[y * w..][..w], &up[(y / 2) * cw..][..cw], &vp[(y / 2) * cw..][..cw]);
+        for (x, px) in dst.chunks_exact_mut(bpp).enumerate() {
+            let (b, g, r) = yuv_to_bgr(yr[x], ur[x / 2], vr[x / 2]);
+            px[0] = b;
+            px[1] = g;
+            px[2] = r;
+            if bpp == 4 {
+                px[3] = 255;
+            }
+        }
+    }
+    out
+}
+
+/// Converts one `w`×`h` frame in `fmt` (RGB24, RGB32, YUV420P, YV12, NV12,
+/// NV21 or YUY2, laid out as in the module docs) to I420. `src` must be
+/// exactly [`frame_size`] bytes long.
+pub fn to_i420(fmt: BRAC_PixelFormat, w: u32, h: u32, src: &[u8]) -> Result<Vec<u8>, MediaError> {
+    let supported = matches!(fmt, RGB24 | RGB32 | YUV420P | YV12 | NV12 | NV21 | YUY2);
+    if !supported {
+        return Err(MediaError::UnsupportedFormat(fmt));
+    }
+    check_len(fmt, w, h, src.len())?;
+    let (w, h) = (w as usize, h as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let c = cw * ch;
+    Ok(match fmt {
+        RGB24 => bgr_to_i420(src, w, h, 3),
+        RGB32 => bgr_to_i420(src, w, h, 4),
+        YUV420P => src.to_vec(),
+        YV12 => {
+            let mut out = Vec::with_capacity(src.len());
+            out.extend_from_slice(&src[..w * h]);
+            out.extend_from_slice(&src[w * h + c..]); // U follows V in YV12
+            out.extend_from_slice(&src[w * h..w * h + c]);
+            out
+        }
+        NV12 | NV21 => {
+            let mut out = vec![0u8; src.len()];
+            let (yp, up, vp) = i420_planes_mut(&mut out, w, h);
+            yp.copy_from_slice(&src[..w * h]);
+            let (ui, vi) = if fmt == NV12 { (0, 1) } else { (1, 0) };
+            for (i, pair) in src[w * h..].chunks_exact(2).enumerate() {
+                up[i] = pair[ui];
+                vp[i] = pair[vi];
+            }
+            out
+        }
+        _ => {
+            // YUY2
+            let mut out = vec![0u8; w * h + 2 * c];
+            let (yp, up, vp) = i420_planes_mut(&mut out, w, h);
+            let stride = cw * 4;
+            for y in 0..h {
+                for (x, px) in src[y * stride..][..stride].chunks_exact(4).enumerate() {
+                    yp[y * w + 2 * x] = px[0];
+                    if 2 * x + 1 < w {
+                        yp[y * w + 2 * x + 1] = px[2];
+                    }
+                }
+            }
+            // Chroma: average the two rows of each pair (4:2:2 → 4:2:0).
+            for cy in 0..ch {
+                let (r0, r1) = (&src[2 * cy * stride..][..stride], &src[(2 * cy + 1).min(h - 1) * stride..][..stride]);
+                for cx in 0..cw {
+                    up[cy * cw + cx] = avg(r0[4 * cx + 1], r1[4 * cx + 1]);
+                    vp[cy * cw + cx] = avg(r0[4 * cx + 3], r1[4 * cx + 3]);
+                }
+            }
+            out
+        }
+    })
+}
+
+/// Converts one `w`×`h` I420 frame (exactly [`frame_size`]`(YUV420P, w, h)`
+/// bytes) to `fmt`: RGB24, RGB32, YUV420P (a copy), YV12, NV12, NV21 or YUY2,
+/// laid out as in the module docs.
+pub fn from_i420(fmt: BRAC_PixelFormat, w: u32, h: u32, i420: &[u8]) -> Result<Vec<u8>, MediaError> {
+    let supported = matches!(fmt, RGB24 | RGB32 | YUV420P | YV12 | NV12 | NV21 | YUY2);
+    if !supported {
+        return Err(MediaError::UnsupportedFormat(fmt));
+    }
+    check_len(YUV420P, w, h, i420.len())?;
+    let (w, h) = (w as usize, h as usize);
+    let cw = w.div_ceil(2);
+    let (yp, up, vp) = i420_planes(i420, w, h);
+    Ok(match fmt {
+        RGB24 => i420_to_bgr(i420, w, h, 3),
+        RGB32 => i420_to_bgr(i420, w, h, 4),
+        YUV420P => i420.to_vec(),
+        YV12 => [yp, vp, up].concat(),
+        NV12 | NV21 => {
+            let mut out = Vec::with_capacity(i420.len());
+            out.extend_from_slice(yp);
+            for (&u, &v) in up.iter().zip(vp) {
+                let pair = if fmt == NV12 { [u, v] } else { [v, u] };
+                out.extend_from_slice(&pair);
+            }
+            out
+        }
+        _ => {
+            // YUY2
+            let stride = cw * 4;
+            let mut out = vec![0u8; stride * h];
+            for y in 0..h {
+                let dst = &mut out[y * stride..][..stride];
+                for (x, px) in dst.chunks_exact_mut(4).enumerate() {
+                    let y0 = yp[y * w + 2 * x];
+                    // An odd width repeats the last luma sample.
+                    let y1 = if 2 * x + 1 < w { yp[y * w + 2 * x + 1] } else { y0 };
+                    px.copy_from_slice(&[y0, up[(y / 2) * cw + x], y1, vp[(y / 2) * cw + x]]);
+                }
+            }
+            out
+        }
+    })
+}
+
+// ----- video: H.264 -------------------------------------------------------------
+
+/// One encoded access unit: H.264 Annex B NAL units with start codes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedFrame {
+    /// Empty when rate control skipped the frame (nothing to send).
+    pub data: Vec<u8>,
+    /// An IDR picture with its SPS and PPS: decodable without what came before.
+    pub key: bool,
+}
+
+/// One decoded picture, tight I420 (see [`frame_size`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedFrame {
+    pub w: u32,
+    pub h: u32,
+    pub i420: Vec<u8>,
+}
+
+/// The H.264 NAL unit types of an Annex B buffer, in order.
+fn nal_types(data: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i + 3 < data.len() {
+            if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+                i += 3;
+                return Some(data[i] & 0x1f);
+            }
+            i += 1;
+        }
+        None
+    })
+}
+
+/// Whether an Annex B buffer holds an IDR picture (NAL type 5), i.e. a
+/// frame from which a fresh decoder can start (this crate's encoder puts
+/// the SPS and PPS before each). Cheap: scans for start codes only.
+pub fn is_key_frame(data: &[u8]) -> bool {
+    nal_types(data).any(|t| t == 5)
+}
+
+/// An H.264 encoder for one stream of fixed dimensions (OpenH264,
+/// constrained baseline, camera real-time usage, one thread).
+///
+/// Rate control holds the bit rate by raising the quantiser and, when that
+/// is not enough, by skipping frames, as real-time encoders do: a skipped
+/// frame is an [`EncodedFrame`] with empty `data`, which the sender simply
+/// does not send. A key frame is emitted first, on request (a skipped
+/// request carries over to the next frame), and every
+/// [`KEY_FRAME_INTERVAL_SECS`] seconds of frames as a safety net.
+pub struct VideoEncoder {
+    inner: Encoder,
+    w: u32,
+    h: u32,
+    fps: f32,
+    frames: u64,
+    key_requested: bool,
+}
+
+/// Seconds between the periodic key frames of a [`VideoEncoder`].
+pub const KEY_FRAME_INTERVAL_SECS: u32 = 10;
+
+impl VideoEncoder {
+    /// An encoder for `w`×`h` frames (even, 16 to 3840 by 16 to 2160 in
+    /// either orientation) at `fps` frames per second (0 < fps <= 120),
+    /// aiming at `bitrate` bits per second (at least 10 000).
+    pub fn new(w: u32, h: u32, fps: f32, bitrate: u32) -> Result<Self, MediaError> {
+        let (long, short) = (w.max(h), w.min(h));
+        if w % 2 != 0 || h % 2 != 0 || short < 16 || long > 3840 || short > 2160 {
+            return Err(MediaError::BadDimensions { w, h });
+        }
+        if !(fps > 0.0 && fps <= 120.0) {
+            return Err(MediaError::BadParameter("frame rate must be in (0, 120]"));
+        }
+        if bitrate < 10_000 {
+            return Err(MediaError::BadParameter("bit rate must be at least 10000 bit/s"));
+        }
+        let key_interval = (fps * KEY_FRAME_INTERVAL_SECS as f32).round().max(1.0) as u32;
+        let config = EncoderConfig::new()
+            .usage_type(UsageType::CameraVideoRealTime)
+            .rate_control_mode(RateControlMode::Bitrate)
+            .bitrate(BitRate::from_bps(bitrate))
+            .max_frame_rate(FrameRate::from_hz(fps))
+            .skip_frames(true)
+            .num_threads(1)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(key_interval));
+        let inner = Encoder::with_api_config(OpenH264API::from_source(), config)?;
+        Ok(VideoEncoder { inner, w, h, fps, frames: 0, key_requested: false })
+    }
+
+    /// The frame width.
+    pub fn width(&self) -> u32 {
+        self.w
+    }
+
+    /// The frame height.
+    pub fn height(&self) -> u32 {
+        self.h
+    }
+
+    /// Makes the next encoded frame a key frame (what a receiver's key-frame
+    /// request triggers).
+    pub fn request_key_frame(&mut self) {
+        self.key_requested = true;
+    }
+
+    /// Encodes one tight I420 frame of the encoder's dimensions; a key frame
+    /// if `force_key`, if one was requested, or if it is the first (unless
+    /// rate control skips it: then the next frame is the key frame).
+    pub fn encode(&mut self, i420: &[u8], force_key: bool) -> Result<EncodedFrame, MediaError> {
+        check_len(YUV420P, self.w, self.h, i420.len())?;
+        let (w, h) = (self.w as usize, self.h as usize);
+        // The encoder initialises itself on the first frame, which is an IDR
+        // anyway: forcing before that would act on an uninitialised encoder.
+        if (force_key || self.key_requested) && self.frames > 0 {
+            self.inner.force_intra_frame();
+        }
+        let want_key = force_key || self.key_requested;
+        self.key_requested = false;
+        let (y, u, v) = i420_planes(i420, w, h);
+        let source = YUVSlices::new((y, u, v), (w, h), (w, w / 2, w / 2));
+        let millis = (self.frames as f64 * 1000.0 / f64::from(self.fps)) as u64;
+        let stream = self.inner.encode_at(&source, Timestamp::from_millis(millis))?;
+        let data = stream.to_vec();
+        // What a receiver can start from: an IDR (OpenH264 reports those as
+        // `FrameType::IDR`, and puts the SPS and PPS before them).
+        let key = is_key_frame(&data);
+        self.frames += 1;
+        if want_key && !key {
+            self.key_requested = true;
+        }
+        Ok(EncodedFrame { data, key })
+    }
+}
+
+/// An H.264 decoder (OpenH264, no error concealment).
+///
+/// It waits for a key frame: at the start, after [`mark_loss`](Self::mark_loss)
+/// and after any decoding error, frames that are not key frames are dropped
+/// (`Ok(None)`) until one arrives, and [`needs_key_frame`](Self::needs_key_frame)
+/// is true meanwhile, so that the receiver asks the sender for one. Corrupt
+/// input gives an error, never a panic.
+pub struct VideoDecoder {
+    inner: Decoder,
+    awaiting_key: bool,
+}
+
+impl VideoDecoder {
+    pub fn new() -> Result<Self, MediaError> {
+        Ok(VideoDecoder { inner: Decoder::new()?, awaiting_key: true })
+    }
+
+    /// Whether the decoder is waiting for a key frame.
+    pub fn needs_key_frame(&self) -> bool {
+        self.awaiting_key
+    }
+
+    /// Tells the decoder that a frame was lost: it waits for a key frame.
+    pub fn mark_loss(&mut self) {
+        self.awaiting_key = true;
+    }
+
+    /// Decodes one access unit (or any run of Annex B NAL units); `Ok(None)`
+    /// when it yields no picture (parameter sets only, or waiting for a key
+    /// frame).
+    pub fn decode(&mut self, data: &[u8]) -> Result<Option<DecodedFrame>, MediaError> {
+        if data.is_empty() {
+            return Ok(None);
+        }
+        let key = is_key_frame(data);
+        if self.awaiting_key && !key {
+            return Ok(None);
+        }
+        let inner = &mut self.inner;
+        let result = catch_unwind(AssertUnwindSafe(|| match inner.decode(data) {
+            Ok(Some(yuv)) => copy_decoded(&yuv).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(MediaError::from(e)),
+        }));
+        let result = match result {
+            Ok(r) => r,
+            Err(_) => {
+                // The wrapper panicked: its state is unknown, start afresh.
+                self.inner = Decoder::new()?;
+                Err(MediaError::Codec("decoder panicked; reset".into()))
+            }
+        };
+        match &result {
+            Err(_) => self.awaiting_key = true,
+            Ok(Some(_)) if key => self.awaiting_key = false,
+            Ok(_) => {}
+        }
+        result
+    }
+}
+
+/// Copies a decoded picture (strided planes) into a tight I420 frame.
+fn copy_decoded(yuv: &impl YUVSource) -> Result<DecodedFrame, MediaError> {
+    let (w, h) = yuv.dimensions();
+    let bad = || MediaError::Codec(format!("decoder returned an inconsistent {w}x{h} picture"));
+    if w == 0 || h == 0 || w > MAX_DIMENSION as usize || h > MAX_DIMENSION as usize {
+        return Err(bad());
+    }
+    let (sy, su, sv) = yuv.strides();
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let mut out = Vec::with_capacity(w * h + 2 * cw * ch);
+    for (plane, stride, pw, ph) in [(yuv.y(), sy, w, h), (yuv.u(), su, cw, ch), (yuv.v(), sv, cw, ch)] {
+        for r in 0..ph {
+            let row = r.checked_mul(stride).and_then(|s| plane.get(s..s.checked_add(pw)?)).ok_or_else(bad)?;
+            out.extend_from_slice(row);
+        }
+    }
+    Ok(DecodedFrame { w: w as u32, h: h as u32, i420: out })
+}
+
+// ----- audio: PCM ---------------------------------------------------------------
+
+/// `wFormatTag` of PCM.
+pub const WAVE_FORMAT_PCM: u16 = 1;
+
+/// An audio format: interleaved signed little-endian PCM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AudioFormat {
+    pub channels: u16,
+    pub samples_per_sec: u32,
+    pub bits_per_sample: u16,
+}
+
+impl AudioFormat {
+    /// What the PCM path carries: 1 or 2 channels, 8000 to 48000 Hz, 16 bits.
+    pub fn validate(&self) -> Result<(), MediaError> {
+        if !(1..=2).contains(&self.channels) {
+            return Err(MediaError::BadAudioFormat("channels must be 1 or 2"));
+        }
+        if !(8000..=48000).contains(&self.samples_per_sec) {
+            return Err(MediaError::BadAudioFormat("sample rate must be 8000 to 48000 Hz"));
+        }
+        if self.bits_per_sample != 16 {
+            return Err(MediaError::BadAudioFormat("samples must be 16 bits"));
+        }
+        Ok(())
+    }
+
+    /// Bytes per sample frame (all channels).
+    pub fn block_align(&self) -> u16 {
+        let align = u32::from(self.channels) * u32::from(self.bits_per_sample.div_ceil(8));
+        align.min(u32::from(u16::MAX)) as u16
+    }
+
+    /// Bytes per second.
+    pub fn bytes_per_sec(&self) -> u32 {
+        self.samples_per_sec.saturating_mul(u32::from(self.block_align()))
+    }
+}
+
+/// The `WAVEFORMATEX` of a PCM format: `wFormatTag` 1, `nBlockAlign` =
+/// channels × bytes per sample, `nAvgBytesPerSec` = rate × `nBlockAlign`,
+/// `cbSize` 0.
+pub fn wave_format(f: &AudioFormat) -> WAVEFORMATEX {
+    WAVEFORMATEX {
+        wFormatTag: WAVE_FORMAT_PCM,
+        nChannels: f.channels,
+        nSamplesPerSec: f.samples_per_sec,
+        nAvgBytesPerSec: f.bytes_per_sec(),
+        nBlockAlign: f.block_align(),
+        wBitsPerSample: f.bits_per_sample,
+        cbSize: 0,
+    }
+}
+
+/// The RMS of signed 16-bit little-endian samples, in sample units (a full
+/// scale sine gives about 23170); 0 for an empty buffer. A trailing odd byte
+/// is ignored.
+pub fn energy(pcm16: &[u8]) -> f64 {
+    let n = pcm16.len() / 2;
+    if n == 0 {
+        return 0.0;
+    }
+    let sum: f64 = pcm16
+        .chunks_exact(2)
+        .map(|s| {
+            let v = f64::from(i16::from_le_bytes([s[0], s[1]]));
+            v * v
+        })
+        .sum();
+    (sum / n as f64).sqrt()
+}
+
+/// `frames` sample frames of a sine at `freq_hz` with peak `amplitude`, the
+/// same on every channel, starting at sample frame `start` (so that
+/// successive buffers join without a click), as 16-bit little-endian PCM.
+pub fn tone_pcm16(f: &AudioFormat, freq_hz: f64, amplitude: i16, start: u64, frames: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frames * usize::from(f.channels) * 2);
+    let rate = f64::from(f.samples_per_sec.max(1));
+    for i in 0..frames as u64 {
+        let t = (start + i) as f64 / rate;
+        let v = (f64::from(amplitude) * (2.0 * std::f64::consts::PI * freq_hz * t).sin()).round() as i16;
+        for _ in 0..f.channels {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+// ----- synthetic video and checksums ---------------------------------------------
+
+/// Rows at the bottom of [`test_pattern_rgb24`] holding the frame number.
+const PATTERN_BAND: usize = 16;
+/// Bits of the frame number in the band.
+const PATTERN_BITS: usize = 16;
+/// 75 % colour bars, (r, g, b): white, yellow, cyan, green, magenta, red, blue, black.
+const BARS: [(u8, u8, u8); 8] =
+    [(191, 191, 191), (191, 191, 0), (0, 191, 191), (0, 191, 0), (191, 0, 191), (191, 0, 0), (0, 0, 191), (0, 0, 0)];
+
+/// A moving test pattern as an RGB24 frame (bottom-up DIB layout, see the
+/// module docs): eight 75 % colour bars shifted right by 8 pixels per frame,
+/// and a band of 16 rows at the bottom holding the frame number modulo
+/// 65536 in 16 black or white blocks, most significant first (read back by
+/// [`pattern_frame_number`]). `None` for dimensions [`frame_size`] refuses
+/// or frames narrower than 32 or lower than 32 pixels.
+pub fn test_pattern_rgb24(w: u32, h: u32, frame_no: u32) -> Option<Vec<u8>> {
+    let size = frame_size(RGB24, w, h)?;
+    if w < 32 || h < 32 {
+        return None;
+    }
+    let (w, h) = (w as usize, h as usize);
+    let stride = dib_stride(24, w);
+    let mut out = vec![0u8; size];
+    let shift = (frame_no as usize * 8) % w;
+    let code = frame_no as usize % (1 << PATTERN_BITS);
+    for y in 0..h {
+        let row = &mut out[(h - 1 - y) * stride..][..w * 3];
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+            let (r, g, b) = if y >= h - PATTERN_BAND {
+                let bit = x * PATTERN_BITS / w;
+                if (code >> (PATTERN_BITS - 1 - bit)) & 1 == 1 {
+                    (255, 255, 255)
+                } else {
+                    (0, 0, 0)
+                }
+            } else {
+                BARS[((x + w - shift) % w) * BARS.len() / w]
+            };
+            px.copy_from_slice(&[b, g, r]);
+        }
+    }
+    Some(out)
+}
+
+/// Reads the frame number (modulo 65536) that [`test_pattern_rgb24`] wrote
+/// into a frame in `fmt` (any format [`to_i420`] takes), after any
+/// conversion or lossy coding that keeps the picture recognisable.
+pub fn pattern_frame_number(fmt: BRAC_PixelFormat, w: u32, h: u32, data: &[u8]) -> Result<u32, MediaError> {
+    if w < 32 || h < 32 {
+        return Err(MediaError::BadDimensions { w, h });
+    }
+    let i420 = to_i420(fmt, w, h, data)?;
+    let (w, h) = (w as usize, h as usize);
+    let mut code = 0u32;
+    for bit in 0..PATTERN_BITS {
+        // The middle half of the block, rows 4..12 of the band.
+        let (x0, x1) = (bit * w / PATTERN_BITS, (bit + 1) * w / PATTERN_BITS);
+        let (x0, x1) = (x0 + (x1 - x0) / 4, x1 - (x1 - x0) / 4);
+        let (mut sum, mut n) = (0u32, 0u32);
+        for y in h - PATTERN_BAND + 4..h - 4 {
+            for x in x0..x1 {
+                sum += u32::from(i420[y * w + x]);
+                n += 1;
+            }
+        }
+        code = (code << 1) | u32::from(sum > 128 * n.max(1));
+    }
+    Ok(code)
+}
+
+/// A coarse checksum of a frame in `fmt` (any format [`to_i420`] takes):
+/// the mean Y, U and V of each cell of an 8×6 grid (144 bytes). Compression
+/// moves each value by a few units at most, while a different picture moves
+/// many by tens: compare two with [`signature_distance`].
+pub fn frame_signature(fmt: BRAC_PixelFormat, w: u32, h: u32, data: &[u8]) -> Result<Vec<u8>, MediaError> {
+    const GX: usize = 8;
+    const GY: usize = 6;
+    if w < GX as u32 * 2 || h < GY as u32 * 2 {
+        return Err(MediaError::BadDimensions { w, h });
+    }
+    let i420 = to_i420(fmt, w, h, data)?;
+    let (w, h) = (w as usize, h as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (yp, up, vp) = i420_planes(&i420, w, h);
+    let mut sig = Vec::with_capacity(GX * GY * 3);
+    for gy in 0..GY {
+        for gx in 0..GX {
+            for (plane, pw, ph) in [(yp, w, h), (up, cw, ch), (vp, cw, ch)] {
+                let (x0, x1) = (gx * pw / GX, (gx + 1) * pw / GX);
+                let (y0, y1) = (gy * ph / GY, (gy + 1) * ph / GY);
+                let mut sum = 0u64;
+                for y in y0..y1 {
+                    sum += plane[y * pw + x0..y * pw + x1].iter().map(|&v| u64::from(v)).sum::<u64>();
+                }
+                let n = ((x1 - x0) * (y1 - y0)).max(1) as u64;
+                sig.push(((sum + n / 2) / n) as u8);
+            }
+        }
+    }
+    Ok(sig)
+}
+
+/// The largest difference between two signatures of [`frame_signature`]
+/// (255 if their lengths differ).
+pub fn signature_distance(a: &[u8], b: &[u8]) -> u8 {
+    if a.len() != b.len() {
+        return 255;
+    }
+    a.iter().zip(b).map(|(&x, &y)| x.abs_diff(y)).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    const W: u32 = 640;
+    const H: u32 = 480;
+
+    /// xorshift64*: deterministic pseudo-random bytes without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Mean absolute error per channel (B, G, R) of two RGB24 frames.
+    fn mae_per_channel(a: &[u8], b: &[u8]) -> [f64; 3] {
+        let mut sum = [0u64; 3];
+        for (pa, pb) in a.chunks_exact(3).zip(b.chunks_exact(3)) {
+            for ((s, x), y) in sum.iter_mut().zip(pa).zip(pb) {
+                *s += u64::from(x.abs_diff(*y));
+            }
+        }
+        let n = (a.len() / 3) as f64;
+        sum.map(|s| s as f64 / n)
+    }
+
+    fn pattern_i420(n: u32) -> Vec<u8> {
+        to_i420(RGB24, W, H, &test_pattern_rgb24(W, H, n).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn constants_match_the_vendor_values() {
+        assert_eq!((RGB24, RGB32, YV12, YUY2, YUV420P), (0, 1, 2, 3, 4));
+        assert_eq!((RGB565, RGB555, NV12, NV21, NV16, BGR32), (5, 6, 7, 8, 9, 10));
+        assert_eq!((MJPEG, H264), (200, 201));
+        assert_eq!(fourcc(b"I420"), 0x3032_3449);
+    }
+
+    #[test]
+    fn frame_sizes() {
+        assert_eq!(frame_size(RGB24, 640, 480), Some(640 * 480 * 3));
+        assert_eq!(frame_size(RGB32, 640, 480), Some(640 * 480 * 4));
+        assert_eq!(frame_size(YUV420P, 640, 480), Some(640 * 480 * 3 / 2));
+        assert_eq!(frame_size(YV12, 640, 480), Some(460_800));
+        assert_eq!(frame_size(NV12, 640, 480), Some(460_800));
+        assert_eq!(frame_size(YUY2, 640, 480), Some(640 * 480 * 2));
+        assert_eq!(frame_size(NV16, 640, 480), Some(640 * 480 * 2));
+        assert_eq!(frame_size(RGB565, 640, 480), Some(640 * 480 * 2));
+        // DIB rows are padded to 4 bytes; odd planar chroma is rounded up.
+        assert_eq!(frame_size(RGB24, 5, 2), Some(16 * 2));
+        assert_eq!(frame_size(RGB565, 3, 1), Some(8));
+        assert_eq!(frame_size(YUV420P, 5, 3), Some(15 + 2 * 3 * 2));
+        assert_eq!(frame_size(YUY2, 5, 1), Some(12));
+        // Unknown, compressed, empty or oversized.
+        assert_eq!(frame_size(11, 640, 480), None);
+        assert_eq!(frame_size(-1, 640, 480), None);
+        assert_eq!(frame_size(H264, 640, 480), None);
+        assert_eq!(frame_size(MJPEG, 640, 480), None);
+        assert_eq!(frame_size(RGB24, 0, 480), None);
+        assert_eq!(frame_size(RGB24, 640, 0), None);
+        assert_eq!(frame_size(RGB32, MAX_DIMENSION, MAX_DIMENSION), Some(1 << 30));
+        assert_eq!(frame_size(RGB24, MAX_DIMENSION + 1, 1), None);
+        assert_eq!(frame_size(RGB24, u32::MAX, u32::MAX), None);
+    }
+
+    #[test]
+    fn bitmap_info_fields() {
+        let b = bitmap_info(RGB24, 640, 480).unwrap();
+        assert_eq!(b.biSize as usize, size_of::<BITMAPINFOHEADER>());
+        assert_eq!((b.biWidth, b.biHeight, b.biPlanes), (640, 480, 1));
+        assert_eq!((b.biBitCount, b.biCompression, b.biSizeImage), (24, BI_RGB, 921_600));
+        assert_eq!((b.biXPelsPerMeter, b.biYPelsPerMeter, b.biClrUsed, b.biClrImportant), (0, 0, 0, 0));
+        let b = bitmap_info(RGB32, 640, 480).unwrap();
+        assert_eq!((b.biBitCount, b.biCompression, b.biSizeImage), (32, BI_RGB, 1_228_800));
+        let b = bitmap_info(YUV420P, 640, 480).unwrap();
+        assert_eq!((b.biBitCount, b.biCompression, b.biSizeImage), (12, fourcc(b"I420"), 460_800));
+        assert_eq!(b.biHeight, 480);
+        let b = bitmap_info(H264, 640, 480).unwrap();
+        assert_eq!((b.biCompression, b.biSizeImage, b.biWidth), (fourcc(b"H264"), 0, 640));
+        assert_eq!(bitmap_info(YUY2, 2, 2).unwrap().biCompression, fourcc(b"YUY2"));
+        assert_eq!(bitmap_info(99, 640, 480), None);
+        assert_eq!(bitmap_info(RGB24, 0, 480), None);
+        assert_eq!(bitmap_info(H264, 0, 480), None);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(b.biSize, 64);
+    }
+
+    #[test]
+    fn known_colours_convert_both_ways() {
+        // (r, g, b) → (y, u, v), BT.601 limited range.
+        let cases = [
+            ((0, 0, 0), (16, 128, 128)),
+            ((255, 255, 255), (235, 128, 128)),
+            ((255, 0, 0), (82, 90, 240)),
+            ((0, 255, 0), (144, 54, 34)),
+            ((0, 0, 255), (41, 240, 110)),
+        ];
+        for ((r, g, b), yuv) in cases {
+            let rgb: Vec<u8> = [b, g, r].repeat(4);
+            let i420 = to_i420(RGB24, 2, 2, &[&rgb[..6], &[0, 0], &rgb[6..], &[0, 0]].concat()).unwrap();
+            assert_eq!((i420[0], i420[4], i420[5]), yuv, "rgb {r},{g},{b}");
+            let back = from_i420(RGB32, 2, 2, &i420).unwrap();
+            for px in back.chunks_exact(4) {
+                for (got, want) in px.iter().zip([b, g, r, 255]) {
+                    assert!(got.abs_diff(want) <= 2, "rgb {r},{g},{b} came back as {px:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rgb_rows_are_bottom_up_bgr() {
+        // A 2x4 picture: the top two rows red, the bottom two blue.
+        let i420 = [82, 82, 82, 82, 41, 41, 41, 41, 90, 240, 240, 110];
+        let rgb = from_i420(RGB24, 2, 4, &i420).unwrap();
+        assert_eq!(rgb.len(), 32); // four rows of 6 bytes padded to 8
+        let rows: Vec<&[u8]> = rgb.chunks_exact(8).map(|r| &r[..6]).collect();
+        // The first row in memory is the bottom (blue) row, blue byte first;
+        // the last is the top (red) row.
+        assert!(rows[0][0] > 250 && rows[0][2] < 5, "first row in memory {:?}", rows[0]);
+        assert!(rows[3][2] > 250 && rows[3][0] < 5, "last row in memory {:?}", rows[3]);
+        assert_eq!(rgb[6..8], [0, 0], "padding is zero");
+        // And back: the same I420.
+        let back = to_i420(RGB24, 2, 4, &rgb).unwrap();
+        for (got, want) in back.iter().zip(i420) {
+            assert!(got.abs_diff(want) <= 1, "{back:?} vs {i420:?}");
+        }
+    }
+
+    #[test]
+    fn yuv_formats_round_trip_exactly() {
+        let mut rng = Rng(7);
+        for (w, h) in [(640, 480), (6, 4), (2, 2)] {
+            let size = frame_size(YUV420P, w, h).unwrap();
+            let i420 = rng.bytes(size);
+            for fmt in [YUV420P, YV12, NV12, NV21, YUY2] {
+                let other = from_i420(fmt, w, h, &i420).unwrap();
+                assert_eq!(Some(other.len()), frame_size(fmt, w, h), "fmt {fmt}");
+                assert_eq!(to_i420(fmt, w, h, &other).unwrap(), i420, "fmt {fmt} {w}x{h}");
+            }
+        }
+        // Layouts: Y then V then U for YV12; U,V pairs for NV12; Y U Y V for YUY2.
+        let i420 = [1, 2, 3, 4, 5, 6];
+        assert_eq!(from_i420(YV12, 2, 2, &i420).unwrap(), [1, 2, 3, 4, 6, 5]);
+        assert_eq!(from_i420(NV12, 2, 2, &i420).unwrap(), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(from_i420(NV21, 2, 2, &i420).unwrap(), [1, 2, 3, 4, 6, 5]);
+        assert_eq!(from_i420(YUY2, 2, 2, &i420).unwrap(), [1, 5, 2, 6, 3, 5, 4, 6]);
+    }
+
+    #[test]
+    fn odd_dimensions_convert() {
+        for (w, h) in [(5, 3), (1, 1), (7, 2)] {
+            let rgb = vec![100u8; frame_size(RGB24, w, h).unwrap()];
+            let i420 = to_i420(RGB24, w, h, &rgb).unwrap();
+            assert_eq!(Some(i420.len()), frame_size(YUV420P, w, h));
+            let back = from_i420(RGB24, w, h, &i420).unwrap();
+            assert_eq!(back.len(), rgb.len());
+            let yuy2 = from_i420(YUY2, w, h, &i420).unwrap();
+            assert_eq!(Some(yuy2.len()), frame_size(YUY2, w, h));
+            assert_eq!(to_i420(YUY2, w, h, &yuy2).unwrap().len(), i420.len());
+        }
+    }
+
+    #[test]
+    fn conversions_refuse_bad_input() {
+        assert_eq!(to_i420(RGB565, 2, 2, &[0; 8]), Err(MediaError::UnsupportedFormat(RGB565)));
+        assert_eq!(from_i420(H264, 2, 2, &[0; 6]), Err(MediaError::UnsupportedFormat(H264)));
+        assert_eq!(to_i420(RGB24, 2, 2, &[0; 15]), Err(MediaError::BadLength { expected: 16, got: 15 }));
+        assert_eq!(from_i420(RGB24, 2, 2, &[0; 7]), Err(MediaError::BadLength { expected: 6, got: 7 }));
+        assert_eq!(to_i420(RGB24, 0, 2, &[]), Err(MediaError::BadDimensions { w: 0, h: 2 }));
+        assert!(MediaError::BadLength { expected: 6, got: 7 }.to_string().contains("6"));
+    }
+
+    #[test]
+    fn all_three_output_formats_have_the_right_sizes() {
+        let i420 = pattern_i420(3);
+        for fmt in [RGB24, RGB32, YUV420P] {
+            let out = from_i420(fmt, W, H, &i420).unwrap();
+            assert_eq!(out.len(), frame_size(fmt, W, H).unwrap());
+            assert_eq!(out.len(), bitmap_info(fmt, W, H).unwrap().biSizeImage as usize);
+            assert_eq!(pattern_frame_number(fmt, W, H, &out).unwrap(), 3, "fmt {fmt}");
+        }
+        assert_eq!(from_i420(YUV420P, W, H, &i420).unwrap(), i420);
+    }
+
+    #[test]
+    fn test_pattern_moves_and_carries_its_number() {
+        let a = test_pattern_rgb24(W, H, 0).unwrap();
+        let b = test_pattern_rgb24(W, H, 1).unwrap();
+        assert_eq!(a.len(), 921_600);
+        assert_ne!(a, b);
+        for n in [0, 1, 2, 255, 4660, 65535, 65536 + 9] {
+            let f = test_pattern_rgb24(W, H, n).unwrap();
+            assert_eq!(pattern_frame_number(RGB24, W, H, &f).unwrap(), n % 65536);
+        }
+        let sa = frame_signature(RGB24, W, H, &a).unwrap();
+        let sb = frame_signature(RGB24, W, H, &b).unwrap();
+        assert_eq!(sa.len(), 144);
+        assert!(signature_distance(&sa, &sb) > 10, "one frame apart: {}", signature_distance(&sa, &sb));
+        assert_eq!(test_pattern_rgb24(16, 16, 0), None);
+    }
+
+    #[test]
+    fn pixels_survive_rgb_i420_rgb() {
+        let rgb = test_pattern_rgb24(W, H, 5).unwrap();
+        let back = from_i420(RGB24, W, H, &to_i420(RGB24, W, H, &rgb).unwrap()).unwrap();
+        let mae = mae_per_channel(&rgb, &back);
+        assert!(mae.iter().all(|&e| e < 2.0), "conversion alone: {mae:?}");
+    }
+
+    #[test]
+    fn h264_round_trip_of_a_moving_pattern() {
+        let mut enc = VideoEncoder::new(W, H, 15.0, 1_000_000).unwrap();
+        let mut dec = VideoDecoder::new().unwrap();
+        assert!(dec.needs_key_frame());
+        let (mut enc_time, mut dec_time) = (Duration::ZERO, Duration::ZERO);
+        let mut total_bytes = 0;
+        for n in 0..15 {
+            let rgb = test_pattern_rgb24(W, H, n).unwrap();
+            let i420 = to_i420(RGB24, W, H, &rgb).unwrap();
+            let t = Instant::now();
+            let frame = enc.encode(&i420, false).unwrap();
+            enc_time += t.elapsed();
+            assert_eq!(frame.key, n == 0, "frame {n}: only the first is a key frame");
+            assert_eq!(is_key_frame(&frame.data), frame.key, "frame {n}");
+            assert!(!frame.data.is_empty());
+            total_bytes += frame.data.len();
+            let t = Instant::now();
+            let out = dec.decode(&frame.data).unwrap().expect("every frame yields a picture");
+            dec_time += t.elapsed();
+            assert!(!dec.needs_key_frame());
+            assert_eq!((out.w, out.h, out.i420.len()), (W, H, 460_800));
+            // In order: the picture carries its frame number.
+            assert_eq!(pattern_frame_number(YUV420P, W, H, &out.i420).unwrap(), n);
+            let back = from_i420(RGB24, W, H, &out.i420).unwrap();
+            let mae = mae_per_channel(&rgb, &back);
+            assert!(mae.iter().all(|&e| e < 10.0), "frame {n}: mean absolute error per channel {mae:?}");
+            let d = signature_distance(
+                &frame_signature(RGB24, W, H, &rgb).unwrap(),
+                &frame_signature(RGB24, W, H, &back).unwrap(),
+            );
+            assert!(d <= 6, "frame {n}: signature distance {d}");
+        }
+        eprintln!(
+            "media: 640x480 H.264 at 1 Mbit/s, 15 frames: encode {:.2} ms/frame, decode {:.2} ms/frame, {} bytes/frame",
+            enc_time.as_secs_f64() * 1000.0 / 15.0,
+            dec_time.as_secs_f64() * 1000.0 / 15.0,
+            total_bytes / 15
+        );
+    }
+
+    #[test]
+    fn forcing_a_key_frame_lets_a_fresh_decoder_join() {
+        let mut enc = VideoEncoder::new(W, H, 15.0, 800_000).unwrap();
+        for n in 0..3 {
+            assert_eq!(enc.encode(&pattern_i420(n), false).unwrap().key, n == 0);
+        }
+        let forced = enc.encode(&pattern_i420(3), true).unwrap();
+        assert!(forced.key && is_key_frame(&forced.data));
+        // SPS (7) and PPS (8) come with it.
+        let types: Vec<u8> = nal_types(&forced.data).collect();
+        assert!(types.contains(&7) && types.contains(&8), "NAL types {types:?}");
+        let next = enc.encode(&pattern_i420(4), false).unwrap();
+        assert!(!next.key);
+        enc.request_key_frame();
+        let requested = enc.encode(&pattern_i420(5), false).unwrap();
+        assert!(requested.key);
+        assert!(!enc.encode(&pattern_i420(6), false).unwrap().key);
+
+        // A decoder that joins mid-stream drops delta frames until a key frame.
+        let mut dec = VideoDecoder::new().unwrap();
+        assert_eq!(dec.decode(&next.data).unwrap(), None);
+        assert!(dec.needs_key_frame());
+        let out = dec.decode(&requested.data).unwrap().unwrap();
+        assert_eq!(pattern_frame_number(YUV420P, W, H, &out.i420).unwrap(), 5);
+        assert!(!dec.needs_key_frame());
+        // After a loss, it waits for the next key frame again.
+        dec.mark_loss();
+        assert!(dec.needs_key_frame());
+        let delta = enc.encode(&pattern_i420(7), false).unwrap();
+        assert_eq!(dec.decode(&delta.data).unwrap(), None);
+        let key = enc.encode(&pattern_i420(8), true).unwrap();
+        let out = dec.decode(&key.data).unwrap().unwrap();
+        assert_eq!(pattern_frame_number(YUV420P, W, H, &out.i420).unwrap(), 8);
+    }
+
+    #[test]
+    fn encoder_refuses_bad_parameters_and_input() {
+        assert!(matches!(VideoEncoder::new(641, 480, 15.0, 500_000), Err(MediaError::BadDimensions { .. })));
+        assert!(matches!(VideoEncoder::new(8, 8, 15.0, 500_000), Err(MediaError::BadDimensions { .. })));
+        assert!(matches!(VideoEncoder::new(4096, 480, 15.0, 500_000), Err(MediaError::BadDimensions { .. })));
+        assert!(matches!(VideoEncoder::new(640, 480, 0.0, 500_000), Err(MediaError::BadParameter(_))));
+        assert!(matches!(VideoEncoder::new(640, 480, f32::NAN, 500_000), Err(MediaError::BadParameter(_))));
+        assert!(matches!(VideoEncoder::new(640, 480, 15.0, 0), Err(MediaError::BadParameter(_))));
+        let mut enc = VideoEncoder::new(176, 144, 15.0, 100_000).unwrap();
+        assert_eq!((enc.width(), enc.height()), (176, 144));
+        assert_eq!(enc.encode(&[0; 10], false), Err(MediaError::BadLength { expected: 38_016, got: 10 }));
+        // Still usable afterwards, and small frames work.
+        let f = enc.encode(&vec![128; 38_016], false).unwrap();
+        assert!(f.key);
+        let out = VideoDecoder::new().unwrap().decode(&f.data).unwrap().unwrap();
+        assert_eq!((out.w, out.h), (176, 144));
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_decoder() {
+        let mut enc = VideoEncoder::new(160, 120, 15.0, 200_000).unwrap();
+        let pattern = |n| to_i420(RGB24, 160, 120, &test_pattern_rgb24(160, 120, n).unwrap()).unwrap();
+        let key = enc.encode(&pattern(0), false).unwrap().data;
+        let delta = enc.encode(&pattern(1), false).unwrap().data;
+        let mut rng = Rng(0x5eed);
+        let mut dec = VideoDecoder::new().unwrap();
+        let (mut pictures, mut errors) = (0, 0);
+        for i in 0..3000 {
+            let len = rng.below(2000);
+            let input = match i % 6 {
+                // Plain noise (mostly dropped: no IDR start code).
+                0 => rng.bytes(len),
+                // Noise behind an IDR NAL header, so that it reaches OpenH264.
+                1 => [&[0, 0, 0, 1, 0x65][..], &rng.bytes(len)].concat(),
+                // Noise behind SPS, PPS and IDR headers.
+                2 => [
+                    &[0, 0, 0, 1, 0x67][..],
+                    &rng.bytes(len % 40),
+                    &[0, 0, 1, 0x68],
+                    &rng.bytes(len % 10),
+                    &[0, 0, 1, 0x65],
+                    &rng.bytes(len),
+                ]
+                .concat(),
+                // A valid key frame with bytes flipped.
+                3 => {
+                    let mut k = key.clone();
+                    for _ in 0..1 + rng.below(8) {
+                        let at = 5 + rng.below(k.len() - 5);
+                        k[at] ^= 1 << rng.below(8);
+                    }
+                    k
+                }
+                // A valid key frame, truncated.
+                4 => key[..5 + rng.below(key.len() - 5)].to_vec(),
+                // Valid frames, to bring the decoder back.
+                _ => {
+                    if rng.below(2) == 0 {
+                        key.clone()
+                    } else {
+                        delta.clone()
+                    }
+                }
+            };
+            match dec.decode(&input) {
+                Ok(Some(f)) => {
+                    pictures += 1;
+                    assert_eq!(Some(f.i420.len()), frame_size(YUV420P, f.w, f.h));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    errors += 1;
+                    assert!(!e.to_string().is_empty());
+                    assert!(dec.needs_key_frame());
+                }
+            }
+        }
+        // The decoder still works.
+        dec.mark_loss();
+        let out = dec.decode(&key).unwrap().unwrap();
+        assert_eq!((out.w, out.h), (160, 120));
+        assert_eq!(pattern_frame_number(YUV420P, 160, 120, &out.i420).unwrap(), 0);
+        assert!(pictures > 0 && errors > 0, "pictures {pictures}, errors {errors}");
+    }
+
+    /// The test pattern with camera-like texture: the lower half scrolls a
+    /// noise texture 4 pixels per frame, and a 64x48 box gets fresh noise
+    /// every frame. Hard content for the encoder.
+    fn textured_i420(n: u32) -> Vec<u8> {
+        let mut i420 = pattern_i420(n);
+        let (w, h) = (W as usize, H as usize);
+        let noise = |x: usize, y: usize, salt: u64| {
+            Rng((x as u64) << 32 ^ (y as u64) << 8 ^ salt.wrapping_mul(0x9e37_79b9) ^ 0x1234_5678).next() as u8
+        };
+        for y in h / 2..h - 32 {
+            for x in 0..w {
+                i420[y * w + x] = 16 + noise((x + 4 * n as usize) / 4, y / 4, 0) % 220;
+            }
+        }
+        for y in 40..88 {
+            for x in 288..352 {
+                i420[y * w + x] = noise(x, y, u64::from(n) + 1);
+            }
+        }
+        i420
+    }
+
+    #[test]
+    fn rate_control_holds_the_bit_rate_on_hard_content() {
+        const FRAMES: u32 = 45;
+        let bitrate = 500_000;
+        let mut enc = VideoEncoder::new(W, H, 15.0, bitrate).unwrap();
+        let mut dec = VideoDecoder::new().unwrap();
+        let (mut enc_time, mut dec_time) = (Duration::ZERO, Duration::ZERO);
+        let (mut bytes, mut skipped, mut decoded) = (0, 0, 0);
+        for n in 0..FRAMES {
+            let i420 = textured_i420(n);
+            let t = Instant::now();
+            let frame = enc.encode(&i420, n == 30).unwrap();
+            enc_time += t.elapsed();
+            if frame.data.is_empty() {
+                assert!(!frame.key);
+                skipped += 1;
+                continue;
+            }
+            if n == 0 || n == 30 {
+                assert!(frame.key, "frame {n} should be a key frame");
+            }
+            bytes += frame.data.len();
+            let t = Instant::now();
+            let out = dec.decode(&frame.data).unwrap().expect("a picture");
+            dec_time += t.elapsed();
+            decoded += 1;
+            assert_eq!(pattern_frame_number(YUV420P, W, H, &out.i420).unwrap(), n);
+        }
+        let secs = f64::from(FRAMES) / 15.0;
+        let kbps = bytes as f64 * 8.0 / secs / 1000.0;
+        eprintln!(
+            "media: 640x480 textured at {} kbit/s target: {kbps:.0} kbit/s, {skipped} of {FRAMES} skipped, \
+             encode {:.2} ms/frame, decode {:.2} ms/frame",
+            bitrate / 1000,
+            enc_time.as_secs_f64() * 1000.0 / f64::from(FRAMES),
+            dec_time.as_secs_f64() * 1000.0 / f64::from(decoded.max(1)),
+        );
+        assert!(kbps < 2.0 * f64::from(bitrate) / 1000.0, "{kbps:.0} kbit/s for a {bitrate} bit/s target");
+        assert!(skipped < FRAMES / 2, "{skipped} of {FRAMES} frames skipped");
+    }
+
+    #[test]
+    fn codec_halves_are_send() {
+        fn send<T: Send>() {}
+        send::<VideoEncoder>();
+        send::<VideoDecoder>();
+    }
+
+    #[test]
+    fn tone_energy_is_amplitude_over_root_two() {
+        for (channels, rate) in [(1, 16000), (2, 44100), (1, 8000), (2, 48000)] {
+            let f = AudioFormat { channels, samples_per_sec: rate, bits_per_sample: 16 };
+            f.validate().unwrap();
+            // One second of 440 Hz at peak 10000: RMS 10000 / sqrt(2) = 7071.
+            let pcm = tone_pcm16(&f, 440.0, 10_000, 0, rate as usize);
+            assert_eq!(pcm.len(), rate as usize * usize::from(channels) * 2);
+            let rms = energy(&pcm);
+            assert!((rms - 10_000.0 / 2f64.sqrt()).abs() < 10.0, "{channels} ch {rate} Hz: rms {rms}");
+            // Successive buffers continue the same wave.
+            let first = tone_pcm16(&f, 440.0, 10_000, 0, 100);
+            let second = tone_pcm16(&f, 440.0, 10_000, 100, 100);
+            assert_eq!([first, second].concat(), tone_pcm16(&f, 440.0, 10_000, 0, 200));
+        }
+        assert_eq!(energy(&[]), 0.0);
+        assert_eq!(energy(&[0; 320]), 0.0);
+        // A full-scale square wave has RMS 32767 (the odd byte is ignored).
+        let square: Vec<u8> = [32767i16, -32767].repeat(50).iter().flat_map(|s| s.to_le_bytes()).collect();
+        assert!((energy(&[&square[..], &[9]].concat()) - 32767.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn wave_format_fields() {
+        let f = AudioFormat { channels: 2, samples_per_sec: 44100, bits_per_sample: 16 };
+        let w = wave_format(&f);
+        assert_eq!((w.wFormatTag, w.nChannels, w.nSamplesPerSec), (1, 2, 44100));
+        assert_eq!((w.nBlockAlign, w.nAvgBytesPerSec, w.wBitsPerSample, w.cbSize), (4, 176_400, 16, 0));
+        let w = wave_format(&AudioFormat { channels: 1, samples_per_sec: 16000, bits_per_sample: 16 });
+        assert_eq!((w.nBlockAlign, w.nAvgBytesPerSec), (2, 32000));
+    }
+
+    #[test]
+    fn audio_format_validation() {
+        let ok = AudioFormat { channels: 1, samples_per_sec: 8000, bits_per_sample: 16 };
+        assert!(ok.validate().is_ok());
+        assert!(AudioFormat { samples_per_sec: 48000, channels: 2, ..ok }.validate().is_ok());
+        for bad in [
+            AudioFormat { channels: 0, ..ok },
+            AudioFormat { channels: 3, ..ok },
+            AudioFormat { samples_per_sec: 7999, ..ok },
+            AudioFormat { samples_per_sec: 48001, ..ok },
+            AudioFormat { bits_per_sample: 8, ..ok },
+            AudioFormat { bits_per_sample: 24, ..ok },
+        ] {
+            let e = bad.validate().unwrap_err();
+            assert!(matches!(e, MediaError::BadAudioFormat(_)), "{bad:?}");
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
