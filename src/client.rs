@@ -1,19 +1,23 @@
-//! The client library's engine: one network thread per initialised SDK.
+//! The client library's engine: a network thread and a callback thread per
+//! initialised SDK.
 //!
 //! API threads call [`Client`] methods, which check arguments against the
 //! shared [`State`], turn the call into a [`Command`], push it down a
 //! crossbeam channel and wake the network thread with a `mio::Waker`. The
-//! network thread owns the socket, the handshake, keep-alive and the
-//! reassembly of frames; it updates [`State`] under its lock, releases the
-//! lock, and only then hands each [`Event`] to the sink, which calls the
-//! app's callbacks. Callbacks therefore run on the network thread, one at a
-//! time, in order, with no library lock held: a callback may call any API
-//! function, `BRAC_Release` included.
+//! network thread owns the socket, the handshake, keep-alive, the
+//! reassembly of frames and video decoding; it updates [`State`] under its
+//! lock, releases the lock, and hands each [`Event`] to the callback thread,
+//! which calls the app's callbacks through the sink — one at a time, in
+//! order, with no library lock held: a callback may call any API function,
+//! `BRAC_Release` included. The network thread never waits for a callback,
+//! so a slow one stops neither keep-alives nor this client's own media; it
+//! only loses the oldest decoded video frames (more than
+//! [`MAX_PENDING_VIDEO`] waiting).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +38,9 @@ const SOCKET: Token = Token(1);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `BRAC_Release` waits for the server to acknowledge a logout.
 const RELEASE_LINGER: Duration = Duration::from_millis(500);
+/// Decoded video frames waiting for a slow video callback before the oldest
+/// are dropped.
+pub const MAX_PENDING_VIDEO: usize = 4;
 /// Longest user name, password or room name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
 /// Every `BRAC_VIDEOCALL_FLAGS_*` bit; a Request with another bit set is refused (21).
@@ -254,6 +261,10 @@ pub type Code = u32;
 pub struct Client {
     state: Arc<Mutex<State>>,
     net: NetThread<Command>,
+    /// The thread that runs the app's callbacks, and its "released" flag.
+    callbacks: Mutex<Option<std::thread::JoinHandle<()>>>,
+    callback_thread: std::thread::ThreadId,
+    released: Arc<AtomicBool>,
     video_in: Mutex<Option<VideoInput>>,
     audio_in: Mutex<Option<AudioInput>>,
     /// Set when a receiver (or the uplink) lost video: encode a key frame next.
@@ -261,8 +272,27 @@ pub struct Client {
 }
 
 impl Client {
-    /// Starts the network thread. `sink` receives every event on it.
+    /// Starts the network thread and the callback thread; `sink` receives
+    /// every event on the callback thread, one at a time, in order.
     pub fn start(sink: EventSink) -> io::Result<Client> {
+        let (cb_tx, cb_rx) = crossbeam_channel::unbounded::<Event>();
+        let pending_video = Arc::new(AtomicUsize::new(0));
+        let released = Arc::new(AtomicBool::new(false));
+        let (pv, rel) = (pending_video.clone(), released.clone());
+        let callbacks = std::thread::Builder::new().name("anychat-cb".into()).spawn(move || {
+            for ev in cb_rx {
+                if rel.load(Ordering::SeqCst) {
+                    continue;
+                }
+                // A callback that falls behind loses the oldest video frames
+                // (already decoded, so nothing depends on them).
+                if matches!(ev, Event::Video { .. }) && pv.fetch_sub(1, Ordering::SeqCst) > MAX_PENDING_VIDEO {
+                    continue;
+                }
+                sink(ev);
+            }
+        })?;
+        let callback_thread = callbacks.thread().id();
         let state = Arc::new(Mutex::new(State::new()));
         let shared = state.clone();
         let force_key = Arc::new(AtomicBool::new(false));
@@ -274,7 +304,8 @@ impl Client {
                 mailbox,
                 stopped,
                 state: shared,
-                sink,
+                callbacks: cb_tx,
+                pending_video,
                 link: None,
                 attempt: 0,
                 early: Vec::new(),
@@ -286,7 +317,16 @@ impl Client {
             };
             net.run()
         })?;
-        Ok(Client { state, net, video_in: Mutex::new(None), audio_in: Mutex::new(None), force_key })
+        Ok(Client {
+            state,
+            net,
+            callbacks: Mutex::new(Some(callbacks)),
+            callback_thread,
+            released,
+            video_in: Mutex::new(None),
+            audio_in: Mutex::new(None),
+            force_key,
+        })
     }
 
     fn command(&self, cmd: Command) {
@@ -553,7 +593,15 @@ impl Client {
     /// Called from a callback (on the network thread itself) it cannot join;
     /// the thread then ends as soon as the callback returns.
     pub fn shutdown(&self) {
+        self.released.store(true, Ordering::SeqCst);
         self.net.stop(Command::Shutdown);
+        // The network thread has ended and closed the callback queue; wait
+        // for a callback still running, unless this is that callback.
+        if std::thread::current().id() != self.callback_thread {
+            if let Some(t) = self.callbacks.lock().take() {
+                let _ = t.join();
+            }
+        }
     }
 }
 
@@ -569,7 +617,9 @@ struct Net {
     /// To itself, for the name-resolution helper thread.
     mailbox: Mailbox<Command>,
     state: Arc<Mutex<State>>,
-    sink: EventSink,
+    /// Events for the callback thread; video events counted in `pending_video`.
+    callbacks: crossbeam_channel::Sender<Event>,
+    pending_video: Arc<AtomicUsize>,
     stopped: Arc<AtomicBool>,
     link: Option<Link>,
     /// Counts connect attempts, so that a late DNS answer is ignored.
@@ -668,12 +718,17 @@ impl Net {
         }
     }
 
+    /// Hands the events to the callback thread: the network thread never
+    /// waits for the app, so keep-alives and media go on while a callback runs.
     fn deliver(&mut self) {
         for ev in std::mem::take(&mut self.events) {
             if self.stopped.load(Ordering::SeqCst) {
                 return;
             }
-            (self.sink)(ev);
+            if matches!(ev, Event::Video { .. }) {
+                self.pending_video.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = self.callbacks.send(ev);
         }
     }
 
@@ -1057,7 +1112,15 @@ impl Client {
     /// (RGB24, RGB32 or YUV420P), encoded here with H.264; any other codec
     /// id = frames already encoded, relayed unchanged.
     pub fn set_video_input(&self, codec: u32, pix_fmt: i32, w: u32, h: u32, fps: u32) -> Code {
-        if w == 0 || h == 0 || w > 4096 || h > 4096 || w % 2 != 0 || h % 2 != 0 || fps == 0 || fps > 60 {
+        if w == 0
+            || h == 0
+            || w > 4096
+            || h > 4096
+            || !w.is_multiple_of(2)
+            || !h.is_multiple_of(2)
+            || fps == 0
+            || fps > 60
+        {
             return GV_ERR_FUNCOPTERROR;
         }
         let encoder = if codec == 0 {
@@ -1179,7 +1242,7 @@ impl Client {
         if samples.is_empty() || samples.len() > MAX_MEDIA_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
-        if input.codec == 0 && samples.len() % input.format.block_align().max(1) as usize != 0 {
+        if input.codec == 0 && !samples.len().is_multiple_of(input.format.block_align().max(1) as usize) {
             return GV_ERR_FUNCOPTERROR;
         }
         let f = input.format;

@@ -12,7 +12,7 @@
 //! back unchanged. Output buffers belong to the caller and are written only
 //! within the length the caller gave.
 //!
-//! Callbacks run on the library's network thread, one at a time, with no
+//! Callbacks run on the library's callback thread, one at a time, with no
 //! library lock held: a callback may call any `BRAC_` function, including
 //! `BRAC_Release` (which then returns without waiting for the thread).
 #![allow(non_snake_case, non_camel_case_types, clippy::missing_safety_doc)]

@@ -522,7 +522,7 @@ impl VideoEncoder {
     /// aiming at `bitrate` bits per second (at least 10 000).
     pub fn new(w: u32, h: u32, fps: f32, bitrate: u32) -> Result<Self, MediaError> {
         let (long, short) = (w.max(h), w.min(h));
-        if w % 2 != 0 || h % 2 != 0 || short < 16 || long > 3840 || short > 2160 {
+        if !w.is_multiple_of(2) || !h.is_multiple_of(2) || short < 16 || long > 3840 || short > 2160 {
             return Err(MediaError::BadDimensions { w, h });
         }
         if !(fps > 0.0 && fps <= 120.0) {

@@ -38,6 +38,9 @@ const FINISH: u32 = BRAC_VIDEOCALL_EVENT_FINISH;
 const CALL_FLAGS: u32 = BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO;
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
+/// Calls due before a step's end may be placed this long after it (the poll
+/// wakes on whole milliseconds).
+const PLACING_GRACE: Duration = Duration::from_millis(2);
 /// Longest the loop sleeps when nothing is due (commands are checked between polls).
 const IDLE_WAIT: Duration = Duration::from_millis(20);
 
@@ -502,7 +505,7 @@ impl Worker {
 
     fn on_call_event(&mut self, now: Instant, idx: usize, ev: CallEvent) {
         let p = idx / 2;
-        let is_caller = idx % 2 == 0;
+        let is_caller = idx.is_multiple_of(2);
         let (caller, callee) = (2 * p, 2 * p + 1);
         let peer_uid = self.conns[if is_caller { callee } else { caller }].user_id;
         let pair = &mut self.pairs[p];
@@ -599,10 +602,12 @@ impl Worker {
     fn place_calls(&mut self, now: Instant) {
         let Some(step) = self.step.as_mut() else { return };
         let elapsed = now.saturating_duration_since(step.start);
-        if elapsed >= step.duration {
+        // The poll wakes on whole milliseconds: calls due in the step's last
+        // millisecond may go out just after its end, but no later.
+        if elapsed >= step.duration + PLACING_GRACE {
             return;
         }
-        let due = ((elapsed.as_secs_f64() * step.rate) as u64 + 1).min(step.total);
+        let due = ((elapsed.min(step.duration).as_secs_f64() * step.rate) as u64 + 1).min(step.total);
         let timeout = step.call_timeout;
         while step.placed < due {
             let Some(p) = self.idle_pairs.pop_front() else { break };
@@ -727,7 +732,7 @@ impl Worker {
                 let at = step.start + Duration::from_secs_f64(step.placed as f64 / step.rate);
                 wake = wake.min(at);
             }
-            wake = wake.min(step.start + step.duration);
+            wake = wake.min(step.start + step.duration + PLACING_GRACE);
         }
         for at in [
             self.pings.peek().map(|p| p.0 .0),
@@ -759,7 +764,7 @@ impl Worker {
         }
         let Some(step) = &self.step else { return };
         let elapsed = now.saturating_duration_since(step.start);
-        if elapsed >= step.duration && self.in_flight == 0 {
+        if elapsed >= step.duration + PLACING_GRACE && self.in_flight == 0 {
             let mut result = std::mem::take(&mut self.result);
             result.elapsed_s = elapsed.as_secs_f64();
             self.step = None;
