@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "anychat.h"
+#include "example_util.h"
 
 /* The whole run must finish within this many seconds. */
 #define OVERALL_TIMEOUT_SECS 20
@@ -65,41 +66,7 @@ static void fail_locked(struct callee_state *st, const char *fmt, ...) {
     pthread_cond_broadcast(&st->changed);
 }
 
-/* One line per event on stdout, flushed at once (a test reads it). */
-static void say(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    flockfile(stdout); /* keep a line whole between threads */
-    vprintf(fmt, ap);
-    putchar('\n');
-    fflush(stdout);
-    funlockfile(stdout);
-    va_end(ap);
-}
-
-static const char *notify_name(DWORD msg) {
-    switch (msg) {
-    case WM_GV_CONNECT: return "CONNECT";
-    case WM_GV_LOGINSYSTEM: return "LOGINSYSTEM";
-    case WM_GV_ENTERROOM: return "ENTERROOM";
-    case WM_GV_USERATROOM: return "USERATROOM";
-    case WM_GV_LINKCLOSE: return "LINKCLOSE";
-    case WM_GV_ONLINEUSER: return "ONLINEUSER";
-    default: return "OTHER";
-    }
-}
-
-static const char *event_name(DWORD ev) {
-    switch (ev) {
-    case BRAC_VIDEOCALL_EVENT_REQUEST: return "REQUEST";
-    case BRAC_VIDEOCALL_EVENT_REPLY: return "REPLY";
-    case BRAC_VIDEOCALL_EVENT_START: return "START";
-    case BRAC_VIDEOCALL_EVENT_FINISH: return "FINISH";
-    default: return "UNKNOWN";
-    }
-}
-
-/* BRAC_NotifyMessage_CallBack: runs on the library's network thread. */
+/* BRAC_NotifyMessage_CallBack: runs on the library's callback thread. */
 static void on_notify(DWORD msg, DWORD wparam, DWORD lparam, LPVOID user) {
     struct callee_state *st = g_expected_state;
     pthread_mutex_lock(&st->lock);
@@ -138,7 +105,7 @@ static void on_notify(DWORD msg, DWORD wparam, DWORD lparam, LPVOID user) {
     pthread_mutex_unlock(&st->lock);
 }
 
-/* BRAC_VideoCallEvent_CallBack: runs on the library's network thread. The
+/* BRAC_VideoCallEvent_CallBack: runs on the library's callback thread. The
  * library holds no lock of its own while it runs, so BRAC_ functions may be
  * called from here; this one calls them after releasing its own lock. */
 static void on_video_call(DWORD event, DWORD user_id, DWORD error_code, DWORD flags, DWORD param, LPCTSTR user_str,
