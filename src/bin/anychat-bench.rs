@@ -541,7 +541,7 @@ fn step_summary(rate: f64, duration: f64, r: &mut StepResult, server: Option<Ser
         println!(
             "machine    {:.2} cores busy on average of {}; {:.2} cores by other processes and interrupts",
             m / wall,
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            online_cpus(),
             others / wall
         );
         v["machine_busy_cores"] = json!(round3(m / wall));
@@ -826,6 +826,12 @@ fn idle(a: IdleArgs) -> Result<()> {
         v["server"]["rss_kib_after_disconnect"] = json!(s.rss_kib);
     }
     write_json(c, &v)
+}
+
+/// Processors online (not just those this process may run on).
+fn online_cpus() -> i64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }
 }
 
 /// The kernel's ephemeral port range.
