@@ -166,6 +166,8 @@ struct LoginAsk {
 /// Longest user name or nick name the server accepts, in bytes (the client
 /// library checks the same bound).
 pub const MAX_USER_NAME: usize = 256;
+/// The timer heap is never cleaned below this size.
+const MIN_TIMERS_COMPACT: usize = 4096;
 /// Users per `RoomUsers` message, so that a frame stays under its limit.
 const ROOM_USERS_PER_MESSAGE: usize = 100;
 
@@ -278,6 +280,8 @@ pub struct Core {
     next_call_room: u32,
     next_named_room: u32,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// Heap size past which dead timers are dropped (see `compact_timers`).
+    timers_compact_at: usize,
     out: VecDeque<Output>,
     /// The linked business server's connection.
     business: Option<ConnId>,
@@ -300,6 +304,7 @@ impl Core {
             next_call_room: CALL_ROOM_BASE,
             next_named_room: NAMED_ROOM_BASE,
             timers: BinaryHeap::new(),
+            timers_compact_at: MIN_TIMERS_COMPACT,
             out: VecDeque::new(),
             business: None,
             queries: HashMap::new(),
@@ -314,6 +319,11 @@ impl Core {
     /// Number of users logged in.
     pub fn online_users(&self) -> usize {
         self.users.len()
+    }
+
+    /// Entries in the timer heap (live and not yet dropped), for tests.
+    pub fn timers_pending(&self) -> usize {
+        self.timers.len()
     }
 
     /// Number of calls vetting, ringing or in progress.
@@ -1048,6 +1058,25 @@ impl Core {
         }
     }
 
+    /// Timers are checked lazily when they fire, so a ring timer stays in the
+    /// heap after its call was answered. When the heap holds four times more
+    /// entries than there were live ones at the last clean-up, the dead ones
+    /// (answered calls, closed connections, answered questions) are dropped:
+    /// memory stays proportional to what is going on, at any call rate.
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= self.timers_compact_at {
+            return;
+        }
+        let (calls, conns, queries) = (&self.calls, &self.conns, &self.queries);
+        self.timers.retain(|Reverse((_, t))| match t {
+            Timer::Keepalive(c) => conns.contains_key(c),
+            Timer::Ring(id) => calls.get(id).is_some_and(|c| matches!(c.state, CallState::Ringing { .. })),
+            Timer::Query(q) => queries.contains_key(q),
+        });
+        self.timers.shrink_to(self.timers.len() * 2);
+        self.timers_compact_at = (self.timers.len() * 4).max(MIN_TIMERS_COMPACT);
+    }
+
     /// The Request goes through: the callee rings.
     fn ring(&mut self, now: Instant, call_id: u64) {
         let Some(call) = self.calls.get_mut(&call_id) else { return };
@@ -1056,6 +1085,7 @@ impl Core {
         let (a, b, flags, param) = (call.caller, call.callee, call.flags, call.param);
         let user_str = std::mem::take(&mut call.user_str);
         self.timers.push(Reverse((deadline, Timer::Ring(call_id))));
+        self.compact_timers();
         tracing::info!(caller = a, callee = b, flags, "call: request, ringing");
         self.send_call(b, a, REQUEST, 0, flags, param, &user_str);
         self.send_call(a, b, REPLY, 0, flags, 0, &[]);

@@ -2966,3 +2966,31 @@ fn a_receivers_lost_video_asks_the_sender_for_a_key_frame() {
     w.core.on_media_dropped(a.id);
     w.drain().expect(&[(&a, vec![ServerMsg::NeedKeyFrame])]);
 }
+
+/// Answered calls leave their ring timers behind (checked lazily); the heap
+/// is cleaned so that it stays bounded at any call rate.
+#[test]
+fn answered_calls_do_not_pile_up_ring_timers() {
+    let mut w = World::new();
+    let a = w.login("alice");
+    let b = w.login("bob");
+    for _ in 0..20_000 {
+        let req = CallEvent { event: REQUEST, user_id: b.id, error_code: 0, flags: 3, param: 0, user_str: vec![] };
+        w.core.on_message(w.now, a.conn, ClientMsg::VideoCall(req));
+        let rep = CallEvent { event: REPLY, user_id: a.id, error_code: 0, flags: 0, param: 0, user_str: vec![] };
+        w.core.on_message(w.now, b.conn, ClientMsg::VideoCall(rep));
+        let fin = CallEvent { event: FINISH, user_id: b.id, error_code: 0, flags: 0, param: 0, user_str: vec![] };
+        w.core.on_message(w.now, a.conn, ClientMsg::VideoCall(fin));
+        while w.core.poll_output().is_some() {}
+    }
+    assert_eq!(w.core.calls_in_progress(), 0);
+    assert!(w.core.timers_pending() <= 4097, "{} timers for 2 connections", w.core.timers_pending());
+    // A call still rings and times out as before.
+    w.ring(&a, &b);
+    w.advance(secs(61), &[]);
+    let d = w.drain();
+    assert!(d
+        .to(a.conn)
+        .iter()
+        .any(|m| matches!(m, ServerMsg::VideoCall { ev, .. } if ev.error_code == AC_ERROR_VIDEOCALL_TIMEOUT)));
+}

@@ -288,6 +288,12 @@ impl Server {
                 self.drop_conn(now, key, true);
                 return;
             }
+            // A short read emptied the socket: the next data brings a new
+            // (edge-triggered) event, so the extra read that would only
+            // return WouldBlock is skipped.
+            if n < self.scratch.len() {
+                return;
+            }
         }
     }
 
