@@ -321,6 +321,24 @@ impl Core {
         self.users.len()
     }
 
+    /// Gives back memory of tables much larger than their content (after a
+    /// load peak); true when something was shrunk.
+    pub fn shrink(&mut self) -> bool {
+        fn big<K, V>(m: &HashMap<K, V>) -> bool {
+            m.capacity() > 1024 && m.len() * 4 < m.capacity()
+        }
+        let shrink = big(&self.conns) || big(&self.users) || big(&self.calls) || big(&self.rooms);
+        if shrink {
+            self.conns.shrink_to_fit();
+            self.users.shrink_to_fit();
+            self.calls.shrink_to_fit();
+            self.rooms.shrink_to_fit();
+            self.timers_compact_at = 0;
+            self.compact_timers();
+        }
+        shrink
+    }
+
     /// Entries in the timer heap (live and not yet dropped), for tests.
     pub fn timers_pending(&self) -> usize {
         self.timers.len()

@@ -30,6 +30,8 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const BUSINESS_LISTENER: Token = Token(2);
 const FIRST_CONN: usize = 3;
+/// How often the loop checks whether to give memory back.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
 /// Bytes read per `read` call into the shared scratch buffer.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -115,6 +117,9 @@ pub struct Server {
     max_media: usize,
     /// Senders whose video a slow receiver lost (reused buffer).
     dropped: Vec<u32>,
+    next_housekeeping: Instant,
+    /// Most connections seen since memory was last given back.
+    peak_conns: usize,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
 }
@@ -146,6 +151,8 @@ impl Server {
             max_output: config.max_output,
             max_media: config.max_media,
             dropped: Vec::new(),
+            next_housekeeping: Instant::now() + HOUSEKEEPING_EVERY,
+            peak_conns: 0,
             stop: Arc::new(AtomicBool::new(false)),
             waker,
         })
@@ -199,6 +206,9 @@ impl Server {
             self.core.on_timeout(now);
             self.apply_outputs(now);
             self.flush_dirty(now);
+            if now >= self.next_housekeeping {
+                self.housekeeping(now);
+            }
         }
         tracing::info!(users = self.core.online_users(), "server stopping");
         Ok(())
@@ -406,6 +416,21 @@ impl Server {
             self.apply_outputs(now);
             self.flush_dirty(now);
         }
+    }
+
+    /// Every few seconds: when the load has fallen, give memory back (the
+    /// connection slab, the core's tables, and what the allocator holds).
+    fn housekeeping(&mut self, now: Instant) {
+        self.next_housekeeping = now + HOUSEKEEPING_EVERY;
+        let live = self.conns.len();
+        if live * 2 < self.peak_conns || self.core.shrink() {
+            self.peak_conns = live;
+            self.conns.shrink_to_fit();
+            // SAFETY: malloc_trim only returns free heap memory to the system;
+            // it has no preconditions and touches no live allocation.
+            unsafe { libc::malloc_trim(0) };
+        }
+        self.peak_conns = self.peak_conns.max(live);
     }
 
     /// Removes a connection. With `tell_core`, the core learns it was lost.
