@@ -3,14 +3,16 @@
 #
 # Builds release, starts anychat-server, runs anychat-bench in calls mode (each rate of
 # RATES for CALL_SECONDS) and ramp mode; then, each on a fresh server, a leak check (the
-# same run three times: does the server's RSS keep growing?) and idle mode; prints one
-# table and stops everything it started. With --with-kamailio it also runs ../shared/bench/kamailio_ref.sh at 2000 and
+# same run three times: does the server's RSS keep growing?), idle mode and media mode (each
+# count of MEDIA_CALLS calls streaming 640x480@15 fps-sized frames both ways for MEDIA_SECONDS);
+# prints the tables and stops everything it started. With --with-kamailio it also runs ../shared/bench/kamailio_ref.sh at 2000 and
 # 5000 calls/s, for the reference figures of a SIP proxy measured in the same session.
 #
-# Usage: bench/run.sh [--quick] [--with-kamailio]
+# Usage: bench/run.sh [--quick] [--with-kamailio] [--media-only]
 # Settings (environment): RATES="5000 20000" CALL_SECONDS=30 LEAK_SECONDS=30 PAIRS=1000 THREADS=1
 #   RAMP_START=5000 RAMP_STEP=2500 RAMP_MAX=40000 RAMP_SECONDS=10
 #   IDLE_USERS=100000 IDLE_SOURCES=8 IDLE_HOLD=20 OUT=<results folder>
+#   MEDIA_CALLS="100 500" MEDIA_SECONDS=20 MEDIA_ARGS="" (e.g. "--audio"; empty MEDIA_CALLS skips media)
 #   KAMAILIO_REF=<path of kamailio_ref.sh> (default ../shared/bench/kamailio_ref.sh)
 #   PRIORITY=-10 (optional: the autogroup nice of the whole run, see below)
 set -euo pipefail
@@ -28,21 +30,23 @@ if [ -n "${PRIORITY:-}" ]; then
   echo "scheduler group: $(cat /proc/self/autogroup 2>/dev/null)"
 fi
 
-QUICK=0; KAMAILIO=0
+QUICK=0; KAMAILIO=0; MEDIA_ONLY=0
 for a in "$@"; do
   case $a in
     --quick) QUICK=1 ;;
     --with-kamailio) KAMAILIO=1 ;;
-    *) echo "usage: $0 [--quick] [--with-kamailio]" >&2; exit 2 ;;
+    --media-only) MEDIA_ONLY=1 ;;
+    *) echo "usage: $0 [--quick] [--with-kamailio] [--media-only]" >&2; exit 2 ;;
   esac
 done
 if [ $QUICK = 1 ]; then
   : "${RATES:=2000 5000}" "${CALL_SECONDS:=5}" "${RAMP_START:=5000}" "${RAMP_STEP:=5000}" "${RAMP_MAX:=15000}"
-  : "${RAMP_SECONDS:=3}" "${IDLE_USERS:=5000}" "${IDLE_HOLD:=6}"
+  : "${RAMP_SECONDS:=3}" "${IDLE_USERS:=5000}" "${IDLE_HOLD:=6}" "${MEDIA_CALLS:=100}" "${MEDIA_SECONDS:=5}"
 fi
 RATES=${RATES:-5000 20000}; CALL_SECONDS=${CALL_SECONDS:-30}; LEAK_SECONDS=${LEAK_SECONDS:-$CALL_SECONDS}; PAIRS=${PAIRS:-1000}; THREADS=${THREADS:-1}
 RAMP_START=${RAMP_START:-5000}; RAMP_STEP=${RAMP_STEP:-2500}; RAMP_MAX=${RAMP_MAX:-40000}; RAMP_SECONDS=${RAMP_SECONDS:-10}
 IDLE_USERS=${IDLE_USERS:-100000}; IDLE_SOURCES=${IDLE_SOURCES:-8}; IDLE_HOLD=${IDLE_HOLD:-20}
+MEDIA_CALLS=${MEDIA_CALLS-100 500}; MEDIA_SECONDS=${MEDIA_SECONDS:-20}; MEDIA_ARGS=${MEDIA_ARGS:-}
 OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 
@@ -89,6 +93,7 @@ free -h | sed -n 1,2p
 
 bench() { "$BIN/anychat-bench" "$@"; }
 
+if [ $MEDIA_ONLY = 0 ]; then
 # ---- calls mode, leak check and ramp, on one server
 start_server calls
 for r in $RATES; do
@@ -126,6 +131,18 @@ bench idle --server "$ADDR" --server-pid "$SERVER_PID" --threads "$THREADS" --us
   --sources "$IDLE_SOURCES" --hold "$IDLE_HOLD" --connect-concurrency 512 --name-prefix idle- \
   --json "$OUT/idle.json" | tee "$OUT/idle.log"
 stop_server
+fi
+
+# ---- media mode: each count of calls on a fresh server
+for n in $MEDIA_CALLS; do
+  start_server "media-$n"
+  echo "=== media: $n calls streaming both ways for $MEDIA_SECONDS s"
+  # shellcheck disable=SC2086 # MEDIA_ARGS is a list of options
+  bench media --server "$ADDR" --server-pid "$SERVER_PID" --threads "$THREADS" --calls "$n" --seconds "$MEDIA_SECONDS" \
+    --fps 15 --frame-bytes 6000 --key-every 30 --name-prefix media- $MEDIA_ARGS \
+    --json "$OUT/media-$n.json" | tee "$OUT/media-$n.log"
+  stop_server
+done
 
 # ---- the SIP proxy reference, same session
 KREF=${KAMAILIO_REF:-$(dirname "$ROOT")/shared/bench/kamailio_ref.sh}
@@ -166,9 +183,10 @@ if os.path.exists(os.path.join(out, "ramp.json")):
 head = ["run", "offered/s", "achieved/s", "failed", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "srv cpu s/1k", "srv cpu", "srv RSS MiB"]
 w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
 fmt = lambda r: "  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(r))
-print(fmt(head))
-for r in rows:
-    print(fmt(r))
+if rows:
+    print(fmt(head))
+    for r in rows:
+        print(fmt(r))
 if os.path.exists(os.path.join(out, "ramp.json")):
     print(f'ramp: highest clean rate {load(os.path.join(out, "ramp.json"))["highest_clean_rate"]} calls/s (no failure, p99 <= 10 ms)')
 if os.path.exists(os.path.join(out, "leak.txt")):
@@ -180,6 +198,24 @@ if os.path.exists(os.path.join(out, "idle.json")):
           f'{s.get("rss_kib_after_disconnect", 0) / 1024:.1f} MiB after they left')
     for n in v.get("notes", []):
         print("  note: " + n)
+media = sorted(glob.glob(os.path.join(out, "media-*.json")), key=lambda p: int(re.findall(r"\d+", os.path.basename(p))[0]))
+if media:
+    print()
+    mhead = ["media calls", "streams", "offered fr/s", "relayed fr/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "lost",
+             "need-key", "failed", "srv ms/stream/s", "srv cpu", "srv RSS MiB", "gen cpu"]
+    mrows = []
+    for p in media:
+        v = load(p); vid = v["video"]; l = vid["latency_ms"]; s = v.get("server", {})
+        mrows.append([str(v["calls"]), str(vid["streams"]), f'{vid["offered_per_s"]:.0f}', f'{vid["relayed_per_s"]:.0f}',
+                      f'{l["p50"]:.3f}', f'{l["p90"]:.3f}', f'{l["p99"]:.3f}', f'{l["max"]:.3f}', str(vid["dropped"]),
+                      str(vid["need_key_frame"]), str(v["failed"]), f'{s.get("cpu_s_per_stream_per_s", 0) * 1000:.3f}',
+                      f'{s.get("cpu_share_of_one_core", 0) * 100:.0f}%', f'{s.get("rss_kib_peak_sampled", 0) / 1024:.1f}',
+                      f'{v["bench_cpu_s"] / max(v["window_s"], 1e-3) * 100:.0f}%'])
+    mw = [max(len(r[i]) for r in mrows + [mhead]) for i in range(len(mhead))]
+    print("  ".join(c.rjust(mw[i]) for i, c in enumerate(mhead)))
+    for r in mrows:
+        print("  ".join(c.rjust(mw[i]) for i, c in enumerate(r)))
+    print("media: video frames; p99 target < 50 ms at 500 calls; a stream = one direction of one call")
 for p in sorted(glob.glob(os.path.join(out, "kamailio-*.log"))):
     last = [l for l in open(p) if l.startswith("kamailio_ref ")]
     print(last[-1].strip() if last else f"{os.path.basename(p)}: no result")

@@ -7,6 +7,7 @@
 //! anychat-bench calls --server 127.0.0.1:8906 --pairs 1000 --rate 5000 --duration 30 --server-pid PID
 //! anychat-bench ramp  --server 127.0.0.1:8906 --pairs 1000 --start 5000 --step 5000 --max 60000 --step-seconds 10
 //! anychat-bench idle  --server 127.0.0.1:8906 --users 100000 --sources 8 --hold 20 --server-pid PID
+//! anychat-bench media --server 127.0.0.1:8906 --calls 500 --seconds 20 --fps 15 --frame-bytes 6000 --server-pid PID
 //! ```
 //!
 //! - `calls`: caller/callee pairs place complete calls (Request, ringing
@@ -20,6 +21,13 @@
 //!   achieved.
 //! - `idle`: logs users in and keeps them connected (Pings answered), then
 //!   reports the server's RSS per connected user.
+//! - `media`: N calls held at once, each streaming synthetic pre-encoded
+//!   video (codec 201, `--frame-bytes` per frame at `--fps`, a key frame
+//!   every `--key-every` frames and on `NeedKeyFrame`) and with `--audio`
+//!   20 ms PCM chunks, both ways; prints offered and relayed frames/s, frame
+//!   latency (send → receive, stamped in the payload) percentiles, frames
+//!   lost, NeedKeyFrame received and, given `--server-pid`, the server's CPU
+//!   seconds per stream per second and its RSS.
 //!
 //! Every mode prints a progress line per second and, with `--json FILE`,
 //! writes its summary as JSON. Only loopback servers are accepted, and every
@@ -36,6 +44,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use anychat_bench::media::{self as bench_media, MediaPlan, MediaResult, StreamStats};
 use anychat_bench::procfs::{self, ProcSample};
 use anychat_bench::stats::{round3, Percentiles, StepResult};
 use anychat_bench::worker::{Command, Report, Shared, UserSpec, Worker, WorkerConfig};
@@ -59,6 +68,8 @@ enum Mode {
     Ramp(RampArgs),
     /// Keep many users logged in and measure the server's memory per user.
     Idle(IdleArgs),
+    /// Hold N calls streaming synthetic video (and audio) both ways; measure the relay.
+    Media(MediaArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -144,10 +155,40 @@ struct IdleArgs {
     hold: f64,
 }
 
+#[derive(Args, Debug, Clone)]
+struct MediaArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Concurrent calls (two connections each), each streaming both ways.
+    #[arg(long)]
+    calls: usize,
+    /// Seconds of streaming (from the moment the calls are placed).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Video frames per second per stream.
+    #[arg(long, default_value_t = 15.0)]
+    fps: f64,
+    /// Mean payload bytes of a video frame (each frame within ±10%).
+    #[arg(long, default_value_t = 6000)]
+    frame_bytes: usize,
+    /// A key frame every this many video frames (and whenever NeedKeyFrame comes).
+    #[arg(long, default_value_t = 30)]
+    key_every: u64,
+    /// Also send 20 ms PCM chunks (640 bytes, 16 kHz mono) at 50/s each way.
+    #[arg(long)]
+    audio: bool,
+    /// Seconds to wait, once the sending stops, for frames still in flight.
+    #[arg(long, default_value_t = 2.0)]
+    drain: f64,
+}
+
 const MAX_RATE: f64 = 1_000_000.0;
 const MAX_SECONDS: f64 = 3600.0;
 const MAX_PAIRS: usize = 500_000;
 const MAX_USERS: usize = 1_000_000;
+const MAX_MEDIA_CALLS: usize = 20_000;
+/// Seconds for a media call to start and, at the end, to finish.
+const MEDIA_CALL_TIMEOUT: f64 = 5.0;
 /// File descriptors kept free for everything that is not a client socket.
 const SPARE_FDS: u64 = 64;
 
@@ -157,6 +198,7 @@ fn main() -> ExitCode {
         Mode::Calls(a) => calls(a),
         Mode::Ramp(a) => ramp(a),
         Mode::Idle(a) => idle(a),
+        Mode::Media(a) => media(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -234,6 +276,13 @@ struct Totals {
     failed: u64,
     disconnected: u64,
     pongs: u64,
+    calls_up: u64,
+    video_sent: u64,
+    video_received: u64,
+    audio_sent: u64,
+    audio_received: u64,
+    media_gaps: u64,
+    need_key: u64,
 }
 
 /// Results of the login phase.
@@ -324,6 +373,13 @@ impl Fleet {
             t.failed += s.failed.load(Ordering::Relaxed);
             t.disconnected += s.disconnected.load(Ordering::Relaxed);
             t.pongs += s.pongs.load(Ordering::Relaxed);
+            t.calls_up += s.calls_up.load(Ordering::Relaxed);
+            t.video_sent += s.video_sent.load(Ordering::Relaxed);
+            t.video_received += s.video_received.load(Ordering::Relaxed);
+            t.audio_sent += s.audio_sent.load(Ordering::Relaxed);
+            t.audio_received += s.audio_received.load(Ordering::Relaxed);
+            t.media_gaps += s.media_gaps.load(Ordering::Relaxed);
+            t.need_key += s.need_key.load(Ordering::Relaxed);
         }
         t
     }
@@ -376,7 +432,7 @@ impl Fleet {
                         *s.failed.entry(k).or_default() += v;
                     }
                 }
-                Report::Step(_) => return Err("unexpected step report".into()),
+                Report::Step(_) | Report::Media(_) => return Err("unexpected step report".into()),
             }
         }
         s.seconds = t0.elapsed().as_secs_f64();
@@ -437,7 +493,7 @@ impl Fleet {
                     got += 1;
                     result.merge(r);
                 }
-                Report::LoggedIn { .. } => return Err("unexpected login report".into()),
+                Report::LoggedIn { .. } | Report::Media(_) => return Err("unexpected report".into()),
             }
         }
         let bench = procfs::own_cpu_seconds() - cpu0;
@@ -450,6 +506,104 @@ impl Fleet {
             _ => None,
         };
         Ok((result, server, Cpu { bench, machine }))
+    }
+
+    /// A media run: every worker's pairs call and stream as planned. Prints a
+    /// progress line per second; the CPU and memory figures cover the
+    /// streaming window (from the command to `plan.seconds` later).
+    fn media(&self, plan: MediaPlan) -> Result<(MediaResult, ServerUse, Cpu, f64)> {
+        let pid = self.server_pid;
+        let mut server = ServerUse::default();
+        if let Some(pid) = pid {
+            server.before = procfs::sample(pid).ok_or("the server process is gone")?;
+            server.peak_rss_kib = server.before.rss_kib;
+        }
+        let cpu0 = procfs::own_cpu_seconds();
+        let machine0 = procfs::machine_busy_seconds();
+        for c in &self.commands {
+            c.send(Command::Media(plan)).map_err(|_| "a worker stopped")?;
+        }
+        let t0 = Instant::now();
+        let window_end = t0 + plan.seconds;
+        let hard_end = self.deadline + Duration::from_secs(5);
+        let mut window: Option<(f64, Cpu)> = None;
+        let mut next_tick = t0 + Duration::from_secs(1);
+        let (mut last, mut last_t, mut last_cpu) = (self.totals(), t0, server.before.cpu_s);
+        let mut result = MediaResult::default();
+        let mut got = 0;
+        while got < self.commands.len() {
+            let wake = if window.is_none() { next_tick.min(window_end) } else { next_tick };
+            match self.reports.recv_deadline(wake.min(hard_end)) {
+                Ok(Report::Media(r)) => {
+                    got += 1;
+                    result.merge(*r);
+                }
+                Ok(_) => return Err("unexpected report".into()),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err("the workers stopped".into()),
+            }
+            let now = Instant::now();
+            if now >= hard_end {
+                return Err("the run went past its time limit".into());
+            }
+            if window.is_none() && (now >= window_end || got == self.commands.len()) {
+                // The streaming window ends: its CPU and memory.
+                let machine = match (machine0, procfs::machine_busy_seconds()) {
+                    (Some(a), Some(b)) => Some(b - a),
+                    _ => None,
+                };
+                let cpu = Cpu { bench: procfs::own_cpu_seconds() - cpu0, machine };
+                if let Some(pid) = pid {
+                    server.after = procfs::sample(pid).ok_or("the server process is gone")?;
+                    server.peak_rss_kib = server.peak_rss_kib.max(server.after.rss_kib);
+                }
+                window = Some((now.duration_since(t0).as_secs_f64(), cpu));
+            }
+            if now >= next_tick {
+                next_tick += Duration::from_secs(1);
+                let dt = now.duration_since(last_t).as_secs_f64().max(1e-3);
+                let t = self.totals();
+                let max_ms = self.shared.iter().map(|s| s.max_frame_latency_ns.swap(0, Ordering::Relaxed)).max();
+                let mut line = format!(
+                    "[{:>4.0}s] calls up {:>5}  video sent {:>6.0}/s recv {:>6.0}/s",
+                    now.duration_since(t0).as_secs_f64(),
+                    t.calls_up,
+                    (t.video_sent - last.video_sent) as f64 / dt,
+                    (t.video_received - last.video_received) as f64 / dt,
+                );
+                if plan.audio {
+                    line += &format!(
+                        "  audio sent {:>6.0}/s recv {:>6.0}/s",
+                        (t.audio_sent - last.audio_sent) as f64 / dt,
+                        (t.audio_received - last.audio_received) as f64 / dt
+                    );
+                }
+                line += &format!(
+                    "  lost {:>4}  need-key {:>4}  failed {:>3}  max latency {:>7.3} ms",
+                    t.media_gaps - last.media_gaps,
+                    t.need_key - last.need_key,
+                    t.failed,
+                    max_ms.unwrap_or(0) as f64 / 1e6
+                );
+                if let Some(s) = pid.and_then(procfs::sample) {
+                    line += &format!(
+                        "  server cpu {:>3.0}%  rss {:.1} MiB",
+                        (s.cpu_s - last_cpu) / dt * 100.0,
+                        mib(s.rss_kib)
+                    );
+                    last_cpu = s.cpu_s;
+                    if window.is_none() {
+                        server.peak_rss_kib = server.peak_rss_kib.max(s.rss_kib);
+                    }
+                }
+                println!("{line}");
+                last = t;
+                last_t = now;
+            }
+        }
+        let (window_s, cpu) = window.unwrap_or((t0.elapsed().as_secs_f64(), Cpu::default()));
+        result.calls.elapsed_s = t0.elapsed().as_secs_f64();
+        Ok((result, server, cpu, window_s))
     }
 
     fn stop(self) {
@@ -826,6 +980,195 @@ fn idle(a: IdleArgs) -> Result<()> {
         v["server"]["rss_kib_after_disconnect"] = json!(s.rss_kib);
     }
     write_json(c, &v)
+}
+
+// ----- media ---------------------------------------------------------------
+
+fn media(a: MediaArgs) -> Result<()> {
+    check_common(&a.common)?;
+    check_range("seconds", a.seconds, 0.0, MAX_SECONDS)?;
+    check_range("fps", a.fps, 0.0, 240.0)?;
+    check_range("drain", a.drain, 0.0, 60.0)?;
+    if a.calls == 0 || a.calls > MAX_MEDIA_CALLS || a.calls < a.common.threads as usize {
+        return Err(format!("--calls must be in {}..={MAX_MEDIA_CALLS}", a.common.threads));
+    }
+    if a.frame_bytes < bench_media::STAMP_LEN || a.frame_bytes > anychat::protocol::MAX_MEDIA_LEN * 9 / 10 {
+        return Err(format!(
+            "--frame-bytes must be in {}..={}",
+            bench_media::STAMP_LEN,
+            anychat::protocol::MAX_MEDIA_LEN * 9 / 10
+        ));
+    }
+    if a.key_every == 0 || a.key_every > 1_000_000 {
+        return Err("--key-every must be in 1..=1000000".into());
+    }
+    fds_for(2 * a.calls)?;
+    let c = &a.common;
+    let plan = MediaPlan {
+        seconds: Duration::from_secs_f64(a.seconds),
+        fps: a.fps,
+        frame_bytes: a.frame_bytes,
+        key_every: a.key_every,
+        audio: a.audio,
+        drain: Duration::from_secs_f64(a.drain),
+        call_timeout: Duration::from_secs_f64(MEDIA_CALL_TIMEOUT),
+    };
+    let deadline = Instant::now()
+        + Duration::from_secs_f64(
+            c.login_timeout + a.seconds + a.drain + 2.0 * MEDIA_CALL_TIMEOUT + 60.0 + a.calls as f64 / 100.0,
+        );
+    let kbps = a.frame_bytes as f64 * 8.0 * a.fps / 1000.0;
+    println!(
+        "anychat-bench media: {} calls x 2 streams, video {} fps x {} B ({kbps:.0} kbit/s), key every {}{}, {} s, \
+         against {} ({} thread(s))",
+        a.calls,
+        a.fps,
+        a.frame_bytes,
+        a.key_every,
+        if a.audio { ", audio 50 x 640 B/s" } else { "" },
+        a.seconds,
+        c.server,
+        c.threads
+    );
+    bench_media::now_ns();
+    let fleet = Fleet::start(c, pair_users(&name_prefix(c), a.calls), true, deadline)?;
+    let run = || -> Result<Value> {
+        let login = fleet.wait_login()?;
+        if login.pairs_ready == 0 {
+            return Err("no pair logged in".into());
+        }
+        let (mut r, server, cpu, window_s) = fleet.media(plan)?;
+        let mut v = media_summary(&a, &mut r, c.server_pid.map(|_| server), cpu, window_s);
+        v["login"] = login_json(&login);
+        v["server_addr"] = json!(c.server.to_string());
+        v["threads"] = json!(c.threads);
+        Ok(v)
+    };
+    let v = run();
+    fleet.stop();
+    write_json(c, &v?)
+}
+
+fn stream_lines(what: &str, s: &StreamStats, seconds: f64) {
+    let p = s.latency.percentiles();
+    println!(
+        "{what}: {} streams; sent {} ({:.0}/s offered, {} key), received {} ({:.0}/s relayed); lost {}, out of order \
+         {}, sent before the first received {}, silent streams {}, skipped by the sender {}",
+        s.streams,
+        s.sent,
+        s.sent as f64 / seconds,
+        s.key_sent,
+        s.received,
+        s.received as f64 / seconds,
+        s.dropped,
+        s.out_of_order,
+        s.before_first,
+        s.silent,
+        s.skipped_by_sender
+    );
+    println!(
+        "{what} latency (send -> receive), ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  ({} samples)",
+        p.p50, p.p90, p.p99, p.p999, p.max, p.samples
+    );
+}
+
+/// The summary of a media run, printed and as JSON.
+fn media_summary(a: &MediaArgs, r: &mut MediaResult, server: Option<ServerUse>, cpu: Cpu, window_s: f64) -> Value {
+    let seconds = a.seconds;
+    let calls = &mut r.calls;
+    let setup = Percentiles::of(&mut calls.latencies_ns);
+    println!(
+        "calls      {} placed, {} up (both STARTs), {} finished cleanly, {} failed",
+        calls.placed,
+        r.up,
+        calls.completed,
+        calls.failed_total()
+    );
+    for (k, v) in &calls.failed {
+        println!("  {v} x {k}");
+    }
+    println!(
+        "setup latency (Request -> caller's START), ms: p50 {:.3}  p99 {:.3}  max {:.3}",
+        setup.p50, setup.p99, setup.max
+    );
+    stream_lines("video", &r.video, seconds);
+    println!(
+        "NeedKeyFrame received {} ({} video streams: one each comes with the subscription)",
+        r.need_key, r.video.streams
+    );
+    if a.audio {
+        stream_lines("audio", &r.audio, seconds);
+    }
+    let lag = r.send_lag.percentiles();
+    println!(
+        "load generator: frame due -> written p50 {:.3}  p99 {:.3}  max {:.3} ms; {} writes left bytes queued",
+        lag.p50, lag.p99, lag.max, r.send_backlog
+    );
+    let mut v = json!({
+        "mode": "media",
+        "calls": a.calls,
+        "seconds": seconds,
+        "fps": a.fps,
+        "frame_bytes": a.frame_bytes,
+        "key_every": a.key_every,
+        "audio": a.audio,
+        "placed": calls.placed,
+        "calls_up": r.up,
+        "completed": calls.completed,
+        "failed": calls.failed_total(),
+        "failed_by_reason": calls.failed,
+        "setup_latency_ms": setup.to_json(),
+        "video": r.video.to_json(seconds, Some(r.need_key)),
+        "send_lag_ms": lag.to_json(),
+        "send_backlog": r.send_backlog,
+        "window_s": round3(window_s),
+        "bench_cpu_s": round3(cpu.bench),
+        "elapsed_s": round3(calls.elapsed_s),
+    });
+    if a.audio {
+        v["audio"] = r.audio.to_json(seconds, None);
+    }
+    // A stream is one direction of one call (its video, and its audio with --audio).
+    let streams = if r.video.streams > 0 { r.video.streams } else { 2 * r.up };
+    let wall = window_s.max(1e-3);
+    if let Some(s) = server {
+        let per_stream = if streams > 0 { s.cpu_s() / (streams as f64 * wall) } else { 0.0 };
+        println!(
+            "server     cpu {:.2} s over {:.1} s = {:.0}% of one core = {:.3} ms of CPU per stream per second \
+             ({streams} streams); RSS {:.1} MiB before, {:.1} MiB after, {:.1} MiB peak sampled, VmHWM {:.1} MiB",
+            s.cpu_s(),
+            wall,
+            s.cpu_s() / wall * 100.0,
+            per_stream * 1000.0,
+            mib(s.before.rss_kib),
+            mib(s.after.rss_kib),
+            mib(s.peak_rss_kib),
+            mib(s.after.hwm_kib),
+        );
+        v["server"] = json!({
+            "cpu_s": round3(s.cpu_s()),
+            "streams": streams,
+            "cpu_s_per_stream_per_s": (per_stream * 1e7).round() / 1e7,
+            "cpu_share_of_one_core": round3(s.cpu_s() / wall),
+            "rss_kib_before": s.before.rss_kib,
+            "rss_kib_after": s.after.rss_kib,
+            "rss_kib_peak_sampled": s.peak_rss_kib,
+            "vm_hwm_kib": s.after.hwm_kib,
+        });
+    }
+    println!("load generator cpu {:.2} s ({:.0}% of one core)", cpu.bench, cpu.bench / wall * 100.0);
+    if let Some(m) = cpu.machine {
+        let others = (m - cpu.bench - server.map_or(0.0, |s| s.cpu_s())).max(0.0);
+        println!(
+            "machine    {:.2} cores busy on average of {}; {:.2} cores by other processes and interrupts",
+            m / wall,
+            online_cpus(),
+            others / wall
+        );
+        v["machine_busy_cores"] = json!(round3(m / wall));
+        v["other_busy_cores"] = json!(round3(others / wall));
+    }
+    v
 }
 
 /// Processors online (not just those this process may run on).

@@ -12,6 +12,14 @@
 //! pending bytes with one `write` (the messages of an iteration are batched).
 //! Every loop here is bounded: the worker stops at its hard deadline whatever
 //! it is told.
+//!
+//! In media mode every pair places one call and holds it: on its START each
+//! side opens its camera (and microphone), subscribes to the peer's streams
+//! and sends synthetic frames at the planned rate until the run's end; the
+//! frames in flight are then awaited (the drain), the caller finishes the
+//! call, and the worker reports. A frame's send time is written into its
+//! payload just before the connection's bytes go to `write`; the receiver
+//! reads the clock right after the `read` that brought the frame.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -23,12 +31,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anychat::constants::*;
-use anychat::protocol::{split_frame, CallEvent, ClientMsg, Role, ServerMsg, PROTOCOL_VERSION};
+use anychat::protocol::{
+    split_frame, CallEvent, ClientMsg, MediaHeader, Role, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
+    MEDIA_VIDEO, PROTOCOL_VERSION,
+};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::media::{self, MediaPlan, MediaResult, Noise, Side, AUDIO_BYTES};
 use super::stats::{reason_code, StepResult};
 
 const REQUEST: u32 = BRAC_VIDEOCALL_EVENT_REQUEST;
@@ -43,6 +55,11 @@ const READ_CHUNK: usize = 64 * 1024;
 const PLACING_GRACE: Duration = Duration::from_millis(2);
 /// Longest the loop sleeps when nothing is due (commands are checked between polls).
 const IDLE_WAIT: Duration = Duration::from_millis(20);
+/// Media mode: a connection with this many bytes not yet written skips its
+/// next video frames (the load generator's own uplink is full).
+const MAX_MEDIA_BACKLOG: usize = 1024 * 1024;
+/// Media mode: frames sent per loop iteration at most (reads come in between).
+const MAX_FRAMES_PER_ITERATION: usize = 10_000;
 
 /// Counters the main thread reads for its once-a-second progress line.
 #[derive(Debug, Default)]
@@ -56,6 +73,17 @@ pub struct Shared {
     pub pongs: AtomicU64,
     /// Largest setup latency (ns) since the main thread last took it.
     pub max_latency_ns: AtomicU64,
+    /// Media mode: calls with both STARTs, frames sent and received, frames
+    /// lost (gaps seen so far), NeedKeyFrame received.
+    pub calls_up: AtomicU64,
+    pub video_sent: AtomicU64,
+    pub video_received: AtomicU64,
+    pub audio_sent: AtomicU64,
+    pub audio_received: AtomicU64,
+    pub media_gaps: AtomicU64,
+    pub need_key: AtomicU64,
+    /// Largest frame latency (ns) since the main thread last took it.
+    pub max_frame_latency_ns: AtomicU64,
 }
 
 /// One simulated user: its login name and the source address to bind.
@@ -83,6 +111,9 @@ pub enum Command {
     /// Place calls at `rate` per second for `duration`, then report once every
     /// call placed has ended (completed, failed or timed out after `call_timeout`).
     Step { rate: f64, duration: Duration, call_timeout: Duration },
+    /// Media mode: every free pair places one call and streams as planned,
+    /// then finishes it; report once every call has ended.
+    Media(MediaPlan),
     /// Close every connection and end the thread.
     Stop,
 }
@@ -96,6 +127,7 @@ pub enum Report {
         pairs_ready: u64,
     },
     Step(StepResult),
+    Media(Box<MediaResult>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +152,8 @@ struct Conn {
     dirty: bool,
     ping_every: Duration,
     ping_seq: u32,
+    /// Media mode: what this connection sends and receives.
+    media: Side,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +174,20 @@ struct Pair {
     callee_start: bool,
     caller_finish: bool,
     callee_finish: bool,
+}
+
+/// A media run in progress.
+struct MediaRun {
+    plan: MediaPlan,
+    /// The sending stops here.
+    stop_at: Instant,
+    /// Set once the sending stopped: frames in flight are awaited until then.
+    drain_until: Option<Instant>,
+    /// The callers have sent FINISH: report once every call has ended.
+    hung_up: bool,
+    /// Next frame due per connection and kind: `(due, connection, kind)`.
+    due: BinaryHeap<Reverse<(Instant, usize, u8)>>,
+    result: MediaResult,
 }
 
 struct ActiveStep {
@@ -175,6 +223,12 @@ pub struct Worker {
     /// Pairs whose Request was queued this iteration: stamped just before the write.
     just_placed: Vec<usize>,
     shared: Arc<Shared>,
+    /// A media command was received: media, device and key-frame messages are expected.
+    media_mode: bool,
+    media: Option<MediaRun>,
+    noise: Option<Noise>,
+    /// The clock (`media::now_ns`) right after the last `read` returned data.
+    recv_ns: u64,
 }
 
 impl Worker {
@@ -192,6 +246,7 @@ impl Worker {
                 dirty: false,
                 ping_every: Duration::from_secs(1),
                 ping_seq: 0,
+                media: Side::default(),
             })
             .collect();
         let npairs = if cfg.pairs { cfg.users.len() / 2 } else { 0 };
@@ -226,6 +281,10 @@ impl Worker {
             dirty: Vec::new(),
             just_placed: Vec::new(),
             shared,
+            media_mode: false,
+            media: None,
+            noise: None,
+            recv_ns: 0,
             cfg,
         })
     }
@@ -247,6 +306,7 @@ impl Worker {
                     self.result = StepResult { offered: total, ..StepResult::default() };
                     self.step = Some(ActiveStep { start: now, rate, duration, call_timeout, total, placed: 0 });
                 }
+                Ok(Command::Media(plan)) => self.start_media(now, plan),
                 Ok(Command::Stop) | Err(TryRecvError::Disconnected) => break,
                 Err(TryRecvError::Empty) => {}
             }
@@ -275,6 +335,7 @@ impl Worker {
             self.expire_logins(now);
             self.place_calls(now);
             self.expire_calls(now);
+            self.media_tick(Instant::now());
             self.send_pings(now);
             // Setup latency runs from just before the Request is written.
             let sent = Instant::now();
@@ -377,6 +438,9 @@ impl Worker {
         }
         self.conns[idx].out = Vec::new();
         self.conns[idx].partial = Vec::new();
+        self.conns[idx].written = 0;
+        self.conns[idx].media.streaming = false;
+        self.conns[idx].media.stamps.clear();
         match phase {
             Phase::Connecting | Phase::WaitLogin => self.login_failure(idx, reason),
             _ => {
@@ -411,7 +475,12 @@ impl Worker {
                     self.kill(idx, "disconnected".into());
                     return;
                 }
-                Ok(n) => n,
+                Ok(n) => {
+                    if self.media_mode {
+                        self.recv_ns = media::now_ns();
+                    }
+                    n
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if c.phase == Phase::Connecting && e.kind() == io::ErrorKind::NotConnected => return,
@@ -491,6 +560,18 @@ impl Worker {
             ServerMsg::VideoCall { ev, .. } if phase == Phase::LoggedIn && self.cfg.pairs => {
                 self.on_call_event(now, idx, ev)
             }
+            ServerMsg::Media { from, header, data } if phase == Phase::LoggedIn && self.media_mode => {
+                self.on_media(idx, from, header, &data)
+            }
+            ServerMsg::NeedKeyFrame if phase == Phase::LoggedIn && self.media_mode => {
+                self.conns[idx].media.key_pending = true;
+                self.shared.need_key.fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = self.media.as_mut() {
+                    m.result.need_key += 1;
+                }
+            }
+            // Camera and microphone states (ours and the peer's): nothing to check.
+            ServerMsg::Device { .. } if phase == Phase::LoggedIn && self.media_mode => {}
             _ => {
                 if self.cfg.pairs {
                     self.retire(idx / 2, Some("unexpected".into()));
@@ -522,7 +603,12 @@ impl Worker {
             Nothing,
             CalleeReplies,
             CallerFinishes,
+            /// Media mode: this side opens its devices and starts streaming.
+            Stream,
         }
+        let media_mode = self.media_mode;
+        // Media mode: a FINISH is expected only once the caller has hung up.
+        let finish_ok = !media_mode || self.media.as_ref().is_some_and(|m| m.hung_up);
         let next = match (is_caller, ev.event) {
             (true, REPLY) if !pair.ringing => {
                 pair.ringing = true;
@@ -537,17 +623,17 @@ impl Worker {
                 let lat = now.saturating_duration_since(pair.sent_at).as_nanos() as u64;
                 self.result.latencies_ns.push(lat);
                 self.shared.max_latency_ns.fetch_max(lat, Ordering::Relaxed);
-                Some(Next::CallerFinishes)
+                Some(if media_mode { Next::Stream } else { Next::CallerFinishes })
             }
             (false, START) if pair.got_request && !pair.callee_start => {
                 pair.callee_start = true;
-                Some(Next::Nothing)
+                Some(if media_mode { Next::Stream } else { Next::Nothing })
             }
-            (true, FINISH) if pair.caller_start && !pair.caller_finish => {
+            (true, FINISH) if pair.caller_start && !pair.caller_finish && finish_ok => {
                 pair.caller_finish = true;
                 Some(Next::Nothing)
             }
-            (false, FINISH) if pair.callee_start && !pair.callee_finish => {
+            (false, FINISH) if pair.callee_start && !pair.callee_finish && finish_ok => {
                 pair.callee_finish = true;
                 Some(Next::Nothing)
             }
@@ -561,6 +647,10 @@ impl Worker {
             Some(Next::Nothing) => (None, 0),
             Some(Next::CalleeReplies) => (Some(callee), REPLY),
             Some(Next::CallerFinishes) => (Some(caller), FINISH),
+            Some(Next::Stream) => {
+                self.start_side(now, idx);
+                (None, 0)
+            }
         };
         if let Some(from) = from {
             let ev = CallEvent { event, user_id: peer_uid, error_code: 0, flags: 0, param: 0, user_str: vec![] };
@@ -657,6 +747,255 @@ impl Worker {
         }
     }
 
+    // ----- media --------------------------------------------------------------
+
+    /// Media mode: every free pair places its call now; each side streams
+    /// from its START until `plan.seconds` from now.
+    fn start_media(&mut self, now: Instant, plan: MediaPlan) {
+        self.media_mode = true;
+        if self.noise.is_none() {
+            self.noise = Some(Noise::new(self.cfg.users.len() as u64 ^ std::process::id() as u64));
+        }
+        for c in &mut self.conns {
+            c.media = Side::default();
+        }
+        self.result = StepResult::default();
+        let stop_at = now + plan.seconds;
+        // A call that has not ended by then (started, streamed, drained and
+        // finished) fails as timed out.
+        let deadline = stop_at + plan.drain + plan.call_timeout;
+        while let Some(p) = self.idle_pairs.pop_front() {
+            let callee_uid = self.conns[2 * p + 1].user_id;
+            let pair = &mut self.pairs[p];
+            pair.state = PairState::InCall;
+            pair.seq = pair.seq.wrapping_add(1);
+            pair.sent_at = now;
+            pair.ringing = false;
+            pair.got_request = false;
+            pair.caller_start = false;
+            pair.callee_start = false;
+            pair.caller_finish = false;
+            pair.callee_finish = false;
+            self.call_deadlines.push_back((deadline, p, pair.seq));
+            let req = CallEvent {
+                event: REQUEST,
+                user_id: callee_uid,
+                error_code: 0,
+                flags: CALL_FLAGS,
+                param: pair.seq,
+                user_str: vec![],
+            };
+            ClientMsg::VideoCall(req).encode(&mut self.conns[2 * p].out);
+            self.just_placed.push(p);
+            self.in_flight += 1;
+            self.result.offered += 1;
+            self.result.placed += 1;
+            self.shared.placed.fetch_add(1, Ordering::Relaxed);
+            self.mark_dirty(2 * p);
+        }
+        self.media = Some(MediaRun {
+            plan,
+            stop_at,
+            drain_until: None,
+            hung_up: false,
+            due: BinaryHeap::new(),
+            result: MediaResult::default(),
+        });
+    }
+
+    /// A side of a call got its START: it opens its camera (and microphone),
+    /// subscribes to the peer's streams and schedules its first frames,
+    /// spread over one period so that the streams do not send in step.
+    fn start_side(&mut self, now: Instant, idx: usize) {
+        let Some(m) = self.media.as_mut() else { return };
+        if now >= m.stop_at {
+            return;
+        }
+        let peer = self.conns[idx ^ 1].user_id;
+        let audio = m.plan.audio;
+        let c = &mut self.conns[idx];
+        ClientMsg::Device { kind: DEVICE_CAMERA, open: true }.encode(&mut c.out);
+        ClientMsg::Subscribe { user_id: peer, kind: MEDIA_VIDEO, on: true }.encode(&mut c.out);
+        if audio {
+            ClientMsg::Device { kind: DEVICE_MIC, open: true }.encode(&mut c.out);
+            ClientMsg::Subscribe { user_id: peer, kind: MEDIA_AUDIO, on: true }.encode(&mut c.out);
+        }
+        c.media.streaming = true;
+        c.media.since = Some(now);
+        let spread = (media::mix(idx as u64) % 1024) as f64 / 1024.0;
+        m.due.push(Reverse((now + m.plan.video_period().mul_f64(spread), idx, MEDIA_VIDEO)));
+        if audio {
+            m.due.push(Reverse((now + m.plan.audio_period().mul_f64(spread), idx, MEDIA_AUDIO)));
+        }
+        let p = idx / 2;
+        if self.pairs[p].caller_start && self.pairs[p].callee_start {
+            m.result.up += 1;
+            self.shared.calls_up.fetch_add(1, Ordering::Relaxed);
+        }
+        self.mark_dirty(idx);
+    }
+
+    /// Sends the frames due, ends the sending at the run's end, waits for the
+    /// frames in flight, then hangs up.
+    fn media_tick(&mut self, now: Instant) {
+        let Some(m) = self.media.as_ref() else { return };
+        if m.hung_up {
+            return;
+        }
+        if m.drain_until.is_none() {
+            for _ in 0..MAX_FRAMES_PER_ITERATION {
+                let Some(m) = self.media.as_mut() else { return };
+                let Some(&Reverse((due, idx, kind))) = m.due.peek() else { break };
+                if due > now || due >= m.stop_at {
+                    break;
+                }
+                m.due.pop();
+                self.send_frame(due, idx, kind);
+            }
+            let Some(m) = self.media.as_mut() else { return };
+            if now >= m.stop_at {
+                m.due.clear();
+                m.drain_until = Some(now + m.plan.drain);
+            }
+            return;
+        }
+        let until = m.drain_until.unwrap_or(now);
+        if now < until && !self.drained() {
+            return;
+        }
+        self.hang_up();
+    }
+
+    /// One frame of connection `idx`'s `kind` stream, due at `due`; the next
+    /// one is scheduled one period later.
+    fn send_frame(&mut self, due: Instant, idx: usize, kind: u8) {
+        let (Some(m), Some(noise)) = (self.media.as_mut(), self.noise.as_ref()) else { return };
+        let p = idx / 2;
+        let c = &mut self.conns[idx];
+        if self.pairs[p].state != PairState::InCall || c.phase != Phase::LoggedIn || !c.media.streaming {
+            return;
+        }
+        let video = kind == MEDIA_VIDEO;
+        let period = if video { m.plan.video_period() } else { m.plan.audio_period() };
+        m.due.push(Reverse((due + period, idx, kind)));
+        let side = &mut c.media;
+        let stats = if video { &mut m.result.video } else { &mut m.result.audio };
+        if c.out.len() - c.written > MAX_MEDIA_BACKLOG {
+            stats.skipped_by_sender += 1;
+            if video {
+                // As an encoder whose output was lost: the next frame is a key frame.
+                side.key_pending = true;
+            }
+            return;
+        }
+        let timestamp = due.saturating_duration_since(side.since.unwrap_or(due)).as_millis() as u32;
+        let (header, data) = if video {
+            let seq = side.video_sent;
+            let key = seq == 0 || side.key_pending || side.since_key + 1 >= m.plan.key_every;
+            if key {
+                side.since_key = 0;
+                side.key_pending = false;
+                stats.key_sent += 1;
+            } else {
+                side.since_key += 1;
+            }
+            side.video_sent += 1;
+            let salt = (idx as u64) << 32;
+            (media::video_header(key, timestamp), noise.payload(m.plan.video_bytes(seq, salt), salt ^ seq, seq))
+        } else {
+            let seq = side.audio_sent;
+            side.audio_sent += 1;
+            (media::audio_header(timestamp), noise.payload(AUDIO_BYTES, !((idx as u64) << 32) ^ seq, seq))
+        };
+        let len = data.len();
+        ClientMsg::Media { header, data }.encode(&mut c.out);
+        // The payload is the message's last field.
+        side.stamps.push((c.out.len() - len, due));
+        stats.sent += 1;
+        let counter = if video { &self.shared.video_sent } else { &self.shared.audio_sent };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.mark_dirty(idx);
+    }
+
+    /// A frame relayed to connection `idx`: from its peer, in sequence.
+    fn on_media(&mut self, idx: usize, from: u32, header: MediaHeader, data: &[u8]) {
+        let p = idx / 2;
+        if from != self.conns[idx ^ 1].user_id {
+            self.retire(p, Some("media from another user".into()));
+            return;
+        }
+        let Some((sent_ns, seq)) = media::read_stamp(data).filter(|_| header.kind <= MEDIA_AUDIO) else {
+            self.retire(p, Some("unexpected media".into()));
+            return;
+        };
+        // A frame still queued at the server when the call ended (media is
+        // written after signalling, so FINISH may overtake it): not counted.
+        let Some(m) = self.media.as_mut().filter(|_| self.pairs[p].state == PairState::InCall) else { return };
+        let video = header.kind == MEDIA_VIDEO;
+        let lat = self.recv_ns.saturating_sub(sent_ns);
+        let lost = self.conns[idx].media.rx[header.kind as usize].on_seq(seq);
+        let stats = if video { &mut m.result.video } else { &mut m.result.audio };
+        stats.received += 1;
+        stats.latency.record(lat);
+        let counter = if video { &self.shared.video_received } else { &self.shared.audio_received };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if lost > 0 {
+            self.shared.media_gaps.fetch_add(lost, Ordering::Relaxed);
+        }
+        self.shared.max_frame_latency_ns.fetch_max(lat, Ordering::Relaxed);
+    }
+
+    /// Whether every frame sent in a started call has reached the peer.
+    fn drained(&self) -> bool {
+        (0..self.pairs.len()).all(|p| {
+            let pair = &self.pairs[p];
+            if pair.state != PairState::InCall || !(pair.caller_start && pair.callee_start) {
+                return true;
+            }
+            [2 * p, 2 * p + 1].iter().all(|&rx| {
+                let (sender, receiver) = (&self.conns[rx ^ 1].media, &self.conns[rx].media);
+                receiver.rx[0].next >= sender.video_sent && receiver.rx[1].next >= sender.audio_sent
+            })
+        })
+    }
+
+    /// The end of the run: every stream of a started call is accounted for
+    /// (frames never received), and the callers finish their calls; calls that
+    /// never started fail.
+    fn hang_up(&mut self) {
+        let Some(m) = self.media.as_mut() else { return };
+        m.hung_up = true;
+        let (mut not_started, mut finishing) = (Vec::new(), Vec::new());
+        for p in 0..self.pairs.len() {
+            let pair = &self.pairs[p];
+            if pair.state != PairState::InCall {
+                continue;
+            }
+            if !(pair.caller_start && pair.callee_start) {
+                not_started.push(p);
+                continue;
+            }
+            for rx in [2 * p, 2 * p + 1] {
+                let (sender, receiver) = (&self.conns[rx ^ 1].media, &self.conns[rx].media);
+                m.result.video.close_stream(sender.video_sent, &receiver.rx[0]);
+                m.result.audio.close_stream(sender.audio_sent, &receiver.rx[1]);
+            }
+            self.conns[2 * p].media.streaming = false;
+            self.conns[2 * p + 1].media.streaming = false;
+            let callee_uid = self.conns[2 * p + 1].user_id;
+            let ev =
+                CallEvent { event: FINISH, user_id: callee_uid, error_code: 0, flags: 0, param: 0, user_str: vec![] };
+            ClientMsg::VideoCall(ev).encode(&mut self.conns[2 * p].out);
+            finishing.push(2 * p);
+        }
+        for idx in finishing {
+            self.mark_dirty(idx);
+        }
+        for p in not_started {
+            self.retire(p, Some("not started".into()));
+        }
+    }
+
     // ----- output -----------------------------------------------------------
 
     fn send_pings(&mut self, now: Instant) {
@@ -694,6 +1033,16 @@ impl Worker {
                 continue;
             }
             let Some(stream) = c.stream.as_mut() else { continue };
+            if !c.media.stamps.is_empty() {
+                // The send time of each frame queued since the last write.
+                let (t, at) = (media::now_ns(), Instant::now());
+                for (offset, due) in c.media.stamps.drain(..) {
+                    media::stamp_time(&mut c.out, offset, t);
+                    if let Some(m) = self.media.as_mut() {
+                        m.result.send_lag.record(at.saturating_duration_since(due).as_nanos() as u64);
+                    }
+                }
+            }
             let mut failed = None;
             while c.written < c.out.len() {
                 match stream.write(&c.out[c.written..]) {
@@ -713,6 +1062,8 @@ impl Worker {
             if c.written == c.out.len() {
                 c.out.clear();
                 c.written = 0;
+            } else if let Some(m) = self.media.as_mut() {
+                m.result.send_backlog += 1;
             }
             if let Some(reason) = failed {
                 self.kill(idx, reason);
@@ -733,6 +1084,16 @@ impl Worker {
                 wake = wake.min(at);
             }
             wake = wake.min(step.start + step.duration + PLACING_GRACE);
+        }
+        if let Some(m) = &self.media {
+            if let Some(Reverse((at, _, _))) = m.due.peek() {
+                wake = wake.min(*at);
+            }
+            match m.drain_until {
+                None => wake = wake.min(m.stop_at),
+                Some(at) if !m.hung_up => wake = wake.min(at),
+                Some(_) => {}
+            }
         }
         for at in [
             self.pings.peek().map(|p| p.0 .0),
@@ -761,6 +1122,11 @@ impl Worker {
             let failed = std::mem::take(&mut self.login_failed);
             let pairs_ready = self.idle_pairs.len() as u64;
             let _ = reports.send(Report::LoggedIn { ok, failed, pairs_ready });
+        }
+        if self.media.as_ref().is_some_and(|m| m.hung_up) && self.in_flight == 0 {
+            let mut run = self.media.take().expect("a media run");
+            run.result.calls = std::mem::take(&mut self.result);
+            let _ = reports.send(Report::Media(Box::new(run.result)));
         }
         let Some(step) = &self.step else { return };
         let elapsed = now.saturating_duration_since(step.start);
