@@ -57,7 +57,14 @@ macro_rules! code {
     }};
 }
 
-unsafe extern "system" fn on_notify(_: DWORD, _: DWORD, _: DWORD, _: LPVOID) {}
+/// Notifications seen by `on_notify`: (message, wParam).
+static NOTIFIED: std::sync::Mutex<Option<std::sync::mpsc::Sender<(DWORD, DWORD)>>> = std::sync::Mutex::new(None);
+
+unsafe extern "system" fn on_notify(msg: DWORD, wparam: DWORD, _: DWORD, _: LPVOID) {
+    if let Some(tx) = NOTIFIED.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        let _ = tx.send((msg, wparam));
+    }
+}
 unsafe extern "system" fn on_video(_: DWORD, _: LPVOID, _: DWORD, _: BITMAPINFOHEADER, _: LPVOID) {}
 unsafe extern "system" fn on_audio(_: DWORD, _: LPVOID, _: DWORD, _: WAVEFORMATEX, _: LPVOID) {}
 unsafe extern "system" fn on_volume(_: BRAC_AudioDevice, _: DWORD, _: LPVOID) {}
@@ -580,10 +587,21 @@ fn every_function_survives_null_zero_and_junk_arguments() {
 
     // A connection attempt that fails (nothing listens on port 1) must not
     // disturb anything either; the notify callback is registered meanwhile.
+    let (tx, rx) = std::sync::mpsc::channel();
+    *NOTIFIED.lock().unwrap() = Some(tx);
     expect!(0, BRAC_SetNotifyMessageCallBack(Some(on_notify), JUNK_USER));
     // SAFETY: a valid C string.
     expect!(0, unsafe { BRAC_Connect(c"127.0.0.1".as_ptr(), 1) });
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // The attempt fails: WM_GV_CONNECT(0) arrives (10 s guard).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((WM_GV_CONNECT, 0)) => break,
+            Ok(_) => {}
+            Err(e) => panic!("no WM_GV_CONNECT(0) for the failed connect: {e}"),
+        }
+    }
     brac_stubs();
     expect!(0, BRAC_SetNotifyMessageCallBack(None, null_mut()));
 
