@@ -3,10 +3,12 @@
 //!
 //! Layers (see `docs/ARCHITECTURE.md`):
 //! - [`protocol`]: the wire format, framing and encode/decode;
-//! - [`core`]: the call/room/user logic as a sans-IO state machine;
-//! - [`server`]: the core server's mio event loop around [`core::Core`];
+//! - [`core`]: the call/room/user/business/media logic as a sans-IO state machine;
+//! - [`server`]: the core server's mio event loop around [`core::Core`], with a
+//!   [`media_queue`] per receiver;
 //! - [`link`]: one framed connection to the core server, shared by the libraries;
-//! - [`client`] and [`ffi`]: the client library's network thread and its `BRAC_*` C ABI;
+//! - [`client`], [`ffi`] and [`ffi_media`]: the client library's network and callback
+//!   threads and its `BRAC_*` C ABI; [`media`]: H.264 and the pixel/audio formats;
 //! - [`bras`] and [`bras_ffi`]: the business-server library and its `BRAS_*` C ABI;
 //! - [`ffi_types`]: the vendor's remaining C types (media structs, enums, callback typedefs);
 //! - [`ffi_stubs`] and [`bras_stubs`]: the vendor functions whose feature is not provided,
