@@ -2,7 +2,7 @@
 //! initialised SDK.
 //!
 //! API threads call [`Client`] methods, which check arguments against the
-//! shared [`State`], turn the call into a [`Command`], push it down a
+//! shared [`State`], turn the call into a `Command`, push it down a
 //! crossbeam channel and wake the network thread with a `mio::Waker`. The
 //! network thread owns the socket, the handshake, keep-alive, the
 //! reassembly of frames and video decoding; it updates [`State`] under its

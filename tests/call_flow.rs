@@ -353,3 +353,20 @@ fn connect_failures_are_reported_not_hung() {
     a.expect("notify CONNECT 0 0");
     assert_eq!(a.cmd("login alice"), 101, "login needs a connection");
 }
+
+#[test]
+fn release_from_inside_a_callback_does_not_deadlock() {
+    let server = Server::start(&[]);
+    let mut a = Cli::login(&server, "alice", &["--auto-enter"]);
+    let mut b = Cli::login(&server, "bob", &["--auto-accept", "--auto-enter", "--release-on-finish"]);
+    establish(&mut a, &mut b);
+    assert_eq!(a.cmd(&format!("finish {}", b.user_id)), 0);
+    b.expect_call("FINISH", a.user_id, 0);
+    b.expect("ret release-in-callback 0");
+    // The SDK is released: the API answers "not initialised", and the
+    // process still takes commands (no thread is stuck).
+    assert_eq!(b.cmd("status"), 2);
+    assert_eq!(b.cmd("init"), 0);
+    assert_eq!(b.cmd(&format!("connect 127.0.0.1 {}", server.port)), 0);
+    b.expect("notify CONNECT 1 0");
+}

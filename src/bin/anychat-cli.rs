@@ -44,6 +44,8 @@ static SLOW_VIDEO_MS: AtomicU32 = AtomicU32::new(0);
 /// `--video-fmt F`: the pixel format the video callback asks for.
 static VIDEO_FMT: AtomicU32 = AtomicU32::new(BRAC_PIX_FMT_RGB24);
 static AUTO_ENTER: AtomicU32 = AtomicU32::new(0);
+/// `--release-on-finish`: calls `BRAC_Release` from inside the FINISH callback.
+static RELEASE_ON_FINISH: AtomicU32 = AtomicU32::new(0);
 
 fn notify_name(msg: u32) -> String {
     match msg {
@@ -96,6 +98,11 @@ unsafe extern "system" fn on_call(
         // SAFETY: a NULL user string is allowed.
         let r = unsafe { BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_REPLY, user, auto, 0, 0, std::ptr::null()) };
         println!("ret auto-reply {r}");
+    }
+    if event == BRAC_VIDEOCALL_EVENT_FINISH && RELEASE_ON_FINISH.load(Ordering::SeqCst) == 1 {
+        // Re-entrant release from inside the callback: must not deadlock.
+        let r = BRAC_Release();
+        println!("ret release-in-callback {r}");
     }
     if event == BRAC_VIDEOCALL_EVENT_START && AUTO_ENTER.load(Ordering::SeqCst) == 1 {
         let pass = CString::default();
@@ -456,6 +463,7 @@ fn main() {
                 AUTO_REPLY.store(code, Ordering::SeqCst);
             }
             "--auto-enter" => AUTO_ENTER.store(1, Ordering::SeqCst),
+            "--release-on-finish" => RELEASE_ON_FINISH.store(1, Ordering::SeqCst),
             "--slow-video" => {
                 SLOW_VIDEO_MS.store(args.next().and_then(|v| v.parse().ok()).unwrap_or(3000), Ordering::SeqCst)
             }
