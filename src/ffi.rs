@@ -2,7 +2,7 @@
 //!
 //! Every exported function checks its arguments, turns them into a call on
 //! the process's one [`Client`], and returns a `GV_ERR_*` code. Each body runs
-//! inside [`guard`], so a panic becomes [`ERR_INTERNAL`] and never unwinds
+//! inside `guard`, so a panic becomes [`ERR_INTERNAL`] and never unwinds
 //! into C. Types follow the vendor's Linux headers: `DWORD` is `u32`, `BOOL`
 //! and `LONG` are C `long`, strings are NUL-terminated byte strings carried
 //! unchanged (never assumed to be UTF-8), a NULL string counts as "".
