@@ -370,3 +370,40 @@ fn release_from_inside_a_callback_does_not_deadlock() {
     assert_eq!(b.cmd(&format!("connect 127.0.0.1 {}", server.port)), 0);
     b.expect("notify CONNECT 1 0");
 }
+
+/// A client that stops reading is disconnected once its output passes
+/// `--max-output`; it does not grow the server's memory, and nobody else
+/// is disturbed.
+#[test]
+fn a_client_that_stops_reading_is_disconnected() {
+    use anychat::protocol::{ClientMsg, Role, PROTOCOL_VERSION};
+    let server = Server::start(&["--max-output", "65536"]);
+    // A raw client: logs in, enters room 100, then never reads.
+    let mut raw = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut out = Vec::new();
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] }.encode(&mut out);
+    ClientMsg::Login { name: b"sleepy".to_vec(), password: vec![], pass_enc_type: 0 }.encode(&mut out);
+    ClientMsg::EnterRoom { room_id: 100, password: vec![] }.encode(&mut out);
+    raw.write_all(&out).unwrap();
+    let mut a = Cli::login(&server, "alice", &[]);
+    assert_eq!(a.cmd("enter 100"), 0);
+    a.expect("notify ONLINEUSER 2 100");
+    assert_eq!(a.cmd("online"), 0);
+    let sleepy = a.expect("users ").trim_start_matches("users ").to_string();
+    // Room texts of 60 KB each until the server gives up on the sleeper
+    // (the kernel's socket buffers take a few MB first; bounded loop).
+    let text = "x".repeat(60_000);
+    let mut sent = 0;
+    while a.cmd(&format!("text 0 0 {text}")) == 0 {
+        sent += 1;
+        if server.log_contains("output buffer full") {
+            break;
+        }
+        assert!(sent < 2_000, "the server never dropped the client that does not read");
+    }
+    server.expect_log("output buffer full");
+    // Alice saw it leave the room and goes on as before.
+    a.expect(&format!("notify USERATROOM {sleepy} 0"));
+    assert_eq!(a.cmd("status"), 0);
+    assert_eq!(a.expect("status "), "status 3");
+}

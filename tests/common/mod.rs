@@ -103,6 +103,8 @@ pub struct Server {
     /// The business listener's port (0 when off).
     pub business_port: u16,
     log: Receiver<String>,
+    /// Log lines read by `log_contains` and not yet consumed by `expect_log`.
+    seen: std::cell::RefCell<Vec<String>>,
 }
 
 impl Server {
@@ -129,7 +131,7 @@ impl Server {
         let port = line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"));
         let line = out.recv_timeout(WAIT).expect("server did not print its business address");
         let business_port = line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        Server { child, port, business_port, log }
+        Server { child, port, business_port, log, seen: Default::default() }
     }
 
     pub fn pid(&self) -> u32 {
@@ -138,6 +140,12 @@ impl Server {
 
     /// Waits for a log line containing `needle`.
     pub fn expect_log(&self, needle: &str) -> String {
+        {
+            let mut seen = self.seen.borrow_mut();
+            if let Some(i) = seen.iter().position(|l| l.contains(needle)) {
+                return seen.remove(i);
+            }
+        }
         let deadline = Instant::now() + WAIT;
         loop {
             match self.log.recv_deadline(deadline) {
@@ -146,6 +154,13 @@ impl Server {
                 Err(_) => panic!("server never logged '{needle}'"),
             }
         }
+    }
+
+    /// Whether a log line received so far contains `needle` (does not wait).
+    pub fn log_contains(&self, needle: &str) -> bool {
+        let mut seen = self.seen.borrow_mut();
+        seen.extend(self.log.try_iter());
+        seen.iter().any(|l| l.contains(needle))
     }
 
     /// Kills the server (SIGKILL) and waits until it is gone, so that its
