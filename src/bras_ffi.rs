@@ -103,6 +103,14 @@ fn sdk() -> Result<Arc<Business>, DWORD> {
     SDK.lock().clone().ok_or(GV_ERR_NOTINIT)
 }
 
+/// An exported function's body that needs the SDK (`GV_ERR_NOTINIT` without one).
+fn with_sdk(body: impl FnOnce(&Business) -> DWORD) -> DWORD {
+    guard(|| match sdk() {
+        Ok(b) => body(&b),
+        Err(e) => e,
+    })
+}
+
 /// A NUL-terminated copy, valid while it lives.
 fn z(bytes: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(bytes.len() + 1);
@@ -460,11 +468,7 @@ pub unsafe extern "C" fn BRAS_VideoCallControl(
     dwParam: DWORD,
     lpUserStr: LPCTSTR,
 ) -> DWORD {
-    guard(|| {
-        let b = match sdk() {
-            Ok(b) => b,
-            Err(e) => return e,
-        };
+    with_sdk(|b| {
         // SAFETY: a C string from the caller, or NULL.
         let Some(s) = (unsafe { c_bytes(lpUserStr, MAX_USER_STR_LEN) }) else { return GV_ERR_FUNCOPTERROR };
         b.video_call(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, &s)
@@ -482,11 +486,7 @@ pub unsafe extern "C" fn BRAS_UserInfoControl(
     lParam: DWORD,
     lpStrValue: LPCTSTR,
 ) -> DWORD {
-    guard(|| {
-        let b = match sdk() {
-            Ok(b) => b,
-            Err(e) => return e,
-        };
+    with_sdk(|b| {
         // SAFETY: a C string from the caller, or NULL.
         let Some(s) = (unsafe { c_bytes(lpStrValue, MAX_USER_STR_LEN) }) else { return GV_ERR_FUNCOPTERROR };
         b.user_control(dwUserId, dwCtrlCode, wParam, lParam, &s)
@@ -498,11 +498,7 @@ pub unsafe extern "C" fn BRAS_UserInfoControl(
 /// `BRAC_TransBuffer_CallBack`, from user 0). An offline user: dropped.
 #[no_mangle]
 pub unsafe extern "C" fn BRAS_SendBufToUser(dwUserId: DWORD, lpBuf: LPCTSTR, dwLen: DWORD) -> DWORD {
-    guard(|| {
-        let b = match sdk() {
-            Ok(b) => b,
-            Err(e) => return e,
-        };
+    with_sdk(|b| {
         if lpBuf.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
@@ -588,11 +584,7 @@ pub unsafe extern "C" fn BRAS_SetUserInfo(
     dwFlags: DWORD,
 ) -> DWORD {
     let _ = dwFlags;
-    guard(|| {
-        let b = match sdk() {
-            Ok(b) => b,
-            Err(e) => return e,
-        };
+    with_sdk(|b| {
         // SAFETY: a C string from the caller, or NULL.
         let Some(v) = (unsafe { c_bytes(lpInfoValue, MAX_USER_STR_LEN) }) else { return GV_ERR_FUNCOPTERROR };
         b.set_user_info(dwUserId, dwInfoId, &v)
@@ -609,11 +601,7 @@ pub unsafe extern "C" fn BRAS_GetUserInfo(
     lpInfoValue: *mut TCHAR,
     dwSize: DWORD,
 ) -> DWORD {
-    guard(|| {
-        let b = match sdk() {
-            Ok(b) => b,
-            Err(e) => return e,
-        };
+    with_sdk(|b| {
         if lpInfoValue.is_null() || dwSize == 0 {
             return GV_ERR_FUNCOPTERROR;
         }

@@ -350,19 +350,25 @@ impl Client {
         0
     }
 
+    /// A login may be sent: connected or connecting, not logged in yet.
+    fn may_log_in(&self) -> Result<(), Code> {
+        let st = self.state.lock();
+        if st.link == LinkState::Idle {
+            return Err(GV_ERR_CONNECT_ABORT);
+        }
+        if st.logged_in {
+            return Err(GV_ERR_ALREADY_LOGIN);
+        }
+        Ok(())
+    }
+
     /// `BRAC_Login`: queued until the handshake completes.
     pub fn login(&self, name: &[u8], password: &[u8], pass_enc_type: u32) -> Code {
         if name.is_empty() || name.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
-        {
-            let st = self.state.lock();
-            if st.link == LinkState::Idle {
-                return GV_ERR_CONNECT_ABORT;
-            }
-            if st.logged_in {
-                return GV_ERR_ALREADY_LOGIN;
-            }
+        if let Err(e) = self.may_log_in() {
+            return e;
         }
         self.command(Command::Send(ClientMsg::Login {
             name: name.to_vec(),
@@ -378,14 +384,8 @@ impl Client {
         if name.is_empty() || name.len() > MAX_NAME_LEN || nick.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
-        {
-            let st = self.state.lock();
-            if st.link == LinkState::Idle {
-                return GV_ERR_CONNECT_ABORT;
-            }
-            if st.logged_in {
-                return GV_ERR_ALREADY_LOGIN;
-            }
+        if let Err(e) = self.may_log_in() {
+            return e;
         }
         let msg = ClientMsg::LoginEx { name: name.to_vec(), password: password.to_vec(), user_id, nick: nick.to_vec() };
         self.command(Command::Send(msg));

@@ -90,8 +90,17 @@ pub(crate) fn guard(body: impl FnOnce() -> DWORD) -> DWORD {
 
 /// The initialised SDK, or `GV_ERR_NOTINIT`. The global lock is held only
 /// while the `Arc` is cloned.
-pub(crate) fn sdk() -> Result<Arc<Client>, DWORD> {
+fn sdk() -> Result<Arc<Client>, DWORD> {
     SDK.lock().clone().ok_or(GV_ERR_NOTINIT)
+}
+
+/// An exported function's body that needs the SDK: `GV_ERR_NOTINIT`
+/// without one, a panic becomes [`ERR_INTERNAL`].
+pub(crate) fn with_sdk(body: impl FnOnce(&Client) -> DWORD) -> DWORD {
+    guard(|| match sdk() {
+        Ok(c) => body(&c),
+        Err(e) => e,
+    })
 }
 
 /// Reads a NUL-terminated string of at most `max` bytes; NULL reads as "".
@@ -393,11 +402,7 @@ pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
 /// `dwPort`. Returns at once; the result arrives as `WM_GV_CONNECT(1|0)`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_Connect(lpServerAddr: LPCTSTR, dwPort: DWORD) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         // SAFETY: a C string from the caller, or NULL.
         let Some(host) = (unsafe { c_bytes(lpServerAddr, MAX_NAME_LEN) }) else { return GV_ERR_FUNCOPTERROR };
         c.connect(&host, dwPort)
@@ -407,11 +412,7 @@ pub unsafe extern "C" fn BRAC_Connect(lpServerAddr: LPCTSTR, dwPort: DWORD) -> D
 /// Logs in (queued until connected). Result: `WM_GV_LOGINSYSTEM(userId, code)`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_Login(lpUserName: LPCTSTR, lpPassword: LPCTSTR, dwPassEncType: DWORD) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         // SAFETY: C strings from the caller, or NULL.
         let (Some(name), Some(pass)) =
             (unsafe { c_bytes(lpUserName, MAX_NAME_LEN) }, unsafe { c_bytes(lpPassword, MAX_NAME_LEN) })
@@ -426,10 +427,7 @@ pub unsafe extern "C" fn BRAC_Login(lpUserName: LPCTSTR, lpPassword: LPCTSTR, dw
 /// again). A call in progress ends as if the user had sent Finish.
 #[no_mangle]
 pub extern "C" fn BRAC_Logout() -> DWORD {
-    guard(|| match sdk() {
-        Ok(c) => c.logout(),
-        Err(e) => e,
-    })
+    with_sdk(|c| c.logout())
 }
 
 // ----- rooms --------------------------------------------------------------
@@ -439,11 +437,7 @@ pub extern "C" fn BRAC_Logout() -> DWORD {
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_EnterRoom(dwRoomid: DWORD, lpRoomPass: LPCTSTR, dwPassEncType: DWORD) -> DWORD {
     let _ = dwPassEncType;
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         // SAFETY: a C string from the caller, or NULL.
         let Some(pass) = (unsafe { c_bytes(lpRoomPass, MAX_NAME_LEN) }) else { return GV_ERR_FUNCOPTERROR };
         c.enter_room(dwRoomid, &pass)
@@ -453,11 +447,7 @@ pub unsafe extern "C" fn BRAC_EnterRoom(dwRoomid: DWORD, lpRoomPass: LPCTSTR, dw
 /// Enters the room named `lpRoomName` (the server maps names to room ids).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_EnterRoomEx(lpRoomName: LPCTSTR, lpRoomPass: LPCTSTR) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         // SAFETY: C strings from the caller, or NULL.
         let (Some(name), Some(pass)) =
             (unsafe { c_bytes(lpRoomName, MAX_NAME_LEN) }, unsafe { c_bytes(lpRoomPass, MAX_NAME_LEN) })
@@ -471,21 +461,14 @@ pub unsafe extern "C" fn BRAC_EnterRoomEx(lpRoomName: LPCTSTR, lpRoomPass: LPCTS
 /// Leaves the room (`dwRoomid` = the current room's id, or -1).
 #[no_mangle]
 pub extern "C" fn BRAC_LeaveRoom(dwRoomid: DWORD) -> DWORD {
-    guard(|| match sdk() {
-        Ok(c) => c.leave_room(dwRoomid),
-        Err(e) => e,
-    })
+    with_sdk(|c| c.leave_room(dwRoomid))
 }
 
 /// The other users in the current room (self excluded). Two-step habit:
 /// NULL array → `*dwUserNum` = count; else fills up to `*dwUserNum` ids.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetOnlineUser(lpUserIDArray: LPDWORD, dwUserNum: *mut DWORD) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         let ids: Result<Vec<u32>, DWORD> = c.with_state(|st| {
             if !st.logged_in {
                 return Err(GV_ERR_NOTLOGIN);
@@ -511,11 +494,7 @@ pub unsafe extern "C" fn BRAC_GetRoomOnlineUsers(
     lpUserIDArray: LPDWORD,
     dwUserNum: *mut DWORD,
 ) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         let ids = c.with_state(|st| match st.room {
             _ if !st.logged_in => Err(GV_ERR_NOTLOGIN),
             Some(r) if r == dwRoomId || dwRoomId == u32::MAX => Ok(st.room_users.clone()),
@@ -535,11 +514,7 @@ pub unsafe extern "C" fn BRAC_GetRoomOnlineUsers(
 /// in its room or in a call). Unknown users return `GV_ERR_INVALID_USERID`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if lpUserName.is_null() || dwLen == 0 {
             return GV_ERR_FUNCOPTERROR;
         }
@@ -562,11 +537,7 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
     infoval: *mut c_char,
     infolen: c_int,
 ) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if infoval.is_null() || infolen <= 0 {
             return GV_ERR_FUNCOPTERROR;
         }
@@ -630,11 +601,7 @@ pub unsafe extern "C" fn BRAC_VideoCallControl(
     dwParam: DWORD,
     lpUserStr: LPCTSTR,
 ) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         // SAFETY: a C string from the caller, or NULL.
         let Some(s) = (unsafe { c_bytes(lpUserStr, MAX_USER_STR_LEN) }) else { return GV_ERR_FUNCOPTERROR };
         c.video_call(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, &s)
@@ -659,11 +626,7 @@ pub unsafe extern "C" fn BRAC_LoginEx(
     lpStrParam: LPCTSTR,
 ) -> DWORD {
     let _ = (lpAppId, dwTimeStamp, lpStrParam);
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         // SAFETY: C strings from the caller, or NULL.
         let (Some(nick), Some(str_id), Some(sig)) =
             (unsafe { c_bytes(lpNickName, MAX_NAME_LEN) }, unsafe { c_bytes(lpStrUserId, MAX_NAME_LEN) }, unsafe {
@@ -689,11 +652,7 @@ pub unsafe extern "C" fn BRAC_SendTextMessage(
     lpMsgBuf: LPCTSTR,
     dwLen: DWORD,
 ) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if lpMsgBuf.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
@@ -708,11 +667,7 @@ pub unsafe extern "C" fn BRAC_SendTextMessage(
 /// unknown user: 205. They arrive in `BRAC_TransBuffer_CallBack`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_TransBuffer(dwUserid: DWORD, lpBuf: LPBYTE, dwLen: DWORD) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if lpBuf.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
@@ -736,11 +691,7 @@ pub unsafe extern "C" fn BRAC_TransBufferEx(
     dwTaskId: *mut DWORD,
 ) -> DWORD {
     let _ = dwFlags;
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if lpBuf.is_null() || dwTaskId.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
@@ -761,30 +712,25 @@ pub unsafe extern "C" fn BRAC_TransBufferEx(
 /// not relayed yet: 0. Unknown user: 205.
 #[no_mangle]
 pub extern "C" fn BRAC_UserCameraControl(dwUserid: DWORD, bOpen: BOOL) -> DWORD {
-    guard(|| match sdk() {
-        Ok(c) => c.device(DEVICE_CAMERA, dwUserid, bOpen != 0),
-        Err(e) => e,
-    })
+    with_sdk(|c| c.device(DEVICE_CAMERA, dwUserid, bOpen != 0))
 }
 
 /// As `BRAC_UserCameraControl` for the microphone (`WM_GV_MICSTATECHANGE`).
 #[no_mangle]
 pub extern "C" fn BRAC_UserSpeakControl(dwUserid: DWORD, bOpen: BOOL) -> DWORD {
-    guard(|| match sdk() {
-        Ok(c) => c.device(DEVICE_MIC, dwUserid, bOpen != 0),
-        Err(e) => e,
-    })
+    with_sdk(|c| c.device(DEVICE_MIC, dwUserid, bOpen != 0))
 }
 
 /// Writes one field of what this client knows of a user (self: -1).
 ///
 /// # Safety
 /// `out` is NULL or a writable DWORD.
-unsafe fn user_field(user: DWORD, out: *mut DWORD, field: impl FnOnce(&crate::client::UserInfo) -> u32) -> DWORD {
-    let c = match sdk() {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
+unsafe fn user_field(
+    c: &Client,
+    user: DWORD,
+    out: *mut DWORD,
+    field: impl FnOnce(&crate::client::UserInfo) -> u32,
+) -> DWORD {
     if out.is_null() {
         return GV_ERR_FUNCOPTERROR;
     }
@@ -804,21 +750,21 @@ unsafe fn user_field(user: DWORD, out: *mut DWORD, field: impl FnOnce(&crate::cl
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetCameraState(dwUserid: DWORD, dwState: *mut DWORD) -> DWORD {
     // SAFETY: forwarded from our caller.
-    guard(|| unsafe { user_field(dwUserid, dwState, |u| u.camera) })
+    with_sdk(|c| unsafe { user_field(c, dwUserid, dwState, |u| u.camera) })
 }
 
 /// A user's microphone state (`GV_AUDIO_STATE_*`: 1 closed, 2 open).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetSpeakState(dwUserid: DWORD, dwState: *mut DWORD) -> DWORD {
     // SAFETY: forwarded from our caller.
-    guard(|| unsafe { user_field(dwUserid, dwState, |u| u.mic) })
+    with_sdk(|c| unsafe { user_field(c, dwUserid, dwState, |u| u.mic) })
 }
 
 /// A user's level (set by the business server at login; 0 without one).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetUserLevel(dwUserid: DWORD, dwLevel: *mut DWORD) -> DWORD {
     // SAFETY: forwarded from our caller.
-    guard(|| unsafe { user_field(dwUserid, dwLevel, |u| u.level) })
+    with_sdk(|c| unsafe { user_field(c, dwUserid, dwLevel, |u| u.level) })
 }
 
 /// The name of the room this client is in: the name given to
@@ -826,11 +772,7 @@ pub unsafe extern "C" fn BRAC_GetUserLevel(dwUserid: DWORD, dwLevel: *mut DWORD)
 /// number. Another room: 3.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetRoomName(dwRoomId: DWORD, lpRoomName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if lpRoomName.is_null() || dwLen == 0 {
             return GV_ERR_FUNCOPTERROR;
         }
@@ -908,11 +850,7 @@ pub unsafe extern "C" fn BRAC_GetUserInfo(
     lpInfoValue: *mut TCHAR,
     dwLen: DWORD,
 ) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if lpInfoValue.is_null() || dwLen == 0 {
             return GV_ERR_FUNCOPTERROR;
         }

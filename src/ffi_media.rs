@@ -20,7 +20,7 @@ use std::ffi::{c_char, c_int};
 
 use crate::client::Event;
 use crate::constants::*;
-use crate::ffi::{guard, sdk, DWORD, LPBYTE, LPVOID};
+use crate::ffi::{with_sdk, DWORD, LPBYTE, LPVOID};
 use crate::ffi_stubs::STUB_CALLBACKS;
 use crate::ffi_types::{BRAC_PixelFormat, BITMAPINFOHEADER, WAVEFORMATEX};
 use crate::media::{bitmap_info, from_i420, wave_format, AudioFormat};
@@ -111,10 +111,7 @@ pub extern "C" fn BRAC_SetInputVideoFormat(
     dwFlags: DWORD,
 ) -> DWORD {
     let _ = dwFlags;
-    guard(|| match sdk() {
-        Ok(c) => c.set_video_input(0, pixFmt, dwWidth, dwHeight, dwFps),
-        Err(e) => e,
-    })
+    with_sdk(|c| c.set_video_input(0, pixFmt, dwWidth, dwHeight, dwFps))
 }
 
 /// As `BRAC_SetInputVideoFormat` for stream 0; a non-zero `dwCodecId` means
@@ -131,10 +128,12 @@ pub extern "C" fn BRAC_SetInputVideoFormatEx(
     dwFlags: DWORD,
 ) -> DWORD {
     let _ = dwFlags;
-    guard(|| match sdk() {
-        Ok(_) if dwStreamIndex != 0 => GV_ERR_FUNCNOTALLOW,
-        Ok(c) => c.set_video_input(dwCodecId, pixFmt as BRAC_PixelFormat, dwWidth, dwHeight, dwFps),
-        Err(e) => e,
+    with_sdk(|c| {
+        if dwStreamIndex != 0 {
+            GV_ERR_FUNCNOTALLOW
+        } else {
+            c.set_video_input(dwCodecId, pixFmt as BRAC_PixelFormat, dwWidth, dwHeight, dwFps)
+        }
     })
 }
 
@@ -155,11 +154,7 @@ unsafe fn input<'a>(p: *const u8, len: DWORD) -> Result<&'a [u8], DWORD> {
 /// logged in: 208; camera closed: 0 and nothing is sent.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_InputVideoData(lpVideoFrame: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         // SAFETY: the caller gave `dwSize` readable bytes.
         match unsafe { input(lpVideoFrame, dwSize) } {
             Ok(frame) => c.input_video(frame, dwTimeStamp, false),
@@ -178,11 +173,7 @@ pub unsafe extern "C" fn BRAC_InputVideoDataEx(
     dwTimeStamp: DWORD,
     dwFlags: DWORD,
 ) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if dwStreamIndex != 0 {
             return GV_ERR_FUNCNOTALLOW;
         }
@@ -204,10 +195,7 @@ pub extern "C" fn BRAC_SetInputAudioFormat(
     dwFlags: DWORD,
 ) -> DWORD {
     let _ = dwFlags;
-    guard(|| match sdk() {
-        Ok(c) => c.set_audio_input(0, dwChannels, dwSamplesPerSec, dwBitsPerSample),
-        Err(e) => e,
-    })
+    with_sdk(|c| c.set_audio_input(0, dwChannels, dwSamplesPerSec, dwBitsPerSample))
 }
 
 /// As `BRAC_SetInputAudioFormat` for stream 0; a non-zero `dwCodecId`
@@ -222,10 +210,12 @@ pub extern "C" fn BRAC_SetInputAudioFormatEx(
     dwFlags: DWORD,
 ) -> DWORD {
     let _ = dwFlags;
-    guard(|| match sdk() {
-        Ok(_) if dwStreamIndex != 0 => GV_ERR_FUNCNOTALLOW,
-        Ok(c) => c.set_audio_input(dwCodecId, dwChannels, dwSamplesPerSec, dwBitsPerSample),
-        Err(e) => e,
+    with_sdk(|c| {
+        if dwStreamIndex != 0 {
+            GV_ERR_FUNCNOTALLOW
+        } else {
+            c.set_audio_input(dwCodecId, dwChannels, dwSamplesPerSec, dwBitsPerSample)
+        }
     })
 }
 
@@ -234,11 +224,7 @@ pub extern "C" fn BRAC_SetInputAudioFormatEx(
 /// closed: 0 and nothing is sent.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_InputAudioData(lpSamples: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         // SAFETY: the caller gave `dwSize` readable bytes.
         match unsafe { input(lpSamples, dwSize) } {
             Ok(samples) => c.input_audio(samples, dwTimeStamp),
@@ -257,11 +243,7 @@ pub unsafe extern "C" fn BRAC_InputAudioDataEx(
     dwFlags: DWORD,
 ) -> DWORD {
     let _ = dwFlags;
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if dwStreamIndex != 0 {
             return GV_ERR_FUNCNOTALLOW;
         }
@@ -285,11 +267,7 @@ pub unsafe extern "C" fn BRAC_GetUserStreamInfo(
     infoval: *mut c_char,
     infolen: c_int,
 ) -> DWORD {
-    guard(|| {
-        let c = match sdk() {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    with_sdk(|c| {
         if infoval.is_null() || infolen < 4 {
             return GV_ERR_FUNCOPTERROR;
         }
