@@ -69,7 +69,7 @@ trap 'exit 130' INT TERM
 start_server() {
   local name=$1
   shift
-  "$BIN/anychat-server" --listen 127.0.0.1:0 --business-listen off --log-level warn "$@" \
+  "$BIN/anychat-server" --listen 127.0.0.1:0 --business-listen off --log-level warn --max-connections-per-ip 0 "$@" \
     >"$OUT/server-$name.out" 2>"$OUT/server-$name.err" &
   SERVER_PID=$!
   ADDR=

@@ -47,7 +47,7 @@ impl Rig {
             core.on_message(
                 now,
                 id,
-                ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] },
+                ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 },
             );
             core.on_message(now, id, ClientMsg::Login { name: name.to_vec(), password: vec![], pass_enc_type: 0 });
             let mut uid = 0;

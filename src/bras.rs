@@ -66,6 +66,9 @@ pub enum BizEvent {
         name: Vec<u8>,
         password: Vec<u8>,
         ip: Vec<u8>,
+        /// The id a `BRAC_LoginEx` claims (0: none). Granted only if the
+        /// answer gives it back.
+        user_id: u32,
     },
     /// Entering an ordinary room; the answer is an [`Answer::Code`] (0 = admit).
     AskEnter {
@@ -127,13 +130,24 @@ pub struct BizConfig {
 }
 
 impl BizConfig {
-    /// From `ANYCHAT_CORE_ADDR` and `ANYCHAT_BUSINESS_SECRET`.
+    /// From `ANYCHAT_CORE_ADDR` and `ANYCHAT_BUSINESS_SECRET`; without a
+    /// secret there, the one a core server on this machine generated in its
+    /// state folder (see [`crate::secret`]).
     pub fn from_env() -> BizConfig {
+        let secret = std::env::var_os("ANYCHAT_BUSINESS_SECRET")
+            .map(std::os::unix::ffi::OsStringExt::into_vec)
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                let dir = crate::secret::default_state_dir()?;
+                crate::secret::read_secret(&dir).unwrap_or_else(|e| {
+                    tracing::warn!("cannot read the generated business secret: {e}");
+                    None
+                })
+            })
+            .unwrap_or_default();
         BizConfig {
             core_addr: std::env::var("ANYCHAT_CORE_ADDR").unwrap_or_else(|_| DEFAULT_CORE_ADDR.to_string()),
-            secret: std::env::var_os("ANYCHAT_BUSINESS_SECRET")
-                .map(std::os::unix::ffi::OsStringExt::into_vec)
-                .unwrap_or_default(),
+            secret,
         }
     }
 }
@@ -182,6 +196,7 @@ impl Business {
                 link: None,
                 retry_at: Some(Instant::now()),
                 backoff: BACKOFF_MIN,
+                token: 0,
                 timer: None,
                 inbox: Vec::new(),
             };
@@ -294,6 +309,8 @@ struct BizNet {
     /// When to try connecting again (None while a link exists).
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// The last link's token (see `ClientMsg::Hello`).
+    token: u64,
     timer: Option<(Duration, Instant)>,
     inbox: Vec<ServerMsg>,
 }
@@ -368,10 +385,13 @@ impl BizNet {
                 Vec::new()
             }
         };
+        // The token of the last link takes the slot back while the core
+        // server holds it for us.
         let hello = ClientMsg::Hello {
             version: PROTOCOL_VERSION,
             role: Role::Business as u8,
             secret: self.config.secret.clone(),
+            token: self.token,
         };
         match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT) {
             Ok(link) => self.link = Some(link),
@@ -424,7 +444,8 @@ impl BizNet {
 
     fn on_message(&mut self, msg: ServerMsg) {
         match msg {
-            ServerMsg::Welcome { keepalive_ms, .. } => {
+            ServerMsg::Welcome { keepalive_ms, token, .. } => {
+                self.token = token;
                 if let Some(link) = self.link.as_mut() {
                     link.set_ready(Duration::from_millis(keepalive_ms as u64));
                 }
@@ -469,8 +490,9 @@ impl BizNet {
                 }
                 self.emit(BizEvent::CallNote { event, src, tar, error_code, flags, param, user_str });
             }
-            ServerMsg::BizAskVerify { query, name, password, ip } => {
-                let (code, user_id, level, nick) = match self.emit(BizEvent::AskVerify { name, password, ip }) {
+            ServerMsg::BizAskVerify { query, name, password, ip, user_id } => {
+                let (code, user_id, level, nick) = match self.emit(BizEvent::AskVerify { name, password, ip, user_id })
+                {
                     Answer::Verify { code, user_id, level, nick } => (code, user_id, level, nick),
                     _ => (0, 0, 0, Vec::new()),
                 };

@@ -182,10 +182,13 @@ fn deliver(ev: BizEvent) -> Answer {
                 }
                 Answer::None
             }
-            BizEvent::AskVerify { name, password, .. } => match verify {
+            BizEvent::AskVerify { name, password, user_id, .. } => match verify {
                 Some(f) => {
                     let (n, p) = (z(&name), z(&password));
-                    let (mut uid, mut level) = (0u32, 0u32);
+                    // `*lpUserID` comes in as the id a `BRAC_LoginEx` claims
+                    // (0: none): left as it is, it is granted; 0 lets the core
+                    // server keep the id it has for the name.
+                    let (mut uid, mut level) = (user_id, 0u32);
                     let mut nick = [0 as c_char; 256];
                     let code = (f.func)(cs(&n), cs(&p), &mut uid, &mut level, nick.as_mut_ptr(), 256, f.user());
                     nick[255] = 0;

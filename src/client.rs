@@ -761,8 +761,12 @@ impl Net {
                         return;
                     }
                 };
-                let hello =
-                    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: Vec::new() };
+                let hello = ClientMsg::Hello {
+                    version: PROTOCOL_VERSION,
+                    role: Role::Client as u8,
+                    secret: Vec::new(),
+                    token: 0,
+                };
                 match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT) {
                     Ok(link) => {
                         // Messages asked for while resolving go out after `Hello`.

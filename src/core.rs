@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::constants::*;
+use crate::limits::{Attempts, Buckets, Class, Rate, RateAction, RateLimits, CLASSES};
 use crate::protocol::{
     CallEvent, ClientMsg, MediaHeader, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO,
     PROTOCOL_VERSION,
@@ -49,6 +50,14 @@ pub struct CoreConfig {
     pub business_secret: Option<Vec<u8>>,
     /// Logins and calls fail with 206 while no business server is linked.
     pub require_business: bool,
+    /// A connection not logged in (nor linked as the business server) this
+    /// long after it was accepted is closed.
+    pub login_timeout: Duration,
+    /// Per-sender rate limits of client connections.
+    pub rate_limits: RateLimits,
+    /// Randomness from the event loop (the core reads no clock and no random
+    /// source): seeds the business link's reconnect tokens.
+    pub seed: u64,
 }
 
 impl Default for CoreConfig {
@@ -59,6 +68,9 @@ impl Default for CoreConfig {
             business_timeout: Duration::from_secs(5),
             business_secret: None,
             require_business: false,
+            login_timeout: Duration::from_secs(30),
+            rate_limits: RateLimits::default(),
+            seed: 0,
         }
     }
 }
@@ -78,6 +90,27 @@ pub enum CloseReason {
     Handshake,
     /// The peer broke the protocol (message before `Hello`, second `Hello`).
     ProtocolViolation(&'static str),
+    /// Not logged in within the login time-out.
+    LoginTimeout,
+    /// Over its rate limit, with [`RateAction::Disconnect`].
+    RateLimited,
+}
+
+/// What the core counted since it started (the event loop counts the rest).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Times a sender went over its rate, per [`Class`] (in `Class::ALL` order).
+    pub throttled: [u64; CLASSES],
+    /// Senders disconnected for their rate ([`RateAction::Disconnect`]).
+    pub rate_disconnects: u64,
+    /// Connections closed for not logging in in time.
+    pub login_timeouts: u64,
+    /// Business-server handshakes refused: wrong secret, or too many tries.
+    pub secret_refusals: u64,
+    /// `LoginEx` claims of an id another user holds, refused.
+    pub id_claims_refused: u64,
+    /// Media subscriptions refused (the target cannot be seen).
+    pub subscriptions_refused: u64,
 }
 
 /// What the core asks the event loop to do.
@@ -131,6 +164,8 @@ enum ConnState {
 struct Conn {
     state: ConnState,
     last_rx: Instant,
+    /// Its rate limits (unused for the business server's link).
+    buckets: Buckets,
     /// Accepted on the business listener.
     business_port: bool,
     /// The peer's address as text, for the business server.
@@ -151,6 +186,13 @@ struct User {
     /// Users who asked for this user's video / audio.
     video_subs: Vec<u32>,
     audio_subs: Vec<u32>,
+    /// Whose video / audio this user asked for (`(user, MEDIA_*)`), so that
+    /// its subscriptions go when it does.
+    subscribed_to: Vec<(u32, u8)>,
+    /// When this user was last asked for a key frame, and whether another
+    /// request waits for [`KEY_FRAME_INTERVAL`] to pass.
+    key_frame_asked: Option<Instant>,
+    key_frame_due: bool,
 }
 
 /// What a Login or LoginEx asks for.
@@ -170,6 +212,21 @@ pub const MAX_USER_NAME: usize = 256;
 const MIN_TIMERS_COMPACT: usize = 4096;
 /// Users per `RoomUsers` message, so that a frame stays under its limit.
 const ROOM_USERS_PER_MESSAGE: usize = 100;
+/// Largest frame accepted before `Hello` (a `Hello` is a few KiB at most).
+pub const MAX_FRAME_BEFORE_HELLO: usize = 8 * 1024;
+/// Largest frame accepted before login (a `Login` is a few KiB at most).
+pub const MAX_FRAME_BEFORE_LOGIN: usize = 64 * 1024;
+/// A sender is asked for a key frame at most this often (receivers that
+/// subscribe or lose frames meanwhile get the next one).
+pub const KEY_FRAME_INTERVAL: Duration = Duration::from_millis(500);
+/// Wrong business secrets: this many tries per source address, then one
+/// more per second.
+pub const SECRET_TRIES: Rate = Rate { per_sec: 1.0, burst: 5.0 };
+/// Sources whose wrong-secret tries are remembered at most.
+const MAX_SECRET_SOURCES: usize = 4096;
+/// Bytes counted per user listed or told in a room change, for the `room`
+/// rate limit.
+const ROOM_ENTRY_BYTES: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CallState {
@@ -217,6 +274,8 @@ enum Timer {
     Keepalive(ConnId),
     Ring(u64),
     Query(u32),
+    Login(ConnId),
+    KeyFrame(u32),
 }
 
 /// A question put to the business server, waiting for its answer.
@@ -285,14 +344,28 @@ pub struct Core {
     out: VecDeque<Output>,
     /// The linked business server's connection.
     business: Option<ConnId>,
-    queries: HashMap<u32, Query>,
+    /// A business server has linked since the start (or one is required):
+    /// while none is linked, questions wait for one (see `ask`).
+    business_expected: bool,
+    /// The linked business server's reconnect token.
+    business_token: u64,
+    /// After the business link was lost: its token and until when only a
+    /// business server presenting it may link.
+    business_hold: Option<(u64, Instant)>,
+    /// Questions to the business server not answered yet, with the message
+    /// that asks them (sent again to a business server that links).
+    queries: HashMap<u32, (Query, ServerMsg)>,
     next_query: u32,
+    /// Wrong business secrets per source address.
+    secret_tries: HashMap<String, Attempts>,
+    /// Tokens handed out (with `config.seed`, makes the next one).
+    tokens_made: u64,
+    stats: Stats,
 }
 
 impl Core {
     pub fn new(config: CoreConfig) -> Self {
         Core {
-            config,
             conns: HashMap::new(),
             users: HashMap::new(),
             ids_by_name: HashMap::new(),
@@ -306,9 +379,16 @@ impl Core {
             timers: BinaryHeap::new(),
             timers_compact_at: MIN_TIMERS_COMPACT,
             out: VecDeque::new(),
+            business_expected: config.require_business,
             business: None,
+            business_token: 0,
+            business_hold: None,
             queries: HashMap::new(),
             next_query: 1,
+            secret_tries: HashMap::new(),
+            tokens_made: 0,
+            stats: Stats::default(),
+            config,
         }
     }
 
@@ -336,7 +416,38 @@ impl Core {
             self.timers_compact_at = 0;
             self.compact_timers();
         }
-        shrink
+        // The output queue is drained every loop iteration; after a burst
+        // it keeps its peak capacity until here.
+        let out_big = self.out.capacity() > 4096 && self.out.is_empty();
+        if out_big {
+            self.out = VecDeque::new();
+        }
+        shrink || out_big
+    }
+
+    /// What the core counted.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Until when the loop must not read (decode) more messages of `conn`:
+    /// it is over its rate (`None`: read on).
+    pub fn read_pause(&self, conn: ConnId, now: Instant) -> Option<Instant> {
+        let c = self.conns.get(&conn)?;
+        if c.state == ConnState::Business {
+            return None;
+        }
+        c.buckets.ready_at(now, &self.config.rate_limits)
+    }
+
+    /// The longest frame `conn` may send in its state: small before `Hello`
+    /// and before login, so that nobody holds memory without logging in.
+    pub fn frame_limit(&self, conn: ConnId) -> usize {
+        match self.conns.get(&conn).map(|c| &c.state) {
+            Some(ConnState::AwaitHello) | None => MAX_FRAME_BEFORE_HELLO,
+            Some(ConnState::Ready { .. }) => MAX_FRAME_BEFORE_LOGIN,
+            Some(ConnState::LoggedIn(_) | ConnState::Business) => crate::protocol::MAX_FRAME_LEN,
+        }
     }
 
     /// Entries in the timer heap (live and not yet dropped), for tests.
@@ -359,6 +470,12 @@ impl Core {
         self.out.pop_front()
     }
 
+    /// Whether the connection is open as far as the core knows (not closed
+    /// by it, not reported closed).
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
     /// Whether [`Core::poll_output`] has something.
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()
@@ -372,8 +489,10 @@ impl Core {
     /// A new transport connection was accepted, on the client listener or
     /// (`business_port`) on the business listener; `ip` is the peer's address.
     pub fn on_connect(&mut self, now: Instant, conn: ConnId, business_port: bool, ip: String) {
-        self.conns.insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, business_port, ip });
+        let buckets = Buckets::new(now, &self.config.rate_limits);
+        self.conns.insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, buckets, business_port, ip });
         self.timers.push(Reverse((now + self.config.keepalive_timeout, Timer::Keepalive(conn))));
+        self.timers.push(Reverse((now + self.config.login_timeout, Timer::Login(conn))));
     }
 
     /// The transport connection closed or failed (a lost connection).
@@ -417,6 +536,24 @@ impl Core {
                         self.answer_query(now, q, None);
                     }
                 }
+                Timer::Login(conn) => match self.conns.get(&conn).map(|c| &c.state) {
+                    Some(ConnState::AwaitHello | ConnState::Ready { login: None }) => {
+                        tracing::info!(conn = conn.0, "not logged in within the login time-out");
+                        self.stats.login_timeouts += 1;
+                        self.close(now, conn, CloseReason::LoginTimeout);
+                    }
+                    // The business server is being asked: it answers or
+                    // times out, and the deadline is checked again then.
+                    Some(ConnState::Ready { login: Some(_) }) => {
+                        self.timers.push(Reverse((now + self.config.business_timeout, Timer::Login(conn))));
+                    }
+                    _ => {}
+                },
+                Timer::KeyFrame(uid) => {
+                    if self.users.get(&uid).is_some_and(|u| u.key_frame_due) {
+                        self.request_key_frame(now, uid);
+                    }
+                }
             }
         }
     }
@@ -425,9 +562,25 @@ impl Core {
     pub fn on_message(&mut self, now: Instant, conn: ConnId, msg: ClientMsg) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_rx = now;
+        if c.state != ConnState::Business {
+            let class = Class::of(&msg);
+            // What a message makes the server send is counted where it is
+            // sent (text, rooms); buffers and media count what was received.
+            let bytes = match &msg {
+                ClientMsg::TransBuffer { data, .. } | ClientMsg::Media { data, .. } => data.len(),
+                _ => 0,
+            };
+            if c.buckets.charge(now, &self.config.rate_limits, class, 1.0, bytes as f64) {
+                self.over_rate(now, conn, class);
+                if !self.conns.contains_key(&conn) {
+                    return;
+                }
+            }
+        }
+        let Some(c) = self.conns.get(&conn) else { return };
         match (&c.state, msg) {
-            (ConnState::AwaitHello, ClientMsg::Hello { version, role, secret }) => {
-                self.hello(now, conn, version, role, secret);
+            (ConnState::AwaitHello, ClientMsg::Hello { version, role, secret, token }) => {
+                self.hello(now, conn, version, role, secret, token);
             }
             (ConnState::AwaitHello, _) => {
                 self.close(now, conn, CloseReason::ProtocolViolation("message before hello"));
@@ -466,18 +619,16 @@ impl Core {
         }
     }
 
-    fn hello(&mut self, now: Instant, conn: ConnId, version: u16, role: u8, secret: Vec<u8>) {
-        let business_port = self.conns.get(&conn).is_some_and(|c| c.business_port);
+    fn hello(&mut self, now: Instant, conn: ConnId, version: u16, role: u8, secret: Vec<u8>, token: u64) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let business_port = c.business_port;
         let wanted = if business_port { Role::Business } else { Role::Client };
         let refusal = if version != PROTOCOL_VERSION || role != wanted as u8 {
             tracing::info!(conn = conn.0, version, role, "handshake refused: version or role");
             Some(GV_ERR_CONNECT_OLDVERSION)
-        } else if business_port && self.config.business_secret.as_ref().is_some_and(|s| *s != secret) {
-            tracing::warn!(conn = conn.0, "business server refused: wrong secret");
-            Some(GV_ERR_CONNECT_AUTHFAIL)
-        } else if business_port && self.business.is_some() {
-            tracing::warn!(conn = conn.0, "business server refused: another one is already linked");
-            Some(GV_ERR_ALREADY_LOGIN)
+        } else if business_port {
+            let ip = c.ip.clone();
+            self.business_refusal(now, conn, &ip, &secret, token)
         } else {
             None
         };
@@ -486,33 +637,84 @@ impl Core {
             self.close(now, conn, CloseReason::Handshake);
             return;
         }
-        let state = if business_port {
-            tracing::info!(conn = conn.0, "business server linked");
-            self.business = Some(conn);
-            ConnState::Business
-        } else {
-            ConnState::Ready { login: None }
-        };
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.state = state;
-        }
         let keepalive_ms = self.config.keepalive_timeout.as_millis().min(u32::MAX as u128) as u32;
-        self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms });
-        if business_port {
-            // A business server that links (or links again) learns the calls
-            // in progress, so that it can end them.
-            let mut active: Vec<(u32, u32, u32, u32)> = self
-                .calls
-                .values()
-                .filter_map(|c| match c.state {
-                    CallState::Active { room } => Some((c.caller, c.callee, c.flags, room)),
-                    _ => None,
-                })
-                .collect();
-            active.sort_unstable();
-            for (a, b, flags, room) in active {
-                self.note(START, a, b, 0, flags, room, &[]);
+        if !business_port {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.state = ConnState::Ready { login: None };
             }
+            self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token: 0 });
+            return;
+        }
+        tracing::info!(conn = conn.0, "business server linked");
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = ConnState::Business;
+        }
+        self.business = Some(conn);
+        self.business_expected = true;
+        self.business_hold = None;
+        self.tokens_made += 1;
+        self.business_token = splitmix64(self.config.seed ^ self.tokens_made.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let token = self.business_token;
+        self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token });
+        // A business server that links (or links again) learns the calls in
+        // progress, so that it can end them, and gets the questions that
+        // waited for it.
+        let mut active: Vec<(u32, u32, u32, u32)> = self
+            .calls
+            .values()
+            .filter_map(|c| match c.state {
+                CallState::Active { room } => Some((c.caller, c.callee, c.flags, room)),
+                _ => None,
+            })
+            .collect();
+        active.sort_unstable();
+        for (a, b, flags, room) in active {
+            self.note(START, a, b, 0, flags, room, &[]);
+        }
+        let mut waiting: Vec<u32> = self.queries.keys().copied().collect();
+        waiting.sort_unstable_by_key(|q| q.wrapping_sub(self.next_query));
+        for q in waiting {
+            let msg = self.queries[&q].1.clone();
+            self.push(conn, msg);
+        }
+    }
+
+    /// Why a business server's handshake is refused, if it is: too many
+    /// wrong secrets from its address (203), a wrong secret (102, compared
+    /// in constant time), another business server linked (201), or the slot
+    /// held for the one whose link was just lost (201, unless `token` is its).
+    fn business_refusal(&mut self, now: Instant, conn: ConnId, ip: &str, secret: &[u8], token: u64) -> Option<u32> {
+        if let Some(want) = &self.config.business_secret {
+            if self.secret_tries.len() >= MAX_SECRET_SOURCES {
+                self.secret_tries.retain(|_, a| !a.is_full(now, SECRET_TRIES));
+            }
+            if self.secret_tries.len() >= MAX_SECRET_SOURCES && !self.secret_tries.contains_key(ip) {
+                // Memory stays bounded: unknown sources share one entry.
+                self.secret_tries.clear();
+            }
+            let tries = self.secret_tries.entry(ip.to_string()).or_insert_with(|| Attempts::new(now, SECRET_TRIES));
+            if !tries.allowed(now, SECRET_TRIES) {
+                tracing::warn!(conn = conn.0, ip, "business server refused: too many wrong secrets from its address");
+                self.stats.secret_refusals += 1;
+                return Some(GV_ERR_IPADDR_LOCK);
+            }
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(want.as_slice(), secret)) {
+                tries.failed(now, SECRET_TRIES);
+                tracing::warn!(conn = conn.0, ip, "business server refused: wrong secret");
+                self.stats.secret_refusals += 1;
+                return Some(GV_ERR_CONNECT_AUTHFAIL);
+            }
+        }
+        if self.business.is_some() {
+            tracing::warn!(conn = conn.0, "business server refused: another one is already linked");
+            return Some(GV_ERR_ALREADY_LOGIN);
+        }
+        match self.business_hold {
+            Some((held, until)) if now < until && token != held => {
+                tracing::warn!(conn = conn.0, "business server refused: the slot is held for the one that was linked");
+                Some(GV_ERR_ALREADY_LOGIN)
+            }
+            _ => None,
         }
     }
 
@@ -542,12 +744,13 @@ impl Core {
                 let current = self.users.get(&uid).and_then(|u| u.room);
                 if let Some(r) = current {
                     if room_id == ANY_ROOM || room_id == r {
+                        self.charge_room(now, uid, r);
                         self.leave_room(uid);
                     }
                 }
             }
             ClientMsg::VideoCall(ev) => self.video_call(now, uid, ev),
-            ClientMsg::Text { to, secret, text } => self.text(uid, to, secret, text),
+            ClientMsg::Text { to, secret, text } => self.text(now, uid, to, secret, text),
             ClientMsg::TransBuffer { to: 0, data, .. } => {
                 self.send_business(ServerMsg::BizTransBuffer { user_id: uid, data });
             }
@@ -561,29 +764,67 @@ impl Core {
                 }
             }
             ClientMsg::Device { kind, open } => self.device(uid, kind, open),
-            ClientMsg::Subscribe { user_id, kind, on } => self.subscribe(uid, user_id, kind, on),
+            ClientMsg::Subscribe { user_id, kind, on } => self.subscribe(now, uid, user_id, kind, on),
             ClientMsg::Media { header, data } => self.media(uid, header, data),
             other => tracing::debug!(user = uid, ?other, "ignored: not a client's message"),
         }
     }
 
-    /// `uid` asks for (or stops) `of`'s video or audio.
-    fn subscribe(&mut self, uid: u32, of: u32, kind: u8, on: bool) {
-        if uid == of {
+    /// `uid` asks for (or stops) `of`'s video or audio: only a user it can
+    /// see (same room, or its call peer).
+    fn subscribe(&mut self, now: Instant, uid: u32, of: u32, kind: u8, on: bool) {
+        if uid == of || (kind != MEDIA_VIDEO && kind != MEDIA_AUDIO) {
+            return;
+        }
+        if on && !self.can_see(uid, of) {
+            tracing::debug!(user = uid, of, "subscription to a user it cannot see: refused");
+            self.stats.subscriptions_refused += 1;
             return;
         }
         let Some(sender) = self.users.get_mut(&of) else { return };
-        let subs = match kind {
-            MEDIA_VIDEO => &mut sender.video_subs,
-            MEDIA_AUDIO => &mut sender.audio_subs,
-            _ => return,
-        };
-        subs.retain(|s| *s != uid);
-        if on {
+        let subs = if kind == MEDIA_VIDEO { &mut sender.video_subs } else { &mut sender.audio_subs };
+        let had = subs.contains(&uid);
+        if on && !had {
             subs.push(uid);
+            if let Some(me) = self.users.get_mut(&uid) {
+                me.subscribed_to.push((of, kind));
+            }
             // A new receiver can only start decoding at a key frame.
             if kind == MEDIA_VIDEO {
-                self.send_user(of, ServerMsg::NeedKeyFrame);
+                self.request_key_frame(now, of);
+            }
+        } else if !on && had {
+            self.unsubscribe(uid, of, kind);
+        }
+    }
+
+    /// Removes `uid`'s subscription to `of`'s `kind` stream (both lists).
+    fn unsubscribe(&mut self, uid: u32, of: u32, kind: u8) {
+        if let Some(sender) = self.users.get_mut(&of) {
+            let subs = if kind == MEDIA_VIDEO { &mut sender.video_subs } else { &mut sender.audio_subs };
+            subs.retain(|s| *s != uid);
+        }
+        if let Some(me) = self.users.get_mut(&uid) {
+            me.subscribed_to.retain(|s| *s != (of, kind));
+        }
+    }
+
+    /// Asks `uid` for a key frame now, or when [`KEY_FRAME_INTERVAL`] has
+    /// passed since the last request.
+    fn request_key_frame(&mut self, now: Instant, uid: u32) {
+        let Some(user) = self.users.get_mut(&uid) else { return };
+        match user.key_frame_asked {
+            Some(at) if now < at + KEY_FRAME_INTERVAL => {
+                if !user.key_frame_due {
+                    user.key_frame_due = true;
+                    self.timers.push(Reverse((at + KEY_FRAME_INTERVAL, Timer::KeyFrame(uid))));
+                }
+            }
+            _ => {
+                user.key_frame_asked = Some(now);
+                user.key_frame_due = false;
+                let conn = user.conn;
+                self.push(conn, ServerMsg::NeedKeyFrame);
             }
         }
     }
@@ -613,7 +854,9 @@ impl Core {
 
     /// A media frame from `uid`: to every user who asked for that stream,
     /// can see `uid` (same room, or its call peer) and is allowed by the
-    /// call's flags — and only while `uid` has that device open.
+    /// call's flags — and only while `uid` has that device open. The frame
+    /// is encoded once and shared; subscribers who can no longer see `uid`
+    /// are dropped from its list on the way.
     fn media(&mut self, uid: u32, header: MediaHeader, data: Vec<u8>) {
         let Some(sender) = self.users.get(&uid) else { return };
         let video = header.kind == MEDIA_VIDEO;
@@ -621,28 +864,34 @@ impl Core {
         if !open {
             return;
         }
-        let subs = if video { sender.video_subs.clone() } else { sender.audio_subs.clone() };
+        let subs = if video { &sender.video_subs } else { &sender.audio_subs };
         let mut frame: Option<Arc<MediaOut>> = None;
-        for to in subs {
-            if !self.can_see(uid, to) || !self.call_allows(uid, to, video) {
+        let mut gone = Vec::new();
+        for &to in subs {
+            if !self.can_see(uid, to) {
+                gone.push(to);
+                continue;
+            }
+            if !self.call_allows(uid, to, video) {
                 continue;
             }
             let Some(conn) = self.users.get(&to).map(|u| u.conn) else { continue };
-            let frame = frame
-                .get_or_insert_with(|| {
-                    let mut bytes = Vec::with_capacity(data.len() + 40);
-                    ServerMsg::Media { from: uid, header, data: data.clone() }.encode(&mut bytes);
-                    Arc::new(MediaOut { bytes, from: uid, video, key: header.key || !video })
-                })
-                .clone();
-            self.out.push_back(Output::Media(conn, frame));
+            let frame = frame.get_or_insert_with(|| {
+                let mut bytes = Vec::with_capacity(data.len() + 40);
+                ServerMsg::encode_media(uid, &header, &data, &mut bytes);
+                Arc::new(MediaOut { bytes, from: uid, video, key: header.key || !video })
+            });
+            self.out.push_back(Output::Media(conn, frame.clone()));
+        }
+        for to in gone {
+            self.unsubscribe(to, uid, header.kind);
         }
     }
 
     /// The loop dropped video frames of `from` for a slow receiver: the
     /// sender is asked for a key frame, so that the receiver can decode again.
-    pub fn on_media_dropped(&mut self, from: u32) {
-        self.send_user(from, ServerMsg::NeedKeyFrame);
+    pub fn on_media_dropped(&mut self, now: Instant, from: u32) {
+        self.request_key_frame(now, from);
     }
 
     /// The other party of `uid`'s call, if it has one.
@@ -660,19 +909,50 @@ impl Core {
     /// A text message: to one user of the sender's room, or to all of it
     /// (`to` 0 or -1). Users in no room, or not in the same room, cannot
     /// see each other: nothing is delivered.
-    fn text(&mut self, from: u32, to: u32, secret: bool, text: Vec<u8>) {
+    fn text(&mut self, now: Instant, from: u32, to: u32, secret: bool, text: Vec<u8>) {
         let Some(room_id) = self.users.get(&from).and_then(|u| u.room) else { return };
-        let members = self.rooms.get(&room_id).map(|r| r.members.clone()).unwrap_or_default();
+        let Some(room) = self.rooms.get(&room_id) else { return };
         let everyone = to == 0 || to == ANY_ROOM;
-        if !everyone && !members.contains(&to) {
+        if !everyone && !room.members.contains(&to) {
             tracing::debug!(user = from, to, "text to a user outside the room: dropped");
             return;
         }
         let to = if everyone { 0 } else { to };
-        for m in members.into_iter().filter(|m| *m != from && (everyone || *m == to)) {
-            self.send_user(m, ServerMsg::Text { from, to, secret, text: text.clone() });
+        let mut sent = 0;
+        for &m in room.members.iter().filter(|m| **m != from && (everyone || **m == to)) {
+            if let Some(u) = self.users.get(&m) {
+                let msg = ServerMsg::Text { from, to, secret, text: text.clone() };
+                self.out.push_back(Output::Send(u.conn, msg));
+                sent += 1;
+            }
         }
+        self.charge_bytes(now, from, Class::Text, text.len() * sent);
         self.send_business(ServerMsg::BizText { room_id, src: from, tar: to, secret, text });
+    }
+
+    /// Counts bytes a user's message makes the server send to others
+    /// against its rate.
+    fn charge_bytes(&mut self, now: Instant, uid: u32, class: Class, bytes: usize) {
+        let Some(conn) = self.users.get(&uid).map(|u| u.conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.buckets.charge(now, &self.config.rate_limits, class, 0.0, bytes as f64) {
+            self.over_rate(now, conn, class);
+        }
+    }
+
+    /// A sender went over its rate: counted, and with
+    /// [`RateAction::Disconnect`] closed (else the loop reads it slower).
+    fn over_rate(&mut self, now: Instant, conn: ConnId, class: Class) {
+        self.stats.throttled[class as usize] += 1;
+        match self.config.rate_limits.action {
+            RateAction::Throttle => tracing::debug!(conn = conn.0, %class, "over its rate: throttled"),
+            RateAction::Disconnect => {
+                tracing::info!(conn = conn.0, %class, "over its rate: disconnected");
+                self.stats.rate_disconnects += 1;
+                self.push(conn, ServerMsg::LinkClose { code: GV_ERR_CONNECT_FUNCLIMIT });
+                self.close(now, conn, CloseReason::RateLimited);
+            }
+        }
     }
 
     /// A user opened or closed its own camera or microphone: its room (or,
@@ -713,15 +993,29 @@ impl Core {
         }
     }
 
-    /// Puts a question to the business server; `None` when none is linked.
+    /// Puts a question to the business server; `None` when there is none
+    /// to ask (none has linked since the start). While its link is down the
+    /// question waits for it to come back, within the business time-out.
     fn ask(&mut self, now: Instant, query: Query, msg: impl FnOnce(u32) -> ServerMsg) -> Option<u32> {
-        self.business?;
+        if self.business.is_none() && !self.business_expected {
+            return None;
+        }
         let q = self.next_query;
         self.next_query = self.next_query.wrapping_add(1).max(1);
-        self.queries.insert(q, query);
+        let msg = msg(q);
+        self.send_business(msg.clone());
+        self.queries.insert(q, (query, msg));
         self.timers.push(Reverse((now + self.config.business_timeout, Timer::Query(q))));
-        self.send_business(msg(q));
         Some(q)
+    }
+
+    /// With `--require-business`, whether logins and calls are refused now
+    /// (206): no business server linked, and none just lost (whose
+    /// questions wait for it to come back).
+    fn business_missing(&self, now: Instant) -> bool {
+        self.config.require_business
+            && self.business.is_none()
+            && self.business_hold.is_none_or(|(_, until)| now >= until)
     }
 
     fn business_message(&mut self, now: Instant, msg: ClientMsg) {
@@ -763,7 +1057,7 @@ impl Core {
     /// Resolves a question: `Some((code, user_id, level, nick))` is the
     /// business server's answer, `None` a time-out or a lost link (207).
     fn answer_query(&mut self, now: Instant, q: u32, answer: Option<(u32, u32, u32, Vec<u8>)>) {
-        let Some(query) = self.queries.remove(&q) else { return };
+        let Some((query, _)) = self.queries.remove(&q) else { return };
         let code = answer.as_ref().map_or(GV_ERR_SERVERSDK_TIMEOUT, |a| a.0);
         match query {
             Query::Call { call_id } => {
@@ -790,9 +1084,10 @@ impl Core {
                 c.state = ConnState::Ready { login: None };
                 match answer {
                     Some((0, user_id, level, nick)) => {
+                        // Only the business server's answer grants an id: 0
+                        // gives the id kept for the name, never the claimed one.
                         let nick = if nick.is_empty() { ask.nick.clone() } else { nick };
-                        let id = if user_id != 0 { user_id } else { ask.app_id };
-                        self.login(now, conn, LoginAsk { app_id: id, nick, ..ask }, level);
+                        self.login(now, conn, LoginAsk { app_id: user_id, nick, ..ask }, level);
                     }
                     _ => {
                         tracing::info!(conn = conn.0, code, "login refused by the business server");
@@ -815,16 +1110,14 @@ impl Core {
         }
     }
 
-    /// The business server went away: every question it had gets its
-    /// time-out answer now, and everything goes on without it.
+    /// The business server went away. Its questions wait for a business
+    /// server to link again (each gets 207 at its time-out), and for the
+    /// business time-out only the one that was linked (presenting its token)
+    /// may take the slot back.
     fn business_gone(&mut self, now: Instant) {
-        tracing::warn!("business server link lost; going on without it");
+        tracing::warn!(waiting = self.queries.len(), "business server link lost; questions wait for it to come back");
         self.business = None;
-        let mut pending: Vec<u32> = self.queries.keys().copied().collect();
-        pending.sort_unstable();
-        for q in pending {
-            self.answer_query(now, q, None);
-        }
+        self.business_hold = Some((self.business_token, now + self.config.business_timeout));
     }
 
     /// `BRAS_VideoCallControl(FINISH, user, code, …)`.
@@ -865,23 +1158,35 @@ impl Core {
             self.refuse_login(conn, ask.name, GV_ERR_CERTIFY_FAIL);
             return;
         }
-        if self.config.require_business && self.business.is_none() {
+        if self.business_missing(now) {
             tracing::info!(conn = conn.0, "login refused: no business server linked");
             self.refuse_login(conn, ask.name, GV_ERR_SERVERSDK_FAIL);
             return;
         }
         let ip = self.conns.get(&conn).map(|c| c.ip.clone().into_bytes()).unwrap_or_default();
-        let name = ask.name.clone();
+        let (name, user_id) = (ask.name.clone(), ask.app_id);
         let query = Query::Login { conn, ask: ask.clone() };
-        let asked = self.ask(now, query, |query| ServerMsg::BizAskVerify { query, name, password, ip });
+        let asked = self.ask(now, query, |query| ServerMsg::BizAskVerify { query, name, password, ip, user_id });
         match asked {
             Some(q) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.state = ConnState::Ready { login: Some(q) };
                 }
             }
+            None if self.held_by_another(ask.app_id, &ask.name) => {
+                // Without a business server a claimed id never takes over
+                // another user's session (a name does: newest wins).
+                tracing::warn!(conn = conn.0, user = ask.app_id, "login refused: the id claimed is another user's");
+                self.stats.id_claims_refused += 1;
+                self.refuse_login(conn, ask.name, GV_ERR_ALREADY_LOGIN);
+            }
             None => self.login(now, conn, ask, 0),
         }
+    }
+
+    /// Whether user `id` is online under another name than `name`.
+    fn held_by_another(&self, id: u32, name: &[u8]) -> bool {
+        self.users.get(&id).is_some_and(|u| u.name != name)
     }
 
     /// Logs the connection in as `ask.name`, with the id given by the
@@ -890,10 +1195,11 @@ impl Core {
     fn login(&mut self, now: Instant, conn: ConnId, ask: LoginAsk, level: u32) {
         let LoginAsk { name, app_id: given_id, nick } = ask;
         let nick = if nick.is_empty() { name.clone() } else { nick };
+        let kept = self.ids_by_name.get(&name).copied().filter(|id| !self.held_by_another(*id, &name));
         let uid = if given_id != 0 && given_id != u32::MAX {
             given_id
-        } else if let Some(id) = self.ids_by_name.get(&name) {
-            *id
+        } else if let Some(id) = kept {
+            id
         } else {
             // Skip ids a business server handed out to users online now.
             let mut id = self.next_user_id;
@@ -920,6 +1226,9 @@ impl Core {
             call: None,
             video_subs: Vec::new(),
             audio_subs: Vec::new(),
+            subscribed_to: Vec::new(),
+            key_frame_asked: None,
+            key_frame_due: false,
         };
         self.users.insert(uid, user);
         let ip = match self.conns.get_mut(&conn) {
@@ -962,14 +1271,28 @@ impl Core {
         }
     }
 
-    /// Ends a user's session: its call, its room, its presence.
+    /// Ends a user's session: its call, its room, its presence, its
+    /// subscriptions both ways.
     fn drop_user(&mut self, uid: u32, how: Departure) {
         let Some(user) = self.users.get(&uid) else { return };
         if let Some(call_id) = user.call {
             self.depart_call(uid, call_id, how);
         }
         self.leave_room(uid);
-        self.users.remove(&uid);
+        let Some(user) = self.users.remove(&uid) else { return };
+        for (of, kind) in user.subscribed_to {
+            if let Some(sender) = self.users.get_mut(&of) {
+                let subs = if kind == MEDIA_VIDEO { &mut sender.video_subs } else { &mut sender.audio_subs };
+                subs.retain(|s| *s != uid);
+            }
+        }
+        for (subs, kind) in [(user.video_subs, MEDIA_VIDEO), (user.audio_subs, MEDIA_AUDIO)] {
+            for s in subs {
+                if let Some(sub) = self.users.get_mut(&s) {
+                    sub.subscribed_to.retain(|x| *x != (uid, kind));
+                }
+            }
+        }
     }
 
     fn depart_call(&mut self, uid: u32, call_id: u64, how: Departure) {
@@ -1037,7 +1360,7 @@ impl Core {
         let busy_self = self.users.get(&a).is_some_and(|u| u.call.is_some());
         let code = if busy_self {
             AC_ERROR_VIDEOCALL_BUSY
-        } else if self.config.require_business && self.business.is_none() {
+        } else if self.business_missing(now) {
             GV_ERR_SERVERSDK_FAIL
         } else {
             match self.users.get(&b) {
@@ -1086,8 +1409,10 @@ impl Core {
             return;
         }
         let (calls, conns, queries) = (&self.calls, &self.conns, &self.queries);
+        let users = &self.users;
         self.timers.retain(|Reverse((_, t))| match t {
-            Timer::Keepalive(c) => conns.contains_key(c),
+            Timer::Keepalive(c) | Timer::Login(c) => conns.contains_key(c),
+            Timer::KeyFrame(u) => users.get(u).is_some_and(|u| u.key_frame_due),
             Timer::Ring(id) => calls.get(id).is_some_and(|c| matches!(c.state, CallState::Ringing { .. })),
             Timer::Query(q) => queries.contains_key(q),
         });
@@ -1236,7 +1561,7 @@ impl Core {
         loop {
             let id = *next;
             *next = if id + 1 >= end { base } else { id + 1 };
-            let asked = self.queries.values().any(|q| matches!(q, Query::Enter { room_id, .. } if *room_id == id));
+            let asked = self.queries.values().any(|q| matches!(q, (Query::Enter { room_id, .. }, _) if *room_id == id));
             if !self.rooms.contains_key(&id) && !asked {
                 return id;
             }
@@ -1278,21 +1603,31 @@ impl Core {
             self.send_user(uid, ServerMsg::EnterRoomResult { room_id, code: GV_ERR_ROOM_ALREADIN });
             return;
         }
-        if let Some(call_id) = self.rooms.get(&room_id).and_then(|r| r.call) {
-            let party = self.calls.get(&call_id).is_some_and(|c| c.caller == uid || c.callee == uid);
-            if party {
+        // The call rooms' range is the calls' alone, and a refusal says
+        // nothing of which call rooms are live.
+        if room_id >= CALL_ROOM_BASE {
+            let call = self.rooms.get(&room_id).and_then(|r| r.call).and_then(|c| self.calls.get(&c));
+            if call.is_some_and(|c| c.caller == uid || c.callee == uid) {
                 self.enter_room(uid, room_id);
             } else {
-                tracing::info!(user = uid, room = room_id, "enter room refused: a call's room");
+                tracing::info!(user = uid, room = room_id, "enter room refused: the call rooms' range");
                 self.send_user(uid, ServerMsg::EnterRoomResult { room_id, code: GV_ERR_ROOM_LOCK });
             }
             return;
         }
+        self.charge_room(now, uid, room_id);
         let query = Query::Enter { uid, room_id };
         let ask = |query| ServerMsg::BizAskEnter { query, user_id: uid, room_id, room_name, password };
         if self.ask(now, query, ask).is_none() {
             self.enter_room(uid, room_id);
         }
+    }
+
+    /// Counts what entering or leaving `room_id` makes the server send (a
+    /// listing to the user, a notice to each member) against `uid`'s rate.
+    fn charge_room(&mut self, now: Instant, uid: u32, room_id: u32) {
+        let members = self.rooms.get(&room_id).map_or(0, |r| r.members.len());
+        self.charge_bytes(now, uid, Class::Room, (members + 1) * 2 * ROOM_ENTRY_BYTES);
     }
 
     fn enter_room(&mut self, uid: u32, room_id: u32) {
@@ -1363,6 +1698,14 @@ impl Core {
             self.send_business(ServerMsg::BizUserRoom { user_id: *m, room_id, entered: false });
         }
     }
+}
+
+/// A well-mixed 64-bit value from `x` (SplitMix64's finaliser).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use super::{CloseReason, ConnId, Core, CoreConfig, Output, CALL_ROOM_BASE, NAMED_ROOM_BASE};
+use super::{
+    CloseReason, ConnId, Core, CoreConfig, Output, ANY_ROOM, CALL_ROOM_BASE, KEY_FRAME_INTERVAL, NAMED_ROOM_BASE,
+};
 use crate::constants::*;
 use crate::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, PROTOCOL_VERSION};
 
@@ -228,9 +230,15 @@ impl World {
     /// A new connection that has completed the handshake.
     fn connect(&mut self) -> ConnId {
         let conn = self.raw_connect();
-        self.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] });
+        self.send(
+            conn,
+            ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 },
+        );
         let keepalive_ms = self.core.config().keepalive_timeout.as_millis() as u32;
-        assert_eq!(self.take_conn(conn), vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms }]);
+        assert_eq!(
+            self.take_conn(conn),
+            vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token: 0 }]
+        );
         conn
     }
 
@@ -351,10 +359,11 @@ impl World {
     fn link_business(&mut self) -> Biz {
         let secret = self.core.config().business_secret.clone().unwrap_or_default();
         let conn = self.raw_connect_on(true, BS_IP);
-        self.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret });
+        self.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret, token: 0 });
         let keepalive_ms = self.core.config().keepalive_timeout.as_millis() as u32;
         let bs = Biz { conn };
-        self.drain().expect_biz(&bs, vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms }], &[]);
+        let token = self.core.business_token;
+        self.drain().expect_biz(&bs, vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token }], &[]);
         assert!(self.core.business_linked());
         bs
     }
@@ -458,7 +467,8 @@ impl World {
             [ServerMsg::BizAskVerify { query, .. }] => *query,
             other => panic!("business server not asked: {other:?}"),
         };
-        let ask = ServerMsg::BizAskVerify { query, name, password: b"pw".to_vec(), ip: b"127.0.0.1".to_vec() };
+        let ask =
+            ServerMsg::BizAskVerify { query, name, password: b"pw".to_vec(), ip: b"127.0.0.1".to_vec(), user_id: 0 };
         d.expect_biz(bs, vec![ask], &[]);
         query
     }
@@ -578,8 +588,8 @@ fn protocol_message_before_hello_is_closed() {
 fn protocol_wrong_version_hello_is_refused_then_closed() {
     let mut w = World::new();
     for hello in [
-        ClientMsg::Hello { version: PROTOCOL_VERSION + 1, role: Role::Client as u8, secret: vec![] },
-        ClientMsg::Hello { version: PROTOCOL_VERSION, role: 0x7f, secret: vec![] },
+        ClientMsg::Hello { version: PROTOCOL_VERSION + 1, role: Role::Client as u8, secret: vec![], token: 0 },
+        ClientMsg::Hello { version: PROTOCOL_VERSION, role: 0x7f, secret: vec![], token: 0 },
     ] {
         let conn = w.raw_connect();
         w.send(conn, hello);
@@ -602,7 +612,7 @@ fn protocol_wrong_version_hello_is_refused_then_closed() {
 fn protocol_second_hello_is_closed() {
     let mut w = World::new();
     let a = w.login("alice");
-    w.send(a.conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] });
+    w.send(a.conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 });
     let d = w.drain();
     assert!(d.sent.is_empty(), "{d:?}");
     assert!(matches!(d.closed.as_slice(), [(c, CloseReason::ProtocolViolation(_))] if *c == a.conn), "{d:?}");
@@ -981,6 +991,7 @@ fn next_deadline_is_set_while_a_call_rings() {
     let mut w = World::with_config(CoreConfig {
         ring_timeout: secs(60),
         keepalive_timeout: secs(3600),
+        login_timeout: secs(3600),
         ..CoreConfig::default()
     });
     let a = w.login("alice");
@@ -1345,33 +1356,35 @@ fn row_event_not_fitting_naming_a_user_who_is_not_the_peer_is_ignored() {
 // ----- rooms ------------------------------------------------------------------
 
 /// "The room id in Start is unique among rooms in use and never collides with a
-/// room number that clients enter on their own."
+/// room number that clients enter on their own": the call rooms' range is
+/// the calls' alone. Clients cannot enter it, and the refusal is the same
+/// whether or not a call's room is live (it tells nothing of which are).
 #[test]
 fn rooms_call_room_id_is_unique_and_never_an_entered_room() {
     let mut w = World::new();
     let [a, b, c, d, e, f, g] = ["a", "b", "c", "d", "e", "f", "g"].map(|n| w.login(n));
-    // C sits in the first room number the server would hand out.
+    let refused = |room_id| vec![ServerMsg::EnterRoomResult { room_id, code: GV_ERR_ROOM_LOCK }];
+    // C cannot take the first room number the server would hand out.
     w.enter(&c, CALL_ROOM_BASE);
-    w.drain().expect(&[(&c, enter_ok(CALL_ROOM_BASE, &[&c]))]);
+    w.drain().expect(&[(&c, refused(CALL_ROOM_BASE))]);
     let r1 = w.start(&a, &b);
-    assert_ne!(r1, CALL_ROOM_BASE);
-    // Another client takes the number after r1 before the next call starts.
-    w.enter(&f, r1.wrapping_add(1));
-    w.drain().expect(&[(&f, enter_ok(r1.wrapping_add(1), &[&f]))]);
+    assert_eq!(r1, CALL_ROOM_BASE);
+    // Nor the number after r1, nor the last one.
+    for room in [r1 + 1, u32::MAX - 1] {
+        w.enter(&f, room);
+        w.drain().expect(&[(&f, refused(room))]);
+    }
     let r2 = w.start(&d, &e);
-    assert!(![CALL_ROOM_BASE, r1, r1.wrapping_add(1)].contains(&r2), "{r2:#x}");
-    // A client entering r1 by number is refused: it belongs to A and B's call.
+    assert!(![CALL_ROOM_BASE, r1].contains(&r2), "{r2:#x}");
+    // A client entering r1 by number is refused alike: it belongs to A and B's call.
     w.enter(&g, r1);
-    w.drain().expect(&[(&g, vec![ServerMsg::EnterRoomResult { room_id: r1, code: GV_ERR_ROOM_LOCK }])]);
+    w.drain().expect(&[(&g, refused(r1))]);
     // Calls end and new ones start: ids in use are still never reused.
     w.finish(&a, &b, 0, 0, b"");
     w.drain();
     let r3 = w.start(&a, &b);
     assert!(![CALL_ROOM_BASE, r2, r1.wrapping_add(1)].contains(&r3), "{r3:#x}");
-    // C and F were never disturbed.
     assert_eq!(w.core.calls_in_progress(), 2);
-    w.enter(&g, CALL_ROOM_BASE);
-    w.drain().expect(&[(&g, enter_ok(CALL_ROOM_BASE, &[&c, &g])), (&c, vec![at_room(CALL_ROOM_BASE, &g, true)])]);
 }
 
 /// "A call's room admits only the two parties of that call; anyone else gets
@@ -1425,9 +1438,11 @@ fn rooms_call_room_closes_when_the_call_finishes() {
     w.enter(&c, 42);
     w.enter(&a, 42);
     w.drain().expect(&[(&c, enter_ok(42, &[&c])), (&a, enter_ok(42, &[&c, &a])), (&c, vec![at_room(42, &a, true)])]);
-    // The closed call room is no longer locked to its parties.
+    // The closed call room is nobody's to enter.
     w.enter(&c, r);
-    w.drain().expect(&[(&c, enter_ok(r, &[&c])), (&a, vec![at_room(42, &c, false)])]);
+    w.drain().expect(&[(&c, vec![ServerMsg::EnterRoomResult { room_id: r, code: GV_ERR_ROOM_LOCK }])]);
+    w.send(c.conn, ClientMsg::LeaveRoom { room_id: 42 });
+    w.drain().expect(&[(&a, vec![at_room(42, &c, false)])]);
 
     // Only one party inside: it just leaves.
     let (mut w, a, b, _) = three();
@@ -1493,9 +1508,9 @@ fn rooms_call_room_closes_when_a_party_is_lost_or_logs_out() {
             }
             _ => {}
         }
-        // The room is gone: B entering it makes an ordinary room of it.
+        // The room is gone: B cannot enter it (nor anyone: it is a call's number).
         w.enter(&b, r);
-        w.drain().expect(&[(&b, enter_ok(r, &[&b]))]);
+        w.drain().expect(&[(&b, vec![ServerMsg::EnterRoomResult { room_id: r, code: GV_ERR_ROOM_LOCK }])]);
     }
 }
 
@@ -1584,7 +1599,7 @@ fn with_secret() -> CoreConfig {
 }
 
 fn biz_hello(secret: &[u8]) -> ClientMsg {
-    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret: secret.to_vec() }
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret: secret.to_vec(), token: 0 }
 }
 
 impl World {
@@ -1623,6 +1638,8 @@ fn business_link_second_one_is_refused_and_the_first_stays() {
     w.close(bs.conn);
     w.drain().expect_nothing();
     assert!(!w.core.business_linked());
+    // The slot is held for the lost one for the business time-out.
+    w.advance(secs(5), &[]);
     let bs2 = w.link_business();
     w.assert_free_to_call_vetted(&bs2, &b, &a);
 }
@@ -1639,6 +1656,9 @@ fn business_link_needs_the_configured_secret() {
     }
     // Nobody is asked meanwhile: the call rings directly.
     w.assert_free_to_call(&a, &b);
+    // Five wrong tries from one address: the next waits a second.
+    w.assert_refused(true, biz_hello(b"s3cret"), GV_ERR_IPADDR_LOCK);
+    w.advance(secs(1), &[]);
     let bs = w.link_business();
     w.assert_free_to_call_vetted(&bs, &a, &b);
     // A rival with the wrong secret is refused for its secret; the first stays.
@@ -1649,7 +1669,8 @@ fn business_link_needs_the_configured_secret() {
     let conn = w.raw_connect_on(true, BS_IP);
     w.send(conn, biz_hello(b"whatever"));
     let keepalive_ms = 15_000;
-    w.drain().expect(&[(&anon(conn), vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms }])]);
+    let token = w.core.business_token;
+    w.drain().expect(&[(&anon(conn), vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token }])]);
     assert!(w.core.business_linked());
 }
 
@@ -1663,13 +1684,18 @@ fn business_link_role_must_match_the_listener() {
         version: PROTOCOL_VERSION,
         role: Role::Client as u8,
         secret: secret.to_vec(),
+        token: 0,
     };
     w.assert_refused(true, client_hello(b""), GV_ERR_CONNECT_OLDVERSION);
     w.assert_refused(true, client_hello(b"s3cret"), GV_ERR_CONNECT_OLDVERSION);
     w.assert_refused(false, biz_hello(b"s3cret"), GV_ERR_CONNECT_OLDVERSION);
     w.assert_refused(false, biz_hello(b""), GV_ERR_CONNECT_OLDVERSION);
-    let other_version =
-        ClientMsg::Hello { version: PROTOCOL_VERSION + 1, role: Role::Business as u8, secret: b"s3cret".to_vec() };
+    let other_version = ClientMsg::Hello {
+        version: PROTOCOL_VERSION + 1,
+        role: Role::Business as u8,
+        secret: b"s3cret".to_vec(),
+        token: 0,
+    };
     w.assert_refused(true, other_version, GV_ERR_CONNECT_OLDVERSION);
     assert!(!w.core.business_linked());
     // Logins are not put to anyone.
@@ -2320,6 +2346,13 @@ fn business_required_refuses_logins_and_calls_while_none_is_linked() {
 
     w.close(bs.conn);
     w.drain().expect_nothing();
+    // For the business time-out the lost business server may come back: a
+    // Request waits for it, then gets 207.
+    w.request(&a, &b, A_PARAM, A_STR);
+    w.drain().expect_nothing();
+    w.advance(secs(5), &[]);
+    w.drain().expect(&[(&a, vec![call_ev(REPLY, &b, GV_ERR_SERVERSDK_TIMEOUT, 0, b"")])]);
+    // Then, with none linked, refusals come at once.
     for (x, y) in [(&a, &b), (&b, &a)] {
         w.request(x, y, A_PARAM, A_STR);
         w.drain().expect(&[(x, vec![call_ev(REPLY, y, no_bs, 0, b"")])]);
@@ -2500,16 +2533,20 @@ fn business_call_room_is_entered_without_asking() {
 /// about that entry: the call gets another room, and the client, once
 /// admitted, is alone in its room, not in the call's.
 #[test]
-fn business_room_being_asked_for_is_never_given_to_a_call() {
-    let (mut w, a, b, c) = three();
+fn business_room_being_asked_for_is_never_given_to_a_name() {
+    let (mut w, a, _b, c) = three();
     let bs = w.link_business();
-    let q = w.ask_enter(&bs, &c, CALL_ROOM_BASE);
-    let r = w.start_vetted(&bs, &a, &b);
-    assert_ne!(r, CALL_ROOM_BASE);
+    // C asks for the first number the server would give a named room.
+    let q = w.ask_enter(&bs, &c, NAMED_ROOM_BASE);
+    w.send(a.conn, ClientMsg::EnterRoomByName { name: b"lobby".to_vec(), password: vec![] });
+    let d = w.drain();
+    let r = match d.to(bs.conn) {
+        [ServerMsg::BizAskEnter { room_id, .. }] => *room_id,
+        other => panic!("business server not asked: {other:?}"),
+    };
+    assert_eq!(r, NAMED_ROOM_BASE + 1, "the number being asked for is skipped");
     w.biz(&bs, ClientMsg::BizEnterVerdict { query: q, code: 0 });
-    w.drain().expect_biz(&bs, vec![biz_room(&c, CALL_ROOM_BASE, true)], &[(&c, enter_ok(CALL_ROOM_BASE, &[&c]))]);
-    w.enter(&a, r);
-    w.drain().expect_biz(&bs, vec![biz_room(&a, r, true)], &[(&a, enter_ok(r, &[&a]))]);
+    w.drain().expect_biz(&bs, vec![biz_room(&c, NAMED_ROOM_BASE, true)], &[(&c, enter_ok(NAMED_ROOM_BASE, &[&c]))]);
 }
 
 // ----- the business server: commands -----------------------------------------
@@ -2650,12 +2687,13 @@ fn business_messages_from_a_client_are_ignored() {
 
 /// The business server's link goes away — closed, or silent for the
 /// keep-alive time — with a call being vetted, one ringing, one in progress,
-/// a login and a room entry waiting: every pending question gets its
-/// time-out answer at once (caller REPLY(207), LoginResult 207,
-/// EnterRoomResult 207), before its own time limit; the ringing and active
-/// calls go on and finish normally; afterwards calls ring directly and
-/// logins and room entries need no answer; another business server may
-/// link and is asked again.
+/// a login and a room entry waiting. Nothing is decided without it: the
+/// questions wait for it to come back and each gets its time-out answer
+/// (207) at its own time limit; a Request made meanwhile waits too (a
+/// business server's veto is never bypassed); the ringing and active calls
+/// go on and finish normally. For the business time-out only the business
+/// server that was linked (its token) may take the slot; then another may,
+/// and is asked again.
 fn business_link_lost_with_everything_pending(silent: bool) {
     let mut w = World::new();
     let [a, b, c, d_user, e, f, h] = ["a", "b", "c", "d", "e", "f", "h"].map(|n| w.login(n));
@@ -2670,6 +2708,7 @@ fn business_link_lost_with_everything_pending(silent: bool) {
         w.advance(secs(12), &[bs.conn]);
         w.drain().expect_nothing();
     }
+    let asked = w.now;
     w.ask_call(&bs, &a, &b);
     let g_conn = w.connect();
     w.ask_login_on(&bs, g_conn, "gina");
@@ -2684,22 +2723,10 @@ fn business_link_lost_with_everything_pending(silent: bool) {
         w.close(bs.conn);
         vec![]
     };
-    let late = GV_ERR_SERVERSDK_TIMEOUT;
-    w.drain().expect_biz_with_closes(
-        &bs,
-        vec![],
-        &[
-            (&a, vec![call_ev(REPLY, &b, late, 0, b"")]),
-            (
-                &anon(g_conn),
-                vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"gina".to_vec(), level: 0, nick: vec![] }],
-            ),
-            (&h, vec![ServerMsg::EnterRoomResult { room_id: 5, code: late }]),
-        ],
-        &closes,
-    );
+    let lost = w.now;
+    w.drain().expect_biz_with_closes(&bs, vec![], &[], &closes);
     assert!(!w.core.business_linked());
-    assert_eq!(w.core.calls_in_progress(), 2);
+    assert_eq!(w.core.calls_in_progress(), 3);
 
     // The ringing call goes on: D accepts.
     w.reply(&d_user, &c, 0, B_PARAM, B_STR);
@@ -2718,33 +2745,105 @@ fn business_link_lost_with_everything_pending(silent: bool) {
     let mut to_f = vec![call_ev(FINISH, &e, 3, B_PARAM, B_STR)];
     to_f.extend(left(&e));
     w.drain().expect(&[(&e, to_e), (&f, to_f)]);
-    // The questions' own time limits pass: nothing more.
-    w.advance(secs(10), &[]);
+    // A new Request waits for the business server too.
+    w.advance(secs(1), &[]);
+    let asked_ef = w.now;
+    w.request(&e, &f, A_PARAM, A_STR);
     w.drain().expect_nothing();
+    // Another business server cannot take the slot meanwhile.
+    w.assert_refused(true, biz_hello(b""), GV_ERR_ALREADY_LOGIN);
 
-    // Without it: calls ring directly, logins and entries need no answer.
-    w.ring(&a, &b);
-    let g = w.login_on(g_conn, "gina");
-    w.enter(&h, 5);
-    w.drain().expect(&[(&h, enter_ok(5, &[&h]))]);
-    w.reply(&a, &b, AC_ERROR_VIDEOCALL_CANCEL, 0, b"");
-    w.drain().expect(&[(&b, vec![call_ev(REPLY, &a, AC_ERROR_VIDEOCALL_CANCEL, 0, b"")])]);
+    // At their time limits, the questions get 207.
+    let late = GV_ERR_SERVERSDK_TIMEOUT;
+    w.advance(asked + secs(5) - w.now, &[]);
+    w.drain().expect(&[
+        (&a, vec![call_ev(REPLY, &b, late, 0, b"")]),
+        (
+            &anon(g_conn),
+            vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"gina".to_vec(), level: 0, nick: vec![] }],
+        ),
+        (&h, vec![ServerMsg::EnterRoomResult { room_id: 5, code: late }]),
+    ]);
+    w.advance(asked_ef + secs(5) - w.now, &[]);
+    w.drain().expect(&[(&e, vec![call_ev(REPLY, &f, late, 0, b"")])]);
     w.finish(&c, &d_user, 0, 0, b"");
     w.drain()
         .expect(&[(&c, vec![call_ev(FINISH, &d_user, 0, 0, b"")]), (&d_user, vec![call_ev(FINISH, &c, 0, 0, b"")])]);
-    w.assert_free_to_call(&g, &e);
 
+    // The slot is free after the business time-out: another links and is asked.
+    assert!(w.now >= lost + secs(5));
     let bs2 = w.link_business();
+    let g = w.login_verified_on(&bs2, g_conn, "gina", 0, 0);
     w.assert_free_to_call_vetted(&bs2, &g, &e);
+    w.assert_free_to_call_vetted(&bs2, &a, &b);
+}
+
+/// A business server whose link drops takes its slot back with the token
+/// of its last `Welcome`, and gets the questions that waited for it, in the
+/// order they were asked; its answers count as usual.
+#[test]
+fn business_link_lost_the_same_server_links_again_and_answers_what_waited() {
+    let (mut w, a, b, c) = three();
+    let d_user = w.login("dave");
+    let bs = w.link_business();
+    let token = w.core.business_token;
+    let q1 = w.ask_call(&bs, &a, &b);
+    w.close(bs.conn);
+    w.drain().expect_nothing();
+    w.advance(ms(300), &[]);
+    w.request(&c, &d_user, A_PARAM, A_STR);
+    w.drain().expect_nothing();
+    // A newcomer without the token is refused; the one with it links.
+    w.assert_refused(true, biz_hello(b""), GV_ERR_ALREADY_LOGIN);
+    let conn = w.raw_connect_on(true, BS_IP);
+    w.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret: vec![], token });
+    let bs2 = Biz { conn };
+    assert!(w.core.business_linked());
+    let new_token = w.core.business_token;
+    assert_ne!(new_token, token);
+    let d = w.drain();
+    let q2 = match d.to(conn) {
+        [_, _, ServerMsg::BizAskCall { query, .. }] => *query,
+        other => panic!("{other:?}"),
+    };
+    let ask = |query, x: &User, y: &User| ServerMsg::BizAskCall {
+        query,
+        src: x.id,
+        tar: y.id,
+        flags: FLAGS,
+        param: A_PARAM,
+        user_str: A_STR.to_vec(),
+    };
+    let keepalive_ms = 15_000;
+    d.expect_biz(
+        &bs2,
+        vec![
+            ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token: new_token },
+            ask(q1, &a, &b),
+            ask(q2, &c, &d_user),
+        ],
+        &[],
+    );
+    w.verdict(&bs2, q1, 0);
+    w.verdict(&bs2, q2, 4242);
+    w.drain().expect_biz(
+        &bs2,
+        vec![],
+        &[
+            (&b, vec![call_ev(REQUEST, &a, 0, A_PARAM, A_STR)]),
+            (&a, vec![call_ev(REPLY, &b, 0, 0, b"")]),
+            (&c, vec![call_ev(REPLY, &d_user, 4242, 0, b"")]),
+        ],
+    );
 }
 
 #[test]
-fn business_link_closed_answers_pending_questions_and_calls_go_on() {
+fn business_link_closed_questions_wait_then_time_out_and_calls_go_on() {
     business_link_lost_with_everything_pending(false);
 }
 
 #[test]
-fn business_link_silent_answers_pending_questions_and_calls_go_on() {
+fn business_link_silent_questions_wait_then_time_out_and_calls_go_on() {
     business_link_lost_with_everything_pending(true);
 }
 
@@ -2759,7 +2858,7 @@ fn business_linking_late_learns_the_calls_in_progress() {
     w.ring(&c, &d);
     let secret = w.core.config().business_secret.clone().unwrap_or_default();
     let conn = w.raw_connect_on(true, BS_IP);
-    w.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret });
+    w.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret, token: 0 });
     let bs = Biz { conn };
     let keepalive_ms = w.core.config().keepalive_timeout.as_millis() as u32;
     let start = ServerMsg::BizCallNote {
@@ -2771,7 +2870,8 @@ fn business_linking_late_learns_the_calls_in_progress() {
         param: room,
         user_str: Vec::new(),
     };
-    w.drain().expect_biz(&bs, vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms }, start], &[]);
+    let token = w.core.business_token;
+    w.drain().expect_biz(&bs, vec![ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token }, start], &[]);
     // It can end that call.
     w.forced_finish(&bs, b.id, 555, 0, b"");
     w.drain().expect_biz(
@@ -2840,6 +2940,10 @@ fn open_devices(w: &mut World, u: &User) {
 
 fn sub(w: &mut World, who: &User, of: &User, kind: u8) {
     w.send(who.conn, ClientMsg::Subscribe { user_id: of.id, kind, on: true });
+}
+
+fn sub_off(w: &mut World, who: &User, of: &User, kind: u8) {
+    w.send(who.conn, ClientMsg::Subscribe { user_id: of.id, kind, on: false });
 }
 
 fn media_hdr(kind: u8, key: bool) -> MediaHeader {
@@ -2963,8 +3067,35 @@ fn media_stops_when_the_call_ends_and_strangers_never_get_it() {
 #[test]
 fn a_receivers_lost_video_asks_the_sender_for_a_key_frame() {
     let (mut w, a, _b) = media_call(BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO);
-    w.core.on_media_dropped(a.id);
+    // The subscription asked A for one just now: the next waits for the interval.
+    w.core.on_media_dropped(w.now, a.id);
+    w.drain().expect_nothing();
+    w.advance(KEY_FRAME_INTERVAL - ms(1), &[]);
+    w.core.on_media_dropped(w.now, a.id);
+    w.drain().expect_nothing();
+    w.advance(ms(1), &[]);
     w.drain().expect(&[(&a, vec![ServerMsg::NeedKeyFrame])]);
+    // Later losses ask at once again.
+    w.advance(KEY_FRAME_INTERVAL, &[]);
+    w.core.on_media_dropped(w.now, a.id);
+    w.drain().expect(&[(&a, vec![ServerMsg::NeedKeyFrame])]);
+}
+
+/// A flood of subscriptions (on, off, on…) from a receiver asks the sender
+/// for at most one key frame per interval.
+#[test]
+fn subscription_floods_ask_for_key_frames_at_most_once_per_interval() {
+    let (mut w, a, b) = media_call(BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO);
+    w.advance(KEY_FRAME_INTERVAL, &[]);
+    for _ in 0..10 {
+        sub_off(&mut w, &b, &a, MEDIA_VIDEO);
+        sub(&mut w, &b, &a, MEDIA_VIDEO);
+    }
+    w.drain().expect(&[(&a, vec![ServerMsg::NeedKeyFrame])]);
+    w.advance(KEY_FRAME_INTERVAL, &[]);
+    w.drain().expect(&[(&a, vec![ServerMsg::NeedKeyFrame])]);
+    w.advance(KEY_FRAME_INTERVAL * 4, &[]);
+    w.drain().expect_nothing();
 }
 
 /// Answered calls leave their ring timers behind (checked lazily); the heap
@@ -2993,4 +3124,240 @@ fn answered_calls_do_not_pile_up_ring_timers() {
         .to(a.conn)
         .iter()
         .any(|m| matches!(m, ServerMsg::VideoCall { ev, .. } if ev.error_code == AC_ERROR_VIDEOCALL_TIMEOUT)));
+}
+
+// ----- hostile clients: limits, deadlines, identity ---------------------------
+
+/// A flood of messages (here `LeaveRoom(-1)`, which produces no answer) is
+/// served up to the burst, then the core asks the loop to stop reading that
+/// connection until its rate allows; other connections are not affected.
+#[test]
+fn a_flooder_is_paused_at_its_rate_and_others_are_not() {
+    let (mut w, a, b, _) = three();
+    let leave = || ClientMsg::LeaveRoom { room_id: ANY_ROOM };
+    // The default room rate: 20/s with a burst of 40.
+    for _ in 0..40 {
+        w.send(a.conn, leave());
+        assert_eq!(w.core.read_pause(a.conn, w.now), None);
+    }
+    w.send(a.conn, leave());
+    assert_eq!(w.core.read_pause(a.conn, w.now), Some(w.now + ms(50)));
+    assert_eq!(w.core.read_pause(b.conn, w.now), None);
+    assert_eq!(w.core.stats().throttled[crate::limits::Class::Room as usize], 1);
+    w.drain().expect_nothing();
+    // Its debt paid, it may send again.
+    w.now += ms(50);
+    assert_eq!(w.core.read_pause(a.conn, w.now), None);
+    // Calls are another class: B's and A's calls go on.
+    w.ring(&b, &a);
+}
+
+/// Text to a room counts its bytes times its receivers: a big room text
+/// puts the sender in debt for as long as the bytes take at its rate.
+#[test]
+fn room_text_counts_its_fan_out() {
+    let mut limits = crate::limits::RateLimits::off();
+    limits.set("text=1000,100000").unwrap();
+    let mut w = World::with_config(CoreConfig { rate_limits: limits, ..CoreConfig::default() });
+    let users: Vec<User> = (0..5).map(|i| w.login(&format!("u{i}"))).collect();
+    for u in &users {
+        w.enter(u, 7);
+    }
+    w.drain();
+    let text = vec![b'x'; 60_000];
+    // 4 receivers: 240,000 bytes against a burst of 200,000 → 0.4 s of debt.
+    w.send(users[0].conn, ClientMsg::Text { to: 0, secret: false, text });
+    let got = w.drain();
+    for u in &users[1..] {
+        assert_eq!(got.to(u.conn).len(), 1);
+    }
+    assert_eq!(w.core.read_pause(users[0].conn, w.now), Some(w.now + ms(400)));
+}
+
+/// With `RateAction::Disconnect` a sender over its rate is told
+/// LINKCLOSE(105) and closed; its session ends as a lost connection.
+#[test]
+fn over_rate_disconnects_when_so_configured() {
+    let mut limits = crate::limits::RateLimits::default();
+    limits.action = crate::limits::RateAction::Disconnect;
+    limits.set("control=1").unwrap();
+    let mut w = World::with_config(CoreConfig { rate_limits: limits, ..CoreConfig::default() });
+    let a = w.login("alice");
+    w.send(a.conn, ClientMsg::Ping { seq: 1 });
+    w.send(a.conn, ClientMsg::Ping { seq: 2 });
+    w.drain().expect(&[]);
+    w.send(a.conn, ClientMsg::Ping { seq: 3 });
+    w.drain().expect_with_closes(
+        &[(&a, vec![ServerMsg::LinkClose { code: GV_ERR_CONNECT_FUNCLIMIT }])],
+        &[(a.conn, CloseReason::RateLimited)],
+    );
+    assert_eq!(w.core.online_users(), 0);
+    assert_eq!(w.core.stats().rate_disconnects, 1);
+}
+
+/// A connection that has not logged in within the login time-out is closed
+/// (before or after its Hello); logged-in users and the business server
+/// are not; a login waiting for the business server's answer gets it first.
+#[test]
+fn connections_must_log_in_in_time() {
+    let mut w = World::with_config(CoreConfig { login_timeout: secs(10), ..CoreConfig::default() });
+    let silent = w.raw_connect();
+    let hello_only = w.connect();
+    let a = w.login("alice");
+    let bs = w.link_business();
+    let asking = w.connect();
+    w.advance(secs(6), &[silent]);
+    let q = w.ask_login_on(&bs, asking, "bob");
+    w.advance(secs(4) - ms(1), &[silent]);
+    w.drain().expect_nothing();
+    w.advance(ms(1), &[silent]);
+    w.drain().expect_biz_with_closes(
+        &bs,
+        vec![],
+        &[],
+        &[(silent, CloseReason::LoginTimeout), (hello_only, CloseReason::LoginTimeout)],
+    );
+    assert_eq!(w.core.stats().login_timeouts, 2);
+    // Bob's answer comes before its own time limit: Bob is in.
+    w.advance(ms(500), &[]);
+    w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 0, level: 0, nick: vec![] });
+    let d = w.drain();
+    assert!(matches!(d.to(asking), [ServerMsg::LoginResult { code: 0, .. }]), "{d:?}");
+    w.advance(secs(30), &[]);
+    w.drain().expect_nothing();
+    assert!(w.core.is_open(a.conn) && w.core.is_open(bs.conn) && w.core.is_open(asking));
+}
+
+/// Frames are short before `Hello` and before login: nobody holds a
+/// megabyte of the server's memory without logging in.
+#[test]
+fn frame_limits_follow_the_connection_state() {
+    let mut w = World::new();
+    let conn = w.raw_connect();
+    assert_eq!(w.core.frame_limit(conn), super::MAX_FRAME_BEFORE_HELLO);
+    w.send(conn, ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 });
+    assert_eq!(w.core.frame_limit(conn), super::MAX_FRAME_BEFORE_LOGIN);
+    w.take_conn(conn);
+    w.login_on(conn, "alice");
+    assert_eq!(w.core.frame_limit(conn), crate::protocol::MAX_FRAME_LEN);
+    let bs = w.link_business();
+    assert_eq!(w.core.frame_limit(bs.conn), crate::protocol::MAX_FRAME_LEN);
+}
+
+/// Without a business server, `BRAC_LoginEx` claiming the id of a user
+/// online under another name is refused (201) and the victim stays; the
+/// same name logging in again still replaces its old session (newest wins).
+#[test]
+fn a_claimed_id_never_takes_over_another_user() {
+    let mut w = World::new();
+    let victim = w.login("victim");
+    let conn = w.connect();
+    let claim = |name: &str| ClientMsg::LoginEx {
+        name: name.as_bytes().to_vec(),
+        password: vec![],
+        user_id: victim.id,
+        nick: vec![],
+    };
+    w.send(conn, claim("mallory"));
+    w.drain().expect(&[(
+        &anon(conn),
+        vec![ServerMsg::LoginResult {
+            user_id: 0,
+            code: GV_ERR_ALREADY_LOGIN,
+            name: b"mallory".to_vec(),
+            level: 0,
+            nick: vec![],
+        }],
+    )]);
+    assert_eq!(w.core.stats().id_claims_refused, 1);
+    assert!(w.core.is_open(victim.conn));
+    let b = w.login("bob");
+    w.ring(&b, &victim);
+    // The victim's own name with its id: its newest session wins.
+    w.send(conn, claim("victim"));
+    let d = w.drain();
+    assert_eq!(d.to(victim.conn).first(), Some(&ServerMsg::LinkClose { code: GV_ERR_LOGIN_NEWLOGIN }));
+    assert!(matches!(d.to(conn), [ServerMsg::LoginResult { code: 0, user_id, .. }] if *user_id == victim.id));
+    // A name whose kept id a claim holds gets a new id, not a takeover.
+    let m = w.connect();
+    w.send(m, ClientMsg::LoginEx { name: b"mallory".to_vec(), password: vec![], user_id: 777, nick: vec![] });
+    w.drain();
+    let carol = w.login("carol");
+    assert_ne!(carol.id, 777);
+}
+
+/// With a business server, the claimed id is in the question and only its
+/// answer grants an id: answering 0 gives the id kept for the name.
+#[test]
+fn business_decides_a_claimed_id() {
+    let mut w = World::new();
+    let bs = w.link_business();
+    let vconn = w.connect();
+    let victim = w.login_verified_on(&bs, vconn, "victim", 500, 0);
+    let conn = w.connect();
+    let ex = ClientMsg::LoginEx { name: b"mallory".to_vec(), password: b"pw".to_vec(), user_id: 500, nick: vec![] };
+    w.send(conn, ex);
+    let d = w.drain();
+    let q = match d.to(bs.conn) {
+        [ServerMsg::BizAskVerify { query, user_id: 500, name, .. }] if name == b"mallory" => *query,
+        other => panic!("{other:?}"),
+    };
+    w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 0, level: 0, nick: vec![] });
+    let d = w.drain();
+    let [ServerMsg::LoginResult { user_id, code: 0, .. }] = d.to(conn) else { panic!("{d:?}") };
+    assert_ne!(*user_id, 500);
+    assert!(w.core.is_open(victim.conn));
+}
+
+/// Subscribing to a user one cannot see does nothing (no key-frame request
+/// either); subscriptions go when the subscriber logs out or can no longer
+/// see the sender, so senders' lists stay as long as their audience.
+#[test]
+fn subscriptions_only_to_visible_users_and_gone_with_them() {
+    let (mut w, a, b, c) = three();
+    w.enter(&a, 10);
+    w.enter(&b, 10);
+    open_devices(&mut w, &a);
+    w.drain();
+    sub(&mut w, &c, &a, MEDIA_VIDEO);
+    w.drain().expect_nothing();
+    assert_eq!(w.core.stats().subscriptions_refused, 1);
+    // C entering the room later does not make that subscription count.
+    w.enter(&c, 10);
+    assert_eq!(send_media(&mut w, &a, &[&a, &b, &c]), vec![]);
+    sub(&mut w, &b, &a, MEDIA_VIDEO);
+    sub(&mut w, &c, &a, MEDIA_VIDEO);
+    assert_eq!(send_media(&mut w, &a, &[&a, &b, &c]), vec![(b.id, MEDIA_VIDEO), (c.id, MEDIA_VIDEO)]);
+    // C leaves the room: dropped on the next frame; B logs out: dropped at once.
+    w.send(c.conn, ClientMsg::LeaveRoom { room_id: ANY_ROOM });
+    assert_eq!(send_media(&mut w, &a, &[&a, &b, &c]), vec![(b.id, MEDIA_VIDEO)]);
+    assert_eq!(w.core.users[&a.id].video_subs, vec![b.id]);
+    w.logout(&b);
+    assert!(w.core.users[&a.id].video_subs.is_empty());
+    assert!(w.core.users[&c.id].subscribed_to.is_empty());
+    // Many throwaway subscribers come and go: the list stays empty.
+    for i in 0..50 {
+        let u = w.login(&format!("t{i}"));
+        w.enter(&u, 10);
+        sub(&mut w, &u, &a, MEDIA_VIDEO);
+        w.logout(&u);
+    }
+    assert!(w.core.users[&a.id].video_subs.is_empty());
+}
+
+/// Wrong business secrets: five tries per address, then one per second;
+/// another address is not affected.
+#[test]
+fn wrong_business_secrets_are_throttled_per_address() {
+    let mut w = World::with_config(with_secret());
+    for _ in 0..5 {
+        w.assert_refused(true, biz_hello(b"guess"), GV_ERR_CONNECT_AUTHFAIL);
+    }
+    w.assert_refused(true, biz_hello(b"guess"), GV_ERR_IPADDR_LOCK);
+    w.assert_refused(true, biz_hello(b"s3cret"), GV_ERR_IPADDR_LOCK);
+    // From another address, the right secret links at once.
+    let conn = w.raw_connect_on(true, "10.9.9.9");
+    w.send(conn, biz_hello(b"s3cret"));
+    assert!(w.core.business_linked());
+    assert_eq!(w.core.stats().secret_refusals, 7);
 }

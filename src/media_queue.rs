@@ -49,6 +49,10 @@ impl MediaQueue {
 
     /// Queues a frame; senders whose video had to be dropped are appended
     /// to `dropped` (each at most once per call).
+    ///
+    /// The budget always admits the newest frame whole, however large (up
+    /// to the protocol's limit): a key frame larger than the budget still
+    /// reaches the receiver, so that its video resumes.
     pub fn push(&mut self, frame: Arc<MediaOut>, dropped: &mut Vec<u32>) {
         if frame.video {
             if let Some(i) = self.gaps.iter().position(|s| *s == frame.from) {
@@ -60,26 +64,31 @@ impl MediaQueue {
         }
         self.bytes += frame.bytes.len();
         self.frames.push_back(frame);
-        while self.bytes > self.max_bytes {
-            if let Some(i) = self.frames.iter().position(|f| f.video) {
+        while self.bytes > self.max_bytes && self.frames.len() > 1 {
+            let newest = self.frames.len() - 1;
+            if let Some(i) = self.frames.iter().take(newest).position(|f| f.video) {
                 let from = self.frames[i].from;
-                self.drop_where(|f| f.video && f.from == from);
-                self.gaps.push(from);
-                if !dropped.contains(&from) {
-                    dropped.push(from);
+                // The newest frame stays if it is that sender's key frame:
+                // the receiver decodes from it, nothing is lost for good.
+                let restart = self.frames[newest].video && self.frames[newest].from == from && self.frames[newest].key;
+                self.drop_where(|at, f| f.video && f.from == from && !(restart && at == newest));
+                if !restart {
+                    self.gaps.push(from);
+                    if !dropped.contains(&from) {
+                        dropped.push(from);
+                    }
                 }
             } else if let Some(f) = self.frames.pop_front() {
                 self.bytes -= f.bytes.len();
-            } else {
-                break;
             }
         }
     }
 
-    fn drop_where(&mut self, pred: impl Fn(&MediaOut) -> bool) {
+    /// Drops the frames `pred(index, frame)` picks.
+    fn drop_where(&mut self, pred: impl Fn(usize, &MediaOut) -> bool) {
         let mut kept = VecDeque::with_capacity(self.frames.len());
-        for f in self.frames.drain(..) {
-            if pred(&f) {
+        for (at, f) in self.frames.drain(..).enumerate() {
+            if pred(at, &f) {
                 self.bytes -= f.bytes.len();
             } else {
                 kept.push_back(f);
@@ -166,6 +175,30 @@ mod tests {
         q.write_to(&mut pipe, false).unwrap();
         assert_eq!(pipe.got.len(), 150);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_key_frame_larger_than_the_budget_passes_whole() {
+        let mut q = MediaQueue::new(1000);
+        let mut dropped = Vec::new();
+        q.push(frame(1, true, false, 600), &mut dropped);
+        q.push(frame(2, false, true, 100), &mut dropped);
+        // Sender 1's key frame of 5,000 bytes: its older video goes, audio
+        // goes to fit, the key frame stays, and no key frame is asked for.
+        q.push(frame(1, true, true, 5000), &mut dropped);
+        assert!(dropped.is_empty());
+        assert_eq!(q.pending_bytes(), 5000);
+        // Delta frames after it are queued on top (they decode after it).
+        q.push(frame(1, true, false, 10), &mut dropped);
+        assert_eq!(dropped, vec![1], "over the budget again: video of 1 dropped");
+        dropped.clear();
+        // A lone huge key frame from another sender passes too.
+        let mut q = MediaQueue::new(1000);
+        q.push(frame(3, true, true, 900_000), &mut dropped);
+        assert_eq!(q.pending_bytes(), 900_000);
+        let mut pipe = Pipe { got: Vec::new(), room: usize::MAX };
+        q.write_to(&mut pipe, false).unwrap();
+        assert_eq!(pipe.got.len(), 900_000);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::fmt;
 
 /// Version carried in the handshake. A peer with another version is refused
 /// with [`ServerMsg::Refused`] (`GV_ERR_CONNECT_OLDVERSION`).
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// First four bytes of a `Hello` body after the type byte.
 pub const MAGIC: [u8; 4] = *b"ANYC";
 /// Largest frame body accepted or produced, in bytes (a media frame's).
@@ -127,8 +127,10 @@ pub struct CallEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMsg {
     /// First message on a connection. `secret` is empty for clients; the
-    /// business server gives the shared secret when the server requires one.
-    Hello { version: u16, role: u8, secret: Vec<u8> },
+    /// business server gives the shared secret when the server requires one,
+    /// and on a reconnect the `token` its last `Welcome` gave (0: none), which
+    /// lets it take back its slot while the server holds it.
+    Hello { version: u16, role: u8, secret: Vec<u8>, token: u64 },
     /// `BRAC_Login`.
     Login { name: Vec<u8>, password: Vec<u8>, pass_enc_type: u32 },
     /// `BRAC_LoginEx`: like `Login`, with the user id and nick name the app gives.
@@ -182,7 +184,9 @@ pub enum ClientMsg {
 pub enum ServerMsg {
     /// Handshake accepted. The client must send something (a `Ping` at least)
     /// more often than every `keepalive_ms`.
-    Welcome { version: u16, keepalive_ms: u32 },
+    /// `token` (business server only, else 0) identifies this link when it
+    /// reconnects (see `ClientMsg::Hello`).
+    Welcome { version: u16, keepalive_ms: u32, token: u64 },
     /// Handshake refused with a `GV_ERR_*` code; the server then closes.
     Refused { code: u32 },
     /// Answer to `Login`: `WM_GV_LOGINSYSTEM(user_id, code)`.
@@ -223,7 +227,9 @@ pub enum ServerMsg {
     /// To the business server: a call event it watches (REPLY, START, FINISH).
     BizCallNote { event: u32, src: u32, tar: u32, error_code: u32, flags: u32, param: u32, user_str: Vec<u8> },
     /// To the business server: may this user log in? (`BRAS_VerifyUser_CallBack`)
-    BizAskVerify { query: u32, name: Vec<u8>, password: Vec<u8>, ip: Vec<u8> },
+    /// `user_id` is the id a `BRAC_LoginEx` claims (0: none); only the
+    /// business server's answer can grant it.
+    BizAskVerify { query: u32, name: Vec<u8>, password: Vec<u8>, ip: Vec<u8>, user_id: u32 },
     /// To the business server: may this user enter this room? (`BRAS_PrepareEnterRoom_CallBack`)
     BizAskEnter { query: u32, user_id: u32, room_id: u32, room_name: Vec<u8>, password: Vec<u8> },
     /// To the business server: a user logged in.
@@ -318,6 +324,10 @@ impl<'a> Reader<'a> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        Ok(u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    }
     fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.u8()? {
             0 => Ok(false),
@@ -401,6 +411,9 @@ impl Writer<'_> {
     fn u32(&mut self, v: u32) {
         self.out.extend_from_slice(&v.to_be_bytes());
     }
+    fn u64(&mut self, v: u64) {
+        self.out.extend_from_slice(&v.to_be_bytes());
+    }
     /// Byte strings longer than [`MAX_STR_LEN`] are cut to it: callers check
     /// lengths at the API boundary, so this only guards the encoding.
     fn bytes(&mut self, v: &[u8]) {
@@ -457,12 +470,13 @@ impl ClientMsg {
     /// Appends this message as one frame to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         frame(out, |w| match self {
-            ClientMsg::Hello { version, role, secret } => {
+            ClientMsg::Hello { version, role, secret, token } => {
                 w.u8(C_HELLO);
                 w.out.extend_from_slice(&MAGIC);
                 w.u16(*version);
                 w.u8(*role);
                 w.bytes(secret);
+                w.u64(*token);
             }
             ClientMsg::Login { name, password, pass_enc_type } => {
                 w.u8(C_LOGIN);
@@ -592,7 +606,11 @@ impl ClientMsg {
                 if r.take(4)? != MAGIC {
                     return Err(DecodeError::BadValue("magic"));
                 }
-                ClientMsg::Hello { version: r.u16()?, role: r.u8()?, secret: r.bytes()? }
+                let (version, role, secret) = (r.u16()?, r.u8()?, r.bytes()?);
+                // Version 1 had no token: such a Hello still decodes, so that
+                // the peer is refused for its version, not for a bad frame.
+                let token = if r.buf.is_empty() { 0 } else { r.u64()? };
+                ClientMsg::Hello { version, role, secret, token }
             }
             C_LOGIN => ClientMsg::Login { name: r.bytes()?, password: r.bytes()?, pass_enc_type: r.u32()? },
             C_LOGIN_EX => {
@@ -650,13 +668,38 @@ impl ClientMsg {
 }
 
 impl ServerMsg {
+    /// Appends the frame of `ServerMsg::Media { from, header, data }` to
+    /// `out` without copying `data` into a message first.
+    pub fn encode_media(from: u32, header: &MediaHeader, data: &[u8], out: &mut Vec<u8>) {
+        frame(out, |w| {
+            w.u8(S_MEDIA);
+            w.u32(from);
+            w.media(header, data);
+        })
+    }
+
+    /// Whether the message is bulk data that may be dropped for a receiver
+    /// that is far behind (text, buffers, infos), unlike signalling.
+    pub fn is_bulk(&self) -> bool {
+        matches!(
+            self,
+            ServerMsg::Text { .. }
+                | ServerMsg::TransBuffer { .. }
+                | ServerMsg::FilterData { .. }
+                | ServerMsg::UserInfo { .. }
+                | ServerMsg::BizText { .. }
+                | ServerMsg::BizTransBuffer { .. }
+        )
+    }
+
     /// Appends this message as one frame to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         frame(out, |w| match self {
-            ServerMsg::Welcome { version, keepalive_ms } => {
+            ServerMsg::Welcome { version, keepalive_ms, token } => {
                 w.u8(S_WELCOME);
                 w.u16(*version);
                 w.u32(*keepalive_ms);
+                w.u64(*token);
             }
             ServerMsg::Refused { code } => {
                 w.u8(S_REFUSED);
@@ -760,12 +803,13 @@ impl ServerMsg {
                 }
                 w.bytes(user_str);
             }
-            ServerMsg::BizAskVerify { query, name, password, ip } => {
+            ServerMsg::BizAskVerify { query, name, password, ip, user_id } => {
                 w.u8(S_BIZ_ASK_VERIFY);
                 w.u32(*query);
                 w.bytes(name);
                 w.bytes(password);
                 w.bytes(ip);
+                w.u32(*user_id);
             }
             ServerMsg::BizAskEnter { query, user_id, room_id, room_name, password } => {
                 w.u8(S_BIZ_ASK_ENTER);
@@ -813,7 +857,7 @@ impl ServerMsg {
     pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader { buf: body };
         let msg = match r.u8()? {
-            S_WELCOME => ServerMsg::Welcome { version: r.u16()?, keepalive_ms: r.u32()? },
+            S_WELCOME => ServerMsg::Welcome { version: r.u16()?, keepalive_ms: r.u32()?, token: r.u64()? },
             S_REFUSED => ServerMsg::Refused { code: r.u32()? },
             S_LOGIN_RESULT => ServerMsg::LoginResult {
                 user_id: r.u32()?,
@@ -884,9 +928,13 @@ impl ServerMsg {
                 param: r.u32()?,
                 user_str: r.bytes()?,
             },
-            S_BIZ_ASK_VERIFY => {
-                ServerMsg::BizAskVerify { query: r.u32()?, name: r.bytes()?, password: r.bytes()?, ip: r.bytes()? }
-            }
+            S_BIZ_ASK_VERIFY => ServerMsg::BizAskVerify {
+                query: r.u32()?,
+                name: r.bytes()?,
+                password: r.bytes()?,
+                ip: r.bytes()?,
+                user_id: r.u32()?,
+            },
             S_BIZ_ASK_ENTER => ServerMsg::BizAskEnter {
                 query: r.u32()?,
                 user_id: r.u32()?,
@@ -1009,8 +1057,13 @@ mod tests {
 
     fn all_client() -> Vec<ClientMsg> {
         vec![
-            ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] },
-            ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret: b"s3cret".to_vec() },
+            ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 },
+            ClientMsg::Hello {
+                version: PROTOCOL_VERSION,
+                role: Role::Business as u8,
+                secret: b"s3cret".to_vec(),
+                token: 0x0123_4567_89AB_CDEF,
+            },
             ClientMsg::Login { name: b"alice".to_vec(), password: vec![0xff, 0xfe], pass_enc_type: 3 },
             ClientMsg::Logout,
             ClientMsg::EnterRoom { room_id: u32::MAX, password: vec![] },
@@ -1049,7 +1102,8 @@ mod tests {
             mic: 1,
         };
         vec![
-            ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15000 },
+            ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15000, token: 0 },
+            ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15000, token: u64::MAX },
             ServerMsg::Refused { code: 107 },
             ServerMsg::LoginResult { user_id: 9, code: 0, name: b"bob".to_vec(), level: 5, nick: b"Bobby".to_vec() },
             ServerMsg::EnterRoomResult { room_id: 3, code: 300 },
@@ -1081,12 +1135,28 @@ mod tests {
                 name: b"n".to_vec(),
                 password: b"p".to_vec(),
                 ip: b"127.0.0.1".to_vec(),
+                user_id: 42,
             },
             ServerMsg::BizAskEnter { query: 3, user_id: 1, room_id: 2, room_name: vec![], password: b"pw".to_vec() },
             ServerMsg::BizUserLogin { user_id: 1, name: b"a".to_vec(), level: 0, ip: b"::1".to_vec() },
             ServerMsg::BizUserLogout { user_id: 1, code: 0 },
             ServerMsg::BizUserRoom { user_id: 1, room_id: 2, entered: false },
         ]
+    }
+
+    #[test]
+    fn a_version_1_hello_without_token_still_decodes() {
+        let mut out = Vec::new();
+        ClientMsg::Hello { version: 1, role: 1, secret: vec![], token: 0 }.encode(&mut out);
+        // Version 1 ended after the secret: drop the token and fix the length.
+        out.truncate(out.len() - 8);
+        let len = (out.len() - FRAME_HEADER_LEN) as u32;
+        out[..FRAME_HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+        let (body, _) = split_frame(&out).unwrap().unwrap();
+        assert_eq!(
+            ClientMsg::decode(body).unwrap(),
+            ClientMsg::Hello { version: 1, role: 1, secret: vec![], token: 0 }
+        );
     }
 
     #[test]
@@ -1126,7 +1196,10 @@ mod tests {
             m.encode(&mut out);
             let body = &out[FRAME_HEADER_LEN..];
             for cut in 0..body.len() {
-                assert!(ClientMsg::decode(&body[..cut]).is_err(), "{m:?} cut at {cut}");
+                // A Hello without its token is a version 1 Hello (see
+                // `a_version_1_hello_without_token_still_decodes`).
+                let v1_hello = matches!(m, ClientMsg::Hello { .. }) && cut == body.len() - 8;
+                assert_eq!(ClientMsg::decode(&body[..cut]).is_err(), !v1_hello, "{m:?} cut at {cut}");
             }
         }
     }

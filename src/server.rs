@@ -1,19 +1,43 @@
 //! The core server's event loop: one mio `Poll`, a slab of connections.
 //!
-//! The loop owns the sockets and the clock; all decisions are made by
-//! [`Core`]. Per iteration it reads every readable connection until
-//! `WouldBlock`, feeds each decoded frame to the core, fires due timers, turns
-//! the core's outputs into bytes in each connection's output buffer, and then
-//! writes every buffer that has something pending — one `write` per
-//! connection per iteration in the common case. WRITABLE interest is
-//! registered only while a buffer could not be written out completely.
+//! The loop owns the sockets and the clock; all decisions about users, calls
+//! and rooms are made by [`Core`]. What the loop decides is how much of each
+//! peer it serves, so that no peer can starve, freeze or empty the others:
 //!
-//! A connection whose output buffer exceeds `max_output` (it stopped reading)
-//! is disconnected, and the core treats that as a lost connection. A frame
-//! that does not decode closes that connection only, with a logged reason.
+//! - **Fair reading.** Connections with something to read are kept in a
+//!   ready list. Per iteration each gets at most [`READ_BUDGET`] bytes read
+//!   and [`MESSAGE_BUDGET`] messages fed to the core, then the next one's
+//!   turn comes; whatever is left waits for the next iteration (which then
+//!   polls without blocking). Timers and keep-alives run every iteration.
+//! - **Back-pressure.** A connection is not read while the core says it is
+//!   over its rate ([`Core::read_pause`]), nor while its own unwritten output
+//!   is above a quarter of `max_output` (it asks faster than it reads). Its
+//!   bytes then wait in the kernel's socket buffers, not in ours.
+//! - **Output accounting.** Unwritten output above `max_output` drops the
+//!   bulk messages (text, buffers) queued for that receiver, never
+//!   signalling; the receiver itself is disconnected only when it stays above
+//!   `max_output` for `slow_reader_timeout` (it stopped reading), or at once
+//!   above eight times `max_output`.
+//! - **Connection lifecycle.** Frames are limited before `Hello` and before
+//!   login ([`Core::frame_limit`]); a connection must log in within the
+//!   core's login time-out; connections are capped in total and per source
+//!   address below the descriptor limit; `accept` survives running out of
+//!   descriptors (a reserved descriptor is freed to accept and close the
+//!   waiting connections, as mature servers do); a connection the core
+//!   closed is flushed within [`CLOSE_LINGER`] or dropped; a FIN read with
+//!   the last data is acted on at once.
+//! - **Memory that comes back.** Buffers are freed when they empty, and a
+//!   housekeeping pass every [`HOUSEKEEPING_EVERY`] shrinks the tables and
+//!   returns free heap to the system after a peak.
+//!
+//! Writing: signalling first (a media frame half written is finished
+//! before), then the receiver's media queue; WRITABLE interest is registered
+//! only while something is left to write.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,18 +46,33 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::constants::{GV_ERR_CONNECT_OVERFLOW, GV_ERR_IPADDR_LOCK};
 use crate::core::{ConnId, Core, CoreConfig, Output};
 use crate::media_queue::MediaQueue;
-use crate::protocol::{split_frame, ClientMsg, DecodeError};
+use crate::protocol::{split_frame, ClientMsg, DecodeError, ServerMsg, FRAME_HEADER_LEN};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const BUSINESS_LISTENER: Token = Token(2);
 const FIRST_CONN: usize = 3;
 /// How often the loop checks whether to give memory back.
-const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
 /// Bytes read per `read` call into the shared scratch buffer.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from one connection per loop iteration.
+pub const READ_BUDGET: usize = 64 * 1024;
+/// Messages of one connection fed to the core per loop iteration.
+pub const MESSAGE_BUDGET: usize = 64;
+/// How long a connection the core closed may take to flush what it was sent.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
+/// When `accept` fails for another reason than a connection aborted, it is
+/// tried again after this.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// Descriptors kept free below the process's limit (logs, the reserve, epoll)
+/// when the connection cap is taken from it.
+const FD_RESERVE: u64 = 64;
+/// An input buffer larger than this is freed when it empties.
+const KEEP_INPUT: usize = 16 * 1024;
 
 /// Settings of one core server.
 #[derive(Debug, Clone)]
@@ -42,12 +81,19 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Where the business server connects (default `127.0.0.1:8907`; None: no listener).
     pub business_listen: Option<SocketAddr>,
-    /// Ring and keep-alive timings.
+    /// Ring and keep-alive timings, rate limits, business server.
     pub core: CoreConfig,
-    /// Output bytes a connection may have pending before it is dropped.
+    /// Unwritten output bytes a receiver may have before its bulk messages
+    /// are dropped, and for `slow_reader_timeout` before it is disconnected.
     pub max_output: usize,
+    /// How long a receiver may stay above `max_output`.
+    pub slow_reader_timeout: Duration,
     /// Media bytes queued for a receiver before video frames are dropped.
     pub max_media: usize,
+    /// Connections at most, both listeners (0: the descriptor limit less a reserve).
+    pub max_connections: usize,
+    /// Connections at most from one source address (0: no limit).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerConfig {
@@ -57,9 +103,31 @@ impl Default for ServerConfig {
             business_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8907))),
             core: CoreConfig::default(),
             max_output: 1024 * 1024,
+            slow_reader_timeout: Duration::from_secs(10),
             max_media: 256 * 1024,
+            max_connections: 0,
+            max_connections_per_ip: 4096,
         }
     }
+}
+
+/// What the loop counted since it started (the core counts the rest).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Connections accepted and closed at once: over the total cap.
+    pub refused_full: u64,
+    /// Connections accepted and closed at once: over the cap of their address.
+    pub refused_per_ip: u64,
+    /// `accept` failures (out of descriptors and the like).
+    pub accept_errors: u64,
+    /// Receivers disconnected for not reading.
+    pub slow_readers: u64,
+    /// Bulk messages not queued for a receiver far behind.
+    pub bulk_dropped: u64,
+    /// Closing connections dropped unflushed after [`CLOSE_LINGER`].
+    pub linger_drops: u64,
+    /// Connections closed for a bad frame (or one too long for their state).
+    pub bad_frames: u64,
 }
 
 /// Stops a running [`Server`] from another thread (e.g. a signal handler thread).
@@ -83,18 +151,27 @@ struct Connection {
     stream: TcpStream,
     id: ConnId,
     peer: SocketAddr,
-    /// Bytes of an incomplete frame carried over between reads.
-    partial: Vec<u8>,
+    /// Received bytes not fed to the core yet: an incomplete frame, or
+    /// frames beyond this iteration's budget.
+    input: Vec<u8>,
     /// Encoded frames not yet written; `out[written..]` is pending.
     out: Vec<u8>,
     written: usize,
     /// Media frames for this receiver, sent after `out` (see `MediaQueue`).
     media: MediaQueue,
-    /// The core has closed the session: flush `out`, then drop.
-    closing: bool,
+    /// The core has closed the session: flush `out` by this time, then drop.
+    closing: Option<Instant>,
     writable: bool,
     /// Already in the list of connections to flush this iteration.
     dirty: bool,
+    /// In the ready list: the socket may have bytes, or `input` frames.
+    ready: bool,
+    /// The peer sent its FIN (read until end of stream).
+    read_closed: bool,
+    /// Not read until its unwritten output drains.
+    held_by_output: bool,
+    /// Unwritten output above `max_output` since then.
+    over_since: Option<Instant>,
 }
 
 impl Connection {
@@ -103,7 +180,32 @@ impl Connection {
     }
 }
 
-/// The core server: listener, connections and the [`Core`] they feed.
+/// Timers of the loop itself (the core keeps its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum LoopTimer {
+    /// A connection paused for its rate may be read again.
+    Resume(ConnId),
+    /// Is the receiver still above `max_output`?
+    SlowReader(ConnId),
+    /// A closing connection's time to flush is up.
+    Linger(ConnId),
+    /// Try `accept` again.
+    Accept,
+}
+
+/// How feeding a connection's bytes to the core ended.
+enum Fed {
+    /// All complete frames fed; the rest is an incomplete frame.
+    NeedMore,
+    /// The message budget is spent.
+    Budget,
+    /// The core says: not now (rate), until then.
+    Paused(Instant),
+    /// The core closed the connection.
+    Closed,
+}
+
+/// The core server: listeners, connections and the [`Core`] they feed.
 pub struct Server {
     poll: Poll,
     listener: TcpListener,
@@ -113,32 +215,52 @@ pub struct Server {
     generation: u32,
     scratch: Vec<u8>,
     dirty: Vec<usize>,
+    /// Connections to read this iteration.
+    ready: Vec<usize>,
+    timers: BinaryHeap<Reverse<(Instant, LoopTimer)>>,
     max_output: usize,
+    slow_reader_timeout: Duration,
     max_media: usize,
+    max_connections: usize,
+    max_per_ip: usize,
+    per_ip: HashMap<IpAddr, usize>,
+    /// A descriptor held in reserve, given up to accept (and close) when the
+    /// process is out of descriptors.
+    reserve_fd: Option<std::fs::File>,
     /// Senders whose video a slow receiver lost (reused buffer).
     dropped: Vec<u32>,
     next_housekeeping: Instant,
     /// Most connections seen since memory was last given back.
     peak_conns: usize,
+    stats: LoopStats,
+    /// The figures last logged by housekeeping.
+    logged: (LoopStats, crate::core::Stats),
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
 }
 
 impl Server {
-    /// Binds the listener. The loop starts with [`Server::run`].
-    pub fn bind(config: ServerConfig) -> io::Result<Server> {
+    /// Binds the listeners. The loop starts with [`Server::run`].
+    pub fn bind(mut config: ServerConfig) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let business_listener = match config.business_listen {
             Some(addr) => {
-                let mut l = TcpListener::bind(addr)?;
+                let mut l = TcpListener::bind(addr).map_err(|e| annotate(e, &format!("business listener {addr}")))?;
                 poll.registry().register(&mut l, BUSINESS_LISTENER, Interest::READABLE)?;
                 Some(l)
             }
             None => None,
         };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        if config.core.seed == 0 {
+            config.core.seed = random_seed();
+        }
+        let max_connections = match config.max_connections {
+            0 => fd_limit().saturating_sub(FD_RESERVE).max(16) as usize,
+            n => n,
+        };
         Ok(Server {
             poll,
             listener,
@@ -148,11 +270,20 @@ impl Server {
             generation: 0,
             scratch: vec![0; READ_CHUNK],
             dirty: Vec::new(),
+            ready: Vec::new(),
+            timers: BinaryHeap::new(),
             max_output: config.max_output,
+            slow_reader_timeout: config.slow_reader_timeout,
             max_media: config.max_media,
+            max_connections,
+            max_per_ip: config.max_connections_per_ip,
+            per_ip: HashMap::new(),
+            reserve_fd: std::fs::File::open("/dev/null").ok(),
             dropped: Vec::new(),
             next_housekeeping: Instant::now() + HOUSEKEEPING_EVERY,
             peak_conns: 0,
+            stats: LoopStats::default(),
+            logged: Default::default(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
         })
@@ -168,6 +299,11 @@ impl Server {
         self.business_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// Connections accepted at most at a time.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
     /// A handle that stops [`Server::run`] from another thread.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle { flag: self.stop.clone(), waker: self.waker.clone() }
@@ -177,9 +313,18 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while !self.stop.load(Ordering::SeqCst) {
-            let timeout = self.core.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
-            // Round up so that a timer is not polled for just before it is due.
-            let timeout = timeout.map(|t| t + Duration::from_micros(500));
+            let timeout = if self.ready.is_empty() {
+                let next = [self.core.next_deadline(), self.timers.peek().map(|Reverse((t, _))| *t)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(self.next_housekeeping)
+                    .min(self.next_housekeeping);
+                // Round up so that a timer is not polled for just before it is due.
+                Some(next.saturating_duration_since(Instant::now()) + Duration::from_micros(500))
+            } else {
+                Some(Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -194,8 +339,12 @@ impl Server {
                     WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONN;
+                        let Some(conn) = self.conns.get_mut(key) else { continue };
+                        if event.is_read_closed() || event.is_error() {
+                            conn.read_closed = true;
+                        }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(now, key);
+                            self.mark_ready(key);
                         }
                         if event.is_writable() {
                             self.mark_dirty(key);
@@ -203,6 +352,8 @@ impl Server {
                     }
                 }
             }
+            self.fire_timers(now);
+            self.read_ready(now);
             self.core.on_timeout(now);
             self.apply_outputs(now);
             self.flush_dirty(now);
@@ -214,98 +365,256 @@ impl Server {
         Ok(())
     }
 
+    // ----- accepting --------------------------------------------------------
+
     fn accept(&mut self, now: Instant, business: bool) {
         loop {
             let listener = if business { self.business_listener.as_ref() } else { Some(&self.listener) };
             let Some(listener) = listener else { return };
             match listener.accept() {
-                Ok((mut stream, peer)) => {
-                    let entry = self.conns.vacant_entry();
-                    let key = entry.key();
-                    self.generation = self.generation.wrapping_add(1);
-                    let id = ConnId(((self.generation as u64) << 32) | key as u64);
-                    if let Err(e) =
-                        self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
-                    {
-                        tracing::warn!(%peer, "cannot register connection: {e}");
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    entry.insert(Connection {
-                        stream,
-                        id,
-                        peer,
-                        partial: Vec::new(),
-                        out: Vec::new(),
-                        written: 0,
-                        media: MediaQueue::new(self.max_media),
-                        closing: false,
-                        writable: false,
-                        dirty: false,
-                    });
-                    tracing::debug!(%peer, conn = id.0, business, "accepted");
-                    self.core.on_connect(now, id, business, peer.ip().to_string());
-                }
+                Ok((stream, peer)) => self.admit(now, stream, peer, business),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
-                    // Out of descriptors and the like: keep serving the others.
-                    tracing::warn!("accept failed: {e}");
+                    self.stats.accept_errors += 1;
+                    let out_of_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+                    if out_of_fds {
+                        if let Some(reserve) = self.reserve_fd.take() {
+                            // Give up the reserve to take the waiting
+                            // connection off the backlog, close it, and take
+                            // the reserve back; then go on draining.
+                            drop(reserve);
+                            if let Ok((stream, peer)) = listener.accept() {
+                                tracing::warn!(%peer, "out of file descriptors: connection closed at once");
+                                drop(stream);
+                            }
+                            self.reserve_fd = std::fs::File::open("/dev/null").ok();
+                            if self.reserve_fd.is_some() {
+                                continue;
+                            }
+                        }
+                    }
+                    // The listener stays registered: try again shortly, as
+                    // edge-triggered readiness will not report the backlog again.
+                    tracing::warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+                    self.timers.push(Reverse((now + ACCEPT_RETRY, LoopTimer::Accept)));
                     return;
                 }
             }
         }
     }
 
-    /// Reads until `WouldBlock`, feeding complete frames to the core.
-    fn read(&mut self, now: Instant, key: usize) {
-        loop {
-            let Some(conn) = self.conns.get_mut(key) else { return };
-            if conn.closing {
-                return;
-            }
-            let id = conn.id;
-            let n = match conn.stream.read(&mut self.scratch) {
-                Ok(0) => {
-                    tracing::debug!(conn = id.0, "peer closed");
-                    self.drop_conn(now, key, true);
-                    return;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::info!(conn = id.0, "read error: {e}");
-                    self.drop_conn(now, key, true);
-                    return;
-                }
-            };
-            let result = if conn.partial.is_empty() {
-                let used = feed_frames(&mut self.core, now, id, &self.scratch[..n]);
-                used.map(|used| conn.partial.extend_from_slice(&self.scratch[used..n]))
-            } else {
-                conn.partial.extend_from_slice(&self.scratch[..n]);
-                let used = feed_frames(&mut self.core, now, id, &conn.partial);
-                used.map(|used| {
-                    conn.partial.drain(..used);
-                    if conn.partial.is_empty() {
-                        conn.partial = Vec::new();
-                    }
-                })
-            };
-            if let Err(e) = result {
-                tracing::warn!(conn = id.0, peer = %conn.peer, "bad frame, closing connection: {e}");
-                self.drop_conn(now, key, true);
-                return;
-            }
-            // A short read emptied the socket: the next data brings a new
-            // (edge-triggered) event, so the extra read that would only
-            // return WouldBlock is skipped.
-            if n < self.scratch.len() {
-                return;
+    /// A new connection: over a cap it is refused at once, else registered
+    /// and given to the core.
+    fn admit(&mut self, now: Instant, mut stream: TcpStream, peer: SocketAddr, business: bool) {
+        let ip = peer.ip();
+        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
+        let refusal = if self.conns.len() >= self.max_connections {
+            self.stats.refused_full += 1;
+            Some(("the server is full", GV_ERR_CONNECT_OVERFLOW))
+        } else if self.max_per_ip > 0 && from_ip >= self.max_per_ip {
+            self.stats.refused_per_ip += 1;
+            Some(("too many connections from its address", GV_ERR_IPADDR_LOCK))
+        } else {
+            None
+        };
+        if let Some((why, code)) = refusal {
+            tracing::debug!(%peer, "connection refused: {why}");
+            let mut frame = Vec::new();
+            ServerMsg::Refused { code }.encode(&mut frame);
+            // Best effort: the socket buffer takes a few bytes at once.
+            let _ = stream.write(&frame);
+            return;
+        }
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        self.generation = self.generation.wrapping_add(1);
+        let id = ConnId(((self.generation as u64) << 32) | key as u64);
+        if let Err(e) = self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE) {
+            tracing::warn!(%peer, "cannot register connection: {e}");
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        entry.insert(Connection {
+            stream,
+            id,
+            peer,
+            input: Vec::new(),
+            out: Vec::new(),
+            written: 0,
+            media: MediaQueue::new(self.max_media),
+            closing: None,
+            writable: false,
+            dirty: false,
+            ready: false,
+            read_closed: false,
+            held_by_output: false,
+            over_since: None,
+        });
+        *self.per_ip.entry(ip).or_insert(0) += 1;
+        tracing::debug!(%peer, conn = %conn_name(id), business, "accepted");
+        self.core.on_connect(now, id, business, ip.to_string());
+        // Bytes may have arrived with the connection.
+        self.mark_ready(key);
+    }
+
+    // ----- reading ----------------------------------------------------------
+
+    fn mark_ready(&mut self, key: usize) {
+        if let Some(c) = self.conns.get_mut(key) {
+            if !c.ready {
+                c.ready = true;
+                self.ready.push(key);
             }
         }
     }
+
+    /// Gives every ready connection its turn; those with more to read stay
+    /// ready for the next iteration.
+    fn read_ready(&mut self, now: Instant) {
+        let ready = std::mem::take(&mut self.ready);
+        let mut again = Vec::new();
+        for key in ready {
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            conn.ready = false;
+            if self.read(now, key) {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.ready = true;
+                    again.push(key);
+                }
+            }
+        }
+        // Connections made ready meanwhile (accepted, resumed) keep their turn.
+        again.append(&mut self.ready);
+        self.ready = again;
+    }
+
+    /// One turn of a connection: feeds its buffered frames, then reads,
+    /// within the budgets. True when it has more to read.
+    fn read(&mut self, now: Instant, key: usize) -> bool {
+        let mut messages = MESSAGE_BUDGET;
+        let mut read = 0;
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else { return false };
+            if conn.closing.is_some() {
+                return false;
+            }
+            let id = conn.id;
+            if conn.pending() > self.max_output / 4 {
+                // It asks faster than it reads its answers: wait for it.
+                conn.held_by_output = true;
+                return false;
+            }
+            if !conn.input.is_empty() {
+                let input = std::mem::take(&mut conn.input);
+                let fed = feed(&mut self.core, now, id, &input, &mut messages);
+                let Some(conn) = self.conns.get_mut(key) else { return false };
+                match fed {
+                    Ok((used, how)) => {
+                        conn.input = input;
+                        conn.input.drain(..used);
+                        if conn.input.is_empty() && conn.input.capacity() > KEEP_INPUT {
+                            conn.input = Vec::new();
+                        }
+                        match how {
+                            Fed::NeedMore => {}
+                            Fed::Budget => return true,
+                            Fed::Paused(until) => return self.pause(key, until),
+                            Fed::Closed => return false,
+                        }
+                    }
+                    Err(e) => return self.bad_frame(now, key, e),
+                }
+            }
+            if read >= READ_BUDGET {
+                return true;
+            }
+            let Some(conn) = self.conns.get_mut(key) else { return false };
+            let n = match conn.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    tracing::debug!(conn = %conn_name(id), "peer closed");
+                    self.drop_conn(now, key, true);
+                    return false;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::info!(conn = %conn_name(id), "read error: {e}");
+                    self.drop_conn(now, key, true);
+                    return false;
+                }
+            };
+            read += n;
+            // A short read emptied the socket: unless the peer's FIN came
+            // with it, the next data brings a new (edge-triggered) event.
+            let drained = n < self.scratch.len() && !conn.read_closed;
+            if conn.input.is_empty() {
+                match feed(&mut self.core, now, id, &self.scratch[..n], &mut messages) {
+                    Ok((used, how)) => {
+                        let Some(conn) = self.conns.get_mut(key) else { return false };
+                        conn.input.extend_from_slice(&self.scratch[used..n]);
+                        match how {
+                            Fed::NeedMore if drained => return false,
+                            Fed::NeedMore => {}
+                            Fed::Budget => return true,
+                            Fed::Paused(until) => return self.pause(key, until),
+                            Fed::Closed => return false,
+                        }
+                    }
+                    Err(e) => return self.bad_frame(now, key, e),
+                }
+            } else {
+                conn.input.extend_from_slice(&self.scratch[..n]);
+                if drained {
+                    // Feed what is complete, then wait for the next event.
+                    let more = self.read_buffered(now, key, &mut messages);
+                    return more;
+                }
+            }
+        }
+    }
+
+    /// Feeds the frames buffered in `input` (after a drained read).
+    fn read_buffered(&mut self, now: Instant, key: usize, messages: &mut usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else { return false };
+        let id = conn.id;
+        let input = std::mem::take(&mut conn.input);
+        let fed = feed(&mut self.core, now, id, &input, messages);
+        let Some(conn) = self.conns.get_mut(key) else { return false };
+        match fed {
+            Ok((used, how)) => {
+                conn.input = input;
+                conn.input.drain(..used);
+                match how {
+                    Fed::NeedMore | Fed::Closed => false,
+                    Fed::Budget => true,
+                    Fed::Paused(until) => self.pause(key, until),
+                }
+            }
+            Err(e) => self.bad_frame(now, key, e),
+        }
+    }
+
+    /// The connection is over its rate: read it again at `until`.
+    fn pause(&mut self, key: usize, until: Instant) -> bool {
+        if let Some(conn) = self.conns.get(key) {
+            self.timers.push(Reverse((until, LoopTimer::Resume(conn.id))));
+        }
+        false
+    }
+
+    fn bad_frame(&mut self, now: Instant, key: usize, e: DecodeError) -> bool {
+        if let Some(conn) = self.conns.get(key) {
+            tracing::warn!(conn = %conn_name(conn.id), peer = %conn.peer, "bad frame, closing connection: {e}");
+        }
+        self.stats.bad_frames += 1;
+        self.drop_conn(now, key, true);
+        false
+    }
+
+    // ----- the core's outputs -----------------------------------------------
 
     /// Carries out the core's outputs: encode messages, schedule closes.
     fn apply_outputs(&mut self, now: Instant) {
@@ -314,9 +623,16 @@ impl Server {
                 Output::Send(id, msg) => {
                     let Some(key) = self.key_of(id) else { continue };
                     let conn = &mut self.conns[key];
+                    if msg.is_bulk() && conn.pending() > self.max_output {
+                        // The receiver is far behind: bulk data is dropped,
+                        // signalling always goes.
+                        self.stats.bulk_dropped += 1;
+                        continue;
+                    }
                     msg.encode(&mut conn.out);
-                    if conn.pending() > self.max_output {
-                        tracing::warn!(conn = id.0, peer = %conn.peer, "output buffer full (peer not reading), closing");
+                    if conn.pending() > self.max_output * 8 {
+                        tracing::warn!(conn = %conn_name(id), peer = %conn.peer, "output buffer full (8 x max-output), closing");
+                        self.stats.slow_readers += 1;
                         self.drop_conn(now, key, true);
                         continue;
                     }
@@ -326,15 +642,16 @@ impl Server {
                     let Some(key) = self.key_of(id) else { continue };
                     self.conns[key].media.push(frame, &mut self.dropped);
                     for from in self.dropped.drain(..) {
-                        tracing::debug!(conn = id.0, from, "slow receiver: video frames dropped");
-                        self.core.on_media_dropped(from);
+                        tracing::debug!(conn = %conn_name(id), from, "slow receiver: video frames dropped");
+                        self.core.on_media_dropped(now, from);
                     }
                     self.mark_dirty(key);
                 }
                 Output::Close(id, reason) => {
                     let Some(key) = self.key_of(id) else { continue };
-                    tracing::debug!(conn = id.0, ?reason, "closing");
-                    self.conns[key].closing = true;
+                    tracing::debug!(conn = %conn_name(id), ?reason, "closing");
+                    self.conns[key].closing = Some(now + CLOSE_LINGER);
+                    self.timers.push(Reverse((now + CLOSE_LINGER, LoopTimer::Linger(id))));
                     self.mark_dirty(key);
                 }
             }
@@ -354,6 +671,8 @@ impl Server {
             }
         }
     }
+
+    // ----- writing ----------------------------------------------------------
 
     fn flush_dirty(&mut self, now: Instant) {
         let dirty = std::mem::take(&mut self.dirty);
@@ -376,13 +695,13 @@ impl Server {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
-                        tracing::debug!(conn = conn.id.0, "write error: {e}");
+                        tracing::debug!(conn = %conn_name(conn.id), "write error: {e}");
                         failed = true;
                         break;
                     }
                 }
             }
-            if !failed && conn.pending() == 0 && !conn.closing {
+            if !failed && conn.pending() == 0 && conn.closing.is_none() {
                 failed = conn.media.write_to(&mut conn.stream, false).is_err();
             }
             if failed {
@@ -396,19 +715,33 @@ impl Server {
                 } else {
                     conn.out.clear();
                 }
-                if conn.closing {
+                if conn.closing.is_some() {
                     self.drop_conn(now, key, false);
                     continue;
                 }
             }
+            // A receiver stays above `max_output` only so long.
+            if conn.pending() > self.max_output {
+                if conn.over_since.is_none() {
+                    conn.over_since = Some(now);
+                    self.timers.push(Reverse((now + self.slow_reader_timeout, LoopTimer::SlowReader(conn.id))));
+                }
+            } else {
+                conn.over_since = None;
+            }
+            let resume = conn.held_by_output && conn.pending() <= self.max_output / 8;
             let want_writable = conn.pending() > 0 || !conn.media.is_empty();
             if want_writable != conn.writable {
                 let interest = if want_writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
                 let token = Token(key + FIRST_CONN);
                 if let Err(e) = self.poll.registry().reregister(&mut conn.stream, token, interest) {
-                    tracing::warn!(conn = conn.id.0, "reregister failed: {e}");
+                    tracing::warn!(conn = %conn_name(conn.id), "reregister failed: {e}");
                 }
                 conn.writable = want_writable;
+            }
+            if resume {
+                conn.held_by_output = false;
+                self.mark_ready(key);
             }
         }
         // Dropping connections may have produced outputs for others.
@@ -418,19 +751,118 @@ impl Server {
         }
     }
 
+    // ----- timers and housekeeping ------------------------------------------
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                LoopTimer::Accept => {
+                    self.accept(now, false);
+                    self.accept(now, true);
+                }
+                LoopTimer::Resume(id) => {
+                    let Some(key) = self.key_of(id) else { continue };
+                    match self.core.read_pause(id, now) {
+                        Some(until) => self.timers.push(Reverse((until, LoopTimer::Resume(id)))),
+                        None => self.mark_ready(key),
+                    }
+                }
+                LoopTimer::Linger(id) => {
+                    let Some(key) = self.key_of(id) else { continue };
+                    tracing::info!(conn = %conn_name(id), "closing connection not flushed in time: dropped");
+                    self.stats.linger_drops += 1;
+                    self.drop_conn(now, key, false);
+                }
+                LoopTimer::SlowReader(id) => {
+                    let Some(key) = self.key_of(id) else { continue };
+                    let conn = &self.conns[key];
+                    match conn.over_since {
+                        Some(since) if since + self.slow_reader_timeout <= now => {
+                            tracing::warn!(
+                                conn = %conn_name(id),
+                                peer = %conn.peer,
+                                pending = conn.pending(),
+                                "output buffer full for {:?} (peer not reading), closing",
+                                self.slow_reader_timeout
+                            );
+                            self.stats.slow_readers += 1;
+                            self.drop_conn(now, key, true);
+                        }
+                        Some(since) => {
+                            self.timers.push(Reverse((since + self.slow_reader_timeout, LoopTimer::SlowReader(id))));
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        // Dead entries (connections gone) go when the heap is mostly dead.
+        if self.timers.len() > 4096 && self.timers.len() > self.conns.len() * 8 {
+            let conns = &self.conns;
+            let live = |id: &ConnId| conns.get((id.0 & 0xFFFF_FFFF) as usize).is_some_and(|c| c.id == *id);
+            self.timers.retain(|Reverse((_, t))| match t {
+                LoopTimer::Resume(id) | LoopTimer::SlowReader(id) | LoopTimer::Linger(id) => live(id),
+                LoopTimer::Accept => true,
+            });
+        }
+    }
+
     /// Every few seconds: when the load has fallen, give memory back (the
-    /// connection slab, the core's tables, and what the allocator holds).
+    /// connection slab, the core's tables, and what the allocator holds);
+    /// and log what the limits did since the last time.
     fn housekeeping(&mut self, now: Instant) {
         self.next_housekeeping = now + HOUSEKEEPING_EVERY;
         let live = self.conns.len();
-        if live * 2 < self.peak_conns || self.core.shrink() {
+        let shrink_lists = self.ready.capacity() > 1024 || self.dirty.capacity() > 1024;
+        if live * 2 < self.peak_conns || self.core.shrink() || shrink_lists {
             self.peak_conns = live;
             self.conns.shrink_to_fit();
+            self.ready.shrink_to_fit();
+            self.dirty.shrink_to_fit();
+            self.per_ip.shrink_to_fit();
+            self.timers.shrink_to_fit();
             // SAFETY: malloc_trim only returns free heap memory to the system;
             // it has no preconditions and touches no live allocation.
             unsafe { libc::malloc_trim(0) };
         }
         self.peak_conns = self.peak_conns.max(live);
+        let figures = (self.stats.clone(), self.core.stats().clone());
+        if figures != self.logged {
+            let (l, c) = &figures;
+            let throttled: Vec<String> = crate::limits::Class::ALL
+                .iter()
+                .zip(c.throttled.iter())
+                .filter(|(_, n)| **n > 0)
+                .map(|(class, n)| format!("{class}={n}"))
+                .collect();
+            tracing::info!(
+                connections = live,
+                refused_full = l.refused_full,
+                refused_per_ip = l.refused_per_ip,
+                accept_errors = l.accept_errors,
+                slow_readers = l.slow_readers,
+                bulk_dropped = l.bulk_dropped,
+                linger_drops = l.linger_drops,
+                bad_frames = l.bad_frames,
+                throttled = %throttled.join(","),
+                rate_disconnects = c.rate_disconnects,
+                login_timeouts = c.login_timeouts,
+                secret_refusals = c.secret_refusals,
+                id_claims_refused = c.id_claims_refused,
+                subscriptions_refused = c.subscriptions_refused,
+                "limits since start"
+            );
+            self.logged = figures;
+        }
+    }
+
+    /// What the loop counted.
+    pub fn stats(&self) -> &LoopStats {
+        &self.stats
     }
 
     /// Removes a connection. With `tell_core`, the core learns it was lost.
@@ -440,20 +872,92 @@ impl Server {
         }
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        tracing::debug!(conn = conn.id.0, peer = %conn.peer, "connection removed");
+        let ip = conn.peer.ip();
+        if let Some(n) = self.per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+        tracing::debug!(conn = %conn_name(conn.id), peer = %conn.peer, "connection removed");
         if tell_core {
             self.core.on_closed(now, conn.id);
         }
     }
 }
 
-/// Decodes and feeds every complete frame of `buf`; returns the bytes used.
-fn feed_frames(core: &mut Core, now: Instant, id: ConnId, buf: &[u8]) -> Result<usize, DecodeError> {
+/// Decodes and feeds the complete frames of `buf` while `messages` lasts and
+/// the core lets the connection send; returns the bytes used and why it
+/// stopped. A length prefix out of range for the connection's state (see
+/// [`Core::frame_limit`]) is an error as soon as it is read.
+fn feed(
+    core: &mut Core,
+    now: Instant,
+    id: ConnId,
+    buf: &[u8],
+    messages: &mut usize,
+) -> Result<(usize, Fed), DecodeError> {
     let mut used = 0;
-    while let Some((body, n)) = split_frame(&buf[used..])? {
+    loop {
+        if !core.is_open(id) {
+            return Ok((used, Fed::Closed));
+        }
+        if let Some(until) = core.read_pause(id, now) {
+            return Ok((used, Fed::Paused(until)));
+        }
+        if *messages == 0 {
+            return Ok((used, Fed::Budget));
+        }
+        let rest = &buf[used..];
+        if rest.len() >= FRAME_HEADER_LEN {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            if len > core.frame_limit(id) {
+                return Err(DecodeError::BadLength(len));
+            }
+        }
+        let Some((body, n)) = split_frame(rest)? else { return Ok((used, Fed::NeedMore)) };
         let msg = ClientMsg::decode(body)?;
         core.on_message(now, id, msg);
         used += n;
+        *messages -= 1;
     }
-    Ok(used)
+}
+
+/// A connection id as people read it: `slot.generation`.
+pub fn conn_name(id: ConnId) -> String {
+    format!("{}.{}", id.0 & 0xFFFF_FFFF, id.0 >> 32)
+}
+
+fn annotate(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// The process's descriptor limit (soft).
+fn fd_limit() -> u64 {
+    rlimit::Resource::NOFILE.get().map(|(soft, _)| soft).unwrap_or(1024)
+}
+
+/// Raises the process's descriptor limit to its hard limit (as servers do at
+/// start); returns the limit now in force.
+pub fn raise_fd_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("cannot raise the descriptor limit: {e}");
+            fd_limit()
+        }
+    }
+}
+
+/// Randomness for the core (tokens): from the system's random source, else
+/// from the clock and the process id.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+        Ok(()) => u64::from_ne_bytes(b),
+        Err(_) => {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            t.as_nanos() as u64 ^ ((std::process::id() as u64) << 32)
+        }
+    }
 }

@@ -397,8 +397,11 @@ fn c_business_server_vetoes_calls_and_logs_events() {
 
     let core_addr = format!("127.0.0.1:{}", server.business_port);
     let refused = ib.to_string();
-    let mut biz =
-        Proc::spawn_with("business_server", &bin, &[&refused, "4321"], &[("ANYCHAT_CORE_ADDR", &core_addr)], true);
+    // On the same machine, the library finds the secret the core server
+    // generated in its state folder.
+    let state = server.state.0.to_string_lossy().into_owned();
+    let env = [("ANYCHAT_CORE_ADDR", core_addr.as_str()), ("ANYCHAT_STATE_DIR", state.as_str())];
+    let mut biz = Proc::spawn_with("business_server", &bin, &[&refused, "4321"], &env, true);
     let deadline = Instant::now() + CALL_TIMEOUT;
     biz.expect_line("link up", deadline);
 

@@ -372,16 +372,16 @@ fn release_from_inside_a_callback_does_not_deadlock() {
 }
 
 /// A client that stops reading is disconnected once its output passes
-/// `--max-output`; it does not grow the server's memory, and nobody else
-/// is disturbed.
+/// `--max-output` for `--slow-reader-timeout`; it does not grow the
+/// server's memory, and nobody else is disturbed.
 #[test]
 fn a_client_that_stops_reading_is_disconnected() {
     use anychat::protocol::{ClientMsg, Role, PROTOCOL_VERSION};
-    let server = Server::start(&["--max-output", "65536"]);
+    let server = Server::start(&["--max-output", "65536", "--slow-reader-timeout", "2"]);
     // A raw client: logs in, enters room 100, then never reads.
     let mut raw = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     let mut out = Vec::new();
-    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] }.encode(&mut out);
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 }.encode(&mut out);
     ClientMsg::Login { name: b"sleepy".to_vec(), password: vec![], pass_enc_type: 0 }.encode(&mut out);
     ClientMsg::EnterRoom { room_id: 100, password: vec![] }.encode(&mut out);
     raw.write_all(&out).unwrap();

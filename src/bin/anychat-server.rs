@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anychat::core::CoreConfig;
-use anychat::server::{Server, ServerConfig};
+use anychat::limits::{RateAction, RateLimits};
+use anychat::server::{raise_fd_limit, Server, ServerConfig};
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -28,10 +29,15 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8907", value_parser = parse_business_listen)]
     business_listen: BusinessListen,
     /// Shared secret a business server must present (else read from the
-    /// environment variable ANYCHAT_BUSINESS_SECRET). Required when the
-    /// business listener is not on a loopback address.
+    /// environment variable ANYCHAT_BUSINESS_SECRET; else generated at the
+    /// first start into the state folder, where a business server on this
+    /// machine finds it).
     #[arg(long)]
     business_secret: Option<String>,
+    /// Folder for the generated business secret (default: $ANYCHAT_STATE_DIR,
+    /// $XDG_STATE_HOME/anychat or ~/.local/state/anychat).
+    #[arg(long)]
+    state_dir: Option<std::path::PathBuf>,
     /// Seconds the business server may take to answer a question (call,
     /// login, room) before the asker gets 207.
     #[arg(long, default_value_t = 5.0, value_parser = parse_secs)]
@@ -49,9 +55,37 @@ struct Args {
     /// Log level: error, warn, info, debug or trace (or a tracing filter).
     #[arg(long, default_value = "info")]
     log_level: String,
-    /// Output bytes a client may leave unread before it is disconnected.
-    #[arg(long, default_value_t = 1024 * 1024)]
+    /// Unwritten output bytes above which a receiver's bulk messages (text,
+    /// buffers) are dropped, and it is disconnected if it stays above for
+    /// --slow-reader-timeout.
+    #[arg(long, default_value_t = 1024 * 1024, value_parser = parse_positive)]
     max_output: usize,
+    /// Seconds a receiver may stay above --max-output before it is
+    /// disconnected (it stopped reading).
+    #[arg(long, default_value_t = 10.0, value_parser = parse_secs)]
+    slow_reader_timeout: f64,
+    /// Seconds a connection has to log in.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_secs)]
+    login_timeout: f64,
+    /// Connections at most (0: the descriptor limit, raised to its hard
+    /// limit at start, less 64).
+    #[arg(long, default_value_t = 0)]
+    max_connections: usize,
+    /// Connections at most from one source address (0: no limit).
+    #[arg(long, default_value_t = 4096)]
+    max_connections_per_ip: usize,
+    /// A per-connection rate limit CLASS=MESSAGES[,BYTES] per second (0: no
+    /// limit; bursts of two seconds' worth), repeatable. Classes: login,
+    /// control, call, room, text, buffer, device, media.
+    #[arg(long = "rate", value_name = "CLASS=MSGS[,BYTES]")]
+    rates: Vec<String>,
+    /// What happens to a sender over its rate: throttle (read it slower) or
+    /// disconnect.
+    #[arg(long, default_value = "throttle", value_parser = ["throttle", "disconnect"])]
+    rate_action: String,
+    /// No rate limits at all (for comparisons).
+    #[arg(long)]
+    no_rate_limits: bool,
     /// Media bytes queued for a slow receiver before its video frames are dropped.
     #[arg(long, default_value_t = 256 * 1024)]
     max_media: usize,
@@ -66,6 +100,13 @@ fn parse_business_listen(s: &str) -> Result<BusinessListen, String> {
         return Ok(BusinessListen(None));
     }
     s.parse().map(|a| BusinessListen(Some(a))).map_err(|e| format!("'{s}' is not an address:port ({e})"))
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number")),
+    }
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -90,21 +131,46 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let secret = args
+    let mut rate_limits = if args.no_rate_limits { RateLimits::off() } else { RateLimits::default() };
+    for r in &args.rates {
+        if let Err(e) = rate_limits.set(r) {
+            eprintln!("anychat-server: bad --rate: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    rate_limits.action = if args.rate_action == "disconnect" { RateAction::Disconnect } else { RateAction::Throttle };
+    let given = args
         .business_secret
         .clone()
         .or_else(|| std::env::var("ANYCHAT_BUSINESS_SECRET").ok())
         .filter(|s| !s.is_empty())
         .map(String::into_bytes);
-    if let Some(addr) = args.business_listen.0 {
-        if !addr.ip().is_loopback() && secret.is_none() {
-            eprintln!(
-                "anychat-server: the business listener {addr} is not on loopback: give --business-secret \
-                 (or ANYCHAT_BUSINESS_SECRET)"
-            );
-            return ExitCode::from(2);
+    // Every business link needs a secret: without one given, it is the one
+    // generated at the first start.
+    let mut generated = None;
+    let secret = match (given, args.business_listen.0) {
+        (Some(s), _) => Some(s),
+        (None, None) => None,
+        (None, Some(_)) => {
+            let Some(dir) = args.state_dir.clone().or_else(anychat::secret::default_state_dir) else {
+                eprintln!("anychat-server: no business secret: give --business-secret or --state-dir");
+                return ExitCode::from(2);
+            };
+            match anychat::secret::load_or_create(&dir) {
+                Ok((s, made)) => {
+                    if made {
+                        generated = Some(dir.join(anychat::secret::SECRET_FILE));
+                    }
+                    Some(s)
+                }
+                Err(e) => {
+                    eprintln!("anychat-server: cannot keep the business secret: {e}");
+                    return ExitCode::from(2);
+                }
+            }
         }
-    }
+    };
+    let fd_limit = raise_fd_limit();
     let config = ServerConfig {
         listen: args.listen,
         business_listen: args.business_listen.0,
@@ -112,16 +178,22 @@ fn main() -> ExitCode {
             ring_timeout: Duration::from_secs_f64(args.ring_timeout),
             keepalive_timeout: Duration::from_secs_f64(args.keepalive_timeout),
             business_timeout: Duration::from_secs_f64(args.business_timeout),
-            business_secret: secret,
+            business_secret: secret.clone(),
             require_business: args.require_business,
+            login_timeout: Duration::from_secs_f64(args.login_timeout),
+            rate_limits: rate_limits.clone(),
+            seed: 0,
         },
         max_output: args.max_output,
+        slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
         max_media: args.max_media,
+        max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
     };
     let mut server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("anychat-server: cannot listen on {}: {e}", args.listen);
+            eprintln!("anychat-server: cannot listen: {e}");
             return ExitCode::from(1);
         }
     };
@@ -152,7 +224,26 @@ fn main() -> ExitCode {
     };
     let mut out = std::io::stdout();
     let _ = writeln!(out, "anychat-server listening on {addr}\n{business}").and_then(|()| out.flush());
-    tracing::info!(%addr, ring_timeout = args.ring_timeout, keepalive_timeout = args.keepalive_timeout, "listening");
+    if let (Some(path), Some(s)) = (&generated, &secret) {
+        // Printed once, at the first start; the business server reads it
+        // from the file when it runs on this machine as the same user.
+        let s = String::from_utf8_lossy(s);
+        let _ = writeln!(out, "anychat-server generated the business secret {s} in {}", path.display());
+        let _ = out.flush();
+        tracing::warn!(file = %path.display(), "generated a business secret; business servers must present it");
+    }
+    tracing::info!(
+        %addr,
+        ring_timeout = args.ring_timeout,
+        keepalive_timeout = args.keepalive_timeout,
+        login_timeout = args.login_timeout,
+        max_connections = server.max_connections(),
+        fd_limit,
+        max_connections_per_ip = args.max_connections_per_ip,
+        rates = %rate_limits.describe(),
+        rate_action = %args.rate_action,
+        "listening"
+    );
     let result = server.run();
     signal_thread.close();
     match result {

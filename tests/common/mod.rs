@@ -96,6 +96,27 @@ impl Lines {
     }
 }
 
+/// A folder of its own under the system's temporary folder, removed when
+/// dropped (a server's state folder: its generated business secret).
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("anychat-{what}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("make a temporary folder");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A core server on a free loopback port, killed when dropped.
 pub struct Server {
     child: Child,
@@ -105,6 +126,8 @@ pub struct Server {
     log: Receiver<String>,
     /// Log lines read by `log_contains` and not yet consumed by `expect_log`.
     seen: std::cell::RefCell<Vec<String>>,
+    /// Its state folder (shared with a server that takes its place).
+    pub state: std::sync::Arc<TempDir>,
 }
 
 impl Server {
@@ -117,10 +140,18 @@ impl Server {
     /// for no business listener): with fixed ports from [`free_port`], a new
     /// server can take the place of one that was stopped.
     pub fn start_at(listen: &str, business_listen: &str, extra: &[&str]) -> Server {
+        let state = std::sync::Arc::new(TempDir::new("state"));
+        Server::start_in(state, listen, business_listen, extra)
+    }
+
+    /// A server with the state folder `state` (a restarted server keeps its
+    /// generated business secret).
+    pub fn start_in(state: std::sync::Arc<TempDir>, listen: &str, business_listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-server"))
             .args(["--listen", listen, "--business-listen", business_listen, "--log-level", "info"])
             .args(extra)
             .env_remove("ANYCHAT_BUSINESS_SECRET")
+            .env("ANYCHAT_STATE_DIR", &state.0)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -131,7 +162,16 @@ impl Server {
         let port = line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"));
         let line = out.recv_timeout(WAIT).expect("server did not print its business address");
         let business_port = line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        Server { child, port, business_port, log, seen: Default::default() }
+        Server { child, port, business_port, log, seen: Default::default(), state }
+    }
+
+    /// The business secret the server generated (started without
+    /// `--business-secret`).
+    pub fn secret(&self) -> String {
+        match std::fs::read_to_string(self.state.0.join("business-secret")) {
+            Ok(s) => s.trim().to_string(),
+            Err(e) => panic!("no generated business secret in {}: {e}", self.state.0.display()),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -318,9 +358,11 @@ impl Bras {
     /// for `ret init 0` only, not for the link.
     pub fn spawn(name: &str, core_port: u16, secret: Option<&str>, opts: &[&str]) -> Bras {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_anychat-bras-cli"));
+        // No state folder with a secret in it: only `secret` counts.
         cmd.args(opts)
             .env("ANYCHAT_CORE_ADDR", format!("127.0.0.1:{core_port}"))
             .env_remove("ANYCHAT_BUSINESS_SECRET")
+            .env("ANYCHAT_STATE_DIR", "/nonexistent/anychat-test")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -335,11 +377,11 @@ impl Bras {
         bras
     }
 
-    /// Starts a business server linked to `server` (no secret) and waits
-    /// until its link is up.
+    /// Starts a business server linked to `server` (with the secret the
+    /// server generated) and waits until its link is up.
     pub fn start(server: &Server, opts: &[&str]) -> Bras {
         assert_ne!(server.business_port, 0, "the server has no business listener");
-        let mut bras = Bras::spawn("bras", server.business_port, None, opts);
+        let mut bras = Bras::spawn("bras", server.business_port, Some(&server.secret()), opts);
         bras.expect("link up");
         bras
     }

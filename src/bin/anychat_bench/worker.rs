@@ -402,7 +402,7 @@ impl Worker {
                 let _ = stream.set_nodelay(true);
                 c.phase = Phase::WaitLogin;
                 // Hello and Login go together: the server handles them in order.
-                ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] }
+                ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 }
                     .encode(&mut c.out);
                 let name = self.cfg.users[idx].name.clone();
                 ClientMsg::Login { name, password: vec![], pass_enc_type: 0 }.encode(&mut c.out);
