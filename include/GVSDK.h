@@ -26,8 +26,6 @@
 #endif
 typedef wchar_t WCHAR;
 
-typedef struct Class Class;
-typedef struct Rate Rate;
 typedef uint32_t DWORD;
 typedef char TCHAR;
 typedef void *HWND;

@@ -1228,27 +1228,6 @@
 
 #define AC_ERROR_VIDEOCALL_DISCONNECT 100106
 
-// Largest frame accepted before `Hello` (a `Hello` is a few KiB at most).
-#define MAX_FRAME_BEFORE_HELLO (8 * 1024)
-
-// Largest frame accepted before login (a `Login` is a few KiB at most).
-#define MAX_FRAME_BEFORE_LOGIN (64 * 1024)
-
-// Number of classes.
-#define CLASSES 8
-
-// Bytes read from one connection per loop iteration.
-#define READ_BUDGET (64 * 1024)
-
-// Messages of one connection fed to the core per loop iteration.
-#define MESSAGE_BUDGET 64
-
-// What a client message is, for its rate limit.
-typedef struct Class Class;
-
-// A sustained rate and the burst allowed above it (`per_sec` 0: no limit).
-typedef struct Rate Rate;
-
 typedef uint32_t DWORD;
 
 typedef char TCHAR;
@@ -1467,8 +1446,6 @@ typedef void (*BRAC_CoreSDKEvent_CallBack)(DWORD, LPCTSTR, LPVOID);
 
 // Core SDK data: `(dwDataType, lpBuf, dwLen, lpJsonStr, lpUserValue)`.
 typedef void (*BRAC_CoreSDKData_CallBack)(DWORD, LPVOID, DWORD, LPCTSTR, LPVOID);
-
-
 
 
 

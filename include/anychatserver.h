@@ -108,27 +108,6 @@
 
 #define BRAS_CBTYPE_USERINFOCTRL 19
 
-// Largest frame accepted before `Hello` (a `Hello` is a few KiB at most).
-#define MAX_FRAME_BEFORE_HELLO (8 * 1024)
-
-// Largest frame accepted before login (a `Login` is a few KiB at most).
-#define MAX_FRAME_BEFORE_LOGIN (64 * 1024)
-
-// Number of classes.
-#define CLASSES 8
-
-// Bytes read from one connection per loop iteration.
-#define READ_BUDGET (64 * 1024)
-
-// Messages of one connection fed to the core per loop iteration.
-#define MESSAGE_BUDGET 64
-
-// What a client message is, for its rate limit.
-typedef struct Class Class;
-
-// A sustained rate and the burst allowed above it (`per_sec` 0: no limit).
-typedef struct Rate Rate;
-
 typedef uint32_t DWORD;
 
 typedef char TCHAR;
@@ -220,8 +199,6 @@ typedef void (*BRAS_OnServerRecordEx_CallBack)(DWORD,
                                                LPCTSTR,
                                                DWORD,
                                                LPVOID);
-
-
 
 
 
