@@ -10,6 +10,14 @@
 
 #include <stdint.h>
 
+// Bytes of text, buffers and audio waiting for a slow callback before new
+// ones are dropped (signalling events are never dropped).
+#define MAX_PENDING_DATA ((16 * 1024) * 1024)
+
+// Bytes of text, buffers and media accepted from the app and not yet
+// written to the server before the API refuses more.
+#define MAX_UPLINK ((4 * 1024) * 1024)
+
 #define TRUE 1
 
 #define FALSE 0

@@ -12,7 +12,13 @@
 //! `BRAC_Release` included. The network thread never waits for a callback,
 //! so a slow one stops neither keep-alives nor this client's own media; it
 //! only loses the oldest decoded video frames (more than
-//! [`MAX_PENDING_VIDEO`] waiting).
+//! [`MAX_PENDING_VIDEO`] waiting) and, past [`MAX_PENDING_DATA`] bytes
+//! waiting, new text, buffers and audio.
+//!
+//! The uplink is bounded too: text, buffers and media the app hands over
+//! wait (in the command queue and the link's buffers) up to [`MAX_UPLINK`]
+//! bytes; past that `BRAC_SendTextMessage` / `BRAC_TransBuffer` refuse and
+//! media frames are dropped (the next video frame is then a key frame).
 
 use std::collections::HashMap;
 use std::io;
@@ -41,6 +47,12 @@ const RELEASE_LINGER: Duration = Duration::from_millis(500);
 /// Decoded video frames waiting for a slow video callback before the oldest
 /// are dropped.
 pub const MAX_PENDING_VIDEO: usize = 4;
+/// Bytes of text, buffers and audio waiting for a slow callback before new
+/// ones are dropped (signalling events are never dropped).
+pub const MAX_PENDING_DATA: usize = 16 * 1024 * 1024;
+/// Bytes of text, buffers and media accepted from the app and not yet
+/// written to the server before the API refuses more.
+pub const MAX_UPLINK: usize = 4 * 1024 * 1024;
 /// Longest user name, password or room name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
 /// Every `BRAC_VIDEOCALL_FLAGS_*` bit; a Request with another bit set is refused (21).
@@ -269,6 +281,55 @@ pub struct Client {
     audio_in: Mutex<Option<AudioInput>>,
     /// Set when a receiver (or the uplink) lost video: encode a key frame next.
     force_key: Arc<AtomicBool>,
+    uplink: Arc<Uplink>,
+}
+
+/// Bytes of text, buffers and media on their way to the server: in the
+/// command queue, and not yet written by the link.
+#[derive(Debug, Default)]
+struct Uplink {
+    queued: AtomicUsize,
+    unsent: AtomicUsize,
+}
+
+impl Uplink {
+    /// Takes `n` more bytes if they fit under [`MAX_UPLINK`].
+    fn admit(&self, n: usize) -> bool {
+        let waiting = self.queued.load(Ordering::SeqCst) + self.unsent.load(Ordering::SeqCst);
+        if waiting + n > MAX_UPLINK {
+            return false;
+        }
+        self.queued.fetch_add(n, Ordering::SeqCst);
+        true
+    }
+
+    /// The network thread took `n` bytes off the queue.
+    fn taken(&self, n: usize) {
+        self.queued.fetch_sub(n.min(self.queued.load(Ordering::SeqCst)), Ordering::SeqCst);
+    }
+}
+
+/// The bytes of a message counted in the uplink (text, buffers).
+fn uplink_len(msg: &ClientMsg) -> usize {
+    match msg {
+        ClientMsg::Text { text, .. } => text.len(),
+        ClientMsg::TransBuffer { data, .. } => data.len(),
+        _ => 0,
+    }
+}
+
+impl Event {
+    /// Bytes of data an event carries that may be dropped for a slow
+    /// callback (text, buffers, audio); `None` for events never dropped.
+    fn droppable_len(&self) -> Option<usize> {
+        match self {
+            Event::TransBuffer { data, .. } | Event::FilterData { data } | Event::Audio { data, .. } => {
+                Some(data.len())
+            }
+            Event::Text { text, .. } => Some(text.len()),
+            _ => None,
+        }
+    }
 }
 
 impl Client {
@@ -277,10 +338,14 @@ impl Client {
     pub fn start(sink: EventSink) -> io::Result<Client> {
         let (cb_tx, cb_rx) = crossbeam_channel::unbounded::<Event>();
         let pending_video = Arc::new(AtomicUsize::new(0));
+        let pending_data = Arc::new(AtomicUsize::new(0));
         let released = Arc::new(AtomicBool::new(false));
-        let (pv, rel) = (pending_video.clone(), released.clone());
+        let (pv, pd, rel) = (pending_video.clone(), pending_data.clone(), released.clone());
         let callbacks = std::thread::Builder::new().name("anychat-cb".into()).spawn(move || {
             for ev in cb_rx {
+                if let Some(n) = ev.droppable_len() {
+                    pd.fetch_sub(n, Ordering::SeqCst);
+                }
                 if rel.load(Ordering::SeqCst) {
                     continue;
                 }
@@ -297,6 +362,8 @@ impl Client {
         let shared = state.clone();
         let force_key = Arc::new(AtomicBool::new(false));
         let key_flag = force_key.clone();
+        let uplink = Arc::new(Uplink::default());
+        let up = uplink.clone();
         let net = NetThread::spawn("anychat-net", Poll::new()?, WAKER, move |poll, rx, mailbox, stopped| {
             let mut net = Net {
                 poll,
@@ -306,6 +373,9 @@ impl Client {
                 state: shared,
                 callbacks: cb_tx,
                 pending_video,
+                pending_data,
+                data_dropped: 0,
+                uplink: up,
                 link: None,
                 attempt: 0,
                 early: Vec::new(),
@@ -326,6 +396,7 @@ impl Client {
             video_in: Mutex::new(None),
             audio_in: Mutex::new(None),
             force_key,
+            uplink,
         })
     }
 
@@ -410,6 +481,10 @@ impl Client {
                 return GV_ERR_INVALID_USERID;
             }
         }
+        if !self.uplink.admit(text.len()) {
+            tracing::debug!("text refused: the uplink is full");
+            return GV_ERR_FUNCNOTALLOW;
+        }
         self.command(Command::Send(ClientMsg::Text { to, secret, text: text.to_vec() }));
         0
     }
@@ -432,6 +507,10 @@ impl Client {
             st.next_task = st.next_task.wrapping_add(1).max(1);
             st.next_task
         };
+        if !self.uplink.admit(data.len()) {
+            tracing::debug!("buffer refused: the uplink is full");
+            return (GV_ERR_TRANSBUF_CREATEFAIL, 0);
+        }
         let (wparam, lparam) = ex.unwrap_or((0, 0));
         let msg = ClientMsg::TransBuffer { to, ex: ex.is_some(), wparam, lparam, task_id, data: data.to_vec() };
         self.command(Command::Send(msg));
@@ -617,9 +696,15 @@ struct Net {
     /// To itself, for the name-resolution helper thread.
     mailbox: Mailbox<Command>,
     state: Arc<Mutex<State>>,
-    /// Events for the callback thread; video events counted in `pending_video`.
+    /// Events for the callback thread; video events counted in
+    /// `pending_video`, the bytes of droppable ones in `pending_data`.
     callbacks: crossbeam_channel::Sender<Event>,
     pending_video: Arc<AtomicUsize>,
+    pending_data: Arc<AtomicUsize>,
+    /// Data events dropped for a slow callback since the last warning.
+    data_dropped: u64,
+    /// What the API threads queued for the server, and what the link holds.
+    uplink: Arc<Uplink>,
     stopped: Arc<AtomicBool>,
     link: Option<Link>,
     /// Counts connect attempts, so that a late DNS answer is ignored.
@@ -703,6 +788,8 @@ impl Net {
                     self.link_down(e);
                 }
             }
+            let unsent = self.link.as_ref().map_or(0, |l| l.pending_bytes());
+            self.uplink.unsent.store(unsent, Ordering::SeqCst);
             if let Some(t) = shutting_down {
                 if self.link.is_none() || Instant::now() >= t {
                     if let Some(link) = self.link.take() {
@@ -727,6 +814,17 @@ impl Net {
             }
             if matches!(ev, Event::Video { .. }) {
                 self.pending_video.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some(n) = ev.droppable_len() {
+                if self.pending_data.load(Ordering::SeqCst) + n > MAX_PENDING_DATA {
+                    if self.data_dropped == 0 {
+                        tracing::warn!("the app's callbacks fall behind: text, buffers and audio dropped");
+                    }
+                    self.data_dropped += 1;
+                    continue;
+                }
+                self.pending_data.fetch_add(n, Ordering::SeqCst);
+                self.data_dropped = 0;
             }
             let _ = self.callbacks.send(ev);
         }
@@ -779,8 +877,12 @@ impl Net {
                     Err(_) => self.connect_failed(),
                 }
             }
-            Command::Send(msg) => self.send(msg),
+            Command::Send(msg) => {
+                self.uplink.taken(uplink_len(&msg));
+                self.send(msg)
+            }
             Command::Media(frame) => {
+                self.uplink.taken(frame.bytes.len());
                 if let Some(link) = self.link.as_mut().filter(|l| l.is_ready()) {
                     if link.send_media(frame) {
                         self.force_key.store(true, Ordering::SeqCst);
@@ -821,6 +923,18 @@ impl Net {
         if let Err(e) = result {
             self.link_down(e);
         }
+        self.prune_decoders();
+    }
+
+    /// Video decoders are kept only for users in sight (this client's room
+    /// or its call peer), so that their number stays that of the audience.
+    fn prune_decoders(&mut self) {
+        if self.decoders.is_empty() {
+            return;
+        }
+        let st = self.state.lock();
+        let peer = st.call.map(|c| c.peer);
+        self.decoders.retain(|uid, _| Some(*uid) == peer || st.room_users.contains(uid));
     }
 
     /// The link (or the attempt) ended without our asking.
@@ -1175,9 +1289,17 @@ impl Client {
     }
 
     fn send_media(&self, header: MediaHeader, data: &[u8]) {
+        let video = header.kind == MEDIA_VIDEO;
         let mut bytes = Vec::with_capacity(data.len() + 40);
         ClientMsg::Media { header, data: data.to_vec() }.encode(&mut bytes);
-        let video = header.kind == MEDIA_VIDEO;
+        if !self.uplink.admit(bytes.len()) {
+            // The uplink is behind: this frame is lost, the next video
+            // frame starts afresh.
+            if video {
+                self.force_key.store(true, Ordering::SeqCst);
+            }
+            return;
+        }
         let frame = crate::core::MediaOut { bytes, from: 0, video, key: header.key || !video };
         self.command(Command::Media(Arc::new(frame)));
     }

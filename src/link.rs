@@ -133,6 +133,11 @@ impl Link {
         self.ready
     }
 
+    /// Bytes queued and not yet written (signalling and media).
+    pub fn pending_bytes(&self) -> usize {
+        self.out.len() - self.written + self.media.pending_bytes()
+    }
+
     /// Queues a message; it is written once connected, after `Hello`.
     pub fn send(&mut self, msg: &ClientMsg) {
         msg.encode(&mut self.out);

@@ -607,3 +607,35 @@ fn largest_texts_and_buffers() {
     assert_eq!(a.cmd(&format!("text {ib} 0 after")), 0);
     assert_eq!(b.expect("text "), format!("text from={ia} to={ib} secret=0 msg=after"));
 }
+
+/// A sender the server reads slowly (over its text rate) fills its uplink:
+/// past the library's bound `BRAC_SendTextMessage` refuses (20) instead of
+/// queueing without end; the receiver keeps getting what was accepted, in
+/// order, and the sender's session goes on.
+#[test]
+fn a_full_uplink_refuses_more_text() {
+    let server = Server::start(&["--rate", "text=1,1000"]);
+    let mut a = Cli::login(&server, "alice", &[]);
+    let mut b = Cli::login(&server, "bob", &[]);
+    for c in [&mut a, &mut b] {
+        assert_eq!(c.cmd("enter 7"), 0);
+        c.expect("notify ENTERROOM 7 0");
+    }
+    let text = "y".repeat(60_000);
+    let mut accepted = 0;
+    let refused = loop {
+        let code = a.cmd(&format!("text 0 0 {text}"));
+        if code != 0 {
+            break code;
+        }
+        accepted += 1;
+        assert!(accepted < 1_000, "60 MB taken without a refusal");
+    };
+    assert_eq!(refused, 20);
+    // Kernel buffers and the library's 4 MiB: well under the 60 MB tried.
+    assert!(accepted * 60_000 > 4 * 1024 * 1024, "refused early: {accepted}");
+    // The first text arrived; Alice is still connected and served.
+    b.expect(&format!("text from={} ", a.user_id));
+    assert_eq!(a.cmd("status"), 0);
+    assert_eq!(a.expect("status "), "status 3");
+}
