@@ -1,8 +1,9 @@
 //! The business-server library's engine (`BRAS_*`): one network thread.
 //!
 //! The thread connects to the core server's business listener (address from
-//! `ANYCHAT_CORE_ADDR`, default `127.0.0.1:8907`; secret from
-//! `ANYCHAT_BUSINESS_SECRET`), reconnects on its own with a doubling backoff
+//! `ANYCHAT_CORE_ADDR`, default `127.0.0.1:8907`, `tls://host:port` for TLS;
+//! secret from `ANYCHAT_BUSINESS_SECRET`; TLS settings from the
+//! `ANYCHAT_TLS*` variables, see [`crate::link::TlsEnv`]), reconnects on its own with a doubling backoff
 //! (100 ms up to 5 s) whenever the link drops, fires the app's timer, and
 //! hands every [`BizEvent`] to the sink. Questions (a call Request, a login,
 //! entering a room) are answered with what the sink returns. The sink runs on
@@ -21,7 +22,7 @@ use mio::{Events, Poll, Token};
 use parking_lot::Mutex;
 
 use crate::constants::*;
-use crate::link::{Link, LinkError, NetThread};
+use crate::link::{host_of, strip_tls_scheme, Link, LinkError, NetThread, TlsEnv};
 use crate::protocol::{CallEvent, ClientMsg, Role, ServerMsg, MAX_BLOB_LEN, PROTOCOL_VERSION};
 
 const WAKER: Token = Token(0);
@@ -361,7 +362,17 @@ impl BizNet {
 
     fn connect(&mut self) {
         self.retry_at = None;
-        let addrs: Vec<SocketAddr> = match self.config.core_addr.to_socket_addrs() {
+        let (addr, tls_scheme) = strip_tls_scheme(&self.config.core_addr);
+        // Read at every attempt, so that renewed certificate files are used.
+        let tls = match TlsEnv::from_env().and_then(|env| env.for_host(host_of(addr), tls_scheme)) {
+            Ok(tls) => tls,
+            Err(e) => {
+                tracing::warn!(addr = %self.config.core_addr, "cannot set up TLS to the core server: {e}");
+                self.link_down(LinkError::ConnectFailed);
+                return;
+            }
+        };
+        let addrs: Vec<SocketAddr> = match addr.to_socket_addrs() {
             Ok(a) => a.collect(),
             Err(e) => {
                 tracing::warn!(addr = %self.config.core_addr, "core server address does not resolve: {e}");
@@ -373,7 +384,7 @@ impl BizNet {
             role: Role::Business as u8,
             secret: self.config.secret.clone(),
         };
-        match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT) {
+        match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT, tls) {
             Ok(link) => self.link = Some(link),
             Err(e) => self.link_down(e),
         }
@@ -381,6 +392,7 @@ impl BizNet {
 
     fn link_down(&mut self, why: LinkError) {
         let was_up = self.link.as_ref().is_some_and(|l| l.is_ready());
+        let tls_failed = matches!(why, LinkError::Tls(_));
         if let Some(link) = self.link.take() {
             link.close(self.poll.registry());
         }
@@ -393,6 +405,8 @@ impl BizNet {
         if was_up {
             tracing::warn!("link to the core server lost: {why}; reconnecting");
             self.emit(BizEvent::LinkDown { code: GV_ERR_CONNECT_ABORT });
+        } else if tls_failed {
+            tracing::warn!(addr = %self.config.core_addr, "cannot link to the core server over TLS: {why}");
         } else {
             tracing::debug!("cannot reach the core server: {why}");
         }
