@@ -511,3 +511,77 @@ impl<C: Send + 'static> NetThread<C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Result<TlsEnv, TlsError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        TlsEnv::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| OsString::from(v)))
+    }
+
+    #[test]
+    fn tls_scheme_and_host() {
+        assert_eq!(strip_tls_scheme("tls://example.com"), ("example.com", true));
+        assert_eq!(strip_tls_scheme("TLS://10.0.0.1:8907"), ("10.0.0.1:8907", true));
+        assert_eq!(strip_tls_scheme("example.com"), ("example.com", false));
+        assert_eq!(strip_tls_scheme("tls:/x"), ("tls:/x", false));
+        assert_eq!(strip_tls_scheme("tl"), ("tl", false));
+        // Not a char boundary at 6: no panic.
+        assert_eq!(strip_tls_scheme("tlsé//x"), ("tlsé//x", false));
+        assert_eq!(host_of("core.example:8907"), "core.example");
+        assert_eq!(host_of("[::1]:8907"), "::1");
+        assert_eq!(host_of("::1"), "::1");
+        assert_eq!(host_of("core.example"), "core.example");
+    }
+
+    #[test]
+    fn tls_environment() {
+        assert_eq!(env(&[]).unwrap(), TlsEnv::default());
+        for on in ["1", "true", "YES", "on", " 1 "] {
+            assert!(env(&[(ENV_TLS, on)]).unwrap().on, "{on}");
+        }
+        for off in ["0", "false", "no", "OFF", ""] {
+            assert!(!env(&[(ENV_TLS, off)]).unwrap().on, "{off}");
+        }
+        // A typo must not quietly mean plain TCP.
+        let e = env(&[(ENV_TLS, "ture")]).unwrap_err().to_string();
+        assert!(e.contains("ANYCHAT_TLS") && e.contains("ture"), "{e}");
+        let e = env(&[(ENV_TLS_CERT, "/c.pem")]).unwrap_err().to_string();
+        assert!(e.contains("ANYCHAT_TLS_KEY") && e.contains("ANYCHAT_TLS_CERT"), "{e}");
+        let e = env(&[(ENV_TLS_KEY, "/k.pem")]).unwrap_err().to_string();
+        assert!(e.contains("ANYCHAT_TLS_CERT"), "{e}");
+        let all = env(&[
+            (ENV_TLS, "1"),
+            (ENV_TLS_CA, "/ca.pem"),
+            (ENV_TLS_CERT, "/c.pem"),
+            (ENV_TLS_KEY, "/k.pem"),
+            (ENV_TLS_SERVER_NAME, "core.example"),
+        ])
+        .unwrap();
+        assert_eq!(
+            all,
+            TlsEnv {
+                on: true,
+                ca: Some("/ca.pem".into()),
+                client_cert: Some(("/c.pem".into(), "/k.pem".into())),
+                server_name: Some("core.example".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn plain_unless_asked_and_errors_name_the_setting() {
+        // Without tls:// or ANYCHAT_TLS, nothing is loaded (a bad CA path is not even read).
+        let e = env(&[(ENV_TLS_CA, "/nonexistent/ca.pem")]).unwrap();
+        assert!(e.for_host("example.com", false).unwrap().is_none());
+        let err = e.for_host("example.com", true).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/ca.pem") && err.contains("CA certificates"), "{err}");
+        let e = env(&[(ENV_TLS_SERVER_NAME, "not a name!"), (ENV_TLS_CA, "/nonexistent/ca.pem")]).unwrap();
+        let err = e.for_host("127.0.0.1", true).unwrap_err().to_string();
+        assert!(err.contains("ANYCHAT_TLS_SERVER_NAME") && err.contains("not a name!"), "{err}");
+        let err = env(&[]).unwrap().for_host("bad host!", true).unwrap_err().to_string();
+        assert!(err.contains("bad host!"), "{err}");
+    }
+}

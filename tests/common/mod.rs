@@ -183,21 +183,35 @@ pub struct Cli {
     child: Child,
     stdin: Option<ChildStdin>,
     out: Lines,
+    /// The library's log on stderr (only with [`Cli::spawn_env`]).
+    err: Option<Lines>,
     pub user_id: u32,
 }
 
 impl Cli {
     pub fn spawn(name: &str, opts: &[&str]) -> Cli {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-cli"))
-            .args(opts)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start anychat-cli");
+        Cli::spawn_with(name, opts, None)
+    }
+
+    /// As [`Cli::spawn`], with environment variables `env` set for the
+    /// process, and its stderr (the library's warnings) kept for
+    /// [`Cli::expect_log`].
+    pub fn spawn_env(name: &str, opts: &[&str], env: &[(&str, &str)]) -> Cli {
+        Cli::spawn_with(name, opts, Some(env))
+    }
+
+    fn spawn_with(name: &str, opts: &[&str], env: Option<&[(&str, &str)]>) -> Cli {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anychat-cli"));
+        cmd.args(opts).stdin(Stdio::piped()).stdout(Stdio::piped());
+        match env {
+            Some(env) => cmd.envs(env.iter().copied()).stderr(Stdio::piped()),
+            None => cmd.stderr(Stdio::null()),
+        };
+        let mut child = cmd.spawn().expect("start anychat-cli");
         let rx = lines_of(child.stdout.take().unwrap());
+        let err = child.stderr.take().map(|e| Lines::new(&format!("{name} (stderr)"), lines_of(e)));
         let stdin = child.stdin.take();
-        let mut cli = Cli { name: name.into(), child, stdin, out: Lines::new(name, rx), user_id: 0 };
+        let mut cli = Cli { name: name.into(), child, stdin, out: Lines::new(name, rx), err, user_id: 0 };
         if !opts.contains(&"--no-init") {
             cli.expect("ret init 0");
         }
@@ -265,6 +279,13 @@ impl Cli {
         self.out.expect_within(prefix, wait)
     }
 
+    /// Waits for a line of the library's log (stderr) containing `needle`
+    /// (a client started with [`Cli::spawn_env`]).
+    pub fn expect_log(&mut self, needle: &str) -> String {
+        let err = self.err.as_mut().expect("stderr is kept only with Cli::spawn_env");
+        expect_containing(err, needle)
+    }
+
     /// Asserts that no line received so far starts with `prefix`.
     /// Call after a later event that the server sends after the one that
     /// must not come, so that "not yet" cannot pass for "never".
@@ -302,6 +323,26 @@ impl Drop for Cli {
     }
 }
 
+/// Waits for (and consumes) the first line of `lines` containing `needle`.
+fn expect_containing(lines: &mut Lines, needle: &str) -> String {
+    if let Some(i) = lines.backlog.iter().position(|l| l.contains(needle)) {
+        return lines.backlog.remove(i);
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match lines.rx.recv_deadline(deadline) {
+            Ok(line) => {
+                lines.transcript.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+                lines.backlog.push(line);
+            }
+            Err(_) => lines.fail(&format!("no line containing '{needle}'")),
+        }
+    }
+}
+
 /// One business-server process (`anychat-bras-cli`): the `BRAS_*` library
 /// linked to a core server's business listener.
 pub struct Bras {
@@ -309,6 +350,8 @@ pub struct Bras {
     child: Child,
     stdin: Option<ChildStdin>,
     out: Lines,
+    /// The library's log on stderr (only with [`Bras::spawn_env`]).
+    err: Option<Lines>,
 }
 
 impl Bras {
@@ -317,20 +360,41 @@ impl Bras {
     /// variable is not set), with the options of `anychat-bras-cli`. Waits
     /// for `ret init 0` only, not for the link.
     pub fn spawn(name: &str, core_port: u16, secret: Option<&str>, opts: &[&str]) -> Bras {
+        Bras::spawn_with(name, core_port, secret, opts, None)
+    }
+
+    /// As [`Bras::spawn`], with environment variables `env` set for the
+    /// process (after the defaults, so `ANYCHAT_CORE_ADDR` may be given),
+    /// and its stderr (the library's warnings) kept for [`Bras::expect_log`].
+    pub fn spawn_env(name: &str, core_port: u16, opts: &[&str], env: &[(&str, &str)]) -> Bras {
+        Bras::spawn_with(name, core_port, None, opts, Some(env))
+    }
+
+    fn spawn_with(
+        name: &str,
+        core_port: u16,
+        secret: Option<&str>,
+        opts: &[&str],
+        env: Option<&[(&str, &str)]>,
+    ) -> Bras {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_anychat-bras-cli"));
         cmd.args(opts)
             .env("ANYCHAT_CORE_ADDR", format!("127.0.0.1:{core_port}"))
             .env_remove("ANYCHAT_BUSINESS_SECRET")
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stdout(Stdio::piped());
+        match env {
+            Some(env) => cmd.envs(env.iter().copied()).stderr(Stdio::piped()),
+            None => cmd.stderr(Stdio::null()),
+        };
         if let Some(s) = secret {
             cmd.env("ANYCHAT_BUSINESS_SECRET", s);
         }
         let mut child = cmd.spawn().expect("start anychat-bras-cli");
         let rx = lines_of(child.stdout.take().unwrap());
+        let err = child.stderr.take().map(|e| Lines::new(&format!("{name} (stderr)"), lines_of(e)));
         let stdin = child.stdin.take();
-        let mut bras = Bras { name: name.into(), child, stdin, out: Lines::new(name, rx) };
+        let mut bras = Bras { name: name.into(), child, stdin, out: Lines::new(name, rx), err };
         bras.expect("ret init 0");
         bras
     }
@@ -369,6 +433,13 @@ impl Bras {
 
     pub fn expect_within(&mut self, prefix: &str, wait: Duration) -> String {
         self.out.expect_within(prefix, wait)
+    }
+
+    /// Waits for a line of the library's log (stderr) containing `needle`
+    /// (a business server started with [`Bras::spawn_env`]).
+    pub fn expect_log(&mut self, needle: &str) -> String {
+        let err = self.err.as_mut().expect("stderr is kept only with Bras::spawn_env");
+        expect_containing(err, needle)
     }
 
     /// Asserts that no line received so far starts with `prefix` (after a
