@@ -120,21 +120,27 @@ pub enum Answer {
 /// Receives events on the network thread.
 pub type BizSink = Box<dyn Fn(BizEvent) -> Answer + Send + 'static>;
 
-/// Where to connect and with which secret.
+/// Where to connect, with which secret, and the TLS settings.
 #[derive(Debug, Clone)]
 pub struct BizConfig {
+    /// `host:port`, or `tls://host:port` for TLS.
     pub core_addr: String,
     pub secret: Vec<u8>,
+    /// The `ANYCHAT_TLS*` settings (files are read at each connect
+    /// attempt), or why they are wrong (then every attempt fails).
+    pub tls: Result<TlsEnv, crate::tls::TlsError>,
 }
 
 impl BizConfig {
-    /// From `ANYCHAT_CORE_ADDR` and `ANYCHAT_BUSINESS_SECRET`.
+    /// From `ANYCHAT_CORE_ADDR`, `ANYCHAT_BUSINESS_SECRET` and the
+    /// `ANYCHAT_TLS*` variables, read once (on the thread of `BRAS_InitSDK`).
     pub fn from_env() -> BizConfig {
         BizConfig {
             core_addr: std::env::var("ANYCHAT_CORE_ADDR").unwrap_or_else(|_| DEFAULT_CORE_ADDR.to_string()),
             secret: std::env::var_os("ANYCHAT_BUSINESS_SECRET")
                 .map(std::os::unix::ffi::OsStringExt::into_vec)
                 .unwrap_or_default(),
+            tls: TlsEnv::from_env(),
         }
     }
 }
@@ -363,8 +369,8 @@ impl BizNet {
     fn connect(&mut self) {
         self.retry_at = None;
         let (addr, tls_scheme) = strip_tls_scheme(&self.config.core_addr);
-        // Read at every attempt, so that renewed certificate files are used.
-        let tls = match TlsEnv::from_env().and_then(|env| env.for_host(host_of(addr), tls_scheme)) {
+        // Files are read at every attempt, so that renewed ones are used.
+        let tls = match self.config.tls.clone().and_then(|env| env.for_host(host_of(addr), tls_scheme)) {
             Ok(tls) => tls,
             Err(e) => {
                 tracing::warn!(addr = %self.config.core_addr, "cannot set up TLS to the core server: {e}");

@@ -244,6 +244,8 @@ enum Command {
         port: u16,
         /// The address had `tls://`.
         tls: bool,
+        /// The `ANYCHAT_TLS*` settings, read on the app's thread.
+        env: Result<TlsEnv, crate::tls::TlsError>,
     },
     Resolved {
         attempt: u64,
@@ -355,8 +357,11 @@ impl Client {
         if host.is_empty() || port == 0 {
             return GV_ERR_FUNCOPTERROR;
         }
+        // The environment is read here, on the app's thread (where an app
+        // would also set it), not on a library thread.
+        let env = TlsEnv::from_env();
         self.state.lock().link = LinkState::Connecting;
-        self.command(Command::Connect { host: host.to_string(), port, tls });
+        self.command(Command::Connect { host: host.to_string(), port, tls, env });
         0
     }
 
@@ -744,7 +749,7 @@ impl Net {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Connect { host, port, tls } => {
+            Command::Connect { host, port, tls, env } => {
                 // The API already set the state to Connecting; keep it so.
                 self.drop_link(Down::Replaced);
                 self.attempt += 1;
@@ -754,7 +759,7 @@ impl Net {
                 // files and the system trust store: both run off the
                 // network thread.
                 let spawned = std::thread::Builder::new().name("anychat-dns".into()).spawn(move || {
-                    let tls = TlsEnv::from_env().and_then(|env| env.for_host(&host, tls));
+                    let tls = env.and_then(|env| env.for_host(&host, tls));
                     let result = (host.as_str(), port).to_socket_addrs().map(|a| a.collect());
                     mailbox.send(Command::Resolved { attempt, result, tls });
                 });

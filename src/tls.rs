@@ -87,7 +87,7 @@ pub const TLS_BUFFER_LIMIT: usize = 64 * 1024;
 const MAX_PEM_FILE: u64 = 8 * 1024 * 1024;
 
 /// A TLS configuration could not be made.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsError {
     /// A file could not be read or does not hold what it should.
     File {

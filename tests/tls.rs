@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anychat::tls::{self, ServerConfig, Stream};
 use certs::Pki;
@@ -304,6 +304,24 @@ fn a_client_logs_in_and_calls_over_tls() {
     assert_eq!(alice.expect("trans "), format!("trans from={} len=30000 data={big}", bob.user_id));
     assert_eq!(alice.cmd(&format!("trans {} pong", bob.user_id)), 0);
     assert_eq!(bob.expect("trans "), format!("trans from={} len=4 data=pong", alice.user_id));
+    // Media both ways (H.264 and PCM): alice's uplink goes through her TLS
+    // link's bounded queues, bob's stream comes down through it.
+    let (aid, bid) = (alice.user_id, bob.user_id);
+    for (rx, of) in [(&mut alice, bid), (&mut bob, aid)] {
+        assert_eq!(rx.cmd(&format!("camera {of} 1")), 0);
+        assert_eq!(rx.cmd(&format!("mic {of} 1")), 0);
+    }
+    assert_eq!(alice.cmd("stream 2 320 240 15"), 0);
+    assert_eq!(bob.cmd("stream 2 320 240 15"), 0);
+    for (rx, from) in [(&mut alice, bid), (&mut bob, aid)] {
+        for _ in 0..10 {
+            rx.expect_within(&format!("video from={from} w=320 h=240 "), Duration::from_secs(30));
+        }
+        rx.expect_within(&format!("audio from={from} "), Duration::from_secs(30));
+    }
+    for tx in [&mut alice, &mut bob] {
+        tx.expect_within("streamed ", Duration::from_secs(30));
+    }
     assert_eq!(alice.cmd(&format!("finish {}", bob.user_id)), 0);
     bob.expect_call("FINISH", alice.user_id, 0);
     let alice_id = alice.user_id;
