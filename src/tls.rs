@@ -53,14 +53,20 @@
 //!   is full, `write` accepts only part of the data or returns `WouldBlock`
 //!   (then the socket said `WouldBlock`, so a WRITABLE event follows). The
 //!   caller's own buffer holds the rest, as with TCP. Before the handshake
-//!   completes, plaintext is buffered (bounded by the same limit) and goes
-//!   out once the handshake is done.
+//!   completes, plaintext is buffered (bounded by the same limit; a full
+//!   buffer then gives `WouldBlock` without the socket being full) and goes
+//!   out once the handshake is done: the `read` that completes it leaves
+//!   [`Stream::wants_write`] true, and the flush that follows (below) goes
+//!   on with the caller's buffer.
 //! - **Ciphertext can wait** even when the caller's own buffers are empty
 //!   (handshake answers, the encrypted tail of a `write`): keep WRITABLE
 //!   interest while [`Stream::wants_write`] and call
 //!   [`Stream::write_pending`] on a writable event; also flush after a read
 //!   that left [`Stream::wants_write`] true. [`Stream::Plain`] never has
 //!   anything waiting (`wants_write` is false, `more_to_read` is false).
+//! - **Time-outs** are the loop's: a peer that never completes the handshake
+//!   sends no frame, so the keep-alive (or connect) timer closes it as for
+//!   TCP.
 
 use std::fmt;
 use std::io::{self, Read, Write};

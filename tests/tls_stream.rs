@@ -585,6 +585,12 @@ fn configuration_errors_name_the_file_and_the_problem() {
     let e = err_text(tls::client_config(Some(&st.pki.dir), None));
     assert!(e.contains("CA certificates"), "{e}");
 
+    // The system trust store: usable here or reported as such.
+    match tls::client_config(None, None) {
+        Ok(_) => {}
+        Err(e) => assert!(e.to_string().contains("system trust store"), "{e}"),
+    }
+
     // The right files work, with and without client verification.
     tls::server_config(&st.server.cert, &st.server.key, Some(&st.ca.cert)).unwrap();
     tls::client_config(Some(&st.ca.cert), Some((&other.cert, &other.key))).unwrap();
