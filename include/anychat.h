@@ -1502,6 +1502,8 @@ DWORD BRAC_SetCallBack(DWORD dwCBType, LPVOID lpFunction, LPVOID lpUserValue);
 
 // Connects to the core server at `lpServerAddr` (host name or IP) and
 // `dwPort`. Returns at once; the result arrives as `WM_GV_CONNECT(1|0)`.
+// `tls://host` (or `ANYCHAT_TLS=1` in the environment) connects over TLS;
+// a TLS set-up error or a failed handshake is `WM_GV_CONNECT(0)`.
 DWORD BRAC_Connect(LPCTSTR lpServerAddr, DWORD dwPort);
 
 // Logs in (queued until connected). Result: `WM_GV_LOGINSYSTEM(userId, code)`.

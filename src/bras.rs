@@ -1,8 +1,9 @@
 //! The business-server library's engine (`BRAS_*`): one network thread.
 //!
 //! The thread connects to the core server's business listener (address from
-//! `ANYCHAT_CORE_ADDR`, default `127.0.0.1:8907`; secret from
-//! `ANYCHAT_BUSINESS_SECRET`), reconnects on its own with a doubling backoff
+//! `ANYCHAT_CORE_ADDR`, default `127.0.0.1:8907`, `tls://host:port` for TLS;
+//! secret from `ANYCHAT_BUSINESS_SECRET`; TLS settings from the
+//! `ANYCHAT_TLS*` variables, see [`crate::link::TlsEnv`]), reconnects on its own with a doubling backoff
 //! (100 ms up to 5 s) whenever the link drops, fires the app's timer, and
 //! hands every [`BizEvent`] to the sink. Questions (a call Request, a login,
 //! entering a room) are answered with what the sink returns. The sink runs on
@@ -21,7 +22,7 @@ use mio::{Events, Poll, Token};
 use parking_lot::Mutex;
 
 use crate::constants::*;
-use crate::link::{Link, LinkError, NetThread};
+use crate::link::{host_of, strip_tls_scheme, Link, LinkError, NetThread, TlsEnv};
 use crate::protocol::{CallEvent, ClientMsg, Role, ServerMsg, MAX_BLOB_LEN, PROTOCOL_VERSION};
 
 const WAKER: Token = Token(0);
@@ -122,17 +123,22 @@ pub enum Answer {
 /// Receives events on the network thread.
 pub type BizSink = Box<dyn Fn(BizEvent) -> Answer + Send + 'static>;
 
-/// Where to connect and with which secret.
+/// Where to connect, with which secret, and the TLS settings.
 #[derive(Debug, Clone)]
 pub struct BizConfig {
+    /// `host:port`, or `tls://host:port` for TLS.
     pub core_addr: String,
     pub secret: Vec<u8>,
+    /// The `ANYCHAT_TLS*` settings (files are read at each connect
+    /// attempt), or why they are wrong (then every attempt fails).
+    pub tls: Result<TlsEnv, crate::tls::TlsError>,
 }
 
 impl BizConfig {
-    /// From `ANYCHAT_CORE_ADDR` and `ANYCHAT_BUSINESS_SECRET`; without a
-    /// secret there, the one a core server on this machine generated in its
-    /// state folder (see [`crate::secret`]).
+    /// From `ANYCHAT_CORE_ADDR`, `ANYCHAT_BUSINESS_SECRET` and the
+    /// `ANYCHAT_TLS*` variables, read once (on the thread of `BRAS_InitSDK`).
+    /// Without a secret in the environment, the one a core server on this
+    /// machine generated in its state folder (see [`crate::secret`]).
     pub fn from_env() -> BizConfig {
         let secret = std::env::var_os("ANYCHAT_BUSINESS_SECRET")
             .map(std::os::unix::ffi::OsStringExt::into_vec)
@@ -148,6 +154,7 @@ impl BizConfig {
         BizConfig {
             core_addr: std::env::var("ANYCHAT_CORE_ADDR").unwrap_or_else(|_| DEFAULT_CORE_ADDR.to_string()),
             secret,
+            tls: TlsEnv::from_env(),
         }
     }
 }
@@ -378,7 +385,17 @@ impl BizNet {
 
     fn connect(&mut self) {
         self.retry_at = None;
-        let addrs: Vec<SocketAddr> = match self.config.core_addr.to_socket_addrs() {
+        let (addr, tls_scheme) = strip_tls_scheme(&self.config.core_addr);
+        // Files are read at every attempt, so that renewed ones are used.
+        let tls = match self.config.tls.clone().and_then(|env| env.for_host(host_of(addr), tls_scheme)) {
+            Ok(tls) => tls,
+            Err(e) => {
+                tracing::warn!(addr = %self.config.core_addr, "cannot set up TLS to the core server: {e}");
+                self.link_down(LinkError::ConnectFailed);
+                return;
+            }
+        };
+        let addrs: Vec<SocketAddr> = match addr.to_socket_addrs() {
             Ok(a) => a.collect(),
             Err(e) => {
                 tracing::warn!(addr = %self.config.core_addr, "core server address does not resolve: {e}");
@@ -393,7 +410,7 @@ impl BizNet {
             secret: self.config.secret.clone(),
             token: self.token,
         };
-        match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT) {
+        match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT, tls) {
             Ok(link) => self.link = Some(link),
             Err(e) => self.link_down(e),
         }
@@ -401,6 +418,7 @@ impl BizNet {
 
     fn link_down(&mut self, why: LinkError) {
         let was_up = self.link.as_ref().is_some_and(|l| l.is_ready());
+        let tls_failed = matches!(why, LinkError::Tls(_));
         if let Some(link) = self.link.take() {
             link.close(self.poll.registry());
         }
@@ -413,6 +431,8 @@ impl BizNet {
         if was_up {
             tracing::warn!("link to the core server lost: {why}; reconnecting");
             self.emit(BizEvent::LinkDown { code: GV_ERR_CONNECT_ABORT });
+        } else if tls_failed {
+            tracing::warn!(addr = %self.config.core_addr, "cannot link to the core server over TLS: {why}");
         } else {
             tracing::debug!("cannot reach the core server: {why}");
         }

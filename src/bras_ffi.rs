@@ -3,7 +3,9 @@
 //! checks, `GV_ERR_*` codes, panics caught, strings as bytes).
 //!
 //! The core server's address comes from `ANYCHAT_CORE_ADDR` (default
-//! `127.0.0.1:8907`) and the shared secret from `ANYCHAT_BUSINESS_SECRET`.
+//! `127.0.0.1:8907`; `tls://host:port` links over TLS, as does
+//! `ANYCHAT_TLS=1`, with the `ANYCHAT_TLS*` settings of `docs/TLS.md`) and the
+//! shared secret from `ANYCHAT_BUSINESS_SECRET`.
 //! All callbacks — the timer included — run on the library's one network
 //! thread, one at a time, in order, with no library lock held, whether or
 //! not `BRAS_InitSDK` got `BRAS_INITFLAGS_MULTITHREADS`. A callback may call

@@ -32,7 +32,7 @@ use mio::{Events, Poll, Token};
 use parking_lot::Mutex;
 
 use crate::constants::*;
-use crate::link::{Link, LinkError, Mailbox, NetThread};
+use crate::link::{strip_tls_scheme, Link, LinkError, LinkTls, Mailbox, NetThread, TlsEnv};
 use crate::protocol::{
     CallEvent, ClientMsg, MediaHeader, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN,
     MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO, PROTOCOL_VERSION,
@@ -254,10 +254,16 @@ enum Command {
     Connect {
         host: String,
         port: u16,
+        /// The address had `tls://`.
+        tls: bool,
+        /// The `ANYCHAT_TLS*` settings, read on the app's thread.
+        env: Result<TlsEnv, crate::tls::TlsError>,
     },
     Resolved {
         attempt: u64,
         result: io::Result<Vec<SocketAddr>>,
+        /// TLS for the link (`None`: plain TCP), or why it cannot be set up.
+        tls: Result<Option<LinkTls>, crate::tls::TlsError>,
     },
     Send(ClientMsg),
     /// A media frame (encoded message) for the server.
@@ -409,15 +415,24 @@ impl Client {
         f(&self.state.lock())
     }
 
-    /// `BRAC_Connect`: resolves `host` off the calling thread and connects.
+    /// `BRAC_Connect`: resolves `host` off the calling thread and connects,
+    /// over TLS with a `tls://` prefix or `ANYCHAT_TLS=1` (see
+    /// [`crate::link::TlsEnv`]).
     pub fn connect(&self, host: &[u8], port: u32) -> Code {
         let Ok(host) = std::str::from_utf8(host) else { return GV_ERR_FUNCOPTERROR };
         let Ok(port) = u16::try_from(port) else { return GV_ERR_FUNCOPTERROR };
-        if host.is_empty() || host.len() > MAX_NAME_LEN || port == 0 {
+        if host.len() > MAX_NAME_LEN {
             return GV_ERR_FUNCOPTERROR;
         }
+        let (host, tls) = strip_tls_scheme(host);
+        if host.is_empty() || port == 0 {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        // The environment is read here, on the app's thread (where an app
+        // would also set it), not on a library thread.
+        let env = TlsEnv::from_env();
         self.state.lock().link = LinkState::Connecting;
-        self.command(Command::Connect { host: host.to_string(), port });
+        self.command(Command::Connect { host: host.to_string(), port, tls, env });
         0
     }
 
@@ -832,25 +847,36 @@ impl Net {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Connect { host, port } => {
+            Command::Connect { host, port, tls, env } => {
                 // The API already set the state to Connecting; keep it so.
                 self.drop_link(Down::Replaced);
                 self.attempt += 1;
                 let attempt = self.attempt;
                 let mailbox = self.mailbox.clone();
-                // Name resolution can block; it runs off the network thread.
+                // Name resolution can block, and so can reading certificate
+                // files and the system trust store: both run off the
+                // network thread.
                 let spawned = std::thread::Builder::new().name("anychat-dns".into()).spawn(move || {
+                    let tls = env.and_then(|env| env.for_host(&host, tls));
                     let result = (host.as_str(), port).to_socket_addrs().map(|a| a.collect());
-                    mailbox.send(Command::Resolved { attempt, result });
+                    mailbox.send(Command::Resolved { attempt, result, tls });
                 });
                 if spawned.is_err() {
                     self.connect_failed();
                 }
             }
-            Command::Resolved { attempt, result } => {
+            Command::Resolved { attempt, result, tls } => {
                 if attempt != self.attempt || self.state.lock().link != LinkState::Connecting {
                     return;
                 }
+                let tls = match tls {
+                    Ok(tls) => tls,
+                    Err(e) => {
+                        tracing::warn!("BRAC_Connect: cannot set up TLS: {e}");
+                        self.connect_failed();
+                        return;
+                    }
+                };
                 let addrs = match result {
                     Ok(addrs) if !addrs.is_empty() => addrs,
                     _ => {
@@ -865,7 +891,7 @@ impl Net {
                     secret: Vec::new(),
                     token: 0,
                 };
-                match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT) {
+                match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, CONNECT_TIMEOUT, tls) {
                     Ok(link) => {
                         // Messages asked for while resolving go out after `Hello`.
                         let mut link = link;
@@ -948,7 +974,11 @@ impl Net {
             let code = self.link_close_code.take().unwrap_or(GV_ERR_CONNECT_ABORT);
             self.drop_link(Down::Lost(code));
         } else {
-            tracing::info!("cannot connect to the server: {why}");
+            if self.link.as_ref().is_some_and(|l| l.is_tls()) {
+                tracing::warn!("cannot connect to the server over TLS: {why}");
+            } else {
+                tracing::info!("cannot connect to the server: {why}");
+            }
             self.drop_link(Down::ConnectFailed);
         }
     }

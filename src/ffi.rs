@@ -400,6 +400,8 @@ pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
 
 /// Connects to the core server at `lpServerAddr` (host name or IP) and
 /// `dwPort`. Returns at once; the result arrives as `WM_GV_CONNECT(1|0)`.
+/// `tls://host` (or `ANYCHAT_TLS=1` in the environment) connects over TLS;
+/// a TLS set-up error or a failed handshake is `WM_GV_CONNECT(0)`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_Connect(lpServerAddr: LPCTSTR, dwPort: DWORD) -> DWORD {
     with_sdk(|c| {

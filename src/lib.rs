@@ -7,6 +7,7 @@
 //! - [`server`]: the core server's mio event loop around [`core::Core`], with a
 //!   [`media_queue`] per receiver;
 //! - [`link`]: one framed connection to the core server, shared by the libraries;
+//! - [`tls`]: TLS configurations and the [`tls::Stream`] (plain or TLS) the event loops use;
 //! - [`client`], [`ffi`] and [`ffi_media`]: the client library's network and callback
 //!   threads and its `BRAC_*` C ABI; [`media`]: H.264 and the pixel/audio formats;
 //! - [`bras`] and [`bras_ffi`]: the business-server library and its `BRAS_*` C ABI;
@@ -31,3 +32,4 @@ pub mod media_queue;
 pub mod protocol;
 pub mod secret;
 pub mod server;
+pub mod tls;

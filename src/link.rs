@@ -6,16 +6,27 @@
 //! completes, writes them once it does, reassembles incoming frames, and keeps
 //! the link alive: a `Ping` every third of the server's keep-alive time, and
 //! the link counts as lost when the server is silent for that whole time.
+//!
+//! The link runs over plain TCP or, with a [`LinkTls`], over TLS (a
+//! [`Stream`]): the TLS handshake rides on the connect (same time-out), and
+//! a handshake failure is a failed connect ([`LinkError::Tls`]).
+//! [`TlsEnv`] reads the `ANYCHAT_TLS*` environment variables both libraries
+//! honour.
 
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::pki_types::ServerName;
 
 use crate::media_queue::MediaQueue;
 use crate::protocol::{ClientMsg, DecodeError, FrameBuffer, ServerMsg};
+use crate::tls::{Stream, TlsError};
 
 /// Media bytes a client keeps queued for the server before it drops its own
 /// oldest video frames (a slow uplink never grows the sender's memory).
@@ -34,6 +45,8 @@ pub enum LinkError {
     BadFrame(DecodeError),
     /// A socket error.
     Io(io::Error),
+    /// The TLS session failed (handshake, certificate, alert, not TLS).
+    Tls(String),
 }
 
 impl std::fmt::Display for LinkError {
@@ -44,12 +57,126 @@ impl std::fmt::Display for LinkError {
             LinkError::Silent => write!(f, "server silent for the keep-alive time"),
             LinkError::BadFrame(e) => write!(f, "bad frame from the server: {e}"),
             LinkError::Io(e) => write!(f, "{e}"),
+            LinkError::Tls(e) => write!(f, "{e}"),
         }
     }
 }
 
+/// TLS for a link: the client configuration and the name the server's
+/// certificate must be valid for.
+#[derive(Clone)]
+pub struct LinkTls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for LinkTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkTls").field("server_name", &self.server_name).finish_non_exhaustive()
+    }
+}
+
+/// `ANYCHAT_TLS`: `1` turns TLS on for every link (without a `tls://` prefix).
+pub const ENV_TLS: &str = "ANYCHAT_TLS";
+/// `ANYCHAT_TLS_CA`: PEM file of the CA certificates the server is verified
+/// against (default: the system trust store).
+pub const ENV_TLS_CA: &str = "ANYCHAT_TLS_CA";
+/// `ANYCHAT_TLS_CERT`: PEM certificate chain presented as a client certificate.
+pub const ENV_TLS_CERT: &str = "ANYCHAT_TLS_CERT";
+/// `ANYCHAT_TLS_KEY`: PEM private key of `ANYCHAT_TLS_CERT`.
+pub const ENV_TLS_KEY: &str = "ANYCHAT_TLS_KEY";
+/// `ANYCHAT_TLS_SERVER_NAME`: the name checked against the server's
+/// certificate instead of the host connected to.
+pub const ENV_TLS_SERVER_NAME: &str = "ANYCHAT_TLS_SERVER_NAME";
+
+/// Splits a `tls://` prefix (any case) off a server address: the address
+/// without it, and whether it was there.
+pub fn strip_tls_scheme(addr: &str) -> (&str, bool) {
+    match addr.get(..6) {
+        Some(p) if p.eq_ignore_ascii_case("tls://") => (&addr[6..], true),
+        _ => (addr, false),
+    }
+}
+
+/// The host of `host:port` or `[v6]:port` (the whole string without a port).
+pub fn host_of(addr: &str) -> &str {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match addr.rsplit_once(':') {
+        Some((host, _)) if !host.contains(':') => host,
+        _ => addr,
+    }
+}
+
+/// The TLS settings of the environment, read when a library connects.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TlsEnv {
+    /// `ANYCHAT_TLS` is on: TLS without a `tls://` prefix.
+    pub on: bool,
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain and key.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub server_name: Option<String>,
+}
+
+impl TlsEnv {
+    /// From the process environment.
+    pub fn from_env() -> Result<TlsEnv, TlsError> {
+        TlsEnv::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// From `get` (an environment); empty values count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Result<TlsEnv, TlsError> {
+        let setting = |name: &str, problem: String| TlsError::Setting { name: name.to_string(), problem };
+        let text = |name: &str| -> Result<Option<String>, TlsError> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) if v.is_empty() => Ok(None),
+                Some(v) => v.into_string().map(Some).map_err(|v| setting(name, format!("{v:?} is not UTF-8"))),
+            }
+        };
+        let path = |name: &str| get(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let on = match text(ENV_TLS)?.map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => true,
+            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => false,
+            Some(v) => return Err(setting(ENV_TLS, format!("'{v}' is not 1 or 0 (or true/false, yes/no, on/off)"))),
+        };
+        let client_cert = match (path(ENV_TLS_CERT), path(ENV_TLS_KEY)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => return Err(setting(ENV_TLS_KEY, format!("not set, but {ENV_TLS_CERT} is"))),
+            (None, Some(_)) => return Err(setting(ENV_TLS_CERT, format!("not set, but {ENV_TLS_KEY} is"))),
+        };
+        Ok(TlsEnv { on, ca: path(ENV_TLS_CA), client_cert, server_name: text(ENV_TLS_SERVER_NAME)? })
+    }
+
+    /// What a link to `host` uses: `None` (plain TCP) unless `tls_scheme`
+    /// (the address had `tls://`) or `ANYCHAT_TLS` is on; else the client
+    /// configuration (loading the files now) and the name to verify
+    /// (`ANYCHAT_TLS_SERVER_NAME`, else `host`).
+    pub fn for_host(&self, host: &str, tls_scheme: bool) -> Result<Option<LinkTls>, TlsError> {
+        if !(tls_scheme || self.on) {
+            return Ok(None);
+        }
+        let name = self.server_name.as_deref().unwrap_or(host);
+        let server_name = crate::tls::server_name(name).map_err(|e| match (&self.server_name, e) {
+            (Some(_), TlsError::Setting { problem, .. }) => {
+                TlsError::Setting { name: ENV_TLS_SERVER_NAME.into(), problem }
+            }
+            (_, e) => e,
+        })?;
+        let client_cert = self.client_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+        let config = crate::tls::client_config(self.ca.as_deref(), client_cert)?;
+        Ok(Some(LinkTls { config, server_name }))
+    }
+}
+
 pub struct Link {
-    stream: TcpStream,
+    stream: Stream,
+    /// TLS for each connection attempt, if any.
+    tls: Option<LinkTls>,
     token: Token,
     addrs: Vec<SocketAddr>,
     connected: bool,
@@ -72,21 +199,24 @@ pub struct Link {
 
 impl Link {
     /// Starts connecting to the first of `addrs` that takes a connect;
-    /// `hello` is written first once connected.
+    /// `hello` is written first once connected. With `tls`, the connection
+    /// is a TLS session (its handshake is part of the connect).
     pub fn connect(
         registry: &Registry,
         token: Token,
         addrs: Vec<SocketAddr>,
         hello: &ClientMsg,
         connect_timeout: Duration,
+        tls: Option<LinkTls>,
     ) -> Result<Link, LinkError> {
         let mut frame = Vec::new();
         hello.encode(&mut frame);
         let mut addrs = addrs;
-        let stream = Self::start(registry, token, &mut addrs)?;
+        let stream = Self::start(registry, token, &mut addrs, tls.as_ref())?;
         let now = Instant::now();
         Ok(Link {
             stream,
+            tls,
             token,
             addrs,
             connected: false,
@@ -106,10 +236,19 @@ impl Link {
         })
     }
 
-    fn start(registry: &Registry, token: Token, addrs: &mut Vec<SocketAddr>) -> Result<TcpStream, LinkError> {
+    fn start(
+        registry: &Registry,
+        token: Token,
+        addrs: &mut Vec<SocketAddr>,
+        tls: Option<&LinkTls>,
+    ) -> Result<Stream, LinkError> {
         while !addrs.is_empty() {
             let addr = addrs.remove(0);
-            match TcpStream::connect(addr) {
+            let stream = TcpStream::connect(addr).and_then(|tcp| match tls {
+                None => Ok(Stream::plain(tcp)),
+                Some(t) => Stream::tls_client(tcp, t.config.clone(), t.server_name.clone()),
+            });
+            match stream {
                 Ok(mut stream) => {
                     if registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_ok() {
                         return Ok(stream);
@@ -119,6 +258,20 @@ impl Link {
             }
         }
         Err(LinkError::ConnectFailed)
+    }
+
+    /// Whether the link runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// A stream error as a link error: TLS failures apart.
+    fn stream_error(&self, e: io::Error) -> LinkError {
+        if self.stream.is_tls() && e.kind() == io::ErrorKind::InvalidData {
+            LinkError::Tls(e.to_string())
+        } else {
+            LinkError::Io(e)
+        }
     }
 
     /// The server accepted the handshake; `keepalive` is what it asked for.
@@ -197,7 +350,7 @@ impl Link {
     /// The attempt failed: try the next address, if any.
     fn next_address(&mut self, registry: &Registry) -> Result<(), LinkError> {
         let _ = registry.deregister(&mut self.stream);
-        self.stream = Self::start(registry, self.token, &mut self.addrs)?;
+        self.stream = Self::start(registry, self.token, &mut self.addrs, self.tls.as_ref())?;
         self.connect_deadline = Instant::now() + self.connect_timeout;
         self.out = self.hello.clone();
         self.written = 0;
@@ -209,6 +362,13 @@ impl Link {
         let mut buf = [0u8; 16 * 1024];
         loop {
             match self.stream.read(&mut buf) {
+                Ok(0) if self.stream.is_handshaking() => {
+                    return Err(LinkError::Tls(
+                        "TLS: the server closed the connection during the handshake \
+                         (is that port a TLS listener? does it require a client certificate?)"
+                            .into(),
+                    ))
+                }
                 Ok(0) => return Err(LinkError::Closed),
                 Ok(n) => {
                     self.last_rx = Instant::now();
@@ -219,12 +379,11 @@ impl Link {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(LinkError::Io(e)),
+                Err(e) => return Err(self.stream_error(e)),
             }
         }
     }
 
-    /// Writes what is queued; WRITABLE interest only while some is left.
     /// Queues a media frame (encoded message bytes); returns true when the
     /// queue had to drop this client's own video (the encoder should send a
     /// key frame next).
@@ -234,13 +393,21 @@ impl Link {
         !dropped.is_empty()
     }
 
+    /// Writes what is queued; WRITABLE interest only while some is left
+    /// (TLS records waiting to go out included).
     pub fn flush(&mut self, registry: &Registry) -> Result<(), LinkError> {
         if !self.connected {
             return Ok(());
         }
+        // TLS records already made (handshake, the tail of a write) first.
+        if let Err(e) = self.stream.write_pending() {
+            return Err(self.stream_error(e));
+        }
         // A media frame half written first (never cut), then signalling, then media.
         if self.media.in_flight() {
-            self.media.write_to(&mut self.stream, true).map_err(LinkError::Io)?;
+            if let Err(e) = self.media.write_to(&mut self.stream, true) {
+                return Err(self.stream_error(e));
+            }
         }
         while !self.media.in_flight() && self.written < self.out.len() {
             match self.stream.write(&self.out[self.written..]) {
@@ -248,15 +415,17 @@ impl Link {
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(LinkError::Io(e)),
+                Err(e) => return Err(self.stream_error(e)),
             }
         }
         if self.written == self.out.len() {
             self.out.clear();
             self.written = 0;
-            self.media.write_to(&mut self.stream, false).map_err(LinkError::Io)?;
+            if let Err(e) = self.media.write_to(&mut self.stream, false) {
+                return Err(self.stream_error(e));
+            }
         }
-        let want = self.written < self.out.len() || !self.media.is_empty();
+        let want = self.written < self.out.len() || !self.media.is_empty() || self.stream.wants_write();
         if want != self.writable {
             let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
             registry.reregister(&mut self.stream, self.token, interest).map_err(LinkError::Io)?;
@@ -265,8 +434,12 @@ impl Link {
         Ok(())
     }
 
-    /// Unregisters the socket; dropping the link closes it.
+    /// Unregisters the socket (after a best-effort TLS close_notify);
+    /// dropping the link closes it.
     pub fn close(mut self, registry: &Registry) {
+        if self.connected {
+            self.stream.send_close_notify();
+        }
         let _ = registry.deregister(&mut self.stream);
     }
 }
@@ -341,5 +514,79 @@ impl<C: Send + 'static> NetThread<C> {
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Result<TlsEnv, TlsError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        TlsEnv::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| OsString::from(v)))
+    }
+
+    #[test]
+    fn tls_scheme_and_host() {
+        assert_eq!(strip_tls_scheme("tls://example.com"), ("example.com", true));
+        assert_eq!(strip_tls_scheme("TLS://10.0.0.1:8907"), ("10.0.0.1:8907", true));
+        assert_eq!(strip_tls_scheme("example.com"), ("example.com", false));
+        assert_eq!(strip_tls_scheme("tls:/x"), ("tls:/x", false));
+        assert_eq!(strip_tls_scheme("tl"), ("tl", false));
+        // Not a char boundary at 6: no panic.
+        assert_eq!(strip_tls_scheme("tlsé//x"), ("tlsé//x", false));
+        assert_eq!(host_of("core.example:8907"), "core.example");
+        assert_eq!(host_of("[::1]:8907"), "::1");
+        assert_eq!(host_of("::1"), "::1");
+        assert_eq!(host_of("core.example"), "core.example");
+    }
+
+    #[test]
+    fn tls_environment() {
+        assert_eq!(env(&[]).unwrap(), TlsEnv::default());
+        for on in ["1", "true", "YES", "on", " 1 "] {
+            assert!(env(&[(ENV_TLS, on)]).unwrap().on, "{on}");
+        }
+        for off in ["0", "false", "no", "OFF", ""] {
+            assert!(!env(&[(ENV_TLS, off)]).unwrap().on, "{off}");
+        }
+        // A typo must not quietly mean plain TCP.
+        let e = env(&[(ENV_TLS, "ture")]).unwrap_err().to_string();
+        assert!(e.contains("ANYCHAT_TLS") && e.contains("ture"), "{e}");
+        let e = env(&[(ENV_TLS_CERT, "/c.pem")]).unwrap_err().to_string();
+        assert!(e.contains("ANYCHAT_TLS_KEY") && e.contains("ANYCHAT_TLS_CERT"), "{e}");
+        let e = env(&[(ENV_TLS_KEY, "/k.pem")]).unwrap_err().to_string();
+        assert!(e.contains("ANYCHAT_TLS_CERT"), "{e}");
+        let all = env(&[
+            (ENV_TLS, "1"),
+            (ENV_TLS_CA, "/ca.pem"),
+            (ENV_TLS_CERT, "/c.pem"),
+            (ENV_TLS_KEY, "/k.pem"),
+            (ENV_TLS_SERVER_NAME, "core.example"),
+        ])
+        .unwrap();
+        assert_eq!(
+            all,
+            TlsEnv {
+                on: true,
+                ca: Some("/ca.pem".into()),
+                client_cert: Some(("/c.pem".into(), "/k.pem".into())),
+                server_name: Some("core.example".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn plain_unless_asked_and_errors_name_the_setting() {
+        // Without tls:// or ANYCHAT_TLS, nothing is loaded (a bad CA path is not even read).
+        let e = env(&[(ENV_TLS_CA, "/nonexistent/ca.pem")]).unwrap();
+        assert!(e.for_host("example.com", false).unwrap().is_none());
+        let err = e.for_host("example.com", true).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/ca.pem") && err.contains("CA certificates"), "{err}");
+        let e = env(&[(ENV_TLS_SERVER_NAME, "not a name!"), (ENV_TLS_CA, "/nonexistent/ca.pem")]).unwrap();
+        let err = e.for_host("127.0.0.1", true).unwrap_err().to_string();
+        assert!(err.contains("ANYCHAT_TLS_SERVER_NAME") && err.contains("not a name!"), "{err}");
+        let err = env(&[]).unwrap().for_host("bad host!", true).unwrap_err().to_string();
+        assert!(err.contains("bad host!"), "{err}");
     }
 }

@@ -33,6 +33,11 @@
 //! Writing: signalling first (a media frame half written is finished
 //! before), then the receiver's media queue; WRITABLE interest is registered
 //! only while something is left to write.
+//!
+//! TLS: a third listener (`tls_listen`) takes clients over TLS, and the
+//! business listener may require TLS (with client certificates). Each
+//! connection holds a [`Stream`], plain or TLS, driven as `crate::tls`
+//! describes: ciphertext waiting counts as something left to write.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -42,7 +47,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
@@ -50,11 +55,13 @@ use crate::constants::{GV_ERR_CONNECT_OVERFLOW, GV_ERR_IPADDR_LOCK};
 use crate::core::{ConnId, Core, CoreConfig, Output};
 use crate::media_queue::MediaQueue;
 use crate::protocol::{split_frame, ClientMsg, DecodeError, ServerMsg, FRAME_HEADER_LEN};
+use crate::tls::Stream;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const BUSINESS_LISTENER: Token = Token(2);
-const FIRST_CONN: usize = 3;
+const TLS_LISTENER: Token = Token(3);
+const FIRST_CONN: usize = 4;
 /// How often the loop checks whether to give memory back.
 pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
 /// Bytes read per `read` call into the shared scratch buffer.
@@ -94,6 +101,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Connections at most from one source address (0: no limit).
     pub max_connections_per_ip: usize,
+    /// Where clients connect over TLS, with this configuration (None: no TLS listener).
+    pub tls_listen: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+    /// The business listener speaks TLS with this configuration (None: plain TCP).
+    pub business_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -107,6 +118,8 @@ impl Default for ServerConfig {
             max_media: 256 * 1024,
             max_connections: 0,
             max_connections_per_ip: 4096,
+            tls_listen: None,
+            business_tls: None,
         }
     }
 }
@@ -148,7 +161,7 @@ impl StopHandle {
 }
 
 struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     id: ConnId,
     peer: SocketAddr,
     /// Received bytes not fed to the core yet: an incomplete frame, or
@@ -193,6 +206,14 @@ enum LoopTimer {
     Accept,
 }
 
+/// The listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Client,
+    Business,
+    Tls,
+}
+
 /// How feeding a connection's bytes to the core ended.
 enum Fed {
     /// All complete frames fed; the rest is an incomplete frame.
@@ -210,6 +231,8 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     business_listener: Option<TcpListener>,
+    tls_listener: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    business_tls: Option<Arc<rustls::ServerConfig>>,
     conns: Slab<Connection>,
     core: Core,
     generation: u32,
@@ -253,6 +276,14 @@ impl Server {
             }
             None => None,
         };
+        let tls_listener = match config.tls_listen {
+            Some((addr, tls)) => {
+                let mut l = TcpListener::bind(addr).map_err(|e| annotate(e, &format!("TLS listener {addr}")))?;
+                poll.registry().register(&mut l, TLS_LISTENER, Interest::READABLE)?;
+                Some((l, tls))
+            }
+            None => None,
+        };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         if config.core.seed == 0 {
             config.core.seed = random_seed();
@@ -265,6 +296,8 @@ impl Server {
             poll,
             listener,
             business_listener,
+            tls_listener,
+            business_tls: config.business_tls,
             conns: Slab::new(),
             core: Core::new(config.core),
             generation: 0,
@@ -297,6 +330,11 @@ impl Server {
     /// The business listener's bound address, if it has one.
     pub fn business_addr(&self) -> Option<SocketAddr> {
         self.business_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The TLS listener's bound address, if it has one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_listener.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Connections accepted at most at a time.
@@ -334,8 +372,9 @@ impl Server {
             let now = Instant::now();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(now, false),
-                    BUSINESS_LISTENER => self.accept(now, true),
+                    LISTENER => self.accept(now, Listener::Client),
+                    BUSINESS_LISTENER => self.accept(now, Listener::Business),
+                    TLS_LISTENER => self.accept(now, Listener::Tls),
                     WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONN;
@@ -367,12 +406,33 @@ impl Server {
 
     // ----- accepting --------------------------------------------------------
 
-    fn accept(&mut self, now: Instant, business: bool) {
+    fn accept(&mut self, now: Instant, which: Listener) {
         loop {
-            let listener = if business { self.business_listener.as_ref() } else { Some(&self.listener) };
+            let listener = match which {
+                Listener::Client => Some(&self.listener),
+                Listener::Business => self.business_listener.as_ref(),
+                Listener::Tls => self.tls_listener.as_ref().map(|(l, _)| l),
+            };
             let Some(listener) = listener else { return };
             match listener.accept() {
-                Ok((stream, peer)) => self.admit(now, stream, peer, business),
+                Ok((tcp, peer)) => {
+                    let tls = match which {
+                        Listener::Client => None,
+                        Listener::Business => self.business_tls.clone(),
+                        Listener::Tls => self.tls_listener.as_ref().map(|(_, c)| c.clone()),
+                    };
+                    let stream = match tls {
+                        None => Stream::plain(tcp),
+                        Some(config) => match Stream::tls_server(tcp, config) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::warn!(%peer, "cannot start TLS: {e}");
+                                continue;
+                            }
+                        },
+                    };
+                    self.admit(now, stream, peer, which == Listener::Business)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
@@ -407,7 +467,7 @@ impl Server {
 
     /// A new connection: over a cap it is refused at once, else registered
     /// and given to the core.
-    fn admit(&mut self, now: Instant, mut stream: TcpStream, peer: SocketAddr, business: bool) {
+    fn admit(&mut self, now: Instant, mut stream: Stream, peer: SocketAddr, business: bool) {
         let ip = peer.ip();
         let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
         let refusal = if self.conns.len() >= self.max_connections {
@@ -421,10 +481,12 @@ impl Server {
         };
         if let Some((why, code)) = refusal {
             tracing::debug!(%peer, "connection refused: {why}");
-            let mut frame = Vec::new();
-            ServerMsg::Refused { code }.encode(&mut frame);
-            // Best effort: the socket buffer takes a few bytes at once.
-            let _ = stream.write(&frame);
+            if !stream.is_tls() {
+                let mut frame = Vec::new();
+                ServerMsg::Refused { code }.encode(&mut frame);
+                // Best effort: the socket buffer takes a few bytes at once.
+                let _ = stream.write(&frame);
+            }
             return;
         }
         let entry = self.conns.vacant_entry();
@@ -478,11 +540,15 @@ impl Server {
         for key in ready {
             let Some(conn) = self.conns.get_mut(key) else { continue };
             conn.ready = false;
-            if self.read(now, key) {
-                if let Some(conn) = self.conns.get_mut(key) {
-                    conn.ready = true;
-                    again.push(key);
-                }
+            let more = self.read(now, key);
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            if more {
+                conn.ready = true;
+                again.push(key);
+            }
+            // A TLS handshake answer (or alert) may wait to go out.
+            if conn.stream.wants_write() {
+                self.mark_dirty(key);
             }
         }
         // Connections made ready meanwhile (accepted, resumed) keep their turn.
@@ -540,6 +606,12 @@ impl Server {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData && conn.stream.is_tls() => {
+                    tracing::warn!(conn = %conn_name(id), peer = %conn.peer, "TLS error, closing connection: {e}");
+                    self.stats.bad_frames += 1;
+                    self.drop_conn(now, key, true);
+                    return false;
+                }
                 Err(e) => {
                     tracing::info!(conn = %conn_name(id), "read error: {e}");
                     self.drop_conn(now, key, true);
@@ -547,9 +619,10 @@ impl Server {
                 }
             };
             read += n;
-            // A short read emptied the socket: unless the peer's FIN came
-            // with it, the next data brings a new (edge-triggered) event.
-            let drained = n < self.scratch.len() && !conn.read_closed;
+            // A short read emptied the socket: unless the peer's FIN (or a
+            // TLS close) came with it, the next data brings a new
+            // (edge-triggered) event.
+            let drained = n < self.scratch.len() && !conn.read_closed && !conn.stream.more_to_read();
             if conn.input.is_empty() {
                 match feed(&mut self.core, now, id, &self.scratch[..n], &mut messages) {
                     Ok((used, how)) => {
@@ -679,10 +752,10 @@ impl Server {
         for &key in &dirty {
             let Some(conn) = self.conns.get_mut(key) else { continue };
             conn.dirty = false;
-            let mut failed = false;
-            // A media frame half written goes first (frames are never cut),
-            // then signalling, then media.
-            if conn.media.in_flight() {
+            // Ciphertext already made goes first (TLS), then a media frame
+            // half written (frames are never cut), then signalling, then media.
+            let mut failed = conn.stream.write_pending().is_err();
+            if !failed && conn.media.in_flight() {
                 failed |= conn.media.write_to(&mut conn.stream, true).is_err();
             }
             while !failed && !conn.media.in_flight() && conn.pending() > 0 {
@@ -715,7 +788,8 @@ impl Server {
                 } else {
                     conn.out.clear();
                 }
-                if conn.closing.is_some() {
+                if conn.closing.is_some() && !conn.stream.wants_write() {
+                    conn.stream.send_close_notify();
                     self.drop_conn(now, key, false);
                     continue;
                 }
@@ -730,7 +804,7 @@ impl Server {
                 conn.over_since = None;
             }
             let resume = conn.held_by_output && conn.pending() <= self.max_output / 8;
-            let want_writable = conn.pending() > 0 || !conn.media.is_empty();
+            let want_writable = conn.pending() > 0 || !conn.media.is_empty() || conn.stream.wants_write();
             if want_writable != conn.writable {
                 let interest = if want_writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
                 let token = Token(key + FIRST_CONN);
@@ -761,8 +835,9 @@ impl Server {
             self.timers.pop();
             match timer {
                 LoopTimer::Accept => {
-                    self.accept(now, false);
-                    self.accept(now, true);
+                    for which in [Listener::Client, Listener::Business, Listener::Tls] {
+                        self.accept(now, which);
+                    }
                 }
                 LoopTimer::Resume(id) => {
                     let Some(key) = self.key_of(id) else { continue };

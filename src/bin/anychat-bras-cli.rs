@@ -19,7 +19,8 @@
 //! - `--timer-ms MS` — prints `timer` every MS milliseconds.
 //!
 //! Every callback checks that it runs on the same thread as the previous
-//! ones and prints `THREAD CHANGED` otherwise.
+//! ones and prints `THREAD CHANGED` otherwise. The library's warnings go to
+//! standard error (`ANYCHAT_LOG=debug` shows more).
 
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
@@ -313,7 +314,19 @@ fn run_command(line: &str) -> Result<bool, String> {
     Ok(true)
 }
 
+/// The library's log (e.g. why a TLS connect failed) on stderr: warnings by
+/// default, `ANYCHAT_LOG` (a tracing filter such as `debug`) for more.
+fn init_log() {
+    let filter = std::env::var("ANYCHAT_LOG").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+        eprintln!("anychat-bras-cli: bad ANYCHAT_LOG '{filter}': {e}");
+        tracing_subscriber::EnvFilter::new("warn")
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
+}
+
 fn main() {
+    init_log();
     let o = match parse_args() {
         Ok(o) => o,
         Err(e) => {

@@ -27,6 +27,10 @@
 //! `--auto-refuse CODE` with Reply CODE, from inside the callback;
 //! `--auto-enter` enters the call's room on Start, from inside the callback
 //! (the vendor apps' habit). `--no-init` skips the automatic `BRAC_InitSDK`.
+//!
+//! The library's warnings (e.g. why a TLS connect failed) go to standard
+//! error; `ANYCHAT_LOG=debug` shows more. `connect tls://HOST PORT` connects
+//! over TLS (see `docs/TLS.md`).
 
 use std::ffi::{c_char, CStr, CString};
 use std::io::BufRead;
@@ -452,7 +456,19 @@ fn run_command(line: &str) -> Result<bool, String> {
     Ok(true)
 }
 
+/// The library's log (e.g. why a TLS connect failed) on stderr: warnings by
+/// default, `ANYCHAT_LOG` (a tracing filter such as `debug`) for more.
+fn init_log() {
+    let filter = std::env::var("ANYCHAT_LOG").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+        eprintln!("anychat-cli: bad ANYCHAT_LOG '{filter}': {e}");
+        tracing_subscriber::EnvFilter::new("warn")
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
+}
+
 fn main() {
+    init_log();
     let mut init = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

@@ -86,6 +86,23 @@ struct Args {
     /// No rate limits at all (for comparisons).
     #[arg(long)]
     no_rate_limits: bool,
+    /// Address and port clients connect to over TLS (needs --tls-cert and
+    /// --tls-key); the plain listener stays.
+    #[arg(long)]
+    tls_listen: Option<SocketAddr>,
+    /// The server's certificate chain (PEM) for TLS.
+    #[arg(long)]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The server's private key (PEM) for TLS.
+    #[arg(long)]
+    tls_key: Option<std::path::PathBuf>,
+    /// The business listener speaks TLS only (needs --tls-cert and --tls-key).
+    #[arg(long)]
+    business_tls: bool,
+    /// With --business-tls: business servers must present a client
+    /// certificate issued by this CA (PEM).
+    #[arg(long)]
+    business_client_ca: Option<std::path::PathBuf>,
     /// Media bytes queued for a slow receiver before its video frames are dropped.
     #[arg(long, default_value_t = 256 * 1024)]
     max_media: usize,
@@ -100,6 +117,36 @@ fn parse_business_listen(s: &str) -> Result<BusinessListen, String> {
         return Ok(BusinessListen(None));
     }
     s.parse().map(|a| BusinessListen(Some(a))).map_err(|e| format!("'{s}' is not an address:port ({e})"))
+}
+
+/// The TLS listener and the business listener's TLS, from the flags.
+type TlsSettings = (
+    Option<(SocketAddr, std::sync::Arc<anychat::tls::ServerConfig>)>,
+    Option<std::sync::Arc<anychat::tls::ServerConfig>>,
+);
+
+fn tls_settings(args: &Args) -> Result<TlsSettings, String> {
+    let wanted = args.tls_listen.is_some() || args.business_tls;
+    if args.business_client_ca.is_some() && !args.business_tls {
+        return Err("--business-client-ca needs --business-tls".into());
+    }
+    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
+        (None, None) if !wanted => return Ok((None, None)),
+        _ if !wanted => return Err("--tls-cert and --tls-key need --tls-listen or --business-tls".into()),
+        (Some(c), Some(k)) => (c, k),
+        _ => return Err("TLS needs both --tls-cert and --tls-key".into()),
+    };
+    let clients = match args.tls_listen {
+        Some(addr) => Some((addr, anychat::tls::server_config(cert, key, None).map_err(|e| e.to_string())?)),
+        None => None,
+    };
+    let business = if args.business_tls {
+        let ca = args.business_client_ca.as_deref();
+        Some(anychat::tls::server_config(cert, key, ca).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    Ok((clients, business))
 }
 
 fn parse_positive(s: &str) -> Result<usize, String> {
@@ -170,6 +217,13 @@ fn main() -> ExitCode {
             }
         }
     };
+    let (tls_listen, business_tls) = match tls_settings(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("anychat-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let fd_limit = raise_fd_limit();
     let config = ServerConfig {
         listen: args.listen,
@@ -189,6 +243,8 @@ fn main() -> ExitCode {
         max_media: args.max_media,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
+        tls_listen,
+        business_tls,
     };
     let mut server = match Server::bind(config) {
         Ok(s) => s,
@@ -224,6 +280,9 @@ fn main() -> ExitCode {
     };
     let mut out = std::io::stdout();
     let _ = writeln!(out, "anychat-server listening on {addr}\n{business}").and_then(|()| out.flush());
+    if let Some(tls) = server.tls_addr() {
+        let _ = writeln!(out, "anychat-server TLS listener on {tls}").and_then(|()| out.flush());
+    }
     if let (Some(path), Some(s)) = (&generated, &secret) {
         // Printed once, at the first start; the business server reads it
         // from the file when it runs on this machine as the same user.

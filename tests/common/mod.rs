@@ -123,6 +123,8 @@ pub struct Server {
     pub port: u16,
     /// The business listener's port (0 when off).
     pub business_port: u16,
+    /// The TLS listener's port (0 when off).
+    pub tls_port: u16,
     log: Receiver<String>,
     /// Log lines read by `log_contains` and not yet consumed by `expect_log`.
     seen: std::cell::RefCell<Vec<String>>,
@@ -162,7 +164,13 @@ impl Server {
         let port = line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"));
         let line = out.recv_timeout(WAIT).expect("server did not print its business address");
         let business_port = line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        Server { child, port, business_port, log, seen: Default::default(), state }
+        let mut tls_port = 0;
+        if extra.contains(&"--tls-listen") {
+            let line = out.recv_timeout(WAIT).expect("server did not print its TLS address");
+            tls_port =
+                line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"));
+        }
+        Server { child, port, business_port, tls_port, log, seen: Default::default(), state }
     }
 
     /// The business secret the server generated (started without
@@ -223,21 +231,35 @@ pub struct Cli {
     child: Child,
     stdin: Option<ChildStdin>,
     out: Lines,
+    /// The library's log on stderr (only with [`Cli::spawn_env`]).
+    err: Option<Lines>,
     pub user_id: u32,
 }
 
 impl Cli {
     pub fn spawn(name: &str, opts: &[&str]) -> Cli {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-cli"))
-            .args(opts)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start anychat-cli");
+        Cli::spawn_with(name, opts, None)
+    }
+
+    /// As [`Cli::spawn`], with environment variables `env` set for the
+    /// process, and its stderr (the library's warnings) kept for
+    /// [`Cli::expect_log`].
+    pub fn spawn_env(name: &str, opts: &[&str], env: &[(&str, &str)]) -> Cli {
+        Cli::spawn_with(name, opts, Some(env))
+    }
+
+    fn spawn_with(name: &str, opts: &[&str], env: Option<&[(&str, &str)]>) -> Cli {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anychat-cli"));
+        cmd.args(opts).stdin(Stdio::piped()).stdout(Stdio::piped());
+        match env {
+            Some(env) => cmd.envs(env.iter().copied()).stderr(Stdio::piped()),
+            None => cmd.stderr(Stdio::null()),
+        };
+        let mut child = cmd.spawn().expect("start anychat-cli");
         let rx = lines_of(child.stdout.take().unwrap());
+        let err = child.stderr.take().map(|e| Lines::new(&format!("{name} (stderr)"), lines_of(e)));
         let stdin = child.stdin.take();
-        let mut cli = Cli { name: name.into(), child, stdin, out: Lines::new(name, rx), user_id: 0 };
+        let mut cli = Cli { name: name.into(), child, stdin, out: Lines::new(name, rx), err, user_id: 0 };
         if !opts.contains(&"--no-init") {
             cli.expect("ret init 0");
         }
@@ -305,6 +327,13 @@ impl Cli {
         self.out.expect_within(prefix, wait)
     }
 
+    /// Waits for a line of the library's log (stderr) containing `needle`
+    /// (a client started with [`Cli::spawn_env`]).
+    pub fn expect_log(&mut self, needle: &str) -> String {
+        let err = self.err.as_mut().expect("stderr is kept only with Cli::spawn_env");
+        expect_containing(err, needle)
+    }
+
     /// Asserts that no line received so far starts with `prefix`.
     /// Call after a later event that the server sends after the one that
     /// must not come, so that "not yet" cannot pass for "never".
@@ -342,6 +371,26 @@ impl Drop for Cli {
     }
 }
 
+/// Waits for (and consumes) the first line of `lines` containing `needle`.
+fn expect_containing(lines: &mut Lines, needle: &str) -> String {
+    if let Some(i) = lines.backlog.iter().position(|l| l.contains(needle)) {
+        return lines.backlog.remove(i);
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match lines.rx.recv_deadline(deadline) {
+            Ok(line) => {
+                lines.transcript.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+                lines.backlog.push(line);
+            }
+            Err(_) => lines.fail(&format!("no line containing '{needle}'")),
+        }
+    }
+}
+
 /// One business-server process (`anychat-bras-cli`): the `BRAS_*` library
 /// linked to a core server's business listener.
 pub struct Bras {
@@ -349,6 +398,8 @@ pub struct Bras {
     child: Child,
     stdin: Option<ChildStdin>,
     out: Lines,
+    /// The library's log on stderr (only with [`Bras::spawn_env`]).
+    err: Option<Lines>,
 }
 
 impl Bras {
@@ -357,6 +408,23 @@ impl Bras {
     /// variable is not set), with the options of `anychat-bras-cli`. Waits
     /// for `ret init 0` only, not for the link.
     pub fn spawn(name: &str, core_port: u16, secret: Option<&str>, opts: &[&str]) -> Bras {
+        Bras::spawn_with(name, core_port, secret, opts, None)
+    }
+
+    /// As [`Bras::spawn`], with environment variables `env` set for the
+    /// process (after the defaults, so `ANYCHAT_CORE_ADDR` may be given),
+    /// and its stderr (the library's warnings) kept for [`Bras::expect_log`].
+    pub fn spawn_env(name: &str, core_port: u16, opts: &[&str], env: &[(&str, &str)]) -> Bras {
+        Bras::spawn_with(name, core_port, None, opts, Some(env))
+    }
+
+    fn spawn_with(
+        name: &str,
+        core_port: u16,
+        secret: Option<&str>,
+        opts: &[&str],
+        env: Option<&[(&str, &str)]>,
+    ) -> Bras {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_anychat-bras-cli"));
         // No state folder with a secret in it: only `secret` counts.
         cmd.args(opts)
@@ -364,15 +432,19 @@ impl Bras {
             .env_remove("ANYCHAT_BUSINESS_SECRET")
             .env("ANYCHAT_STATE_DIR", "/nonexistent/anychat-test")
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stdout(Stdio::piped());
+        match env {
+            Some(env) => cmd.envs(env.iter().copied()).stderr(Stdio::piped()),
+            None => cmd.stderr(Stdio::null()),
+        };
         if let Some(s) = secret {
             cmd.env("ANYCHAT_BUSINESS_SECRET", s);
         }
         let mut child = cmd.spawn().expect("start anychat-bras-cli");
         let rx = lines_of(child.stdout.take().unwrap());
+        let err = child.stderr.take().map(|e| Lines::new(&format!("{name} (stderr)"), lines_of(e)));
         let stdin = child.stdin.take();
-        let mut bras = Bras { name: name.into(), child, stdin, out: Lines::new(name, rx) };
+        let mut bras = Bras { name: name.into(), child, stdin, out: Lines::new(name, rx), err };
         bras.expect("ret init 0");
         bras
     }
@@ -411,6 +483,13 @@ impl Bras {
 
     pub fn expect_within(&mut self, prefix: &str, wait: Duration) -> String {
         self.out.expect_within(prefix, wait)
+    }
+
+    /// Waits for a line of the library's log (stderr) containing `needle`
+    /// (a business server started with [`Bras::spawn_env`]).
+    pub fn expect_log(&mut self, needle: &str) -> String {
+        let err = self.err.as_mut().expect("stderr is kept only with Bras::spawn_env");
+        expect_containing(err, needle)
     }
 
     /// Asserts that no line received so far starts with `prefix` (after a
