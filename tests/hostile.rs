@@ -41,6 +41,11 @@ use harness::*;
 
 /// Sustained floods (reports: 2 s for pings, 5 s for Request+Cancel and Subscribe).
 const FLOOD: Duration = Duration::from_secs(2);
+/// Connections a flooding attacker uses, each written by its own thread in
+/// 1 MiB writes. (One connection did it in the reports; on a shared 2-core
+/// test machine one writer thread does not always keep the server's socket
+/// full, three do.)
+const FLOOD_CONNS: usize = 3;
 /// The `LeaveRoom(-1)` flood (report: 20 s).
 const LEAVE_FLOOD: Duration = Duration::from_secs(3);
 /// Connections opened to exhaust the server's descriptors (report: ~21,000)...
@@ -59,8 +64,13 @@ const CAP_ATTACK_IPS: u8 = 8;
 /// NeedKeyFrame).
 const BURST_REQUEST_CANCEL: usize = 1_600_000;
 const BURST_ROOM_TEXT: usize = 3_000_000;
-const BURST_SUBSCRIBE: usize = 2_500_000;
-/// How long the bursting attacker stays connected.
+/// How fast the "busy" user under a Subscribe flood reads (bytes/s).
+const BUSY_READ_RATE: u64 = 256 * 1024;
+/// Bursts are written this many times, this far apart (whether one burst
+/// lands in one read of the server is a matter of timing)...
+const BURSTS: usize = 3;
+const BURST_GAP: Duration = Duration::from_millis(500);
+/// ...and the attacker stays connected this long.
 const BURST_HOLD: Duration = Duration::from_secs(3);
 /// Users that subscribe to a streamer and log out (report: 20,000).
 const THROWAWAY_USERS: usize = 2_000;
@@ -68,8 +78,10 @@ const THROWAWAY_USERS: usize = 2_000;
 const RELAY_FRAMES: usize = 3_000;
 /// Non-reading peers closed by the server with output pending, and how much
 /// room text each is sent first.
-const SLEEPERS: usize = 30;
-const SLEEPER_TEXT: usize = 1_500_000;
+/// (More than the kernel's socket buffers take for a peer that does not
+/// read, so that output stays pending in the server.)
+const SLEEPERS: usize = 10;
+const SLEEPER_TEXT: usize = 4_000_000;
 /// Rounds of "last data and FIN in one segment".
 const FIN_ROUNDS: usize = 3;
 /// Connections each holding a 1 MiB partial frame (report: 500).
@@ -124,6 +136,19 @@ fn watcher(addr: SocketAddr, name: &str, room: Option<u32>) -> Watcher {
     Watcher::new(raw)
 }
 
+/// A server message in a few words (for figures and failures).
+fn short(r: &Result<ServerMsg, RecvError>) -> String {
+    match r {
+        Ok(ServerMsg::VideoCall { ev, .. }) => {
+            let name = ["?", "REQUEST", "REPLY", "START", "FINISH"].get(ev.event as usize).unwrap_or(&"?");
+            format!("{name}(user {}, code {})", ev.user_id, ev.error_code)
+        }
+        Ok(ServerMsg::LoginResult { user_id, code, .. }) => format!("LoginResult(user {user_id}, code {code})"),
+        Ok(m) => format!("{m:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn text(len: usize) -> ClientMsg {
     ClientMsg::Text { to: 0, secret: false, text: vec![b't'; len] }
 }
@@ -132,6 +157,46 @@ fn text(len: usize) -> ClientMsg {
 fn hang_up(c: Raw, drain: std::thread::JoinHandle<u64>) -> u64 {
     let _ = c.stream.shutdown(std::net::Shutdown::Both);
     drain.join().unwrap_or(0)
+}
+
+/// Floods `unit` on every connection, each from its own thread, for `dur`
+/// (what comes back is read and discarded), then hangs up. Returns each
+/// connection's flood and the total of units written.
+fn flood_all(conns: Vec<Raw>, unit: &[u8], dur: Duration) -> (Vec<Flood>, u64) {
+    let until = Instant::now() + dur;
+    let threads: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let unit = unit.to_vec();
+            std::thread::spawn(move || {
+                let drain = drain_in_background(&c.stream);
+                let f = Flood::run(&mut c.stream, &unit, until);
+                hang_up(c, drain);
+                f
+            })
+        })
+        .collect();
+    let floods: Vec<Flood> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let total = floods.iter().map(|f| f.units).sum();
+    (floods, total)
+}
+
+fn describe(floods: &[Flood]) -> String {
+    floods.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+/// `FLOOD_CONNS` attacker connections logged in as `name-0`, `name-1`, …,
+/// in `room` if given.
+fn attackers(addr: SocketAddr, name: &str, room: Option<u32>) -> Vec<Raw> {
+    (0..FLOOD_CONNS)
+        .map(|i| {
+            let mut a = attacker_login(addr, &format!("{name}-{i}"));
+            if let Some(r) = room {
+                enter(&mut a, r);
+            }
+            a
+        })
+        .collect()
 }
 
 // ----- connections -------------------------------------------------------------
@@ -244,7 +309,10 @@ fn connection_caps_per_address_and_in_total() {
         format!("{} connections held at once (cap {CAP_TOTAL})", many.len() - closed_many + 3),
     );
     let bound = h.base_fds() + CAP_TOTAL;
-    h.check(h.peak_fds() <= bound, format!("server fds peaked at {} > {bound} with --max-connections {CAP_TOTAL}", h.peak_fds()));
+    h.check(
+        h.peak_fds() <= bound,
+        format!("server fds peaked at {} > {bound} with --max-connections {CAP_TOTAL}", h.peak_fds()),
+    );
     drop(one);
     drop(many);
     h.end_attack();
@@ -265,19 +333,24 @@ fn connection_caps_per_address_and_in_total() {
 
 // ----- floods before login -----------------------------------------------------
 
-/// Hello, then `unit` as fast as possible for `dur`, never logging in and
-/// never reading.
+/// Hello, then `unit` as fast as possible for `dur` on [`FLOOD_CONNS`]
+/// connections, never logging in (reading whatever comes back, so as not
+/// to be dropped as a non-reader).
 fn flood_before_login(name: &'static str, unit: Vec<u8>, per_unit: u64, dur: Duration) {
     let _s = serial();
     let mut h = Harness::start(name, ServerOpts::new());
-    let mut a = attacker(h.addr());
-    a.send(&hello()).unwrap();
+    let conns: Vec<Raw> = (0..FLOOD_CONNS)
+        .map(|_| {
+            let mut a = attacker(h.addr());
+            a.send(&hello()).unwrap();
+            a
+        })
+        .collect();
     h.begin_attack();
-    let units = Flood::run(&mut a.stream, &unit, Instant::now() + dur);
-    drop(a);
+    let (floods, units) = flood_all(conns, &unit, dur);
     h.end_attack();
     h.attack_msgs = units * per_unit;
-    h.figure(format!("{} messages written in {dur:?} ({:.0}/s)", units * per_unit, (units * per_unit) as f64 / dur.as_secs_f64()));
+    h.figure(format!("flood: {} ({:.0} messages/s)", describe(&floods), (units * per_unit) as f64 / dur.as_secs_f64()));
     h.finish();
 }
 
@@ -304,18 +377,15 @@ fn leave_room_flood_before_login() {
 fn request_cancel_flood() {
     let _s = serial();
     let mut h = Harness::start("request_cancel_flood", ServerOpts::new());
-    let acc = attacker_login(h.addr(), "accomplice");
-    let acc_drain = drain_in_background(&acc.stream);
-    let mut m = attacker_login(h.addr(), "mallory");
-    let m_drain = drain_in_background(&m.stream);
+    let mut acc = Watcher::new(attacker_login(h.addr(), "accomplice"));
+    let conns = attackers(h.addr(), "mallory", None);
     let unit = frames(&[call_msg(REQUEST, acc.user_id, 0, 1, b""), call_msg(REPLY, acc.user_id, CANCEL, 1, b"")]);
     h.begin_attack();
-    let units = Flood::run(&mut m.stream, &unit, Instant::now() + FLOOD);
-    hang_up(m, m_drain);
-    hang_up(acc, acc_drain);
+    let (floods, units) = flood_all(conns, &unit, FLOOD);
     h.end_attack();
     h.attack_msgs = units * 2;
-    h.figure(format!("{} Request+Cancel pairs written in {FLOOD:?}", units));
+    let acc_state = acc.alive(WAIT).map(|_| "connected".to_string()).unwrap_or_else(|e| e);
+    h.figure(format!("Request+Cancel pairs: {}; the target (reading everything): {acc_state}", describe(&floods)));
     h.finish();
 }
 
@@ -328,39 +398,43 @@ fn subscribe_flood() {
     let mut h = Harness::start("subscribe_flood", ServerOpts::new());
     let mut acc = attacker_login(h.addr(), "accomplice");
     enter(&mut acc, 900);
-    let acc_drain = drain_in_background(&acc.stream);
-    let mut m = attacker_login(h.addr(), "mallory");
-    enter(&mut m, 900);
-    let m_drain = drain_in_background(&m.stream);
+    let mut acc = Watcher::new(acc);
+    let conns = attackers(h.addr(), "mallory", Some(900));
     let sub = |on| ClientMsg::Subscribe { user_id: acc.user_id, kind: MEDIA_VIDEO, on };
     let unit = frames(&[sub(true), sub(false)]);
     h.begin_attack();
-    let units = Flood::run(&mut m.stream, &unit, Instant::now() + FLOOD);
-    hang_up(m, m_drain);
-    hang_up(acc, acc_drain);
+    let (floods, units) = flood_all(conns, &unit, FLOOD);
     h.end_attack();
     h.attack_msgs = units * 2;
-    h.figure(format!("{} Subscribe on/off pairs written in {FLOOD:?}", units));
+    let acc_state = acc.alive(WAIT).map(|_| "connected".to_string()).unwrap_or_else(|e| e);
+    h.figure(format!("Subscribe on/off pairs: {}; the target (reading everything): {acc_state}", describe(&floods)));
     h.finish();
 }
 
 // ----- bursts at users who read normally -------------------------------------------
 
-/// Writes `n` units as fast as the server takes them, stays connected for
-/// [`BURST_HOLD`], then checks that `victim` is still connected and served.
+/// Writes `n` units as fast as the server takes them ([`BURSTS`] times,
+/// [`BURST_GAP`] apart), stays connected for [`BURST_HOLD`], then checks
+/// that `victim` is still connected and served.
 fn burst_at(h: &mut Harness, m: &mut Raw, unit: &[u8], n: u64, per_unit: u64, victim: &mut Watcher) {
     let start = Instant::now();
-    let units = Flood::run_limited(&mut m.stream, unit, start + BURST_HOLD, n);
-    let written = start.elapsed();
-    if let Some(rest) = BURST_HOLD.checked_sub(written) {
+    let mut bursts = Vec::new();
+    for i in 0..BURSTS {
+        if i > 0 {
+            std::thread::sleep(BURST_GAP);
+        }
+        bursts.push(Flood::run_limited(&mut m.stream, unit, start + BURST_HOLD, n));
+    }
+    if let Some(rest) = BURST_HOLD.checked_sub(start.elapsed()) {
         std::thread::sleep(rest);
     }
+    let units: u64 = bursts.iter().map(|f| f.units).sum();
     h.attack_msgs = units * per_unit;
     let received = victim.seen.messages.load(Ordering::SeqCst);
     h.figure(format!(
-        "burst: {units} units ({} bytes) written in {}; {} has received {received} messages",
-        units * unit.len() as u64,
-        fmt_d(written),
+        "bursts of {} bytes: {}; {} has received {received} messages",
+        n * unit.len() as u64,
+        describe(&bursts),
         victim.name
     ));
     match victim.alive(Duration::from_secs(2)) {
@@ -406,13 +480,17 @@ fn room_text_burst_at_a_member() {
     h.finish();
 }
 
-/// Report: a Subscribe flood at a busy user (here: streaming video to its
-/// room and reading normally) disconnected that user.
+/// Report: a Subscribe flood at a busy user disconnected that user although
+/// it read normally. Here the user streams video to its room and reads
+/// steadily at 256 KB/s (a busy client); the attacker in its room floods
+/// `Subscribe` for 2 s (each asks it for a key frame).
 #[test]
-fn subscribe_burst_at_a_streaming_user() {
+fn subscribe_flood_at_a_busy_user() {
     let _s = serial();
-    let mut h = Harness::start("subscribe_burst", ServerOpts::new());
-    let mut streamer = watcher(h.addr(), "streamer", Some(920));
+    let mut h = Harness::start("subscribe_flood_busy_user", ServerOpts::new());
+    let mut raw = Raw::login(h.addr(), "streamer", WAIT).unwrap();
+    enter(&mut raw, 920);
+    let mut streamer = Watcher::paced(raw, Some(BUSY_READ_RATE));
     streamer.send(&ClientMsg::Device { kind: DEVICE_CAMERA, open: true }).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sender = {
@@ -420,7 +498,7 @@ fn subscribe_burst_at_a_streaming_user() {
         std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
-                let f = frames(&[video(n % 25 == 0, 8_000, 1)]);
+                let f = frames(&[video(n.is_multiple_of(25), 8_000, 1)]);
                 if std::io::Write::write_all(&mut *w.lock().unwrap(), &f).is_err() {
                     break;
                 }
@@ -430,21 +508,24 @@ fn subscribe_burst_at_a_streaming_user() {
             n
         })
     };
-    let mut m = attacker_login(h.addr(), "mallory");
-    enter(&mut m, 920);
-    let m_drain = drain_in_background(&m.stream);
+    let conns = attackers(h.addr(), "mallory", Some(920));
     let unit = frames(&[ClientMsg::Subscribe { user_id: streamer.user_id, kind: MEDIA_VIDEO, on: true }]);
-    let n = (BURST_SUBSCRIBE / unit.len() + 1) as u64;
     h.begin_attack();
-    burst_at(&mut h, &mut m, &unit, n, 1, &mut streamer);
-    hang_up(m, m_drain);
+    let (floods, units) = flood_all(conns, &unit, FLOOD);
+    h.end_attack();
+    h.attack_msgs = units;
     stop.store(true, Ordering::SeqCst);
     let sent = sender.join().unwrap_or(0);
     h.figure(format!(
-        "the streamer sent {sent} video frames and got {} NeedKeyFrame",
+        "Subscribes: {}; the streamer sent {sent} video frames and has read {} NeedKeyFrame",
+        describe(&floods),
         streamer.seen.need_key_frames.load(Ordering::SeqCst)
     ));
-    h.end_attack();
+    // Slow as it is, the streamer is still connected.
+    match streamer.alive(Duration::from_secs(30)) {
+        Ok(rtt) => h.figure(format!("the streamer is still connected (ping {})", fmt_d(rtt))),
+        Err(e) => h.fail(format!("the busy user under the flood was disconnected: {e}")),
+    }
     h.finish();
 }
 
@@ -462,25 +543,29 @@ fn trans_buffer_flood_to_the_business_server() {
     let mut carol = Raw::login(h.addr(), "carol", WAIT).unwrap();
     let vetoed = watcher(h.addr(), "vetoed", None);
     biz.veto.lock().unwrap().insert(vetoed.user_id, VETO_CODE);
-    let m = attacker_login(h.addr(), "mallory");
-    let m_drain = drain_in_background(&m.stream);
-    let unit = frames(&[ClientMsg::TransBuffer { to: 0, ex: false, wparam: 0, lparam: 0, task_id: 0, data: vec![b'b'; 60_000] }]);
+    let conns = attackers(h.addr(), "mallory", None);
+    let unit = frames(&[ClientMsg::TransBuffer {
+        to: 0,
+        ex: false,
+        wparam: 0,
+        lparam: 0,
+        task_id: 0,
+        data: vec![b'b'; 60_000],
+    }]);
     h.begin_attack();
-    let flood = {
-        let mut s = m.stream.try_clone().unwrap();
-        std::thread::spawn(move || Flood::run(&mut s, &unit, Instant::now() + FLOOD))
-    };
+    let flood = std::thread::spawn(move || flood_all(conns, &unit, FLOOD));
     // A call placed a while into the flood.
     std::thread::sleep(FLOOD / 4);
     carol.send(&call_msg(REQUEST, vetoed.user_id, 0, 5, b"")).unwrap();
     let answer = carol.recv_until(Instant::now() + WAIT, |m| matches!(m, ServerMsg::VideoCall { .. }));
-    let units = flood.join().unwrap();
-    hang_up(m, m_drain);
+    let (floods, units) = flood.join().unwrap();
     h.end_attack();
     h.attack_msgs = units;
     h.figure(format!(
-        "{units} TransBuffers of 60 KB written in {FLOOD:?}; the business server received {}; the call got {answer:?}",
-        biz.stats.trans_buffers.load(Ordering::SeqCst)
+        "TransBuffers of 60 KB: {}; the business server received {}; the call placed during the flood got {}",
+        describe(&floods),
+        biz.stats.trans_buffers.load(Ordering::SeqCst),
+        short(&answer)
     ));
     match answer {
         Ok(ServerMsg::VideoCall { ev, .. }) if ev.event == REPLY && ev.error_code == VETO_CODE => {}
@@ -488,7 +573,7 @@ fn trans_buffer_flood_to_the_business_server() {
             h.fail("the vetoed call rang (REPLY 0)");
             let _ = carol.send(&call_msg(REPLY, vetoed.user_id, CANCEL, 0, b""));
         }
-        other => h.fail(format!("the call placed during the flood got {other:?}, not REPLY({VETO_CODE})")),
+        other => h.fail(format!("the call placed during the flood got {}, not REPLY({VETO_CODE})", short(&other))),
     }
     if vetoed.drain_events().iter().any(|m| matches!(m, ServerMsg::VideoCall { ev, .. } if ev.event == REQUEST)) {
         h.fail("the vetoed callee was rung");
@@ -545,7 +630,10 @@ fn wrong_business_secrets_are_throttled() {
         codes.len() - auth - throttled
     ));
     let allowed = 10 + 2 * took.as_secs() as usize;
-    h.check(auth <= allowed, format!("{auth} wrong secrets were checked (not throttled) in {}; at most {allowed} expected", fmt_d(took)));
+    h.check(
+        auth <= allowed,
+        format!("{auth} wrong secrets were checked (not throttled) in {}; at most {allowed} expected", fmt_d(took)),
+    );
     h.check(auth + throttled == codes.len(), "some attempts got no Refused answer");
     // The right secret, from the same address, links soon after.
     let stopped = Instant::now();
@@ -583,12 +671,14 @@ fn login_ex_with_another_users_id_is_refused() {
     let mut attackers = Vec::new();
     for (i, target) in [victim.user_id, pa, pb].into_iter().enumerate() {
         let mut m = attacker(h.addr());
-        let login = ClientMsg::LoginEx { name: format!("mallory-{i}").into_bytes(), password: vec![], user_id: target, nick: b"m".to_vec() };
-        m.send_all(&[hello(), login]).unwrap();
-        let r = match m.recv_until(Instant::now() + WAIT, |m| matches!(m, ServerMsg::LoginResult { .. })) {
-            Ok(ServerMsg::LoginResult { user_id, code, .. }) => format!("LoginResult(user {user_id}, code {code})"),
-            other => format!("{other:?}"),
+        let login = ClientMsg::LoginEx {
+            name: format!("mallory-{i}").into_bytes(),
+            password: vec![],
+            user_id: target,
+            nick: b"m".to_vec(),
         };
+        m.send_all(&[hello(), login]).unwrap();
+        let r = short(&m.recv_until(Instant::now() + WAIT, |m| matches!(m, ServerMsg::LoginResult { .. })));
         h.figure(format!("LoginEx(user_id {target}) as mallory-{i}: {r}"));
         if !r.ends_with("code 201)") {
             h.fail(format!("LoginEx with online user {target}'s id under another name was answered {r}, not 201"));
@@ -663,12 +753,18 @@ fn departed_subscribers_are_removed() {
     ));
     h.check(
         after <= before * 3 + Duration::from_millis(50),
-        format!("relaying {RELAY_FRAMES} frames took {} of CPU after the throwaways, {} before", fmt_d(after), fmt_d(before)),
+        format!(
+            "relaying {RELAY_FRAMES} frames took {} of CPU after the throwaways, {} before",
+            fmt_d(after),
+            fmt_d(before)
+        ),
     );
     // A subscriber that logged out and came back is not subscribed any more.
     let mut lurker = Raw::login(h.addr(), "lurker", WAIT).unwrap();
     enter(&mut lurker, 930);
-    lurker.send_all(&[ClientMsg::Subscribe { user_id: streamer.user_id, kind: MEDIA_VIDEO, on: true }, ClientMsg::Logout]).unwrap();
+    lurker
+        .send_all(&[ClientMsg::Subscribe { user_id: streamer.user_id, kind: MEDIA_VIDEO, on: true }, ClientMsg::Logout])
+        .unwrap();
     assert!(lurker.closed_by(Instant::now() + WAIT));
     let mut lurker = Raw::login(h.addr(), "lurker", WAIT).unwrap();
     enter(&mut lurker, 930);
@@ -676,12 +772,17 @@ fn departed_subscribers_are_removed() {
     streamer.send_all(&[video(true, 100, 4), video(true, 100, 4), video(true, 100, 4)]).unwrap();
     let deadline = Instant::now() + WAIT;
     while viewer.seen.media.load(Ordering::SeqCst) < media_before + 3 && Instant::now() < deadline {
-        viewer.wait_event(deadline.min(Instant::now() + Duration::from_millis(100)), |m| matches!(m, ServerMsg::Media { .. }));
+        viewer.wait_event(deadline.min(Instant::now() + Duration::from_millis(100)), |m| {
+            matches!(m, ServerMsg::Media { .. })
+        });
     }
     let skipped = lurker.sync(Instant::now() + WAIT).unwrap_or_default();
     let leaked = skipped.iter().filter(|m| matches!(m, ServerMsg::Media { .. })).count();
     h.figure(format!("a returning subscriber that did not subscribe again received {leaked} of 3 frames"));
-    h.check(leaked == 0, format!("a user who had logged out still received the stream ({leaked} frames) without subscribing"));
+    h.check(
+        leaked == 0,
+        format!("a user who had logged out still received the stream ({leaked} frames) without subscribing"),
+    );
     h.finish();
 }
 
@@ -707,6 +808,7 @@ fn closed_peers_with_output_pending_are_freed() {
     let mut loud = watcher(h.addr(), "loud", Some(940));
     h.begin_attack();
     let texts = SLEEPER_TEXT / 60_000;
+    loud.writer().lock().unwrap().set_write_timeout(None).unwrap();
     loud.send_all(&vec![text(60_000); texts]).unwrap();
     loud.alive(Duration::from_secs(30)).expect("the texts are processed");
     for s in &mut sleepers {
@@ -741,6 +843,25 @@ fn last_data_and_fin_together_are_handled_at_once() {
         c.send(m).unwrap();
         c.stream.shutdown(std::net::Shutdown::Write).unwrap();
     };
+    // Control: a FIN on its own (after the server answered the last data)
+    // is noticed at once, so the rounds below test the FIN read together
+    // with data.
+    {
+        let mut a = Raw::login(h.addr(), "fin-caller", WAIT).unwrap();
+        let mut b = Raw::login(h.addr(), "fin-callee", WAIT).unwrap();
+        start_call(&mut a, &mut b, 99, WAIT).unwrap();
+        a.sync(Instant::now() + WAIT).unwrap();
+        a.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let r = b.recv_until(
+            Instant::now() + within,
+            |m| matches!(m, ServerMsg::VideoCall { ev, .. } if ev.event == FINISH),
+        );
+        h.figure(format!("control, FIN alone: the call peer got {}", short(&r)));
+        h.check(
+            matches!(&r, Ok(ServerMsg::VideoCall { ev, .. }) if ev.error_code == DISCONNECT),
+            format!("control: a FIN alone did not end the call within {within:?}: {}", short(&r)),
+        );
+    }
     let mut call_ok = 0;
     let mut room_ok = 0;
     let mut keep = Vec::new();
@@ -754,7 +875,10 @@ fn last_data_and_fin_together_are_handled_at_once() {
         match r {
             Ok(ServerMsg::VideoCall { ev, .. }) if ev.error_code == DISCONNECT => call_ok += 1,
             other => {
-                h.fail(format!("round {round}: the call peer got {other:?} within {within:?}, not FINISH({DISCONNECT})"));
+                h.fail(format!(
+                    "round {round}: the call peer got {} within {within:?}, not FINISH({DISCONNECT})",
+                    short(&other)
+                ));
                 keep.push(a);
                 break;
             }
@@ -769,7 +893,10 @@ fn last_data_and_fin_together_are_handled_at_once() {
         let cid = c.user_id;
         send_and_fin(&mut c, &text(10));
         let t0 = Instant::now();
-        let r = d.recv_until(t0 + within, |m| matches!(m, ServerMsg::UserAtRoom { user, entered: false, .. } if user.user_id == cid));
+        let r = d.recv_until(
+            t0 + within,
+            |m| matches!(m, ServerMsg::UserAtRoom { user, entered: false, .. } if user.user_id == cid),
+        );
         match r {
             Ok(_) => room_ok += 1,
             Err(e) => {
@@ -827,7 +954,10 @@ fn partial_big_frames_before_login() {
     let closed = count_closed(&mut conns, Instant::now() + Duration::from_secs(2));
     h.figure(format!("{} connections sent a 1 MiB partial frame; {closed} were closed by the server", conns.len()));
     h.attack_msgs = conns.len() as u64;
-    h.check(closed == conns.len(), format!("{} connections holding a partial 1 MiB frame before login were kept", conns.len() - closed));
+    h.check(
+        closed == conns.len(),
+        format!("{} connections holding a partial 1 MiB frame before login were kept", conns.len() - closed),
+    );
     if let Some(rest) = PARTIAL_HOLD.checked_sub(attack_start.elapsed()) {
         std::thread::sleep(rest);
     }
@@ -876,7 +1006,10 @@ fn connections_that_never_log_in_are_closed() {
         if silent_closed { "closed" } else { "still open" },
         if biz_closed { "closed" } else { "still open" }
     ));
-    h.check(pinger_closed.is_some(), format!("a connection pinging for {} without logging in was kept", fmt_d(t0.elapsed())));
+    h.check(
+        pinger_closed.is_some(),
+        format!("a connection pinging for {} without logging in was kept", fmt_d(t0.elapsed())),
+    );
     h.check(silent_closed, "a silent connection without Hello outlived the login deadline");
     h.check(biz_closed, "a silent connection on the business port outlived the login deadline");
     drop((pinger, silent, silent_biz));
@@ -902,7 +1035,10 @@ fn call_room_ids_cannot_be_probed() {
     let mut answers = Vec::new();
     for id in guesses {
         m.send(&ClientMsg::EnterRoom { room_id: id, password: vec![] }).unwrap();
-        let r = m.recv_until(Instant::now() + WAIT, |x| matches!(x, ServerMsg::EnterRoomResult { room_id, .. } if *room_id == id));
+        let r = m.recv_until(
+            Instant::now() + WAIT,
+            |x| matches!(x, ServerMsg::EnterRoomResult { room_id, .. } if *room_id == id),
+        );
         let code = match r {
             Ok(ServerMsg::EnterRoomResult { code, .. }) => Some(code),
             _ => None,
@@ -910,7 +1046,10 @@ fn call_room_ids_cannot_be_probed() {
         answers.push((id, code));
     }
     h.attack_msgs = guesses.len() as u64;
-    h.figure(format!("live call room {live:#x}; answers: {}", answers.iter().map(|(i, c)| format!("{i:#x}→{c:?}")).collect::<Vec<_>>().join(" ")));
+    h.figure(format!(
+        "live call room {live:#x}; answers: {}",
+        answers.iter().map(|(i, c)| format!("{i:#x}→{c:?}")).collect::<Vec<_>>().join(" ")
+    ));
     let wrong: Vec<_> = answers.iter().filter(|(_, c)| *c != Some(300)).collect();
     h.check(wrong.is_empty(), format!("call-range rooms not refused with 300: {wrong:x?} (the live one is {live:#x})"));
     finish_call(&mut c, &mut d, 9, WAIT).unwrap();
@@ -932,7 +1071,7 @@ fn a_strangers_subscribe_does_nothing() {
     h.begin_attack();
     let sub = |on| ClientMsg::Subscribe { user_id: target.user_id, kind: MEDIA_VIDEO, on };
     let mut msgs = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..5 {
         msgs.push(sub(true));
         msgs.push(sub(false));
     }
@@ -950,8 +1089,11 @@ fn a_strangers_subscribe_does_nothing() {
     });
     assert!(rung.is_some(), "the stranger's call did not reach the target");
     target.send(&call_msg(REPLY, stranger.user_id, REJECT, 0, b"")).unwrap();
-    h.figure(format!("201 Subscribes from a stranger gave the target {key_requests} NeedKeyFrame"));
-    h.check(key_requests == 0, format!("a stranger's Subscribe made the target send key frames ({key_requests} NeedKeyFrame)"));
+    h.figure(format!("11 Subscribes from a stranger gave the target {key_requests} NeedKeyFrame"));
+    h.check(
+        key_requests == 0,
+        format!("a stranger's Subscribe made the target send key frames ({key_requests} NeedKeyFrame)"),
+    );
     // Control: a roommate's Subscribe does ask for a key frame.
     let mut mate = Raw::login(h.addr(), "roommate", WAIT).unwrap();
     enter(&mut mate, 960);
@@ -994,7 +1136,11 @@ fn a_key_frame_over_the_media_budget_is_delivered() {
             }
         }
     }
-    h.figure(format!("key frame of {} KiB (budget {} KiB): {key:?} (Some(true): whole); {deltas}/5 frames after it", BIG_KEY_FRAME / 1024, MAX_MEDIA / 1024));
+    h.figure(format!(
+        "key frame of {} KiB (budget {} KiB): {key:?} (Some(true): whole); {deltas}/5 frames after it",
+        BIG_KEY_FRAME / 1024,
+        MAX_MEDIA / 1024
+    ));
     h.check(key == Some(true), "the key frame over the media budget was not delivered whole");
     h.check(deltas == 5, format!("{deltas} of the 5 frames after the key frame arrived"));
     h.end_attack();

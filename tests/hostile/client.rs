@@ -108,7 +108,14 @@ pub fn login_msg(name: &str) -> ClientMsg {
 }
 
 pub fn call_msg(event: u32, to: u32, code: u32, param: u32, user_str: &[u8]) -> ClientMsg {
-    ClientMsg::VideoCall(CallEvent { event, user_id: to, error_code: code, flags: 3, param, user_str: user_str.to_vec() })
+    ClientMsg::VideoCall(CallEvent {
+        event,
+        user_id: to,
+        error_code: code,
+        flags: 3,
+        param,
+        user_str: user_str.to_vec(),
+    })
 }
 
 pub fn video(key: bool, len: usize, fill: u8) -> ClientMsg {
@@ -139,6 +146,8 @@ pub struct Raw {
     pub user_id: u32,
     pub name: String,
     next_seq: u32,
+    /// Bytes read from the socket so far.
+    pub bytes_in: u64,
 }
 
 impl Raw {
@@ -149,7 +158,7 @@ impl Raw {
     }
 
     pub fn from_stream(stream: TcpStream) -> Raw {
-        Raw { stream, input: FrameBuffer::new(), user_id: 0, name: String::new(), next_seq: 1 }
+        Raw { stream, input: FrameBuffer::new(), user_id: 0, name: String::new(), next_seq: 1, bytes_in: 0 }
     }
 
     /// Connects, says Hello and logs in as `name`; fails unless both the
@@ -212,7 +221,10 @@ impl Raw {
                     self.input.commit(0, CHUNK);
                     return Err(RecvError::Closed);
                 }
-                Ok(n) => self.input.commit(n, CHUNK),
+                Ok(n) => {
+                    self.input.commit(n, CHUNK);
+                    self.bytes_in += n as u64;
+                }
                 Err(e) => {
                     self.input.commit(0, CHUNK);
                     match e.kind() {
@@ -318,13 +330,17 @@ pub fn start_call(a: &mut Raw, b: &mut Raw, n: u32, step: Duration) -> Result<u3
     let fail = |what: &str, e: RecvError| CallError::from_recv(what, e);
     send_or_disconnected(a, call_msg(REQUEST, idb, 0, n, b"hostile"))?;
     let d = Instant::now() + step;
-    let req = b.recv_until(d, |m| matches!(m, ServerMsg::VideoCall { .. })).map_err(|e| fail("callee waits for REQUEST", e))?;
+    let req = b
+        .recv_until(d, |m| matches!(m, ServerMsg::VideoCall { .. }))
+        .map_err(|e| fail("callee waits for REQUEST", e))?;
     match &req {
         ServerMsg::VideoCall { ev, .. } if ev.event == REQUEST && ev.user_id == ida && ev.param == n => {}
         other => return Err(CallError::Wrong(format!("callee got {other:?} instead of REQUEST"))),
     }
     let d = Instant::now() + step;
-    let ring = a.recv_until(d, |m| matches!(m, ServerMsg::VideoCall { .. })).map_err(|e| fail("caller waits for ringing", e))?;
+    let ring = a
+        .recv_until(d, |m| matches!(m, ServerMsg::VideoCall { .. }))
+        .map_err(|e| fail("caller waits for ringing", e))?;
     match &ring {
         ServerMsg::VideoCall { ev, .. } if ev.event == REPLY && ev.user_id == idb && ev.error_code == 0 => {}
         other => return Err(CallError::Wrong(format!("caller got {other:?} instead of REPLY(0)"))),
@@ -392,37 +408,53 @@ pub fn reset_pair(a: &mut Raw, b: &mut Raw, wait: Duration) -> Result<(), RecvEr
     Ok(())
 }
 
+/// Bytes per write of a [`Flood`].
+pub const FLOOD_CHUNK: usize = 1 << 20;
+
 /// Writes a unit of frames (`unit`: one or more whole frames) over and
 /// over until `until`, as fast as the server takes it. A write that times
 /// out is retried from where it stopped, and the flood stops only between
 /// two units, so the stream never ends inside a frame.
-pub struct Flood;
+pub struct Flood {
+    /// Whole units written.
+    pub units: u64,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// Why it stopped before `until`, if it did (the server closed, …).
+    pub error: Option<io::ErrorKind>,
+}
 
 impl Flood {
-    /// Returns the number of whole units written.
-    pub fn run(stream: &mut TcpStream, unit: &[u8], until: Instant) -> u64 {
+    pub fn run(stream: &mut TcpStream, unit: &[u8], until: Instant) -> Flood {
         Self::run_limited(stream, unit, until, u64::MAX)
     }
 
     /// As [`Flood::run`], stopping after `max_units` units.
-    pub fn run_limited(stream: &mut TcpStream, unit: &[u8], until: Instant, max_units: u64) -> u64 {
+    pub fn run_limited(stream: &mut TcpStream, unit: &[u8], until: Instant, max_units: u64) -> Flood {
         assert!(!unit.is_empty());
-        let reps = (64 * 1024 / unit.len()).max(1);
+        let t0 = Instant::now();
+        // Big writes: the server must find its socket full at every read
+        // (an attacker's tool does not stop to breathe).
+        let reps = (FLOOD_CHUNK / unit.len()).max(1);
         let chunk: Vec<u8> = unit.iter().copied().cycle().take(unit.len() * reps).collect();
         let _ = stream.set_write_timeout(Some(Duration::from_millis(50)));
         let mut bytes = 0u64;
         let mut at = 0usize;
+        let mut error = None;
         let max_bytes = max_units.saturating_mul(unit.len() as u64);
         let give_up = until + Duration::from_secs(5);
         while bytes < max_bytes {
             let now = Instant::now();
-            let boundary = bytes % unit.len() as u64 == 0;
+            let boundary = bytes.is_multiple_of(unit.len() as u64);
             if (boundary && now >= until) || now >= give_up {
                 break;
             }
             let end = chunk.len().min(at + (max_bytes - bytes).min(usize::MAX as u64) as usize);
             match stream.write(&chunk[at..end]) {
-                Ok(0) => break,
+                Ok(0) => {
+                    error = Some(io::ErrorKind::WriteZero);
+                    break;
+                }
                 Ok(n) => {
                     at += n;
                     bytes += n as u64;
@@ -432,10 +464,23 @@ impl Flood {
                 }
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+                Err(e) => {
+                    error = Some(e.kind());
+                    break;
+                }
             }
         }
-        bytes / unit.len() as u64
+        Flood { units: bytes / unit.len() as u64, elapsed: t0.elapsed(), error }
+    }
+}
+
+impl std::fmt::Display for Flood {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} units in {:.2} s", self.units, self.elapsed.as_secs_f64())?;
+        if let Some(e) = self.error {
+            write!(f, " (stopped: {e:?})")?;
+        }
+        Ok(())
     }
 }
 
@@ -487,6 +532,12 @@ pub struct Watcher {
 impl Watcher {
     /// Wraps a logged-in raw client.
     pub fn new(raw: Raw) -> Watcher {
+        Watcher::paced(raw, None)
+    }
+
+    /// Wraps a logged-in raw client that reads at most `rate` bytes per
+    /// second (a busy client: slow, but reading all the time).
+    pub fn paced(raw: Raw, rate: Option<u64>) -> Watcher {
         let writer = Arc::new(Mutex::new(raw.stream.try_clone().expect("clone socket")));
         let seen = Arc::new(Seen::default());
         let (pong_tx, pongs) = crossbeam_channel::unbounded();
@@ -495,7 +546,7 @@ impl Watcher {
         let (name, user_id) = (raw.name.clone(), raw.user_id);
         let reader = {
             let (seen, stop) = (seen.clone(), stop.clone());
-            std::thread::spawn(move || watch(raw, seen, stop, pong_tx, ev_tx))
+            std::thread::spawn(move || watch(raw, rate, seen, stop, pong_tx, ev_tx))
         };
         Watcher { name, user_id, writer, seen, pongs, events, stop, reader: Some(reader), next_seq: 1 }
     }
@@ -581,10 +632,26 @@ impl Drop for Watcher {
     }
 }
 
-fn watch(mut raw: Raw, seen: Arc<Seen>, stop: Arc<AtomicBool>, pongs: Sender<u32>, events: Sender<ServerMsg>) {
+fn watch(
+    mut raw: Raw,
+    rate: Option<u64>,
+    seen: Arc<Seen>,
+    stop: Arc<AtomicBool>,
+    pongs: Sender<u32>,
+    events: Sender<ServerMsg>,
+) {
+    let (start, start_bytes) = (Instant::now(), raw.bytes_in);
     loop {
         if stop.load(Ordering::SeqCst) {
             return;
+        }
+        if let Some(rate) = rate {
+            let due = start + Duration::from_secs_f64((raw.bytes_in - start_bytes) as f64 / rate as f64);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep((due - now).min(Duration::from_millis(200)));
+                continue;
+            }
         }
         match raw.recv(Instant::now() + Duration::from_millis(200)) {
             Ok(m) => {

@@ -31,9 +31,12 @@ pub const ATTACKER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// Each step of an honest call must come within this.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause between two honest calls.
-pub const CALL_PAUSE: Duration = Duration::from_millis(50);
+/// (About three calls a second: far more than a person, few enough for
+/// any per-user call rate limit.)
+pub const CALL_PAUSE: Duration = Duration::from_millis(250);
 /// The probe sends a Ping this often, whatever the answers (open loop, so
-/// that a stall shows in every ping sent during it, not in one).
+/// that a stall shows in every ping sent during it, not in one). The
+/// server's ping rate limit must allow 10 a second.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Round trip the probe's pings must stay under (99th percentile).
 pub const MAX_P99: Duration = Duration::from_millis(500);
@@ -78,7 +81,8 @@ pub fn cpu_time(pid: u32) -> Duration {
     let rest = &s[s.rfind(')').map_or(0, |i| i + 2)..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
-    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let ticks: u64 =
+        f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_micros(ticks * 1_000_000 / hz)
@@ -189,7 +193,9 @@ impl ServerProc {
         });
         let mut addr_of = |what: &str| -> SocketAddr {
             match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) => line.rsplit(' ').next().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("bad line {line}")),
+                Ok(line) => {
+                    line.rsplit(' ').next().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"))
+                }
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -308,12 +314,12 @@ impl HonestPair {
         HonestPair { stats, ids, outcomes, stop, thread: Some(thread) }
     }
 
-    /// Waits for the first call that ends after `after` (true if it went
-    /// through), up to `deadline`; false on a disconnection or time-out.
+    /// Waits for a call that goes through after `after`, up to
+    /// `deadline`; false on a disconnection or time-out.
     pub fn next_call_after(&self, after: Instant, deadline: Instant) -> bool {
         loop {
             match self.outcomes.recv_deadline(deadline) {
-                Ok((t, ok)) if t > after => return ok,
+                Ok((t, true)) if t > after => return true,
                 Ok(_) => {}
                 Err(_) => return false,
             }
@@ -369,7 +375,8 @@ pub struct Probe {
 
 impl Probe {
     pub fn start(addr: SocketAddr, tag: &str) -> Probe {
-        let mut raw = Raw::login(addr, &format!("probe-{tag}"), Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+        let mut raw =
+            Raw::login(addr, &format!("probe-{tag}"), Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
         raw.sync(Instant::now() + Duration::from_secs(5)).expect("probe's first ping");
         let log = Arc::new(Mutex::new(ProbeLog { sent: Vec::new(), rtt: Vec::new() }));
         let disconnected = Arc::new(Mutex::new(None));
@@ -469,7 +476,13 @@ impl Probe {
             let i = ((p * rtts.len() as f64).ceil() as usize).clamp(1, rtts.len()) - 1;
             rtts[i]
         };
-        PingStats { count: rtts.len(), unanswered, p50: pct(0.50), p99: pct(0.99), max: rtts.last().copied().unwrap_or_default() }
+        PingStats {
+            count: rtts.len(),
+            unanswered,
+            p50: pct(0.50),
+            p99: pct(0.99),
+            max: rtts.last().copied().unwrap_or_default(),
+        }
     }
 
     pub fn stop(&mut self) {
@@ -689,7 +702,11 @@ impl Harness {
         let running = self.server.running();
 
         let name = self.name;
-        eprintln!("[{name}] ---- figures ({} total, attack {:.1} s) ----", fmt_d(self.started.elapsed()), (a_end - a_start).as_secs_f64());
+        eprintln!(
+            "[{name}] ---- figures ({} total, attack {:.1} s) ----",
+            fmt_d(self.started.elapsed()),
+            (a_end - a_start).as_secs_f64()
+        );
         eprintln!(
             "[{name}] server RSS: before {} peak {} after {} (after {:.1} s; VmHWM {}); fds before {} peak {} now {}",
             mib(self.base_rss),
@@ -730,7 +747,10 @@ impl Harness {
             if let Some(why) = p.stats.disconnected.lock().unwrap().clone() {
                 failures.push(format!("an honest caller was disconnected: {why}"));
             }
-            if during == 0 && a_end - a_start >= Duration::from_secs(1) && p.stats.disconnected.lock().unwrap().is_none() {
+            if during == 0
+                && a_end - a_start >= Duration::from_secs(1)
+                && p.stats.disconnected.lock().unwrap().is_none()
+            {
                 failures.push("no honest call completed during the attack".into());
             }
         }
@@ -739,7 +759,12 @@ impl Harness {
                 failures.push(format!("the probe was disconnected: {why}"));
             }
             if pings.p99 >= MAX_P99 {
-                failures.push(format!("probe ping p99 {} ≥ {} (max {})", fmt_d(pings.p99), fmt_d(MAX_P99), fmt_d(pings.max)));
+                failures.push(format!(
+                    "probe ping p99 {} ≥ {} (max {})",
+                    fmt_d(pings.p99),
+                    fmt_d(MAX_P99),
+                    fmt_d(pings.max)
+                ));
             }
         }
         if !call_after {
@@ -766,12 +791,13 @@ impl Harness {
         }
         failures.extend(self.failures.iter().cloned());
         if !failures.is_empty() {
+            let log = self.server.log_tail(15);
             panic!(
-                "{name}: {} check(s) failed:\n  - {}\nfigures:\n  {}\nserver log (last lines):\n{}",
+                "{name}: {} check(s) failed:\n  - {}\nfigures:\n  {}{}",
                 failures.len(),
                 failures.join("\n  - "),
                 self.figures.join("\n  "),
-                self.server.log_tail(15)
+                if log.is_empty() { String::new() } else { format!("\nserver log (last lines):\n{log}") }
             );
         }
         eprintln!("[{name}] ok");
