@@ -21,6 +21,9 @@
 //! `HOSTILE_OLD_SERVER=1`: those flags are left out. Figures are printed to
 //! stderr (`cargo test --test hostile -- --nocapture`); the server's log level
 //! is `warn` unless `HOSTILE_LOG_LEVEL` says otherwise.
+//!
+//! Run: `cargo test -j1 --test hostile -- --nocapture` (one attack at a
+//! time whatever the test threads; a few minutes in a debug build).
 
 #[path = "hostile/client.rs"]
 mod client;
@@ -60,8 +63,7 @@ const CAP_PER_IP: usize = 16;
 /// Attacker addresses (127.0.0.3, …) used to go over the total cap.
 const CAP_ATTACK_IPS: u8 = 8;
 /// Bursts written at once at a user who reads normally (report: 1.6 MB of
-/// Request+Cancel, 3 MB of room text; Subscribes: enough for > 1 MiB of
-/// NeedKeyFrame).
+/// Request+Cancel, 3 MB of room text: more than `--max-output`'s 1 MiB).
 const BURST_REQUEST_CANCEL: usize = 1_600_000;
 const BURST_ROOM_TEXT: usize = 3_000_000;
 /// How fast the "busy" user under a Subscribe flood reads (bytes/s).
@@ -95,7 +97,8 @@ const WRONG_SECRETS: usize = 500;
 const MAX_MEDIA: usize = 256 * 1024;
 const BIG_KEY_FRAME: usize = 400 * 1024;
 
-const SECRET: &[u8] = b"right-secret";
+/// `--business-secret` of the business tests.
+const SECRET: &str = "right-secret";
 const VETO_CODE: u32 = 7_001;
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -306,7 +309,13 @@ fn connection_caps_per_address_and_in_total() {
     h.attack_msgs = (one.len() + many.len()) as u64;
     h.check(
         closed_many + CAP_TOTAL >= many.len(),
-        format!("{} connections held at once (cap {CAP_TOTAL})", many.len() - closed_many + 3),
+        format!(
+            "{} of {} connections from {CAP_ATTACK_IPS} addresses stayed open besides {} from the first address and 3 \
+             honest ones (--max-connections {CAP_TOTAL})",
+            many.len() - closed_many,
+            many.len(),
+            one.len() - closed
+        ),
     );
     let bound = h.base_fds() + CAP_TOTAL;
     h.check(
@@ -537,8 +546,8 @@ fn subscribe_flood_at_a_busy_user() {
 #[test]
 fn trans_buffer_flood_to_the_business_server() {
     let _s = serial();
-    let mut h = Harness::new("business_flood", ServerOpts::new().flag("--business-secret", "right-secret"));
-    let biz = BizServer::link(h.server.business_addr, SECRET, WAIT).expect("the business server links");
+    let mut h = Harness::new("business_flood", ServerOpts::new().flag("--business-secret", SECRET));
+    let biz = BizServer::link(h.server.business_addr, SECRET.as_bytes(), WAIT).expect("the business server links");
     h.honest();
     let mut carol = Raw::login(h.addr(), "carol", WAIT).unwrap();
     let vetoed = watcher(h.addr(), "vetoed", None);
@@ -591,7 +600,7 @@ fn trans_buffer_flood_to_the_business_server() {
 #[test]
 fn wrong_business_secrets_are_throttled() {
     let _s = serial();
-    let mut h = Harness::start("wrong_secrets", ServerOpts::new().flag("--business-secret", "right-secret"));
+    let mut h = Harness::start("wrong_secrets", ServerOpts::new().flag("--business-secret", SECRET));
     let baddr = h.server.business_addr;
     h.begin_attack();
     let t0 = Instant::now();
@@ -640,7 +649,7 @@ fn wrong_business_secrets_are_throttled() {
     let mut linked = None;
     let mut last = 0;
     while stopped.elapsed() < Duration::from_secs(3) {
-        match BizServer::link(baddr, SECRET, Duration::from_secs(1)) {
+        match BizServer::link(baddr, SECRET.as_bytes(), Duration::from_secs(1)) {
             Ok(b) => {
                 linked = Some(b);
                 break;
