@@ -202,6 +202,20 @@ fn attackers(addr: SocketAddr, name: &str, room: Option<u32>) -> Vec<Raw> {
         .collect()
 }
 
+// ----- control -----------------------------------------------------------------
+
+/// No attack: the frame alone (honest calls, probe, memory) passes, so a
+/// failure elsewhere is the attack's doing.
+#[test]
+fn control_without_attack() {
+    let _s = serial();
+    let mut h = Harness::start("control", ServerOpts::new());
+    h.begin_attack();
+    std::thread::sleep(FLOOD);
+    h.end_attack();
+    h.finish();
+}
+
 // ----- connections -------------------------------------------------------------
 
 /// Report: ~21,000 connections (over the fd limit) held 12 s then released
