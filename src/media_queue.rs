@@ -1,12 +1,18 @@
 //! A receiver's bounded queue of media frames, kept apart from its
 //! signalling so that media never delays signalling.
 //!
-//! Rules (issue "the call carries media"):
+//! Rules:
 //! - whole frames only: a frame being written is finished, never cut;
-//! - when the queue is over its byte budget, video goes first: all queued
-//!   video frames of the oldest video frame's sender are dropped, and that
-//!   sender's later video frames are skipped until a key frame arrives (the
-//!   next video a receiver gets after a loss is a key frame);
+//! - the first video frame queued, when it is a key frame (the next video
+//!   to be written), is never dropped and does not count against the
+//!   budget, so that a key frame larger than the budget (up to the
+//!   protocol's limit) still goes out and video resumes;
+//! - when the queue is over its byte budget, video goes first, starting
+//!   with the sender of the oldest video frame: if that sender has a later
+//!   key frame queued, its frames before that key frame go (decoding
+//!   restarts there, nothing else is lost); otherwise all its queued video
+//!   frames go, and its later video frames are skipped until a key frame
+//!   arrives (the next video a receiver gets after a loss is a key frame);
 //! - audio is dropped only when no video is left to drop, oldest first.
 
 use std::collections::VecDeque;
@@ -47,12 +53,9 @@ impl MediaQueue {
         self.bytes + self.partial.as_ref().map_or(0, |(f, at)| f.bytes.len() - at)
     }
 
-    /// Queues a frame; senders whose video had to be dropped are appended
-    /// to `dropped` (each at most once per call).
-    ///
-    /// The budget always admits the newest frame whole, however large (up
-    /// to the protocol's limit): a key frame larger than the budget still
-    /// reaches the receiver, so that its video resumes.
+    /// Queues a frame; senders whose video had to be dropped (and who
+    /// should send a key frame) are appended to `dropped` (each at most once
+    /// per call).
     pub fn push(&mut self, frame: Arc<MediaOut>, dropped: &mut Vec<u32>) {
         if frame.video {
             if let Some(i) = self.gaps.iter().position(|s| *s == frame.from) {
@@ -64,24 +67,45 @@ impl MediaQueue {
         }
         self.bytes += frame.bytes.len();
         self.frames.push_back(frame);
-        while self.bytes > self.max_bytes && self.frames.len() > 1 {
-            let newest = self.frames.len() - 1;
-            if let Some(i) = self.frames.iter().take(newest).position(|f| f.video) {
+        while self.counted() > self.max_bytes {
+            // The first video frame, a key frame, is the next video to go out: it stays.
+            let kept = self.kept_key();
+            let video = |i: usize, f: &MediaOut| f.video && Some(i) != kept;
+            if let Some(i) = (0..self.frames.len()).find(|&i| video(i, &self.frames[i])) {
                 let from = self.frames[i].from;
-                // The newest frame stays if it is that sender's key frame:
-                // the receiver decodes from it, nothing is lost for good.
-                let restart = self.frames[newest].video && self.frames[newest].from == from && self.frames[newest].key;
-                self.drop_where(|at, f| f.video && f.from == from && !(restart && at == newest));
-                if !restart {
-                    self.gaps.push(from);
-                    if !dropped.contains(&from) {
-                        dropped.push(from);
+                let restart = (i + 1..self.frames.len()).rev().find(|&j| {
+                    let f = &self.frames[j];
+                    f.video && f.key && f.from == from
+                });
+                match restart {
+                    // Decoding restarts at that key frame: nothing is lost for good.
+                    Some(j) => self.drop_where(|at, f| at < j && video(at, f) && f.from == from),
+                    None => {
+                        self.drop_where(|at, f| video(at, f) && f.from == from);
+                        self.gaps.push(from);
+                        if !dropped.contains(&from) {
+                            dropped.push(from);
+                        }
                     }
                 }
-            } else if let Some(f) = self.frames.pop_front() {
-                self.bytes -= f.bytes.len();
+            } else if let Some(i) = self.frames.iter().position(|f| !f.video) {
+                if let Some(f) = self.frames.remove(i) {
+                    self.bytes -= f.bytes.len();
+                }
+            } else {
+                break;
             }
         }
+    }
+
+    /// The index of the first video frame queued, if it is a key frame.
+    fn kept_key(&self) -> Option<usize> {
+        self.frames.iter().position(|f| f.video).filter(|&i| self.frames[i].key)
+    }
+
+    /// Bytes counted against the budget: all queued but [`Self::kept_key`]'s.
+    fn counted(&self) -> usize {
+        self.bytes - self.kept_key().map_or(0, |i| self.frames[i].bytes.len())
     }
 
     /// Drops the frames `pred(index, frame)` picks.
@@ -157,7 +181,7 @@ mod tests {
     fn over_budget_drops_video_first_then_waits_for_a_key_frame() {
         let mut q = MediaQueue::new(1000);
         let mut dropped = Vec::new();
-        q.push(frame(1, true, true, 400), &mut dropped);
+        q.push(frame(1, true, false, 400), &mut dropped);
         q.push(frame(2, false, true, 100), &mut dropped);
         q.push(frame(1, true, false, 400), &mut dropped);
         assert!(dropped.is_empty());
@@ -178,27 +202,49 @@ mod tests {
     }
 
     #[test]
-    fn a_key_frame_larger_than_the_budget_passes_whole() {
+    fn a_key_frame_larger_than_the_budget_passes_whole_with_what_follows() {
         let mut q = MediaQueue::new(1000);
         let mut dropped = Vec::new();
         q.push(frame(1, true, false, 600), &mut dropped);
         q.push(frame(2, false, true, 100), &mut dropped);
-        // Sender 1's key frame of 5,000 bytes: its older video goes, audio
-        // goes to fit, the key frame stays, and no key frame is asked for.
+        // Sender 1's key frame of 5,000 bytes: its older video goes (decoding
+        // restarts at the key frame: no key frame asked for), audio stays.
         q.push(frame(1, true, true, 5000), &mut dropped);
         assert!(dropped.is_empty());
-        assert_eq!(q.pending_bytes(), 5000);
-        // Delta frames after it are queued on top (they decode after it).
-        q.push(frame(1, true, false, 10), &mut dropped);
-        assert_eq!(dropped, vec![1], "over the budget again: video of 1 dropped");
-        dropped.clear();
+        assert_eq!(q.pending_bytes(), 5100);
+        // Delta frames after it fit the budget: the head key frame is not counted.
+        for _ in 0..5 {
+            q.push(frame(1, true, false, 150), &mut dropped);
+        }
+        assert!(dropped.is_empty());
+        assert_eq!(q.pending_bytes(), 5850);
+        let mut pipe = Pipe { got: Vec::new(), room: usize::MAX };
+        q.write_to(&mut pipe, false).unwrap();
+        assert_eq!(pipe.got.len(), 5850);
         // A lone huge key frame from another sender passes too.
         let mut q = MediaQueue::new(1000);
         q.push(frame(3, true, true, 900_000), &mut dropped);
-        assert_eq!(q.pending_bytes(), 900_000);
+        q.push(frame(3, true, false, 500), &mut dropped);
+        assert!(dropped.is_empty());
+        assert_eq!(q.pending_bytes(), 900_500);
+    }
+
+    #[test]
+    fn older_frames_of_a_sender_go_before_its_newer_key_frame() {
+        let mut q = MediaQueue::new(1000);
+        let mut dropped = Vec::new();
+        q.push(frame(1, true, false, 400), &mut dropped);
+        q.push(frame(2, true, false, 300), &mut dropped);
+        q.push(frame(1, true, false, 200), &mut dropped);
+        q.push(frame(1, true, true, 300), &mut dropped);
+        // Over: sender 1's frames before its key frame go; sender 2 stays.
+        assert!(dropped.is_empty());
+        assert_eq!(q.pending_bytes(), 600);
         let mut pipe = Pipe { got: Vec::new(), room: usize::MAX };
         q.write_to(&mut pipe, false).unwrap();
-        assert_eq!(pipe.got.len(), 900_000);
+        let mut want = vec![2u8; 300];
+        want.extend(vec![1u8; 300]);
+        assert_eq!(pipe.got, want);
     }
 
     #[test]

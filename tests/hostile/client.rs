@@ -96,11 +96,11 @@ pub fn frames(msgs: &[ClientMsg]) -> Vec<u8> {
 }
 
 pub fn hello() -> ClientMsg {
-    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![] }
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 }
 }
 
 pub fn biz_hello(secret: &[u8]) -> ClientMsg {
-    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret: secret.to_vec() }
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Business as u8, secret: secret.to_vec(), token: 0 }
 }
 
 pub fn login_msg(name: &str) -> ClientMsg {
@@ -289,7 +289,9 @@ impl Raw {
                 Ok(0) => return true,
                 Err(e) if closed_kind(e.kind()) => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(_) | Err(_) => {
+                // Bytes (a Refused, say): the close may come right behind them.
+                Ok(_) => {}
+                Err(_) => {
                     if Instant::now() >= deadline {
                         return false;
                     }
