@@ -8,7 +8,11 @@
 # prints the tables and stops everything it started. With --with-kamailio it also runs ../shared/bench/kamailio_ref.sh at 2000 and
 # 5000 calls/s, for the reference figures of a SIP proxy measured in the same session.
 #
-# Usage: bench/run.sh [--quick] [--with-kamailio] [--media-only]
+# With --limits it runs only the cost of the limits against hostile clients: calls at LIMITS_RATE
+# (5000/s) for CALL_SECONDS, alternately on a server with the default limits and on one with
+# --no-rate-limits --max-connections-per-ip 0 --login-timeout 86400, LIMITS_ROUNDS (2) times each.
+#
+# Usage: bench/run.sh [--quick] [--with-kamailio] [--media-only] [--limits]
 # Settings (environment): RATES="5000 20000" CALL_SECONDS=30 LEAK_SECONDS=30 PAIRS=1000 THREADS=1
 #   RAMP_START=5000 RAMP_STEP=2500 RAMP_MAX=40000 RAMP_SECONDS=10
 #   IDLE_USERS=100000 IDLE_SOURCES=8 IDLE_HOLD=20 OUT=<results folder>
@@ -30,13 +34,14 @@ if [ -n "${PRIORITY:-}" ]; then
   echo "scheduler group: $(cat /proc/self/autogroup 2>/dev/null)"
 fi
 
-QUICK=0; KAMAILIO=0; MEDIA_ONLY=0
+QUICK=0; KAMAILIO=0; MEDIA_ONLY=0; LIMITS=0
 for a in "$@"; do
   case $a in
     --quick) QUICK=1 ;;
     --with-kamailio) KAMAILIO=1 ;;
     --media-only) MEDIA_ONLY=1 ;;
-    *) echo "usage: $0 [--quick] [--with-kamailio] [--media-only]" >&2; exit 2 ;;
+    --limits) LIMITS=1 ;;
+    *) echo "usage: $0 [--quick] [--with-kamailio] [--media-only] [--limits]" >&2; exit 2 ;;
   esac
 done
 if [ $QUICK = 1 ]; then
@@ -69,7 +74,7 @@ trap 'exit 130' INT TERM
 start_server() {
   local name=$1
   shift
-  "$BIN/anychat-server" --listen 127.0.0.1:0 --business-listen off --log-level warn --max-connections-per-ip 0 "$@" \
+  "$BIN/anychat-server" --listen 127.0.0.1:0 --business-listen off --log-level warn "$@" \
     >"$OUT/server-$name.out" 2>"$OUT/server-$name.err" &
   SERVER_PID=$!
   ADDR=
@@ -92,6 +97,25 @@ free -h | sed -n 1,2p
 { date -u +%FT%TZ; uname -r; nproc; free -h; ulimit -n; git -C "$ROOT" rev-parse HEAD 2>/dev/null || true; } >"$OUT/machine.txt"
 
 bench() { "$BIN/anychat-bench" "$@"; }
+
+if [ $LIMITS = 1 ]; then
+  LIMITS_RATE=${LIMITS_RATE:-5000}; LIMITS_ROUNDS=${LIMITS_ROUNDS:-2}
+  for k in $(seq "$LIMITS_ROUNDS"); do
+    for mode in on off; do
+      if [ $mode = on ]; then
+        start_server "limits-on-$k"
+      else
+        start_server "limits-off-$k" --no-rate-limits --max-connections-per-ip 0 --login-timeout 86400
+      fi
+      echo "=== limits $mode ($k): calls at $LIMITS_RATE/s for $CALL_SECONDS s"
+      bench calls --server "$ADDR" --server-pid "$SERVER_PID" --threads "$THREADS" --pairs "$PAIRS" \
+        --rate "$LIMITS_RATE" --duration "$CALL_SECONDS" --name-prefix "lim$k$mode-" \
+        --json "$OUT/limits-$mode-$k.json" | tee "$OUT/limits-$mode-$k.log"
+      stop_server
+    done
+  done
+  MEDIA_ONLY=1; MEDIA_CALLS=""
+fi
 
 if [ $MEDIA_ONLY = 0 ]; then
 # ---- calls mode, leak check and ramp, on one server
@@ -125,7 +149,7 @@ echo "leak check: server RSS $BASE KiB with the users logged in before any call;
 stop_server
 
 # ---- idle mode, on a fresh server
-start_server idle
+start_server idle --max-connections-per-ip 0
 echo "=== idle: $IDLE_USERS users over $IDLE_SOURCES source addresses, held $IDLE_HOLD s"
 bench idle --server "$ADDR" --server-pid "$SERVER_PID" --threads "$THREADS" --users "$IDLE_USERS" \
   --sources "$IDLE_SOURCES" --hold "$IDLE_HOLD" --connect-concurrency 512 --name-prefix idle- \
@@ -177,6 +201,8 @@ for p in sorted(glob.glob(os.path.join(out, "calls-*.json")), key=lambda p: int(
     call_row("calls", load(p))
 for p in sorted(glob.glob(os.path.join(out, "leak-*.json"))):
     call_row("leak " + p[-6], load(p))
+for p in sorted(glob.glob(os.path.join(out, "limits-*.json")), key=lambda p: (p[-6], p)):
+    call_row("limits " + os.path.basename(p)[7:-5].replace("-", " "), load(p))
 if os.path.exists(os.path.join(out, "ramp.json")):
     for i, st in enumerate(load(os.path.join(out, "ramp.json"))["steps"]):
         call_row(f"ramp {i + 1}" + ("" if st["clean"] else " (x)"), st)
