@@ -32,9 +32,17 @@ use crate::protocol::{
 };
 
 /// Identifies one transport connection for the lifetime of the process.
-/// The event loop must never reuse an id for another connection.
+/// The event loop must never reuse an id for another connection. The server
+/// makes it from a slot (low 32 bits) and a generation (high 32 bits), and
+/// it prints as `slot.generation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0 & 0xFFFF_FFFF, self.0 >> 32)
+    }
+}
 
 /// Settings of the core server.
 #[derive(Debug, Clone)]
@@ -514,7 +522,7 @@ impl Core {
                     let Some(c) = self.conns.get(&conn) else { continue };
                     let due = c.last_rx + self.config.keepalive_timeout;
                     if due <= now {
-                        tracing::info!(conn = conn.0, "keep-alive timeout");
+                        tracing::info!(conn = %conn, "keep-alive timeout");
                         self.close(now, conn, CloseReason::KeepaliveTimeout);
                     } else {
                         self.timers.push(Reverse((due, Timer::Keepalive(conn))));
@@ -538,7 +546,7 @@ impl Core {
                 }
                 Timer::Login(conn) => match self.conns.get(&conn).map(|c| &c.state) {
                     Some(ConnState::AwaitHello | ConnState::Ready { login: None }) => {
-                        tracing::info!(conn = conn.0, "not logged in within the login time-out");
+                        tracing::info!(conn = %conn, "not logged in within the login time-out");
                         self.stats.login_timeouts += 1;
                         self.close(now, conn, CloseReason::LoginTimeout);
                     }
@@ -597,7 +605,7 @@ impl Core {
                 self.ask_login(now, conn, LoginAsk { name, app_id: user_id, nick }, password);
             }
             (ConnState::Ready { login: Some(_) }, ClientMsg::Login { .. } | ClientMsg::LoginEx { .. }) => {
-                tracing::debug!(conn = conn.0, "ignored: login already being verified");
+                tracing::debug!(conn = %conn, "ignored: login already being verified");
             }
             (ConnState::LoggedIn(uid), ClientMsg::Login { .. } | ClientMsg::LoginEx { .. }) => {
                 let uid = *uid;
@@ -610,7 +618,7 @@ impl Core {
                 self.close(now, conn, CloseReason::Logout);
             }
             (ConnState::Ready { .. }, other) => {
-                tracing::debug!(conn = conn.0, ?other, "ignored: not logged in");
+                tracing::debug!(conn = %conn, ?other, "ignored: not logged in");
             }
             (ConnState::LoggedIn(uid), msg) => {
                 let uid = *uid;
@@ -624,7 +632,7 @@ impl Core {
         let business_port = c.business_port;
         let wanted = if business_port { Role::Business } else { Role::Client };
         let refusal = if version != PROTOCOL_VERSION || role != wanted as u8 {
-            tracing::info!(conn = conn.0, version, role, "handshake refused: version or role");
+            tracing::info!(conn = %conn, version, role, "handshake refused: version or role");
             Some(GV_ERR_CONNECT_OLDVERSION)
         } else if business_port {
             let ip = c.ip.clone();
@@ -645,7 +653,7 @@ impl Core {
             self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token: 0 });
             return;
         }
-        tracing::info!(conn = conn.0, "business server linked");
+        tracing::info!(conn = %conn, "business server linked");
         if let Some(c) = self.conns.get_mut(&conn) {
             c.state = ConnState::Business;
         }
@@ -689,29 +697,30 @@ impl Core {
                 self.secret_tries.retain(|_, a| !a.is_full(now, SECRET_TRIES));
             }
             if self.secret_tries.len() >= MAX_SECRET_SOURCES && !self.secret_tries.contains_key(ip) {
-                // Memory stays bounded: unknown sources share one entry.
+                // Memory stays bounded: past that many sources trying at
+                // once, the tries counted so far are forgotten.
                 self.secret_tries.clear();
             }
             let tries = self.secret_tries.entry(ip.to_string()).or_insert_with(|| Attempts::new(now, SECRET_TRIES));
             if !tries.allowed(now, SECRET_TRIES) {
-                tracing::warn!(conn = conn.0, ip, "business server refused: too many wrong secrets from its address");
+                tracing::warn!(conn = %conn, ip, "business server refused: too many wrong secrets from its address");
                 self.stats.secret_refusals += 1;
                 return Some(GV_ERR_IPADDR_LOCK);
             }
             if !bool::from(subtle::ConstantTimeEq::ct_eq(want.as_slice(), secret)) {
                 tries.failed(now, SECRET_TRIES);
-                tracing::warn!(conn = conn.0, ip, "business server refused: wrong secret");
+                tracing::warn!(conn = %conn, ip, "business server refused: wrong secret");
                 self.stats.secret_refusals += 1;
                 return Some(GV_ERR_CONNECT_AUTHFAIL);
             }
         }
         if self.business.is_some() {
-            tracing::warn!(conn = conn.0, "business server refused: another one is already linked");
+            tracing::warn!(conn = %conn, "business server refused: another one is already linked");
             return Some(GV_ERR_ALREADY_LOGIN);
         }
         match self.business_hold {
             Some((held, until)) if now < until && token != held => {
-                tracing::warn!(conn = conn.0, "business server refused: the slot is held for the one that was linked");
+                tracing::warn!(conn = %conn, "business server refused: the slot is held for the one that was linked");
                 Some(GV_ERR_ALREADY_LOGIN)
             }
             _ => None,
@@ -945,9 +954,9 @@ impl Core {
     fn over_rate(&mut self, now: Instant, conn: ConnId, class: Class) {
         self.stats.throttled[class as usize] += 1;
         match self.config.rate_limits.action {
-            RateAction::Throttle => tracing::debug!(conn = conn.0, %class, "over its rate: throttled"),
+            RateAction::Throttle => tracing::debug!(conn = %conn, %class, "over its rate: throttled"),
             RateAction::Disconnect => {
-                tracing::info!(conn = conn.0, %class, "over its rate: disconnected");
+                tracing::info!(conn = %conn, %class, "over its rate: disconnected");
                 self.stats.rate_disconnects += 1;
                 self.push(conn, ServerMsg::LinkClose { code: GV_ERR_CONNECT_FUNCLIMIT });
                 self.close(now, conn, CloseReason::RateLimited);
@@ -1090,7 +1099,7 @@ impl Core {
                         self.login(now, conn, LoginAsk { app_id: user_id, nick, ..ask }, level);
                     }
                     _ => {
-                        tracing::info!(conn = conn.0, code, "login refused by the business server");
+                        tracing::info!(conn = %conn, code, "login refused by the business server");
                         self.refuse_login(conn, ask.name, code);
                     }
                 }
@@ -1159,7 +1168,7 @@ impl Core {
             return;
         }
         if self.business_missing(now) {
-            tracing::info!(conn = conn.0, "login refused: no business server linked");
+            tracing::info!(conn = %conn, "login refused: no business server linked");
             self.refuse_login(conn, ask.name, GV_ERR_SERVERSDK_FAIL);
             return;
         }
@@ -1176,7 +1185,7 @@ impl Core {
             None if self.held_by_another(ask.app_id, &ask.name) => {
                 // Without a business server a claimed id never takes over
                 // another user's session (a name does: newest wins).
-                tracing::warn!(conn = conn.0, user = ask.app_id, "login refused: the id claimed is another user's");
+                tracing::warn!(conn = %conn, user = ask.app_id, "login refused: the id claimed is another user's");
                 self.stats.id_claims_refused += 1;
                 self.refuse_login(conn, ask.name, GV_ERR_ALREADY_LOGIN);
             }
@@ -1211,7 +1220,7 @@ impl Core {
             id
         };
         if let Some(old) = self.users.get(&uid).map(|u| u.conn) {
-            tracing::info!(user = uid, old_conn = old.0, new_conn = conn.0, "login elsewhere: closing old session");
+            tracing::info!(user = uid, old_conn = %old, new_conn = %conn, "login elsewhere: closing old session");
             self.push(old, ServerMsg::LinkClose { code: GV_ERR_LOGIN_NEWLOGIN });
             self.close(now, old, CloseReason::LoggedInElsewhere);
         }
@@ -1238,7 +1247,7 @@ impl Core {
             }
             None => Vec::new(),
         };
-        tracing::info!(user = uid, name = %String::from_utf8_lossy(&name), conn = conn.0, "login");
+        tracing::info!(user = uid, name = %String::from_utf8_lossy(&name), conn = %conn, "login");
         self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone(), level, nick });
         self.send_business(ServerMsg::BizUserLogin { user_id: uid, name, level, ip });
     }
@@ -1247,7 +1256,7 @@ impl Core {
     /// close it after flushing what is queued.
     fn close(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
         if let Some(c) = self.conns.remove(&conn) {
-            tracing::info!(conn = conn.0, ?reason, "disconnect");
+            tracing::info!(conn = %conn, ?reason, "disconnect");
             let code = match reason {
                 CloseReason::LoggedInElsewhere => GV_ERR_LOGIN_NEWLOGIN,
                 _ => GV_ERR_CONNECT_ABORT,
@@ -1262,12 +1271,12 @@ impl Core {
     fn forget_conn(&mut self, now: Instant, conn: ConnId, state: ConnState, how: Departure, code: u32) {
         match state {
             ConnState::LoggedIn(uid) => {
-                tracing::info!(user = uid, conn = conn.0, ?how, "session ended");
+                tracing::info!(user = uid, conn = %conn, ?how, "session ended");
                 self.drop_user(uid, how);
                 self.send_business(ServerMsg::BizUserLogout { user_id: uid, code });
             }
             ConnState::Business if self.business == Some(conn) => self.business_gone(now),
-            _ => tracing::debug!(conn = conn.0, "connection closed before login"),
+            _ => tracing::debug!(conn = %conn, "connection closed before login"),
         }
     }
 

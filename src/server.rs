@@ -515,7 +515,7 @@ impl Server {
             over_since: None,
         });
         *self.per_ip.entry(ip).or_insert(0) += 1;
-        tracing::debug!(%peer, conn = %conn_name(id), business, "accepted");
+        tracing::debug!(%peer, conn = %id, business, "accepted");
         self.core.on_connect(now, id, business, ip.to_string());
         // Bytes may have arrived with the connection.
         self.mark_ready(key);
@@ -599,7 +599,7 @@ impl Server {
             let Some(conn) = self.conns.get_mut(key) else { return false };
             let n = match conn.stream.read(&mut self.scratch) {
                 Ok(0) => {
-                    tracing::debug!(conn = %conn_name(id), "peer closed");
+                    tracing::debug!(conn = %id, "peer closed");
                     self.drop_conn(now, key, true);
                     return false;
                 }
@@ -607,13 +607,13 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::InvalidData && conn.stream.is_tls() => {
-                    tracing::warn!(conn = %conn_name(id), peer = %conn.peer, "TLS error, closing connection: {e}");
+                    tracing::warn!(conn = %id, peer = %conn.peer, "TLS error, closing connection: {e}");
                     self.stats.bad_frames += 1;
                     self.drop_conn(now, key, true);
                     return false;
                 }
                 Err(e) => {
-                    tracing::info!(conn = %conn_name(id), "read error: {e}");
+                    tracing::info!(conn = %id, "read error: {e}");
                     self.drop_conn(now, key, true);
                     return false;
                 }
@@ -680,7 +680,7 @@ impl Server {
 
     fn bad_frame(&mut self, now: Instant, key: usize, e: DecodeError) -> bool {
         if let Some(conn) = self.conns.get(key) {
-            tracing::warn!(conn = %conn_name(conn.id), peer = %conn.peer, "bad frame, closing connection: {e}");
+            tracing::warn!(conn = %conn.id, peer = %conn.peer, "bad frame, closing connection: {e}");
         }
         self.stats.bad_frames += 1;
         self.drop_conn(now, key, true);
@@ -704,7 +704,7 @@ impl Server {
                     }
                     msg.encode(&mut conn.out);
                     if conn.pending() > self.max_output * 8 {
-                        tracing::warn!(conn = %conn_name(id), peer = %conn.peer, "output buffer full (8 x max-output), closing");
+                        tracing::warn!(conn = %id, peer = %conn.peer, "output buffer full (8 x max-output), closing");
                         self.stats.slow_readers += 1;
                         self.drop_conn(now, key, true);
                         continue;
@@ -715,14 +715,14 @@ impl Server {
                     let Some(key) = self.key_of(id) else { continue };
                     self.conns[key].media.push(frame, &mut self.dropped);
                     for from in self.dropped.drain(..) {
-                        tracing::debug!(conn = %conn_name(id), from, "slow receiver: video frames dropped");
+                        tracing::debug!(conn = %id, from, "slow receiver: video frames dropped");
                         self.core.on_media_dropped(now, from);
                     }
                     self.mark_dirty(key);
                 }
                 Output::Close(id, reason) => {
                     let Some(key) = self.key_of(id) else { continue };
-                    tracing::debug!(conn = %conn_name(id), ?reason, "closing");
+                    tracing::debug!(conn = %id, ?reason, "closing");
                     self.conns[key].closing = Some(now + CLOSE_LINGER);
                     self.timers.push(Reverse((now + CLOSE_LINGER, LoopTimer::Linger(id))));
                     self.mark_dirty(key);
@@ -768,7 +768,7 @@ impl Server {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
-                        tracing::debug!(conn = %conn_name(conn.id), "write error: {e}");
+                        tracing::debug!(conn = %conn.id, "write error: {e}");
                         failed = true;
                         break;
                     }
@@ -809,7 +809,7 @@ impl Server {
                 let interest = if want_writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
                 let token = Token(key + FIRST_CONN);
                 if let Err(e) = self.poll.registry().reregister(&mut conn.stream, token, interest) {
-                    tracing::warn!(conn = %conn_name(conn.id), "reregister failed: {e}");
+                    tracing::warn!(conn = %conn.id, "reregister failed: {e}");
                 }
                 conn.writable = want_writable;
             }
@@ -848,7 +848,7 @@ impl Server {
                 }
                 LoopTimer::Linger(id) => {
                     let Some(key) = self.key_of(id) else { continue };
-                    tracing::info!(conn = %conn_name(id), "closing connection not flushed in time: dropped");
+                    tracing::info!(conn = %id, "closing connection not flushed in time: dropped");
                     self.stats.linger_drops += 1;
                     self.drop_conn(now, key, false);
                 }
@@ -858,7 +858,7 @@ impl Server {
                     match conn.over_since {
                         Some(since) if since + self.slow_reader_timeout <= now => {
                             tracing::warn!(
-                                conn = %conn_name(id),
+                                conn = %id,
                                 peer = %conn.peer,
                                 pending = conn.pending(),
                                 "output buffer full for {:?} (peer not reading), closing",
@@ -954,7 +954,7 @@ impl Server {
                 self.per_ip.remove(&ip);
             }
         }
-        tracing::debug!(conn = %conn_name(conn.id), peer = %conn.peer, "connection removed");
+        tracing::debug!(conn = %conn.id, peer = %conn.peer, "connection removed");
         if tell_core {
             self.core.on_closed(now, conn.id);
         }
@@ -996,11 +996,6 @@ fn feed(
         used += n;
         *messages -= 1;
     }
-}
-
-/// A connection id as people read it: `slot.generation`.
-pub fn conn_name(id: ConnId) -> String {
-    format!("{}.{}", id.0 & 0xFFFF_FFFF, id.0 >> 32)
 }
 
 fn annotate(e: io::Error, what: &str) -> io::Error {
