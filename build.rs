@@ -27,7 +27,7 @@ fn items(file: &Path, prefix: &str) -> Vec<String> {
     out
 }
 
-/// Constants of `src/constants.rs`, split into (business-server header's, others).
+/// Constants of `src/wire/constants.rs`, split into (business-server header's, others).
 fn constants(file: &Path) -> (Vec<String>, Vec<String>) {
     let text = std::fs::read_to_string(file).expect("read constants");
     let (mut server, mut client) = (Vec::new(), Vec::new());
@@ -66,13 +66,13 @@ fn generate(crate_dir: &Path, out: &str, guard: &str, title: &str, include: Vec<
 
 fn main() {
     for f in [
-        "src/ffi.rs",
-        "src/ffi_stubs.rs",
-        "src/ffi_media.rs",
-        "src/ffi_types.rs",
-        "src/bras_ffi.rs",
-        "src/bras_stubs.rs",
-        "src/constants.rs",
+        "src/abi/brac/api.rs",
+        "src/abi/brac/unsupported.rs",
+        "src/abi/brac/media.rs",
+        "src/abi/types.rs",
+        "src/abi/bras/api.rs",
+        "src/abi/bras/unsupported.rs",
+        "src/wire/constants.rs",
         "cbindgen.toml",
         "build.rs",
         "build/vendor.rs",
@@ -81,19 +81,19 @@ fn main() {
         println!("cargo:rerun-if-changed={f}");
     }
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let (server_consts, client_consts) = constants(&dir.join("src/constants.rs"));
-    let mut brac = items(&dir.join("src/ffi.rs"), "BRAC_");
-    brac.extend(items(&dir.join("src/ffi_stubs.rs"), "BRAC_"));
-    brac.extend(items(&dir.join("src/ffi_media.rs"), "BRAC_"));
-    brac.extend(items(&dir.join("src/ffi_types.rs"), "BRAC_"));
-    let mut bras = items(&dir.join("src/bras_ffi.rs"), "BRAS_");
-    bras.extend(items(&dir.join("src/bras_stubs.rs"), "BRAS_"));
-    bras.extend(items(&dir.join("src/ffi_types.rs"), "BRAS_"));
-    // Every type of src/ffi_types.rs is emitted even when no function uses
+    let (server_consts, client_consts) = constants(&dir.join("src/wire/constants.rs"));
+    let mut brac = items(&dir.join("src/abi/brac/api.rs"), "BRAC_");
+    brac.extend(items(&dir.join("src/abi/brac/unsupported.rs"), "BRAC_"));
+    brac.extend(items(&dir.join("src/abi/brac/media.rs"), "BRAC_"));
+    brac.extend(items(&dir.join("src/abi/types.rs"), "BRAC_"));
+    let mut bras = items(&dir.join("src/abi/bras/api.rs"), "BRAS_");
+    bras.extend(items(&dir.join("src/abi/bras/unsupported.rs"), "BRAS_"));
+    bras.extend(items(&dir.join("src/abi/types.rs"), "BRAS_"));
+    // Every type of src/abi/types.rs is emitted even when no function uses
     // it (callback typedefs set only through *_SetCallBack, BITMAPFILEHEADER…):
     // the BRAS_ ones into the server header, all others into the client's.
     let (server_types, client_types): (Vec<String>, Vec<String>) =
-        items(&dir.join("src/ffi_types.rs"), "").into_iter().partition(|n| n.starts_with("BRAS_"));
+        items(&dir.join("src/abi/types.rs"), "").into_iter().partition(|n| n.starts_with("BRAS_"));
 
     let mut not_client = bras;
     not_client.extend(server_consts);
@@ -116,7 +116,7 @@ fn main() {
         not_server,
     );
     // The vendor's header files, split from the two headers above.
-    let constants_rs = std::fs::read_to_string(dir.join("src/constants.rs")).expect("read constants");
+    let constants_rs = std::fs::read_to_string(dir.join("src/wire/constants.rs")).expect("read constants");
     let tsv = std::fs::read_to_string(dir.join("tests/data/legacy-api.tsv")).expect("read legacy-api.tsv");
     vendor::generate(&dir, &constants_rs, &tsv);
 }

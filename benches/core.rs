@@ -13,9 +13,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use anychat::constants::*;
 use anychat::core::{ConnId, Core, CoreConfig, Output};
-use anychat::protocol::{split_frame, CallEvent, ClientMsg, Role, ServerMsg, PROTOCOL_VERSION};
+use anychat::wire::constants::*;
+use anychat::wire::protocol::{split_frame, CallEvent, ClientMsg, Role, ServerMsg, PROTOCOL_VERSION};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const EVENTS_PER_CALL: u64 = 9;

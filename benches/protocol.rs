@@ -5,8 +5,8 @@
 
 use std::hint::black_box;
 
-use anychat::constants::*;
-use anychat::protocol::{split_frame, CallEvent, ClientMsg, ServerMsg};
+use anychat::wire::constants::*;
+use anychat::wire::protocol::{split_frame, CallEvent, ClientMsg, ServerMsg};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn event(event: u32) -> CallEvent {
@@ -23,7 +23,7 @@ fn event(event: u32) -> CallEvent {
 fn server_call() -> ServerMsg {
     ServerMsg::VideoCall {
         ev: event(BRAC_VIDEOCALL_EVENT_START),
-        peer: anychat::protocol::RoomUser {
+        peer: anychat::wire::protocol::RoomUser {
             user_id: 4242,
             name: b"bench-user-4242".to_vec(),
             nick: b"bench-user-4242".to_vec(),

@@ -27,7 +27,7 @@ PARTLY = {
 def docs():
     """Function name -> its doc comment (joined lines)."""
     out = {}
-    for path in sorted(glob.glob(f"{ROOT}/src/*.rs")):
+    for path in sorted(glob.glob(f"{ROOT}/src/**/*.rs", recursive=True)):
         lines = open(path, encoding="utf-8").read().splitlines()
         for i, line in enumerate(lines):
             m = re.match(r'\s*pub (?:unsafe )?extern "C" fn (BRA[CS]_\w+)', line)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate src/constants.rs from the spec's constants.tsv (header, name, value).
+"""Generate src/wire/constants.rs from the spec's constants.tsv (header, name, value).
 
-Run: python3 scripts/gen-constants.py ../shared/spec/constants.tsv > src/constants.rs
+Run: python3 scripts/gen-constants.py ../shared/spec/constants.tsv > src/wire/constants.rs
 The output is committed; cbindgen turns every constant into a #define in the headers.
 """
 import sys

@@ -13,13 +13,13 @@
 use std::ffi::{c_char, c_int, c_long};
 use std::ptr::{null, null_mut};
 
-use anychat::bras_ffi::*;
-use anychat::bras_stubs::*;
-use anychat::constants::*;
-use anychat::ffi::*;
-use anychat::ffi_media::*;
-use anychat::ffi_stubs::*;
-use anychat::ffi_types::*;
+use anychat::abi::brac::api::*;
+use anychat::abi::brac::media::*;
+use anychat::abi::brac::unsupported::*;
+use anychat::abi::bras::api::*;
+use anychat::abi::bras::unsupported::*;
+use anychat::abi::types::*;
+use anychat::wire::constants::*;
 
 const NOT: DWORD = GV_ERR_FUNCNOTALLOW;
 const BAD: DWORD = GV_ERR_FUNCOPTERROR;

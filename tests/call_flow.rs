@@ -376,7 +376,7 @@ fn release_from_inside_a_callback_does_not_deadlock() {
 /// server's memory, and nobody else is disturbed.
 #[test]
 fn a_client_that_stops_reading_is_disconnected() {
-    use anychat::protocol::{ClientMsg, Role, PROTOCOL_VERSION};
+    use anychat::wire::protocol::{ClientMsg, Role, PROTOCOL_VERSION};
     let server = Server::start(&["--max-output", "65536", "--slow-reader-timeout", "2"]);
     // A raw client: logs in, enters room 100, then never reads.
     let mut raw = TcpStream::connect(("127.0.0.1", server.port)).unwrap();

@@ -35,7 +35,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anychat::protocol::{ClientMsg, ServerMsg, DEVICE_CAMERA, MEDIA_VIDEO};
+use anychat::wire::protocol::{ClientMsg, ServerMsg, DEVICE_CAMERA, MEDIA_VIDEO};
 
 use client::*;
 use harness::*;

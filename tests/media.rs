@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anychat::constants::{BRAC_PIX_FMT_RGB24, GV_AUDIO_STATE_OPEN, GV_CAMERA_STATE_OPEN};
-use anychat::media;
+use anychat::codec;
+use anychat::wire::constants::{BRAC_PIX_FMT_RGB24, GV_AUDIO_STATE_OPEN, GV_CAMERA_STATE_OPEN};
 use common::{Cli, Server};
 
 /// Longest wait for media events: a debug build encoding and decoding
@@ -26,7 +26,7 @@ const LONG: Duration = Duration::from_secs(40);
 /// The test pattern's size.
 const W: u32 = 640;
 const H: u32 = 480;
-/// The largest [`media::signature_distance`] between a received frame and
+/// The largest [`codec::signature_distance`] between a received frame and
 /// the pattern frame of the same number that counts as "the same picture".
 /// Decoded frames come within 1 of their source here (any of the three
 /// formats), while the pattern's next frame (bars moved by 8 pixels) is 16
@@ -239,8 +239,8 @@ fn check_video(rx: &mut Cli, from: u32, fmt: Fmt, min: usize) -> Vec<Video> {
 
 /// The signature of pattern frame `n` as the sender made it.
 fn pattern_signature(n: i64) -> Vec<u8> {
-    let frame = media::test_pattern_rgb24(W, H, n as u32).unwrap();
-    media::frame_signature(BRAC_PIX_FMT_RGB24 as i32, W, H, &frame).unwrap()
+    let frame = codec::test_pattern_rgb24(W, H, n as u32).unwrap();
+    codec::frame_signature(BRAC_PIX_FMT_RGB24 as i32, W, H, &frame).unwrap()
 }
 
 /// Compares received frames with the pattern frames of the same numbers
@@ -250,8 +250,8 @@ fn check_signatures(name: &str, frames: &[Video]) -> usize {
     let mut matched = 0;
     let (mut same, mut neighbour) = (Vec::new(), Vec::new());
     for f in frames {
-        let d = media::signature_distance(&f.sig, &pattern_signature(f.n));
-        let dn = media::signature_distance(&f.sig, &pattern_signature(f.n + 1));
+        let d = codec::signature_distance(&f.sig, &pattern_signature(f.n));
+        let dn = codec::signature_distance(&f.sig, &pattern_signature(f.n + 1));
         same.push(d);
         neighbour.push(dn);
         matched += usize::from(d <= SIG_TOLERANCE);

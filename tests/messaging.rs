@@ -11,7 +11,7 @@
 
 mod common;
 
-use anychat::constants::*;
+use anychat::wire::constants::*;
 use common::{Bras, Cli, Server};
 
 /// How `anychat-cli` prints the user id `-1` (oneself) in its answers.

@@ -1,4 +1,4 @@
-//! `anychat::tls`: configurations from PEM files and the [`Stream`] over
+//! `anychat::net::tls`: configurations from PEM files and the [`Stream`] over
 //! real loopback sockets, driven by a mio loop written the way the server
 //! and the libraries drive their sockets (read until `WouldBlock`, write
 //! from an output buffer, WRITABLE interest only while something waits).
@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anychat::tls::{self, Stream, TlsError, TLS_BUFFER_LIMIT};
+use anychat::net::tls::{self, Stream, TlsError, TLS_BUFFER_LIMIT};
 use certs::{Leaf, Pki};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};

@@ -1,6 +1,6 @@
 //! `anychat-bench`: load generator for the core server (`anychat-server`).
 //!
-//! Simulated clients speak the real wire protocol (`anychat::protocol`), many
+//! Simulated clients speak the real wire protocol (`anychat::wire::protocol`), many
 //! per thread on a few mio loops. Modes:
 //!
 //! ```text
@@ -992,11 +992,11 @@ fn media(a: MediaArgs) -> Result<()> {
     if a.calls == 0 || a.calls > MAX_MEDIA_CALLS || a.calls < a.common.threads as usize {
         return Err(format!("--calls must be in {}..={MAX_MEDIA_CALLS}", a.common.threads));
     }
-    if a.frame_bytes < bench_media::STAMP_LEN || a.frame_bytes > anychat::protocol::MAX_MEDIA_LEN * 9 / 10 {
+    if a.frame_bytes < bench_media::STAMP_LEN || a.frame_bytes > anychat::wire::protocol::MAX_MEDIA_LEN * 9 / 10 {
         return Err(format!(
             "--frame-bytes must be in {}..={}",
             bench_media::STAMP_LEN,
-            anychat::protocol::MAX_MEDIA_LEN * 9 / 10
+            anychat::wire::protocol::MAX_MEDIA_LEN * 9 / 10
         ));
     }
     if a.key_every == 0 || a.key_every > 1_000_000 {

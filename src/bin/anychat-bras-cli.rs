@@ -28,9 +28,9 @@ use std::io::BufRead;
 use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
 
-use anychat::bras_ffi::*;
-use anychat::constants::*;
-use anychat::ffi::{DWORD, LPCTSTR, LPDWORD, LPVOID};
+use anychat::abi::brac::api::{DWORD, LPCTSTR, LPDWORD, LPVOID};
+use anychat::abi::bras::api::*;
+use anychat::wire::constants::*;
 
 #[derive(Default)]
 struct Options {
@@ -196,7 +196,7 @@ unsafe extern "system" fn on_text(
     room: DWORD,
     src: DWORD,
     tar: DWORD,
-    secret: anychat::ffi::BOOL,
+    secret: anychat::abi::brac::api::BOOL,
     msg: LPCTSTR,
     len: DWORD,
     _u: LPVOID,

@@ -36,11 +36,13 @@ use std::ffi::{c_char, CStr, CString};
 use std::io::BufRead;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use anychat::constants::*;
-use anychat::ffi::*;
-use anychat::ffi_media::*;
-use anychat::ffi_stubs::{BRAC_SetAudioDataExCallBack, BRAC_SetSDKFilterDataCallBack, BRAC_SetVideoDataExCallBack};
-use anychat::ffi_types::{BITMAPINFOHEADER, WAVEFORMATEX};
+use anychat::abi::brac::api::*;
+use anychat::abi::brac::media::*;
+use anychat::abi::brac::unsupported::{
+    BRAC_SetAudioDataExCallBack, BRAC_SetSDKFilterDataCallBack, BRAC_SetVideoDataExCallBack,
+};
+use anychat::abi::types::{BITMAPINFOHEADER, WAVEFORMATEX};
+use anychat::wire::constants::*;
 
 static AUTO_REPLY: AtomicU32 = AtomicU32::new(u32::MAX);
 /// `--slow-video MS`: the first video callback blocks that long.
@@ -163,8 +165,8 @@ unsafe extern "system" fn on_video(from: DWORD, buf: LPVOID, len: DWORD, bmi: BI
     let fmt = VIDEO_FMT.load(Ordering::SeqCst) as i32;
     // SAFETY: the library passes `len` readable bytes.
     let data = unsafe { std::slice::from_raw_parts(buf as *const u8, len as usize) };
-    let n = anychat::media::pattern_frame_number(fmt, w, h, data).map(|n| n as i64).unwrap_or(-1);
-    let sig = anychat::media::frame_signature(fmt, w, h, data).map(hex).unwrap_or_default();
+    let n = anychat::codec::pattern_frame_number(fmt, w, h, data).map(|n| n as i64).unwrap_or(-1);
+    let sig = anychat::codec::frame_signature(fmt, w, h, data).map(hex).unwrap_or_default();
     println!("video from={from} w={w} h={h} bits={} len={len} ts={ts} n={n} sig={sig}", bmi.biBitCount);
     let slow = SLOW_VIDEO_MS.swap(0, Ordering::SeqCst);
     if slow > 0 {
@@ -177,7 +179,7 @@ unsafe extern "system" fn on_video(from: DWORD, buf: LPVOID, len: DWORD, bmi: BI
 unsafe extern "system" fn on_audio(from: DWORD, buf: LPVOID, len: DWORD, wf: WAVEFORMATEX, ts: DWORD, _u: LPVOID) {
     // SAFETY: the library passes `len` readable bytes.
     let data = unsafe { std::slice::from_raw_parts(buf as *const u8, len as usize) };
-    let rms = anychat::media::energy(data);
+    let rms = anychat::codec::energy(data);
     println!(
         "audio from={from} rate={} ch={} bits={} len={len} ts={ts} rms={rms:.0}",
         wf.nSamplesPerSec, wf.nChannels, wf.wBitsPerSample
@@ -210,14 +212,14 @@ fn stream(secs: u32, w: u32, h: u32, fps: u32) -> DWORD {
     BRAC_UserCameraControl(u32::MAX, 1);
     BRAC_UserSpeakControl(u32::MAX, 1);
     std::thread::spawn(move || {
-        let fmt = anychat::media::AudioFormat { channels: 1, samples_per_sec: 16000, bits_per_sample: 16 };
+        let fmt = anychat::codec::AudioFormat { channels: 1, samples_per_sec: 16000, bits_per_sample: 16 };
         let start = std::time::Instant::now();
         let (mut vn, mut an, mut v_ok, mut a_ok) = (0u32, 0u64, 0u32, 0u32);
         let end = std::time::Duration::from_secs(secs as u64);
         while start.elapsed() < end {
             let t = start.elapsed();
             if t.as_secs_f64() * fps as f64 >= vn as f64 {
-                let mut frame = anychat::media::test_pattern_rgb24(w, h, vn).unwrap_or_default();
+                let mut frame = anychat::codec::test_pattern_rgb24(w, h, vn).unwrap_or_default();
                 // SAFETY: `frame` is a live buffer of the length given.
                 let r =
                     unsafe { BRAC_InputVideoData(frame.as_mut_ptr(), frame.len() as DWORD, t.as_millis() as DWORD) };
@@ -225,7 +227,7 @@ fn stream(secs: u32, w: u32, h: u32, fps: u32) -> DWORD {
                 vn += 1;
             }
             if t.as_secs_f64() * 50.0 >= (an / 320) as f64 {
-                let mut pcm = anychat::media::tone_pcm16(&fmt, 440.0, 8000, an, 320);
+                let mut pcm = anychat::codec::tone_pcm16(&fmt, 440.0, 8000, an, 320);
                 // SAFETY: `pcm` is a live buffer of the length given.
                 let r = unsafe { BRAC_InputAudioData(pcm.as_mut_ptr(), pcm.len() as DWORD, t.as_millis() as DWORD) };
                 a_ok += (r == 0) as u32;

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anychat::core::limits::{RateAction, RateLimits};
 use anychat::core::CoreConfig;
-use anychat::limits::{RateAction, RateLimits};
-use anychat::server::{raise_fd_limit, Server, ServerConfig};
+use anychat::net::server::{raise_fd_limit, Server, ServerConfig};
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -121,8 +121,8 @@ fn parse_business_listen(s: &str) -> Result<BusinessListen, String> {
 
 /// The TLS listener and the business listener's TLS, from the flags.
 type TlsSettings = (
-    Option<(SocketAddr, std::sync::Arc<anychat::tls::ServerConfig>)>,
-    Option<std::sync::Arc<anychat::tls::ServerConfig>>,
+    Option<(SocketAddr, std::sync::Arc<anychat::net::tls::ServerConfig>)>,
+    Option<std::sync::Arc<anychat::net::tls::ServerConfig>>,
 );
 
 fn tls_settings(args: &Args) -> Result<TlsSettings, String> {
@@ -137,12 +137,12 @@ fn tls_settings(args: &Args) -> Result<TlsSettings, String> {
         _ => return Err("TLS needs both --tls-cert and --tls-key".into()),
     };
     let clients = match args.tls_listen {
-        Some(addr) => Some((addr, anychat::tls::server_config(cert, key, None).map_err(|e| e.to_string())?)),
+        Some(addr) => Some((addr, anychat::net::tls::server_config(cert, key, None).map_err(|e| e.to_string())?)),
         None => None,
     };
     let business = if args.business_tls {
         let ca = args.business_client_ca.as_deref();
-        Some(anychat::tls::server_config(cert, key, ca).map_err(|e| e.to_string())?)
+        Some(anychat::net::tls::server_config(cert, key, ca).map_err(|e| e.to_string())?)
     } else {
         None
     };
@@ -199,14 +199,14 @@ fn main() -> ExitCode {
         (Some(s), _) => Some(s),
         (None, None) => None,
         (None, Some(_)) => {
-            let Some(dir) = args.state_dir.clone().or_else(anychat::secret::default_state_dir) else {
+            let Some(dir) = args.state_dir.clone().or_else(anychat::net::secret::default_state_dir) else {
                 eprintln!("anychat-server: no business secret: give --business-secret or --state-dir");
                 return ExitCode::from(2);
             };
-            match anychat::secret::load_or_create(&dir) {
+            match anychat::net::secret::load_or_create(&dir) {
                 Ok((s, made)) => {
                     if made {
-                        generated = Some(dir.join(anychat::secret::SECRET_FILE));
+                        generated = Some(dir.join(anychat::net::secret::SECRET_FILE));
                     }
                     Some(s)
                 }

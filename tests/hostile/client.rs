@@ -1,5 +1,5 @@
 //! Raw protocol clients for the hostile-client suite (and soak scripts):
-//! plain blocking sockets speaking `anychat::protocol` frames, with no
+//! plain blocking sockets speaking `anychat::wire::protocol` frames, with no
 //! client library in between, so that a test can send exactly what an
 //! attacker would and see exactly what the server answers.
 //!
@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anychat::protocol::{
+use anychat::wire::protocol::{
     CallEvent, ClientMsg, FrameBuffer, MediaHeader, Role, ServerMsg, MEDIA_VIDEO, PROTOCOL_VERSION,
 };
 use crossbeam_channel::{Receiver, Sender};

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anychat::protocol::{ClientMsg, ServerMsg};
+use anychat::wire::protocol::{ClientMsg, ServerMsg};
 
 use super::client::{call, reset_pair, CallError, Raw, RecvError};
 

@@ -11,8 +11,8 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use anychat::constants::BRAC_PIX_FMT_H264;
-use anychat::protocol::{MediaHeader, MEDIA_AUDIO, MEDIA_VIDEO};
+use anychat::wire::constants::BRAC_PIX_FMT_H264;
+use anychat::wire::protocol::{MediaHeader, MEDIA_AUDIO, MEDIA_VIDEO};
 use serde_json::{json, Value};
 
 use super::stats::{round3, Histogram, StepResult};
@@ -70,7 +70,7 @@ impl MediaPlan {
     pub fn video_bytes(&self, seq: u64, salt: u64) -> usize {
         let jitter = mix(seq ^ salt.rotate_left(32)) % 2001; // 0..=2000 -> -10%..+10%
         let n = self.frame_bytes as f64 * (0.9 + jitter as f64 / 10_000.0);
-        (n.round() as usize).clamp(STAMP_LEN, anychat::protocol::MAX_MEDIA_LEN)
+        (n.round() as usize).clamp(STAMP_LEN, anychat::wire::protocol::MAX_MEDIA_LEN)
     }
 }
 
@@ -296,7 +296,7 @@ impl MediaResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anychat::protocol::{split_frame, ClientMsg, ServerMsg};
+    use anychat::wire::protocol::{split_frame, ClientMsg, ServerMsg};
 
     #[test]
     fn sequence_gaps_and_tail() {

@@ -30,8 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anychat::constants::*;
-use anychat::protocol::{
+use anychat::wire::constants::*;
+use anychat::wire::protocol::{
     split_frame, CallEvent, ClientMsg, MediaHeader, Role, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
     MEDIA_VIDEO, PROTOCOL_VERSION,
 };

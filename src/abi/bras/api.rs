@@ -1,5 +1,5 @@
 //! The `BRAS_*` C ABI of the business-server library: a thin layer over
-//! [`crate::bras`], with the same conventions as [`crate::ffi`] (argument
+//! [`crate::bras`], with the same conventions as [`crate::abi::brac::api`] (argument
 //! checks, `GV_ERR_*` codes, panics caught, strings as bytes).
 //!
 //! The core server's address comes from `ANYCHAT_CORE_ADDR` (default
@@ -20,14 +20,14 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::bras::{Answer, BizConfig, BizEvent, Business};
-use crate::client::MAX_USER_STR_LEN;
-use crate::constants::*;
-use crate::ffi::{
+use crate::abi::brac::api::{
     c_bytes, copy_out, guard, write_version, Registered, BOOL, DWORD, LPBYTE, LPCTSTR, LPDWORD, LPVOID, TCHAR,
 };
-use crate::ffi_types::{BRAS_OnRecvUserTextMsg_CallBack, BRAS_OnTransBuffer_CallBack};
-use crate::protocol::MAX_BLOB_LEN;
+use crate::abi::types::{BRAS_OnRecvUserTextMsg_CallBack, BRAS_OnTransBuffer_CallBack};
+use crate::bras::{Answer, BizConfig, BizEvent, Business};
+use crate::client::MAX_USER_STR_LEN;
+use crate::wire::constants::*;
+use crate::wire::protocol::MAX_BLOB_LEN;
 
 pub type LPTSTR = *mut c_char;
 pub type CHAR = c_char;
@@ -454,7 +454,7 @@ pub unsafe extern "C" fn BRAS_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
         BRAS_CBTYPE_TEXTMESSAGE => BRAS_SetOnRecvUserTextMsgCallBack(as_fn!(BRAS_OnRecvUserTextMsg_CallBack), u),
         BRAS_CBTYPE_TRANSBUFFER => BRAS_SetOnTransBufferCallBack(as_fn!(BRAS_OnTransBuffer_CallBack), u),
         // SAFETY: the app passes a function of the type `t` names.
-        t => unsafe { crate::bras_stubs::set_callback(t, lpFunction, u) },
+        t => unsafe { crate::abi::bras::unsupported::set_callback(t, lpFunction, u) },
     }
 }
 

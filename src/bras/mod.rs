@@ -3,7 +3,7 @@
 //! The thread connects to the core server's business listener (address from
 //! `ANYCHAT_CORE_ADDR`, default `127.0.0.1:8907`, `tls://host:port` for TLS;
 //! secret from `ANYCHAT_BUSINESS_SECRET`; TLS settings from the
-//! `ANYCHAT_TLS*` variables, see [`crate::link::TlsEnv`]), reconnects on its own with a doubling backoff
+//! `ANYCHAT_TLS*` variables, see [`crate::net::link::TlsEnv`]), reconnects on its own with a doubling backoff
 //! (100 ms up to 5 s) whenever the link drops, fires the app's timer, and
 //! hands every [`BizEvent`] to the sink. Questions (a call Request, a login,
 //! entering a room) are answered with what the sink returns. The sink runs on
@@ -21,9 +21,9 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Poll, Token};
 use parking_lot::Mutex;
 
-use crate::constants::*;
-use crate::link::{host_of, strip_tls_scheme, Link, LinkError, NetThread, TlsEnv};
-use crate::protocol::{CallEvent, ClientMsg, Role, ServerMsg, MAX_BLOB_LEN, PROTOCOL_VERSION};
+use crate::net::link::{host_of, strip_tls_scheme, Link, LinkError, NetThread, TlsEnv};
+use crate::wire::constants::*;
+use crate::wire::protocol::{CallEvent, ClientMsg, Role, ServerMsg, MAX_BLOB_LEN, PROTOCOL_VERSION};
 
 const WAKER: Token = Token(0);
 const SOCKET: Token = Token(1);
@@ -131,21 +131,21 @@ pub struct BizConfig {
     pub secret: Vec<u8>,
     /// The `ANYCHAT_TLS*` settings (files are read at each connect
     /// attempt), or why they are wrong (then every attempt fails).
-    pub tls: Result<TlsEnv, crate::tls::TlsError>,
+    pub tls: Result<TlsEnv, crate::net::tls::TlsError>,
 }
 
 impl BizConfig {
     /// From `ANYCHAT_CORE_ADDR`, `ANYCHAT_BUSINESS_SECRET` and the
     /// `ANYCHAT_TLS*` variables, read once (on the thread of `BRAS_InitSDK`).
     /// Without a secret in the environment, the one a core server on this
-    /// machine generated in its state folder (see [`crate::secret`]).
+    /// machine generated in its state folder (see [`crate::net::secret`]).
     pub fn from_env() -> BizConfig {
         let secret = std::env::var_os("ANYCHAT_BUSINESS_SECRET")
             .map(std::os::unix::ffi::OsStringExt::into_vec)
             .filter(|s| !s.is_empty())
             .or_else(|| {
-                let dir = crate::secret::default_state_dir()?;
-                crate::secret::read_secret(&dir).unwrap_or_else(|e| {
+                let dir = crate::net::secret::default_state_dir()?;
+                crate::net::secret::read_secret(&dir).unwrap_or_else(|e| {
                     tracing::warn!("cannot read the generated business secret: {e}");
                     None
                 })

@@ -1,7 +1,7 @@
 //! The vendor's remaining C types: the structs passed by value to the media
 //! callbacks, the int-sized enums, and every callback typedef of
-//! `legacy-api.tsv` not already declared in [`crate::ffi`] or
-//! [`crate::bras_ffi`]. `build.rs` has cbindgen emit all of them (the `BRAS_`
+//! `legacy-api.tsv` not already declared in [`crate::abi::brac::api`] or
+//! [`crate::abi::bras::api`]. `build.rs` has cbindgen emit all of them (the `BRAS_`
 //! ones into `anychatserver.h`, the others into `anychat.h`), used or not, so
 //! that legacy sources naming them compile.
 //!
@@ -16,14 +16,14 @@
 //! are plain `c_int` aliases, not Rust enums: a C caller may pass any int,
 //! and a Rust enum holding an unlisted value is undefined behaviour. Their
 //! enumerators are the `BRAC_PIX_FMT_*`, `BRAC_AD_*` and `BRAC_VSD_*`
-//! constants of [`crate::constants`].
+//! constants of [`crate::wire::constants`].
 #![allow(non_snake_case, non_camel_case_types)]
 
 use std::ffi::c_int;
 use std::mem::{offset_of, size_of};
 
-use crate::bras_ffi::CHAR;
-use crate::ffi::{BOOL, DWORD, LONG, LPBYTE, LPCTSTR, LPDWORD, LPVOID};
+use crate::abi::brac::api::{BOOL, DWORD, LONG, LPBYTE, LPCTSTR, LPDWORD, LPVOID};
+use crate::abi::bras::api::CHAR;
 
 pub type WORD = u16;
 pub type BYTE = u8;

@@ -24,11 +24,13 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::constants::*;
-use crate::limits::{Attempts, Buckets, Class, Rate, RateAction, RateLimits, CLASSES};
-use crate::protocol::{
-    CallEvent, ClientMsg, MediaHeader, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO,
-    PROTOCOL_VERSION,
+use crate::wire::constants::*;
+pub mod limits;
+
+use self::limits::{Attempts, Buckets, Class, Rate, RateAction, RateLimits, CLASSES};
+use crate::wire::protocol::{
+    CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
+    MEDIA_VIDEO, PROTOCOL_VERSION,
 };
 
 /// Identifies one transport connection for the lifetime of the process.
@@ -134,19 +136,6 @@ pub enum Output {
     /// frames, oldest first) when the receiver falls behind; it then calls
     /// [`Core::on_media_dropped`].
     Media(ConnId, Arc<MediaOut>),
-}
-
-/// A media frame encoded once (a `ServerMsg::Media` frame) and shared by
-/// all its receivers.
-#[derive(Debug, PartialEq, Eq)]
-pub struct MediaOut {
-    /// The whole frame on the wire, length prefix included.
-    pub bytes: Vec<u8>,
-    /// The sender's user id.
-    pub from: u32,
-    pub video: bool,
-    /// A video key frame (audio frames are all key frames).
-    pub key: bool,
 }
 
 /// Room ids the server allocates for calls start here; ids in use are skipped.
@@ -454,7 +443,7 @@ impl Core {
         match self.conns.get(&conn).map(|c| &c.state) {
             Some(ConnState::AwaitHello) | None => MAX_FRAME_BEFORE_HELLO,
             Some(ConnState::Ready { .. }) => MAX_FRAME_BEFORE_LOGIN,
-            Some(ConnState::LoggedIn(_) | ConnState::Business) => crate::protocol::MAX_FRAME_LEN,
+            Some(ConnState::LoggedIn(_) | ConnState::Business) => crate::wire::protocol::MAX_FRAME_LEN,
         }
     }
 
@@ -1718,5 +1707,4 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 #[cfg(test)]
-#[path = "core_tests.rs"]
 mod tests;

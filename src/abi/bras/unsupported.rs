@@ -1,6 +1,6 @@
 //! The `BRAS_*` functions of the vendor's business-server SDK whose feature
 //! this product does not provide (SDK filter data, file transfer, server
-//! recording), with the conventions of [`crate::ffi_stubs`]: exact vendor
+//! recording), with the conventions of [`crate::abi::brac::unsupported`]: exact vendor
 //! parameters, a `guard` around every body, 21 (`GV_ERR_FUNCOPTERROR`) for
 //! a NULL required pointer or a zero required length, else 20
 //! (`GV_ERR_FUNCNOTALLOW`), and 720 (`GV_ERR_RECORD_NOTASK`) for stopping a
@@ -8,17 +8,17 @@
 //!
 //! Callback setters accept the registration (NULL removes it) and return 0;
 //! the registrations are kept in `BRAS_STUB_CALLBACKS` but nothing calls
-//! them yet. `BRAS_SetCallBack` (in [`crate::bras_ffi`]) stores the same
+//! them yet. `BRAS_SetCallBack` (in [`crate::abi::bras::api`]) stores the same
 //! callback types here through `set_callback`.
 #![allow(non_snake_case, non_camel_case_types, clippy::missing_safety_doc, clippy::too_many_arguments)]
 
 use parking_lot::RwLock;
 
-use crate::bras_ffi::Unwrap;
-use crate::constants::*;
-use crate::ffi::{guard, Registered, BOOL, DWORD, LPBYTE, LPCTSTR, LPVOID};
-use crate::ffi_stubs::record_ctrl;
-use crate::ffi_types::*;
+use crate::abi::brac::api::{guard, Registered, BOOL, DWORD, LPBYTE, LPCTSTR, LPVOID};
+use crate::abi::brac::unsupported::record_ctrl;
+use crate::abi::bras::api::Unwrap;
+use crate::abi::types::*;
+use crate::wire::constants::*;
 
 type Slot<T> = Option<Registered<<T as Unwrap>::F>>;
 

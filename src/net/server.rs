@@ -36,7 +36,7 @@
 //!
 //! TLS: a third listener (`tls_listen`) takes clients over TLS, and the
 //! business listener may require TLS (with client certificates). Each
-//! connection holds a [`Stream`], plain or TLS, driven as `crate::tls`
+//! connection holds a [`Stream`], plain or TLS, driven as `crate::net::tls`
 //! describes: ciphertext waiting counts as something left to write.
 
 use std::cmp::Reverse;
@@ -51,11 +51,11 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::constants::{GV_ERR_CONNECT_OVERFLOW, GV_ERR_IPADDR_LOCK};
 use crate::core::{ConnId, Core, CoreConfig, Output};
-use crate::media_queue::MediaQueue;
-use crate::protocol::{split_frame, ClientMsg, DecodeError, ServerMsg, FRAME_HEADER_LEN};
-use crate::tls::Stream;
+use crate::net::media_queue::MediaQueue;
+use crate::net::tls::Stream;
+use crate::wire::constants::{GV_ERR_CONNECT_OVERFLOW, GV_ERR_IPADDR_LOCK};
+use crate::wire::protocol::{split_frame, ClientMsg, DecodeError, ServerMsg, FRAME_HEADER_LEN};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -908,7 +908,7 @@ impl Server {
         let figures = (self.stats.clone(), self.core.stats().clone());
         if figures != self.logged {
             let (l, c) = &figures;
-            let throttled: Vec<String> = crate::limits::Class::ALL
+            let throttled: Vec<String> = crate::core::limits::Class::ALL
                 .iter()
                 .zip(c.throttled.iter())
                 .filter(|(_, n)| **n > 0)

@@ -1,6 +1,6 @@
 //! The media part of the `BRAC_*` C ABI: external video/audio input, the
 //! delivery of users' frames to the video/audio data callbacks, and
-//! `BRAC_GetUserStreamInfo`. Same conventions as [`crate::ffi`].
+//! `BRAC_GetUserStreamInfo`. Same conventions as [`crate::abi::brac::api`].
 //!
 //! Sending: `BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTVIDEOINPUT, 1)` (or
 //! `EXTAUDIOINPUT`), `BRAC_SetInputVideoFormat(Ex)` /
@@ -18,12 +18,12 @@
 
 use std::ffi::{c_char, c_int};
 
+use crate::abi::brac::api::{with_sdk, DWORD, LPBYTE, LPVOID};
+use crate::abi::brac::unsupported::STUB_CALLBACKS;
+use crate::abi::types::{BRAC_PixelFormat, BITMAPINFOHEADER, WAVEFORMATEX};
 use crate::client::Event;
-use crate::constants::*;
-use crate::ffi::{with_sdk, DWORD, LPBYTE, LPVOID};
-use crate::ffi_stubs::STUB_CALLBACKS;
-use crate::ffi_types::{BRAC_PixelFormat, BITMAPINFOHEADER, WAVEFORMATEX};
-use crate::media::{bitmap_info, from_i420, wave_format, AudioFormat};
+use crate::codec::{bitmap_info, from_i420, wave_format, AudioFormat};
+use crate::wire::constants::*;
 
 /// Delivers a video or audio event to the registered data callbacks.
 pub(crate) fn deliver_media(ev: Event) {

@@ -23,11 +23,11 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::bras_ffi::Inner;
+use crate::abi::bras::api::Inner;
+use crate::abi::types::{BRAC_TextMessage_CallBack, BRAC_TransBufferEx_CallBack};
 use crate::client::{Client, Event, MAX_NAME_LEN, MAX_USER_STR_LEN};
-use crate::constants::*;
-use crate::ffi_types::{BRAC_TextMessage_CallBack, BRAC_TransBufferEx_CallBack};
-use crate::protocol::{DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN};
+use crate::wire::constants::*;
+use crate::wire::protocol::{DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN};
 
 pub type DWORD = u32;
 pub type BOOL = c_long;
@@ -183,7 +183,7 @@ fn deliver(ev: Event) {
                 unsafe { (cb.func)(event, user_id, error_code, flags, param, s, cb.user as LPVOID) };
             }
         }
-        ev @ (Event::Video { .. } | Event::Audio { .. }) => crate::ffi_media::deliver_media(ev),
+        ev @ (Event::Video { .. } | Event::Audio { .. }) => crate::abi::brac::media::deliver_media(ev),
         Event::Text { from, to, secret, mut text } => {
             let cb = CALLBACKS.read().text;
             if let Some(cb) = cb {
@@ -195,7 +195,7 @@ fn deliver(ev: Event) {
             }
         }
         Event::FilterData { mut data } => {
-            let cb = crate::ffi_stubs::STUB_CALLBACKS.read().sdk_filter_data;
+            let cb = crate::abi::brac::unsupported::STUB_CALLBACKS.read().sdk_filter_data;
             if let Some(cb) = cb {
                 let len = data.len() as DWORD;
                 // SAFETY: the app registered this function with this signature.
@@ -392,7 +392,7 @@ pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
             BRAC_SetTransBufferCallBack(f, lpUserValue)
         }
         // SAFETY: as above, for the type `t` names.
-        t => unsafe { crate::ffi_stubs::set_callback(t, lpFunction, lpUserValue) },
+        t => unsafe { crate::abi::brac::unsupported::set_callback(t, lpFunction, lpUserValue) },
     })
 }
 

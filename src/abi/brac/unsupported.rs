@@ -15,7 +15,7 @@
 //! Callback setters accept the registration (NULL removes it) and return 0,
 //! because apps register every callback at start and give up on an error;
 //! the registrations are kept in `STUB_CALLBACKS` but nothing calls them
-//! yet. `BRAC_SetCallBack` (in [`crate::ffi`]) stores the same callback types
+//! yet. `BRAC_SetCallBack` (in [`crate::abi::brac::api`]) stores the same callback types
 //! here through `set_callback`.
 #![allow(non_snake_case, non_camel_case_types, clippy::missing_safety_doc, clippy::too_many_arguments)]
 
@@ -23,10 +23,10 @@ use std::ffi::{c_char, c_int};
 
 use parking_lot::RwLock;
 
-use crate::bras_ffi::{Unwrap, CHAR};
-use crate::constants::*;
-use crate::ffi::{copy_out, guard, Registered, BOOL, DWORD, HWND, LPBYTE, LPCTSTR, LPDWORD, LPVOID, TCHAR};
-use crate::ffi_types::*;
+use crate::abi::brac::api::{copy_out, guard, Registered, BOOL, DWORD, HWND, LPBYTE, LPCTSTR, LPDWORD, LPVOID, TCHAR};
+use crate::abi::bras::api::{Unwrap, CHAR};
+use crate::abi::types::*;
+use crate::wire::constants::*;
 
 type Slot<T> = Option<Registered<<T as Unwrap>::F>>;
 
@@ -393,7 +393,7 @@ pub extern "C" fn BRAC_UserCameraControlEx(
     if dwStreamIndex != 0 {
         return guard(|| GV_ERR_FUNCNOTALLOW);
     }
-    crate::ffi::BRAC_UserCameraControl(dwUserid, bOpen)
+    crate::abi::brac::api::BRAC_UserCameraControl(dwUserid, bOpen)
 }
 
 /// `BRAC_UserSpeakControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
@@ -409,7 +409,7 @@ pub extern "C" fn BRAC_UserSpeakControlEx(
     if dwStreamIndex != 0 {
         return guard(|| GV_ERR_FUNCNOTALLOW);
     }
-    crate::ffi::BRAC_UserSpeakControl(dwUserid, bOpen)
+    crate::abi::brac::api::BRAC_UserSpeakControl(dwUserid, bOpen)
 }
 
 /// Not supported (no video rendering): returns 20.

@@ -74,13 +74,13 @@ use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePe
 use openh264::formats::{YUVSlices, YUVSource};
 use openh264::{OpenH264API, Timestamp};
 
-use crate::constants::{
+use crate::abi::brac::api::LONG;
+use crate::abi::types::{BRAC_PixelFormat, BITMAPINFOHEADER, WAVEFORMATEX};
+use crate::wire::constants::{
     BRAC_PIX_FMT_BGR32, BRAC_PIX_FMT_H264, BRAC_PIX_FMT_MJPEG, BRAC_PIX_FMT_NV12, BRAC_PIX_FMT_NV16, BRAC_PIX_FMT_NV21,
     BRAC_PIX_FMT_RGB24, BRAC_PIX_FMT_RGB32, BRAC_PIX_FMT_RGB555, BRAC_PIX_FMT_RGB565, BRAC_PIX_FMT_YUV420P,
     BRAC_PIX_FMT_YUY2, BRAC_PIX_FMT_YV12,
 };
-use crate::ffi::LONG;
-use crate::ffi_types::{BRAC_PixelFormat, BITMAPINFOHEADER, WAVEFORMATEX};
 
 // The `BRAC_PIX_FMT_*` constants as the int-sized values C passes.
 const RGB24: BRAC_PixelFormat = BRAC_PIX_FMT_RGB24 as BRAC_PixelFormat;

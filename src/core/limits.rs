@@ -16,7 +16,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::protocol::ClientMsg;
+use crate::wire::protocol::ClientMsg;
 
 /// What a client message is, for its rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use super::{
     CloseReason, ConnId, Core, CoreConfig, Output, ANY_ROOM, CALL_ROOM_BASE, KEY_FRAME_INTERVAL, NAMED_ROOM_BASE,
 };
-use crate::constants::*;
-use crate::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, PROTOCOL_VERSION};
+use crate::wire::constants::*;
+use crate::wire::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, PROTOCOL_VERSION};
 
 const REQUEST: u32 = BRAC_VIDEOCALL_EVENT_REQUEST;
 const REPLY: u32 = BRAC_VIDEOCALL_EVENT_REPLY;
@@ -2931,7 +2931,7 @@ fn device_state_reaches_the_room_and_the_call_peer() {
 
 // ----- issue 7: media relay ---------------------------------------------------
 
-use crate::protocol::{MediaHeader, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO};
+use crate::wire::protocol::{MediaHeader, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO};
 
 fn open_devices(w: &mut World, u: &User) {
     w.send(u.conn, ClientMsg::Device { kind: DEVICE_CAMERA, open: true });
@@ -3143,7 +3143,7 @@ fn a_flooder_is_paused_at_its_rate_and_others_are_not() {
     w.send(a.conn, leave());
     assert_eq!(w.core.read_pause(a.conn, w.now), Some(w.now + ms(50)));
     assert_eq!(w.core.read_pause(b.conn, w.now), None);
-    assert_eq!(w.core.stats().throttled[crate::limits::Class::Room as usize], 1);
+    assert_eq!(w.core.stats().throttled[crate::core::limits::Class::Room as usize], 1);
     w.drain().expect_nothing();
     // Its debt paid, it may send again.
     w.now += ms(50);
@@ -3156,7 +3156,7 @@ fn a_flooder_is_paused_at_its_rate_and_others_are_not() {
 /// puts the sender in debt for as long as the bytes take at its rate.
 #[test]
 fn room_text_counts_its_fan_out() {
-    let mut limits = crate::limits::RateLimits::off();
+    let mut limits = crate::core::limits::RateLimits::off();
     limits.set("text=1000,100000").unwrap();
     let mut w = World::with_config(CoreConfig { rate_limits: limits, ..CoreConfig::default() });
     let users: Vec<User> = (0..5).map(|i| w.login(&format!("u{i}"))).collect();
@@ -3178,8 +3178,8 @@ fn room_text_counts_its_fan_out() {
 /// LINKCLOSE(105) and closed; its session ends as a lost connection.
 #[test]
 fn over_rate_disconnects_when_so_configured() {
-    let mut limits = crate::limits::RateLimits::default();
-    limits.action = crate::limits::RateAction::Disconnect;
+    let mut limits = crate::core::limits::RateLimits::default();
+    limits.action = crate::core::limits::RateAction::Disconnect;
     limits.set("control=1").unwrap();
     let mut w = World::with_config(CoreConfig { rate_limits: limits, ..CoreConfig::default() });
     let a = w.login("alice");
@@ -3239,9 +3239,9 @@ fn frame_limits_follow_the_connection_state() {
     assert_eq!(w.core.frame_limit(conn), super::MAX_FRAME_BEFORE_LOGIN);
     w.take_conn(conn);
     w.login_on(conn, "alice");
-    assert_eq!(w.core.frame_limit(conn), crate::protocol::MAX_FRAME_LEN);
+    assert_eq!(w.core.frame_limit(conn), crate::wire::protocol::MAX_FRAME_LEN);
     let bs = w.link_business();
-    assert_eq!(w.core.frame_limit(bs.conn), crate::protocol::MAX_FRAME_LEN);
+    assert_eq!(w.core.frame_limit(bs.conn), crate::wire::protocol::MAX_FRAME_LEN);
 }
 
 /// Without a business server, `BRAC_LoginEx` claiming the id of a user

@@ -31,9 +31,9 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Poll, Token};
 use parking_lot::Mutex;
 
-use crate::constants::*;
-use crate::link::{strip_tls_scheme, Link, LinkError, LinkTls, Mailbox, NetThread, TlsEnv};
-use crate::protocol::{
+use crate::net::link::{strip_tls_scheme, Link, LinkError, LinkTls, Mailbox, NetThread, TlsEnv};
+use crate::wire::constants::*;
+use crate::wire::protocol::{
     CallEvent, ClientMsg, MediaHeader, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN,
     MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO, PROTOCOL_VERSION,
 };
@@ -162,14 +162,14 @@ struct VideoInput {
     pix_fmt: i32,
     w: u32,
     h: u32,
-    encoder: Option<crate::media::VideoEncoder>,
+    encoder: Option<crate::codec::VideoEncoder>,
 }
 
 /// How this client's own audio is fed (`BRAC_SetInputAudioFormat(Ex)`).
 #[derive(Clone, Copy)]
 struct AudioInput {
     codec: u32,
-    format: crate::media::AudioFormat,
+    format: crate::codec::AudioFormat,
 }
 
 /// What API threads may read; written by both sides under the lock.
@@ -257,17 +257,17 @@ enum Command {
         /// The address had `tls://`.
         tls: bool,
         /// The `ANYCHAT_TLS*` settings, read on the app's thread.
-        env: Result<TlsEnv, crate::tls::TlsError>,
+        env: Result<TlsEnv, crate::net::tls::TlsError>,
     },
     Resolved {
         attempt: u64,
         result: io::Result<Vec<SocketAddr>>,
         /// TLS for the link (`None`: plain TCP), or why it cannot be set up.
-        tls: Result<Option<LinkTls>, crate::tls::TlsError>,
+        tls: Result<Option<LinkTls>, crate::net::tls::TlsError>,
     },
     Send(ClientMsg),
     /// A media frame (encoded message) for the server.
-    Media(Arc<crate::core::MediaOut>),
+    Media(Arc<crate::wire::protocol::MediaOut>),
     Logout,
     Shutdown,
 }
@@ -417,7 +417,7 @@ impl Client {
 
     /// `BRAC_Connect`: resolves `host` off the calling thread and connects,
     /// over TLS with a `tls://` prefix or `ANYCHAT_TLS=1` (see
-    /// [`crate::link::TlsEnv`]).
+    /// [`crate::net::link::TlsEnv`]).
     pub fn connect(&self, host: &[u8], port: u32) -> Code {
         let Ok(host) = std::str::from_utf8(host) else { return GV_ERR_FUNCOPTERROR };
         let Ok(port) = u16::try_from(port) else { return GV_ERR_FUNCOPTERROR };
@@ -735,7 +735,7 @@ struct Net {
     /// Shared with the API threads' encoder: send a key frame next.
     force_key: Arc<AtomicBool>,
     /// One H.264 decoder per user whose video arrives.
-    decoders: HashMap<u32, crate::media::VideoDecoder>,
+    decoders: HashMap<u32, crate::codec::VideoDecoder>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1215,7 +1215,7 @@ impl Net {
         if header.codec == CODEC_H264 {
             let decoder = match self.decoders.entry(from) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => match crate::media::VideoDecoder::new() {
+                std::collections::hash_map::Entry::Vacant(v) => match crate::codec::VideoDecoder::new() {
                     Ok(d) => v.insert(d),
                     Err(e) => {
                         tracing::warn!("cannot start a video decoder: {e}");
@@ -1272,11 +1272,11 @@ impl Client {
             return GV_ERR_FUNCOPTERROR;
         }
         let encoder = if codec == 0 {
-            if crate::media::frame_size(pix_fmt, w, h).is_none() {
+            if crate::codec::frame_size(pix_fmt, w, h).is_none() {
                 return GV_ERR_FUNCOPTERROR;
             }
             let bitrate = (w * h * fps / 8).clamp(100_000, 4_000_000);
-            match crate::media::VideoEncoder::new(w, h, fps as f32, bitrate) {
+            match crate::codec::VideoEncoder::new(w, h, fps as f32, bitrate) {
                 Ok(e) => Some(e),
                 Err(e) => {
                     tracing::warn!("cannot start the video encoder: {e}");
@@ -1295,7 +1295,7 @@ impl Client {
     /// PCM (no Opus here); any other codec id = already encoded, relayed
     /// unchanged.
     pub fn set_audio_input(&self, codec: u32, channels: u32, rate: u32, bits: u32) -> Code {
-        let format = crate::media::AudioFormat {
+        let format = crate::codec::AudioFormat {
             channels: channels.min(u16::MAX as u32) as u16,
             samples_per_sec: rate,
             bits_per_sample: bits.min(u16::MAX as u32) as u16,
@@ -1330,7 +1330,7 @@ impl Client {
             }
             return;
         }
-        let frame = crate::core::MediaOut { bytes, from: 0, video, key: header.key || !video };
+        let frame = crate::wire::protocol::MediaOut { bytes, from: 0, video, key: header.key || !video };
         self.command(Command::Media(Arc::new(frame)));
     }
 
@@ -1354,16 +1354,16 @@ impl Client {
             if frame.is_empty() || frame.len() > MAX_MEDIA_LEN {
                 return GV_ERR_FUNCOPTERROR;
             }
-            let key = key_hint || (input.codec == CODEC_H264 && crate::media::is_key_frame(frame));
+            let key = key_hint || (input.codec == CODEC_H264 && crate::codec::is_key_frame(frame));
             let header = MediaHeader { kind: MEDIA_VIDEO, key, codec: input.codec, timestamp, a: w, b: h };
             drop(guard);
             self.send_media(header, frame);
             return 0;
         };
-        if crate::media::frame_size(input.pix_fmt, w, h) != Some(frame.len()) {
+        if crate::codec::frame_size(input.pix_fmt, w, h) != Some(frame.len()) {
             return GV_ERR_FUNCOPTERROR;
         }
-        let i420 = match crate::media::to_i420(input.pix_fmt, w, h, frame) {
+        let i420 = match crate::codec::to_i420(input.pix_fmt, w, h, frame) {
             Ok(f) => f,
             Err(_) => return GV_ERR_FUNCOPTERROR,
         };

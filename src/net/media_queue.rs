@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use crate::core::MediaOut;
+use crate::wire::protocol::MediaOut;
 
 #[derive(Debug)]
 pub struct MediaQueue {

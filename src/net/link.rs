@@ -24,9 +24,9 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 
-use crate::media_queue::MediaQueue;
-use crate::protocol::{ClientMsg, DecodeError, FrameBuffer, ServerMsg};
-use crate::tls::{Stream, TlsError};
+use crate::net::media_queue::MediaQueue;
+use crate::net::tls::{Stream, TlsError};
+use crate::wire::protocol::{ClientMsg, DecodeError, FrameBuffer, ServerMsg};
 
 /// Media bytes a client keeps queued for the server before it drops its own
 /// oldest video frames (a slow uplink never grows the sender's memory).
@@ -161,14 +161,14 @@ impl TlsEnv {
             return Ok(None);
         }
         let name = self.server_name.as_deref().unwrap_or(host);
-        let server_name = crate::tls::server_name(name).map_err(|e| match (&self.server_name, e) {
+        let server_name = crate::net::tls::server_name(name).map_err(|e| match (&self.server_name, e) {
             (Some(_), TlsError::Setting { problem, .. }) => {
                 TlsError::Setting { name: ENV_TLS_SERVER_NAME.into(), problem }
             }
             (_, e) => e,
         })?;
         let client_cert = self.client_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
-        let config = crate::tls::client_config(self.ca.as_deref(), client_cert)?;
+        let config = crate::net::tls::client_config(self.ca.as_deref(), client_cert)?;
         Ok(Some(LinkTls { config, server_name }))
     }
 }
@@ -387,7 +387,7 @@ impl Link {
     /// Queues a media frame (encoded message bytes); returns true when the
     /// queue had to drop this client's own video (the encoder should send a
     /// key frame next).
-    pub fn send_media(&mut self, frame: std::sync::Arc<crate::core::MediaOut>) -> bool {
+    pub fn send_media(&mut self, frame: std::sync::Arc<crate::wire::protocol::MediaOut>) -> bool {
         let mut dropped = Vec::new();
         self.media.push(frame, &mut dropped);
         !dropped.is_empty()

@@ -49,6 +49,19 @@ pub struct MediaHeader {
     pub b: u32,
 }
 
+/// A media frame encoded once (a [`ServerMsg::Media`] frame) and shared by
+/// all its receivers.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MediaOut {
+    /// The whole frame on the wire, length prefix included.
+    pub bytes: Vec<u8>,
+    /// The sender's user id.
+    pub from: u32,
+    pub video: bool,
+    /// A video key frame (audio frames are all key frames).
+    pub key: bool,
+}
+
 /// Role announced by a connecting peer in `Hello`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
