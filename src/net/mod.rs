@@ -4,6 +4,7 @@
 //! media queue ([`media_queue`]), TLS on any of these sockets ([`tls`]), and
 //! the business secret kept on disk ([`secret`]).
 
+pub mod framed;
 pub mod link;
 pub mod media_queue;
 pub mod secret;

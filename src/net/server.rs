@@ -39,6 +39,7 @@
 //! connection holds a [`Stream`], plain or TLS, driven as `crate::net::tls`
 //! describes: ciphertext waiting counts as something left to write.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read, Write};
@@ -52,10 +53,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::core::{ConnId, Core, CoreConfig, Output};
-use crate::net::media_queue::MediaQueue;
+use crate::net::framed::{Framed, ReadEnd, ReadError, Take};
 use crate::net::tls::Stream;
 use crate::wire::constants::{GV_ERR_CONNECT_OVERFLOW, GV_ERR_IPADDR_LOCK};
-use crate::wire::protocol::{split_frame, ClientMsg, DecodeError, ServerMsg, FRAME_HEADER_LEN};
+use crate::wire::protocol::{ClientMsg, ServerMsg};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -78,8 +79,6 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Descriptors kept free below the process's limit (logs, the reserve, epoll)
 /// when the connection cap is taken from it.
 const FD_RESERVE: u64 = 64;
-/// An input buffer larger than this is freed when it empties.
-const KEEP_INPUT: usize = 16 * 1024;
 
 /// Settings of one core server.
 #[derive(Debug, Clone)]
@@ -161,23 +160,15 @@ impl StopHandle {
 }
 
 struct Connection {
-    stream: Stream,
+    /// The socket, the frames received and the bounded output.
+    framed: Framed,
     id: ConnId,
     peer: SocketAddr,
-    /// Received bytes not fed to the core yet: an incomplete frame, or
-    /// frames beyond this iteration's budget.
-    input: Vec<u8>,
-    /// Encoded frames not yet written; `out[written..]` is pending.
-    out: Vec<u8>,
-    written: usize,
-    /// Media frames for this receiver, sent after `out` (see `MediaQueue`).
-    media: MediaQueue,
-    /// The core has closed the session: flush `out` by this time, then drop.
+    /// The core has closed the session: flush by this time, then drop.
     closing: Option<Instant>,
-    writable: bool,
     /// Already in the list of connections to flush this iteration.
     dirty: bool,
-    /// In the ready list: the socket may have bytes, or `input` frames.
+    /// In the ready list: the socket may have bytes, or frames are buffered.
     ready: bool,
     /// The peer sent its FIN (read until end of stream).
     read_closed: bool,
@@ -185,12 +176,6 @@ struct Connection {
     held_by_output: bool,
     /// Unwritten output above `max_output` since then.
     over_since: Option<Instant>,
-}
-
-impl Connection {
-    fn pending(&self) -> usize {
-        self.out.len() - self.written
-    }
 }
 
 /// Timers of the loop itself (the core keeps its own).
@@ -214,10 +199,8 @@ enum Listener {
     Tls,
 }
 
-/// How feeding a connection's bytes to the core ended.
-enum Fed {
-    /// All complete frames fed; the rest is an incomplete frame.
-    NeedMore,
+/// Why a connection's turn stopped taking frames.
+enum Stop {
     /// The message budget is spent.
     Budget,
     /// The core says: not now (rate), until then.
@@ -499,15 +482,10 @@ impl Server {
         }
         let _ = stream.set_nodelay(true);
         entry.insert(Connection {
-            stream,
+            framed: Framed::new(stream, self.max_media, false),
             id,
             peer,
-            input: Vec::new(),
-            out: Vec::new(),
-            written: 0,
-            media: MediaQueue::new(self.max_media),
             closing: None,
-            writable: false,
             dirty: false,
             ready: false,
             read_closed: false,
@@ -547,7 +525,7 @@ impl Server {
                 again.push(key);
             }
             // A TLS handshake answer (or alert) may wait to go out.
-            if conn.stream.wants_write() {
+            if conn.framed.stream.wants_write() {
                 self.mark_dirty(key);
             }
         }
@@ -559,114 +537,78 @@ impl Server {
     /// One turn of a connection: feeds its buffered frames, then reads,
     /// within the budgets. True when it has more to read.
     fn read(&mut self, now: Instant, key: usize) -> bool {
-        let mut messages = MESSAGE_BUDGET;
-        let mut read = 0;
-        loop {
-            let Some(conn) = self.conns.get_mut(key) else { return false };
-            if conn.closing.is_some() {
-                return false;
-            }
-            let id = conn.id;
-            if conn.pending() > self.max_output / 4 {
-                // It asks faster than it reads its answers: wait for it.
-                conn.held_by_output = true;
-                return false;
-            }
-            if !conn.input.is_empty() {
-                let input = std::mem::take(&mut conn.input);
-                let fed = feed(&mut self.core, now, id, &input, &mut messages);
-                let Some(conn) = self.conns.get_mut(key) else { return false };
-                match fed {
-                    Ok((used, how)) => {
-                        conn.input = input;
-                        conn.input.drain(..used);
-                        if conn.input.is_empty() && conn.input.capacity() > KEEP_INPUT {
-                            conn.input = Vec::new();
-                        }
-                        match how {
-                            Fed::NeedMore => {}
-                            Fed::Budget => return true,
-                            Fed::Paused(until) => return self.pause(key, until),
-                            Fed::Closed => return false,
-                        }
-                    }
-                    Err(e) => return self.bad_frame(now, key, e),
-                }
-            }
-            if read >= READ_BUDGET {
-                return true;
-            }
-            let Some(conn) = self.conns.get_mut(key) else { return false };
-            let n = match conn.stream.read(&mut self.scratch) {
-                Ok(0) => {
-                    tracing::debug!(conn = %id, "peer closed");
-                    self.drop_conn(now, key, true);
-                    return false;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::InvalidData && conn.stream.is_tls() => {
-                    tracing::warn!(conn = %id, peer = %conn.peer, "TLS error, closing connection: {e}");
-                    self.stats.bad_frames += 1;
-                    self.drop_conn(now, key, true);
-                    return false;
-                }
-                Err(e) => {
-                    tracing::info!(conn = %id, "read error: {e}");
-                    self.drop_conn(now, key, true);
-                    return false;
-                }
-            };
-            read += n;
-            // A short read emptied the socket: unless the peer's FIN (or a
-            // TLS close) came with it, the next data brings a new
-            // (edge-triggered) event.
-            let drained = n < self.scratch.len() && !conn.read_closed && !conn.stream.more_to_read();
-            if conn.input.is_empty() {
-                match feed(&mut self.core, now, id, &self.scratch[..n], &mut messages) {
-                    Ok((used, how)) => {
-                        let Some(conn) = self.conns.get_mut(key) else { return false };
-                        conn.input.extend_from_slice(&self.scratch[used..n]);
-                        match how {
-                            Fed::NeedMore if drained => return false,
-                            Fed::NeedMore => {}
-                            Fed::Budget => return true,
-                            Fed::Paused(until) => return self.pause(key, until),
-                            Fed::Closed => return false,
-                        }
-                    }
-                    Err(e) => return self.bad_frame(now, key, e),
-                }
-            } else {
-                conn.input.extend_from_slice(&self.scratch[..n]);
-                if drained {
-                    // Feed what is complete, then wait for the next event.
-                    let more = self.read_buffered(now, key, &mut messages);
-                    return more;
-                }
-            }
-        }
-    }
-
-    /// Feeds the frames buffered in `input` (after a drained read).
-    fn read_buffered(&mut self, now: Instant, key: usize, messages: &mut usize) -> bool {
         let Some(conn) = self.conns.get_mut(key) else { return false };
         let id = conn.id;
-        let input = std::mem::take(&mut conn.input);
-        let fed = feed(&mut self.core, now, id, &input, messages);
-        let Some(conn) = self.conns.get_mut(key) else { return false };
-        match fed {
-            Ok((used, how)) => {
-                conn.input = input;
-                conn.input.drain(..used);
-                match how {
-                    Fed::NeedMore | Fed::Closed => false,
-                    Fed::Budget => true,
-                    Fed::Paused(until) => self.pause(key, until),
+        if conn.closing.is_some() || !self.core.is_open(id) {
+            return false;
+        }
+        if conn.framed.pending() > self.max_output / 4 {
+            // It asks faster than it reads its answers: wait for it.
+            conn.held_by_output = true;
+            return false;
+        }
+        if let Some(until) = self.core.read_pause(id, now) {
+            return self.pause(key, until);
+        }
+        let core = &mut self.core;
+        let limit = Cell::new(core.frame_limit(id));
+        let mut messages = MESSAGE_BUDGET;
+        let mut stop = Stop::Budget;
+        let read = conn.framed.read_frames(
+            &mut self.scratch,
+            READ_BUDGET,
+            conn.read_closed,
+            || limit.get(),
+            |body| {
+                if !core.is_open(id) {
+                    stop = Stop::Closed;
+                    return Ok(Take::Stop);
                 }
+                if let Some(until) = core.read_pause(id, now) {
+                    stop = Stop::Paused(until);
+                    return Ok(Take::Stop);
+                }
+                if messages == 0 {
+                    stop = Stop::Budget;
+                    return Ok(Take::Stop);
+                }
+                core.on_message(now, id, ClientMsg::decode(body)?);
+                messages -= 1;
+                limit.set(core.frame_limit(id));
+                Ok(Take::Taken)
+            },
+        );
+        let peer = conn.peer;
+        match read {
+            Ok(ReadEnd::Drained) => false,
+            Ok(ReadEnd::Budget) => true,
+            Ok(ReadEnd::Stopped) => match stop {
+                Stop::Budget => true,
+                Stop::Paused(until) => self.pause(key, until),
+                Stop::Closed => false,
+            },
+            Ok(ReadEnd::Closed) => {
+                tracing::debug!(conn = %id, "peer closed");
+                self.drop_conn(now, key, true);
+                false
             }
-            Err(e) => self.bad_frame(now, key, e),
+            Err(ReadError::Frame(e)) => {
+                tracing::warn!(conn = %id, %peer, "bad frame, closing connection: {e}");
+                self.stats.bad_frames += 1;
+                self.drop_conn(now, key, true);
+                false
+            }
+            Err(ReadError::Tls(e)) => {
+                tracing::warn!(conn = %id, %peer, "TLS error, closing connection: {e}");
+                self.stats.bad_frames += 1;
+                self.drop_conn(now, key, true);
+                false
+            }
+            Err(ReadError::Io(e)) => {
+                tracing::info!(conn = %id, "read error: {e}");
+                self.drop_conn(now, key, true);
+                false
+            }
         }
     }
 
@@ -675,15 +617,6 @@ impl Server {
         if let Some(conn) = self.conns.get(key) {
             self.timers.push(Reverse((until, LoopTimer::Resume(conn.id))));
         }
-        false
-    }
-
-    fn bad_frame(&mut self, now: Instant, key: usize, e: DecodeError) -> bool {
-        if let Some(conn) = self.conns.get(key) {
-            tracing::warn!(conn = %conn.id, peer = %conn.peer, "bad frame, closing connection: {e}");
-        }
-        self.stats.bad_frames += 1;
-        self.drop_conn(now, key, true);
         false
     }
 
@@ -696,14 +629,14 @@ impl Server {
                 Output::Send(id, msg) => {
                     let Some(key) = self.key_of(id) else { continue };
                     let conn = &mut self.conns[key];
-                    if msg.is_bulk() && conn.pending() > self.max_output {
+                    if msg.is_bulk() && conn.framed.pending() > self.max_output {
                         // The receiver is far behind: bulk data is dropped,
                         // signalling always goes.
                         self.stats.bulk_dropped += 1;
                         continue;
                     }
-                    msg.encode(&mut conn.out);
-                    if conn.pending() > self.max_output * 8 {
+                    msg.encode(conn.framed.out());
+                    if conn.framed.pending() > self.max_output * 8 {
                         tracing::warn!(conn = %id, peer = %conn.peer, "output buffer full (8 x max-output), closing");
                         self.stats.slow_readers += 1;
                         self.drop_conn(now, key, true);
@@ -713,7 +646,7 @@ impl Server {
                 }
                 Output::Media(id, frame) => {
                     let Some(key) = self.key_of(id) else { continue };
-                    self.conns[key].media.push(frame, &mut self.dropped);
+                    self.conns[key].framed.push_media(frame, &mut self.dropped);
                     for from in self.dropped.drain(..) {
                         tracing::debug!(conn = %id, from, "slow receiver: video frames dropped");
                         self.core.on_media_dropped(now, from);
@@ -752,50 +685,20 @@ impl Server {
         for &key in &dirty {
             let Some(conn) = self.conns.get_mut(key) else { continue };
             conn.dirty = false;
-            // Ciphertext already made goes first (TLS), then a media frame
-            // half written (frames are never cut), then signalling, then media.
-            let mut failed = conn.stream.write_pending().is_err();
-            if !failed && conn.media.in_flight() {
-                failed |= conn.media.write_to(&mut conn.stream, true).is_err();
-            }
-            while !failed && !conn.media.in_flight() && conn.pending() > 0 {
-                match conn.stream.write(&conn.out[conn.written..]) {
-                    Ok(0) => {
-                        failed = true;
-                        break;
-                    }
-                    Ok(n) => conn.written += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        tracing::debug!(conn = %conn.id, "write error: {e}");
-                        failed = true;
-                        break;
-                    }
-                }
-            }
-            if !failed && conn.pending() == 0 && conn.closing.is_none() {
-                failed = conn.media.write_to(&mut conn.stream, false).is_err();
-            }
-            if failed {
+            // A closing connection gets its signalling out, not its media.
+            if let Err(e) = conn.framed.flush(conn.closing.is_none()) {
+                tracing::debug!(conn = %conn.id, "write error: {e}");
                 self.drop_conn(now, key, true);
                 continue;
             }
-            if conn.pending() == 0 {
-                conn.written = 0;
-                if conn.out.capacity() > 16 * 1024 {
-                    conn.out = Vec::new();
-                } else {
-                    conn.out.clear();
-                }
-                if conn.closing.is_some() && !conn.stream.wants_write() {
-                    conn.stream.send_close_notify();
-                    self.drop_conn(now, key, false);
-                    continue;
-                }
+            let pending = conn.framed.pending();
+            if pending == 0 && conn.closing.is_some() && !conn.framed.stream.wants_write() {
+                conn.framed.stream.send_close_notify();
+                self.drop_conn(now, key, false);
+                continue;
             }
             // A receiver stays above `max_output` only so long.
-            if conn.pending() > self.max_output {
+            if pending > self.max_output {
                 if conn.over_since.is_none() {
                     conn.over_since = Some(now);
                     self.timers.push(Reverse((now + self.slow_reader_timeout, LoopTimer::SlowReader(conn.id))));
@@ -803,15 +706,9 @@ impl Server {
             } else {
                 conn.over_since = None;
             }
-            let resume = conn.held_by_output && conn.pending() <= self.max_output / 8;
-            let want_writable = conn.pending() > 0 || !conn.media.is_empty() || conn.stream.wants_write();
-            if want_writable != conn.writable {
-                let interest = if want_writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-                let token = Token(key + FIRST_CONN);
-                if let Err(e) = self.poll.registry().reregister(&mut conn.stream, token, interest) {
-                    tracing::warn!(conn = %conn.id, "reregister failed: {e}");
-                }
-                conn.writable = want_writable;
+            let resume = conn.held_by_output && pending <= self.max_output / 8;
+            if let Err(e) = conn.framed.update_interest(self.poll.registry(), Token(key + FIRST_CONN)) {
+                tracing::warn!(conn = %conn.id, "reregister failed: {e}");
             }
             if resume {
                 conn.held_by_output = false;
@@ -860,7 +757,7 @@ impl Server {
                             tracing::warn!(
                                 conn = %id,
                                 peer = %conn.peer,
-                                pending = conn.pending(),
+                                pending = conn.framed.pending(),
                                 "output buffer full for {:?} (peer not reading), closing",
                                 self.slow_reader_timeout
                             );
@@ -946,7 +843,7 @@ impl Server {
             return;
         }
         let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.poll.registry().deregister(&mut conn.framed.stream);
         let ip = conn.peer.ip();
         if let Some(n) = self.per_ip.get_mut(&ip) {
             *n -= 1;
@@ -958,43 +855,6 @@ impl Server {
         if tell_core {
             self.core.on_closed(now, conn.id);
         }
-    }
-}
-
-/// Decodes and feeds the complete frames of `buf` while `messages` lasts and
-/// the core lets the connection send; returns the bytes used and why it
-/// stopped. A length prefix out of range for the connection's state (see
-/// [`Core::frame_limit`]) is an error as soon as it is read.
-fn feed(
-    core: &mut Core,
-    now: Instant,
-    id: ConnId,
-    buf: &[u8],
-    messages: &mut usize,
-) -> Result<(usize, Fed), DecodeError> {
-    let mut used = 0;
-    loop {
-        if !core.is_open(id) {
-            return Ok((used, Fed::Closed));
-        }
-        if let Some(until) = core.read_pause(id, now) {
-            return Ok((used, Fed::Paused(until)));
-        }
-        if *messages == 0 {
-            return Ok((used, Fed::Budget));
-        }
-        let rest = &buf[used..];
-        if rest.len() >= FRAME_HEADER_LEN {
-            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            if len > core.frame_limit(id) {
-                return Err(DecodeError::BadLength(len));
-            }
-        }
-        let Some((body, n)) = split_frame(rest)? else { return Ok((used, Fed::NeedMore)) };
-        let msg = ClientMsg::decode(body)?;
-        core.on_message(now, id, msg);
-        used += n;
-        *messages -= 1;
     }
 }
 
