@@ -278,11 +278,17 @@ fn every_export_turns_a_panic_into_err_internal() {
 
 #[test]
 fn every_exported_body_is_one_ffi_boundary() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/abi");
-    let mut files = vec![dir.join("types.rs"), dir.join("boundary.rs")];
-    for sub in ["brac", "bras"] {
-        for entry in std::fs::read_dir(dir.join(sub)).expect("read src/abi") {
-            files.push(entry.expect("a directory entry").path());
+    // Every Rust file under src/, wherever an export might be added.
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read a source directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
         }
     }
     let mut seen = BTreeSet::new();
