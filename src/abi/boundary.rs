@@ -1,17 +1,17 @@
 //! The FFI boundary: what every exported `BRAC_*` and `BRAS_*` function
 //! goes through.
 //!
-//! - [`ffi_boundary!`] is the whole body of every exported function (the
+//! - `ffi_boundary!` is the whole body of every exported function (the
 //!   implemented ones and those whose feature is not provided alike). It runs
 //!   the body inside [`catch_unwind`]: a panic becomes [`ERR_INTERNAL`] (the
 //!   documented code for an internal error, `GV_ERR_MEMORYFAIL`) and never
 //!   unwinds into C. The unit tests of [`crate::abi`] call every export with
 //!   a panic injected at this boundary and check that each returns
 //!   [`ERR_INTERNAL`].
-//! - The argument helpers: C strings in ([`c_bytes`]) and out
-//!   ([`copy_out`]), byte buffers in ([`bytes_in`]), out-parameters
-//!   ([`put`], [`put_u32`], [`fill_ids`]), and callback registrations
-//!   ([`Registered`], [`Slot`]). They check NULL pointers and lengths and
+//! - The argument helpers: C strings in (`c_bytes`) and out
+//!   (`copy_out`), byte buffers in (`bytes_in`), out-parameters
+//!   (`put`, `put_u32`, `fill_ids`), and callback registrations
+//!   (`Registered`, `Slot`). They check NULL pointers and lengths and
 //!   return `GV_ERR_FUNCOPTERROR` (21); what they cannot check (that a
 //!   non-NULL pointer points to as many bytes as the caller says) is the
 //!   caller's side of the contract, stated in each `# Safety`.

@@ -7,7 +7,7 @@
 //!
 //! - [`types`]: every C type (aliases, structs, callback typedefs) and the
 //!   conversions from the codec's own types to the C structs;
-//! - [`boundary`]: [`ffi_boundary!`](boundary::ffi_boundary), the body of
+//! - [`boundary`]: `ffi_boundary!`, the body of
 //!   every exported function (a panic becomes
 //!   [`ERR_INTERNAL`](boundary::ERR_INTERNAL), nothing unwinds into C), and
 //!   the argument helpers (NULL checks, C strings in and out, out-parameters,

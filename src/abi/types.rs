@@ -7,8 +7,8 @@
 //!
 //! The conversions between the codec's own types ([`crate::codec`]) and
 //! these structs live here too, and only here: [`pixel_format`] (a
-//! `BRAC_PIX_FMT_*` value to a [`PixelFormat`]), [`bitmap_info`] (a
-//! [`FrameDesc`] to a `BITMAPINFOHEADER`) and [`wave_format`] (an
+//! `BRAC_PIX_FMT_*` value to a [`PixelFormat`]), `bitmap_info` (a
+//! [`FrameDesc`] to a `BITMAPINFOHEADER`) and `wave_format` (an
 //! [`AudioFormat`] to a `WAVEFORMATEX`).
 //!
 //! Layout: the vendor's Linux headers (`GVSDK.h`) declare the structs with

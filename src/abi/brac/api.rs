@@ -1,6 +1,6 @@
 //! The implemented `BRAC_*` functions: a thin layer over [`crate::client`].
 //!
-//! Every exported function's body is one [`ffi_boundary!`]: it checks its
+//! Every exported function's body is one `ffi_boundary!`: it checks its
 //! arguments, turns them into a call on the process's one [`Client`], and
 //! returns a `GV_ERR_*` code; a panic becomes
 //! [`ERR_INTERNAL`](crate::abi::boundary::ERR_INTERNAL) and never unwinds

@@ -4,7 +4,7 @@
 //! objects…). They exist so that legacy programs link and run unchanged.
 //!
 //! Each one takes exactly the vendor's parameters, runs inside
-//! [`ffi_boundary!`], never dereferences memory it cannot check, and returns:
+//! `ffi_boundary!`, never dereferences memory it cannot check, and returns:
 //! - 21 (`GV_ERR_FUNCOPTERROR`) when a required pointer is NULL, a required
 //!   length is 0 (or negative), or an enumerated argument is out of range;
 //! - otherwise 20 (`GV_ERR_FUNCNOTALLOW`), unless the truthful answer is
@@ -15,7 +15,7 @@
 //! The setters of the callbacks of these features accept the registration
 //! (NULL removes it) and return 0, because apps register every callback at
 //! start and give up on an error; the registrations are kept in the
-//! registry ([`super::callbacks`]), and never called.
+//! registry (`brac::callbacks`), and never called.
 #![allow(non_snake_case, non_camel_case_types, clippy::missing_safety_doc, clippy::too_many_arguments)]
 
 use std::ffi::{c_char, c_int};

@@ -1,6 +1,6 @@
 //! The implemented `BRAS_*` functions of the business-server library: a
 //! thin layer over [`crate::bras`], with the same conventions as
-//! [`crate::abi::brac::api`] (one [`ffi_boundary!`] per body, argument
+//! [`crate::abi::brac::api`] (one `ffi_boundary!` per body, argument
 //! checks, `GV_ERR_*` codes, strings as bytes).
 //!
 //! The core server's address comes from `ANYCHAT_CORE_ADDR` (default

@@ -1,14 +1,14 @@
 //! The `BRAS_*` functions of the vendor's business-server SDK whose feature
 //! this product does not provide (SDK filter data, file transfer, server
 //! recording), with the conventions of [`crate::abi::brac::unsupported`]:
-//! exact vendor parameters, one [`ffi_boundary!`] per body, 21
+//! exact vendor parameters, one `ffi_boundary!` per body, 21
 //! (`GV_ERR_FUNCOPTERROR`) for a NULL required pointer or a zero required
 //! length, else 20 (`GV_ERR_FUNCNOTALLOW`), and 720 (`GV_ERR_RECORD_NOTASK`)
 //! for stopping a recording, which cannot exist here.
 //!
 //! The setters of the callbacks of these features accept the registration
 //! (NULL removes it) and return 0; the registrations are kept in the
-//! registry ([`super::callbacks`]), and never called.
+//! registry (`bras::callbacks`), and never called.
 #![allow(non_snake_case, non_camel_case_types, clippy::missing_safety_doc, clippy::too_many_arguments)]
 
 use super::callbacks;
