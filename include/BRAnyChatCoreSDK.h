@@ -13,6 +13,7 @@ typedef void (*BRAC_VideoCallEvent_CallBack)(DWORD, DWORD, DWORD, DWORD, DWORD, 
 typedef void (*BRAC_TransBuffer_CallBack)(DWORD, LPBYTE, DWORD, LPVOID);
 typedef void (*BRAC_TextMessage_CallBack)(DWORD, DWORD, BOOL, LPCTSTR, DWORD, LPVOID);
 typedef void (*BRAC_TransBufferEx_CallBack)(DWORD, LPBYTE, DWORD, DWORD, DWORD, DWORD, LPVOID);
+typedef void (*BRAC_SDKFilterData_CallBack)(LPBYTE, DWORD, LPVOID);
 typedef int BRAC_PixelFormat;
 typedef void (*BRAC_VideoData_CallBack)(DWORD, LPVOID, DWORD, struct BITMAPINFOHEADER, LPVOID);
 typedef void (*BRAC_VideoDataEx_CallBack)(DWORD,
@@ -26,7 +27,6 @@ typedef void (*BRAC_AudioDataEx_CallBack)(DWORD, LPVOID, DWORD, struct WAVEFORMA
 typedef void (*BRAC_TransFile_CallBack)(DWORD, LPCTSTR, LPCTSTR, DWORD, DWORD, DWORD, DWORD, LPVOID);
 typedef int BRAC_AudioDevice;
 typedef void (*BRAC_VolumeChange_CallBack)(BRAC_AudioDevice, DWORD, LPVOID);
-typedef void (*BRAC_SDKFilterData_CallBack)(LPBYTE, DWORD, LPVOID);
 typedef void (*BRAC_RecordSnapShot_CallBack)(DWORD, LPCTSTR, DWORD, BOOL, LPVOID);
 typedef void (*BRAC_VideoScreenEvent_CallBack)(DWORD, DWORD, DWORD, DWORD, DWORD, DWORD, LPVOID);
 typedef DWORD (*BRAC_DataEncDec_CallBack)(DWORD, DWORD, LPBYTE, DWORD, LPBYTE, LPDWORD, LPVOID);
@@ -96,6 +96,9 @@ DWORD BRAC_SetTextMessageCallBack(BRAC_TextMessage_CallBack lpFunction, LPVOID l
 
 DWORD BRAC_SetTransBufferExCallBack(BRAC_TransBufferEx_CallBack lpFunction, LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
+DWORD BRAC_SetSDKFilterDataCallBack(BRAC_SDKFilterData_CallBack lpFunction,
+                                    LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
+
 DWORD BRAC_SetCallBack(DWORD dwCBType, LPVOID lpFunction, LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
 DWORD BRAC_Connect(LPCTSTR lpServerAddr, DWORD dwPort);
@@ -148,6 +151,18 @@ DWORD BRAC_TransBufferEx(DWORD dwUserid,
 DWORD BRAC_UserCameraControl(DWORD dwUserid, BOOL bOpen);
 
 DWORD BRAC_UserSpeakControl(DWORD dwUserid, BOOL bOpen);
+
+DWORD BRAC_UserCameraControlEx(DWORD dwUserid,
+                               BOOL bOpen,
+                               DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
+                               DWORD dwFlags ANYCHAT_DEFAULT(0),
+                               LPCTSTR lpStrParam ANYCHAT_DEFAULT(NULL));
+
+DWORD BRAC_UserSpeakControlEx(DWORD dwUserid,
+                              BOOL bOpen,
+                              DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
+                              DWORD dwFlags ANYCHAT_DEFAULT(0),
+                              LPCTSTR lpStrParam ANYCHAT_DEFAULT(NULL));
 
 DWORD BRAC_GetCameraState(DWORD dwUserid, ANYCHAT_REF(DWORD) dwState);
 
@@ -211,10 +226,6 @@ DWORD BRAC_GetUserStreamInfo(DWORD dwUserId,
                              char *infoval,
                              int infolen);
 
-DWORD BRAC_ActiveCallLog(BOOL bActive);
-
-DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);
-
 DWORD BRAC_SetVideoDataCallBack(BRAC_PixelFormat pixFmt,
                                 BRAC_VideoData_CallBack lpFunction,
                                 LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
@@ -229,11 +240,13 @@ DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction,
 DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction,
                                   LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
+DWORD BRAC_ActiveCallLog(BOOL bActive);
+
+DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);
+
 DWORD BRAC_SetTransFileCallBack(BRAC_TransFile_CallBack lpFunction, LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
 DWORD BRAC_SetVolumeChangeCallBack(BRAC_VolumeChange_CallBack lpFunction, LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
-
-DWORD BRAC_SetSDKFilterDataCallBack(BRAC_SDKFilterData_CallBack lpFunction, LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
 
 DWORD BRAC_SetRecordSnapShotCallBack(BRAC_RecordSnapShot_CallBack lpFunction,
                                      LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
@@ -263,18 +276,6 @@ DWORD BRAC_EnumAudioPlayback(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNu
 DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
 
 DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
-
-DWORD BRAC_UserCameraControlEx(DWORD dwUserid,
-                               BOOL bOpen,
-                               DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
-                               DWORD dwFlags ANYCHAT_DEFAULT(0),
-                               LPCTSTR lpStrParam ANYCHAT_DEFAULT(NULL));
-
-DWORD BRAC_UserSpeakControlEx(DWORD dwUserid,
-                              BOOL bOpen,
-                              DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
-                              DWORD dwFlags ANYCHAT_DEFAULT(0),
-                              LPCTSTR lpStrParam ANYCHAT_DEFAULT(NULL));
 
 DWORD BRAC_SetVideoPos(DWORD dwUserid,
                        HWND hWnd,

@@ -60,6 +60,7 @@ typedef struct WAVEFORMATEX {
 } WAVEFORMATEX;
 typedef DWORD HDC;
 typedef char CHAR;
+typedef char *LPTSTR;
 typedef uint8_t BYTE;
 typedef uint32_t UINT;
 typedef uint32_t SOCKET;
@@ -83,7 +84,6 @@ typedef struct BITMAPFILEHEADER {
 } BITMAPFILEHEADER;
 typedef struct BITMAPINFOHEADER *LPBITMAPINFOHEADER;
 typedef struct WAVEFORMATEX *LPWAVEFORMATEX;
-typedef char *LPTSTR;
 
 #define TRUE 1
 #define FALSE 0

@@ -1266,6 +1266,9 @@ typedef void (*BRAC_TextMessage_CallBack)(DWORD, DWORD, BOOL, LPCTSTR, DWORD, LP
 // Relayed bytes with task data: `(dwUserid, lpBuf, dwLen, wParam, lParam, dwTaskId, lpUserValue)`.
 typedef void (*BRAC_TransBufferEx_CallBack)(DWORD, LPBYTE, DWORD, DWORD, DWORD, DWORD, LPVOID);
 
+// Data from the business server: `(lpBuf, dwLen, lpUserValue)`.
+typedef void (*BRAC_SDKFilterData_CallBack)(LPBYTE, DWORD, LPVOID);
+
 typedef DWORD *LPDWORD;
 
 // Pixel formats (`BRAC_PIX_FMT_*`), int-sized.
@@ -1329,9 +1332,6 @@ typedef int BRAC_AudioDevice;
 // Volume changes: `(device, dwCurrentVolume, lpUserValue)`.
 typedef void (*BRAC_VolumeChange_CallBack)(BRAC_AudioDevice, DWORD, LPVOID);
 
-// Data from the business server: `(lpBuf, dwLen, lpUserValue)`.
-typedef void (*BRAC_SDKFilterData_CallBack)(LPBYTE, DWORD, LPVOID);
-
 // Recordings and snapshots: `(dwUserid, lpFileName, dwParam, bRecordType, lpUserValue)`.
 typedef void (*BRAC_RecordSnapShot_CallBack)(DWORD, LPCTSTR, DWORD, BOOL, LPVOID);
 
@@ -1345,6 +1345,8 @@ typedef DWORD (*BRAC_DataEncDec_CallBack)(DWORD, DWORD, LPBYTE, DWORD, LPBYTE, L
 typedef DWORD HDC;
 
 typedef char CHAR;
+
+typedef char *LPTSTR;
 
 typedef uint8_t BYTE;
 
@@ -1492,12 +1494,18 @@ DWORD BRAC_SetTextMessageCallBack(BRAC_TextMessage_CallBack lpFunction, LPVOID l
 // Registers (or, with NULL, removes) the callback for `BRAC_TransBufferEx` data.
 DWORD BRAC_SetTransBufferExCallBack(BRAC_TransBufferEx_CallBack lpFunction, LPVOID lpUserValue);
 
-// Registers a callback by type (`BRAC_CBTYPE_*`). Supported here:
-// `BRAC_CBTYPE_NOTIFYMESSAGE`, `BRAC_CBTYPE_VIDEOCALLEVENT` and
-// `BRAC_CBTYPE_TRANSBUFFER`; the types of the features this library does not
-// provide (video and audio data, files, recording…) are accepted, and never
-// called; any other
-// type returns `GV_ERR_FUNCNOTALLOW`, an unknown one `GV_ERR_FUNCOPTERROR`.
+// Registers (NULL removes) the callback for the data the business server sends this user (`BRAS_SendBufToUser`, `BRAS_SendBufToRoom`).
+DWORD BRAC_SetSDKFilterDataCallBack(BRAC_SDKFilterData_CallBack lpFunction,
+                                    LPVOID lpUserValue);
+
+// Registers a callback by type (`BRAC_CBTYPE_*`). Called: NOTIFYMESSAGE,
+// VIDEOCALLEVENT, TEXTMESSAGE, TRANSBUFFER, TRANSBUFFEREX, SDKFILTERDATA,
+// VIDEODATA, VIDEODATAEX and VIDEODATAEX2 (in the pixel format last given to
+// `BRAC_SetVideoDataCallBack` / `BRAC_SetVideoDataExCallBack`, RGB24 by
+// default), AUDIODATA, AUDIODATAEX and AUDIODATAEX2. The types of the
+// features this library does not provide (files, volume, recording, screen
+// events, encryption, network output, objects, core SDK events) are
+// accepted, and never called; an unknown type returns `GV_ERR_FUNCOPTERROR`.
 DWORD BRAC_SetCallBack(DWORD dwCBType, LPVOID lpFunction, LPVOID lpUserValue);
 
 // Connects to the core server at `lpServerAddr` (host name or IP) and
@@ -1591,12 +1599,27 @@ DWORD BRAC_TransBufferEx(DWORD dwUserid,
 
 // Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
 // core server keeps the state and the room gets `WM_GV_CAMERASTATE`. For
-// another user (in the room or the call) it asks for the video, which is
-// not relayed yet: 0. Unknown user: 205.
+// another user (in the room or the call) it starts (or stops) receiving
+// that user's video, delivered to the video data callbacks: 0. Unknown
+// user: 205.
 DWORD BRAC_UserCameraControl(DWORD dwUserid, BOOL bOpen);
 
 // As `BRAC_UserCameraControl` for the microphone (`WM_GV_MICSTATECHANGE`).
 DWORD BRAC_UserSpeakControl(DWORD dwUserid, BOOL bOpen);
+
+// `BRAC_UserCameraControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
+DWORD BRAC_UserCameraControlEx(DWORD dwUserid,
+                               BOOL bOpen,
+                               DWORD dwStreamIndex,
+                               DWORD dwFlags,
+                               LPCTSTR lpStrParam);
+
+// `BRAC_UserSpeakControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
+DWORD BRAC_UserSpeakControlEx(DWORD dwUserid,
+                              BOOL bOpen,
+                              DWORD dwStreamIndex,
+                              DWORD dwFlags,
+                              LPCTSTR lpStrParam);
 
 // A user's camera state (`GV_CAMERA_STATE_*`: 1 closed, 2 open), for
 // oneself (-1) and users met in the room or a call.
@@ -1614,9 +1637,10 @@ DWORD BRAC_GetUserLevel(DWORD dwUserid, DWORD *dwLevel);
 DWORD BRAC_GetRoomName(DWORD dwRoomId, TCHAR *lpRoomName, DWORD dwLen);
 
 // Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
-// EXTVIDEOINPUT, EXTAUDIOINPUT, AUTORECONNECT and LOWDELAYCTRL are stored
-// and read back (they do not change behaviour yet); others: 20. A value of
-// another size: 21. Works before `BRAC_InitSDK` too.
+// EXTVIDEOINPUT and EXTAUDIOINPUT (non-zero: `BRAC_InputVideoData` /
+// `BRAC_InputAudioData` accepted), AUTORECONNECT and LOWDELAYCTRL (stored
+// and read back, without effect); others: 20. A value of another size: 21.
+// Works before `BRAC_InitSDK` too.
 DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
 
 // Reads an option: the kept ones, and CORESDK_MAINVERSION, SUBVERSION
@@ -1699,12 +1723,6 @@ DWORD BRAC_GetUserStreamInfo(DWORD dwUserId,
                              char *infoval,
                              int infolen);
 
-// Accepted without effect (logging goes through `tracing`, `RUST_LOG`; there is no call-log file): returns 0.
-DWORD BRAC_ActiveCallLog(BOOL bActive);
-
-// Accepted without effect (the core server has no server password): returns 0.
-DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);
-
 // Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 DWORD BRAC_SetVideoDataCallBack(BRAC_PixelFormat pixFmt,
                                 BRAC_VideoData_CallBack lpFunction,
@@ -1723,14 +1741,17 @@ DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction,
 DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction,
                                   LPVOID lpUserValue);
 
+// Accepted without effect (logging goes through `tracing`, `RUST_LOG`; there is no call-log file): returns 0.
+DWORD BRAC_ActiveCallLog(BOOL bActive);
+
+// Accepted without effect (the core server has no server password): returns 0.
+DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);
+
 // Accepts the registration (NULL removes it), returns 0; never called yet (no file transfer).
 DWORD BRAC_SetTransFileCallBack(BRAC_TransFile_CallBack lpFunction, LPVOID lpUserValue);
 
 // Accepts the registration (NULL removes it), returns 0; never called yet (no local audio devices).
 DWORD BRAC_SetVolumeChangeCallBack(BRAC_VolumeChange_CallBack lpFunction, LPVOID lpUserValue);
-
-// Accepts the registration (NULL removes it), returns 0; never called yet (no SDK filter data).
-DWORD BRAC_SetSDKFilterDataCallBack(BRAC_SDKFilterData_CallBack lpFunction, LPVOID lpUserValue);
 
 // Accepts the registration (NULL removes it), returns 0; never called yet (no recording or snapshots).
 DWORD BRAC_SetRecordSnapShotCallBack(BRAC_RecordSnapShot_CallBack lpFunction,
@@ -1774,20 +1795,6 @@ DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
 
 // No local speakers: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
 DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
-
-// `BRAC_UserCameraControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
-DWORD BRAC_UserCameraControlEx(DWORD dwUserid,
-                               BOOL bOpen,
-                               DWORD dwStreamIndex,
-                               DWORD dwFlags,
-                               LPCTSTR lpStrParam);
-
-// `BRAC_UserSpeakControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
-DWORD BRAC_UserSpeakControlEx(DWORD dwUserid,
-                              BOOL bOpen,
-                              DWORD dwStreamIndex,
-                              DWORD dwFlags,
-                              LPCTSTR lpStrParam);
 
 // Not supported (no video rendering): returns 20.
 DWORD BRAC_SetVideoPos(DWORD dwUserid,

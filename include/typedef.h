@@ -32,11 +32,11 @@ typedef uint8_t *LPBYTE;
 typedef long BOOL;
 typedef DWORD *LPDWORD;
 typedef char CHAR;
+typedef char *LPTSTR;
 typedef uint8_t BYTE;
 typedef char *LPCHAR;
 typedef const char *LPCSTR;
 typedef int INT;
-typedef char *LPTSTR;
 
 #ifndef TRUE
 #define TRUE 1

@@ -10,9 +10,12 @@
 //!   calls, rooms, the business link, media routing, rate limits);
 //! - [`client`] and [`bras`]: the client library's and the business-server
 //!   library's engines and their network and callback threads;
-//! - [`codec`]: H.264 and the pixel and audio formats;
+//! - [`codec`]: H.264 and the pixel and audio formats, in types of its own
+//!   (no C types);
 //! - [`net`]: mio event loops, the framed link, TLS;
-//! - [`abi`]: the `BRAC_*` and `BRAS_*` C functions and the vendor's types.
+//! - [`abi`]: the `BRAC_*` and `BRAS_*` C functions, each running inside the
+//!   one FFI boundary, the vendor's C types, and the conversions from the
+//!   codec's types to them.
 
 pub mod abi;
 pub mod bras;

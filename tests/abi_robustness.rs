@@ -13,6 +13,7 @@
 use std::ffi::{c_char, c_int, c_long};
 use std::ptr::{null, null_mut};
 
+use anychat::abi::boundary::ERR_INTERNAL;
 use anychat::abi::brac::api::*;
 use anychat::abi::brac::media::*;
 use anychat::abi::brac::unsupported::*;

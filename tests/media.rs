@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anychat::codec;
-use anychat::wire::constants::{BRAC_PIX_FMT_RGB24, GV_AUDIO_STATE_OPEN, GV_CAMERA_STATE_OPEN};
+use anychat::codec::patterns as codec;
+use anychat::codec::PixelFormat;
+use anychat::wire::constants::{GV_AUDIO_STATE_OPEN, GV_CAMERA_STATE_OPEN};
 use common::{Cli, Server};
 
 /// Longest wait for media events: a debug build encoding and decoding
@@ -240,7 +241,7 @@ fn check_video(rx: &mut Cli, from: u32, fmt: Fmt, min: usize) -> Vec<Video> {
 /// The signature of pattern frame `n` as the sender made it.
 fn pattern_signature(n: i64) -> Vec<u8> {
     let frame = codec::test_pattern_rgb24(W, H, n as u32).unwrap();
-    codec::frame_signature(BRAC_PIX_FMT_RGB24 as i32, W, H, &frame).unwrap()
+    codec::frame_signature(PixelFormat::Rgb24, W, H, &frame).unwrap()
 }
 
 /// Compares received frames with the pattern frames of the same numbers

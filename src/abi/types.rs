@@ -1,9 +1,15 @@
-//! The vendor's remaining C types: the structs passed by value to the media
-//! callbacks, the int-sized enums, and every callback typedef of
-//! `legacy-api.tsv` not already declared in [`crate::abi::brac::api`] or
-//! [`crate::abi::bras::api`]. `build.rs` has cbindgen emit all of them (the `BRAS_`
+//! The vendor's C types, all of them: the integer and pointer aliases of
+//! `GVSDK.h` (`DWORD`, `BOOL`, `LPCTSTR`…), the structs passed by value to
+//! the media callbacks, the int-sized enums, and every callback typedef of
+//! `legacy-api.tsv`. `build.rs` has cbindgen emit all of them (the `BRAS_`
 //! ones into `anychatserver.h`, the others into `anychat.h`), used or not, so
 //! that legacy sources naming them compile.
+//!
+//! The conversions between the codec's own types ([`crate::codec`]) and
+//! these structs live here too, and only here: [`pixel_format`] (a
+//! `BRAC_PIX_FMT_*` value to a [`PixelFormat`]), `bitmap_info` (a
+//! [`FrameDesc`] to a `BITMAPINFOHEADER`) and `wave_format` (an
+//! [`AudioFormat`] to a `WAVEFORMATEX`).
 //!
 //! Layout: the vendor's Linux headers (`GVSDK.h`) declare the structs with
 //! natural alignment, no `#pragma pack`, and `LONG` = C `long` (64-bit on
@@ -19,12 +25,27 @@
 //! constants of [`crate::wire::constants`].
 #![allow(non_snake_case, non_camel_case_types)]
 
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int, c_long, c_void};
 use std::mem::{offset_of, size_of};
 
-use crate::abi::brac::api::{BOOL, DWORD, LONG, LPBYTE, LPCTSTR, LPDWORD, LPVOID};
-use crate::abi::bras::api::CHAR;
+use crate::codec::{AudioFormat, FrameDesc, PixelFormat};
+use crate::wire::constants::{
+    BRAC_PIX_FMT_BGR32, BRAC_PIX_FMT_H264, BRAC_PIX_FMT_MJPEG, BRAC_PIX_FMT_NV12, BRAC_PIX_FMT_NV16, BRAC_PIX_FMT_NV21,
+    BRAC_PIX_FMT_RGB24, BRAC_PIX_FMT_RGB32, BRAC_PIX_FMT_RGB555, BRAC_PIX_FMT_RGB565, BRAC_PIX_FMT_YUV420P,
+    BRAC_PIX_FMT_YUY2, BRAC_PIX_FMT_YV12,
+};
 
+pub type DWORD = u32;
+pub type BOOL = c_long;
+pub type LONG = c_long;
+pub type TCHAR = c_char;
+pub type LPCTSTR = *const c_char;
+pub type LPVOID = *mut c_void;
+pub type HWND = *mut c_void;
+pub type LPDWORD = *mut DWORD;
+pub type LPBYTE = *mut u8;
+pub type LPTSTR = *mut c_char;
+pub type CHAR = c_char;
 pub type WORD = u16;
 pub type BYTE = u8;
 // The rest of the vendor's `GVSDK.h` type names, so that legacy sources
@@ -122,6 +143,15 @@ const _: () = assert!(offset_of!(WAVEFORMATEX, cbSize) == 16);
 
 // ----- client callbacks (BRAC_) --------------------------------------------
 
+/// `WM_GV_*` notifications: `(dwNotifyMsg, wParam, lParam, lpUserValue)`.
+pub type BRAC_NotifyMessage_CallBack = Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, LPVOID)>;
+/// Video-call events: `(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, lpUserStr, lpUserValue)`.
+pub type BRAC_VideoCallEvent_CallBack =
+    Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID)>;
+/// Bytes relayed to this user: `(dwUserid, lpBuf, dwLen, lpUserValue)`;
+/// `dwUserid` 0 means the business server (`BRAS_SendBufToUser`).
+pub type BRAC_TransBuffer_CallBack = Option<unsafe extern "system" fn(DWORD, LPBYTE, DWORD, LPVOID)>;
+
 /// Video frames: `(dwUserid, lpBuf, dwLen, bmiHeader, lpUserValue)`.
 pub type BRAC_VideoData_CallBack = Option<unsafe extern "system" fn(DWORD, LPVOID, DWORD, BITMAPINFOHEADER, LPVOID)>;
 /// Video frames: `(dwUserid, lpBuf, dwLen, bmiHeader, dwTimeStamp, lpUserValue)`.
@@ -183,6 +213,28 @@ pub type BRAC_CoreSDKData_CallBack = Option<unsafe extern "system" fn(DWORD, LPV
 
 // ----- business-server callbacks (BRAS_) -------------------------------------
 
+/// Link notices: `BRAS_SERVERAPPMSG_CONNECTED` / `_DISCONNECT`.
+pub type BRAS_OnServerAppMessage_CallBack = Option<unsafe extern "system" fn(DWORD, LPVOID)>;
+/// Link notices: `(BRAS_MESSAGE_CORESERVERCONN, 0 or error code, 0)`.
+pub type BRAS_OnServerAppMessageEx_CallBack = Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, LPVOID)>;
+/// The timer of `BRAS_SetTimerEventCallBack`.
+pub type BRAS_OnTimerEvent_CallBack = Option<unsafe extern "system" fn(LPVOID)>;
+/// Login decision: return 0 and fill `*lpUserID` (0: the core server assigns
+/// one), `*lpUserLevel` and `lpNickName` (`dwNCLen` bytes), or an error code.
+pub type BRAS_VerifyUser_CallBack =
+    Option<unsafe extern "system" fn(LPCTSTR, LPCTSTR, LPDWORD, LPDWORD, LPTSTR, DWORD, LPVOID) -> DWORD>;
+/// Entering an ordinary room: 0 admits, anything else is the user's error code.
+pub type BRAS_PrepareEnterRoom_CallBack =
+    Option<unsafe extern "system" fn(DWORD, DWORD, LPCTSTR, LPCTSTR, LPVOID) -> DWORD>;
+pub type BRAS_OnUserLoginAction_CallBack = Option<unsafe extern "system" fn(DWORD, LPCTSTR, DWORD, LPCTSTR, LPVOID)>;
+pub type BRAS_OnUserLogoutAction_CallBack = Option<unsafe extern "system" fn(DWORD, LPVOID)>;
+pub type BRAS_OnUserLogoutActionEx_CallBack = Option<unsafe extern "system" fn(DWORD, DWORD, LPVOID)>;
+pub type BRAS_OnUserEnterRoomAction_CallBack = Option<unsafe extern "system" fn(DWORD, DWORD, LPVOID)>;
+pub type BRAS_OnUserLeaveRoomAction_CallBack = Option<unsafe extern "system" fn(DWORD, DWORD, LPVOID)>;
+/// Every call event; for REQUEST the return value decides (0 = proceed).
+pub type BRAS_OnVideoCallEvent_CallBack =
+    Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID) -> DWORD>;
+
 /// Data a user sent with `BRAC_SendSDKFilterData`: `(dwUserId, lpBuf, dwLen, lpUserValue)`.
 pub type BRAS_OnRecvUserFilterData_CallBack = Option<unsafe extern "system" fn(DWORD, *mut BYTE, DWORD, LPVOID)>;
 /// Text messages: `(dwRoomId, dwSrcUserId, dwTarUserId, bSecret, lpTextMessage, dwLen, lpUserValue)`.
@@ -202,3 +254,123 @@ pub type BRAS_OnServerRecord_CallBack = Option<unsafe extern "system" fn(DWORD, 
 /// lpUserValue)`.
 pub type BRAS_OnServerRecordEx_CallBack =
     Option<unsafe extern "system" fn(DWORD, LPCTSTR, DWORD, DWORD, DWORD, LPCTSTR, DWORD, LPVOID)>;
+
+// ----- conversions from and to the codec's types ------------------------------
+
+/// `wFormatTag` of PCM.
+const WAVE_FORMAT_PCM: WORD = 1;
+
+/// The codec's pixel format for a `BRAC_PIX_FMT_*` value; `None` for any
+/// other int (a C caller may pass anything).
+pub fn pixel_format(f: BRAC_PixelFormat) -> Option<PixelFormat> {
+    let Ok(f) = u32::try_from(f) else { return None };
+    Some(match f {
+        BRAC_PIX_FMT_RGB24 => PixelFormat::Rgb24,
+        BRAC_PIX_FMT_RGB32 => PixelFormat::Rgb32,
+        BRAC_PIX_FMT_YV12 => PixelFormat::Yv12,
+        BRAC_PIX_FMT_YUY2 => PixelFormat::Yuy2,
+        BRAC_PIX_FMT_YUV420P => PixelFormat::Yuv420p,
+        BRAC_PIX_FMT_RGB565 => PixelFormat::Rgb565,
+        BRAC_PIX_FMT_RGB555 => PixelFormat::Rgb555,
+        BRAC_PIX_FMT_NV12 => PixelFormat::Nv12,
+        BRAC_PIX_FMT_NV21 => PixelFormat::Nv21,
+        BRAC_PIX_FMT_NV16 => PixelFormat::Nv16,
+        BRAC_PIX_FMT_BGR32 => PixelFormat::Bgr32,
+        BRAC_PIX_FMT_MJPEG => PixelFormat::Mjpeg,
+        BRAC_PIX_FMT_H264 => PixelFormat::H264,
+        _ => return None,
+    })
+}
+
+/// The `BITMAPINFOHEADER` the video data callbacks get for a frame:
+/// `biSize` = `size_of::<BITMAPINFOHEADER>()` (64 on LP64), `biWidth`,
+/// `biHeight` (positive), `biBitCount`, `biCompression` and `biSizeImage`
+/// from `d`, `biPlanes` = 1, the rest 0.
+pub(crate) fn bitmap_info(d: &FrameDesc) -> BITMAPINFOHEADER {
+    BITMAPINFOHEADER {
+        biSize: size_of::<BITMAPINFOHEADER>() as DWORD,
+        // The codec's dimensions are at most 16384: no wrap even where
+        // `long` is 32-bit.
+        biWidth: d.width as LONG,
+        biHeight: d.height as LONG,
+        biPlanes: 1,
+        biBitCount: d.bit_count,
+        biCompression: d.compression,
+        biSizeImage: d.size_image,
+        ..BITMAPINFOHEADER::default()
+    }
+}
+
+/// The `WAVEFORMATEX` the audio data callbacks get for PCM in `f`:
+/// `wFormatTag` 1, `nBlockAlign` = channels × bytes per sample,
+/// `nAvgBytesPerSec` = rate × `nBlockAlign`, `cbSize` 0.
+pub(crate) fn wave_format(f: &AudioFormat) -> WAVEFORMATEX {
+    WAVEFORMATEX {
+        wFormatTag: WAVE_FORMAT_PCM,
+        nChannels: f.channels,
+        nSamplesPerSec: f.samples_per_sec,
+        nAvgBytesPerSec: f.bytes_per_sec(),
+        nBlockAlign: f.block_align(),
+        wBitsPerSample: f.bits_per_sample,
+        cbSize: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::frame_desc;
+
+    #[test]
+    fn every_vendor_pixel_format_maps_and_nothing_else() {
+        let all = [
+            (BRAC_PIX_FMT_RGB24, 0),
+            (BRAC_PIX_FMT_RGB32, 1),
+            (BRAC_PIX_FMT_YV12, 2),
+            (BRAC_PIX_FMT_YUY2, 3),
+            (BRAC_PIX_FMT_YUV420P, 4),
+            (BRAC_PIX_FMT_RGB565, 5),
+            (BRAC_PIX_FMT_RGB555, 6),
+            (BRAC_PIX_FMT_NV12, 7),
+            (BRAC_PIX_FMT_NV21, 8),
+            (BRAC_PIX_FMT_NV16, 9),
+            (BRAC_PIX_FMT_BGR32, 10),
+            (BRAC_PIX_FMT_MJPEG, 200),
+            (BRAC_PIX_FMT_H264, 201),
+        ];
+        let mut seen = Vec::new();
+        for (constant, value) in all {
+            assert_eq!(constant, value);
+            let f = pixel_format(value as c_int).expect("a vendor format");
+            assert!(!seen.contains(&f), "{f:?} twice");
+            seen.push(f);
+        }
+        assert_eq!(pixel_format(BRAC_PIX_FMT_YUV420P as c_int), Some(PixelFormat::Yuv420p));
+        for other in [-1, 11, 99, 199, 202, c_int::MIN, c_int::MAX] {
+            assert_eq!(pixel_format(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn bitmap_info_fields() {
+        let b = bitmap_info(&frame_desc(PixelFormat::Rgb24, 640, 480).unwrap());
+        assert_eq!(b.biSize as usize, size_of::<BITMAPINFOHEADER>());
+        assert_eq!((b.biWidth, b.biHeight, b.biPlanes), (640, 480, 1));
+        assert_eq!((b.biBitCount, b.biCompression, b.biSizeImage), (24, 0, 921_600));
+        assert_eq!((b.biXPelsPerMeter, b.biYPelsPerMeter, b.biClrUsed, b.biClrImportant), (0, 0, 0, 0));
+        let b = bitmap_info(&frame_desc(PixelFormat::Yuv420p, 640, 480).unwrap());
+        assert_eq!((b.biBitCount, b.biCompression, b.biSizeImage), (12, 0x3032_3449, 460_800));
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(b.biSize, 64);
+    }
+
+    #[test]
+    fn wave_format_fields() {
+        let f = AudioFormat { channels: 2, samples_per_sec: 44100, bits_per_sample: 16 };
+        let w = wave_format(&f);
+        assert_eq!((w.wFormatTag, w.nChannels, w.nSamplesPerSec), (1, 2, 44100));
+        assert_eq!((w.nBlockAlign, w.nAvgBytesPerSec, w.wBitsPerSample, w.cbSize), (4, 176_400, 16, 0));
+        let w = wave_format(&AudioFormat { channels: 1, samples_per_sec: 16000, bits_per_sample: 16 });
+        assert_eq!((w.nBlockAlign, w.nAvgBytesPerSec), (2, 32000));
+    }
+}

@@ -28,8 +28,8 @@ use std::io::BufRead;
 use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
 
-use anychat::abi::brac::api::{DWORD, LPCTSTR, LPDWORD, LPVOID};
 use anychat::abi::bras::api::*;
+use anychat::abi::types::{BOOL, DWORD, LPCTSTR, LPDWORD, LPVOID};
 use anychat::wire::constants::*;
 
 #[derive(Default)]
@@ -196,7 +196,7 @@ unsafe extern "system" fn on_text(
     room: DWORD,
     src: DWORD,
     tar: DWORD,
-    secret: anychat::abi::brac::api::BOOL,
+    secret: BOOL,
     msg: LPCTSTR,
     len: DWORD,
     _u: LPVOID,

@@ -38,10 +38,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anychat::abi::brac::api::*;
 use anychat::abi::brac::media::*;
-use anychat::abi::brac::unsupported::{
-    BRAC_SetAudioDataExCallBack, BRAC_SetSDKFilterDataCallBack, BRAC_SetVideoDataExCallBack,
-};
-use anychat::abi::types::{BITMAPINFOHEADER, WAVEFORMATEX};
+use anychat::abi::types::*;
 use anychat::wire::constants::*;
 
 static AUTO_REPLY: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -162,11 +159,9 @@ unsafe extern "system" fn on_filter(buf: LPBYTE, len: DWORD, _u: LPVOID) {
 
 unsafe extern "system" fn on_video(from: DWORD, buf: LPVOID, len: DWORD, bmi: BITMAPINFOHEADER, ts: DWORD, _u: LPVOID) {
     let (w, h) = (bmi.biWidth as u32, bmi.biHeight.unsigned_abs() as u32);
-    let fmt = VIDEO_FMT.load(Ordering::SeqCst) as i32;
     // SAFETY: the library passes `len` readable bytes.
     let data = unsafe { std::slice::from_raw_parts(buf as *const u8, len as usize) };
-    let n = anychat::codec::pattern_frame_number(fmt, w, h, data).map(|n| n as i64).unwrap_or(-1);
-    let sig = anychat::codec::frame_signature(fmt, w, h, data).map(hex).unwrap_or_default();
+    let (n, sig) = patterns::recognise(VIDEO_FMT.load(Ordering::SeqCst), w, h, data);
     println!("video from={from} w={w} h={h} bits={} len={len} ts={ts} n={n} sig={sig}", bmi.biBitCount);
     let slow = SLOW_VIDEO_MS.swap(0, Ordering::SeqCst);
     if slow > 0 {
@@ -179,65 +174,109 @@ unsafe extern "system" fn on_video(from: DWORD, buf: LPVOID, len: DWORD, bmi: BI
 unsafe extern "system" fn on_audio(from: DWORD, buf: LPVOID, len: DWORD, wf: WAVEFORMATEX, ts: DWORD, _u: LPVOID) {
     // SAFETY: the library passes `len` readable bytes.
     let data = unsafe { std::slice::from_raw_parts(buf as *const u8, len as usize) };
-    let rms = anychat::codec::energy(data);
+    let rms = patterns::rms(data);
     println!(
         "audio from={from} rate={} ch={} bits={} len={len} ts={ts} rms={rms:.0}",
         wf.nSamplesPerSec, wf.nChannels, wf.wBitsPerSample
     );
 }
 
-fn hex(b: Vec<u8>) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// The test patterns: recognising the frames and tones received, and
+/// `stream`. They need the library's `test-patterns` feature, which the
+/// tests turn on (`cargo build --features test-patterns` for a build by
+/// hand); without it, video lines show `n=-1 sig=`, audio lines `rms=-1`,
+/// and `stream` is refused.
+#[cfg(feature = "test-patterns")]
+mod patterns {
+    use super::*;
+    use anychat::codec::patterns::{energy, frame_signature, pattern_frame_number, test_pattern_rgb24, tone_pcm16};
+
+    /// The frame number and signature of a test-pattern frame in the
+    /// `BRAC_PIX_FMT_*` format `fmt` (-1 and "" when not recognised).
+    pub fn recognise(fmt: u32, w: u32, h: u32, data: &[u8]) -> (i64, String) {
+        let Some(fmt) = pixel_format(fmt as i32) else { return (-1, String::new()) };
+        let n = pattern_frame_number(fmt, w, h, data).map(|n| n as i64).unwrap_or(-1);
+        let sig = frame_signature(fmt, w, h, data).map(hex).unwrap_or_default();
+        (n, sig)
+    }
+
+    /// The RMS of 16-bit samples.
+    pub fn rms(data: &[u8]) -> f64 {
+        energy(data)
+    }
+
+    fn hex(b: Vec<u8>) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// `stream SECONDS [W H FPS]`: feeds a moving test pattern (RGB24) and a
+    /// 440 Hz tone (16 kHz mono, 20 ms chunks) as this client's camera and
+    /// microphone, in real time, from a thread of its own; prints `streamed
+    /// VIDEO AUDIO` (frames accepted) at the end.
+    pub fn stream(secs: u32, w: u32, h: u32, fps: u32) -> Result<DWORD, String> {
+        let one = 1i32.to_ne_bytes();
+        // SAFETY: 4 readable bytes for each option value.
+        unsafe {
+            BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTVIDEOINPUT as i32, one.as_ptr().cast(), 4);
+            BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTAUDIOINPUT as i32, one.as_ptr().cast(), 4);
+        }
+        let r = BRAC_SetInputVideoFormat(BRAC_PIX_FMT_RGB24 as i32, w, h, fps, 0);
+        if r != 0 {
+            return Ok(r);
+        }
+        let r = BRAC_SetInputAudioFormat(1, 16000, 16, 0);
+        if r != 0 {
+            return Ok(r);
+        }
+        BRAC_UserCameraControl(u32::MAX, 1);
+        BRAC_UserSpeakControl(u32::MAX, 1);
+        std::thread::spawn(move || {
+            let fmt = anychat::codec::AudioFormat { channels: 1, samples_per_sec: 16000, bits_per_sample: 16 };
+            let start = std::time::Instant::now();
+            let (mut vn, mut an, mut v_ok, mut a_ok) = (0u32, 0u64, 0u32, 0u32);
+            let end = std::time::Duration::from_secs(secs as u64);
+            while start.elapsed() < end {
+                let t = start.elapsed();
+                if t.as_secs_f64() * fps as f64 >= vn as f64 {
+                    let mut frame = test_pattern_rgb24(w, h, vn).unwrap_or_default();
+                    // SAFETY: `frame` is a live buffer of the length given.
+                    let r = unsafe {
+                        BRAC_InputVideoData(frame.as_mut_ptr(), frame.len() as DWORD, t.as_millis() as DWORD)
+                    };
+                    v_ok += (r == 0) as u32;
+                    vn += 1;
+                }
+                if t.as_secs_f64() * 50.0 >= (an / 320) as f64 {
+                    let mut pcm = tone_pcm16(&fmt, 440.0, 8000, an, 320);
+                    // SAFETY: `pcm` is a live buffer of the length given.
+                    let r =
+                        unsafe { BRAC_InputAudioData(pcm.as_mut_ptr(), pcm.len() as DWORD, t.as_millis() as DWORD) };
+                    a_ok += (r == 0) as u32;
+                    an += 320;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            println!("streamed {v_ok} {a_ok}");
+        });
+        Ok(0)
+    }
 }
 
-/// `stream SECONDS [W H FPS]`: feeds a moving test pattern (RGB24) and a
-/// 440 Hz tone (16 kHz mono, 20 ms chunks) as this client's camera and
-/// microphone, in real time, from a thread of its own; prints `streamed
-/// VIDEO AUDIO` (frames accepted) at the end.
-fn stream(secs: u32, w: u32, h: u32, fps: u32) -> DWORD {
-    let one = 1i32.to_ne_bytes();
-    // SAFETY: 4 readable bytes for each option value.
-    unsafe {
-        BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTVIDEOINPUT as i32, one.as_ptr().cast(), 4);
-        BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTAUDIOINPUT as i32, one.as_ptr().cast(), 4);
+#[cfg(not(feature = "test-patterns"))]
+mod patterns {
+    use super::DWORD;
+
+    pub fn recognise(_fmt: u32, _w: u32, _h: u32, _data: &[u8]) -> (i64, String) {
+        (-1, String::new())
     }
-    let r = BRAC_SetInputVideoFormat(BRAC_PIX_FMT_RGB24 as i32, w, h, fps, 0);
-    if r != 0 {
-        return r;
+
+    pub fn rms(_data: &[u8]) -> f64 {
+        -1.0
     }
-    let r = BRAC_SetInputAudioFormat(1, 16000, 16, 0);
-    if r != 0 {
-        return r;
+
+    pub fn stream(_secs: u32, _w: u32, _h: u32, _fps: u32) -> Result<DWORD, String> {
+        Err("stream: anychat-cli was built without the test-patterns feature".into())
     }
-    BRAC_UserCameraControl(u32::MAX, 1);
-    BRAC_UserSpeakControl(u32::MAX, 1);
-    std::thread::spawn(move || {
-        let fmt = anychat::codec::AudioFormat { channels: 1, samples_per_sec: 16000, bits_per_sample: 16 };
-        let start = std::time::Instant::now();
-        let (mut vn, mut an, mut v_ok, mut a_ok) = (0u32, 0u64, 0u32, 0u32);
-        let end = std::time::Duration::from_secs(secs as u64);
-        while start.elapsed() < end {
-            let t = start.elapsed();
-            if t.as_secs_f64() * fps as f64 >= vn as f64 {
-                let mut frame = anychat::codec::test_pattern_rgb24(w, h, vn).unwrap_or_default();
-                // SAFETY: `frame` is a live buffer of the length given.
-                let r =
-                    unsafe { BRAC_InputVideoData(frame.as_mut_ptr(), frame.len() as DWORD, t.as_millis() as DWORD) };
-                v_ok += (r == 0) as u32;
-                vn += 1;
-            }
-            if t.as_secs_f64() * 50.0 >= (an / 320) as f64 {
-                let mut pcm = anychat::codec::tone_pcm16(&fmt, 440.0, 8000, an, 320);
-                // SAFETY: `pcm` is a live buffer of the length given.
-                let r = unsafe { BRAC_InputAudioData(pcm.as_mut_ptr(), pcm.len() as DWORD, t.as_millis() as DWORD) };
-                a_ok += (r == 0) as u32;
-                an += 320;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        println!("streamed {v_ok} {a_ok}");
-    });
-    0
 }
 
 fn id(s: Option<&str>) -> Option<u32> {
@@ -340,7 +379,7 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let w = id(args.get(1).copied()).unwrap_or(640);
                 let h = id(args.get(2).copied()).unwrap_or(480);
                 let fps = id(args.get(3).copied()).unwrap_or(15);
-                stream(secs, w, h, fps)
+                patterns::stream(secs, w, h, fps)?
             }
             "streaminfo" => {
                 let user = id(args.first().copied()).ok_or_else(bad)?;

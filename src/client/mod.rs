@@ -159,7 +159,8 @@ struct VideoInput {
     /// 0: raw frames in `pix_fmt`, encoded here; else frames already
     /// encoded with that codec, relayed unchanged.
     codec: u32,
-    pix_fmt: i32,
+    /// `None`: a value that is no `BRAC_PIX_FMT_*` (refused for raw frames).
+    pix_fmt: Option<crate::codec::PixelFormat>,
     w: u32,
     h: u32,
     encoder: Option<crate::codec::VideoEncoder>,
@@ -1259,7 +1260,14 @@ impl Client {
     /// `BRAC_SetInputVideoFormat(Ex)`: `codec` 0 = raw frames in `pix_fmt`
     /// (RGB24, RGB32 or YUV420P), encoded here with H.264; any other codec
     /// id = frames already encoded, relayed unchanged.
-    pub fn set_video_input(&self, codec: u32, pix_fmt: i32, w: u32, h: u32, fps: u32) -> Code {
+    pub fn set_video_input(
+        &self,
+        codec: u32,
+        pix_fmt: Option<crate::codec::PixelFormat>,
+        w: u32,
+        h: u32,
+        fps: u32,
+    ) -> Code {
         if w == 0
             || h == 0
             || w > 4096
@@ -1272,7 +1280,7 @@ impl Client {
             return GV_ERR_FUNCOPTERROR;
         }
         let encoder = if codec == 0 {
-            if crate::codec::frame_size(pix_fmt, w, h).is_none() {
+            if pix_fmt.and_then(|f| crate::codec::frame_size(f, w, h)).is_none() {
                 return GV_ERR_FUNCOPTERROR;
             }
             let bitrate = (w * h * fps / 8).clamp(100_000, 4_000_000);
@@ -1360,10 +1368,11 @@ impl Client {
             self.send_media(header, frame);
             return 0;
         };
-        if crate::codec::frame_size(input.pix_fmt, w, h) != Some(frame.len()) {
+        let Some(pix_fmt) = input.pix_fmt else { return GV_ERR_FUNCOPTERROR };
+        if crate::codec::frame_size(pix_fmt, w, h) != Some(frame.len()) {
             return GV_ERR_FUNCOPTERROR;
         }
-        let i420 = match crate::codec::to_i420(input.pix_fmt, w, h, frame) {
+        let i420 = match crate::codec::to_i420(pix_fmt, w, h, frame) {
             Ok(f) => f,
             Err(_) => return GV_ERR_FUNCOPTERROR,
         };

@@ -1,8 +1,9 @@
-//! The `BRAC_*` C ABI: a thin layer over [`crate::client`].
+//! The implemented `BRAC_*` functions: a thin layer over [`crate::client`].
 //!
-//! Every exported function checks its arguments, turns them into a call on
-//! the process's one [`Client`], and returns a `GV_ERR_*` code. Each body runs
-//! inside `guard`, so a panic becomes [`ERR_INTERNAL`] and never unwinds
+//! Every exported function's body is one `ffi_boundary!`: it checks its
+//! arguments, turns them into a call on the process's one [`Client`], and
+//! returns a `GV_ERR_*` code; a panic becomes
+//! [`ERR_INTERNAL`](crate::abi::boundary::ERR_INTERNAL) and never unwinds
 //! into C. Types follow the vendor's Linux headers: `DWORD` is `u32`, `BOOL`
 //! and `LONG` are C `long`, strings are NUL-terminated byte strings carried
 //! unchanged (never assumed to be UTF-8), a NULL string counts as "".
@@ -17,208 +18,24 @@
 //! `BRAC_Release` (which then returns without waiting for the thread).
 #![allow(non_snake_case, non_camel_case_types, clippy::missing_safety_doc)]
 
-use std::ffi::{c_char, c_int, c_long, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ffi::{c_char, c_int};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
-
-use crate::abi::bras::api::Inner;
-use crate::abi::types::{BRAC_TextMessage_CallBack, BRAC_TransBufferEx_CallBack};
+use super::{callbacks, media, with_sdk, SDK};
+use crate::abi::boundary::{
+    build_description, bytes_in, c_bytes, copy_out, ffi_boundary, fill_ids, put, put_u32, write_version, Registered,
+};
+use crate::abi::types::*;
 use crate::client::{Client, Event, MAX_NAME_LEN, MAX_USER_STR_LEN};
 use crate::wire::constants::*;
 use crate::wire::protocol::{DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN};
 
-pub type DWORD = u32;
-pub type BOOL = c_long;
-pub type LONG = c_long;
-pub type TCHAR = c_char;
-pub type LPCTSTR = *const c_char;
-pub type LPVOID = *mut c_void;
-pub type HWND = *mut c_void;
-pub type LPDWORD = *mut DWORD;
-pub type LPBYTE = *mut u8;
-
-/// `WM_GV_*` notifications: `(dwNotifyMsg, wParam, lParam, lpUserValue)`.
-pub type BRAC_NotifyMessage_CallBack = Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, LPVOID)>;
-/// Video-call events: `(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, lpUserStr, lpUserValue)`.
-pub type BRAC_VideoCallEvent_CallBack =
-    Option<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID)>;
-
-/// Bytes relayed to this user: `(dwUserid, lpBuf, dwLen, lpUserValue)`;
-/// `dwUserid` 0 means the business server (`BRAS_SendBufToUser`).
-pub type BRAC_TransBuffer_CallBack = Option<unsafe extern "system" fn(DWORD, LPBYTE, DWORD, LPVOID)>;
-
-/// Returned when a panic was caught inside the library (an internal error).
-pub const ERR_INTERNAL: DWORD = GV_ERR_MEMORYFAIL;
-
-/// A callback and its user value, stored as plain words so they may cross threads.
-#[derive(Clone, Copy)]
-pub(crate) struct Registered<F> {
-    pub(crate) func: F,
-    pub(crate) user: usize,
-}
-
-impl<F> Registered<F> {
-    /// A registration from the app's (function, user value); NULL → None.
-    pub(crate) fn new(func: Option<F>, user: LPVOID) -> Option<Self> {
-        func.map(|func| Registered { func, user: user as usize })
-    }
-
-    pub(crate) fn user(&self) -> LPVOID {
-        self.user as LPVOID
-    }
-}
-
-#[derive(Default)]
-struct Callbacks {
-    notify: Option<Registered<unsafe extern "system" fn(DWORD, DWORD, DWORD, LPVOID)>>,
-    video_call: Option<Registered<unsafe extern "system" fn(DWORD, DWORD, DWORD, DWORD, DWORD, LPCTSTR, LPVOID)>>,
-    trans_buffer: Option<Registered<unsafe extern "system" fn(DWORD, LPBYTE, DWORD, LPVOID)>>,
-    trans_buffer_ex: Option<Registered<Inner<BRAC_TransBufferEx_CallBack>>>,
-    text: Option<Registered<Inner<BRAC_TextMessage_CallBack>>>,
-}
-
-static CALLBACKS: RwLock<Callbacks> =
-    RwLock::new(Callbacks { notify: None, video_call: None, trans_buffer: None, trans_buffer_ex: None, text: None });
-static SDK: Mutex<Option<Arc<Client>>> = Mutex::new(None);
-
-/// Runs an exported function's body; a panic becomes [`ERR_INTERNAL`].
-pub(crate) fn guard(body: impl FnOnce() -> DWORD) -> DWORD {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(ERR_INTERNAL)
-}
-
-/// The initialised SDK, or `GV_ERR_NOTINIT`. The global lock is held only
-/// while the `Arc` is cloned.
-fn sdk() -> Result<Arc<Client>, DWORD> {
-    SDK.lock().clone().ok_or(GV_ERR_NOTINIT)
-}
-
-/// An exported function's body that needs the SDK: `GV_ERR_NOTINIT`
-/// without one, a panic becomes [`ERR_INTERNAL`].
-pub(crate) fn with_sdk(body: impl FnOnce(&Client) -> DWORD) -> DWORD {
-    guard(|| match sdk() {
-        Ok(c) => body(&c),
-        Err(e) => e,
-    })
-}
-
-/// Reads a NUL-terminated string of at most `max` bytes; NULL reads as "".
-/// `None` when longer than `max`.
-///
-/// # Safety
-/// `p` is NULL or points to a NUL-terminated string.
-pub(crate) unsafe fn c_bytes(p: *const c_char, max: usize) -> Option<Vec<u8>> {
-    if p.is_null() {
-        return Some(Vec::new());
-    }
-    let mut out = Vec::new();
-    for i in 0..=max {
-        // SAFETY: the caller guarantees a NUL-terminated string; we stop at the NUL.
-        let b = unsafe { *p.add(i) } as u8;
-        if b == 0 {
-            return Some(out);
-        }
-        out.push(b);
-    }
-    None
-}
-
-/// Copies `bytes` and a NUL into `buf` of `len` bytes, cut to fit.
-///
-/// # Safety
-/// `buf` points to `len` writable bytes (checked non-NULL here).
-pub(crate) unsafe fn copy_out(buf: *mut c_char, len: usize, bytes: &[u8]) -> DWORD {
-    if buf.is_null() || len == 0 {
-        return GV_ERR_FUNCOPTERROR;
-    }
-    let n = bytes.len().min(len - 1);
-    // SAFETY: `n + 1 <= len` bytes of `buf` are writable, as the caller promised.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
-        *buf.add(n) = 0;
-    }
-    0
-}
-
-/// The two-step (array, count) habit: NULL array → write the count; else
-/// fill up to `*num` ids and set `*num` to the number written.
-///
-/// # Safety
-/// `num` is NULL or valid; `arr`, when not NULL, has room for `*num` ids.
-unsafe fn fill_ids(arr: LPDWORD, num: *mut DWORD, ids: &[u32]) -> DWORD {
-    if num.is_null() {
-        return GV_ERR_FUNCOPTERROR;
-    }
-    // SAFETY: `num` is non-NULL and points to a DWORD the caller owns.
-    unsafe {
-        if arr.is_null() {
-            *num = ids.len() as DWORD;
-        } else {
-            let n = ids.len().min(*num as usize);
-            std::ptr::copy_nonoverlapping(ids.as_ptr(), arr, n);
-            *num = n as DWORD;
-        }
-    }
-    0
-}
-
-/// Delivers one event to the registered callback, with no lock held.
+/// Delivers one event of the client engine to the app's callbacks (on the
+/// callback thread, with no lock held).
 fn deliver(ev: Event) {
     match ev {
-        Event::Notify { msg, wparam, lparam } => {
-            let cb = CALLBACKS.read().notify;
-            if let Some(cb) = cb {
-                // SAFETY: the app registered this function with this signature.
-                unsafe { (cb.func)(msg, wparam, lparam, cb.user as LPVOID) };
-            }
-        }
-        Event::VideoCall { event, user_id, error_code, flags, param, mut user_str } => {
-            let cb = CALLBACKS.read().video_call;
-            if let Some(cb) = cb {
-                user_str.push(0);
-                let s = user_str.as_ptr() as LPCTSTR;
-                // SAFETY: the app registered this function with this signature;
-                // `s` is NUL-terminated and lives until the call returns.
-                unsafe { (cb.func)(event, user_id, error_code, flags, param, s, cb.user as LPVOID) };
-            }
-        }
-        ev @ (Event::Video { .. } | Event::Audio { .. }) => crate::abi::brac::media::deliver_media(ev),
-        Event::Text { from, to, secret, mut text } => {
-            let cb = CALLBACKS.read().text;
-            if let Some(cb) = cb {
-                let len = text.len() as DWORD;
-                text.push(0);
-                // SAFETY: the app registered this function with this signature;
-                // the text is NUL-terminated and lives until the call returns.
-                unsafe { (cb.func)(from, to, secret as BOOL, text.as_ptr() as LPCTSTR, len, cb.user()) };
-            }
-        }
-        Event::FilterData { mut data } => {
-            let cb = crate::abi::brac::unsupported::STUB_CALLBACKS.read().sdk_filter_data;
-            if let Some(cb) = cb {
-                let len = data.len() as DWORD;
-                // SAFETY: the app registered this function with this signature.
-                unsafe { (cb.func)(data.as_mut_ptr(), len, cb.user()) };
-            }
-        }
-        Event::TransBuffer { from, ex: true, wparam, lparam, task_id, mut data } => {
-            let cb = CALLBACKS.read().trans_buffer_ex;
-            if let Some(cb) = cb {
-                let len = data.len() as DWORD;
-                // SAFETY: the app registered this function with this signature.
-                unsafe { (cb.func)(from, data.as_mut_ptr(), len, wparam, lparam, task_id, cb.user()) };
-            }
-        }
-        Event::TransBuffer { from, mut data, .. } => {
-            let cb = CALLBACKS.read().trans_buffer;
-            if let Some(cb) = cb {
-                let len = data.len() as DWORD;
-                // SAFETY: the app registered this function with this signature;
-                // the buffer lives until the call returns.
-                unsafe { (cb.func)(from, data.as_mut_ptr(), len, cb.user as LPVOID) };
-            }
-        }
+        Event::Video { .. } | Event::Audio { .. } => media::deliver_media(ev),
+        other => callbacks::deliver(other),
     }
 }
 
@@ -233,36 +50,10 @@ pub unsafe extern "C" fn BRAC_GetSDKVersion(
     lpCompileTime: *mut TCHAR,
     dwBufLen: DWORD,
 ) -> DWORD {
-    guard(|| {
+    ffi_boundary! {
         // SAFETY: forwarded from our caller with the same contract.
         unsafe { write_version(dwMainVer, dwSubVer, lpCompileTime, dwBufLen) }
-    })
-}
-
-/// Body of `BRAC_GetSDKVersion` and `BRAS_GetSDKVersion`.
-///
-/// # Safety
-/// Non-NULL pointers are valid; `lpCompileTime` has `dwBufLen` bytes.
-pub(crate) unsafe fn write_version(
-    dwMainVer: *mut DWORD,
-    dwSubVer: *mut DWORD,
-    lpCompileTime: *mut TCHAR,
-    dwBufLen: DWORD,
-) -> DWORD {
-    if dwMainVer.is_null() || dwSubVer.is_null() {
-        return GV_ERR_FUNCOPTERROR;
     }
-    // SAFETY: both pointers were checked non-NULL.
-    unsafe {
-        *dwMainVer = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0);
-        *dwSubVer = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0);
-    }
-    if !lpCompileTime.is_null() && dwBufLen > 0 {
-        let text = concat!("anychat-rs ", env!("CARGO_PKG_VERSION"));
-        // SAFETY: the caller gave `dwBufLen` writable bytes.
-        return unsafe { copy_out(lpCompileTime, dwBufLen as usize, text.as_bytes()) };
-    }
-    0
 }
 
 /// Starts the SDK (its network thread). `hWnd` is ignored (no window
@@ -270,8 +61,8 @@ pub(crate) unsafe fn write_version(
 /// while initialised returns 0 and changes nothing.
 #[no_mangle]
 pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
-    let _ = (hWnd, dwFuncMode);
-    guard(|| {
+    ffi_boundary! {
+        let _ = (hWnd, dwFuncMode);
         let mut sdk = SDK.lock();
         if sdk.is_some() {
             return 0;
@@ -286,7 +77,7 @@ pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
                 GV_ERR_MEMORYFAIL
             }
         }
-    })
+    }
 }
 
 /// Logs out if logged in, closes the link and stops the network thread.
@@ -294,7 +85,7 @@ pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
 /// Registered callbacks stay registered for a later `BRAC_InitSDK`.
 #[no_mangle]
 pub extern "C" fn BRAC_Release() -> DWORD {
-    guard(|| {
+    ffi_boundary! {
         let client = SDK.lock().take();
         match client {
             Some(c) => {
@@ -303,7 +94,7 @@ pub extern "C" fn BRAC_Release() -> DWORD {
             }
             None => GV_ERR_NOTINIT,
         }
-    })
+    }
 }
 
 // ----- callbacks ----------------------------------------------------------
@@ -311,10 +102,9 @@ pub extern "C" fn BRAC_Release() -> DWORD {
 /// Registers (or, with NULL, removes) the `WM_GV_*` notification callback.
 #[no_mangle]
 pub extern "C" fn BRAC_SetNotifyMessageCallBack(lpFunction: BRAC_NotifyMessage_CallBack, lpUserValue: LPVOID) -> DWORD {
-    guard(|| {
-        CALLBACKS.write().notify = Registered::new(lpFunction, lpUserValue);
-        0
-    })
+    ffi_boundary! {
+        callbacks::register(|c| c.notify = Registered::new(lpFunction, lpUserValue))
+    }
 }
 
 /// Registers (or, with NULL, removes) the video-call event callback.
@@ -323,77 +113,57 @@ pub extern "C" fn BRAC_SetVideoCallEventCallBack(
     lpFunction: BRAC_VideoCallEvent_CallBack,
     lpUserValue: LPVOID,
 ) -> DWORD {
-    guard(|| {
-        CALLBACKS.write().video_call = Registered::new(lpFunction, lpUserValue);
-        0
-    })
+    ffi_boundary! {
+        callbacks::register(|c| c.video_call = Registered::new(lpFunction, lpUserValue))
+    }
 }
 
 /// Registers (or, with NULL, removes) the callback for relayed bytes.
 #[no_mangle]
 pub extern "C" fn BRAC_SetTransBufferCallBack(lpFunction: BRAC_TransBuffer_CallBack, lpUserValue: LPVOID) -> DWORD {
-    guard(|| {
-        CALLBACKS.write().trans_buffer = Registered::new(lpFunction, lpUserValue);
-        0
-    })
+    ffi_boundary! {
+        callbacks::register(|c| c.trans_buffer = Registered::new(lpFunction, lpUserValue))
+    }
 }
 
 /// Registers (or, with NULL, removes) the text-message callback.
 #[no_mangle]
 pub extern "C" fn BRAC_SetTextMessageCallBack(lpFunction: BRAC_TextMessage_CallBack, lpUserValue: LPVOID) -> DWORD {
-    guard(|| {
-        CALLBACKS.write().text = Registered::new(lpFunction, lpUserValue);
-        0
-    })
+    ffi_boundary! {
+        callbacks::register(|c| c.text = Registered::new(lpFunction, lpUserValue))
+    }
 }
 
 /// Registers (or, with NULL, removes) the callback for `BRAC_TransBufferEx` data.
 #[no_mangle]
 pub extern "C" fn BRAC_SetTransBufferExCallBack(lpFunction: BRAC_TransBufferEx_CallBack, lpUserValue: LPVOID) -> DWORD {
-    guard(|| {
-        CALLBACKS.write().trans_buffer_ex = Registered::new(lpFunction, lpUserValue);
-        0
-    })
+    ffi_boundary! {
+        callbacks::register(|c| c.trans_buffer_ex = Registered::new(lpFunction, lpUserValue))
+    }
 }
 
-/// Registers a callback by type (`BRAC_CBTYPE_*`). Supported here:
-/// `BRAC_CBTYPE_NOTIFYMESSAGE`, `BRAC_CBTYPE_VIDEOCALLEVENT` and
-/// `BRAC_CBTYPE_TRANSBUFFER`; the types of the features this library does not
-/// provide (video and audio data, files, recording…) are accepted, and never
-/// called; any other
-/// type returns `GV_ERR_FUNCNOTALLOW`, an unknown one `GV_ERR_FUNCOPTERROR`.
+/// Registers (NULL removes) the callback for the data the business server sends this user (`BRAS_SendBufToUser`, `BRAS_SendBufToRoom`).
+#[no_mangle]
+pub extern "C" fn BRAC_SetSDKFilterDataCallBack(lpFunction: BRAC_SDKFilterData_CallBack, lpUserValue: LPVOID) -> DWORD {
+    ffi_boundary! {
+        callbacks::register(|c| c.sdk_filter_data = Registered::new(lpFunction, lpUserValue))
+    }
+}
+
+/// Registers a callback by type (`BRAC_CBTYPE_*`). Called: NOTIFYMESSAGE,
+/// VIDEOCALLEVENT, TEXTMESSAGE, TRANSBUFFER, TRANSBUFFEREX, SDKFILTERDATA,
+/// VIDEODATA, VIDEODATAEX and VIDEODATAEX2 (in the pixel format last given to
+/// `BRAC_SetVideoDataCallBack` / `BRAC_SetVideoDataExCallBack`, RGB24 by
+/// default), AUDIODATA, AUDIODATAEX and AUDIODATAEX2. The types of the
+/// features this library does not provide (files, volume, recording, screen
+/// events, encryption, network output, objects, core SDK events) are
+/// accepted, and never called; an unknown type returns `GV_ERR_FUNCOPTERROR`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, lpUserValue: LPVOID) -> DWORD {
-    guard(|| match dwCBType {
-        BRAC_CBTYPE_NOTIFYMESSAGE => {
-            // SAFETY: the app passes a function of this type for this
-            // callback type (the vendor's contract); NULL maps to None.
-            let f: BRAC_NotifyMessage_CallBack = unsafe { std::mem::transmute(lpFunction) };
-            BRAC_SetNotifyMessageCallBack(f, lpUserValue)
-        }
-        BRAC_CBTYPE_VIDEOCALLEVENT => {
-            // SAFETY: as above, for the video-call callback type.
-            let f: BRAC_VideoCallEvent_CallBack = unsafe { std::mem::transmute(lpFunction) };
-            BRAC_SetVideoCallEventCallBack(f, lpUserValue)
-        }
-        BRAC_CBTYPE_TEXTMESSAGE => {
-            // SAFETY: as above, for the text-message callback type.
-            let f: BRAC_TextMessage_CallBack = unsafe { std::mem::transmute(lpFunction) };
-            BRAC_SetTextMessageCallBack(f, lpUserValue)
-        }
-        BRAC_CBTYPE_TRANSBUFFEREX => {
-            // SAFETY: as above, for the trans-buffer-ex callback type.
-            let f: BRAC_TransBufferEx_CallBack = unsafe { std::mem::transmute(lpFunction) };
-            BRAC_SetTransBufferExCallBack(f, lpUserValue)
-        }
-        BRAC_CBTYPE_TRANSBUFFER => {
-            // SAFETY: as above, for the trans-buffer callback type.
-            let f: BRAC_TransBuffer_CallBack = unsafe { std::mem::transmute(lpFunction) };
-            BRAC_SetTransBufferCallBack(f, lpUserValue)
-        }
-        // SAFETY: as above, for the type `t` names.
-        t => unsafe { crate::abi::brac::unsupported::set_callback(t, lpFunction, lpUserValue) },
-    })
+    ffi_boundary! {
+        // SAFETY: the app passes a function of the type `dwCBType` names, or NULL.
+        unsafe { callbacks::register_by_type(dwCBType, lpFunction, lpUserValue) }
+    }
 }
 
 // ----- connection and session ----------------------------------------------
@@ -404,32 +174,38 @@ pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
 /// a TLS set-up error or a failed handshake is `WM_GV_CONNECT(0)`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_Connect(lpServerAddr: LPCTSTR, dwPort: DWORD) -> DWORD {
-    with_sdk(|c| {
-        // SAFETY: a C string from the caller, or NULL.
-        let Some(host) = (unsafe { c_bytes(lpServerAddr, MAX_NAME_LEN) }) else { return GV_ERR_FUNCOPTERROR };
-        c.connect(&host, dwPort)
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            // SAFETY: a C string from the caller, or NULL.
+            let Some(host) = (unsafe { c_bytes(lpServerAddr, MAX_NAME_LEN) }) else { return GV_ERR_FUNCOPTERROR };
+            c.connect(&host, dwPort)
+        })
+    }
 }
 
 /// Logs in (queued until connected). Result: `WM_GV_LOGINSYSTEM(userId, code)`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_Login(lpUserName: LPCTSTR, lpPassword: LPCTSTR, dwPassEncType: DWORD) -> DWORD {
-    with_sdk(|c| {
-        // SAFETY: C strings from the caller, or NULL.
-        let (Some(name), Some(pass)) =
-            (unsafe { c_bytes(lpUserName, MAX_NAME_LEN) }, unsafe { c_bytes(lpPassword, MAX_NAME_LEN) })
-        else {
-            return GV_ERR_FUNCOPTERROR;
-        };
-        c.login(&name, &pass, dwPassEncType)
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            // SAFETY: C strings from the caller, or NULL.
+            let (Some(name), Some(pass)) =
+                (unsafe { c_bytes(lpUserName, MAX_NAME_LEN) }, unsafe { c_bytes(lpPassword, MAX_NAME_LEN) })
+            else {
+                return GV_ERR_FUNCOPTERROR;
+            };
+            c.login(&name, &pass, dwPassEncType)
+        })
+    }
 }
 
 /// Logs out and closes the link (a new `BRAC_Connect` is needed to log in
 /// again). A call in progress ends as if the user had sent Finish.
 #[no_mangle]
 pub extern "C" fn BRAC_Logout() -> DWORD {
-    with_sdk(|c| c.logout())
+    ffi_boundary! {
+        with_sdk(|c| c.logout())
+    }
 }
 
 // ----- rooms --------------------------------------------------------------
@@ -438,54 +214,62 @@ pub extern "C" fn BRAC_Logout() -> DWORD {
 /// `WM_GV_ONLINEUSER(count, room)` on success.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_EnterRoom(dwRoomid: DWORD, lpRoomPass: LPCTSTR, dwPassEncType: DWORD) -> DWORD {
-    let _ = dwPassEncType;
-    with_sdk(|c| {
-        // SAFETY: a C string from the caller, or NULL.
-        let Some(pass) = (unsafe { c_bytes(lpRoomPass, MAX_NAME_LEN) }) else { return GV_ERR_FUNCOPTERROR };
-        c.enter_room(dwRoomid, &pass)
-    })
+    ffi_boundary! {
+        let _ = dwPassEncType;
+        with_sdk(|c| {
+            // SAFETY: a C string from the caller, or NULL.
+            let Some(pass) = (unsafe { c_bytes(lpRoomPass, MAX_NAME_LEN) }) else { return GV_ERR_FUNCOPTERROR };
+            c.enter_room(dwRoomid, &pass)
+        })
+    }
 }
 
 /// Enters the room named `lpRoomName` (the server maps names to room ids).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_EnterRoomEx(lpRoomName: LPCTSTR, lpRoomPass: LPCTSTR) -> DWORD {
-    with_sdk(|c| {
-        // SAFETY: C strings from the caller, or NULL.
-        let (Some(name), Some(pass)) =
-            (unsafe { c_bytes(lpRoomName, MAX_NAME_LEN) }, unsafe { c_bytes(lpRoomPass, MAX_NAME_LEN) })
-        else {
-            return GV_ERR_FUNCOPTERROR;
-        };
-        c.enter_room_by_name(&name, &pass)
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            // SAFETY: C strings from the caller, or NULL.
+            let (Some(name), Some(pass)) =
+                (unsafe { c_bytes(lpRoomName, MAX_NAME_LEN) }, unsafe { c_bytes(lpRoomPass, MAX_NAME_LEN) })
+            else {
+                return GV_ERR_FUNCOPTERROR;
+            };
+            c.enter_room_by_name(&name, &pass)
+        })
+    }
 }
 
 /// Leaves the room (`dwRoomid` = the current room's id, or -1).
 #[no_mangle]
 pub extern "C" fn BRAC_LeaveRoom(dwRoomid: DWORD) -> DWORD {
-    with_sdk(|c| c.leave_room(dwRoomid))
+    ffi_boundary! {
+        with_sdk(|c| c.leave_room(dwRoomid))
+    }
 }
 
 /// The other users in the current room (self excluded). Two-step habit:
 /// NULL array → `*dwUserNum` = count; else fills up to `*dwUserNum` ids.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetOnlineUser(lpUserIDArray: LPDWORD, dwUserNum: *mut DWORD) -> DWORD {
-    with_sdk(|c| {
-        let ids: Result<Vec<u32>, DWORD> = c.with_state(|st| {
-            if !st.logged_in {
-                return Err(GV_ERR_NOTLOGIN);
+    ffi_boundary! {
+        with_sdk(|c| {
+            let ids: Result<Vec<u32>, DWORD> = c.with_state(|st| {
+                if !st.logged_in {
+                    return Err(GV_ERR_NOTLOGIN);
+                }
+                if st.room.is_none() {
+                    return Err(GV_ERR_NOTINROOM);
+                }
+                Ok(st.room_users.iter().copied().filter(|u| Some(*u) != st.self_id).collect())
+            });
+            match ids {
+                // SAFETY: pointers from the caller, checked inside.
+                Ok(ids) => unsafe { fill_ids(lpUserIDArray, dwUserNum, &ids) },
+                Err(e) => e,
             }
-            if st.room.is_none() {
-                return Err(GV_ERR_NOTINROOM);
-            }
-            Ok(st.room_users.iter().copied().filter(|u| Some(*u) != st.self_id).collect())
-        });
-        match ids {
-            // SAFETY: pointers from the caller, checked inside.
-            Ok(ids) => unsafe { fill_ids(lpUserIDArray, dwUserNum, &ids) },
-            Err(e) => e,
-        }
-    })
+        })
+    }
 }
 
 /// Everyone in room `dwRoomId`, self included. Only the room this client is
@@ -496,18 +280,20 @@ pub unsafe extern "C" fn BRAC_GetRoomOnlineUsers(
     lpUserIDArray: LPDWORD,
     dwUserNum: *mut DWORD,
 ) -> DWORD {
-    with_sdk(|c| {
-        let ids = c.with_state(|st| match st.room {
-            _ if !st.logged_in => Err(GV_ERR_NOTLOGIN),
-            Some(r) if r == dwRoomId || dwRoomId == u32::MAX => Ok(st.room_users.clone()),
-            _ => Err(GV_ERR_NOTINROOM),
-        });
-        match ids {
-            // SAFETY: pointers from the caller, checked inside.
-            Ok(ids) => unsafe { fill_ids(lpUserIDArray, dwUserNum, &ids) },
-            Err(e) => e,
-        }
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            let ids = c.with_state(|st| match st.room {
+                _ if !st.logged_in => Err(GV_ERR_NOTLOGIN),
+                Some(r) if r == dwRoomId || dwRoomId == u32::MAX => Ok(st.room_users.clone()),
+                _ => Err(GV_ERR_NOTINROOM),
+            });
+            match ids {
+                // SAFETY: pointers from the caller, checked inside.
+                Ok(ids) => unsafe { fill_ids(lpUserIDArray, dwUserNum, &ids) },
+                Err(e) => e,
+            }
+        })
+    }
 }
 
 // ----- users --------------------------------------------------------------
@@ -516,16 +302,18 @@ pub unsafe extern "C" fn BRAC_GetRoomOnlineUsers(
 /// in its room or in a call). Unknown users return `GV_ERR_INVALID_USERID`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    with_sdk(|c| {
-        if lpUserName.is_null() || dwLen == 0 {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        match c.with_state(|st| st.name_of(dwUserid)) {
-            // SAFETY: the caller gave `dwLen` writable bytes, checked non-NULL.
-            Some(name) => unsafe { copy_out(lpUserName, dwLen as usize, &name) },
-            None => GV_ERR_INVALID_USERID,
-        }
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            if lpUserName.is_null() || dwLen == 0 {
+                return GV_ERR_FUNCOPTERROR;
+            }
+            match c.with_state(|st| st.name_of(dwUserid)) {
+                // SAFETY: the caller gave `dwLen` writable bytes, checked non-NULL.
+                Some(name) => unsafe { copy_out(lpUserName, dwLen as usize, &name) },
+                None => GV_ERR_INVALID_USERID,
+            }
+        })
+    }
 }
 
 /// `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
@@ -539,52 +327,48 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
     infoval: *mut c_char,
     infolen: c_int,
 ) -> DWORD {
-    with_sdk(|c| {
-        if infoval.is_null() || infolen <= 0 {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        let len = infolen as usize;
-        let put_dword = |v: u32| -> DWORD {
-            if len < 4 {
+    ffi_boundary! {
+        with_sdk(|c| {
+            if infoval.is_null() || infolen <= 0 {
                 return GV_ERR_FUNCOPTERROR;
             }
-            // SAFETY: at least 4 writable bytes at `infoval`; unaligned write.
-            unsafe { std::ptr::write_unaligned(infoval as *mut u32, v) };
-            0
-        };
-        let Ok(info) = u32::try_from(infoname) else { return GV_ERR_FUNCOPTERROR };
-        match info {
-            BRAC_USERSTATE_LEVEL => match c.with_state(|st| st.user(dwUserId).map(|u| u.level)) {
-                Some(level) => put_dword(level),
-                None => GV_ERR_INVALID_USERID,
-            },
-            BRAC_USERSTATE_CAMERA => match c.with_state(|st| st.user(dwUserId).map(|u| u.camera)) {
-                Some(state) => put_dword(state),
-                None => GV_ERR_INVALID_USERID,
-            },
-            BRAC_USERSTATE_HOLDMIC => match c.with_state(|st| st.user(dwUserId).map(|u| u.mic)) {
-                Some(state) => put_dword((state == GV_AUDIO_STATE_OPEN) as u32),
-                None => GV_ERR_INVALID_USERID,
-            },
-            BRAC_USERSTATE_NICKNAME => match c.with_state(|st| st.user(dwUserId).map(|u| u.nick.clone())) {
-                // SAFETY: `infolen` writable bytes, checked non-NULL.
-                Some(name) => unsafe { copy_out(infoval, len, &name) },
-                None => GV_ERR_INVALID_USERID,
-            },
-            BRAC_USERSTATE_SELFUSERID => put_dword(c.with_state(|st| st.self_id.unwrap_or(u32::MAX))),
-            BRAC_USERSTATE_SELFUSERSTATUS => put_dword(c.with_state(|st| st.status)),
-            BRAC_USERSTATE_DEVICETYPE => {
-                let me = c.with_state(|st| dwUserId == u32::MAX || Some(dwUserId) == st.self_id);
-                if me {
-                    put_dword(5)
-                } else {
-                    GV_ERR_FUNCNOTALLOW
+            let len = infolen as usize;
+            // SAFETY: `infolen` writable bytes at `infoval`, checked non-NULL.
+            let put_dword = |v: u32| -> DWORD { unsafe { put_u32(infoval, len, v) } };
+            let Ok(info) = u32::try_from(infoname) else { return GV_ERR_FUNCOPTERROR };
+            match info {
+                BRAC_USERSTATE_LEVEL => match c.with_state(|st| st.user(dwUserId).map(|u| u.level)) {
+                    Some(level) => put_dword(level),
+                    None => GV_ERR_INVALID_USERID,
+                },
+                BRAC_USERSTATE_CAMERA => match c.with_state(|st| st.user(dwUserId).map(|u| u.camera)) {
+                    Some(state) => put_dword(state),
+                    None => GV_ERR_INVALID_USERID,
+                },
+                BRAC_USERSTATE_HOLDMIC => match c.with_state(|st| st.user(dwUserId).map(|u| u.mic)) {
+                    Some(state) => put_dword((state == GV_AUDIO_STATE_OPEN) as u32),
+                    None => GV_ERR_INVALID_USERID,
+                },
+                BRAC_USERSTATE_NICKNAME => match c.with_state(|st| st.user(dwUserId).map(|u| u.nick.clone())) {
+                    // SAFETY: `infolen` writable bytes, checked non-NULL.
+                    Some(name) => unsafe { copy_out(infoval, len, &name) },
+                    None => GV_ERR_INVALID_USERID,
+                },
+                BRAC_USERSTATE_SELFUSERID => put_dword(c.with_state(|st| st.self_id.unwrap_or(u32::MAX))),
+                BRAC_USERSTATE_SELFUSERSTATUS => put_dword(c.with_state(|st| st.status)),
+                BRAC_USERSTATE_DEVICETYPE => {
+                    let me = c.with_state(|st| dwUserId == u32::MAX || Some(dwUserId) == st.self_id);
+                    if me {
+                        put_dword(5)
+                    } else {
+                        GV_ERR_FUNCNOTALLOW
+                    }
                 }
+                i if (1..=BRAC_USERSTATE_RESENDLOSSRATE).contains(&i) => GV_ERR_FUNCNOTALLOW,
+                _ => GV_ERR_FUNCOPTERROR,
             }
-            i if (1..=BRAC_USERSTATE_RESENDLOSSRATE).contains(&i) => GV_ERR_FUNCNOTALLOW,
-            _ => GV_ERR_FUNCOPTERROR,
-        }
-    })
+        })
+    }
 }
 
 // ----- video call ---------------------------------------------------------
@@ -603,11 +387,13 @@ pub unsafe extern "C" fn BRAC_VideoCallControl(
     dwParam: DWORD,
     lpUserStr: LPCTSTR,
 ) -> DWORD {
-    with_sdk(|c| {
-        // SAFETY: a C string from the caller, or NULL.
-        let Some(s) = (unsafe { c_bytes(lpUserStr, MAX_USER_STR_LEN) }) else { return GV_ERR_FUNCOPTERROR };
-        c.video_call(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, &s)
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            // SAFETY: a C string from the caller, or NULL.
+            let Some(s) = (unsafe { c_bytes(lpUserStr, MAX_USER_STR_LEN) }) else { return GV_ERR_FUNCOPTERROR };
+            c.video_call(dwEventType, dwUserId, dwErrorCode, dwFlags, dwParam, &s)
+        })
+    }
 }
 
 // ----- issue-5 functions: login with an id, text, buffers, device states -----
@@ -627,19 +413,21 @@ pub unsafe extern "C" fn BRAC_LoginEx(
     lpSigStr: LPCTSTR,
     lpStrParam: LPCTSTR,
 ) -> DWORD {
-    let _ = (lpAppId, dwTimeStamp, lpStrParam);
-    with_sdk(|c| {
-        // SAFETY: C strings from the caller, or NULL.
-        let (Some(nick), Some(str_id), Some(sig)) =
-            (unsafe { c_bytes(lpNickName, MAX_NAME_LEN) }, unsafe { c_bytes(lpStrUserId, MAX_NAME_LEN) }, unsafe {
-                c_bytes(lpSigStr, MAX_NAME_LEN)
-            })
-        else {
-            return GV_ERR_FUNCOPTERROR;
-        };
-        let name = if str_id.is_empty() { &nick } else { &str_id };
-        c.login_ex(name, &nick, dwUserId, &sig)
-    })
+    ffi_boundary! {
+        let _ = (lpAppId, dwTimeStamp, lpStrParam);
+        with_sdk(|c| {
+            // SAFETY: C strings from the caller, or NULL.
+            let (Some(nick), Some(str_id), Some(sig)) =
+                (unsafe { c_bytes(lpNickName, MAX_NAME_LEN) }, unsafe { c_bytes(lpStrUserId, MAX_NAME_LEN) }, unsafe {
+                    c_bytes(lpSigStr, MAX_NAME_LEN)
+                })
+            else {
+                return GV_ERR_FUNCOPTERROR;
+            };
+            let name = if str_id.is_empty() { &nick } else { &str_id };
+            c.login_ex(name, &nick, dwUserId, &sig)
+        })
+    }
 }
 
 /// Sends a text message to a user of this client's room, or to everyone in
@@ -654,14 +442,15 @@ pub unsafe extern "C" fn BRAC_SendTextMessage(
     lpMsgBuf: LPCTSTR,
     dwLen: DWORD,
 ) -> DWORD {
-    with_sdk(|c| {
-        if lpMsgBuf.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        // SAFETY: the caller gave `dwLen` readable bytes at `lpMsgBuf`.
-        let text = unsafe { std::slice::from_raw_parts(lpMsgBuf as *const u8, dwLen as usize) };
-        c.send_text(dwUserid, bSecret != 0, text)
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            // SAFETY: the caller gave `dwLen` readable bytes at `lpMsgBuf`.
+            match unsafe { bytes_in(lpMsgBuf as *const u8, dwLen, MAX_BLOB_LEN) } {
+                Ok(text) => c.send_text(dwUserid, bSecret != 0, text),
+                Err(e) => e,
+            }
+        })
+    }
 }
 
 /// Relays `dwLen` bytes (1 … 65,472) to a user this client knows (in its
@@ -669,14 +458,15 @@ pub unsafe extern "C" fn BRAC_SendTextMessage(
 /// unknown user: 205. They arrive in `BRAC_TransBuffer_CallBack`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_TransBuffer(dwUserid: DWORD, lpBuf: LPBYTE, dwLen: DWORD) -> DWORD {
-    with_sdk(|c| {
-        if lpBuf.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        // SAFETY: the caller gave `dwLen` readable bytes at `lpBuf`.
-        let data = unsafe { std::slice::from_raw_parts(lpBuf as *const u8, dwLen as usize) };
-        c.trans_buffer(dwUserid, data, None).0
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            // SAFETY: the caller gave `dwLen` readable bytes at `lpBuf`.
+            match unsafe { bytes_in(lpBuf, dwLen, MAX_BLOB_LEN) } {
+                Ok(data) => c.trans_buffer(dwUserid, data, None).0,
+                Err(e) => e,
+            }
+        })
+    }
 }
 
 /// As `BRAC_TransBuffer`, with `wParam`/`lParam` carried to the receiver's
@@ -692,35 +482,81 @@ pub unsafe extern "C" fn BRAC_TransBufferEx(
     dwFlags: DWORD,
     dwTaskId: *mut DWORD,
 ) -> DWORD {
-    let _ = dwFlags;
-    with_sdk(|c| {
-        if lpBuf.is_null() || dwTaskId.is_null() || dwLen == 0 || dwLen as usize > MAX_BLOB_LEN {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        // SAFETY: the caller gave `dwLen` readable bytes at `lpBuf`.
-        let data = unsafe { std::slice::from_raw_parts(lpBuf as *const u8, dwLen as usize) };
-        let (code, task) = c.trans_buffer(dwUserid, data, Some((wParam, lParam)));
-        if code == 0 {
-            // SAFETY: checked non-NULL; a DWORD the caller owns.
-            unsafe { *dwTaskId = task };
-        }
-        code
-    })
+    ffi_boundary! {
+        let _ = dwFlags;
+        with_sdk(|c| {
+            if dwTaskId.is_null() {
+                return GV_ERR_FUNCOPTERROR;
+            }
+            // SAFETY: the caller gave `dwLen` readable bytes at `lpBuf`.
+            let data = match unsafe { bytes_in(lpBuf, dwLen, MAX_BLOB_LEN) } {
+                Ok(data) => data,
+                Err(e) => return e,
+            };
+            let (code, task) = c.trans_buffer(dwUserid, data, Some((wParam, lParam)));
+            if code == 0 {
+                // SAFETY: checked non-NULL; a DWORD the caller owns.
+                unsafe { *dwTaskId = task };
+            }
+            code
+        })
+    }
 }
 
 /// Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
 /// core server keeps the state and the room gets `WM_GV_CAMERASTATE`. For
-/// another user (in the room or the call) it asks for the video, which is
-/// not relayed yet: 0. Unknown user: 205.
+/// another user (in the room or the call) it starts (or stops) receiving
+/// that user's video, delivered to the video data callbacks: 0. Unknown
+/// user: 205.
 #[no_mangle]
 pub extern "C" fn BRAC_UserCameraControl(dwUserid: DWORD, bOpen: BOOL) -> DWORD {
-    with_sdk(|c| c.device(DEVICE_CAMERA, dwUserid, bOpen != 0))
+    ffi_boundary! {
+        with_sdk(|c| c.device(DEVICE_CAMERA, dwUserid, bOpen != 0))
+    }
 }
 
 /// As `BRAC_UserCameraControl` for the microphone (`WM_GV_MICSTATECHANGE`).
 #[no_mangle]
 pub extern "C" fn BRAC_UserSpeakControl(dwUserid: DWORD, bOpen: BOOL) -> DWORD {
-    with_sdk(|c| c.device(DEVICE_MIC, dwUserid, bOpen != 0))
+    ffi_boundary! {
+        with_sdk(|c| c.device(DEVICE_MIC, dwUserid, bOpen != 0))
+    }
+}
+
+/// `BRAC_UserCameraControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
+#[no_mangle]
+pub extern "C" fn BRAC_UserCameraControlEx(
+    dwUserid: DWORD,
+    bOpen: BOOL,
+    dwStreamIndex: DWORD,
+    dwFlags: DWORD,
+    lpStrParam: LPCTSTR,
+) -> DWORD {
+    ffi_boundary! {
+        let _ = (dwFlags, lpStrParam);
+        if dwStreamIndex != 0 {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        with_sdk(|c| c.device(DEVICE_CAMERA, dwUserid, bOpen != 0))
+    }
+}
+
+/// `BRAC_UserSpeakControl` for stream 0 (`dwFlags` and `lpStrParam` ignored); other streams: 20.
+#[no_mangle]
+pub extern "C" fn BRAC_UserSpeakControlEx(
+    dwUserid: DWORD,
+    bOpen: BOOL,
+    dwStreamIndex: DWORD,
+    dwFlags: DWORD,
+    lpStrParam: LPCTSTR,
+) -> DWORD {
+    ffi_boundary! {
+        let _ = (dwFlags, lpStrParam);
+        if dwStreamIndex != 0 {
+            return GV_ERR_FUNCNOTALLOW;
+        }
+        with_sdk(|c| c.device(DEVICE_MIC, dwUserid, bOpen != 0))
+    }
 }
 
 /// Writes one field of what this client knows of a user (self: -1).
@@ -739,11 +575,8 @@ unsafe fn user_field(
     match c.with_state(|st| if st.logged_in { Ok(st.user(user).map(field)) } else { Err(GV_ERR_NOTLOGIN) }) {
         Err(e) => e,
         Ok(None) => GV_ERR_INVALID_USERID,
-        Ok(Some(v)) => {
-            // SAFETY: checked non-NULL, as the caller promised.
-            unsafe { *out = v };
-            0
-        }
+        // SAFETY: `out` is a writable DWORD, as the caller promised.
+        Ok(Some(v)) => unsafe { put(out, v) },
     }
 }
 
@@ -751,22 +584,28 @@ unsafe fn user_field(
 /// oneself (-1) and users met in the room or a call.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetCameraState(dwUserid: DWORD, dwState: *mut DWORD) -> DWORD {
-    // SAFETY: forwarded from our caller.
-    with_sdk(|c| unsafe { user_field(c, dwUserid, dwState, |u| u.camera) })
+    ffi_boundary! {
+        // SAFETY: forwarded from our caller.
+        with_sdk(|c| unsafe { user_field(c, dwUserid, dwState, |u| u.camera) })
+    }
 }
 
 /// A user's microphone state (`GV_AUDIO_STATE_*`: 1 closed, 2 open).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetSpeakState(dwUserid: DWORD, dwState: *mut DWORD) -> DWORD {
-    // SAFETY: forwarded from our caller.
-    with_sdk(|c| unsafe { user_field(c, dwUserid, dwState, |u| u.mic) })
+    ffi_boundary! {
+        // SAFETY: forwarded from our caller.
+        with_sdk(|c| unsafe { user_field(c, dwUserid, dwState, |u| u.mic) })
+    }
 }
 
 /// A user's level (set by the business server at login; 0 without one).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetUserLevel(dwUserid: DWORD, dwLevel: *mut DWORD) -> DWORD {
-    // SAFETY: forwarded from our caller.
-    with_sdk(|c| unsafe { user_field(c, dwUserid, dwLevel, |u| u.level) })
+    ffi_boundary! {
+        // SAFETY: forwarded from our caller.
+        with_sdk(|c| unsafe { user_field(c, dwUserid, dwLevel, |u| u.level) })
+    }
 }
 
 /// The name of the room this client is in: the name given to
@@ -774,31 +613,34 @@ pub unsafe extern "C" fn BRAC_GetUserLevel(dwUserid: DWORD, dwLevel: *mut DWORD)
 /// number. Another room: 3.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetRoomName(dwRoomId: DWORD, lpRoomName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    with_sdk(|c| {
-        if lpRoomName.is_null() || dwLen == 0 {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        let name = c.with_state(|st| match st.room {
-            Some(r) if r == dwRoomId || dwRoomId == u32::MAX => {
-                Ok(if st.room_name.is_empty() { r.to_string().into_bytes() } else { st.room_name.clone() })
+    ffi_boundary! {
+        with_sdk(|c| {
+            if lpRoomName.is_null() || dwLen == 0 {
+                return GV_ERR_FUNCOPTERROR;
             }
-            _ => Err(GV_ERR_NOTINROOM),
-        });
-        match name {
-            // SAFETY: `dwLen` writable bytes, checked non-NULL.
-            Ok(name) => unsafe { copy_out(lpRoomName, dwLen as usize, &name) },
-            Err(e) => e,
-        }
-    })
+            let name = c.with_state(|st| match st.room {
+                Some(r) if r == dwRoomId || dwRoomId == u32::MAX => {
+                    Ok(if st.room_name.is_empty() { r.to_string().into_bytes() } else { st.room_name.clone() })
+                }
+                _ => Err(GV_ERR_NOTINROOM),
+            });
+            match name {
+                // SAFETY: `dwLen` writable bytes, checked non-NULL.
+                Ok(name) => unsafe { copy_out(lpRoomName, dwLen as usize, &name) },
+                Err(e) => e,
+            }
+        })
+    }
 }
 
 /// Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
-/// EXTVIDEOINPUT, EXTAUDIOINPUT, AUTORECONNECT and LOWDELAYCTRL are stored
-/// and read back (they do not change behaviour yet); others: 20. A value of
-/// another size: 21. Works before `BRAC_InitSDK` too.
+/// EXTVIDEOINPUT and EXTAUDIOINPUT (non-zero: `BRAC_InputVideoData` /
+/// `BRAC_InputAudioData` accepted), AUTORECONNECT and LOWDELAYCTRL (stored
+/// and read back, without effect); others: 20. A value of another size: 21.
+/// Works before `BRAC_InitSDK` too.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char, optlen: c_int) -> DWORD {
-    guard(|| {
+    ffi_boundary! {
         let Ok(opt) = u32::try_from(optname) else { return GV_ERR_FUNCOPTERROR };
         if !crate::client::KEPT_OPTIONS.contains(&opt) {
             return GV_ERR_FUNCNOTALLOW;
@@ -810,14 +652,14 @@ pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char
         let v = unsafe { std::ptr::read_unaligned(optval as *const i32) };
         crate::client::set_sdk_option(opt, v);
         0
-    })
+    }
 }
 
 /// Reads an option: the kept ones, and CORESDK_MAINVERSION, SUBVERSION
 /// (int) and BUILDTIME (string). Others: 20.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetSDKOption(optname: c_int, optval: *mut c_char, optlen: c_int) -> DWORD {
-    guard(|| {
+    ffi_boundary! {
         let Ok(opt) = u32::try_from(optname) else { return GV_ERR_FUNCOPTERROR };
         if optval.is_null() || optlen <= 0 {
             return GV_ERR_FUNCOPTERROR;
@@ -826,20 +668,15 @@ pub unsafe extern "C" fn BRAC_GetSDKOption(optname: c_int, optval: *mut c_char, 
             BRAC_SO_CORESDK_MAINVERSION => env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0),
             BRAC_SO_CORESDK_SUBVERSION => env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0),
             BRAC_SO_CORESDK_BUILDTIME => {
-                let text = concat!("anychat-rs ", env!("CARGO_PKG_VERSION"));
                 // SAFETY: `optlen` writable bytes, checked above.
-                return unsafe { copy_out(optval, optlen as usize, text.as_bytes()) };
+                return unsafe { copy_out(optval, optlen as usize, build_description().as_bytes()) };
             }
             o if crate::client::KEPT_OPTIONS.contains(&o) => crate::client::sdk_option(o).unwrap_or(0),
             _ => return GV_ERR_FUNCNOTALLOW,
         };
-        if optlen < 4 {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        // SAFETY: at least 4 writable bytes at `optval`; unaligned write.
-        unsafe { std::ptr::write_unaligned(optval as *mut i32, int) };
-        0
-    })
+        // SAFETY: `optlen` writable bytes at `optval`, checked non-NULL.
+        unsafe { put_u32(optval, optlen as usize, int as u32) }
+    }
 }
 
 /// An info the business server set for a user (`BRAS_SetUserInfo`, seen by
@@ -852,15 +689,17 @@ pub unsafe extern "C" fn BRAC_GetUserInfo(
     lpInfoValue: *mut TCHAR,
     dwLen: DWORD,
 ) -> DWORD {
-    with_sdk(|c| {
-        if lpInfoValue.is_null() || dwLen == 0 {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        let value = c.with_state(|st| st.resolve(dwUserId).and_then(|u| st.infos.get(&(u, dwInfoId)).cloned()));
-        match value {
-            // SAFETY: `dwLen` writable bytes, checked non-NULL.
-            Some(v) => unsafe { copy_out(lpInfoValue, dwLen as usize, &v) },
-            None => GV_ERR_INVALID_USERID,
-        }
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            if lpInfoValue.is_null() || dwLen == 0 {
+                return GV_ERR_FUNCOPTERROR;
+            }
+            let value = c.with_state(|st| st.resolve(dwUserId).and_then(|u| st.infos.get(&(u, dwInfoId)).cloned()));
+            match value {
+                // SAFETY: `dwLen` writable bytes, checked non-NULL.
+                Some(v) => unsafe { copy_out(lpInfoValue, dwLen as usize, &v) },
+                None => GV_ERR_INVALID_USERID,
+            }
+        })
+    }
 }

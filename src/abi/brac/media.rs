@@ -1,5 +1,5 @@
 //! The media part of the `BRAC_*` C ABI: external video/audio input, the
-//! delivery of users' frames to the video/audio data callbacks, and
+//! data callbacks users' frames are delivered to, and
 //! `BRAC_GetUserStreamInfo`. Same conventions as [`crate::abi::brac::api`].
 //!
 //! Sending: `BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTVIDEOINPUT, 1)` (or
@@ -13,60 +13,57 @@
 //!
 //! Receiving: `BRAC_UserCameraControl(user, TRUE)` /
 //! `BRAC_UserSpeakControl(user, TRUE)`, and the video/audio data callbacks;
-//! H.264 from this library is decoded into each callback's pixel format.
+//! H.264 from this library is decoded into each callback's pixel format
+//! ([`crate::codec`]), described by the `BITMAPINFOHEADER` /
+//! `WAVEFORMATEX` that [`crate::abi::types`] makes of the codec's
+//! descriptions.
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
 use std::ffi::{c_char, c_int};
 
-use crate::abi::brac::api::{with_sdk, DWORD, LPBYTE, LPVOID};
-use crate::abi::brac::unsupported::STUB_CALLBACKS;
-use crate::abi::types::{BRAC_PixelFormat, BITMAPINFOHEADER, WAVEFORMATEX};
+use super::{callbacks, with_sdk};
+use crate::abi::boundary::{bytes_in, ffi_boundary, put_u32, Registered};
+use crate::abi::types::*;
 use crate::client::Event;
-use crate::codec::{bitmap_info, from_i420, wave_format, AudioFormat};
+use crate::codec::{frame_desc, from_i420, AudioFormat, PixelFormat};
 use crate::wire::constants::*;
 
-/// Delivers a video or audio event to the registered data callbacks.
+/// Delivers a video or audio event to the registered data callbacks (on the
+/// callback thread, with no lock held).
 pub(crate) fn deliver_media(ev: Event) {
-    let cbs = STUB_CALLBACKS.read();
-    let (v, v_fmt, vx, vx_fmt, vx2) =
-        (cbs.video_data, cbs.video_data_fmt, cbs.video_data_ex, cbs.video_data_ex_fmt, cbs.video_data_ex2);
-    let (a, ax, ax2) = (cbs.audio_data, cbs.audio_data_ex, cbs.audio_data_ex2);
-    drop(cbs);
+    let cbs = callbacks::registered();
     match ev {
         Event::Video { from, w, h, codec, timestamp, data, decoded } => {
             // One conversion per pixel format asked for.
-            let frame = |fmt: BRAC_PixelFormat| -> Option<(Vec<u8>, BITMAPINFOHEADER)> {
+            let frame = |fmt: PixelFormat| -> Option<(Vec<u8>, BITMAPINFOHEADER)> {
                 if decoded {
-                    let bytes = if fmt == BRAC_PIX_FMT_YUV420P as c_int {
-                        data.clone()
-                    } else {
-                        from_i420(fmt, w, h, &data).ok()?
-                    };
-                    Some((bytes, bitmap_info(fmt, w, h)?))
+                    let bytes =
+                        if fmt == PixelFormat::Yuv420p { data.clone() } else { from_i420(fmt, w, h, &data).ok()? };
+                    Some((bytes, bitmap_info(&frame_desc(fmt, w, h)?)))
                 } else {
                     // Frames of another codec: as sent, the codec id in biCompression.
-                    let mut bmi = bitmap_info(BRAC_PIX_FMT_YUV420P as c_int, w, h)?;
+                    let mut bmi = bitmap_info(&frame_desc(PixelFormat::Yuv420p, w, h)?);
                     bmi.biCompression = codec;
                     bmi.biSizeImage = data.len() as DWORD;
                     bmi.biBitCount = 0;
                     Some((data.clone(), bmi))
                 }
             };
-            if let Some(cb) = v {
-                if let Some((mut buf, bmi)) = frame(v_fmt) {
+            if let Some(cb) = cbs.video_data {
+                if let Some((mut buf, bmi)) = frame(cbs.video_data_fmt) {
                     // SAFETY: the app registered this function with this signature;
                     // the buffer lives until the call returns.
                     unsafe { (cb.func)(from, buf.as_mut_ptr().cast(), buf.len() as DWORD, bmi, cb.user()) };
                 }
             }
-            if let Some(cb) = vx {
-                if let Some((mut buf, bmi)) = frame(vx_fmt) {
+            if let Some(cb) = cbs.video_data_ex {
+                if let Some((mut buf, bmi)) = frame(cbs.video_data_ex_fmt) {
                     // SAFETY: as above.
                     unsafe { (cb.func)(from, buf.as_mut_ptr().cast(), buf.len() as DWORD, bmi, timestamp, cb.user()) };
                 }
             }
-            if let Some(cb) = vx2 {
-                if let Some((mut buf, bmi)) = frame(vx_fmt) {
+            if let Some(cb) = cbs.video_data_ex2 {
+                if let Some((mut buf, bmi)) = frame(cbs.video_data_ex_fmt) {
                     let len = buf.len() as DWORD;
                     // SAFETY: as above (stream 0: one stream per user here).
                     unsafe { (cb.func)(from, 0, buf.as_mut_ptr().cast(), len, bmi, timestamp, cb.user()) };
@@ -74,23 +71,22 @@ pub(crate) fn deliver_media(ev: Event) {
             }
         }
         Event::Audio { from, channels, rate, bits, codec, timestamp, mut data } => {
-            let mut wf: WAVEFORMATEX =
-                wave_format(&AudioFormat { channels, samples_per_sec: rate, bits_per_sample: bits });
+            let mut wf = wave_format(&AudioFormat { channels, samples_per_sec: rate, bits_per_sample: bits });
             if codec != 0 {
                 wf.wFormatTag = (codec & 0xFFFF) as u16;
             }
             let len = data.len() as DWORD;
             let ptr: LPVOID = data.as_mut_ptr().cast();
-            // SAFETY (the three calls): the app registered these functions with
+            // SAFETY: for the three calls, the app registered these functions with
             // these signatures; the buffer lives until the calls return.
             unsafe {
-                if let Some(cb) = a {
+                if let Some(cb) = cbs.audio_data {
                     (cb.func)(from, ptr, len, wf, cb.user());
                 }
-                if let Some(cb) = ax {
+                if let Some(cb) = cbs.audio_data_ex {
                     (cb.func)(from, ptr, len, wf, timestamp, cb.user());
                 }
-                if let Some(cb) = ax2 {
+                if let Some(cb) = cbs.audio_data_ex2 {
                     (cb.func)(from, 0, ptr, len, wf, timestamp, cb.user());
                 }
             }
@@ -110,8 +106,10 @@ pub extern "C" fn BRAC_SetInputVideoFormat(
     dwFps: DWORD,
     dwFlags: DWORD,
 ) -> DWORD {
-    let _ = dwFlags;
-    with_sdk(|c| c.set_video_input(0, pixFmt, dwWidth, dwHeight, dwFps))
+    ffi_boundary! {
+        let _ = dwFlags;
+        with_sdk(|c| c.set_video_input(0, pixel_format(pixFmt), dwWidth, dwHeight, dwFps))
+    }
 }
 
 /// As `BRAC_SetInputVideoFormat` for stream 0; a non-zero `dwCodecId` means
@@ -127,26 +125,16 @@ pub extern "C" fn BRAC_SetInputVideoFormatEx(
     dwFps: DWORD,
     dwFlags: DWORD,
 ) -> DWORD {
-    let _ = dwFlags;
-    with_sdk(|c| {
-        if dwStreamIndex != 0 {
-            GV_ERR_FUNCNOTALLOW
-        } else {
-            c.set_video_input(dwCodecId, pixFmt as BRAC_PixelFormat, dwWidth, dwHeight, dwFps)
-        }
-    })
-}
-
-/// Reads `len` bytes the app gave, or 21.
-///
-/// # Safety
-/// `p` is NULL or has `len` readable bytes.
-unsafe fn input<'a>(p: *const u8, len: DWORD) -> Result<&'a [u8], DWORD> {
-    if p.is_null() || len == 0 {
-        return Err(GV_ERR_FUNCOPTERROR);
+    ffi_boundary! {
+        let _ = dwFlags;
+        with_sdk(|c| {
+            if dwStreamIndex != 0 {
+                GV_ERR_FUNCNOTALLOW
+            } else {
+                c.set_video_input(dwCodecId, pixel_format(pixFmt as BRAC_PixelFormat), dwWidth, dwHeight, dwFps)
+            }
+        })
     }
-    // SAFETY: as the function's contract says.
-    Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
 }
 
 /// One video frame of this client (a whole frame of the input format).
@@ -154,13 +142,15 @@ unsafe fn input<'a>(p: *const u8, len: DWORD) -> Result<&'a [u8], DWORD> {
 /// logged in: 208; camera closed: 0 and nothing is sent.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_InputVideoData(lpVideoFrame: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
-    with_sdk(|c| {
-        // SAFETY: the caller gave `dwSize` readable bytes.
-        match unsafe { input(lpVideoFrame, dwSize) } {
-            Ok(frame) => c.input_video(frame, dwTimeStamp, false),
-            Err(e) => e,
-        }
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            // SAFETY: the caller gave `dwSize` readable bytes.
+            match unsafe { bytes_in(lpVideoFrame, dwSize, usize::MAX) } {
+                Ok(frame) => c.input_video(frame, dwTimeStamp, false),
+                Err(e) => e,
+            }
+        })
+    }
 }
 
 /// As `BRAC_InputVideoData` for stream 0; for encoded input, `dwFlags` bit
@@ -173,16 +163,18 @@ pub unsafe extern "C" fn BRAC_InputVideoDataEx(
     dwTimeStamp: DWORD,
     dwFlags: DWORD,
 ) -> DWORD {
-    with_sdk(|c| {
-        if dwStreamIndex != 0 {
-            return GV_ERR_FUNCNOTALLOW;
-        }
-        // SAFETY: the caller gave `dwSize` readable bytes.
-        match unsafe { input(lpVideoFrame, dwSize) } {
-            Ok(frame) => c.input_video(frame, dwTimeStamp, dwFlags & 1 != 0),
-            Err(e) => e,
-        }
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            if dwStreamIndex != 0 {
+                return GV_ERR_FUNCNOTALLOW;
+            }
+            // SAFETY: the caller gave `dwSize` readable bytes.
+            match unsafe { bytes_in(lpVideoFrame, dwSize, usize::MAX) } {
+                Ok(frame) => c.input_video(frame, dwTimeStamp, dwFlags & 1 != 0),
+                Err(e) => e,
+            }
+        })
+    }
 }
 
 /// Audio input as 16-bit PCM: 1–2 channels, 8,000–48,000 Hz. Bad format:
@@ -194,8 +186,10 @@ pub extern "C" fn BRAC_SetInputAudioFormat(
     dwBitsPerSample: DWORD,
     dwFlags: DWORD,
 ) -> DWORD {
-    let _ = dwFlags;
-    with_sdk(|c| c.set_audio_input(0, dwChannels, dwSamplesPerSec, dwBitsPerSample))
+    ffi_boundary! {
+        let _ = dwFlags;
+        with_sdk(|c| c.set_audio_input(0, dwChannels, dwSamplesPerSec, dwBitsPerSample))
+    }
 }
 
 /// As `BRAC_SetInputAudioFormat` for stream 0; a non-zero `dwCodecId`
@@ -209,14 +203,16 @@ pub extern "C" fn BRAC_SetInputAudioFormatEx(
     dwBitsPerSample: DWORD,
     dwFlags: DWORD,
 ) -> DWORD {
-    let _ = dwFlags;
-    with_sdk(|c| {
-        if dwStreamIndex != 0 {
-            GV_ERR_FUNCNOTALLOW
-        } else {
-            c.set_audio_input(dwCodecId, dwChannels, dwSamplesPerSec, dwBitsPerSample)
-        }
-    })
+    ffi_boundary! {
+        let _ = dwFlags;
+        with_sdk(|c| {
+            if dwStreamIndex != 0 {
+                GV_ERR_FUNCNOTALLOW
+            } else {
+                c.set_audio_input(dwCodecId, dwChannels, dwSamplesPerSec, dwBitsPerSample)
+            }
+        })
+    }
 }
 
 /// Audio samples of this client (whole sample frames). External audio not
@@ -224,13 +220,15 @@ pub extern "C" fn BRAC_SetInputAudioFormatEx(
 /// closed: 0 and nothing is sent.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_InputAudioData(lpSamples: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
-    with_sdk(|c| {
-        // SAFETY: the caller gave `dwSize` readable bytes.
-        match unsafe { input(lpSamples, dwSize) } {
-            Ok(samples) => c.input_audio(samples, dwTimeStamp),
-            Err(e) => e,
-        }
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            // SAFETY: the caller gave `dwSize` readable bytes.
+            match unsafe { bytes_in(lpSamples, dwSize, usize::MAX) } {
+                Ok(samples) => c.input_audio(samples, dwTimeStamp),
+                Err(e) => e,
+            }
+        })
+    }
 }
 
 /// As `BRAC_InputAudioData` for stream 0 (`dwFlags` ignored). Other streams: 20.
@@ -242,17 +240,19 @@ pub unsafe extern "C" fn BRAC_InputAudioDataEx(
     dwTimeStamp: DWORD,
     dwFlags: DWORD,
 ) -> DWORD {
-    let _ = dwFlags;
-    with_sdk(|c| {
-        if dwStreamIndex != 0 {
-            return GV_ERR_FUNCNOTALLOW;
-        }
-        // SAFETY: the caller gave `dwSize` readable bytes.
-        match unsafe { input(lpSamples, dwSize) } {
-            Ok(samples) => c.input_audio(samples, dwTimeStamp),
-            Err(e) => e,
-        }
-    })
+    ffi_boundary! {
+        let _ = dwFlags;
+        with_sdk(|c| {
+            if dwStreamIndex != 0 {
+                return GV_ERR_FUNCNOTALLOW;
+            }
+            // SAFETY: the caller gave `dwSize` readable bytes.
+            match unsafe { bytes_in(lpSamples, dwSize, usize::MAX) } {
+                Ok(samples) => c.input_audio(samples, dwTimeStamp),
+                Err(e) => e,
+            }
+        })
+    }
 }
 
 /// What this client receives of a user's stream 0 (DWORD values):
@@ -267,25 +267,76 @@ pub unsafe extern "C" fn BRAC_GetUserStreamInfo(
     infoval: *mut c_char,
     infolen: c_int,
 ) -> DWORD {
-    with_sdk(|c| {
-        if infoval.is_null() || infolen < 4 {
-            return GV_ERR_FUNCOPTERROR;
-        }
-        if dwStreamIndex != 0 {
-            return GV_ERR_FUNCNOTALLOW;
-        }
-        let Some(info) = c.with_state(|st| st.streams.get(&dwUserId).copied()) else { return GV_ERR_INVALID_USERID };
-        let v = match u32::try_from(infoname).unwrap_or(0) {
-            BRAC_STREAMINFO_VIDEOWIDTH => info.width,
-            BRAC_STREAMINFO_VIDEOHEIGHT => info.height,
-            BRAC_STREAMINFO_VIDEOCODECID => info.video_codec,
-            BRAC_STREAMINFO_AUDIOCHANNELS => info.channels,
-            BRAC_STREAMINFO_AUDIOSAMPLERATE => info.rate,
-            BRAC_STREAMINFO_AUDIOCODECID => info.audio_codec,
-            _ => return GV_ERR_FUNCNOTALLOW,
-        };
-        // SAFETY: at least 4 writable bytes at `infoval`; unaligned write.
-        unsafe { std::ptr::write_unaligned(infoval as *mut u32, v) };
-        0
-    })
+    ffi_boundary! {
+        with_sdk(|c| {
+            if infoval.is_null() || infolen < 4 {
+                return GV_ERR_FUNCOPTERROR;
+            }
+            if dwStreamIndex != 0 {
+                return GV_ERR_FUNCNOTALLOW;
+            }
+            let Some(info) = c.with_state(|st| st.streams.get(&dwUserId).copied()) else { return GV_ERR_INVALID_USERID };
+            let v = match u32::try_from(infoname).unwrap_or(0) {
+                BRAC_STREAMINFO_VIDEOWIDTH => info.width,
+                BRAC_STREAMINFO_VIDEOHEIGHT => info.height,
+                BRAC_STREAMINFO_VIDEOCODECID => info.video_codec,
+                BRAC_STREAMINFO_AUDIOCHANNELS => info.channels,
+                BRAC_STREAMINFO_AUDIOSAMPLERATE => info.rate,
+                BRAC_STREAMINFO_AUDIOCODECID => info.audio_codec,
+                _ => return GV_ERR_FUNCNOTALLOW,
+            };
+            // SAFETY: `infolen` (at least 4) writable bytes at `infoval`.
+            unsafe { put_u32(infoval, infolen as usize, v) }
+        })
+    }
+}
+
+// ----- data callbacks ---------------------------------------------------------
+
+/// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+#[no_mangle]
+pub extern "C" fn BRAC_SetVideoDataCallBack(
+    pixFmt: BRAC_PixelFormat,
+    lpFunction: BRAC_VideoData_CallBack,
+    lpUserValue: LPVOID,
+) -> DWORD {
+    ffi_boundary! {
+        let Some(fmt) = pixel_format(pixFmt) else { return GV_ERR_FUNCOPTERROR };
+        callbacks::register(|c| {
+            c.video_data = Registered::new(lpFunction, lpUserValue);
+            c.video_data_fmt = fmt;
+        })
+    }
+}
+
+/// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+#[no_mangle]
+pub extern "C" fn BRAC_SetVideoDataExCallBack(
+    pixFmt: BRAC_PixelFormat,
+    lpFunction: BRAC_VideoDataEx_CallBack,
+    lpUserValue: LPVOID,
+) -> DWORD {
+    ffi_boundary! {
+        let Some(fmt) = pixel_format(pixFmt) else { return GV_ERR_FUNCOPTERROR };
+        callbacks::register(|c| {
+            c.video_data_ex = Registered::new(lpFunction, lpUserValue);
+            c.video_data_ex_fmt = fmt;
+        })
+    }
+}
+
+/// Registers (NULL removes) the callback for users' audio frames (16-bit PCM, or as sent for other codecs).
+#[no_mangle]
+pub extern "C" fn BRAC_SetAudioDataCallBack(lpFunction: BRAC_AudioData_CallBack, lpUserValue: LPVOID) -> DWORD {
+    ffi_boundary! {
+        callbacks::register(|c| c.audio_data = Registered::new(lpFunction, lpUserValue))
+    }
+}
+
+/// Registers (NULL removes) the callback for users' audio frames (16-bit PCM, or as sent for other codecs).
+#[no_mangle]
+pub extern "C" fn BRAC_SetAudioDataExCallBack(lpFunction: BRAC_AudioDataEx_CallBack, lpUserValue: LPVOID) -> DWORD {
+    ffi_boundary! {
+        callbacks::register(|c| c.audio_data_ex = Registered::new(lpFunction, lpUserValue))
+    }
 }
