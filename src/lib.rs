@@ -17,6 +17,8 @@
 //!   one FFI boundary, the vendor's C types, and the conversions from the
 //!   codec's types to them.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 pub mod abi;
 pub mod bras;
 pub mod client;

@@ -18,6 +18,7 @@
 //! - with a business server linked, a Request is first put to it ("vetting");
 //!   the callee hears nothing until it answers 0. While vetting, both users
 //!   count as busy.
+#![forbid(unsafe_code)]
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};

@@ -14,6 +14,7 @@
 //! half written (frames are never cut), then signalling, then queued media.
 //! [`Framed::update_interest`] keeps WRITABLE interest only while something
 //! is left to write.
+#![forbid(unsafe_code)]
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;

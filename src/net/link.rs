@@ -12,6 +12,7 @@
 //! a handshake failure is a failed connect ([`LinkError::Tls`]).
 //! [`TlsEnv`] reads the `ANYCHAT_TLS*` environment variables both libraries
 //! honour.
+#![forbid(unsafe_code)]
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};

@@ -14,6 +14,7 @@
 //!   frames go, and its later video frames are skipped until a key frame
 //!   arrives (the next video a receiver gets after a loss is a key frame);
 //! - audio is dropped only when no video is left to drop, oldest first.
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::io::{self, Write};

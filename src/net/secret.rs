@@ -5,6 +5,7 @@
 //! The state folder is `$ANYCHAT_STATE_DIR`, else `$XDG_STATE_HOME/anychat`,
 //! else `$HOME/.local/state/anychat`; the secret is the file
 //! `business-secret` in it (mode 0600, 32 hexadecimal digits).
+#![forbid(unsafe_code)]
 
 use std::fs;
 use std::io::{self, Read, Write};

@@ -38,6 +38,7 @@
 //! business listener may require TLS (with client certificates). Each
 //! connection holds a [`Stream`], plain or TLS, driven as `crate::net::tls`
 //! describes: ciphertext waiting counts as something left to write.
+#![forbid(unsafe_code)]
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -797,9 +798,7 @@ impl Server {
             self.dirty.shrink_to_fit();
             self.per_ip.shrink_to_fit();
             self.timers.shrink_to_fit();
-            // SAFETY: malloc_trim only returns free heap memory to the system;
-            // it has no preconditions and touches no live allocation.
-            unsafe { libc::malloc_trim(0) };
+            crate::net::memory::give_back();
         }
         self.peak_conns = self.peak_conns.max(live);
         let figures = (self.stats.clone(), self.core.stats().clone());

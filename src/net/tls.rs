@@ -67,6 +67,7 @@
 //! - **Time-outs** are the loop's: a peer that never completes the handshake
 //!   sends no frame, so the keep-alive (or connect) timer closes it as for
 //!   TCP.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::io::{self, Read, Write};
