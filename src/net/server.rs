@@ -219,7 +219,9 @@ pub struct Server {
     business_tls: Option<Arc<rustls::ServerConfig>>,
     conns: Slab<Connection>,
     core: Core,
-    generation: u32,
+    /// Per slab slot, how many connections it held: the high half of their
+    /// ids, so that an id is reused only after 2^32 connections in one slot.
+    generations: Vec<u32>,
     scratch: Vec<u8>,
     dirty: Vec<usize>,
     /// Connections to read this iteration.
@@ -284,7 +286,7 @@ impl Server {
             business_tls: config.business_tls,
             conns: Slab::new(),
             core: Core::new(config.core),
-            generation: 0,
+            generations: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             dirty: Vec::new(),
             ready: Vec::new(),
@@ -475,8 +477,11 @@ impl Server {
         }
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        self.generation = self.generation.wrapping_add(1);
-        let id = ConnId(((self.generation as u64) << 32) | key as u64);
+        if self.generations.len() <= key {
+            self.generations.resize(key + 1, 0);
+        }
+        self.generations[key] = self.generations[key].wrapping_add(1);
+        let id = ConnId(((self.generations[key] as u64) << 32) | key as u64);
         if let Err(e) = self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE) {
             tracing::warn!(%peer, "cannot register connection: {e}");
             return;
