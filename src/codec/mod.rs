@@ -67,11 +67,16 @@
 
 use std::fmt;
 use std::mem::size_of;
+#[cfg(feature = "h264")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+#[cfg(feature = "h264")]
 use openh264::decoder::Decoder;
+#[cfg(feature = "h264")]
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType};
+#[cfg(feature = "h264")]
 use openh264::formats::{YUVSlices, YUVSource};
+#[cfg(feature = "h264")]
 use openh264::{OpenH264API, Timestamp};
 
 use crate::abi::brac::api::LONG;
@@ -147,6 +152,7 @@ impl fmt::Display for MediaError {
 
 impl std::error::Error for MediaError {}
 
+#[cfg(feature = "h264")]
 impl From<openh264::Error> for MediaError {
     fn from(e: openh264::Error) -> Self {
         MediaError::Codec(e.to_string())
@@ -504,6 +510,7 @@ pub fn is_key_frame(data: &[u8]) -> bool {
 /// does not send. A key frame is emitted first, on request (a skipped
 /// request carries over to the next frame), and every
 /// [`KEY_FRAME_INTERVAL_SECS`] seconds of frames as a safety net.
+#[cfg(feature = "h264")]
 pub struct VideoEncoder {
     inner: Encoder,
     w: u32,
@@ -513,9 +520,17 @@ pub struct VideoEncoder {
     key_requested: bool,
 }
 
+// Without the `h264` feature: the same API, but no encoder can be made and
+// the decoder decodes nothing (see no_h264.rs).
+#[cfg(not(feature = "h264"))]
+mod no_h264;
+#[cfg(not(feature = "h264"))]
+pub use no_h264::{VideoDecoder, VideoEncoder};
+
 /// Seconds between the periodic key frames of a [`VideoEncoder`].
 pub const KEY_FRAME_INTERVAL_SECS: u32 = 10;
 
+#[cfg(feature = "h264")]
 impl VideoEncoder {
     /// An encoder for `w`×`h` frames (even, 16 to 3840 by 16 to 2160 in
     /// either orientation) at `fps` frames per second (0 < fps <= 120),
@@ -596,11 +611,13 @@ impl VideoEncoder {
 /// (`Ok(None)`) until one arrives, and [`needs_key_frame`](Self::needs_key_frame)
 /// is true meanwhile, so that the receiver asks the sender for one. Corrupt
 /// input gives an error, never a panic.
+#[cfg(feature = "h264")]
 pub struct VideoDecoder {
     inner: Decoder,
     awaiting_key: bool,
 }
 
+#[cfg(feature = "h264")]
 impl VideoDecoder {
     pub fn new() -> Result<Self, MediaError> {
         Ok(VideoDecoder { inner: Decoder::new()?, awaiting_key: true })
@@ -651,6 +668,7 @@ impl VideoDecoder {
 }
 
 /// Copies a decoded picture (strided planes) into a tight I420 frame.
+#[cfg(feature = "h264")]
 fn copy_decoded(yuv: &impl YUVSource) -> Result<DecodedFrame, MediaError> {
     let (w, h) = yuv.dimensions();
     let bad = || MediaError::Codec(format!("decoder returned an inconsistent {w}x{h} picture"));
