@@ -905,6 +905,7 @@ pub fn signature_distance(a: &[u8], b: &[u8]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "h264")]
     use std::time::{Duration, Instant};
 
     const W: u32 = 640;
@@ -922,6 +923,7 @@ mod tests {
         fn bytes(&mut self, n: usize) -> Vec<u8> {
             (0..n).map(|_| self.next() as u8).collect()
         }
+        #[cfg(feature = "h264")]
         fn below(&mut self, n: usize) -> usize {
             (self.next() % n as u64) as usize
         }
@@ -1124,6 +1126,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn h264_round_trip_of_a_moving_pattern() {
         let mut enc = VideoEncoder::new(W, H, 15.0, 1_000_000).unwrap();
         let mut dec = VideoDecoder::new().unwrap();
@@ -1171,6 +1174,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn forcing_a_key_frame_lets_a_fresh_decoder_join() {
         let mut enc = VideoEncoder::new(W, H, 15.0, 800_000).unwrap();
         for n in 0..3 {
@@ -1206,6 +1210,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn encoder_refuses_bad_parameters_and_input() {
         assert!(matches!(VideoEncoder::new(641, 480, 15.0, 500_000), Err(MediaError::BadDimensions { .. })));
         assert!(matches!(VideoEncoder::new(8, 8, 15.0, 500_000), Err(MediaError::BadDimensions { .. })));
@@ -1224,6 +1229,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn random_bytes_never_panic_the_decoder() {
         let mut enc = VideoEncoder::new(160, 120, 15.0, 200_000).unwrap();
         let pattern = |n| to_i420(RGB24, 160, 120, &test_pattern_rgb24(160, 120, n).unwrap()).unwrap();
@@ -1293,6 +1299,7 @@ mod tests {
     /// The test pattern with camera-like texture: the lower half scrolls a
     /// noise texture 4 pixels per frame, and a 64x48 box gets fresh noise
     /// every frame. Hard content for the encoder.
+    #[cfg(feature = "h264")]
     fn textured_i420(n: u32) -> Vec<u8> {
         let mut i420 = pattern_i420(n);
         let (w, h) = (W as usize, H as usize);
@@ -1313,6 +1320,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn rate_control_holds_the_bit_rate_on_hard_content() {
         const FRAMES: u32 = 45;
         let bitrate = 500_000;
