@@ -10,8 +10,12 @@
 # Usage: PREFIX=/usr/local scripts/install.sh
 #   PREFIX   where to install (default /usr/local)
 #   DESTDIR  staging root prepended to every path (packaging)
-#   LIB      an already built libanychat.so to install (default: cargo build --release)
-#   BIN      an already built anychat-server to install (default: from the same build)
+#   LIB      an already built libanychat.so to install (default: cargo build --release --lib,
+#            with the default features: H.264 included)
+#   BIN      an already built anychat-server to install (default, when LIB is not given:
+#            cargo build --release --bin anychat-server --no-default-features --features cli,
+#            a server without openh264 and without libstdc++)
+#   PROFILE  the cargo profile of those builds (default release; dev is quicker, for checks)
 #   LDCONFIG 1 = run ldconfig afterwards (default: 1 when installing into the system as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +26,15 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 major=${version%%.*}
 
 if [ -z "${LIB:-}" ]; then
-    cargo build --release --locked
-    LIB=target/release/libanychat.so
-    BIN=${BIN:-target/release/anychat-server}
+    profile=${PROFILE:-release}
+    out="${CARGO_TARGET_DIR:-target}/$([ "$profile" = dev ] && echo debug || echo "$profile")"
+    if [ -z "${BIN:-}" ]; then
+        # The core server needs none of the library's H.264 (openh264, C++).
+        cargo build --profile "$profile" --locked --bin anychat-server --no-default-features --features cli
+        BIN=$out/anychat-server
+    fi
+    cargo build --profile "$profile" --locked --lib
+    LIB=$out/libanychat.so
 fi
 [ -f "$LIB" ] || { echo "install.sh: no library at $LIB" >&2; exit 1; }
 command -v patchelf >/dev/null || { echo "install.sh: patchelf is needed (apt-get install patchelf)" >&2; exit 1; }

@@ -1,7 +1,7 @@
 //! The vendor's C types, all of them: the integer and pointer aliases of
 //! `GVSDK.h` (`DWORD`, `BOOL`, `LPCTSTR`…), the structs passed by value to
 //! the media callbacks, the int-sized enums, and every callback typedef of
-//! `legacy-api.tsv`. `build.rs` has cbindgen emit all of them (the `BRAS_`
+//! `legacy-api.tsv`. the header generator (`build/headers`) has cbindgen emit all of them (the `BRAS_`
 //! ones into `anychatserver.h`, the others into `anychat.h`), used or not, so
 //! that legacy sources naming them compile.
 //!
@@ -49,7 +49,7 @@ pub type CHAR = c_char;
 pub type WORD = u16;
 pub type BYTE = u8;
 // The rest of the vendor's `GVSDK.h` type names, so that legacy sources
-// using them compile (`WCHAR`, `VOID` and the macros are written by build.rs).
+// using them compile (`WCHAR`, `VOID` and the macros are written by the header generator).
 pub type UINT = u32;
 pub type SOCKET = u32;
 pub type DOUBLE = f64;

@@ -68,11 +68,16 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
+#[cfg(feature = "h264")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+#[cfg(feature = "h264")]
 use openh264::decoder::Decoder;
+#[cfg(feature = "h264")]
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType};
+#[cfg(feature = "h264")]
 use openh264::formats::{YUVSlices, YUVSource};
+#[cfg(feature = "h264")]
 use openh264::{OpenH264API, Timestamp};
 
 #[cfg(any(test, feature = "test-patterns"))]
@@ -187,6 +192,7 @@ impl fmt::Display for MediaError {
 
 impl std::error::Error for MediaError {}
 
+#[cfg(feature = "h264")]
 impl From<openh264::Error> for MediaError {
     fn from(e: openh264::Error) -> Self {
         MediaError::Codec(e.to_string())
@@ -530,6 +536,7 @@ pub fn is_key_frame(data: &[u8]) -> bool {
 /// does not send. A key frame is emitted first, on request (a skipped
 /// request carries over to the next frame), and every
 /// [`KEY_FRAME_INTERVAL_SECS`] seconds of frames as a safety net.
+#[cfg(feature = "h264")]
 pub struct VideoEncoder {
     inner: Encoder,
     w: u32,
@@ -539,9 +546,17 @@ pub struct VideoEncoder {
     key_requested: bool,
 }
 
+// Without the `h264` feature: the same API, but no encoder can be made and
+// the decoder decodes nothing (see no_h264.rs).
+#[cfg(not(feature = "h264"))]
+mod no_h264;
+#[cfg(not(feature = "h264"))]
+pub use no_h264::{VideoDecoder, VideoEncoder};
+
 /// Seconds between the periodic key frames of a [`VideoEncoder`].
 pub const KEY_FRAME_INTERVAL_SECS: u32 = 10;
 
+#[cfg(feature = "h264")]
 impl VideoEncoder {
     /// An encoder for `w`×`h` frames (even, 16 to 3840 by 16 to 2160 in
     /// either orientation) at `fps` frames per second (0 < fps <= 120),
@@ -604,11 +619,13 @@ impl VideoEncoder {
 /// It waits for a key frame: at the start and after any decoding error,
 /// frames that are not key frames are dropped (`Ok(None)`) until one
 /// arrives. Corrupt input gives an error, never a panic.
+#[cfg(feature = "h264")]
 pub struct VideoDecoder {
     inner: Decoder,
     awaiting_key: bool,
 }
 
+#[cfg(feature = "h264")]
 impl VideoDecoder {
     pub fn new() -> Result<Self, MediaError> {
         Ok(VideoDecoder { inner: Decoder::new()?, awaiting_key: true })
@@ -649,6 +666,7 @@ impl VideoDecoder {
 }
 
 /// Copies a decoded picture (strided planes) into a tight I420 frame.
+#[cfg(feature = "h264")]
 fn copy_decoded(yuv: &impl YUVSource) -> Result<DecodedFrame, MediaError> {
     let (w, h) = yuv.dimensions();
     let bad = || MediaError::Codec(format!("decoder returned an inconsistent {w}x{h} picture"));
@@ -708,6 +726,7 @@ impl AudioFormat {
 mod tests {
     use super::patterns::*;
     use super::*;
+    #[cfg(feature = "h264")]
     use std::time::{Duration, Instant};
 
     const W: u32 = 640;
@@ -725,6 +744,7 @@ mod tests {
         fn bytes(&mut self, n: usize) -> Vec<u8> {
             (0..n).map(|_| self.next() as u8).collect()
         }
+        #[cfg(feature = "h264")]
         fn below(&mut self, n: usize) -> usize {
             (self.next() % n as u64) as usize
         }
@@ -901,6 +921,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn h264_round_trip_of_a_moving_pattern() {
         let mut enc = VideoEncoder::new(W, H, 15.0, 1_000_000).unwrap();
         let mut dec = VideoDecoder::new().unwrap();
@@ -948,6 +969,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn forcing_a_key_frame_lets_a_fresh_decoder_join() {
         let mut enc = VideoEncoder::new(W, H, 15.0, 800_000).unwrap();
         for n in 0..3 {
@@ -981,6 +1003,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn encoder_refuses_bad_parameters_and_input() {
         assert!(matches!(VideoEncoder::new(641, 480, 15.0, 500_000), Err(MediaError::BadDimensions { .. })));
         assert!(matches!(VideoEncoder::new(8, 8, 15.0, 500_000), Err(MediaError::BadDimensions { .. })));
@@ -999,6 +1022,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn random_bytes_never_panic_the_decoder() {
         let mut enc = VideoEncoder::new(160, 120, 15.0, 200_000).unwrap();
         let pattern = |n| to_i420(Rgb24, 160, 120, &test_pattern_rgb24(160, 120, n).unwrap()).unwrap();
@@ -1068,6 +1092,7 @@ mod tests {
     /// The test pattern with camera-like texture: the lower half scrolls a
     /// noise texture 4 pixels per frame, and a 64x48 box gets fresh noise
     /// every frame. Hard content for the encoder.
+    #[cfg(feature = "h264")]
     fn textured_i420(n: u32) -> Vec<u8> {
         let mut i420 = pattern_i420(n);
         let (w, h) = (W as usize, H as usize);
@@ -1088,6 +1113,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "h264")]
     fn rate_control_holds_the_bit_rate_on_hard_content() {
         const FRAMES: u32 = 45;
         let bitrate = 500_000;
