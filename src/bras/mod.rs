@@ -13,6 +13,7 @@
 //! an app callback may call any `BRAS_` function. A panic on the thread (in
 //! the sink or the loop) reaches the app as the link going down
 //! ([`BizEvent::LinkDown`]), and the library reconnects.
+#![forbid(unsafe_code)]
 
 pub mod engine;
 mod runtime;

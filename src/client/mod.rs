@@ -27,6 +27,7 @@
 //! wait (in the command queue and the link's buffers) up to [`MAX_UPLINK`]
 //! bytes; past that `BRAC_SendTextMessage` / `BRAC_TransBuffer` refuse and
 //! media frames are dropped (the next video frame is then a key frame).
+#![forbid(unsafe_code)]
 
 pub mod engine;
 mod runtime;

@@ -14,6 +14,7 @@
 //! failure is a failed connect ([`LinkError::Tls`]).
 //! [`TlsEnv`] reads the `ANYCHAT_TLS*` environment variables both libraries
 //! honour.
+#![forbid(unsafe_code)]
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
