@@ -402,8 +402,17 @@ impl Driver {
         let (tls, env) = self.connect_tls.take().unwrap_or((false, Ok(TlsEnv::default())));
         let mailbox = self.mailbox.clone();
         let spawned = std::thread::Builder::new().name("anychat-dns".into()).spawn(move || {
-            let tls = env.and_then(|env| env.for_host(&host, tls));
-            let result = (host.as_str(), port).to_socket_addrs().map(|a| a.collect());
+            // A panic here must not leave the attempt waiting for ever.
+            let resolved = catch_unwind(AssertUnwindSafe(|| {
+                let tls = env.and_then(|env| env.for_host(&host, tls));
+                let result = (host.as_str(), port).to_socket_addrs().map(|a| a.collect());
+                (result, tls)
+            }));
+            let (result, tls) = resolved.unwrap_or_else(|payload| {
+                let what = format!("the name resolution panicked: {}", panic_message(&*payload));
+                tracing::error!("{what}");
+                (Err(io::Error::other(what)), Ok(None))
+            });
             mailbox.send(ToNet::Resolved { attempt, result, tls });
         });
         if let Err(e) = spawned {
