@@ -3,13 +3,15 @@
 //!
 //! A [`Link`] starts a non-blocking connect to the first address that takes
 //! one, queues the `Hello` and whatever the owner sends before the connect
-//! completes, writes them once it does, reassembles incoming frames, and keeps
-//! the link alive: a `Ping` every third of the server's keep-alive time, and
-//! the link counts as lost when the server is silent for that whole time.
+//! completes, writes them once it does, and reassembles incoming frames. It
+//! only moves bytes: it reads no clock. The time rules (connect time-out,
+//! keep-alive pings, a silent server) belong to the libraries' engines
+//! ([`crate::wire::keepalive::LinkClock`]), which [`Link::on_event`] tells
+//! when the transport connected and when bytes came in.
 //!
 //! The link runs over plain TCP or, with a [`LinkTls`], over TLS (a
-//! [`Stream`]): the TLS handshake rides on the connect (same time-out), and
-//! a handshake failure is a failed connect ([`LinkError::Tls`]).
+//! [`Stream`]): the TLS handshake rides on the connect, and a handshake
+//! failure is a failed connect ([`LinkError::Tls`]).
 //! [`TlsEnv`] reads the `ANYCHAT_TLS*` environment variables both libraries
 //! honour.
 #![forbid(unsafe_code)]
@@ -19,7 +21,6 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -40,8 +41,6 @@ pub enum LinkError {
     ConnectFailed,
     /// The server closed the connection.
     Closed,
-    /// Nothing from the server for the keep-alive time.
-    Silent,
     /// The server sent bytes that do not decode.
     BadFrame(DecodeError),
     /// A socket error.
@@ -55,10 +54,21 @@ impl std::fmt::Display for LinkError {
         match self {
             LinkError::ConnectFailed => write!(f, "connect failed"),
             LinkError::Closed => write!(f, "closed by the server"),
-            LinkError::Silent => write!(f, "server silent for the keep-alive time"),
             LinkError::BadFrame(e) => write!(f, "bad frame from the server: {e}"),
             LinkError::Io(e) => write!(f, "{e}"),
             LinkError::Tls(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<LinkError> for crate::wire::keepalive::LinkLoss {
+    fn from(e: LinkError) -> Self {
+        use crate::wire::keepalive::LinkLoss;
+        match e {
+            LinkError::ConnectFailed => LinkLoss::ConnectFailed,
+            LinkError::Closed => LinkLoss::Closed,
+            LinkError::Tls(e) => LinkLoss::Tls(e),
+            e @ (LinkError::BadFrame(_) | LinkError::Io(_)) => LinkLoss::Error(e.to_string()),
         }
     }
 }
@@ -174,6 +184,15 @@ impl TlsEnv {
     }
 }
 
+/// What a readiness event did to a link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkProgress {
+    /// The TCP connect completed (the TLS handshake, if any, follows).
+    pub connected: bool,
+    /// Bytes came in (complete frames or not): the server is not silent.
+    pub received: bool,
+}
+
 pub struct Link {
     stream: Stream,
     /// TLS for each connection attempt, if any.
@@ -181,13 +200,6 @@ pub struct Link {
     token: Token,
     addrs: Vec<SocketAddr>,
     connected: bool,
-    ready: bool,
-    connect_deadline: Instant,
-    connect_timeout: Duration,
-    last_rx: Instant,
-    keepalive: Duration,
-    next_ping: Instant,
-    ping_seq: u32,
     input: FrameBuffer,
     out: Vec<u8>,
     written: usize,
@@ -207,27 +219,18 @@ impl Link {
         token: Token,
         addrs: Vec<SocketAddr>,
         hello: &ClientMsg,
-        connect_timeout: Duration,
         tls: Option<LinkTls>,
     ) -> Result<Link, LinkError> {
         let mut frame = Vec::new();
         hello.encode(&mut frame);
         let mut addrs = addrs;
         let stream = Self::start(registry, token, &mut addrs, tls.as_ref())?;
-        let now = Instant::now();
         Ok(Link {
             stream,
             tls,
             token,
             addrs,
             connected: false,
-            ready: false,
-            connect_deadline: now + connect_timeout,
-            connect_timeout,
-            last_rx: now,
-            keepalive: Duration::from_secs(15),
-            next_ping: now,
-            ping_seq: 0,
             input: FrameBuffer::new(),
             out: frame.clone(),
             written: 0,
@@ -275,18 +278,6 @@ impl Link {
         }
     }
 
-    /// The server accepted the handshake; `keepalive` is what it asked for.
-    pub fn set_ready(&mut self, keepalive: Duration) {
-        self.ready = true;
-        self.keepalive = keepalive.max(Duration::from_millis(300));
-        self.next_ping = Instant::now() + self.keepalive / 3;
-    }
-
-    /// Whether the handshake completed.
-    pub fn is_ready(&self) -> bool {
-        self.ready
-    }
-
     /// Bytes queued and not yet written (signalling and media).
     pub fn pending_bytes(&self) -> usize {
         self.out.len() - self.written + self.media.pending_bytes()
@@ -297,70 +288,50 @@ impl Link {
         msg.encode(&mut self.out);
     }
 
-    /// When [`Link::poll_timers`] has something to do.
-    pub fn next_deadline(&self) -> Instant {
-        if self.ready {
-            self.next_ping.min(self.last_rx + self.keepalive)
-        } else {
-            self.connect_deadline
-        }
-    }
-
-    /// Connect time-out, silence, and pings.
-    pub fn poll_timers(&mut self, now: Instant) -> Result<(), LinkError> {
-        if !self.ready {
-            return if now >= self.connect_deadline { Err(LinkError::ConnectFailed) } else { Ok(()) };
-        }
-        if now >= self.last_rx + self.keepalive {
-            return Err(LinkError::Silent);
-        }
-        if now >= self.next_ping {
-            self.next_ping = now + self.keepalive / 3;
-            self.ping_seq = self.ping_seq.wrapping_add(1);
-            self.send(&ClientMsg::Ping { seq: self.ping_seq });
-        }
-        Ok(())
-    }
-
     /// Handles a readiness event: completes the connect, then reads every
-    /// complete message into `msgs`.
+    /// complete message into `msgs` (those read before an error included).
     pub fn on_event(
         &mut self,
         registry: &Registry,
         writable: bool,
         readable: bool,
         msgs: &mut Vec<ServerMsg>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<LinkProgress, LinkError> {
+        let mut progress = LinkProgress::default();
         if !self.connected {
             if !(writable || readable) {
-                return Ok(());
+                return Ok(progress);
             }
             match self.stream.take_error() {
-                Ok(None) if self.stream.peer_addr().is_ok() => self.connected = true,
+                Ok(None) if self.stream.peer_addr().is_ok() => {
+                    self.connected = true;
+                    progress.connected = true;
+                }
                 // Not connected yet (a spurious wake-up).
-                Ok(None) if !readable => return Ok(()),
-                _ => return self.next_address(registry),
+                Ok(None) if !readable => return Ok(progress),
+                _ => return self.next_address(registry).map(|()| progress),
             }
         }
         if readable {
-            self.read(msgs)?;
+            progress.received = self.read(msgs)?;
         }
-        Ok(())
+        Ok(progress)
     }
 
     /// The attempt failed: try the next address, if any.
     fn next_address(&mut self, registry: &Registry) -> Result<(), LinkError> {
         let _ = registry.deregister(&mut self.stream);
         self.stream = Self::start(registry, self.token, &mut self.addrs, self.tls.as_ref())?;
-        self.connect_deadline = Instant::now() + self.connect_timeout;
         self.out = self.hello.clone();
         self.written = 0;
         self.writable = true;
         Ok(())
     }
 
-    fn read(&mut self, msgs: &mut Vec<ServerMsg>) -> Result<(), LinkError> {
+    /// Reads until the socket would block; true when bytes came in.
+    fn read(&mut self, msgs: &mut Vec<ServerMsg>) -> Result<bool, LinkError> {
         let mut buf = [0u8; 16 * 1024];
+        let mut received = false;
         loop {
             match self.stream.read(&mut buf) {
                 Ok(0) if self.stream.is_handshaking() => {
@@ -372,13 +343,13 @@ impl Link {
                 }
                 Ok(0) => return Err(LinkError::Closed),
                 Ok(n) => {
-                    self.last_rx = Instant::now();
+                    received = true;
                     self.input.extend(&buf[..n]);
                     while let Some(body) = self.input.next_frame().map_err(LinkError::BadFrame)? {
                         msgs.push(ServerMsg::decode(body).map_err(LinkError::BadFrame)?);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(received),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.stream_error(e)),
             }
@@ -503,6 +474,17 @@ impl<C: Send + 'static> NetThread<C> {
         self.mailbox.send(cmd);
     }
 
+    /// A mailbox to the thread, for other threads of the library.
+    pub fn mailbox(&self) -> Mailbox<C> {
+        self.mailbox.clone()
+    }
+
+    /// Whether the thread has ended: stopped, or given up after repeated
+    /// panics (its commands then go nowhere).
+    pub fn is_finished(&self) -> bool {
+        self.thread.lock().as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Stops delivering events, sends `cmd` (the thread's "shut down") and
     /// joins the thread — unless called on that thread (from a callback),
     /// which then ends as soon as the callback returns.
@@ -517,6 +499,22 @@ impl<C: Send + 'static> NetThread<C> {
         }
     }
 }
+
+/// What a caught panic said (its `&str` or `String` payload).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+/// Panics a library thread survives in a row before it gives up: its link
+/// is reported lost each time, and an engine that panics again at once
+/// would otherwise spin.
+pub(crate) const MAX_PANICS: u32 = 8;
 
 #[cfg(test)]
 mod tests {

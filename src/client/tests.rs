@@ -1,0 +1,1408 @@
+//! Unit tests of the client library in simulated time, in the manner of
+//! `src/core/tests.rs`: the [`Engine`] is driven as its network thread
+//! drives it, and the API calls run as [`super::Client`] runs them (the
+//! pure [`State`] method, then the command), so each test asserts exactly
+//! what the client sends, what it delivers to the app and what the API
+//! returns — login, rooms, the call from both sides, link loss at each
+//! step, keep-alive, the connect time-out, logout and release, media, and
+//! every return code of `BRAC_VideoCallControl`.
+//!
+//! Time is `Sim::now`, taken once from `Instant::now()` and only moved
+//! forward; [`Sim::advance`] fires the engine's deadlines in order, as the
+//! driver would. Unless a test says otherwise the server answers every
+//! `Ping` at once (and those pings are left out of what tests see), so
+//! only the tests about keep-alive see the link go silent.
+//!
+//! The last tests (`thread_*`) run the real threads against a fake server
+//! on loopback: a panic in a callback or on the network thread reaches the
+//! app as a lost link, and the API goes on working.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::engine::{Command, Engine, Event, LinkLoss, Output, CODEC_H264, CONNECT_TIMEOUT, RELEASE_LINGER};
+use super::state::{CallPhase, ClientCall, Code, LinkState, State, MAX_NAME_LEN, MAX_USER_STR_LEN};
+use crate::wire::constants::*;
+use crate::wire::protocol::{
+    CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
+    MEDIA_VIDEO, PROTOCOL_VERSION,
+};
+
+const REQUEST: u32 = BRAC_VIDEOCALL_EVENT_REQUEST;
+const REPLY: u32 = BRAC_VIDEOCALL_EVENT_REPLY;
+const START: u32 = BRAC_VIDEOCALL_EVENT_START;
+const FINISH: u32 = BRAC_VIDEOCALL_EVENT_FINISH;
+const FLAGS: u32 = BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO;
+
+/// This client's user id, its peer's, and a third user's.
+const ME: u32 = 7;
+const PEER: u32 = 9;
+const OTHER: u32 = 11;
+/// The room of the call, and an ordinary room.
+const CALL_ROOM: u32 = 0x7000_0000;
+const ROOM: u32 = 42;
+/// `dwParam` / `lpUserStr` this client puts on its events, and the peer's.
+const MY_PARAM: u32 = 0xA11C_E000;
+const MY_STR: &[u8] = b"mine\0\xff";
+const PEER_PARAM: u32 = 0xB0B0;
+const PEER_STR: &[u8] = b"peer's";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn addrs() -> Vec<SocketAddr> {
+    vec!["192.0.2.1:8906".parse().unwrap(), "192.0.2.2:8906".parse().unwrap()]
+}
+
+fn hello() -> ClientMsg {
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: Vec::new(), token: 0 }
+}
+
+fn welcome(keepalive_ms: u32) -> ServerMsg {
+    ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token: 0 }
+}
+
+fn login_msg() -> ClientMsg {
+    ClientMsg::Login { name: b"me".to_vec(), password: Vec::new(), pass_enc_type: 0 }
+}
+
+fn login_result(user_id: u32, code: u32) -> ServerMsg {
+    ServerMsg::LoginResult { user_id, code, name: b"me".to_vec(), level: 0, nick: b"me".to_vec() }
+}
+
+fn room_user(id: u32) -> RoomUser {
+    RoomUser {
+        user_id: id,
+        name: format!("user{id}").into_bytes(),
+        nick: format!("nick{id}").into_bytes(),
+        level: id,
+        camera: GV_CAMERA_STATE_NORMAL,
+        mic: GV_AUDIO_STATE_NORMAL,
+    }
+}
+
+fn notify(msg: u32, wparam: u32, lparam: u32) -> Output {
+    Output::Deliver(Event::Notify { msg, wparam, lparam })
+}
+
+/// A call event the server sends this client (`user_id`: the other party).
+fn from_server(event: u32, user_id: u32, error_code: u32, param: u32, user_str: &[u8]) -> ServerMsg {
+    let ev = CallEvent { event, user_id, error_code, flags: FLAGS, param, user_str: user_str.to_vec() };
+    ServerMsg::VideoCall { ev, peer: room_user(user_id) }
+}
+
+/// The app receives that call event.
+fn delivered(event: u32, user_id: u32, error_code: u32, param: u32, user_str: &[u8]) -> Output {
+    let user_str = user_str.to_vec();
+    Output::Deliver(Event::VideoCall { event, user_id, error_code, flags: FLAGS, param, user_str })
+}
+
+/// The end of a call the library reports itself when its link is lost.
+fn lost_call(event: u32, peer: u32) -> Output {
+    let error_code = AC_ERROR_VIDEOCALL_DISCONNECT;
+    Output::Deliver(Event::VideoCall { event, user_id: peer, error_code, flags: 0, param: 0, user_str: Vec::new() })
+}
+
+/// This client sends that call event (with its own param and string).
+fn sent_call(event: u32, user_id: u32, error_code: u32) -> Output {
+    let ev = CallEvent { event, user_id, error_code, flags: FLAGS, param: MY_PARAM, user_str: MY_STR.to_vec() };
+    Output::Send(ClientMsg::VideoCall(ev))
+}
+
+/// An engine, the state it shares with the API, and a simulated clock.
+struct Sim {
+    engine: Engine,
+    st: State,
+    t0: Instant,
+    now: Instant,
+    /// Outputs pumped from the engine and not drained yet.
+    out: Vec<Output>,
+    /// The server answers every ping at once (and pings are left out of
+    /// `out`); else pings are outputs like the others.
+    pongs: bool,
+    /// Times (since `t0`) and sequence numbers of the pings answered.
+    pings: Vec<(Duration, u32)>,
+}
+
+impl Sim {
+    fn new() -> Sim {
+        let t0 = Instant::now();
+        Sim { engine: Engine::new(), st: State::new(), t0, now: t0, out: Vec::new(), pongs: true, pings: Vec::new() }
+    }
+
+    fn pump(&mut self) {
+        while let Some(o) = self.engine.poll_output() {
+            match o {
+                Output::Send(ClientMsg::Ping { seq }) if self.pongs => {
+                    self.pings.push((self.now - self.t0, seq));
+                    self.engine.on_message(self.now, &mut self.st, ServerMsg::Pong { seq });
+                }
+                o => self.out.push(o),
+            }
+        }
+    }
+
+    /// Everything output since the last drain.
+    fn drain(&mut self) -> Vec<Output> {
+        self.pump();
+        std::mem::take(&mut self.out)
+    }
+
+    #[track_caller]
+    fn expect(&mut self, want: Vec<Output>) {
+        assert_eq!(self.drain(), want);
+    }
+
+    #[track_caller]
+    fn expect_nothing(&mut self) {
+        self.expect(Vec::new());
+    }
+
+    fn cmd(&mut self, cmd: Command) {
+        self.engine.on_command(self.now, &mut self.st, cmd);
+        self.pump();
+    }
+
+    /// An API call as `Client` makes it: the state part, then the message.
+    fn api(&mut self, f: impl FnOnce(&mut State) -> Result<ClientMsg, Code>) -> Code {
+        match f(&mut self.st) {
+            Ok(msg) => {
+                self.cmd(Command::Send(msg));
+                0
+            }
+            Err(code) => code,
+        }
+    }
+
+    /// `BRAC_VideoCallControl` with this client's param and string.
+    fn call(&mut self, event: u32, user_id: u32, error_code: u32) -> Code {
+        self.api(|st| st.video_call(event, user_id, error_code, FLAGS, MY_PARAM, MY_STR))
+    }
+
+    fn api_connect(&mut self) {
+        self.st.connect();
+        self.cmd(Command::Connect { host: "core.example".into(), port: 8906 });
+    }
+
+    fn api_logout(&mut self) -> Code {
+        match self.st.logout() {
+            Ok(()) => {
+                self.cmd(Command::Logout);
+                0
+            }
+            Err(code) => code,
+        }
+    }
+
+    fn resolved(&mut self, attempt: u64, addrs: Vec<SocketAddr>) {
+        self.engine.on_resolved(self.now, &mut self.st, attempt, addrs);
+        self.pump();
+    }
+
+    fn link_up(&mut self) {
+        self.engine.on_link_up(self.now);
+        self.pump();
+    }
+
+    fn server(&mut self, msg: ServerMsg) {
+        self.engine.on_received(self.now);
+        self.engine.on_message(self.now, &mut self.st, msg);
+        self.pump();
+    }
+
+    fn lose(&mut self, why: LinkLoss) {
+        self.engine.on_link_lost(self.now, &mut self.st, why);
+        self.pump();
+    }
+
+    /// Moves time forward by `d`, firing every deadline on the way at its time.
+    fn advance(&mut self, d: Duration) {
+        let target = self.now + d;
+        while let Some(t) = self.engine.next_deadline().filter(|t| *t <= target) {
+            self.now = self.now.max(t);
+            self.engine.on_timeout(self.now, &mut self.st);
+            self.pump();
+            assert!(self.engine.next_deadline().is_none_or(|n| n > t), "the engine's deadline does not move");
+        }
+        self.now = target;
+    }
+
+    /// Time since the start.
+    fn at(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    fn call_state(&self) -> Option<ClientCall> {
+        self.st.call
+    }
+}
+
+/// Connected: the handshake done, not logged in.
+fn connected() -> Sim {
+    let mut s = Sim::new();
+    s.api_connect();
+    s.expect(vec![Output::Resolve { attempt: 1, host: "core.example".into(), port: 8906 }]);
+    s.resolved(1, addrs());
+    s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }]);
+    s.link_up();
+    s.server(welcome(15_000));
+    s.expect(vec![notify(WM_GV_CONNECT, 1, 0)]);
+    s
+}
+
+fn logged_in() -> Sim {
+    let mut s = connected();
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.expect(vec![Output::Send(login_msg())]);
+    s.server(login_result(ME, 0));
+    s.expect(vec![notify(WM_GV_LOGINSYSTEM, ME, 0)]);
+    s
+}
+
+/// Logged in and inside `room` with `PEER`.
+fn in_room(room: u32) -> Sim {
+    let mut s = logged_in();
+    enter(&mut s, room);
+    s
+}
+
+fn enter(s: &mut Sim, room: u32) {
+    assert_eq!(s.api(|st| st.enter_room(room, b"")), 0);
+    s.expect(vec![Output::Send(ClientMsg::EnterRoom { room_id: room, password: Vec::new() })]);
+    s.server(ServerMsg::EnterRoomResult { room_id: room, code: 0 });
+    s.expect_nothing();
+    s.server(ServerMsg::RoomUsers { room_id: room, users: vec![room_user(ME), room_user(PEER)], more: false });
+    s.expect(vec![notify(WM_GV_ENTERROOM, room, 0), notify(WM_GV_ONLINEUSER, 2, room)]);
+}
+
+/// This client called `PEER`, which has not rung yet.
+fn dialing() -> Sim {
+    let mut s = logged_in();
+    assert_eq!(s.call(REQUEST, PEER, 0), 0);
+    s.expect(vec![sent_call(REQUEST, PEER, 0)]);
+    assert_eq!(s.call_state(), Some(ClientCall { peer: PEER, caller: true, phase: CallPhase::Dialing }));
+    s
+}
+
+/// Ringing, this client the caller or the callee.
+fn ringing(caller: bool) -> Sim {
+    if caller {
+        let mut s = dialing();
+        s.server(from_server(REPLY, PEER, 0, 0, b""));
+        s.expect(vec![delivered(REPLY, PEER, 0, 0, b"")]);
+        assert_eq!(s.call_state(), Some(ClientCall { peer: PEER, caller: true, phase: CallPhase::Ringing }));
+        s
+    } else {
+        let mut s = logged_in();
+        s.server(from_server(REQUEST, PEER, 0, PEER_PARAM, PEER_STR));
+        s.expect(vec![delivered(REQUEST, PEER, 0, PEER_PARAM, PEER_STR)]);
+        assert_eq!(s.call_state(), Some(ClientCall { peer: PEER, caller: false, phase: CallPhase::Ringing }));
+        s
+    }
+}
+
+/// The callee accepted (its Reply 0 sent), no START yet.
+fn accepted() -> Sim {
+    let mut s = ringing(false);
+    assert_eq!(s.call(REPLY, PEER, 0), 0);
+    s.expect(vec![sent_call(REPLY, PEER, 0)]);
+    assert_eq!(s.call_state(), Some(ClientCall { peer: PEER, caller: false, phase: CallPhase::Accepted }));
+    s
+}
+
+/// In a call with `PEER` (room `CALL_ROOM`), this client the caller or the callee.
+fn in_call(caller: bool) -> Sim {
+    let mut s = if caller { ringing(true) } else { accepted() };
+    let user_str: &[u8] = if caller { PEER_STR } else { MY_STR };
+    s.server(from_server(START, PEER, 0, CALL_ROOM, user_str));
+    s.expect(vec![delivered(START, PEER, 0, CALL_ROOM, user_str)]);
+    assert_eq!(s.call_state(), Some(ClientCall { peer: PEER, caller, phase: CallPhase::Active(CALL_ROOM) }));
+    s
+}
+
+/// What a closed link leaves: nothing of the session.
+#[track_caller]
+fn assert_link_closed(s: &Sim, status: u32) {
+    assert_eq!(s.st.link, LinkState::Idle);
+    assert!(!s.st.logged_in);
+    assert_eq!(s.st.room, None);
+    assert!(s.st.room_users.is_empty());
+    assert_eq!(s.st.call, None);
+    assert_eq!(s.st.status, status);
+}
+
+// ----- connect and login ----------------------------------------------------
+
+#[test]
+fn connect_resolves_then_opens_the_link_with_hello_first() {
+    let mut s = Sim::new();
+    assert_eq!(s.engine.next_deadline(), None);
+    s.api_connect();
+    assert_eq!(s.st.link, LinkState::Connecting);
+    s.expect(vec![Output::Resolve { attempt: 1, host: "core.example".into(), port: 8906 }]);
+    // No time-out while the name resolves (the helper thread always answers).
+    assert_eq!(s.engine.next_deadline(), None);
+    s.resolved(1, addrs());
+    s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }]);
+    assert_eq!(s.engine.next_deadline(), Some(s.now + CONNECT_TIMEOUT));
+    s.link_up();
+    s.expect_nothing();
+    assert_eq!(s.st.status, 0);
+    s.server(welcome(15_000));
+    s.expect(vec![notify(WM_GV_CONNECT, 1, 0)]);
+    assert_eq!(s.st.link, LinkState::Connected);
+    assert_eq!(s.st.status, 1);
+    assert!(s.engine.is_ready());
+    assert_eq!(s.engine.keepalive(), Some(secs(15)));
+    // A second Welcome changes nothing.
+    s.server(welcome(3_000));
+    s.expect_nothing();
+    assert_eq!(s.engine.keepalive(), Some(secs(15)));
+}
+
+#[test]
+fn login_before_the_connect_completes_is_queued_behind_hello() {
+    let mut s = Sim::new();
+    s.api_connect();
+    s.drain();
+    // The vendor's samples call BRAC_Login right after BRAC_Connect.
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    let ex = ClientMsg::LoginEx { name: b"x".to_vec(), password: b"pw".to_vec(), user_id: 5, nick: b"n".to_vec() };
+    assert_eq!(s.api(|st| st.login_ex(b"x", b"n", 5, b"pw")), 0);
+    s.expect_nothing();
+    s.resolved(1, addrs());
+    s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }, Output::Send(login_msg()), Output::Send(ex)]);
+    s.link_up();
+    s.server(welcome(15_000));
+    s.server(login_result(ME, 0));
+    s.expect(vec![notify(WM_GV_CONNECT, 1, 0), notify(WM_GV_LOGINSYSTEM, ME, 0)]);
+    assert!(s.st.logged_in);
+    assert_eq!(s.st.self_id, Some(ME));
+    assert_eq!(s.st.status, 2);
+    assert_eq!(s.st.user(u32::MAX).map(|u| u.name.clone()), Some(b"me".to_vec()));
+}
+
+#[test]
+fn login_after_the_link_opened_goes_out_at_once() {
+    let mut s = Sim::new();
+    s.api_connect();
+    s.resolved(1, addrs());
+    s.drain();
+    // The link queues it behind its Hello until the connect completes.
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.expect(vec![Output::Send(login_msg())]);
+    s.link_up();
+    s.server(welcome(15_000));
+    s.server(login_result(ME, 0));
+    s.expect(vec![notify(WM_GV_CONNECT, 1, 0), notify(WM_GV_LOGINSYSTEM, ME, 0)]);
+}
+
+#[test]
+fn a_refused_login_may_be_tried_again() {
+    let mut s = connected();
+    assert_eq!(s.api(|st| st.login(b"me", b"bad", 0)), 0);
+    s.drain();
+    s.server(login_result(0, GV_ERR_CERTIFY_FAIL));
+    s.expect(vec![notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CERTIFY_FAIL)]);
+    assert!(!s.st.logged_in);
+    assert_eq!(s.st.status, 1);
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.expect(vec![Output::Send(login_msg())]);
+}
+
+#[test]
+fn login_return_codes() {
+    let mut s = Sim::new();
+    // Not connected: connection aborted, nothing sent.
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), GV_ERR_CONNECT_ABORT);
+    assert_eq!(s.api(|st| st.login_ex(b"me", b"", 0, b"")), GV_ERR_CONNECT_ABORT);
+    s.api_connect();
+    s.drain();
+    let long = vec![b'x'; MAX_NAME_LEN + 1];
+    assert_eq!(s.api(|st| st.login(b"", b"", 0)), GV_ERR_FUNCOPTERROR);
+    assert_eq!(s.api(|st| st.login(&long, b"", 0)), GV_ERR_FUNCOPTERROR);
+    assert_eq!(s.api(|st| st.login(b"me", &long, 0)), GV_ERR_FUNCOPTERROR);
+    assert_eq!(s.api(|st| st.login_ex(b"me", &long, 0, b"")), GV_ERR_FUNCOPTERROR);
+    s.expect_nothing();
+    let mut s = logged_in();
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), GV_ERR_ALREADY_LOGIN);
+    assert_eq!(s.api(|st| st.login_ex(b"me", b"", 1, b"")), GV_ERR_ALREADY_LOGIN);
+    s.expect_nothing();
+}
+
+#[test]
+fn the_connect_fails_when_the_name_does_not_resolve() {
+    let mut s = Sim::new();
+    s.api_connect();
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.drain();
+    s.resolved(1, Vec::new());
+    // The queued login goes with the attempt.
+    s.expect(vec![notify(WM_GV_CONNECT, 0, 0)]);
+    assert_link_closed(&s, 0);
+    assert_eq!(s.engine.next_deadline(), None);
+}
+
+#[test]
+fn the_connect_fails_when_no_address_takes_it() {
+    for why in [LinkLoss::ConnectFailed, LinkLoss::Tls("handshake failed".into()), LinkLoss::Closed] {
+        let mut s = Sim::new();
+        s.api_connect();
+        s.resolved(1, addrs());
+        s.drain();
+        s.lose(why);
+        s.expect(vec![notify(WM_GV_CONNECT, 0, 0)]);
+        assert_link_closed(&s, 0);
+    }
+}
+
+#[test]
+fn the_connect_times_out_without_the_servers_welcome() {
+    let mut s = Sim::new();
+    s.api_connect();
+    s.resolved(1, addrs());
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.drain();
+    // The TCP connect completes, but the server never answers the Hello.
+    s.advance(secs(3));
+    s.link_up();
+    s.advance(CONNECT_TIMEOUT - secs(3) - ms(1));
+    s.expect_nothing();
+    s.advance(ms(1));
+    assert_eq!(s.at(), CONNECT_TIMEOUT);
+    s.expect(vec![Output::Close, notify(WM_GV_CONNECT, 0, 0)]);
+    assert_link_closed(&s, 0);
+    assert_eq!(s.engine.next_deadline(), None);
+}
+
+#[test]
+fn a_refused_handshake_is_a_failed_connect() {
+    let mut s = Sim::new();
+    s.api_connect();
+    s.resolved(1, addrs());
+    s.link_up();
+    s.drain();
+    s.server(ServerMsg::Refused { code: GV_ERR_CONNECT_OLDVERSION });
+    s.expect(vec![Output::Close, notify(WM_GV_CONNECT, 0, 0)]);
+    assert_link_closed(&s, 0);
+    // What the closed link still delivers is ignored.
+    s.server(welcome(15_000));
+    s.lose(LinkLoss::Closed);
+    s.expect_nothing();
+}
+
+#[test]
+fn a_second_connect_replaces_the_link_and_a_late_answer_is_ignored() {
+    let mut s = connected();
+    s.api_connect();
+    s.expect(vec![Output::Close, Output::Resolve { attempt: 2, host: "core.example".into(), port: 8906 }]);
+    assert_eq!(s.st.link, LinkState::Connecting);
+    // Another connect while resolving: the first answer comes late.
+    s.api_connect();
+    s.expect(vec![Output::Resolve { attempt: 3, host: "core.example".into(), port: 8906 }]);
+    s.resolved(2, addrs());
+    s.expect_nothing();
+    s.resolved(3, addrs());
+    s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }]);
+    assert_eq!(s.st.link, LinkState::Connecting);
+}
+
+// ----- rooms ----------------------------------------------------------------
+
+#[test]
+fn entering_a_room_then_users_come_and_go() {
+    let mut s = in_room(ROOM);
+    assert_eq!(s.st.room, Some(ROOM));
+    assert_eq!(s.st.room_users, vec![ME, PEER]);
+    assert_eq!(s.st.status, 3);
+    assert_eq!(s.st.user(PEER).map(|u| u.nick.clone()), Some(b"nick9".to_vec()));
+    s.server(ServerMsg::UserAtRoom { room_id: ROOM, user: room_user(OTHER), entered: true });
+    s.expect(vec![notify(WM_GV_USERATROOM, OTHER, 1)]);
+    assert_eq!(s.st.room_users, vec![ME, PEER, OTHER]);
+    assert!(s.st.knows(OTHER));
+    s.server(ServerMsg::UserAtRoom { room_id: ROOM, user: room_user(OTHER), entered: false });
+    s.expect(vec![notify(WM_GV_USERATROOM, OTHER, 0)]);
+    assert!(!s.st.knows(OTHER));
+    assert_eq!(s.st.user(OTHER), None);
+    // News of another room is not ours.
+    s.server(ServerMsg::UserAtRoom { room_id: ROOM + 1, user: room_user(OTHER), entered: true });
+    s.expect_nothing();
+    // Devices of the room.
+    s.server(ServerMsg::Device { user_id: PEER, kind: DEVICE_CAMERA, state: GV_CAMERA_STATE_OPEN });
+    s.server(ServerMsg::Device { user_id: PEER, kind: DEVICE_MIC, state: GV_AUDIO_STATE_OPEN });
+    s.expect(vec![notify(WM_GV_CAMERASTATE, PEER, GV_CAMERA_STATE_OPEN), notify(WM_GV_MICSTATECHANGE, PEER, 1)]);
+    assert_eq!(s.st.user(PEER).map(|u| (u.camera, u.mic)), Some((GV_CAMERA_STATE_OPEN, GV_AUDIO_STATE_OPEN)));
+}
+
+#[test]
+fn a_room_listed_in_several_messages_is_entered_after_the_last() {
+    let mut s = logged_in();
+    assert_eq!(s.api(|st| st.enter_room_by_name(b"lobby", b"pw")), 0);
+    s.expect(vec![Output::Send(ClientMsg::EnterRoomByName { name: b"lobby".to_vec(), password: b"pw".to_vec() })]);
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: 0 });
+    s.server(ServerMsg::RoomUsers { room_id: ROOM, users: vec![room_user(ME)], more: true });
+    s.expect_nothing();
+    assert_eq!(s.st.room, None);
+    s.server(ServerMsg::RoomUsers { room_id: ROOM, users: vec![room_user(PEER), room_user(OTHER)], more: false });
+    s.expect(vec![notify(WM_GV_ENTERROOM, ROOM, 0), notify(WM_GV_ONLINEUSER, 3, ROOM)]);
+    assert_eq!(s.st.room_name, b"lobby".to_vec());
+    assert_eq!(s.st.room_users, vec![ME, PEER, OTHER]);
+}
+
+#[test]
+fn a_refused_enter_says_why() {
+    let mut s = logged_in();
+    assert_eq!(s.api(|st| st.enter_room(CALL_ROOM, b"")), 0);
+    s.drain();
+    s.server(ServerMsg::EnterRoomResult { room_id: CALL_ROOM, code: GV_ERR_ROOM_LOCK });
+    s.expect(vec![notify(WM_GV_ENTERROOM, CALL_ROOM, GV_ERR_ROOM_LOCK)]);
+    assert_eq!(s.st.room, None);
+    assert_eq!(s.st.status, 2);
+}
+
+#[test]
+fn room_return_codes() {
+    let mut s = connected();
+    // Not logged in yet: refused, not queued (the login must complete first).
+    assert_eq!(s.api(|st| st.enter_room(ROOM, b"")), GV_ERR_NOTLOGIN);
+    assert_eq!(s.api(|st| st.enter_room_by_name(b"lobby", b"")), GV_ERR_NOTLOGIN);
+    assert_eq!(s.api(|st| st.leave_room(u32::MAX)), GV_ERR_NOTLOGIN);
+    let mut s = logged_in();
+    let long = vec![b'p'; MAX_NAME_LEN + 1];
+    assert_eq!(s.api(|st| st.enter_room(0, b"")), GV_ERR_FUNCOPTERROR);
+    assert_eq!(s.api(|st| st.enter_room(u32::MAX, b"")), GV_ERR_FUNCOPTERROR);
+    assert_eq!(s.api(|st| st.enter_room(ROOM, &long)), GV_ERR_FUNCOPTERROR);
+    assert_eq!(s.api(|st| st.enter_room_by_name(b"", b"")), GV_ERR_FUNCOPTERROR);
+    assert_eq!(s.api(|st| st.leave_room(u32::MAX)), GV_ERR_NOTINROOM);
+    s.expect_nothing();
+    enter(&mut s, ROOM);
+    assert_eq!(s.api(|st| st.leave_room(ROOM + 1)), GV_ERR_NOTINROOM);
+    // Leaving takes effect at once for the API.
+    assert_eq!(s.api(|st| st.leave_room(ROOM)), 0);
+    s.expect(vec![Output::Send(ClientMsg::LeaveRoom { room_id: ROOM })]);
+    assert_eq!((s.st.room, s.st.status), (None, 2));
+    assert_eq!(s.api(|st| st.leave_room(u32::MAX)), GV_ERR_NOTINROOM);
+}
+
+#[test]
+fn text_buffers_and_data_reach_the_app_and_their_return_codes() {
+    let mut s = logged_in();
+    assert_eq!(s.api(|st| st.send_text(0, false, b"hi")), GV_ERR_NOTINROOM);
+    assert_eq!(s.api(|st| st.trans_buffer(PEER, b"x", None).map(|m| m.0)), GV_ERR_INVALID_USERID);
+    // To the business server (0), anytime.
+    let (msg, task) = s.st.trans_buffer(0, b"biz", Some((1, 2))).unwrap();
+    assert_eq!(task, 1);
+    assert_eq!(
+        msg,
+        ClientMsg::TransBuffer { to: 0, ex: true, wparam: 1, lparam: 2, task_id: 1, data: b"biz".to_vec() }
+    );
+    enter(&mut s, ROOM);
+    assert_eq!(s.api(|st| st.send_text(ME, false, b"hi")), GV_ERR_INVALID_USERID);
+    assert_eq!(s.api(|st| st.send_text(OTHER, false, b"hi")), GV_ERR_INVALID_USERID);
+    assert_eq!(s.api(|st| st.send_text(PEER, false, b"")), GV_ERR_FUNCOPTERROR);
+    assert_eq!(s.api(|st| st.send_text(PEER, true, b"hi")), 0);
+    assert_eq!(s.api(|st| st.send_text(u32::MAX, false, b"all")), 0);
+    assert_eq!(s.api(|st| st.trans_buffer(PEER, b"buf", None).map(|m| m.0)), 0);
+    s.expect(vec![
+        Output::Send(ClientMsg::Text { to: PEER, secret: true, text: b"hi".to_vec() }),
+        Output::Send(ClientMsg::Text { to: u32::MAX, secret: false, text: b"all".to_vec() }),
+        Output::Send(ClientMsg::TransBuffer {
+            to: PEER,
+            ex: false,
+            wparam: 0,
+            lparam: 0,
+            task_id: 2,
+            data: b"buf".to_vec(),
+        }),
+    ]);
+    s.server(ServerMsg::Text { from: PEER, to: 0, secret: false, text: b"yo".to_vec() });
+    s.server(ServerMsg::TransBuffer { from: 0, ex: false, wparam: 0, lparam: 0, task_id: 0, data: b"b".to_vec() });
+    s.server(ServerMsg::FilterData { data: b"f".to_vec() });
+    s.server(ServerMsg::UserInfo { user_id: ME, info_id: 3, value: b"v".to_vec() });
+    s.expect(vec![
+        Output::Deliver(Event::Text { from: PEER, to: 0, secret: false, text: b"yo".to_vec() }),
+        Output::Deliver(Event::TransBuffer {
+            from: 0,
+            ex: false,
+            wparam: 0,
+            lparam: 0,
+            task_id: 0,
+            data: b"b".to_vec(),
+        }),
+        Output::Deliver(Event::FilterData { data: b"f".to_vec() }),
+        notify(WM_GV_USERINFOUPDATE, ME, 3),
+    ]);
+    assert_eq!(s.st.infos.get(&(ME, 3)), Some(&b"v".to_vec()));
+}
+
+#[test]
+fn devices_of_self_and_subscriptions_to_others() {
+    let mut s = logged_in();
+    assert_eq!(s.api(|st| st.device(DEVICE_CAMERA, u32::MAX, true)), 0);
+    assert_eq!(s.api(|st| st.device(DEVICE_MIC, ME, false)), 0);
+    assert_eq!(s.api(|st| st.device(DEVICE_CAMERA, PEER, true)), GV_ERR_INVALID_USERID);
+    s.expect(vec![
+        Output::Send(ClientMsg::Device { kind: DEVICE_CAMERA, open: true }),
+        Output::Send(ClientMsg::Device { kind: DEVICE_MIC, open: false }),
+    ]);
+    enter(&mut s, ROOM);
+    assert_eq!(s.api(|st| st.device(DEVICE_CAMERA, PEER, true)), 0);
+    assert_eq!(s.api(|st| st.device(DEVICE_MIC, PEER, false)), 0);
+    s.expect(vec![
+        Output::Send(ClientMsg::Subscribe { user_id: PEER, kind: MEDIA_VIDEO, on: true }),
+        Output::Send(ClientMsg::Subscribe { user_id: PEER, kind: MEDIA_AUDIO, on: false }),
+    ]);
+    assert_eq!(Sim::new().st.device(DEVICE_CAMERA, u32::MAX, true), Err(GV_ERR_NOTLOGIN));
+}
+
+// ----- the call, from both sides ----------------------------------------------
+
+#[test]
+fn call_as_the_caller_request_ringing_start_room_finish() {
+    let mut s = in_call(true);
+    // Both parties enter the call's room on START.
+    enter(&mut s, CALL_ROOM);
+    assert!(s.st.in_sight(PEER));
+    assert_eq!(s.call(FINISH, PEER, 0), 0);
+    s.expect(vec![sent_call(FINISH, PEER, 0)]);
+    assert_eq!(s.call_state(), None);
+    // The server confirms to both, and closes the call's room.
+    s.server(from_server(FINISH, PEER, 0, MY_PARAM, MY_STR));
+    s.server(ServerMsg::LeftRoom { room_id: CALL_ROOM });
+    s.expect(vec![delivered(FINISH, PEER, 0, MY_PARAM, MY_STR)]);
+    assert_eq!((s.st.room, s.st.status), (None, 2));
+    // A new call may be placed.
+    assert_eq!(s.call(REQUEST, OTHER, 0), 0);
+    s.expect(vec![sent_call(REQUEST, OTHER, 0)]);
+}
+
+#[test]
+fn call_as_the_callee_request_reply_start_finish_by_the_peer() {
+    let mut s = in_call(false);
+    enter(&mut s, CALL_ROOM);
+    // The peer hangs up; the server's FINISH ends the call here too.
+    s.server(ServerMsg::UserAtRoom { room_id: CALL_ROOM, user: room_user(PEER), entered: false });
+    s.server(from_server(FINISH, PEER, 0, PEER_PARAM, PEER_STR));
+    s.server(ServerMsg::LeftRoom { room_id: CALL_ROOM });
+    s.expect(vec![notify(WM_GV_USERATROOM, PEER, 0), delivered(FINISH, PEER, 0, PEER_PARAM, PEER_STR)]);
+    assert_eq!(s.call_state(), None);
+    assert_eq!(s.st.room, None);
+    // The peer's infos stay known while it was the call's peer.
+    assert!(s.st.user(PEER).is_some());
+}
+
+#[test]
+fn the_callee_refuses_and_the_caller_hears_it() {
+    let mut s = ringing(false);
+    assert_eq!(s.call(REPLY, PEER, AC_ERROR_VIDEOCALL_REJECT), 0);
+    s.expect(vec![sent_call(REPLY, PEER, AC_ERROR_VIDEOCALL_REJECT)]);
+    assert_eq!(s.call_state(), None);
+    let mut s = ringing(true);
+    s.server(from_server(REPLY, PEER, AC_ERROR_VIDEOCALL_REJECT, PEER_PARAM, PEER_STR));
+    s.expect(vec![delivered(REPLY, PEER, AC_ERROR_VIDEOCALL_REJECT, PEER_PARAM, PEER_STR)]);
+    assert_eq!(s.call_state(), None);
+}
+
+#[test]
+fn the_caller_cancels_and_the_callee_hears_it() {
+    for event in [REPLY, FINISH] {
+        let mut s = ringing(true);
+        let code = if event == REPLY { AC_ERROR_VIDEOCALL_CANCEL } else { 0 };
+        assert_eq!(s.call(event, PEER, code), 0);
+        s.expect(vec![sent_call(event, PEER, code)]);
+        assert_eq!(s.call_state(), None);
+    }
+    let mut s = ringing(false);
+    s.server(from_server(REPLY, PEER, AC_ERROR_VIDEOCALL_CANCEL, PEER_PARAM, PEER_STR));
+    s.expect(vec![delivered(REPLY, PEER, AC_ERROR_VIDEOCALL_CANCEL, PEER_PARAM, PEER_STR)]);
+    assert_eq!(s.call_state(), None);
+}
+
+#[test]
+fn the_ring_timeout_ends_the_call_on_both_sides() {
+    for caller in [true, false] {
+        let mut s = ringing(caller);
+        s.advance(secs(60));
+        s.server(from_server(REPLY, PEER, AC_ERROR_VIDEOCALL_TIMEOUT, 0, b""));
+        s.expect(vec![delivered(REPLY, PEER, AC_ERROR_VIDEOCALL_TIMEOUT, 0, b"")]);
+        assert_eq!(s.call_state(), None, "caller: {caller}");
+        // The link stayed alive meanwhile (the server answered the pings).
+        assert_eq!(s.pings.len(), 12);
+        assert!(s.engine.is_ready());
+    }
+}
+
+#[test]
+fn busy_offline_or_refused_by_the_business_server_ends_a_request() {
+    for code in [AC_ERROR_VIDEOCALL_BUSY, AC_ERROR_VIDEOCALL_OFFLINE, GV_ERR_SERVERSDK_TIMEOUT, 12345] {
+        let mut s = dialing();
+        s.server(from_server(REPLY, PEER, code, 0, b""));
+        s.expect(vec![delivered(REPLY, PEER, code, 0, b"")]);
+        assert_eq!(s.call_state(), None, "{code}");
+        assert_eq!(s.call(REQUEST, PEER, 0), 0);
+    }
+    // A callee that hears BUSY or OFFLINE from its caller (an answer to a
+    // request of its own that crossed) keeps its ringing call.
+    let mut s = ringing(false);
+    s.server(from_server(REPLY, PEER, AC_ERROR_VIDEOCALL_BUSY, 0, b""));
+    s.drain();
+    assert_eq!(s.call_state().map(|c| c.phase), Some(CallPhase::Ringing));
+}
+
+// ----- every return code of BRAC_VideoCallControl ---------------------------
+
+/// Where the client stands when the app calls `BRAC_VideoCallControl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    NotConnected,
+    NotLoggedIn,
+    NoCall,
+    Dialing,
+    RingingCaller,
+    RingingCallee,
+    Accepted,
+    InCallCaller,
+    InCallCallee,
+}
+
+fn at(situation: At) -> Sim {
+    match situation {
+        At::NotConnected => Sim::new(),
+        At::NotLoggedIn => connected(),
+        At::NoCall => logged_in(),
+        At::Dialing => dialing(),
+        At::RingingCaller => ringing(true),
+        At::RingingCallee => ringing(false),
+        At::Accepted => accepted(),
+        At::InCallCaller => in_call(true),
+        At::InCallCallee => in_call(false),
+    }
+}
+
+#[test]
+fn video_call_control_return_codes() {
+    use At::*;
+    const ALL_FLAGS: u32 = super::state::VIDEOCALL_KNOWN_FLAGS;
+    let dialing = Some(ClientCall { peer: PEER, caller: true, phase: CallPhase::Dialing });
+    let accepted = Some(ClientCall { peer: PEER, caller: false, phase: CallPhase::Accepted });
+    // (where, event, user, error code, flags, lpUserStr length, code
+    // returned, the call afterwards when it changes: `Some(x)`).
+    #[allow(clippy::type_complexity)]
+    let rows: &[(At, u32, u32, u32, u32, usize, Code, Option<Option<ClientCall>>)] = &[
+        // 208: not logged in, whatever the event.
+        (NotConnected, REQUEST, PEER, 0, FLAGS, 4, GV_ERR_NOTLOGIN, None),
+        (NotLoggedIn, REQUEST, PEER, 0, FLAGS, 4, GV_ERR_NOTLOGIN, None),
+        (NotLoggedIn, REPLY, PEER, 0, FLAGS, 4, GV_ERR_NOTLOGIN, None),
+        (NotLoggedIn, START, PEER, 0, FLAGS, 4, GV_ERR_NOTLOGIN, None),
+        (NotLoggedIn, FINISH, PEER, 0, FLAGS, 4, GV_ERR_NOTLOGIN, None),
+        (NotLoggedIn, 9, PEER, 0, FLAGS, 4, GV_ERR_NOTLOGIN, None),
+        // 21: a bad argument (a string too long is refused before anything else).
+        (NotLoggedIn, REQUEST, PEER, 0, FLAGS, MAX_USER_STR_LEN + 1, GV_ERR_FUNCOPTERROR, None),
+        (NoCall, REQUEST, PEER, 0, FLAGS, MAX_USER_STR_LEN + 1, GV_ERR_FUNCOPTERROR, None),
+        (NoCall, REQUEST, ME, 0, FLAGS, 4, GV_ERR_FUNCOPTERROR, None),
+        (NoCall, REQUEST, 0, 0, FLAGS, 4, GV_ERR_FUNCOPTERROR, None),
+        (NoCall, REQUEST, u32::MAX, 0, FLAGS, 4, GV_ERR_FUNCOPTERROR, None),
+        (NoCall, REQUEST, PEER, 0, 0x400, 4, GV_ERR_FUNCOPTERROR, None),
+        (NoCall, REQUEST, PEER, 0, FLAGS | 0x8000_0000, 4, GV_ERR_FUNCOPTERROR, None),
+        (NoCall, 0, PEER, 0, FLAGS, 4, GV_ERR_FUNCOPTERROR, None),
+        (NoCall, 5, PEER, 0, FLAGS, 4, GV_ERR_FUNCOPTERROR, None),
+        (Dialing, REQUEST, ME, 0, FLAGS, 4, GV_ERR_FUNCOPTERROR, None),
+        (InCallCaller, 7, PEER, 0, FLAGS, 4, GV_ERR_FUNCOPTERROR, None),
+        // 0: a Request with no call (any known flag, the longest string).
+        (NoCall, REQUEST, PEER, 0, FLAGS, 4, 0, Some(dialing)),
+        (NoCall, REQUEST, PEER, 0, ALL_FLAGS, MAX_USER_STR_LEN, 0, Some(dialing)),
+        // 20: events that do not fit, with no call.
+        (NoCall, REPLY, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (NoCall, REPLY, PEER, AC_ERROR_VIDEOCALL_REJECT, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (NoCall, FINISH, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (NoCall, START, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        // The caller, before and while ringing.
+        (Dialing, REQUEST, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Dialing, REQUEST, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Dialing, REPLY, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Dialing, REPLY, OTHER, AC_ERROR_VIDEOCALL_CANCEL, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Dialing, FINISH, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Dialing, START, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Dialing, REPLY, PEER, AC_ERROR_VIDEOCALL_CANCEL, FLAGS, 4, 0, Some(None)),
+        (Dialing, REPLY, PEER, 5, FLAGS, 4, 0, Some(None)),
+        (Dialing, FINISH, PEER, 0, FLAGS, 4, 0, Some(None)),
+        (RingingCaller, REQUEST, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (RingingCaller, REPLY, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (RingingCaller, START, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (RingingCaller, FINISH, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (RingingCaller, REPLY, PEER, AC_ERROR_VIDEOCALL_CANCEL, FLAGS, 4, 0, Some(None)),
+        (RingingCaller, FINISH, PEER, 0, FLAGS, 4, 0, Some(None)),
+        // The callee, ringing and after its answer.
+        (RingingCallee, REQUEST, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (RingingCallee, REQUEST, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (RingingCallee, REPLY, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (RingingCallee, FINISH, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (RingingCallee, START, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (RingingCallee, REPLY, PEER, 0, FLAGS, 4, 0, Some(accepted)),
+        (RingingCallee, REPLY, PEER, AC_ERROR_VIDEOCALL_REJECT, FLAGS, 4, 0, Some(None)),
+        (RingingCallee, FINISH, PEER, 0, FLAGS, 4, 0, Some(None)),
+        (Accepted, REPLY, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Accepted, REPLY, PEER, AC_ERROR_VIDEOCALL_REJECT, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Accepted, REQUEST, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Accepted, START, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (Accepted, FINISH, PEER, 0, FLAGS, 4, 0, Some(None)),
+        // In the call, either side.
+        (InCallCaller, REQUEST, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCaller, REPLY, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCaller, REPLY, PEER, AC_ERROR_VIDEOCALL_CANCEL, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCaller, START, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCaller, FINISH, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCaller, FINISH, PEER, 0, FLAGS, 4, 0, Some(None)),
+        (InCallCallee, REQUEST, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCallee, REPLY, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCallee, REPLY, PEER, AC_ERROR_VIDEOCALL_REJECT, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCallee, START, PEER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCallee, FINISH, OTHER, 0, FLAGS, 4, GV_ERR_FUNCNOTALLOW, None),
+        (InCallCallee, FINISH, PEER, 1234, FLAGS, 4, 0, Some(None)),
+    ];
+    let mut codes = std::collections::BTreeSet::new();
+    for (i, &(where_, event, user, error_code, flags, len, want, after)) in rows.iter().enumerate() {
+        let mut s = at(where_);
+        let before = s.call_state();
+        let user_str = vec![b'u'; len];
+        let got = s.api(|st| st.video_call(event, user, error_code, flags, 77, &user_str));
+        let ctx = format!("row {i}: {where_:?} event {event} to {user} code {error_code}");
+        assert_eq!(got, want, "{ctx}");
+        codes.insert(got);
+        let sent = if want == 0 {
+            let ev = CallEvent { event, user_id: user, error_code, flags, param: 77, user_str };
+            vec![Output::Send(ClientMsg::VideoCall(ev))]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(s.drain(), sent, "{ctx}");
+        assert_eq!(s.call_state(), after.unwrap_or(before), "{ctx}");
+    }
+    let all: std::collections::BTreeSet<Code> =
+        [0, GV_ERR_FUNCNOTALLOW, GV_ERR_FUNCOPTERROR, GV_ERR_NOTLOGIN].into_iter().collect();
+    assert_eq!(codes, all);
+}
+
+// ----- link loss at each step -------------------------------------------------
+
+#[test]
+fn link_lost_while_ringing_ends_the_call_as_the_peer_would_hear() {
+    for situation in [At::Dialing, At::RingingCaller, At::RingingCallee, At::Accepted] {
+        let mut s = at(situation);
+        s.lose(LinkLoss::Closed);
+        s.expect(vec![lost_call(REPLY, PEER), notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0)]);
+        assert_link_closed(&s, 5);
+        assert_eq!(s.engine.next_deadline(), None, "{situation:?}");
+        // The API answers as logged out.
+        assert_eq!(s.call(FINISH, PEER, 0), GV_ERR_NOTLOGIN);
+    }
+}
+
+#[test]
+fn link_lost_in_a_call_finishes_it() {
+    for caller in [true, false] {
+        let mut s = in_call(caller);
+        enter(&mut s, CALL_ROOM);
+        s.lose(LinkLoss::Error("connection reset by peer".into()));
+        s.expect(vec![lost_call(FINISH, PEER), notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0)]);
+        assert_link_closed(&s, 5);
+    }
+}
+
+#[test]
+fn link_lost_in_a_room() {
+    let mut s = in_room(ROOM);
+    s.lose(LinkLoss::Closed);
+    s.expect(vec![notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0)]);
+    assert_link_closed(&s, 5);
+    assert_eq!(s.api(|st| st.send_text(0, false, b"x")), GV_ERR_NOTLOGIN);
+}
+
+#[test]
+fn link_lost_while_logging_in() {
+    // After the handshake: a lost link; the login never completes.
+    let mut s = connected();
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.drain();
+    s.lose(LinkLoss::Closed);
+    s.expect(vec![notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0)]);
+    assert_link_closed(&s, 5);
+    // Before it: a failed connect.
+    let mut s = Sim::new();
+    s.api_connect();
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.resolved(1, addrs());
+    s.link_up();
+    s.drain();
+    s.lose(LinkLoss::Closed);
+    s.expect(vec![notify(WM_GV_CONNECT, 0, 0)]);
+    assert_link_closed(&s, 0);
+}
+
+#[test]
+fn the_servers_reason_is_reported_when_it_closes() {
+    let mut s = in_call(true);
+    // Logged in elsewhere: the server says why, then closes.
+    s.server(ServerMsg::LinkClose { code: GV_ERR_LOGIN_NEWLOGIN });
+    s.expect_nothing();
+    s.lose(LinkLoss::Closed);
+    s.expect(vec![lost_call(FINISH, PEER), notify(WM_GV_LINKCLOSE, GV_ERR_LOGIN_NEWLOGIN, 0)]);
+    assert_link_closed(&s, 5);
+}
+
+#[test]
+fn after_a_lost_link_the_app_connects_and_logs_in_again() {
+    let mut s = in_room(ROOM);
+    s.lose(LinkLoss::Closed);
+    s.drain();
+    s.api_connect();
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.expect(vec![Output::Resolve { attempt: 2, host: "core.example".into(), port: 8906 }]);
+    s.resolved(2, addrs());
+    s.link_up();
+    s.server(welcome(15_000));
+    s.server(login_result(ME, 0));
+    s.expect(vec![
+        Output::Open { addrs: addrs(), hello: hello() },
+        Output::Send(login_msg()),
+        notify(WM_GV_CONNECT, 1, 0),
+        notify(WM_GV_LOGINSYSTEM, ME, 0),
+    ]);
+    assert_eq!(s.st.status, 2);
+}
+
+// ----- keep-alive -----------------------------------------------------------
+
+#[test]
+fn pings_go_out_every_third_of_the_servers_keepalive() {
+    let mut s = logged_in();
+    s.advance(secs(60));
+    let want: Vec<(Duration, u32)> = (1..=12).map(|n| (secs(5 * n as u64), n)).collect();
+    assert_eq!(s.pings, want);
+    s.expect_nothing();
+    assert!(s.engine.is_ready());
+    // A server asking for 3 s is pinged every second.
+    let mut s = Sim::new();
+    s.api_connect();
+    s.resolved(1, addrs());
+    s.server(welcome(3_000));
+    s.drain();
+    s.advance(ms(3500));
+    assert_eq!(s.pings, vec![(secs(1), 1), (secs(2), 2), (secs(3), 3)]);
+    // One asking for nothing is held to the floor (300 ms: a ping every 100 ms).
+    let mut s = Sim::new();
+    s.api_connect();
+    s.resolved(1, addrs());
+    s.server(welcome(0));
+    s.drain();
+    s.advance(ms(350));
+    assert_eq!(s.pings.len(), 3);
+}
+
+#[test]
+fn a_silent_server_is_lost_after_the_keepalive_time() {
+    let mut s = in_call(false);
+    s.pongs = false;
+    let ping = |seq| Output::Send(ClientMsg::Ping { seq });
+    s.advance(secs(5));
+    s.expect(vec![ping(1)]);
+    s.advance(secs(10) - ms(1));
+    s.expect(vec![ping(2)]);
+    s.advance(ms(1));
+    assert_eq!(s.at(), secs(15));
+    s.expect(vec![Output::Close, lost_call(FINISH, PEER), notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0)]);
+    assert_link_closed(&s, 5);
+    assert_eq!(s.engine.next_deadline(), None);
+}
+
+#[test]
+fn any_bytes_from_the_server_keep_the_link() {
+    let mut s = logged_in();
+    s.pongs = false;
+    s.advance(secs(12));
+    // Part of a large frame arrives: no complete message, but not silent.
+    s.engine.on_received(s.now);
+    s.advance(secs(14));
+    assert!(s.engine.is_ready());
+    s.drain();
+    // Any message counts too.
+    s.server(ServerMsg::Text { from: PEER, to: 0, secret: false, text: b"x".to_vec() });
+    s.advance(secs(15) - ms(1));
+    assert!(s.engine.is_ready());
+    s.drain();
+    s.advance(ms(1));
+    assert_eq!(s.at(), secs(41));
+    assert_eq!(s.drain().last(), Some(&notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0)));
+}
+
+#[test]
+fn silence_after_a_logout_is_quiet() {
+    let mut s = logged_in();
+    s.pongs = false;
+    assert_eq!(s.api_logout(), 0);
+    s.expect(vec![Output::Send(ClientMsg::Logout)]);
+    // The server never closes, nor answers.
+    s.advance(secs(15));
+    let out: Vec<Output> =
+        s.drain().into_iter().filter(|o| !matches!(o, Output::Send(ClientMsg::Ping { .. }))).collect();
+    assert_eq!(out, vec![Output::Close]);
+    assert_link_closed(&s, 4);
+}
+
+// ----- logout and release ---------------------------------------------------
+
+#[test]
+fn logout_sends_logout_and_the_servers_close_is_quiet() {
+    let mut s = in_call(true);
+    assert_eq!(s.api_logout(), 0);
+    // The API answers as logged out at once.
+    assert!(!s.st.logged_in);
+    assert_eq!(s.st.status, 4);
+    assert_eq!(s.call(FINISH, PEER, 0), GV_ERR_NOTLOGIN);
+    s.expect(vec![Output::Send(ClientMsg::Logout)]);
+    s.lose(LinkLoss::Closed);
+    s.expect_nothing();
+    assert_link_closed(&s, 4);
+    // Logged out and unlinked: nothing to log out of.
+    assert_eq!(s.api_logout(), GV_ERR_NOTLOGIN);
+}
+
+#[test]
+fn logout_before_the_handshake_closes_the_link_quietly() {
+    let mut s = Sim::new();
+    assert_eq!(s.api_logout(), GV_ERR_NOTLOGIN);
+    s.api_connect();
+    s.drain();
+    // While resolving: the late answer finds nothing to open.
+    assert_eq!(s.api_logout(), 0);
+    s.expect_nothing();
+    s.resolved(1, addrs());
+    s.expect_nothing();
+    assert_link_closed(&s, 0);
+    // While connecting.
+    s.api_connect();
+    s.resolved(2, addrs());
+    s.drain();
+    assert_eq!(s.api_logout(), 0);
+    s.expect(vec![Output::Close]);
+    assert_link_closed(&s, 0);
+}
+
+#[test]
+fn release_logs_out_and_waits_for_the_servers_close_with_no_more_events() {
+    let mut s = in_call(true);
+    s.cmd(Command::Shutdown);
+    s.expect(vec![Output::Send(ClientMsg::Logout)]);
+    assert!(!s.engine.is_finished());
+    // Nothing more goes out, nor reaches the app.
+    assert_eq!(s.call(FINISH, PEER, 0), 0);
+    s.cmd(Command::Connect { host: "elsewhere".into(), port: 1 });
+    s.server(from_server(FINISH, PEER, 0, 0, b""));
+    s.expect_nothing();
+    s.lose(LinkLoss::Closed);
+    s.expect_nothing();
+    assert!(s.engine.is_finished());
+    assert_eq!(s.engine.next_deadline(), None);
+}
+
+#[test]
+fn release_waits_for_the_logout_at_most_its_linger() {
+    let mut s = logged_in();
+    s.cmd(Command::Shutdown);
+    s.expect(vec![Output::Send(ClientMsg::Logout)]);
+    s.advance(RELEASE_LINGER - ms(1));
+    assert!(!s.engine.is_finished());
+    s.advance(ms(1));
+    s.expect(vec![Output::Close]);
+    assert!(s.engine.is_finished());
+}
+
+#[test]
+fn release_before_login_closes_at_once() {
+    let mut s = connected();
+    s.cmd(Command::Shutdown);
+    s.expect(vec![Output::Close]);
+    assert!(s.engine.is_finished());
+    let mut s = Sim::new();
+    s.cmd(Command::Shutdown);
+    s.expect_nothing();
+    assert!(s.engine.is_finished());
+}
+
+// ----- media ------------------------------------------------------------------
+
+#[test]
+fn audio_reaches_the_app_with_its_stream_info() {
+    let mut s = in_room(ROOM);
+    let header = MediaHeader { kind: MEDIA_AUDIO, key: true, codec: 0, timestamp: 20, a: 16_000, b: (1 << 16) | 16 };
+    s.server(ServerMsg::Media { from: PEER, header, data: vec![1, 2, 3, 4] });
+    s.expect(vec![Output::Deliver(Event::Audio {
+        from: PEER,
+        channels: 1,
+        rate: 16_000,
+        bits: 16,
+        codec: 0,
+        timestamp: 20,
+        data: vec![1, 2, 3, 4],
+    })]);
+    let info = s.st.streams[&PEER];
+    assert_eq!((info.channels, info.rate, info.audio_codec), (1, 16_000, 0));
+}
+
+#[test]
+fn h264_is_decoded_by_the_driver_then_delivered() {
+    let mut s = in_room(ROOM);
+    let header = MediaHeader { kind: MEDIA_VIDEO, key: true, codec: CODEC_H264, timestamp: 66, a: 640, b: 480 };
+    s.server(ServerMsg::Media { from: PEER, header, data: vec![0, 0, 0, 1, 0x65] });
+    s.expect(vec![Output::Decode { from: PEER, header, data: vec![0, 0, 0, 1, 0x65] }]);
+    // Nothing known of the stream until the picture comes back.
+    assert!(!s.st.streams.contains_key(&PEER));
+    let picture = vec![9; 4 * 2 * 3 / 2];
+    for _ in 0..2 {
+        s.engine.on_decoded(&mut s.st, PEER, header, 4, 2, picture.clone());
+    }
+    let video = Output::Deliver(Event::Video {
+        from: PEER,
+        w: 4,
+        h: 2,
+        codec: CODEC_H264,
+        timestamp: 66,
+        data: picture.clone(),
+        decoded: true,
+    });
+    // The size is announced once, before the first frame of that size.
+    s.expect(vec![notify(WM_GV_VIDEOSIZECHG, PEER, 4 | (2 << 16)), video.clone(), video]);
+    assert_eq!((s.st.streams[&PEER].width, s.st.streams[&PEER].height), (4, 2));
+}
+
+#[test]
+fn other_video_is_delivered_as_sent() {
+    let mut s = in_room(ROOM);
+    let header = MediaHeader { kind: MEDIA_VIDEO, key: true, codec: 77, timestamp: 1, a: 320, b: 240 };
+    s.server(ServerMsg::Media { from: PEER, header, data: b"frame".to_vec() });
+    s.expect(vec![
+        notify(WM_GV_VIDEOSIZECHG, PEER, 320 | (240 << 16)),
+        Output::Deliver(Event::Video {
+            from: PEER,
+            w: 320,
+            h: 240,
+            codec: 77,
+            timestamp: 1,
+            data: b"frame".to_vec(),
+            decoded: false,
+        }),
+    ]);
+}
+
+#[test]
+fn own_media_goes_out_only_on_a_ready_link_and_key_frames_are_asked_for() {
+    let frame = Arc::new(MediaOut { bytes: vec![0, 0, 0, 1, 0x0D], from: 0, video: true, key: true });
+    let mut s = Sim::new();
+    s.api_connect();
+    s.resolved(1, addrs());
+    s.drain();
+    s.cmd(Command::Media(frame.clone()));
+    s.expect_nothing();
+    s.server(welcome(15_000));
+    s.drain();
+    s.cmd(Command::Media(frame.clone()));
+    s.expect(vec![Output::SendMedia(frame)]);
+    s.server(ServerMsg::NeedKeyFrame);
+    s.expect(vec![Output::KeyFrame]);
+    // The API's own check: logged in, that device open.
+    let mut s = logged_in();
+    assert_eq!(s.st.may_send(true), Ok(false));
+    s.server(ServerMsg::Device { user_id: ME, kind: DEVICE_CAMERA, state: GV_CAMERA_STATE_OPEN });
+    assert_eq!(s.st.may_send(true), Ok(true));
+    assert_eq!(s.st.may_send(false), Ok(false));
+    assert_eq!(Sim::new().st.may_send(true), Err(GV_ERR_NOTLOGIN));
+}
+
+// ----- internal errors ----------------------------------------------------------
+
+#[test]
+fn an_internal_error_is_reported_as_a_lost_link() {
+    let mut s = in_call(true);
+    // Outputs not yet carried out are dropped with the session.
+    let text = ServerMsg::Text { from: PEER, to: 0, secret: false, text: b"x".to_vec() };
+    s.engine.on_message(s.now, &mut s.st, text);
+    s.engine.on_internal_error(s.now, &mut s.st, "a callback panicked");
+    s.expect(vec![Output::Close, lost_call(FINISH, PEER), notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0)]);
+    assert_link_closed(&s, 5);
+    // The app may connect again.
+    s.api_connect();
+    s.expect(vec![Output::Resolve { attempt: 2, host: "core.example".into(), port: 8906 }]);
+    // While connecting, too, the app hears of it.
+    s.engine.on_internal_error(s.now, &mut s.st, "the network thread panicked");
+    s.expect(vec![notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0)]);
+    assert_link_closed(&s, 5);
+    // With no link, there is nothing to report.
+    s.engine.on_internal_error(s.now, &mut s.st, "again");
+    s.expect_nothing();
+    // During a release, nothing is delivered.
+    let mut s = logged_in();
+    s.cmd(Command::Shutdown);
+    s.drain();
+    s.engine.on_internal_error(s.now, &mut s.st, "a callback panicked");
+    s.expect(vec![Output::Close]);
+    assert!(s.engine.is_finished());
+}
+
+/// The engine and the state are pure: no I/O, thread, clock, lock or
+/// channel, and no import of the layers above them.
+#[test]
+fn the_engine_and_the_state_do_no_io() {
+    for (file, text) in [("engine.rs", include_str!("engine.rs")), ("state.rs", include_str!("state.rs"))] {
+        for banned in [
+            "crate::net",
+            "crate::codec",
+            "crate::abi",
+            "std::thread",
+            "std::io",
+            "Instant::now",
+            "SystemTime",
+            "Mutex",
+            "mio::",
+            "crossbeam",
+        ] {
+            assert!(!text.contains(banned), "{file} uses {banned}");
+        }
+    }
+}
+
+// ----- the real threads ---------------------------------------------------------
+
+mod threads {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crossbeam_channel::Receiver;
+
+    use super::super::{Client, Event, LinkState};
+    use crate::wire::constants::*;
+    use crate::wire::protocol::{FrameBuffer, ServerMsg, PROTOCOL_VERSION};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A core server that welcomes every connection and then only reads.
+    fn fake_server() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                std::thread::spawn(move || serve(conn));
+            }
+        });
+        port
+    }
+
+    fn serve(mut conn: TcpStream) {
+        let mut frames = FrameBuffer::new();
+        let mut buf = [0u8; 4096];
+        let mut welcomed = false;
+        loop {
+            let n = match conn.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            frames.extend(&buf[..n]);
+            while let Ok(Some(_)) = frames.next_frame() {
+                if !welcomed {
+                    welcomed = true;
+                    let mut out = Vec::new();
+                    ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15_000, token: 0 }.encode(&mut out);
+                    if conn.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A client whose callbacks pass each event to the returned channel,
+    /// and panic on the first `WM_GV_CONNECT(1)` `panics` times.
+    fn client(panics: u32) -> (Client, Receiver<Event>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let left = Arc::new(AtomicU32::new(panics));
+        let sink = move |ev: Event| {
+            let connected = ev == Event::Notify { msg: WM_GV_CONNECT, wparam: 1, lparam: 0 };
+            let _ = tx.send(ev);
+            if connected && left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                panic!("the app's callback fails");
+            }
+        };
+        (Client::start(Box::new(sink)).unwrap(), rx)
+    }
+
+    #[track_caller]
+    fn expect_notify(rx: &Receiver<Event>, msg: u32, wparam: u32) {
+        match rx.recv_timeout(WAIT) {
+            Ok(Event::Notify { msg: m, wparam: w, .. }) if (m, w) == (msg, wparam) => {}
+            other => panic!("expected notify {msg}({wparam}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn thread_a_panicking_callback_is_reported_as_a_lost_link() {
+        let port = fake_server();
+        let (c, rx) = client(1);
+        assert_eq!(c.connect(b"127.0.0.1", port as u32), 0);
+        expect_notify(&rx, WM_GV_CONNECT, 1);
+        expect_notify(&rx, WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT);
+        assert_eq!(c.with_state(|st| (st.link, st.status)), (LinkState::Idle, 5));
+        // The library goes on: connect and log in again.
+        assert_eq!(c.connect(b"127.0.0.1", port as u32), 0);
+        expect_notify(&rx, WM_GV_CONNECT, 1);
+        assert_eq!(c.login(b"me", b"", 0), 0);
+        c.shutdown();
+    }
+
+    #[test]
+    fn thread_a_panic_on_the_network_thread_is_reported_as_a_lost_link() {
+        let port = fake_server();
+        let (c, rx) = client(0);
+        assert_eq!(c.connect(b"127.0.0.1", port as u32), 0);
+        expect_notify(&rx, WM_GV_CONNECT, 1);
+        c.inject_panic();
+        expect_notify(&rx, WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT);
+        assert_eq!(c.with_state(|st| st.link), LinkState::Idle);
+        assert_eq!(c.login(b"me", b"", 0), GV_ERR_CONNECT_ABORT);
+        assert_eq!(c.connect(b"127.0.0.1", port as u32), 0);
+        expect_notify(&rx, WM_GV_CONNECT, 1);
+        c.shutdown();
+    }
+
+    #[test]
+    fn thread_the_network_thread_gives_up_after_repeated_panics() {
+        let port = fake_server();
+        let (c, rx) = client(0);
+        assert_eq!(c.connect(b"127.0.0.1", port as u32), 0);
+        expect_notify(&rx, WM_GV_CONNECT, 1);
+        for _ in 0..crate::net::link::MAX_PANICS {
+            c.inject_panic();
+        }
+        expect_notify(&rx, WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT);
+        let deadline = std::time::Instant::now() + WAIT;
+        while !c.net.is_finished() {
+            assert!(std::time::Instant::now() < deadline, "the network thread did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // A clear code, never a hang.
+        assert_eq!(c.connect(b"127.0.0.1", port as u32), GV_ERR_NOTINIT);
+        assert_eq!(c.login(b"me", b"", 0), GV_ERR_CONNECT_ABORT);
+        assert_eq!(c.enter_room(1, b""), GV_ERR_NOTLOGIN);
+        c.shutdown();
+        // The callback thread ended with it.
+        assert!(rx.recv_timeout(WAIT).is_err());
+    }
+}
