@@ -229,10 +229,9 @@ pub fn server_seeds() -> Vec<(&'static str, ServerMsg)> {
 
 /// A `frames` input: how the stream is cut into reads, then the stream.
 /// The first byte `k` says that `k % 16 + 1` chunk-size bytes follow; each
-/// size byte `s` is one read of `s % 128 + 1` bytes, by
-/// `FrameBuffer::extend` when `s >= 128`, else by `read_space` and `commit`
-/// (a read that asks for more than it gets). The sizes repeat until the
-/// stream is consumed.
+/// size byte `s` is one read of `s % 128 + 1` bytes; after a read with
+/// `s >= 128` the reader takes one frame and stops, else every complete
+/// frame. The sizes repeat until the stream is consumed.
 pub fn frames_input(sizes: &[u8], stream: &[u8]) -> Vec<u8> {
     assert!((1..=16).contains(&sizes.len()));
     let mut input = vec![sizes.len() as u8 - 1];

@@ -23,20 +23,19 @@ use mio::{Interest, Registry, Token};
 
 use crate::net::media_queue::MediaQueue;
 use crate::net::tls::Stream;
-use crate::wire::protocol::{split_frame, DecodeError, MediaOut, FRAME_HEADER_LEN};
+pub use crate::wire::protocol::Take;
+use crate::wire::protocol::{take_frames, DecodeError, MediaOut};
 
 /// An input buffer larger than this is freed when it empties.
 const KEEP_INPUT: usize = 16 * 1024;
 /// An output buffer larger than this is freed when it empties.
 const KEEP_OUTPUT: usize = 16 * 1024;
 
-/// What the caller does with a frame it is handed.
+/// Why [`Framed::read_frames`] returned, and how many bytes it read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Take {
-    /// Taken: hand over the next one.
-    Taken,
-    /// Not taken: stop here; the frame stays buffered for the next read.
-    Stop,
+pub struct ReadOutcome {
+    pub end: ReadEnd,
+    pub bytes: usize,
 }
 
 /// Why [`Framed::read_frames`] returned.
@@ -109,19 +108,20 @@ impl Framed {
         read_closed: bool,
         limit: impl Fn() -> usize,
         mut on_frame: impl FnMut(&[u8]) -> Result<Take, DecodeError>,
-    ) -> Result<ReadEnd, ReadError> {
+    ) -> Result<ReadOutcome, ReadError> {
         let mut read = 0;
+        let done = |end, bytes| Ok(ReadOutcome { end, bytes });
         loop {
             if !self.input.is_empty() && self.take_buffered(&limit, &mut on_frame)? == Take::Stop {
-                return Ok(ReadEnd::Stopped);
+                return done(ReadEnd::Stopped, read);
             }
             if read >= budget {
-                return Ok(ReadEnd::Budget);
+                return done(ReadEnd::Budget, read);
             }
             let n = match self.stream.read(scratch) {
-                Ok(0) => return Ok(ReadEnd::Closed),
+                Ok(0) => return done(ReadEnd::Closed, read),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadEnd::Drained),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return done(ReadEnd::Drained, read),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::InvalidData && self.stream.is_tls() => {
                     return Err(ReadError::Tls(e))
@@ -138,17 +138,17 @@ impl Framed {
                 let (used, took) = take_frames(&scratch[..n], &limit, &mut on_frame).map_err(ReadError::Frame)?;
                 self.input.extend_from_slice(&scratch[used..n]);
                 if took == Take::Stop {
-                    return Ok(ReadEnd::Stopped);
+                    return done(ReadEnd::Stopped, read);
                 }
                 if drained {
-                    return Ok(ReadEnd::Drained);
+                    return done(ReadEnd::Drained, read);
                 }
             } else {
                 self.input.extend_from_slice(&scratch[..n]);
                 if drained {
                     return match self.take_buffered(&limit, &mut on_frame)? {
-                        Take::Stop => Ok(ReadEnd::Stopped),
-                        Take::Taken => Ok(ReadEnd::Drained),
+                        Take::Stop => done(ReadEnd::Stopped, read),
+                        Take::Taken => done(ReadEnd::Drained, read),
                     };
                 }
             }
@@ -161,7 +161,7 @@ impl Framed {
         limit: &impl Fn() -> usize,
         on_frame: &mut impl FnMut(&[u8]) -> Result<Take, DecodeError>,
     ) -> Result<Take, ReadError> {
-        let (used, took) = take_frames(&self.input, limit, on_frame).map_err(ReadError::Frame)?;
+        let (used, took) = take_frames(&self.input, limit, |b| on_frame(b)).map_err(ReadError::Frame)?;
         self.input.drain(..used);
         if self.input.is_empty() && self.input.capacity() > KEEP_INPUT {
             self.input = Vec::new();
@@ -246,85 +246,5 @@ impl Framed {
         self.out.extend_from_slice(first);
         self.written = 0;
         self.writable = true;
-    }
-}
-
-/// Hands the complete frames at the start of `buf` to `on_frame` while it
-/// takes them; returns the bytes used and whether it stopped.
-fn take_frames(
-    buf: &[u8],
-    limit: &impl Fn() -> usize,
-    on_frame: &mut impl FnMut(&[u8]) -> Result<Take, DecodeError>,
-) -> Result<(usize, Take), DecodeError> {
-    let mut used = 0;
-    loop {
-        let rest = &buf[used..];
-        if rest.len() >= FRAME_HEADER_LEN {
-            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            if len > limit() {
-                return Err(DecodeError::BadLength(len));
-            }
-        }
-        let Some((body, n)) = split_frame(rest)? else { return Ok((used, Take::Taken)) };
-        if on_frame(body)? == Take::Stop {
-            return Ok((used, Take::Stop));
-        }
-        used += n;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::protocol::{ClientMsg, MAX_FRAME_LEN};
-
-    fn frames(msgs: &[ClientMsg]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for m in msgs {
-            m.encode(&mut out);
-        }
-        out
-    }
-
-    #[test]
-    fn frames_are_handed_over_across_pieces_and_stops() {
-        let msgs: Vec<ClientMsg> = (0..5).map(|seq| ClientMsg::Ping { seq }).collect();
-        let bytes = frames(&msgs);
-        // Every split of the byte stream in two gives the same frames.
-        for cut in 0..bytes.len() {
-            let mut got = Vec::new();
-            let mut rest = Vec::new();
-            for piece in [&bytes[..cut], &bytes[cut..]] {
-                rest.extend_from_slice(piece);
-                let (used, took) = take_frames(&rest, &|| MAX_FRAME_LEN, &mut |b| {
-                    got.push(ClientMsg::decode(b)?);
-                    Ok(Take::Taken)
-                })
-                .unwrap();
-                assert_eq!(took, Take::Taken);
-                rest.drain(..used);
-            }
-            assert_eq!(got, msgs, "cut at {cut}");
-            assert!(rest.is_empty());
-        }
-        // A stop leaves the frame where it is.
-        let mut n = 0;
-        let (used, took) = take_frames(&bytes, &|| MAX_FRAME_LEN, &mut |_| {
-            n += 1;
-            Ok(if n == 3 { Take::Stop } else { Take::Taken })
-        })
-        .unwrap();
-        assert_eq!(took, Take::Stop);
-        assert_eq!(used, bytes.len() / 5 * 2);
-    }
-
-    #[test]
-    fn a_length_over_the_limit_is_an_error_as_soon_as_it_is_read() {
-        let mut prefix = 9000u32.to_be_bytes().to_vec();
-        prefix.push(1);
-        let e = take_frames(&prefix, &|| 8192, &mut |_| Ok(Take::Taken)).unwrap_err();
-        assert_eq!(e, DecodeError::BadLength(9000));
-        // Within the limit it waits for the rest.
-        assert_eq!(take_frames(&prefix, &|| 9000, &mut |_| Ok(Take::Taken)).unwrap(), (0, Take::Taken));
     }
 }

@@ -17,7 +17,7 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,9 +26,9 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 
-use crate::net::media_queue::MediaQueue;
+use crate::net::framed::{Framed, ReadEnd, ReadError, ReadOutcome, Take};
 use crate::net::tls::{Stream, TlsError};
-use crate::wire::protocol::{ClientMsg, DecodeError, FrameBuffer, ServerMsg};
+use crate::wire::protocol::{ClientMsg, DecodeError, ServerMsg, MAX_FRAME_LEN};
 
 /// Media bytes a client keeps queued for the server before it drops its own
 /// oldest video frames (a slow uplink never grows the sender's memory).
@@ -194,18 +194,14 @@ pub struct LinkProgress {
 }
 
 pub struct Link {
-    stream: Stream,
+    /// The socket, the frames received, signalling and the bounded media
+    /// queue written after it (the framed connection the server uses too).
+    framed: Framed,
     /// TLS for each connection attempt, if any.
     tls: Option<LinkTls>,
     token: Token,
     addrs: Vec<SocketAddr>,
     connected: bool,
-    input: FrameBuffer,
-    out: Vec<u8>,
-    written: usize,
-    /// Media frames to send, after `out`, bounded (see `MediaQueue`).
-    media: MediaQueue,
-    writable: bool,
     /// The first message on every connection attempt.
     hello: Vec<u8>,
 }
@@ -225,19 +221,9 @@ impl Link {
         hello.encode(&mut frame);
         let mut addrs = addrs;
         let stream = Self::start(registry, token, &mut addrs, tls.as_ref())?;
-        Ok(Link {
-            stream,
-            tls,
-            token,
-            addrs,
-            connected: false,
-            input: FrameBuffer::new(),
-            out: frame.clone(),
-            written: 0,
-            media: MediaQueue::new(MAX_MEDIA_QUEUE),
-            writable: true,
-            hello: frame,
-        })
+        let mut framed = Framed::new(stream, MAX_MEDIA_QUEUE, true);
+        framed.out().extend_from_slice(&frame);
+        Ok(Link { framed, tls, token, addrs, connected: false, hello: frame })
     }
 
     fn start(
@@ -271,7 +257,7 @@ impl Link {
 
     /// A stream error as a link error: TLS failures apart.
     fn stream_error(&self, e: io::Error) -> LinkError {
-        if self.stream.is_tls() && e.kind() == io::ErrorKind::InvalidData {
+        if self.framed.stream.is_tls() && e.kind() == io::ErrorKind::InvalidData {
             LinkError::Tls(e.to_string())
         } else {
             LinkError::Io(e)
@@ -280,12 +266,12 @@ impl Link {
 
     /// Bytes queued and not yet written (signalling and media).
     pub fn pending_bytes(&self) -> usize {
-        self.out.len() - self.written + self.media.pending_bytes()
+        self.framed.pending_bytes()
     }
 
     /// Queues a message; it is written once connected, after `Hello`.
     pub fn send(&mut self, msg: &ClientMsg) {
-        msg.encode(&mut self.out);
+        msg.encode(self.framed.out());
     }
 
     /// Handles a readiness event: completes the connect, then reads every
@@ -302,8 +288,8 @@ impl Link {
             if !(writable || readable) {
                 return Ok(progress);
             }
-            match self.stream.take_error() {
-                Ok(None) if self.stream.peer_addr().is_ok() => {
+            match self.framed.stream.take_error() {
+                Ok(None) if self.framed.stream.peer_addr().is_ok() => {
                     self.connected = true;
                     progress.connected = true;
                 }
@@ -320,39 +306,38 @@ impl Link {
 
     /// The attempt failed: try the next address, if any.
     fn next_address(&mut self, registry: &Registry) -> Result<(), LinkError> {
-        let _ = registry.deregister(&mut self.stream);
-        self.stream = Self::start(registry, self.token, &mut self.addrs, self.tls.as_ref())?;
-        self.out = self.hello.clone();
-        self.written = 0;
-        self.writable = true;
+        let _ = registry.deregister(&mut self.framed.stream);
+        let stream = Self::start(registry, self.token, &mut self.addrs, self.tls.as_ref())?;
+        self.framed.restart(stream, &self.hello);
         Ok(())
     }
 
     /// Reads until the socket would block; true when bytes came in.
     fn read(&mut self, msgs: &mut Vec<ServerMsg>) -> Result<bool, LinkError> {
-        let mut buf = [0u8; 16 * 1024];
-        let mut received = false;
-        loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) if self.stream.is_handshaking() => {
-                    return Err(LinkError::Tls(
-                        "TLS: the server closed the connection during the handshake \
-                         (is that port a TLS listener? does it require a client certificate?)"
-                            .into(),
-                    ))
-                }
-                Ok(0) => return Err(LinkError::Closed),
-                Ok(n) => {
-                    received = true;
-                    self.input.extend(&buf[..n]);
-                    while let Some(body) = self.input.next_frame().map_err(LinkError::BadFrame)? {
-                        msgs.push(ServerMsg::decode(body).map_err(LinkError::BadFrame)?);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(received),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.stream_error(e)),
-            }
+        let mut scratch = [0u8; 16 * 1024];
+        // Read to the end every time (`read_closed`): a library's link has
+        // no budget to share with anyone.
+        let read = self.framed.read_frames(
+            &mut scratch,
+            usize::MAX,
+            true,
+            || MAX_FRAME_LEN,
+            |body| {
+                msgs.push(ServerMsg::decode(body)?);
+                Ok(Take::Taken)
+            },
+        );
+        match read {
+            Ok(ReadOutcome { end: ReadEnd::Closed, .. }) if self.framed.stream.is_handshaking() => Err(LinkError::Tls(
+                "TLS: the server closed the connection during the handshake \
+                 (is that port a TLS listener? does it require a client certificate?)"
+                    .into(),
+            )),
+            Ok(ReadOutcome { end: ReadEnd::Closed, .. }) => Err(LinkError::Closed),
+            Ok(ReadOutcome { bytes, .. }) => Ok(bytes > 0),
+            Err(ReadError::Frame(e)) => Err(LinkError::BadFrame(e)),
+            Err(ReadError::Tls(e)) => Err(LinkError::Tls(e.to_string())),
+            Err(ReadError::Io(e)) => Err(self.stream_error(e)),
         }
     }
 
@@ -361,7 +346,7 @@ impl Link {
     /// key frame next).
     pub fn send_media(&mut self, frame: std::sync::Arc<crate::wire::protocol::MediaOut>) -> bool {
         let mut dropped = Vec::new();
-        self.media.push(frame, &mut dropped);
+        self.framed.push_media(frame, &mut dropped);
         !dropped.is_empty()
     }
 
@@ -371,48 +356,19 @@ impl Link {
         if !self.connected {
             return Ok(());
         }
-        // TLS records already made (handshake, the tail of a write) first.
-        if let Err(e) = self.stream.write_pending() {
-            return Err(self.stream_error(e));
+        if let Err(e) = self.framed.flush(true) {
+            return Err(if e.kind() == io::ErrorKind::WriteZero { LinkError::Closed } else { self.stream_error(e) });
         }
-        // A media frame half written first (never cut), then signalling, then media.
-        if self.media.in_flight() {
-            if let Err(e) = self.media.write_to(&mut self.stream, true) {
-                return Err(self.stream_error(e));
-            }
-        }
-        while !self.media.in_flight() && self.written < self.out.len() {
-            match self.stream.write(&self.out[self.written..]) {
-                Ok(0) => return Err(LinkError::Closed),
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.stream_error(e)),
-            }
-        }
-        if self.written == self.out.len() {
-            self.out.clear();
-            self.written = 0;
-            if let Err(e) = self.media.write_to(&mut self.stream, false) {
-                return Err(self.stream_error(e));
-            }
-        }
-        let want = self.written < self.out.len() || !self.media.is_empty() || self.stream.wants_write();
-        if want != self.writable {
-            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            registry.reregister(&mut self.stream, self.token, interest).map_err(LinkError::Io)?;
-            self.writable = want;
-        }
-        Ok(())
+        self.framed.update_interest(registry, self.token).map_err(LinkError::Io)
     }
 
     /// Unregisters the socket (after a best-effort TLS close_notify);
     /// dropping the link closes it.
     pub fn close(mut self, registry: &Registry) {
         if self.connected {
-            self.stream.send_close_notify();
+            self.framed.stream.send_close_notify();
         }
-        let _ = registry.deregister(&mut self.stream);
+        let _ = registry.deregister(&mut self.framed.stream);
     }
 }
 

@@ -54,7 +54,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::core::{ConnId, Core, CoreConfig, Output};
-use crate::net::framed::{Framed, ReadEnd, ReadError, Take};
+use crate::net::framed::{Framed, ReadEnd, ReadError, ReadOutcome, Take};
 use crate::net::tls::Stream;
 use crate::wire::constants::{GV_ERR_CONNECT_OVERFLOW, GV_ERR_IPADDR_LOCK};
 use crate::wire::protocol::{ClientMsg, ServerMsg};
@@ -586,14 +586,14 @@ impl Server {
         );
         let peer = conn.peer;
         match read {
-            Ok(ReadEnd::Drained) => false,
-            Ok(ReadEnd::Budget) => true,
-            Ok(ReadEnd::Stopped) => match stop {
+            Ok(ReadOutcome { end: ReadEnd::Drained, .. }) => false,
+            Ok(ReadOutcome { end: ReadEnd::Budget, .. }) => true,
+            Ok(ReadOutcome { end: ReadEnd::Stopped, .. }) => match stop {
                 Stop::Budget => true,
                 Stop::Paused(until) => self.pause(key, until),
                 Stop::Closed => false,
             },
-            Ok(ReadEnd::Closed) => {
+            Ok(ReadOutcome { end: ReadEnd::Closed, .. }) => {
                 tracing::debug!(conn = %id, "peer closed");
                 self.drop_conn(now, key, true);
                 false

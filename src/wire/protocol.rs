@@ -996,7 +996,46 @@ pub fn split_frame(buf: &[u8]) -> Result<Option<(&[u8], usize)>, DecodeError> {
     Ok(Some((&buf[FRAME_HEADER_LEN..end], end)))
 }
 
-/// Reassembles frames from a byte stream read in arbitrary pieces.
+/// What the caller does with a frame it is handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Taken: hand over the next one.
+    Taken,
+    /// Not taken: stop here; the frame stays buffered for the next read.
+    Stop,
+}
+
+/// Hands the complete frames at the start of `buf` to `on_frame` while it
+/// takes them; returns the bytes used and whether it stopped.
+///
+/// `limit` gives the longest frame accepted, asked before each frame (what a
+/// frame does may change it): a longer length prefix is an error as soon as
+/// it is read, before the frame's bytes have come.
+pub fn take_frames(
+    buf: &[u8],
+    limit: impl Fn() -> usize,
+    mut on_frame: impl FnMut(&[u8]) -> Result<Take, DecodeError>,
+) -> Result<(usize, Take), DecodeError> {
+    let mut used = 0;
+    loop {
+        let rest = &buf[used..];
+        if rest.len() >= FRAME_HEADER_LEN {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            if len > limit() {
+                return Err(DecodeError::BadLength(len));
+            }
+        }
+        let Some((body, n)) = split_frame(rest)? else { return Ok((used, Take::Taken)) };
+        if on_frame(body)? == Take::Stop {
+            return Ok((used, Take::Stop));
+        }
+        used += n;
+    }
+}
+
+/// Reassembles frames from a byte stream read in arbitrary pieces, for a
+/// simple blocking reader (the tests' raw clients); the event loops use
+/// [`take_frames`] on their connection's own buffer (`net::framed`).
 #[derive(Debug, Default)]
 pub struct FrameBuffer {
     buf: Vec<u8>,
@@ -1013,31 +1052,13 @@ impl FrameBuffer {
         self.buf.len() - self.start
     }
 
-    /// Space to read into: the caller reads into the returned slice, then calls
-    /// [`FrameBuffer::commit`] with the number of bytes read.
-    pub fn read_space(&mut self, want: usize) -> &mut [u8] {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        } else if self.start > self.buf.capacity() / 2 {
+    /// Appends bytes read.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let len = self.buf.len();
-        self.buf.resize(len + want, 0);
-        &mut self.buf[len..]
-    }
-
-    /// Keeps `n` bytes of the last [`FrameBuffer::read_space`] and drops the rest.
-    pub fn commit(&mut self, n: usize, asked: usize) {
-        let len = self.buf.len();
-        self.buf.truncate(len - asked + n);
-    }
-
-    /// Appends bytes (for tests and simple callers).
-    pub fn extend(&mut self, bytes: &[u8]) {
-        let space = self.read_space(bytes.len());
-        space.copy_from_slice(bytes);
+        self.buf.extend_from_slice(bytes);
     }
 
     /// The next complete frame body, if any.
@@ -1049,14 +1070,6 @@ impl FrameBuffer {
                 self.start += consumed;
                 Ok(Some(&self.buf[body_start..self.start]))
             }
-        }
-    }
-
-    /// Releases memory held by an idle buffer.
-    pub fn shrink_if_empty(&mut self) {
-        if self.pending() == 0 {
-            self.buf = Vec::new();
-            self.start = 0;
         }
     }
 }
@@ -1277,6 +1290,74 @@ mod tests {
         }
         assert_eq!(got, all_client());
         assert_eq!(fb.pending(), 0);
+    }
+
+    #[test]
+    fn take_frames_hands_over_every_frame_across_pieces_and_stops() {
+        let msgs: Vec<ClientMsg> = (0..5).map(|seq| ClientMsg::Ping { seq }).collect();
+        let mut bytes = Vec::new();
+        for m in &msgs {
+            m.encode(&mut bytes);
+        }
+        // Every split of the byte stream in two gives the same frames.
+        for cut in 0..bytes.len() {
+            let mut got = Vec::new();
+            let mut rest = Vec::new();
+            for piece in [&bytes[..cut], &bytes[cut..]] {
+                rest.extend_from_slice(piece);
+                let (used, took) = take_frames(
+                    &rest,
+                    || MAX_FRAME_LEN,
+                    |b| {
+                        got.push(ClientMsg::decode(b)?);
+                        Ok(Take::Taken)
+                    },
+                )
+                .unwrap();
+                assert_eq!(took, Take::Taken);
+                rest.drain(..used);
+            }
+            assert_eq!(got, msgs, "cut at {cut}");
+            assert!(rest.is_empty());
+        }
+        // A stop leaves the frame where it is.
+        let mut n = 0;
+        let (used, took) = take_frames(
+            &bytes,
+            || MAX_FRAME_LEN,
+            |_| {
+                n += 1;
+                Ok(if n == 3 { Take::Stop } else { Take::Taken })
+            },
+        )
+        .unwrap();
+        assert_eq!(took, Take::Stop);
+        assert_eq!(used, bytes.len() / 5 * 2);
+    }
+
+    #[test]
+    fn take_frames_refuses_a_length_over_the_limit_as_soon_as_it_is_read() {
+        let mut prefix = 9000u32.to_be_bytes().to_vec();
+        prefix.push(1);
+        let e = take_frames(&prefix, || 8192, |_| Ok(Take::Taken)).unwrap_err();
+        assert_eq!(e, DecodeError::BadLength(9000));
+        // Within the limit it waits for the rest.
+        assert_eq!(take_frames(&prefix, || 9000, |_| Ok(Take::Taken)).unwrap(), (0, Take::Taken));
+        // The limit is asked before each frame: a frame may raise it.
+        let mut two = Vec::new();
+        ClientMsg::Ping { seq: 1 }.encode(&mut two);
+        ClientMsg::Text { to: 0, secret: false, text: vec![b'x'; 100] }.encode(&mut two);
+        let limit = std::cell::Cell::new(16);
+        let (used, _) = take_frames(
+            &two,
+            || limit.get(),
+            |_| {
+                limit.set(MAX_FRAME_LEN);
+                Ok(Take::Taken)
+            },
+        )
+        .unwrap();
+        assert_eq!(used, two.len());
     }
 
     proptest! {

@@ -213,27 +213,19 @@ impl Raw {
             }
             let wait = (deadline - now).max(Duration::from_millis(1));
             self.stream.set_read_timeout(Some(wait)).map_err(|e| RecvError::Io(e.kind()))?;
-            const CHUNK: usize = 64 * 1024;
-            let space = self.input.read_space(CHUNK);
-            let r = self.stream.read(space);
-            match r {
-                Ok(0) => {
-                    self.input.commit(0, CHUNK);
-                    return Err(RecvError::Closed);
-                }
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(RecvError::Closed),
                 Ok(n) => {
-                    self.input.commit(n, CHUNK);
+                    self.input.extend(&chunk[..n]);
                     self.bytes_in += n as u64;
                 }
-                Err(e) => {
-                    self.input.commit(0, CHUNK);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {}
-                        io::ErrorKind::Interrupted => {}
-                        k if closed_kind(k) => return Err(RecvError::Closed),
-                        k => return Err(RecvError::Io(k)),
-                    }
-                }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {}
+                    io::ErrorKind::Interrupted => {}
+                    k if closed_kind(k) => return Err(RecvError::Closed),
+                    k => return Err(RecvError::Io(k)),
+                },
             }
         }
     }
