@@ -1733,7 +1733,7 @@ DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction,
 DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction,
                                   LPVOID lpUserValue);
 
-// Accepted without effect (logging goes through `tracing`, `RUST_LOG`; there is no call-log file): returns 0.
+// Accepted without effect: returns 0. The library logs through `tracing` and installs no subscriber, so a C app sees no log line and there is no call-log file.
 DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 // Accepted without effect (the core server has no server password): returns 0.

@@ -76,7 +76,7 @@ pub(crate) fn record_ctrl(bStartRecord: BOOL) -> DWORD {
 
 // ----- settings -------------------------------------------------------------
 
-/// Accepted without effect (logging goes through `tracing`, `RUST_LOG`; there is no call-log file): returns 0.
+/// Accepted without effect: returns 0. The library logs through `tracing` and installs no subscriber, so a C app sees no log line and there is no call-log file.
 #[no_mangle]
 pub extern "C" fn BRAC_ActiveCallLog(bActive: BOOL) -> DWORD {
     ffi_boundary! {
