@@ -37,7 +37,10 @@
 //! `SOAK_STATE_DIR` (the server's state folder, used as it is; by default a
 //! fresh one in the temp folder, removed at the end), `SOAK_SERVER_ARGS`
 //! (more flags for the server, split at white space: e.g. `--rate call=1
-//! --rate-action disconnect` makes the checks fail).
+//! --rate-action disconnect` makes the checks fail), `SOAK_FLOODS` (the
+//! floods that take turns, comma-separated; default all: `ping_flood`,
+//! `leave_room_flood`, `request_cancel_flood`, `subscribe_flood`,
+//! `room_text_burst`, `partial_frames`, `connection_burst`).
 //!
 //! Floods of messages (pings, LeaveRoom, Request+Cancel, Subscribe) last
 //! longer than `SOAK_FLOOD_SECONDS`, up to 5 s more: a flood stops only
@@ -144,6 +147,8 @@ struct Settings {
     log_level: String,
     state_dir: Option<PathBuf>,
     server_args: Vec<String>,
+    /// The floods that take turns (default: all of [`FLOOD_KINDS`]).
+    floods: Vec<&'static str>,
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -182,6 +187,18 @@ impl Settings {
                 .split_whitespace()
                 .map(String::from)
                 .collect(),
+            floods: match std::env::var("SOAK_FLOODS") {
+                Ok(v) if !v.trim().is_empty() => v
+                    .split(',')
+                    .map(|k| {
+                        let k = k.trim();
+                        *FLOOD_KINDS.iter().find(|x| **x == k).unwrap_or_else(|| {
+                            panic!("SOAK_FLOODS: unknown flood {k:?} (known: {})", FLOOD_KINDS.join(","))
+                        })
+                    })
+                    .collect(),
+                _ => FLOOD_KINDS.to_vec(),
+            },
         };
         assert!(s.room_users >= 3 || s.rooms == 0, "SOAK_ROOM_USERS must be at least 3");
         s
@@ -201,6 +218,7 @@ impl Settings {
             "sample_every": self.sample_every,
             "log_level": self.log_level,
             "server_args": self.server_args,
+            "floods": self.floods,
         })
     }
 }
@@ -1831,7 +1849,7 @@ fn soak() {
             if end.saturating_duration_since(now) < flood_dur + FLOOD_AFTERMATH {
                 continue;
             }
-            let kind = FLOOD_KINDS[floods.len() % FLOOD_KINDS.len()];
+            let kind = set.floods[floods.len() % set.floods.len()];
             let counts = || (get(&ctl.c.calls_made), get(&ctl.c.frames_in), get(&ctl.c.room_received));
             let before = counts();
             let start = Instant::now();
