@@ -24,7 +24,12 @@
 //!
 //! Run: `cargo test -j1 --test hostile -- --nocapture` (one attack at a
 //! time whatever the test threads; a few minutes in a debug build).
+//!
+//! The attacks' building blocks are in `hostile/attacks.rs`, shared with
+//! the soak run (`tests/soak.rs`).
 
+#[path = "hostile/attacks.rs"]
+mod attacks;
 #[path = "hostile/client.rs"]
 mod client;
 #[path = "hostile/harness.rs"]
@@ -37,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use anychat::wire::protocol::{ClientMsg, ServerMsg, DEVICE_CAMERA, MEDIA_VIDEO};
 
+use attacks::*;
 use client::*;
 use harness::*;
 
@@ -44,11 +50,6 @@ use harness::*;
 
 /// Sustained floods (reports: 2 s for pings, 5 s for Request+Cancel and Subscribe).
 const FLOOD: Duration = Duration::from_secs(2);
-/// Connections a flooding attacker uses, each written by its own thread in
-/// 1 MiB writes. (One connection did it in the reports; on a shared 2-core
-/// test machine one writer thread does not always keep the server's socket
-/// full, three do.)
-const FLOOD_CONNS: usize = 3;
 /// The `LeaveRoom(-1)` flood (report: 20 s).
 const LEAVE_FLOOD: Duration = Duration::from_secs(3);
 /// Connections opened to exhaust the server's descriptors (report: ~21,000)...
@@ -100,7 +101,6 @@ const BIG_KEY_FRAME: usize = 400 * 1024;
 /// `--business-secret` of the business tests.
 const SECRET: &str = "right-secret";
 const VETO_CODE: u32 = 7_001;
-const WAIT: Duration = Duration::from_secs(5);
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -109,97 +109,10 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A connection from the attacker's address.
-fn attacker(addr: SocketAddr) -> Raw {
-    Raw::from_stream(connect_from(ATTACKER_IP, addr, None, Duration::from_secs(2)).expect("attacker connects"))
-}
-
-/// A connection from the attacker's address, logged in as `name`.
-fn attacker_login(addr: SocketAddr, name: &str) -> Raw {
-    let mut a = attacker(addr);
-    a.login_here(name, WAIT).unwrap_or_else(|e| panic!("{e}"));
-    a
-}
-
-/// Sends EnterRoom and waits for its result; panics unless admitted.
-fn enter(c: &mut Raw, room: u32) {
-    c.send(&ClientMsg::EnterRoom { room_id: room, password: vec![] }).unwrap();
-    match c.recv_until(Instant::now() + WAIT, |m| matches!(m, ServerMsg::EnterRoomResult { .. })) {
-        Ok(ServerMsg::EnterRoomResult { code: 0, .. }) => {}
-        other => panic!("{} entering {room}: {other:?}", c.name),
-    }
-}
-
-/// Logs in a user that reads normally, in `room` if given.
-fn watcher(addr: SocketAddr, name: &str, room: Option<u32>) -> Watcher {
-    let mut raw = Raw::login(addr, name, WAIT).unwrap_or_else(|e| panic!("{e}"));
-    if let Some(r) = room {
-        enter(&mut raw, r);
-    }
-    Watcher::new(raw)
-}
-
-/// A server message in a few words (for figures and failures).
-fn short(r: &Result<ServerMsg, RecvError>) -> String {
-    match r {
-        Ok(ServerMsg::VideoCall { ev, .. }) => {
-            let name = ["?", "REQUEST", "REPLY", "START", "FINISH"].get(ev.event as usize).unwrap_or(&"?");
-            format!("{name}(user {}, code {})", ev.user_id, ev.error_code)
-        }
-        Ok(ServerMsg::LoginResult { user_id, code, .. }) => format!("LoginResult(user {user_id}, code {code})"),
-        Ok(m) => format!("{m:?}"),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn text(len: usize) -> ClientMsg {
-    ClientMsg::Text { to: 0, secret: false, text: vec![b't'; len] }
-}
-
-/// Ends an attacker's connection whose socket a drain thread also reads.
-fn hang_up(c: Raw, drain: std::thread::JoinHandle<u64>) -> u64 {
-    let _ = c.stream.shutdown(std::net::Shutdown::Both);
-    drain.join().unwrap_or(0)
-}
-
-/// Floods `unit` on every connection, each from its own thread, for `dur`
-/// (what comes back is read and discarded), then hangs up. Returns each
-/// connection's flood and the total of units written.
-fn flood_all(conns: Vec<Raw>, unit: &[u8], dur: Duration) -> (Vec<Flood>, u64) {
-    let until = Instant::now() + dur;
-    let threads: Vec<_> = conns
-        .into_iter()
-        .map(|mut c| {
-            let unit = unit.to_vec();
-            std::thread::spawn(move || {
-                let drain = drain_in_background(&c.stream);
-                let f = Flood::run(&mut c.stream, &unit, until);
-                hang_up(c, drain);
-                f
-            })
-        })
-        .collect();
-    let floods: Vec<Flood> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    let total = floods.iter().map(|f| f.units).sum();
-    (floods, total)
-}
-
-fn describe(floods: &[Flood]) -> String {
-    floods.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ")
-}
-
 /// `FLOOD_CONNS` attacker connections logged in as `name-0`, `name-1`, …,
 /// in `room` if given.
 fn attackers(addr: SocketAddr, name: &str, room: Option<u32>) -> Vec<Raw> {
-    (0..FLOOD_CONNS)
-        .map(|i| {
-            let mut a = attacker_login(addr, &format!("{name}-{i}"));
-            if let Some(r) = room {
-                enter(&mut a, r);
-            }
-            a
-        })
-        .collect()
+    try_attackers(addr, name, room, FLOOD_CONNS).unwrap_or_else(|e| panic!("{e}"))
 }
 
 // ----- control -----------------------------------------------------------------
@@ -440,17 +353,7 @@ fn subscribe_flood() {
 /// [`BURST_GAP`] apart), stays connected for [`BURST_HOLD`], then checks
 /// that `victim` is still connected and served.
 fn burst_at(h: &mut Harness, m: &mut Raw, unit: &[u8], n: u64, per_unit: u64, victim: &mut Watcher) {
-    let start = Instant::now();
-    let mut bursts = Vec::new();
-    for i in 0..BURSTS {
-        if i > 0 {
-            std::thread::sleep(BURST_GAP);
-        }
-        bursts.push(Flood::run_limited(&mut m.stream, unit, start + BURST_HOLD, n));
-    }
-    if let Some(rest) = BURST_HOLD.checked_sub(start.elapsed()) {
-        std::thread::sleep(rest);
-    }
+    let bursts = bursts(&mut m.stream, unit, n, BURSTS, BURST_GAP, BURST_HOLD);
     let units: u64 = bursts.iter().map(|f| f.units).sum();
     h.attack_msgs = units * per_unit;
     let received = victim.seen.messages.load(Ordering::SeqCst);
@@ -957,29 +860,7 @@ fn partial_big_frames_before_login() {
     let mut h = Harness::start("partial_frames", ServerOpts::new());
     h.begin_attack();
     let attack_start = Instant::now();
-    let addr = h.addr();
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            std::thread::spawn(move || {
-                let mut conns = Vec::new();
-                for i in 0..PARTIAL_CONNS / 4 {
-                    let Ok(s) = connect_from(ATTACKER_IP, addr, None, WAIT) else { continue };
-                    let mut c = Raw::from_stream(s);
-                    let _ = c.stream.set_write_timeout(Some(Duration::from_secs(2)));
-                    let mut bytes = Vec::new();
-                    if (t + i) % 2 == 1 {
-                        hello().encode(&mut bytes);
-                    }
-                    bytes.extend_from_slice(&(1u32 << 20).to_be_bytes());
-                    bytes.resize(bytes.len() + (1 << 20) - 1, 0x0D);
-                    let _ = c.send_raw(&bytes);
-                    conns.push(c);
-                }
-                conns
-            })
-        })
-        .collect();
-    let mut conns: Vec<Raw> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut conns = partial_frames(h.addr(), PARTIAL_CONNS);
     let closed = count_closed(&mut conns, Instant::now() + Duration::from_secs(2));
     h.figure(format!("{} connections sent a 1 MiB partial frame; {closed} were closed by the server", conns.len()));
     h.attack_msgs = conns.len() as u64;

@@ -13,6 +13,8 @@
 //!   takes them, never cutting a frame, until a deadline.
 //! - [`BizServer`]: a raw business server that answers every question.
 //! - [`call`]: one whole video call between two raw clients.
+//!
+//! The attacks built on these are in `attacks.rs`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -532,6 +534,18 @@ impl Watcher {
     /// Wraps a logged-in raw client that reads at most `rate` bytes per
     /// second (a busy client: slow, but reading all the time).
     pub fn paced(raw: Raw, rate: Option<u64>) -> Watcher {
+        Watcher::spawn(raw, rate, None)
+    }
+
+    /// Wraps a logged-in raw client whose media frames go to the returned
+    /// channel instead of [`Watcher::events`] (for a thread that consumes
+    /// them while another waits for events).
+    pub fn with_media_channel(raw: Raw) -> (Watcher, Receiver<ServerMsg>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Watcher::spawn(raw, None, Some(tx)), rx)
+    }
+
+    fn spawn(raw: Raw, rate: Option<u64>, media: Option<Sender<ServerMsg>>) -> Watcher {
         let writer = Arc::new(Mutex::new(raw.stream.try_clone().expect("clone socket")));
         let seen = Arc::new(Seen::default());
         let (pong_tx, pongs) = crossbeam_channel::unbounded();
@@ -540,7 +554,7 @@ impl Watcher {
         let (name, user_id) = (raw.name.clone(), raw.user_id);
         let reader = {
             let (seen, stop) = (seen.clone(), stop.clone());
-            std::thread::spawn(move || watch(raw, rate, seen, stop, pong_tx, ev_tx))
+            std::thread::spawn(move || watch(raw, rate, seen, stop, pong_tx, ev_tx, media))
         };
         Watcher { name, user_id, writer, seen, pongs, events, stop, reader: Some(reader), next_seq: 1 }
     }
@@ -633,6 +647,7 @@ fn watch(
     stop: Arc<AtomicBool>,
     pongs: Sender<u32>,
     events: Sender<ServerMsg>,
+    media: Option<Sender<ServerMsg>>,
 ) {
     let (start, start_bytes) = (Instant::now(), raw.bytes_in);
     loop {
@@ -661,7 +676,7 @@ fn watch(
                     }
                     ServerMsg::Media { .. } => {
                         seen.media.fetch_add(1, Ordering::Relaxed);
-                        let _ = events.send(m);
+                        let _ = media.as_ref().unwrap_or(&events).send(m);
                     }
                     ServerMsg::NeedKeyFrame => {
                         seen.need_key_frames.fetch_add(1, Ordering::Relaxed);

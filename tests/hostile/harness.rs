@@ -99,6 +99,14 @@ pub fn mib(kib: u64) -> String {
 pub struct ServerOpts {
     args: Vec<String>,
     nofile: Option<u64>,
+    /// Client and business listeners (default: free loopback ports).
+    listen: Option<(SocketAddr, SocketAddr)>,
+    envs: Vec<(String, String)>,
+    log_level: Option<String>,
+    /// A file every line of the server's log is appended to.
+    log_file: Option<std::path::PathBuf>,
+    /// Arguments passed as they are, after the flags.
+    extra: Vec<String>,
 }
 
 impl ServerOpts {
@@ -118,6 +126,36 @@ impl ServerOpts {
         self.nofile = Some(n);
         self
     }
+
+    /// An argument passed as it is (after the flags).
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.extra.push(arg.to_string());
+        self
+    }
+
+    /// Listens on these addresses (client, business) instead of free ports.
+    pub fn listen(mut self, client: SocketAddr, business: SocketAddr) -> Self {
+        self.listen = Some((client, business));
+        self
+    }
+
+    /// An environment variable of the server process.
+    pub fn env(mut self, name: &str, value: impl ToString) -> Self {
+        self.envs.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// `--log-level` (default: `$HOSTILE_LOG_LEVEL`, else `warn`).
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = Some(level.to_string());
+        self
+    }
+
+    /// Appends every line the server logs to `path`.
+    pub fn log_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.log_file = Some(path.into());
+        self
+    }
 }
 
 /// A core server process on free loopback ports, killed when dropped.
@@ -132,7 +170,14 @@ pub struct ServerProc {
 }
 
 impl ServerProc {
+    /// Starts a server; panics if it does not print its addresses.
     pub fn start(opts: &ServerOpts) -> ServerProc {
+        Self::try_start(opts).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts a server: `Err` (with its last log lines) if it does not
+    /// print its addresses within 10 s.
+    pub fn try_start(opts: &ServerOpts) -> Result<ServerProc, String> {
         let mut args = Vec::new();
         let mut it = opts.args.iter();
         while let Some(name) = it.next() {
@@ -143,11 +188,20 @@ impl ServerProc {
             args.push(name.clone());
             args.push(value.clone());
         }
-        let level = std::env::var("HOSTILE_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
+        let level = opts
+            .log_level
+            .clone()
+            .unwrap_or_else(|| std::env::var("HOSTILE_LOG_LEVEL").unwrap_or_else(|_| "warn".into()));
+        let (listen, business) = match opts.listen {
+            Some((c, b)) => (c.to_string(), b.to_string()),
+            None => ("127.0.0.1:0".to_string(), "127.0.0.1:0".to_string()),
+        };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_anychat-server"));
-        cmd.args(["--listen", "127.0.0.1:0", "--business-listen", "127.0.0.1:0", "--log-level", &level])
+        cmd.args(["--listen", &listen, "--business-listen", &business, "--log-level", &level])
             .args(&args)
+            .args(&opts.extra)
             .env_remove("ANYCHAT_BUSINESS_SECRET")
+            .envs(opts.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -164,15 +218,28 @@ impl ServerProc {
                 });
             }
         }
-        let mut child = cmd.spawn().expect("start anychat-server");
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start anychat-server: {e}"))?;
         let pid = child.id();
         let log = Arc::new(Mutex::new(VecDeque::new()));
+        let mut log_file = match &opts.log_file {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("{}: {e}", p.display()))?,
+            ),
+            None => None,
+        };
         {
             let log = log.clone();
             let err = child.stderr.take().unwrap();
             std::thread::spawn(move || {
                 for line in BufReader::new(err).lines() {
                     let Ok(line) = line else { break };
+                    if let Some(f) = log_file.as_mut() {
+                        let _ = writeln!(f, "{line}");
+                    }
                     let mut l = log.lock().unwrap();
                     if l.len() >= 400 {
                         l.pop_front();
@@ -191,26 +258,55 @@ impl ServerProc {
                 }
             }
         });
-        let mut addr_of = |what: &str| -> SocketAddr {
+        let mut addr_of = |what: &str| -> Result<SocketAddr, String> {
             match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) => {
-                    line.rsplit(' ').next().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"))
-                }
+                Ok(line) => line.rsplit(' ').next().and_then(|a| a.parse().ok()).ok_or(format!("bad line {line}")),
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
                     std::thread::sleep(Duration::from_millis(100)); // let the log thread read the last lines
-                    panic!(
+                    Err(format!(
                         "anychat-server {args:?} did not print its {what} address (with today's server, set \
                          HOSTILE_OLD_SERVER=1 to leave out {NEW_FLAGS:?}):\n{}",
                         log.lock().unwrap().iter().cloned().collect::<Vec<_>>().join("\n")
-                    );
+                    ))
                 }
             }
         };
-        let addr = addr_of("client");
-        let business_addr = addr_of("business");
-        ServerProc { child, pid, addr, business_addr, log, args }
+        let addr = addr_of("client")?;
+        let business_addr = addr_of("business")?;
+        Ok(ServerProc { child, pid, addr, business_addr, log, args })
+    }
+
+    /// Stops the server with SIGTERM and waits up to `wait` for it to exit
+    /// (then kills it): its exit status, or why it had to be killed.
+    pub fn terminate(&mut self, wait: Duration) -> Result<std::process::ExitStatus, String> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Err(format!("had already exited: {status}"));
+        }
+        // SAFETY: kill has no memory-safety preconditions; the pid is our
+        // child's, not yet reaped (try_wait above saw it running).
+        if unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) } != 0 {
+            return Err(format!("SIGTERM: {}", std::io::Error::last_os_error()));
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(status),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Err(format!("still running {wait:?} after SIGTERM: killed"));
+                }
+                Err(e) => return Err(format!("wait: {e}")),
+            }
+        }
+    }
+
+    /// CPU time the server has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        cpu_time(self.pid)
     }
 
     pub fn rss_kib(&self) -> u64 {
