@@ -488,3 +488,51 @@ fn reconnects_to_a_restarted_core_server() {
     bras.expect(&format!("request REQUEST src={} tar={} ", a.user_id, b.user_id));
     bras.assert_not_seen("THREAD CHANGED");
 }
+
+/// A client that pipelines Login and what follows it (as a library with a
+/// queue does) while the business server is asked about the login: what
+/// came after the Login is served once the login is answered, in order —
+/// never dropped as "not logged in".
+#[test]
+fn messages_pipelined_after_a_login_being_verified_are_served_after_it() {
+    use anychat::wire::protocol::{ClientMsg, FrameBuffer, Role, ServerMsg, PROTOCOL_VERSION};
+    use std::io::{Read, Write};
+    let server = Server::start(&[]);
+    let _bras = Bras::start(&server, &[]);
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut out = Vec::new();
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 }.encode(&mut out);
+    ClientMsg::Login { name: b"piper".to_vec(), password: vec![], pass_enc_type: 0 }.encode(&mut out);
+    ClientMsg::EnterRoom { room_id: 7, password: vec![] }.encode(&mut out);
+    ClientMsg::Ping { seq: 9 }.encode(&mut out);
+    raw.write_all(&out).unwrap();
+    raw.set_read_timeout(Some(common::WAIT)).unwrap();
+    let mut frames = FrameBuffer::new();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let done = |got: &[ServerMsg]| {
+        got.iter().any(|m| matches!(m, ServerMsg::Pong { seq: 9 }))
+            && got.iter().any(|m| matches!(m, ServerMsg::EnterRoomResult { .. }))
+    };
+    while !done(&got) {
+        let n = raw.read(&mut buf).expect("the server answers within the wait");
+        assert!(n > 0, "closed; got {got:?}");
+        frames.extend(&buf[..n]);
+        while let Some(body) = frames.next_frame().unwrap() {
+            got.push(ServerMsg::decode(body).unwrap());
+        }
+    }
+    let kinds: Vec<&str> = got
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::LoginResult { code: 0, .. } => Some("login"),
+            ServerMsg::EnterRoomResult { room_id: 7, code: 0 } => Some("enter"),
+            ServerMsg::Pong { seq: 9 } => Some("pong"),
+            _ => None,
+        })
+        .collect();
+    // The room entry is put to the business server in turn, so the Pong may
+    // come before its answer; both come after the login.
+    assert_eq!(kinds[0], "login", "{got:?}");
+    assert!(kinds.contains(&"enter") && kinds.contains(&"pong") && kinds.len() == 3, "{got:?}");
+}

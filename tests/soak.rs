@@ -66,7 +66,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anychat::protocol::{ClientMsg, MediaHeader, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO};
+use anychat::wire::protocol::{ClientMsg, MediaHeader, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::json;
 
@@ -511,7 +511,7 @@ impl Ctl {
 
 /// Links the business server with the secret of the state folder.
 fn link_business(ctl: &Ctl) -> Result<(), String> {
-    let secret = anychat::secret::read_secret(&ctl.state_dir)
+    let secret = anychat::net::secret::read_secret(&ctl.state_dir)
         .map_err(|e| format!("reading the secret: {e}"))?
         .ok_or("no business secret in the state folder")?;
     if secret != ctl.secret {
@@ -1221,7 +1221,8 @@ fn restart(ctl: &Ctl) -> Restart {
     ctl.pid.store(server.pid, Ordering::SeqCst);
     *guard = Some(server);
     drop(guard);
-    let secret_kept = anychat::secret::read_secret(&ctl.state_dir).ok().flatten().as_deref() == Some(&ctl.secret[..]);
+    let secret_kept =
+        anychat::net::secret::read_secret(&ctl.state_dir).ok().flatten().as_deref() == Some(&ctl.secret[..]);
     let biz_linked = link_business(ctl);
     if let Err(e) = &biz_linked {
         ctl.fail(format!("the business server could not link again after the restart: {e}"));
@@ -1734,7 +1735,7 @@ fn soak() {
     // The secret the server generated at its first start.
     let deadline = Instant::now() + WAIT;
     let secret = loop {
-        match anychat::secret::read_secret(&state_dir) {
+        match anychat::net::secret::read_secret(&state_dir) {
             Ok(Some(s)) => break s,
             _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             other => panic!("no business secret in {}: {other:?}", state_dir.display()),

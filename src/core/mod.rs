@@ -137,6 +137,9 @@ pub enum Output {
     /// frames, oldest first) when the receiver falls behind; it then calls
     /// [`Core::on_media_dropped`].
     Media(ConnId, Arc<MediaOut>),
+    /// What paused the reading of a connection (see [`Core::read_pause`])
+    /// is over before its time: read it again now.
+    Resume(ConnId),
 }
 
 /// Room ids the server allocates for calls start here; ids in use are skipped.
@@ -428,14 +431,18 @@ impl Core {
         &self.stats
     }
 
-    /// Until when the loop must not read (decode) more messages of `conn`:
-    /// it is over its rate (`None`: read on).
+    /// Until when the loop must not read (decode) more messages of `conn`
+    /// (`None`: read on): it is over its rate, or its login waits for the
+    /// business server's answer (what it sent after the Login is then
+    /// served once it is logged in, in order; [`Output::Resume`] comes when
+    /// the answer does).
     pub fn read_pause(&self, conn: ConnId, now: Instant) -> Option<Instant> {
         let c = self.conns.get(&conn)?;
-        if c.state == ConnState::Business {
-            return None;
+        match c.state {
+            ConnState::Business => None,
+            ConnState::Ready { login: Some(_) } => Some(now + self.config.business_timeout),
+            _ => c.buckets.ready_at(now, &self.config.rate_limits),
         }
-        c.buckets.ready_at(now, &self.config.rate_limits)
     }
 
     /// The longest frame `conn` may send in its state: small before `Hello`
@@ -1081,6 +1088,8 @@ impl Core {
                     return;
                 }
                 c.state = ConnState::Ready { login: None };
+                // What the client sent after its Login waited for this.
+                self.out.push_back(Output::Resume(conn));
                 match answer {
                     Some((0, user_id, level, nick)) => {
                         // Only the business server's answer grants an id: 0

@@ -73,6 +73,8 @@ struct Drained {
     sent: BTreeMap<ConnId, Vec<ServerMsg>>,
     /// Connections closed, in order.
     closed: Vec<(ConnId, CloseReason)>,
+    /// Connections to read again (what paused them is over).
+    resumed: Vec<ConnId>,
 }
 
 impl Drained {
@@ -139,6 +141,7 @@ impl From<Vec<Output>> for Drained {
                     let msg = ServerMsg::decode(&frame.bytes[4..]).expect("media frame decodes");
                     d.sent.entry(conn).or_default().push(msg);
                 }
+                Output::Resume(conn) => d.resumed.push(conn),
             }
         }
         d
@@ -3360,4 +3363,28 @@ fn wrong_business_secrets_are_throttled_per_address() {
     w.send(conn, biz_hello(b"s3cret"));
     assert!(w.core.business_linked());
     assert_eq!(w.core.stats().secret_refusals, 7);
+}
+
+/// A login the business server is asked about pauses the reading of that
+/// connection (what the client pipelined after its Login waits), and the
+/// answer resumes it: the client's next messages are then served as a
+/// logged-in user's, in order, not dropped.
+#[test]
+fn messages_after_a_login_being_verified_wait_for_the_answer() {
+    let mut w = World::new();
+    let bs = w.link_business();
+    let conn = w.connect();
+    assert_eq!(w.core.read_pause(conn, w.now), None);
+    let q = w.ask_login_on(&bs, conn, "alice");
+    assert_eq!(w.core.read_pause(conn, w.now), Some(w.now + secs(5)));
+    w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 0, level: 0, nick: vec![] });
+    let d = w.drain();
+    assert_eq!(d.resumed, vec![conn]);
+    assert_eq!(w.core.read_pause(conn, w.now), None);
+    // A refusal resumes too (the client may try again).
+    let other = w.connect();
+    let q = w.ask_login_on(&bs, other, "mallory");
+    w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 200, user_id: 0, level: 0, nick: vec![] });
+    assert_eq!(w.drain().resumed, vec![other]);
+    assert_eq!(w.core.read_pause(other, w.now), None);
 }

@@ -666,6 +666,11 @@ impl Server {
                     self.timers.push(Reverse((now + CLOSE_LINGER, LoopTimer::Linger(id))));
                     self.mark_dirty(key);
                 }
+                Output::Resume(id) => {
+                    if let Some(key) = self.key_of(id) {
+                        self.mark_ready(key);
+                    }
+                }
             }
         }
     }

@@ -10,7 +10,7 @@
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use anychat::protocol::{ClientMsg, ServerMsg, MEDIA_VIDEO};
+use anychat::wire::protocol::{ClientMsg, ServerMsg, MEDIA_VIDEO};
 
 use super::client::*;
 use super::harness::ATTACKER_IP;
