@@ -1258,7 +1258,11 @@ fn an_internal_error_is_reported_as_a_lost_link() {
 /// channel, and no import of the layers above them.
 #[test]
 fn the_engine_and_the_state_do_no_io() {
-    for (file, text) in [("engine.rs", include_str!("engine.rs")), ("state.rs", include_str!("state.rs"))] {
+    for (file, text) in [
+        ("engine.rs", include_str!("engine.rs")),
+        ("state.rs", include_str!("state.rs")),
+        ("friends.rs", include_str!("friends.rs")),
+    ] {
         for banned in [
             "crate::net",
             "crate::codec",
