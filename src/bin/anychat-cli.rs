@@ -513,10 +513,10 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let a = id(args.first().copied()).ok_or_else(bad)?;
                 let mut buf = [0 as c_char; 2100];
                 let (r, what) = if cmd == "groupname" {
-                    (BRAC_GetGroupName(a, buf.as_mut_ptr(), buf.len() as DWORD), format!("{a}"))
+                    (BRAC_GetGroupName(a, buf.as_mut_ptr(), buf.len() as DWORD), format!("{}", a as i32))
                 } else {
                     let info = id(args.get(1).copied()).ok_or_else(bad)?;
-                    (BRAC_GetUserInfo(a, info, buf.as_mut_ptr(), buf.len() as DWORD), format!("{a} {info}"))
+                    (BRAC_GetUserInfo(a, info, buf.as_mut_ptr(), buf.len() as DWORD), format!("{} {info}", a as i32))
                 };
                 if r == 0 {
                     let v = CStr::from_ptr(buf.as_ptr());
@@ -529,7 +529,7 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let mut v: DWORD = 0;
                 let r = BRAC_GetFriendStatus(user, &mut v);
                 if r == 0 {
-                    println!("friendstatus {user} {v}");
+                    println!("friendstatus {} {v}", user as i32);
                 }
                 r
             }
