@@ -649,7 +649,7 @@ fn text_buffers_and_data_reach_the_app_and_their_return_codes() {
 /// new login starts with none.
 #[test]
 fn friends_and_groups_from_the_business_server() {
-    let mut s = connected();
+    let s = connected();
     assert_eq!(s.st.friend_ids(), Err(GV_ERR_NOTLOGIN));
     assert_eq!(s.st.group_ids(), Err(GV_ERR_NOTLOGIN));
     assert_eq!(s.st.friend_status(PEER), Err(GV_ERR_NOTLOGIN));
