@@ -178,6 +178,16 @@ DWORD BRAC_GetSDKOption(int optname, char *optval, int optlen);
 
 DWORD BRAC_GetUserInfo(DWORD dwUserId, DWORD dwInfoId, TCHAR *lpInfoValue, DWORD dwLen);
 
+DWORD BRAC_GetUserFriends(LPDWORD lpUserIDArray, ANYCHAT_REF(DWORD) dwUserNum);
+
+DWORD BRAC_GetFriendStatus(DWORD dwFriendUserId, ANYCHAT_REF(DWORD) dwStatus);
+
+DWORD BRAC_GetUserGroups(LPDWORD lpGroupIDArray, ANYCHAT_REF(DWORD) dwGroupNum);
+
+DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, ANYCHAT_REF(DWORD) dwUserNum);
+
+DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
+
 DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
                                DWORD dwWidth,
                                DWORD dwHeight,
@@ -373,16 +383,6 @@ DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,
                                DWORD dwFlags ANYCHAT_DEFAULT(0));
 
 DWORD BRAC_SDKControl(DWORD dwCtrlCode, CHAR *lpInParam, CHAR *lpResult, DWORD dwBufSize);
-
-DWORD BRAC_GetUserFriends(LPDWORD lpUserIDArray, ANYCHAT_REF(DWORD) dwUserNum);
-
-DWORD BRAC_GetFriendStatus(DWORD dwFriendUserId, ANYCHAT_REF(DWORD) dwStatus);
-
-DWORD BRAC_GetUserGroups(LPDWORD lpGroupIDArray, ANYCHAT_REF(DWORD) dwGroupNum);
-
-DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, ANYCHAT_REF(DWORD) dwUserNum);
-
-DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
 DWORD BRAC_UserInfoControl(DWORD dwUserId,
                            DWORD dwCtrlCode,

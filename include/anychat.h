@@ -10,6 +10,9 @@
 
 #include <stdint.h>
 
+// Address rules at most (`BLOCKIP` and `UNBLOCKIP` patterns).
+#define MAX_IP_RULES 1024
+
 #define TRUE 1
 
 #define FALSE 0
@@ -1228,6 +1231,25 @@
 
 #define AC_ERROR_VIDEOCALL_DISCONNECT 100106
 
+// What the business server may keep for one user (`BRAS_UserInfoControl`,
+// `BRAS_SetUserInfo`): the core server and the client library ignore
+// what goes beyond, so that a buggy business server costs bounded memory.
+// Groups per user.
+#define MAX_GROUPS 256
+
+// Friends per user.
+#define MAX_FRIENDS 4096
+
+// Infos (`BRAS_SetUserInfo` ids) per user.
+#define MAX_INFOS 32
+
+// Longest info value, in bytes (`BRAS_SetUserInfo`).
+#define MAX_INFO_LEN 2048
+
+// Longest group name, in bytes (`BRAS_USERINFO_CTRLCODE_ADDGROUP`), and
+// longest address pattern (`BLOCKIP` / `UNBLOCKIP`).
+#define MAX_GROUP_NAME_LEN 256
+
 typedef uint32_t DWORD;
 
 typedef char TCHAR;
@@ -1639,10 +1661,38 @@ DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
 // (int) and BUILDTIME (string). Others: 20.
 DWORD BRAC_GetSDKOption(int optname, char *optval, int optlen);
 
-// An info the business server set for a user (`BRAS_SetUserInfo`, seen by
-// this client through `WM_GV_USERINFOUPDATE(user, info id)`); self: -1.
-// Nothing set: 205; a NULL `lpInfoValue` or `dwLen` 0: 21.
+// An info the business server set (`BRAS_SetUserInfo`) for this user (-1)
+// or a friend of it, seen through `WM_GV_USERINFOUPDATE(user, info id)` (or
+// `(0, 0)` after a friend was added or a sync). Nothing set: 205; a NULL
+// `lpInfoValue` or `dwLen` 0: 21.
 DWORD BRAC_GetUserInfo(DWORD dwUserId, DWORD dwInfoId, TCHAR *lpInfoValue, DWORD dwLen);
+
+// The friends the business server gave this user (`BRAS_UserInfoControl`
+// ADDFRIEND, SETGROUPRELATION), in the order added, online or not. A NULL
+// `lpUserIDArray` writes their number to `dwUserNum`; else up to
+// `dwUserNum` ids are written and `dwUserNum` set to the number written.
+// Without a business server: none. A NULL `dwUserNum`: 21; not logged in: 208.
+DWORD BRAC_GetUserFriends(LPDWORD lpUserIDArray, DWORD *dwUserNum);
+
+// Writes to `dwStatus` whether a friend is online (1) or not (0); changes
+// arrive as `WM_GV_FRIENDSTATUS(friend, 1 or 0)`. Not a friend: 205; a
+// NULL `dwStatus`: 21; not logged in: 208.
+DWORD BRAC_GetFriendStatus(DWORD dwFriendUserId, DWORD *dwStatus);
+
+// The groups the business server gave this user (ADDGROUP), in the order
+// added, with the two-step habit of `BRAC_GetUserFriends`. Without a
+// business server: none. A NULL `dwGroupNum`: 21; not logged in: 208.
+DWORD BRAC_GetUserGroups(LPDWORD lpGroupIDArray, DWORD *dwGroupNum);
+
+// The friends in group `dwGroupId` (SETGROUPRELATION; a friend is in one
+// group at most), with the two-step habit of `BRAC_GetUserFriends`. A group
+// this user does not have or a NULL `dwUserNum`: 21; not logged in: 208.
+DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUserNum);
+
+// The name of group `dwGroupId` (ADDGROUP's `lpStrValue`), cut to `dwLen`
+// bytes with its NUL. A group this user does not have, a NULL
+// `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
+DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
 // Video input as raw frames: `pixFmt` RGB24, RGB32 or YUV420P, even
 // `dwWidth`/`dwHeight` up to 4096, `dwFps` 1…60; frames are H.264-encoded
@@ -1910,21 +1960,6 @@ DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,
 
 // Not supported (no SDK control codes): returns 20.
 DWORD BRAC_SDKControl(DWORD dwCtrlCode, CHAR *lpInParam, CHAR *lpResult, DWORD dwBufSize);
-
-// Not supported (no friend lists): returns 20; a NULL `dwUserNum`: 21.
-DWORD BRAC_GetUserFriends(LPDWORD lpUserIDArray, DWORD *dwUserNum);
-
-// Not supported (no friend lists): returns 20; a NULL `dwStatus`: 21.
-DWORD BRAC_GetFriendStatus(DWORD dwFriendUserId, DWORD *dwStatus);
-
-// Not supported (no user groups): returns 20; a NULL `dwGroupNum`: 21.
-DWORD BRAC_GetUserGroups(LPDWORD lpGroupIDArray, DWORD *dwGroupNum);
-
-// Not supported (no user groups): returns 20; a NULL `dwUserNum`: 21.
-DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUserNum);
-
-// Not supported (no user groups): returns 20; a NULL `lpGroupName` or `dwLen` 0: 21.
-DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
 // Not supported (no client-side user control): returns 20.
 DWORD BRAC_UserInfoControl(DWORD dwUserId,

@@ -10,6 +10,9 @@
 
 #include <stdint.h>
 
+// Address rules at most (`BLOCKIP` and `UNBLOCKIP` patterns).
+#define MAX_IP_RULES 1024
+
 #define BRAS_SERVERAPPMSG_CONNECTED 1
 
 #define BRAS_SERVERAPPMSG_DISCONNECT 2
@@ -107,6 +110,25 @@
 #define BRAS_CBTYPE_VIDEOCALL 18
 
 #define BRAS_CBTYPE_USERINFOCTRL 19
+
+// What the business server may keep for one user (`BRAS_UserInfoControl`,
+// `BRAS_SetUserInfo`): the core server and the client library ignore
+// what goes beyond, so that a buggy business server costs bounded memory.
+// Groups per user.
+#define MAX_GROUPS 256
+
+// Friends per user.
+#define MAX_FRIENDS 4096
+
+// Infos (`BRAS_SetUserInfo` ids) per user.
+#define MAX_INFOS 32
+
+// Longest info value, in bytes (`BRAS_SetUserInfo`).
+#define MAX_INFO_LEN 2048
+
+// Longest group name, in bytes (`BRAS_USERINFO_CTRLCODE_ADDGROUP`), and
+// longest address pattern (`BLOCKIP` / `UNBLOCKIP`).
+#define MAX_GROUP_NAME_LEN 256
 
 typedef uint32_t DWORD;
 
@@ -286,9 +308,20 @@ DWORD BRAS_VideoCallControl(DWORD dwEventType,
                             DWORD dwParam,
                             LPCTSTR lpUserStr);
 
-// `BRAS_USERINFO_CTRLCODE_KICKOUT`: the user is disconnected with
-// `WM_GV_LINKCLOSE(wParam, or 101 when 0)` and its call ends as for a lost
-// connection. Other codes: 20.
+// By code: KICKOUT disconnects the user with `WM_GV_LINKCLOSE(wParam, or
+// 101 when 0)`, its call ending as for a lost connection. ADDGROUP
+// (`wParam` group id, `lpStrValue` its name, at most 256 bytes; again:
+// renames), DELGROUP (`wParam`), ADDFRIEND and DELFRIEND (`wParam` the
+// friend's id), SETGROUPRELATION (`wParam` the group, 0 for none; `lParam`
+// the friend, made one if it is not): the user's client has the change at
+// once (`BRAC_GetUserFriends`…), and one `WM_GV_USERINFOUPDATE(0, 0)` per
+// burst of changes; SYNCDATA sends it all again. Lists exist while the user
+// is online (empty at login): a user not online is ignored. BLOCKIP /
+// UNBLOCKIP (`lpStrValue` an address pattern, `*` any run of characters):
+// clients from a blocked address are refused (203) until unblocked; an
+// UNBLOCKIP within a blocked pattern makes an exception. FUNCCTRL and the
+// APPDEFINE codes: 20 (not carried to clients). A bad id or string, an
+// unknown code: 21; link down: 101.
 DWORD BRAS_UserInfoControl(DWORD dwUserId,
                            DWORD dwCtrlCode,
                            DWORD wParam,
@@ -322,8 +355,10 @@ DWORD BRAS_SendBufToRoom(DWORD dwRoomId, LPCTSTR lpBuf, DWORD dwLen);
 DWORD BRAS_TransBuffer(DWORD dwUserId, LPBYTE lpBuf, DWORD dwLen);
 
 // Sets an info of a user (any `dwInfoId`; a NUL-terminated value of at
-// most 2,048 bytes): kept for `BRAS_GetUserInfo`, and sent to the user if
-// it is online (`WM_GV_USERINFOUPDATE(user, info id)`). `dwFlags` ignored.
+// most 2,048 bytes): kept for `BRAS_GetUserInfo`, and, if the user is
+// online, sent to it and to the users who have it as a friend
+// (`WM_GV_USERINFOUPDATE(user, info id)`, read with `BRAC_GetUserInfo`;
+// 32 info ids per user at most). `dwFlags` ignored.
 DWORD BRAS_SetUserInfo(DWORD dwUserId, DWORD dwInfoId, LPCTSTR lpInfoValue, DWORD dwFlags);
 
 // Reads an info set with `BRAS_SetUserInfo`. For a user logged in, info id

@@ -301,22 +301,28 @@ fn brac_stubs() {
         expect!(NOT, BRAC_QueryInfoFromServer(u, b, 64, b, &mut num, 0));
         expect!(NOT, BRAC_SDKControl(u, null_mut(), null_mut(), u));
         expect!(NOT, BRAC_SDKControl(u, b, b, 64));
-        expect!(BAD, BRAC_GetUserFriends(null_mut(), null_mut()));
-        expect!(NOT, BRAC_GetUserFriends(null_mut(), &mut num));
-        expect!(NOT, BRAC_GetUserFriends(ids.as_mut_ptr(), &mut num));
-        expect!(BAD, BRAC_GetFriendStatus(u, null_mut()));
-        expect!(NOT, BRAC_GetFriendStatus(u, &mut num));
-        expect!(BAD, BRAC_GetUserGroups(ids.as_mut_ptr(), null_mut()));
-        expect!(NOT, BRAC_GetUserGroups(null_mut(), &mut num));
-        expect!(BAD, BRAC_GetGroupFriends(u, null_mut(), null_mut()));
-        expect!(NOT, BRAC_GetGroupFriends(u, ids.as_mut_ptr(), &mut num));
-        // SAFETY: NULL or a live local buffer of the length given.
-        code!(unsafe { BRAC_GetUserInfo(u, u, null_mut(), 64) });
-        code!(unsafe { BRAC_GetUserInfo(u, u, b, 0) });
-        code!(unsafe { BRAC_GetUserInfo(u, u, b, 64) });
-        expect!(BAD, BRAC_GetGroupName(u, null_mut(), 64));
-        expect!(BAD, BRAC_GetGroupName(u, b, 0));
-        expect!(NOT, BRAC_GetGroupName(u, b, 64));
+        // SAFETY: NULL or live local buffers of the lengths given.
+        unsafe {
+            num = ids.len() as DWORD;
+            code!(BRAC_GetUserFriends(null_mut(), null_mut()));
+            code!(BRAC_GetUserFriends(null_mut(), &mut num));
+            num = ids.len() as DWORD;
+            code!(BRAC_GetUserFriends(ids.as_mut_ptr(), &mut num));
+            code!(BRAC_GetFriendStatus(u, null_mut()));
+            code!(BRAC_GetFriendStatus(u, &mut num));
+            num = ids.len() as DWORD;
+            code!(BRAC_GetUserGroups(ids.as_mut_ptr(), null_mut()));
+            code!(BRAC_GetUserGroups(null_mut(), &mut num));
+            code!(BRAC_GetGroupFriends(u, null_mut(), null_mut()));
+            num = ids.len() as DWORD;
+            code!(BRAC_GetGroupFriends(u, ids.as_mut_ptr(), &mut num));
+            code!(BRAC_GetUserInfo(u, u, null_mut(), 64));
+            code!(BRAC_GetUserInfo(u, u, b, 0));
+            code!(BRAC_GetUserInfo(u, u, b, 64));
+            code!(BRAC_GetGroupName(u, null_mut(), 64));
+            code!(BRAC_GetGroupName(u, b, 0));
+            code!(BRAC_GetGroupName(u, b, 64));
+        }
         expect!(NOT, BRAC_UserInfoControl(u, u, u, u, null()));
         expect!(NOT, BRAC_UserInfoControl(u, u, u, u, s));
         expect!(BAD, BRAC_ObjectGetIdList(u, null_mut(), null_mut()));

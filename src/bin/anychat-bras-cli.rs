@@ -6,7 +6,12 @@
 //! questions as its options say, and reads commands on standard input:
 //! `finish USER CODE [PARAM] [STR]`, `kick USER [CODE]`, `sendbuf USER TEXT`,
 //! `sendroom ROOM TEXT`, `transbuf USER TEXT`, `setinfo USER ID VALUE`, `getinfo USER ID`,
-//! `event TYPE USER CODE` (raw `BRAS_VideoCallControl`), `quit`.
+//! `event TYPE USER CODE` (raw `BRAS_VideoCallControl`), the
+//! `BRAS_UserInfoControl` codes `addgroup USER GROUP NAME`, `groupname USER
+//! GROUP NAME` (ADDGROUP again: a rename), `delgroup USER GROUP`, `addfriend
+//! USER FRIEND`, `delfriend USER FRIEND`, `setrelation USER GROUP FRIEND`,
+//! `sync USER`, `blockip PATTERN`, `unblockip PATTERN`, `control USER CODE
+//! WPARAM LPARAM [STR]` (any code), and `quit`.
 //!
 //! Options:
 //! - `--refuse-to USER:CODE` — a Request to USER is answered CODE (repeatable);
@@ -16,7 +21,14 @@
 //! - `--verify-refuse NAME:CODE` — the login of NAME is refused with CODE (repeatable);
 //! - `--verify-id NAME:ID` — NAME logs in with user id ID and level 7 (repeatable);
 //! - `--prepare-refuse ROOM:CODE` — entering ROOM is refused with CODE (repeatable);
-//! - `--timer-ms MS` — prints `timer` every MS milliseconds.
+//! - `--timer-ms MS` — prints `timer` every MS milliseconds;
+//! - `--call-center` — fills friends and groups from inside the login
+//!   callback as the vendor's call-center sample does: the newcomer gets
+//!   groups 1 "agents" and 2 "guests", every user online as a friend (in
+//!   group 2 when its name starts with `guest`, else 1) and infos 1 (its
+//!   name) and 2 (its address); every user online gets the newcomer the same
+//!   way; each is sent SYNCDATA. Prints `callcenter user=U friends=N` (or
+//!   `callcenter-error …` for a call that did not return 0).
 //!
 //! Every callback checks that it runs on the same thread as the previous
 //! ones and prints `THREAD CHANGED` otherwise. The library's warnings go to
@@ -41,10 +53,13 @@ struct Options {
     verify_id: HashMap<String, u32>,
     prepare_refuse: HashMap<u32, u32>,
     timer_ms: u32,
+    call_center: bool,
 }
 
 static OPTS: OnceLock<Options> = OnceLock::new();
 static CB_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
+/// `--call-center`: the users online (id, name), in login order.
+static ONLINE: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 
 fn opts() -> &'static Options {
     OPTS.get().expect("options set")
@@ -180,11 +195,52 @@ unsafe extern "system" fn on_login(user: DWORD, name: LPCTSTR, level: DWORD, ip:
     // SAFETY: NUL-terminated strings from the library.
     let (n, i) = unsafe { (text(name), text(ip)) };
     println!("login user={user} name={n} level={level} ip={i}");
+    if opts().call_center {
+        call_center_login(user, &n, &i);
+    }
+}
+
+/// `--call-center`: the vendor sample's login callback, re-entrant calls
+/// of `BRAS_UserInfoControl` and `BRAS_SetUserInfo` from inside it.
+fn call_center_login(user: DWORD, name: &str, ip: &str) {
+    let group_of = |name: &str| if name.starts_with("guest") { 2 } else { 1 };
+    let check = |what: &str, r: DWORD| {
+        if r != 0 {
+            println!("callcenter-error {what} {r}");
+        }
+    };
+    let mut online = ONLINE.lock().unwrap_or_else(|e| e.into_inner());
+    online.retain(|(id, _)| *id != user);
+    let (agents, guests) = (CString::new("agents").unwrap_or_default(), CString::new("guests").unwrap_or_default());
+    let (name_c, ip_c) = (CString::new(name).unwrap_or_default(), CString::new(ip).unwrap_or_default());
+    let null = std::ptr::null();
+    // SAFETY (all calls below): every pointer is a live CString or NULL.
+    unsafe {
+        check("addgroup", BRAS_UserInfoControl(user, BRAS_USERINFO_CTRLCODE_ADDGROUP, 1, 0, agents.as_ptr()));
+        check("addgroup", BRAS_UserInfoControl(user, BRAS_USERINFO_CTRLCODE_ADDGROUP, 2, 0, guests.as_ptr()));
+        for (other, other_name) in online.iter() {
+            check("addfriend", BRAS_UserInfoControl(user, BRAS_USERINFO_CTRLCODE_ADDFRIEND, *other, 0, null));
+            let g = group_of(other_name);
+            check("relation", BRAS_UserInfoControl(user, BRAS_USERINFO_CTRLCODE_SETGROUPRELATION, g, *other, null));
+        }
+        check("setinfo", BRAS_SetUserInfo(user, 1, name_c.as_ptr(), 0));
+        check("setinfo", BRAS_SetUserInfo(user, 2, ip_c.as_ptr(), 0));
+        for (other, _) in online.iter() {
+            check("addfriend", BRAS_UserInfoControl(*other, BRAS_USERINFO_CTRLCODE_ADDFRIEND, user, 0, null));
+            let g = group_of(name);
+            check("relation", BRAS_UserInfoControl(*other, BRAS_USERINFO_CTRLCODE_SETGROUPRELATION, g, user, null));
+            check("sync", BRAS_UserInfoControl(*other, BRAS_USERINFO_CTRLCODE_SYNCDATA, 0, 0, null));
+        }
+        check("sync", BRAS_UserInfoControl(user, BRAS_USERINFO_CTRLCODE_SYNCDATA, 0, 0, null));
+    }
+    println!("callcenter user={user} friends={}", online.len());
+    online.push((user, name.to_string()));
 }
 
 unsafe extern "system" fn on_logout_ex(user: DWORD, code: DWORD, _u: LPVOID) {
     same_thread();
     println!("logout user={user} code={code}");
+    ONLINE.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| *id != user);
 }
 
 unsafe extern "system" fn on_enter(user: DWORD, room: DWORD, _u: LPVOID) {
@@ -254,6 +310,7 @@ fn parse_args() -> Result<Options, String> {
                 o.finish_on_start = Some(val()?.parse().map_err(|_| "bad --finish-on-start".to_string())?)
             }
             "--timer-ms" => o.timer_ms = val()?.parse().map_err(|_| "bad --timer-ms".to_string())?,
+            "--call-center" => o.call_center = true,
             "-h" | "--help" => return Err("see the documentation at the top of src/bin/anychat-bras-cli.rs".into()),
             other => return Err(format!("unknown option '{other}'")),
         }
@@ -305,6 +362,29 @@ fn run_command(line: &str) -> Result<bool, String> {
                     println!("info {}", text(buf.as_ptr()));
                 }
                 r
+            }
+            "addgroup" | "groupname" | "delgroup" | "addfriend" | "delfriend" | "setrelation" | "sync" => {
+                let user = num(0)?;
+                let rest = CString::new(args.get(2..).map(|a| a.join(" ")).unwrap_or_default()).unwrap_or_default();
+                let (code, w, l, s) = match cmd {
+                    "addgroup" | "groupname" => (BRAS_USERINFO_CTRLCODE_ADDGROUP, num(1)?, 0, rest.as_ptr()),
+                    "delgroup" => (BRAS_USERINFO_CTRLCODE_DELGROUP, num(1)?, 0, std::ptr::null()),
+                    "addfriend" => (BRAS_USERINFO_CTRLCODE_ADDFRIEND, num(1)?, 0, std::ptr::null()),
+                    "delfriend" => (BRAS_USERINFO_CTRLCODE_DELFRIEND, num(1)?, 0, std::ptr::null()),
+                    "setrelation" => (BRAS_USERINFO_CTRLCODE_SETGROUPRELATION, num(1)?, num(2)?, std::ptr::null()),
+                    _ => (BRAS_USERINFO_CTRLCODE_SYNCDATA, 0, 0, std::ptr::null()),
+                };
+                BRAS_UserInfoControl(user, code, w, l, s)
+            }
+            "blockip" | "unblockip" => {
+                let p = CString::new(args.first().copied().unwrap_or_default()).unwrap_or_default();
+                let code =
+                    if cmd == "blockip" { BRAS_USERINFO_CTRLCODE_BLOCKIP } else { BRAS_USERINFO_CTRLCODE_UNBLOCKIP };
+                BRAS_UserInfoControl(0, code, 0, 0, p.as_ptr())
+            }
+            "control" => {
+                let s = CString::new(args.get(4..).map(|a| a.join(" ")).unwrap_or_default()).unwrap_or_default();
+                BRAS_UserInfoControl(num(0)?, num(1)?, num(2)?, num(3)?, s.as_ptr())
             }
             "quit" => return Ok(false),
             _ => return Err(format!("unknown command '{cmd}'")),

@@ -19,8 +19,10 @@
 //! `roomusers ROOM`, `name USER`, `nick USER`, `status`, `selfid`, `sleep
 //! MS`, `quit`, `loginex NICK ID [STRID]`, `text USER SECRET MSG`, `trans
 //! USER DATA`, `transex USER W L DATA`, `camera USER 0|1`, `mic USER 0|1`,
-//! `camstate USER`, `micstate USER`, `level USER`, `roomname ROOM`. User and
-//! room ids accept `-1`. Text, buffers and filter data received are printed
+//! `camstate USER`, `micstate USER`, `level USER`, `roomname ROOM`,
+//! `friends`, `groups`, `groupfriends GROUP` (printed `friends 5,7`, `groups
+//! 1,2`, `groupfriends 1 5,7`, in the library's order), `groupname GROUP`,
+//! `friendstatus USER`, `userinfo USER ID`. User and room ids accept `-1`. Text, buffers and filter data received are printed
 //! as `text …`, `trans …`, `transex …`, `filter …` lines.
 //!
 //! Options: `--auto-accept` answers every Request with Reply 0 and
@@ -61,6 +63,7 @@ fn notify_name(msg: u32) -> String {
         WM_GV_ONLINEUSER => "ONLINEUSER".into(),
         WM_GV_CAMERASTATE => "CAMERASTATE".into(),
         WM_GV_USERINFOUPDATE => "USERINFOUPDATE".into(),
+        WM_GV_FRIENDSTATUS => "FRIENDSTATUS".into(),
         other => format!("MSG{other}"),
     }
 }
@@ -481,6 +484,52 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let r = BRAC_QueryUserState(u32::MAX, info as i32, &mut v as *mut u32 as *mut c_char, 4);
                 if r == 0 {
                     println!("{cmd} {}", v as i32);
+                }
+                r
+            }
+            "friends" | "groups" | "groupfriends" => {
+                let group = id(args.first().copied());
+                let list = |arr: *mut u32, n: &mut DWORD| match (cmd, group) {
+                    ("friends", _) => BRAC_GetUserFriends(arr, n),
+                    ("groups", _) => BRAC_GetUserGroups(arr, n),
+                    (_, Some(g)) => BRAC_GetGroupFriends(g, arr, n),
+                    _ => GV_ERR_FUNCOPTERROR,
+                };
+                let mut n: DWORD = 0;
+                let mut r = list(std::ptr::null_mut(), &mut n);
+                if r == 0 {
+                    let mut ids = vec![0u32; n as usize];
+                    r = list(ids.as_mut_ptr(), &mut n);
+                    ids.truncate(n as usize);
+                    let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                    match group.filter(|_| cmd == "groupfriends") {
+                        Some(g) => println!("{cmd} {g} {}", ids.join(",")),
+                        None => println!("{cmd} {}", ids.join(",")),
+                    }
+                }
+                r
+            }
+            "groupname" | "userinfo" => {
+                let a = id(args.first().copied()).ok_or_else(bad)?;
+                let mut buf = [0 as c_char; 2100];
+                let (r, what) = if cmd == "groupname" {
+                    (BRAC_GetGroupName(a, buf.as_mut_ptr(), buf.len() as DWORD), format!("{}", a as i32))
+                } else {
+                    let info = id(args.get(1).copied()).ok_or_else(bad)?;
+                    (BRAC_GetUserInfo(a, info, buf.as_mut_ptr(), buf.len() as DWORD), format!("{} {info}", a as i32))
+                };
+                if r == 0 {
+                    let v = CStr::from_ptr(buf.as_ptr());
+                    println!("{cmd} {what} {}", String::from_utf8_lossy(v.to_bytes()));
+                }
+                r
+            }
+            "friendstatus" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let mut v: DWORD = 0;
+                let r = BRAC_GetFriendStatus(user, &mut v);
+                if r == 0 {
+                    println!("friendstatus {} {v}", user as i32);
                 }
                 r
             }

@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 
 use crate::net::link::{NetThread, TlsEnv};
 use crate::wire::constants::*;
-use crate::wire::protocol::{CallEvent, ClientMsg, MAX_BLOB_LEN};
+use crate::wire::protocol::{CallEvent, ClientMsg, MAX_BLOB_LEN, MAX_GROUP_NAME_LEN};
 
 pub use self::engine::{Answer, BizEvent, BizState, Command, Engine, BACKOFF_MAX, BACKOFF_MIN, CONNECT_TIMEOUT};
 pub use self::runtime::BizSink;
@@ -135,12 +135,12 @@ impl Business {
         self.send_linked(ClientMsg::BizVideoCall(ev))
     }
 
-    /// `BRAS_UserInfoControl`: KICKOUT only.
+    /// `BRAS_UserInfoControl` (see [`user_control_msg`]).
     pub fn user_control(&self, user_id: u32, ctrl: u32, wparam: u32, lparam: u32, text: &[u8]) -> Code {
-        if ctrl != BRAS_USERINFO_CTRLCODE_KICKOUT {
-            return GV_ERR_FUNCNOTALLOW;
+        match user_control_msg(user_id, ctrl, wparam, lparam, text) {
+            Ok(msg) => self.send_linked(msg),
+            Err(code) => code,
         }
-        self.send_linked(ClientMsg::BizUserControl { user_id, ctrl, wparam, lparam, text: text.to_vec() })
     }
 
     /// `BRAS_SendBufToUser`.
@@ -175,6 +175,43 @@ impl Business {
     pub fn shutdown(&self) {
         self.net.stop(ToNet::Command(Command::Shutdown));
     }
+}
+
+/// The message of a `BRAS_UserInfoControl`, or the code it returns at once:
+/// 21 for an argument out of range (a user, friend or group id 0 or -1
+/// where one is needed, a group name or address pattern over 256 bytes, an
+/// empty pattern, an unknown code below `APPDEFINE`), 20 for FUNCCTRL and
+/// the app-defined codes (`APPDEFINE` and above), which this product does
+/// not carry to clients.
+pub fn user_control_msg(user_id: u32, ctrl: u32, wparam: u32, lparam: u32, text: &[u8]) -> Result<ClientMsg, Code> {
+    let id_ok = |id: u32| id != 0 && id != u32::MAX;
+    let ok = match ctrl {
+        BRAS_USERINFO_CTRLCODE_KICKOUT => true,
+        BRAS_USERINFO_CTRLCODE_SYNCDATA => id_ok(user_id),
+        BRAS_USERINFO_CTRLCODE_BLOCKIP | BRAS_USERINFO_CTRLCODE_UNBLOCKIP => {
+            !text.is_empty() && text.len() <= MAX_GROUP_NAME_LEN
+        }
+        BRAS_USERINFO_CTRLCODE_ADDGROUP => id_ok(user_id) && id_ok(wparam) && text.len() <= MAX_GROUP_NAME_LEN,
+        BRAS_USERINFO_CTRLCODE_DELGROUP | BRAS_USERINFO_CTRLCODE_ADDFRIEND | BRAS_USERINFO_CTRLCODE_DELFRIEND => {
+            id_ok(user_id) && id_ok(wparam)
+        }
+        // wParam the group (0: none), lParam the friend.
+        BRAS_USERINFO_CTRLCODE_SETGROUPRELATION => id_ok(user_id) && wparam != u32::MAX && id_ok(lparam),
+        BRAS_USERINFO_CTRLCODE_FUNCCTRL => return Err(GV_ERR_FUNCNOTALLOW),
+        c if c >= BRAS_USERINFO_CTRLCODE_APPDEFINE => return Err(GV_ERR_FUNCNOTALLOW),
+        _ => false,
+    };
+    if !ok {
+        return Err(GV_ERR_FUNCOPTERROR);
+    }
+    // Only the strings the core server uses travel.
+    let text = match ctrl {
+        BRAS_USERINFO_CTRLCODE_ADDGROUP | BRAS_USERINFO_CTRLCODE_BLOCKIP | BRAS_USERINFO_CTRLCODE_UNBLOCKIP => {
+            text.to_vec()
+        }
+        _ => Vec::new(),
+    };
+    Ok(ClientMsg::BizUserControl { user_id, ctrl, wparam, lparam, text })
 }
 
 impl Business {

@@ -474,6 +474,50 @@ fn an_internal_error_is_reported_as_the_link_going_down() {
     s.expect_nothing();
 }
 
+/// `BRAS_UserInfoControl`'s checks: what each code sends (only the strings
+/// the core server uses travel) and the codes it returns at once.
+#[test]
+fn user_control_codes() {
+    use super::user_control_msg as msg;
+    let ctl = |user_id, ctrl, wparam, lparam, text: &[u8]| {
+        Ok(ClientMsg::BizUserControl { user_id, ctrl, wparam, lparam, text: text.to_vec() })
+    };
+    let long = vec![b'x'; 257];
+    assert_eq!(msg(5, BRAS_USERINFO_CTRLCODE_KICKOUT, 7, 8, b"bye"), ctl(5, 1, 7, 8, b""));
+    assert_eq!(msg(5, BRAS_USERINFO_CTRLCODE_SYNCDATA, 1, 2, b"x"), ctl(5, 2, 1, 2, b""));
+    assert_eq!(msg(5, BRAS_USERINFO_CTRLCODE_ADDGROUP, 1, 0, "好友".as_bytes()), ctl(5, 20, 1, 0, "好友".as_bytes()));
+    assert_eq!(msg(5, BRAS_USERINFO_CTRLCODE_ADDGROUP, 1, 0, b""), ctl(5, 20, 1, 0, b""));
+    assert_eq!(msg(5, BRAS_USERINFO_CTRLCODE_DELGROUP, 1, 0, b"x"), ctl(5, 21, 1, 0, b""));
+    assert_eq!(msg(5, BRAS_USERINFO_CTRLCODE_ADDFRIEND, 6, 0, b""), ctl(5, 22, 6, 0, b""));
+    assert_eq!(msg(5, BRAS_USERINFO_CTRLCODE_DELFRIEND, 6, 0, b""), ctl(5, 23, 6, 0, b""));
+    assert_eq!(msg(5, BRAS_USERINFO_CTRLCODE_SETGROUPRELATION, 1, 6, b""), ctl(5, 24, 1, 6, b""));
+    assert_eq!(msg(5, BRAS_USERINFO_CTRLCODE_SETGROUPRELATION, 0, 6, b""), ctl(5, 24, 0, 6, b""));
+    assert_eq!(msg(0, BRAS_USERINFO_CTRLCODE_BLOCKIP, 0, 0, b"10.*"), ctl(0, 4, 0, 0, b"10.*"));
+    assert_eq!(msg(0, BRAS_USERINFO_CTRLCODE_UNBLOCKIP, 0, 0, b"10.*"), ctl(0, 5, 0, 0, b"10.*"));
+    for (user, ctrl, w, l, text) in [
+        (0, BRAS_USERINFO_CTRLCODE_SYNCDATA, 0, 0, &b""[..]),
+        (u32::MAX, BRAS_USERINFO_CTRLCODE_ADDFRIEND, 6, 0, b""),
+        (5, BRAS_USERINFO_CTRLCODE_ADDFRIEND, 0, 0, b""),
+        (5, BRAS_USERINFO_CTRLCODE_DELFRIEND, u32::MAX, 0, b""),
+        (5, BRAS_USERINFO_CTRLCODE_ADDGROUP, 0, 0, b"g"),
+        (5, BRAS_USERINFO_CTRLCODE_ADDGROUP, 1, 0, &long),
+        (5, BRAS_USERINFO_CTRLCODE_DELGROUP, u32::MAX, 0, b""),
+        (5, BRAS_USERINFO_CTRLCODE_SETGROUPRELATION, 1, 0, b""),
+        (5, BRAS_USERINFO_CTRLCODE_SETGROUPRELATION, u32::MAX, 6, b""),
+        (0, BRAS_USERINFO_CTRLCODE_BLOCKIP, 0, 0, b""),
+        (0, BRAS_USERINFO_CTRLCODE_UNBLOCKIP, 0, 0, &long),
+        (5, 0, 0, 0, b""),
+        (5, 6, 0, 0, b""),
+        (5, 25, 0, 0, b""),
+        (5, 99, 0, 0, b""),
+    ] {
+        assert_eq!(msg(user, ctrl, w, l, text), Err(GV_ERR_FUNCOPTERROR), "{user} {ctrl} {w} {l}");
+    }
+    for ctrl in [BRAS_USERINFO_CTRLCODE_FUNCCTRL, BRAS_USERINFO_CTRLCODE_APPDEFINE, 101, u32::MAX] {
+        assert_eq!(msg(5, ctrl, 1, 1, b"x"), Err(GV_ERR_FUNCNOTALLOW), "{ctrl}");
+    }
+}
+
 /// The engine is pure: no I/O, thread, clock, lock or channel, and no
 /// import of the layers above it.
 #[test]

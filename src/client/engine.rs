@@ -462,6 +462,9 @@ impl Engine {
                 if code == 0 {
                     st.logged_in = true;
                     st.self_id = Some(user_id);
+                    // A session's friends, groups and infos start empty.
+                    st.friends.clear();
+                    st.infos.clear();
                     let (camera, mic) = (GV_CAMERA_STATE_NORMAL, GV_AUDIO_STATE_NORMAL);
                     st.users.insert(user_id, UserInfo { name, nick, level, camera, mic });
                     st.status = 2;
@@ -557,6 +560,18 @@ impl Engine {
             ServerMsg::UserInfo { user_id, info_id, value } => {
                 st.infos.insert((user_id, info_id), value);
                 self.notify(WM_GV_USERINFOUPDATE, user_id, info_id);
+            }
+            m @ (ServerMsg::UserDataReset
+            | ServerMsg::GroupSet { .. }
+            | ServerMsg::GroupGone { .. }
+            | ServerMsg::FriendSet { .. }
+            | ServerMsg::FriendGone { .. }
+            | ServerMsg::FriendStatus { .. }
+            | ServerMsg::SyncInfo { .. }
+            | ServerMsg::UserDataUpdated) => {
+                if let Some((msg, wparam, lparam)) = super::friends::on_message(st, m) {
+                    self.notify(msg, wparam, lparam);
+                }
             }
             other => tracing::debug!(?other, "ignored: not a client message"),
         }

@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod friends;
 mod runtime;
 pub mod state;
 #[cfg(test)]

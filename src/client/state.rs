@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use super::friends::Friends;
 use crate::wire::constants::*;
 use crate::wire::protocol::{CallEvent, ClientMsg, RoomUser, DEVICE_CAMERA, MAX_BLOB_LEN, MEDIA_AUDIO, MEDIA_VIDEO};
 
@@ -105,6 +106,8 @@ pub struct State {
     pub users: HashMap<u32, UserInfo>,
     /// Infos the business server set (`BRAS_SetUserInfo`), by (user, info id).
     pub infos: HashMap<(u32, u32), Vec<u8>>,
+    /// Friends and groups the business server set (`friends.rs`).
+    pub friends: Friends,
     /// Room name of the last `BRAC_EnterRoomEx`, until its answer.
     pub(crate) pending_room_name: Option<Vec<u8>>,
     /// Last task id given to a `BRAC_TransBuffer(Ex)`.
@@ -138,6 +141,7 @@ impl State {
             room_users: Vec::new(),
             users: HashMap::new(),
             infos: HashMap::new(),
+            friends: Friends::default(),
             pending_room_name: None,
             next_task: 0,
             streams: HashMap::new(),

@@ -641,6 +641,94 @@ fn text_buffers_and_data_reach_the_app_and_their_return_codes() {
     assert_eq!(s.st.infos.get(&(ME, 3)), Some(&b"v".to_vec()));
 }
 
+/// Friends and groups from the business server: the lists follow the
+/// server's messages without a notification each, `UserDataUpdated` is
+/// `WM_GV_USERINFOUPDATE(0, 0)`, `FriendStatus` is `WM_GV_FRIENDSTATUS`,
+/// `SyncInfo` is kept quietly, `UserDataReset` starts over; the API reads
+/// them (208 before login, empty lists without a business server), and a
+/// new login starts with none.
+#[test]
+fn friends_and_groups_from_the_business_server() {
+    let s = connected();
+    assert_eq!(s.st.friend_ids(), Err(GV_ERR_NOTLOGIN));
+    assert_eq!(s.st.group_ids(), Err(GV_ERR_NOTLOGIN));
+    assert_eq!(s.st.friend_status(PEER), Err(GV_ERR_NOTLOGIN));
+    let mut s = logged_in();
+    assert_eq!(s.st.friend_ids(), Ok(vec![]));
+    assert_eq!(s.st.group_ids(), Ok(vec![]));
+    assert_eq!(s.st.friend_status(PEER), Err(GV_ERR_INVALID_USERID));
+    assert_eq!(s.st.group_friends(1), Err(GV_ERR_FUNCOPTERROR));
+    assert_eq!(s.st.group_name(1), Err(GV_ERR_FUNCOPTERROR));
+
+    for m in [
+        ServerMsg::GroupSet { group_id: 1, name: b"agents".to_vec() },
+        ServerMsg::GroupSet { group_id: 2, name: b"guests".to_vec() },
+        ServerMsg::FriendSet { user_id: PEER, online: true, group: 1 },
+        ServerMsg::FriendSet { user_id: OTHER, online: false, group: 0 },
+        ServerMsg::SyncInfo { user_id: PEER, info_id: 1, value: b"Peer".to_vec() },
+        ServerMsg::FriendSet { user_id: OTHER, online: false, group: 2 },
+        ServerMsg::GroupSet { group_id: 1, name: b"team".to_vec() },
+    ] {
+        s.server(m);
+    }
+    s.expect_nothing();
+    s.server(ServerMsg::UserDataUpdated);
+    s.expect(vec![notify(WM_GV_USERINFOUPDATE, 0, 0)]);
+    assert_eq!(s.st.friend_ids(), Ok(vec![PEER, OTHER]));
+    assert_eq!(s.st.group_ids(), Ok(vec![1, 2]));
+    assert_eq!(s.st.group_friends(1), Ok(vec![PEER]));
+    assert_eq!(s.st.group_friends(2), Ok(vec![OTHER]));
+    assert_eq!(s.st.group_name(1), Ok(b"team".to_vec()));
+    assert_eq!(s.st.friend_status(PEER), Ok(1));
+    assert_eq!(s.st.friend_status(OTHER), Ok(0));
+    assert_eq!(s.st.infos.get(&(PEER, 1)), Some(&b"Peer".to_vec()));
+
+    s.server(ServerMsg::FriendStatus { user_id: OTHER, online: true });
+    s.server(ServerMsg::FriendStatus { user_id: PEER, online: false });
+    s.expect(vec![notify(WM_GV_FRIENDSTATUS, OTHER, 1), notify(WM_GV_FRIENDSTATUS, PEER, 0)]);
+    assert_eq!(s.st.friend_status(OTHER), Ok(1));
+    assert_eq!(s.st.friend_status(PEER), Ok(0));
+
+    // A group removed leaves its friends in none; a friend removed.
+    s.server(ServerMsg::GroupGone { group_id: 2 });
+    s.server(ServerMsg::FriendGone { user_id: PEER });
+    assert_eq!(s.st.group_ids(), Ok(vec![1]));
+    assert_eq!(s.st.group_friends(2), Err(GV_ERR_FUNCOPTERROR));
+    assert_eq!(s.st.group_friends(1), Ok(vec![]));
+    assert_eq!(s.st.friend_ids(), Ok(vec![OTHER]));
+    assert_eq!(s.st.friend_status(PEER), Err(GV_ERR_INVALID_USERID));
+
+    // A sync starts over.
+    s.server(ServerMsg::UserDataReset);
+    s.server(ServerMsg::FriendSet { user_id: PEER, online: true, group: 0 });
+    s.server(ServerMsg::UserDataUpdated);
+    s.expect(vec![notify(WM_GV_USERINFOUPDATE, 0, 0)]);
+    assert_eq!(s.st.friend_ids(), Ok(vec![PEER]));
+    assert_eq!(s.st.group_ids(), Ok(vec![]));
+
+    // Logged out: 208; logged in again: nothing left.
+    assert_eq!(s.api_logout(), 0);
+    assert_eq!(s.st.friend_ids(), Err(GV_ERR_NOTLOGIN));
+    let mut s = connected_again(s);
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.server(login_result(ME, 0));
+    s.drain();
+    assert_eq!(s.st.friend_ids(), Ok(vec![]));
+    assert!(s.st.infos.is_empty());
+}
+
+/// The same engine and state connected again after a logout.
+fn connected_again(mut s: Sim) -> Sim {
+    s.drain();
+    s.lose(LinkLoss::Closed);
+    s.api_connect();
+    s.resolved(2, addrs());
+    s.link_up();
+    s.server(welcome(15_000));
+    s.drain();
+    s
+}
+
 #[test]
 fn devices_of_self_and_subscriptions_to_others() {
     let mut s = logged_in();
@@ -1258,7 +1346,11 @@ fn an_internal_error_is_reported_as_a_lost_link() {
 /// channel, and no import of the layers above them.
 #[test]
 fn the_engine_and_the_state_do_no_io() {
-    for (file, text) in [("engine.rs", include_str!("engine.rs")), ("state.rs", include_str!("state.rs"))] {
+    for (file, text) in [
+        ("engine.rs", include_str!("engine.rs")),
+        ("state.rs", include_str!("state.rs")),
+        ("friends.rs", include_str!("friends.rs")),
+    ] {
         for banned in [
             "crate::net",
             "crate::codec",

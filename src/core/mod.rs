@@ -26,8 +26,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::wire::constants::*;
+mod friends;
 pub mod limits;
 
+use self::friends::Profile;
 use self::limits::{Attempts, Buckets, Class, Rate, RateAction, RateLimits, CLASSES};
 use crate::wire::protocol::{
     CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
@@ -122,6 +124,12 @@ pub struct Stats {
     pub id_claims_refused: u64,
     /// Media subscriptions refused (the target cannot be seen).
     pub subscriptions_refused: u64,
+    /// Friends, groups, infos and address rules the business server set
+    /// beyond their limits, ignored.
+    pub user_data_refused: u64,
+    /// Client connections and logins refused for a blocked address
+    /// (`BRAS_USERINFO_CTRLCODE_BLOCKIP`).
+    pub ip_refusals: u64,
 }
 
 /// What the core asks the event loop to do.
@@ -194,6 +202,8 @@ struct User {
     /// request waits for [`KEY_FRAME_INTERVAL`] to pass.
     key_frame_asked: Option<Instant>,
     key_frame_due: bool,
+    /// Friends, groups and infos the business server set (`friends.rs`).
+    profile: Profile,
 }
 
 /// What a Login or LoginEx asks for.
@@ -277,6 +287,8 @@ enum Timer {
     Query(u32),
     Login(ConnId),
     KeyFrame(u32),
+    /// The end of a burst of changes to users' friends and groups.
+    UserData,
 }
 
 /// A question put to the business server, waiting for its answer.
@@ -362,6 +374,12 @@ pub struct Core {
     /// Tokens handed out (with `config.seed`, makes the next one).
     tokens_made: u64,
     stats: Stats,
+    /// For each user id, the users online who have it as a friend.
+    friend_of: HashMap<u32, Vec<u32>>,
+    /// Users whose friends or groups changed in the current burst.
+    notices: Vec<u32>,
+    /// `BLOCKIP` (true) and `UNBLOCKIP` (false) address patterns.
+    ip_rules: Vec<(Vec<u8>, bool)>,
 }
 
 impl Core {
@@ -389,6 +407,9 @@ impl Core {
             secret_tries: HashMap::new(),
             tokens_made: 0,
             stats: Stats::default(),
+            friend_of: HashMap::new(),
+            notices: Vec::new(),
+            ip_rules: Vec::new(),
             config,
         }
     }
@@ -408,12 +429,14 @@ impl Core {
         fn big<K, V>(m: &HashMap<K, V>) -> bool {
             m.capacity() > 1024 && m.len() * 4 < m.capacity()
         }
-        let shrink = big(&self.conns) || big(&self.users) || big(&self.calls) || big(&self.rooms);
+        let shrink =
+            big(&self.conns) || big(&self.users) || big(&self.calls) || big(&self.rooms) || big(&self.friend_of);
         if shrink {
             self.conns.shrink_to_fit();
             self.users.shrink_to_fit();
             self.calls.shrink_to_fit();
             self.rooms.shrink_to_fit();
+            self.friend_of.shrink_to_fit();
             self.timers_compact_at = 0;
             self.compact_timers();
         }
@@ -559,6 +582,7 @@ impl Core {
                         self.request_key_frame(now, uid);
                     }
                 }
+                Timer::UserData => self.send_notices(),
             }
         }
     }
@@ -634,6 +658,10 @@ impl Core {
         } else if business_port {
             let ip = c.ip.clone();
             self.business_refusal(now, conn, &ip, &secret, token)
+        } else if self.ip_blocked(&c.ip) {
+            tracing::info!(conn = %conn, ip = %c.ip, "connection refused: its address is blocked");
+            self.stats.ip_refusals += 1;
+            Some(GV_ERR_IPADDR_LOCK)
         } else {
             None
         };
@@ -1053,9 +1081,10 @@ impl Core {
                 let msg = ServerMsg::TransBuffer { from: 0, ex: false, wparam: 0, lparam: 0, task_id: 0, data };
                 self.send_user(user_id, msg);
             }
-            ClientMsg::BizSetUserInfo { user_id, info_id, value } => {
-                self.send_user(user_id, ServerMsg::UserInfo { user_id, info_id, value });
+            ClientMsg::BizUserControl { user_id, ctrl, wparam, lparam, text } => {
+                self.user_control(now, user_id, ctrl, wparam, lparam, text);
             }
+            ClientMsg::BizSetUserInfo { user_id, info_id, value } => self.set_info(user_id, info_id, value),
             other => tracing::debug!(?other, "ignored: not a business server's message"),
         }
     }
@@ -1171,6 +1200,12 @@ impl Core {
             self.refuse_login(conn, ask.name, GV_ERR_SERVERSDK_FAIL);
             return;
         }
+        if self.conns.get(&conn).is_some_and(|c| self.ip_blocked(&c.ip)) {
+            tracing::info!(conn = %conn, "login refused: its address is blocked");
+            self.stats.ip_refusals += 1;
+            self.refuse_login(conn, ask.name, GV_ERR_IPADDR_LOCK);
+            return;
+        }
         let ip = self.conns.get(&conn).map(|c| c.ip.clone().into_bytes()).unwrap_or_default();
         let (name, user_id) = (ask.name.clone(), ask.app_id);
         let query = Query::Login { conn, ask: ask.clone() };
@@ -1237,6 +1272,7 @@ impl Core {
             subscribed_to: Vec::new(),
             key_frame_asked: None,
             key_frame_due: false,
+            profile: Profile::default(),
         };
         self.users.insert(uid, user);
         let ip = match self.conns.get_mut(&conn) {
@@ -1249,6 +1285,7 @@ impl Core {
         tracing::info!(user = uid, name = %String::from_utf8_lossy(&name), conn = %conn, "login");
         self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone(), level, nick });
         self.send_business(ServerMsg::BizUserLogin { user_id: uid, name, level, ip });
+        self.friend_status(uid, true);
     }
 
     /// Forgets the connection (and its user's session) and asks the loop to
@@ -1301,6 +1338,7 @@ impl Core {
                 }
             }
         }
+        self.user_data_gone(uid, user.profile);
     }
 
     fn depart_call(&mut self, uid: u32, call_id: u64, how: Departure) {
@@ -1417,12 +1455,13 @@ impl Core {
             return;
         }
         let (calls, conns, queries) = (&self.calls, &self.conns, &self.queries);
-        let users = &self.users;
+        let (users, notices) = (&self.users, &self.notices);
         self.timers.retain(|Reverse((_, t))| match t {
             Timer::Keepalive(c) | Timer::Login(c) => conns.contains_key(c),
             Timer::KeyFrame(u) => users.get(u).is_some_and(|u| u.key_frame_due),
             Timer::Ring(id) => calls.get(id).is_some_and(|c| matches!(c.state, CallState::Ringing { .. })),
             Timer::Query(q) => queries.contains_key(q),
+            Timer::UserData => !notices.is_empty(),
         });
         self.timers.shrink_to(self.timers.len() * 2);
         self.timers_compact_at = (self.timers.len() * 4).max(MIN_TIMERS_COMPACT);

@@ -2580,13 +2580,9 @@ fn business_kickout_closes_the_users_connection() {
     assert_eq!(w.core.online_users(), 1);
     w.kick(&bs, a.id, 0);
     w.kick(&bs, 987_654, 0);
-    for ctrl in [
-        BRAS_USERINFO_CTRLCODE_SYNCDATA,
-        BRAS_USERINFO_CTRLCODE_FUNCCTRL,
-        BRAS_USERINFO_CTRLCODE_BLOCKIP,
-        BRAS_USERINFO_CTRLCODE_APPDEFINE,
-        0,
-    ] {
+    // Codes the core does nothing with (the library refuses them), and a
+    // BLOCKIP without a pattern.
+    for ctrl in [BRAS_USERINFO_CTRLCODE_FUNCCTRL, BRAS_USERINFO_CTRLCODE_BLOCKIP, BRAS_USERINFO_CTRLCODE_APPDEFINE, 0] {
         w.biz(&bs, ClientMsg::BizUserControl { user_id: c.id, ctrl, wparam: 0, lparam: 0, text: Vec::new() });
     }
     w.drain().expect_nothing();
@@ -3387,4 +3383,328 @@ fn messages_after_a_login_being_verified_wait_for_the_answer() {
     w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 200, user_id: 0, level: 0, nick: vec![] });
     assert_eq!(w.drain().resumed, vec![other]);
     assert_eq!(w.core.read_pause(other, w.now), None);
+}
+
+// ----- friends, groups and user infos (`friends.rs`) -----------------------------
+
+const ADDGROUP: u32 = BRAS_USERINFO_CTRLCODE_ADDGROUP;
+const DELGROUP: u32 = BRAS_USERINFO_CTRLCODE_DELGROUP;
+const ADDFRIEND: u32 = BRAS_USERINFO_CTRLCODE_ADDFRIEND;
+const DELFRIEND: u32 = BRAS_USERINFO_CTRLCODE_DELFRIEND;
+const RELATION: u32 = BRAS_USERINFO_CTRLCODE_SETGROUPRELATION;
+const SYNCDATA: u32 = BRAS_USERINFO_CTRLCODE_SYNCDATA;
+
+impl World {
+    /// `BRAS_UserInfoControl(user, ctrl, wparam, lparam, text)`.
+    fn control(&mut self, bs: &Biz, user: u32, ctrl: u32, wparam: u32, lparam: u32, text: &str) {
+        let text = text.as_bytes().to_vec();
+        self.biz(bs, ClientMsg::BizUserControl { user_id: user, ctrl, wparam, lparam, text });
+    }
+
+    /// `BRAS_SetUserInfo(user, info_id, value)`.
+    fn set_info(&mut self, bs: &Biz, user: u32, info_id: u32, value: &str) {
+        self.biz(bs, ClientMsg::BizSetUserInfo { user_id: user, info_id, value: value.as_bytes().to_vec() });
+    }
+
+    /// The end of the loop's turn: the core's timers due now run.
+    fn end_of_burst(&mut self) {
+        self.core.on_timeout(self.now);
+        self.pump();
+    }
+}
+
+fn group_set(group_id: u32, name: &str) -> ServerMsg {
+    ServerMsg::GroupSet { group_id, name: name.as_bytes().to_vec() }
+}
+
+fn friend_set(u: &User, online: bool, group: u32) -> ServerMsg {
+    ServerMsg::FriendSet { user_id: u.id, online, group }
+}
+
+fn sync_info(u: &User, info_id: u32, value: &str) -> ServerMsg {
+    ServerMsg::SyncInfo { user_id: u.id, info_id, value: value.as_bytes().to_vec() }
+}
+
+fn user_info(u: &User, info_id: u32, value: &str) -> ServerMsg {
+    ServerMsg::UserInfo { user_id: u.id, info_id, value: value.as_bytes().to_vec() }
+}
+
+/// The business server fills a user's groups and friends: each change
+/// reaches the user at once, and one `UserDataUpdated` follows at the end
+/// of the burst. SETGROUPRELATION puts a friend in one group (adding it as
+/// a friend if needed); a group that does not exist: ignored; a rename is
+/// ADDGROUP again; DELGROUP leaves its friends in no group; repeats change
+/// nothing.
+#[test]
+fn friends_lists_filled_and_each_change_sent_with_one_notice_per_burst() {
+    let (mut w, a, b, c) = three();
+    let bs = w.link_business();
+    let d = w.login_verified(&bs, "dave");
+    w.control(&bs, a.id, ADDGROUP, 1, 0, "agents");
+    w.control(&bs, a.id, ADDGROUP, 2, 0, "guests");
+    w.control(&bs, a.id, ADDFRIEND, b.id, 0, "");
+    w.control(&bs, a.id, RELATION, 1, b.id, "");
+    w.control(&bs, a.id, RELATION, 2, c.id, "");
+    // Repeats, a group a does not have, ids 0 and -1: nothing.
+    w.control(&bs, a.id, ADDFRIEND, b.id, 0, "");
+    w.control(&bs, a.id, ADDGROUP, 1, 0, "agents");
+    w.control(&bs, a.id, RELATION, 1, b.id, "");
+    w.control(&bs, a.id, RELATION, 9, d.id, "");
+    w.control(&bs, a.id, ADDGROUP, 0, 0, "zero");
+    w.control(&bs, a.id, ADDFRIEND, u32::MAX, 0, "");
+    w.drain().expect_biz(
+        &bs,
+        vec![],
+        &[(
+            &a,
+            vec![
+                group_set(1, "agents"),
+                group_set(2, "guests"),
+                friend_set(&b, true, 0),
+                friend_set(&b, true, 1),
+                friend_set(&c, true, 0),
+                friend_set(&c, true, 2),
+            ],
+        )],
+    );
+    w.end_of_burst();
+    w.drain().expect(&[(&a, vec![ServerMsg::UserDataUpdated])]);
+    w.end_of_burst();
+    w.drain().expect_nothing();
+
+    // A friend who is not online; a rename; a group removed; a friend removed.
+    w.control(&bs, a.id, ADDFRIEND, 4242, 0, "");
+    w.control(&bs, a.id, ADDGROUP, 2, 0, "visitors");
+    w.control(&bs, a.id, DELGROUP, 1, 0, "");
+    w.control(&bs, a.id, DELFRIEND, c.id, 0, "");
+    w.control(&bs, a.id, DELFRIEND, c.id, 0, "");
+    w.control(&bs, a.id, DELGROUP, 1, 0, "");
+    w.end_of_burst();
+    w.drain().expect_biz(
+        &bs,
+        vec![],
+        &[(
+            &a,
+            vec![
+                ServerMsg::FriendSet { user_id: 4242, online: false, group: 0 },
+                group_set(2, "visitors"),
+                ServerMsg::GroupGone { group_id: 1 },
+                ServerMsg::FriendGone { user_id: c.id },
+                ServerMsg::UserDataUpdated,
+            ],
+        )],
+    );
+    // b stayed a friend, in no group now.
+    w.control(&bs, a.id, SYNCDATA, 0, 0, "");
+    w.drain().expect(&[(
+        &a,
+        vec![
+            ServerMsg::UserDataReset,
+            group_set(2, "visitors"),
+            friend_set(&b, true, 0),
+            ServerMsg::FriendSet { user_id: 4242, online: false, group: 0 },
+            ServerMsg::UserDataUpdated,
+        ],
+    )]);
+    // Nobody else heard anything; a user not online: ignored.
+    w.control(&bs, 4242, ADDGROUP, 1, 0, "x");
+    w.control(&bs, 4242, SYNCDATA, 0, 0, "");
+    w.end_of_burst();
+    w.drain().expect_nothing();
+}
+
+/// Friends see each other's online status: a login and a logout (or a lost
+/// connection) reach every user online who has that user as a friend, and
+/// nobody else; `FriendSet` carries the status at the time.
+#[test]
+fn friends_status_on_login_and_logout() {
+    let (mut w, a, b, c) = three();
+    let bs = w.link_business();
+    w.control(&bs, a.id, ADDFRIEND, b.id, 0, "");
+    w.control(&bs, c.id, ADDFRIEND, b.id, 0, "");
+    w.control(&bs, c.id, ADDFRIEND, a.id, 0, "");
+    w.end_of_burst();
+    w.drain();
+
+    w.logout(&b);
+    let off = ServerMsg::FriendStatus { user_id: b.id, online: false };
+    let d = w.drain();
+    assert_eq!(d.to(a.conn), std::slice::from_ref(&off));
+    assert_eq!(d.to(c.conn), std::slice::from_ref(&off));
+
+    // b comes back: a and c hear it; b's own lists start empty.
+    let conn = w.connect();
+    let q = w.ask_login_on(&bs, conn, "bob");
+    w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: b.id, level: 0, nick: b"Nick".to_vec() });
+    let on = ServerMsg::FriendStatus { user_id: b.id, online: true };
+    let d = w.drain();
+    assert!(matches!(d.to(conn), [ServerMsg::LoginResult { code: 0, .. }]), "{:?}", d.to(conn));
+    assert_eq!(d.to(a.conn), std::slice::from_ref(&on));
+    assert_eq!(d.to(c.conn), &[on]);
+    let b = User { conn, ..b };
+    w.control(&bs, b.id, SYNCDATA, 0, 0, "");
+    w.drain().expect(&[(&b, vec![ServerMsg::UserDataReset, ServerMsg::UserDataUpdated])]);
+
+    // A lost connection is a logout for friends; a user who is gone hears
+    // nothing more (a's own friend b goes offline after a left).
+    w.close(a.conn);
+    let d = w.drain();
+    assert_eq!(d.to(c.conn), &[ServerMsg::FriendStatus { user_id: a.id, online: false }]);
+    assert!(d.to(b.conn).is_empty(), "b does not have a as a friend");
+    w.close(b.conn);
+    let d = w.drain();
+    assert_eq!(d.to(c.conn), &[off]);
+    assert!(d.to(a.conn).is_empty());
+    assert!(w.core.friend_of.contains_key(&a.id), "c still has a as a friend");
+    assert!(w.core.friend_of.values().all(|v| v == &[c.id]), "a's watching is gone: {:?}", w.core.friend_of);
+    w.logout(&c);
+    assert!(w.core.friend_of.is_empty(), "nobody online has friends: {:?}", w.core.friend_of);
+}
+
+/// Infos: kept while the user is online, sent to it and to the users who
+/// have it as a friend (`UserInfo`); a friend added brings its infos along
+/// (`SyncInfo`, no notice of their own); SYNCDATA sends the user's infos
+/// and its friends' again and subsumes the notice of the burst.
+#[test]
+fn friends_infos_and_syncdata() {
+    let (mut w, a, b, c) = three();
+    let bs = w.link_business();
+    w.control(&bs, a.id, ADDFRIEND, b.id, 0, "");
+    w.end_of_burst();
+    w.drain();
+    w.set_info(&bs, b.id, 1, "Bob");
+    w.set_info(&bs, b.id, 3, "signature");
+    w.set_info(&bs, a.id, 1, "Alice");
+    w.drain().expect_biz(
+        &bs,
+        vec![],
+        &[
+            (&b, vec![user_info(&b, 1, "Bob"), user_info(&b, 3, "signature")]),
+            (&a, vec![user_info(&b, 1, "Bob"), user_info(&b, 3, "signature"), user_info(&a, 1, "Alice")]),
+        ],
+    );
+    // A new value replaces the old one.
+    w.set_info(&bs, b.id, 1, "Bobby");
+    w.drain().expect(&[(&b, vec![user_info(&b, 1, "Bobby")]), (&a, vec![user_info(&b, 1, "Bobby")])]);
+
+    // c adds b: b's infos come along.
+    w.control(&bs, c.id, ADDGROUP, 7, 0, "team");
+    w.control(&bs, c.id, RELATION, 7, b.id, "");
+    w.drain().expect(&[(
+        &c,
+        vec![
+            group_set(7, "team"),
+            friend_set(&b, true, 0),
+            sync_info(&b, 1, "Bobby"),
+            sync_info(&b, 3, "signature"),
+            friend_set(&b, true, 7),
+        ],
+    )]);
+    // SYNCDATA within the burst: everything again, and no second notice.
+    w.set_info(&bs, c.id, 2, "10.0.0.9");
+    w.control(&bs, c.id, ADDFRIEND, a.id, 0, "");
+    w.control(&bs, c.id, SYNCDATA, 0, 0, "");
+    w.end_of_burst();
+    w.drain().expect(&[(
+        &c,
+        vec![
+            user_info(&c, 2, "10.0.0.9"),
+            friend_set(&a, true, 0),
+            sync_info(&a, 1, "Alice"),
+            ServerMsg::UserDataReset,
+            group_set(7, "team"),
+            friend_set(&b, true, 7),
+            friend_set(&a, true, 0),
+            sync_info(&c, 2, "10.0.0.9"),
+            sync_info(&b, 1, "Bobby"),
+            sync_info(&b, 3, "signature"),
+            sync_info(&a, 1, "Alice"),
+            ServerMsg::UserDataUpdated,
+        ],
+    )]);
+    // An info of a user not online is not sent (nor kept).
+    w.logout(&b);
+    w.drain();
+    w.set_info(&bs, b.id, 1, "gone");
+    w.control(&bs, c.id, SYNCDATA, 0, 0, "");
+    let d = w.drain();
+    assert!(!d.to(c.conn).iter().any(|m| matches!(m, ServerMsg::SyncInfo { user_id, .. } if *user_id == b.id)));
+    assert!(d.to(c.conn).contains(&friend_set(&b, false, 7)));
+}
+
+/// What the business server sets is bounded: groups, friends, infos, names
+/// and values over their limits are ignored and counted.
+#[test]
+fn friends_data_is_bounded() {
+    use crate::wire::protocol::{MAX_FRIENDS, MAX_GROUPS, MAX_GROUP_NAME_LEN, MAX_INFOS, MAX_INFO_LEN};
+    let (mut w, a, _, _) = three();
+    let bs = w.link_business();
+    for g in 1..=MAX_GROUPS as u32 + 1 {
+        w.control(&bs, a.id, ADDGROUP, g, 0, "g");
+    }
+    for f in 1..=MAX_FRIENDS as u32 + 1 {
+        w.control(&bs, a.id, ADDFRIEND, 10_000 + f, 0, "");
+    }
+    for i in 1..=MAX_INFOS as u32 + 1 {
+        w.set_info(&bs, a.id, i, "v");
+    }
+    w.control(&bs, a.id, ADDGROUP, 1, 0, &"n".repeat(MAX_GROUP_NAME_LEN + 1));
+    w.set_info(&bs, a.id, 1, &"v".repeat(MAX_INFO_LEN + 1));
+    w.end_of_burst();
+    let d = w.drain();
+    let sent = d.to(a.conn);
+    assert_eq!(sent.iter().filter(|m| matches!(m, ServerMsg::GroupSet { .. })).count(), MAX_GROUPS);
+    assert_eq!(sent.iter().filter(|m| matches!(m, ServerMsg::FriendSet { .. })).count(), MAX_FRIENDS);
+    assert_eq!(sent.iter().filter(|m| matches!(m, ServerMsg::UserInfo { .. })).count(), MAX_INFOS);
+    assert_eq!(sent.last(), Some(&ServerMsg::UserDataUpdated));
+    assert_eq!(w.core.stats().user_data_refused, 5);
+    // At logout it is all forgotten.
+    w.logout(&a);
+    assert!(w.core.friend_of.is_empty());
+}
+
+/// BLOCKIP: clients from a matching address are refused (`Refused{203}` at
+/// the handshake, `LoginResult{203}` for one already connected) until
+/// UNBLOCKIP; an UNBLOCKIP inside a blocked pattern is an exception; users
+/// already logged in stay; the business listener is never blocked.
+#[test]
+fn business_blockip_refuses_clients_until_unblockip() {
+    let (mut w, a, _, _) = three();
+    let bs = w.link_business();
+    let early = w.connect();
+    w.control(&bs, 0, BRAS_USERINFO_CTRLCODE_BLOCKIP, 0, 0, "127.0.0.*");
+    w.drain().expect_nothing();
+    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: vec![], token: 0 };
+    let conn = w.raw_connect_on(false, "127.0.0.1");
+    w.send(conn, hello.clone());
+    w.drain().expect_with_closes(
+        &[(&anon(conn), vec![ServerMsg::Refused { code: GV_ERR_IPADDR_LOCK }])],
+        &[(conn, CloseReason::Handshake)],
+    );
+    w.send(early, ClientMsg::Login { name: b"eve".to_vec(), password: vec![], pass_enc_type: 0 });
+    let refused =
+        ServerMsg::LoginResult { user_id: 0, code: GV_ERR_IPADDR_LOCK, name: b"eve".to_vec(), level: 0, nick: vec![] };
+    w.drain().expect(&[(&anon(early), vec![refused])]);
+    // Another address connects; a is still there.
+    let other = w.raw_connect_on(false, "10.1.2.3");
+    w.send(other, hello.clone());
+    assert!(matches!(w.take_conn(other).as_slice(), [ServerMsg::Welcome { .. }]));
+    assert!(w.core.users.contains_key(&a.id));
+    // Everything blocked but one address; then unblocked.
+    w.control(&bs, 0, BRAS_USERINFO_CTRLCODE_UNBLOCKIP, 0, 0, "127.0.0.*");
+    w.control(&bs, 0, BRAS_USERINFO_CTRLCODE_BLOCKIP, 0, 0, "*");
+    w.control(&bs, 0, BRAS_USERINFO_CTRLCODE_UNBLOCKIP, 0, 0, "127.0.0.1");
+    assert!(w.core.ip_blocked("10.1.2.3"));
+    assert!(w.core.ip_blocked("::1"));
+    assert!(!w.core.ip_blocked("127.0.0.1"));
+    assert!(!w.core.ip_blocked("::ffff:127.0.0.1"));
+    w.login_verified(&bs, "frank");
+    w.control(&bs, 0, BRAS_USERINFO_CTRLCODE_UNBLOCKIP, 0, 0, "*");
+    assert!(!w.core.ip_blocked("10.1.2.3"));
+    // The business listener is never blocked.
+    w.control(&bs, 0, BRAS_USERINFO_CTRLCODE_BLOCKIP, 0, 0, "*");
+    w.close(bs.conn);
+    w.advance(w.core.config().business_timeout, &[]);
+    w.link_business();
+    assert_eq!(w.core.stats().ip_refusals, 2);
 }

@@ -32,6 +32,21 @@ pub const MEDIA_VIDEO: u8 = 0;
 /// `MediaHeader::kind` of an audio frame.
 pub const MEDIA_AUDIO: u8 = 1;
 
+/// What the business server may keep for one user (`BRAS_UserInfoControl`,
+/// `BRAS_SetUserInfo`): the core server and the client library ignore
+/// what goes beyond, so that a buggy business server costs bounded memory.
+/// Groups per user.
+pub const MAX_GROUPS: usize = 256;
+/// Friends per user.
+pub const MAX_FRIENDS: usize = 4096;
+/// Infos (`BRAS_SetUserInfo` ids) per user.
+pub const MAX_INFOS: usize = 32;
+/// Longest info value, in bytes (`BRAS_SetUserInfo`).
+pub const MAX_INFO_LEN: usize = 2048;
+/// Longest group name, in bytes (`BRAS_USERINFO_CTRLCODE_ADDGROUP`), and
+/// longest address pattern (`BLOCKIP` / `UNBLOCKIP`).
+pub const MAX_GROUP_NAME_LEN: usize = 256;
+
 /// What a media frame is: carried unchanged from the sender to receivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MediaHeader {
@@ -231,6 +246,25 @@ pub enum ServerMsg {
     FilterData { data: Vec<u8> },
     /// The business server set an info of a user (`WM_GV_USERINFOUPDATE`).
     UserInfo { user_id: u32, info_id: u32, value: Vec<u8> },
+    /// A full copy of the receiver's friends and groups follows
+    /// (`BRAS_USERINFO_CTRLCODE_SYNCDATA`): forget the ones known.
+    UserDataReset,
+    /// A group of the receiver's, added or renamed.
+    GroupSet { group_id: u32, name: Vec<u8> },
+    /// A group of the receiver's removed (its friends stay friends, in no group).
+    GroupGone { group_id: u32 },
+    /// A friend of the receiver's, added or moved to `group` (0: none),
+    /// with its online status.
+    FriendSet { user_id: u32, online: bool, group: u32 },
+    /// A friend of the receiver's removed.
+    FriendGone { user_id: u32 },
+    /// A friend logged in or out (`WM_GV_FRIENDSTATUS`).
+    FriendStatus { user_id: u32, online: bool },
+    /// An info of a user, kept without a notification of its own (part of
+    /// a sync, or of a friend just added).
+    SyncInfo { user_id: u32, info_id: u32, value: Vec<u8> },
+    /// The receiver's friends and groups changed (`WM_GV_USERINFOUPDATE(0, 0)`).
+    UserDataUpdated,
     /// A media frame of user `from`'s stream.
     Media { from: u32, header: MediaHeader, data: Vec<u8> },
     /// A receiver lost video frames: send a key frame next.
@@ -300,6 +334,14 @@ const S_FILTER_DATA: u8 = 0x8E;
 const S_USER_INFO: u8 = 0x8F;
 const S_MEDIA: u8 = 0x90;
 const S_NEED_KEY: u8 = 0x91;
+const S_USER_DATA_RESET: u8 = 0x92;
+const S_GROUP_SET: u8 = 0x93;
+const S_GROUP_GONE: u8 = 0x94;
+const S_FRIEND_SET: u8 = 0x95;
+const S_FRIEND_GONE: u8 = 0x96;
+const S_FRIEND_STATUS: u8 = 0x97;
+const S_SYNC_INFO: u8 = 0x98;
+const S_USER_DATA_UPDATED: u8 = 0x99;
 const S_BIZ_TEXT: u8 = 0xA7;
 const S_BIZ_TRANS_BUFFER: u8 = 0xA8;
 const S_BIZ_ASK_CALL: u8 = 0xA0;
@@ -709,6 +751,7 @@ impl ServerMsg {
                 | ServerMsg::TransBuffer { .. }
                 | ServerMsg::FilterData { .. }
                 | ServerMsg::UserInfo { .. }
+                | ServerMsg::SyncInfo { .. }
                 | ServerMsg::BizText { .. }
                 | ServerMsg::BizTransBuffer { .. }
         )
@@ -811,6 +854,38 @@ impl ServerMsg {
                 w.media(header, data);
             }
             ServerMsg::NeedKeyFrame => w.u8(S_NEED_KEY),
+            ServerMsg::UserDataReset => w.u8(S_USER_DATA_RESET),
+            ServerMsg::GroupSet { group_id, name } => {
+                w.u8(S_GROUP_SET);
+                w.u32(*group_id);
+                w.bytes(name);
+            }
+            ServerMsg::GroupGone { group_id } => {
+                w.u8(S_GROUP_GONE);
+                w.u32(*group_id);
+            }
+            ServerMsg::FriendSet { user_id, online, group } => {
+                w.u8(S_FRIEND_SET);
+                w.u32(*user_id);
+                w.u8(*online as u8);
+                w.u32(*group);
+            }
+            ServerMsg::FriendGone { user_id } => {
+                w.u8(S_FRIEND_GONE);
+                w.u32(*user_id);
+            }
+            ServerMsg::FriendStatus { user_id, online } => {
+                w.u8(S_FRIEND_STATUS);
+                w.u32(*user_id);
+                w.u8(*online as u8);
+            }
+            ServerMsg::SyncInfo { user_id, info_id, value } => {
+                w.u8(S_SYNC_INFO);
+                w.u32(*user_id);
+                w.u32(*info_id);
+                w.bytes(value);
+            }
+            ServerMsg::UserDataUpdated => w.u8(S_USER_DATA_UPDATED),
             ServerMsg::BizAskCall { query, src, tar, flags, param, user_str } => {
                 w.u8(S_BIZ_ASK_CALL);
                 for v in [query, src, tar, flags, param] {
@@ -925,6 +1000,14 @@ impl ServerMsg {
                 ServerMsg::Media { from, header, data }
             }
             S_NEED_KEY => ServerMsg::NeedKeyFrame,
+            S_USER_DATA_RESET => ServerMsg::UserDataReset,
+            S_GROUP_SET => ServerMsg::GroupSet { group_id: r.u32()?, name: r.bytes()? },
+            S_GROUP_GONE => ServerMsg::GroupGone { group_id: r.u32()? },
+            S_FRIEND_SET => ServerMsg::FriendSet { user_id: r.u32()?, online: r.bool()?, group: r.u32()? },
+            S_FRIEND_GONE => ServerMsg::FriendGone { user_id: r.u32()? },
+            S_FRIEND_STATUS => ServerMsg::FriendStatus { user_id: r.u32()?, online: r.bool()? },
+            S_SYNC_INFO => ServerMsg::SyncInfo { user_id: r.u32()?, info_id: r.u32()?, value: r.bytes()? },
+            S_USER_DATA_UPDATED => ServerMsg::UserDataUpdated,
             S_BIZ_TEXT => ServerMsg::BizText {
                 room_id: r.u32()?,
                 src: r.u32()?,
@@ -1161,6 +1244,16 @@ mod tests {
             },
             ServerMsg::NeedKeyFrame,
             ServerMsg::UserInfo { user_id: 1, info_id: 9, value: b"v".to_vec() },
+            ServerMsg::UserDataReset,
+            ServerMsg::GroupSet { group_id: 1, name: "我的好友".as_bytes().to_vec() },
+            ServerMsg::GroupSet { group_id: u32::MAX, name: vec![] },
+            ServerMsg::GroupGone { group_id: 2 },
+            ServerMsg::FriendSet { user_id: 5, online: true, group: 1 },
+            ServerMsg::FriendSet { user_id: 6, online: false, group: 0 },
+            ServerMsg::FriendGone { user_id: 5 },
+            ServerMsg::FriendStatus { user_id: 5, online: false },
+            ServerMsg::SyncInfo { user_id: 5, info_id: 3, value: b"sig".to_vec() },
+            ServerMsg::UserDataUpdated,
             ServerMsg::BizText { room_id: 5, src: 1, tar: 2, secret: false, text: b"hi".to_vec() },
             ServerMsg::BizTransBuffer { user_id: 1, data: vec![0; 10] },
             ServerMsg::BizAskCall { query: 1, src: 2, tar: 3, flags: 4, param: 5, user_str: b"x".to_vec() },

@@ -679,9 +679,10 @@ pub unsafe extern "C" fn BRAC_GetSDKOption(optname: c_int, optval: *mut c_char, 
     }
 }
 
-/// An info the business server set for a user (`BRAS_SetUserInfo`, seen by
-/// this client through `WM_GV_USERINFOUPDATE(user, info id)`); self: -1.
-/// Nothing set: 205; a NULL `lpInfoValue` or `dwLen` 0: 21.
+/// An info the business server set (`BRAS_SetUserInfo`) for this user (-1)
+/// or a friend of it, seen through `WM_GV_USERINFOUPDATE(user, info id)` (or
+/// `(0, 0)` after a friend was added or a sync). Nothing set: 205; a NULL
+/// `lpInfoValue` or `dwLen` 0: 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetUserInfo(
     dwUserId: DWORD,
@@ -699,6 +700,101 @@ pub unsafe extern "C" fn BRAC_GetUserInfo(
                 // SAFETY: `dwLen` writable bytes, checked non-NULL.
                 Some(v) => unsafe { copy_out(lpInfoValue, dwLen as usize, &v) },
                 None => GV_ERR_INVALID_USERID,
+            }
+        })
+    }
+}
+
+// ----- friends and groups ----------------------------------------------------
+
+/// Gives the ids `list` reads from the state, with the two-step habit.
+///
+/// # Safety
+/// `arr` and `num` as for [`fill_ids`].
+unsafe fn list_ids(
+    arr: LPDWORD,
+    num: *mut DWORD,
+    list: impl FnOnce(&crate::client::State) -> Result<Vec<u32>, DWORD>,
+) -> DWORD {
+    with_sdk(|c| match c.with_state(list) {
+        // SAFETY: pointers from the caller, checked inside.
+        Ok(ids) => unsafe { fill_ids(arr, num, &ids) },
+        Err(e) => e,
+    })
+}
+
+/// The friends the business server gave this user (`BRAS_UserInfoControl`
+/// ADDFRIEND, SETGROUPRELATION), in the order added, online or not. A NULL
+/// `lpUserIDArray` writes their number to `dwUserNum`; else up to
+/// `dwUserNum` ids are written and `dwUserNum` set to the number written.
+/// Without a business server: none. A NULL `dwUserNum`: 21; not logged in: 208.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetUserFriends(lpUserIDArray: LPDWORD, dwUserNum: *mut DWORD) -> DWORD {
+    ffi_boundary! {
+        // SAFETY: forwarded from our caller.
+        unsafe { list_ids(lpUserIDArray, dwUserNum, |st| st.friend_ids()) }
+    }
+}
+
+/// Writes to `dwStatus` whether a friend is online (1) or not (0); changes
+/// arrive as `WM_GV_FRIENDSTATUS(friend, 1 or 0)`. Not a friend: 205; a
+/// NULL `dwStatus`: 21; not logged in: 208.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetFriendStatus(dwFriendUserId: DWORD, dwStatus: *mut DWORD) -> DWORD {
+    ffi_boundary! {
+        with_sdk(|c| {
+            if dwStatus.is_null() {
+                return GV_ERR_FUNCOPTERROR;
+            }
+            match c.with_state(|st| st.friend_status(dwFriendUserId)) {
+                // SAFETY: checked non-NULL; the caller's DWORD.
+                Ok(v) => unsafe { put(dwStatus, v) },
+                Err(e) => e,
+            }
+        })
+    }
+}
+
+/// The groups the business server gave this user (ADDGROUP), in the order
+/// added, with the two-step habit of `BRAC_GetUserFriends`. Without a
+/// business server: none. A NULL `dwGroupNum`: 21; not logged in: 208.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetUserGroups(lpGroupIDArray: LPDWORD, dwGroupNum: *mut DWORD) -> DWORD {
+    ffi_boundary! {
+        // SAFETY: forwarded from our caller.
+        unsafe { list_ids(lpGroupIDArray, dwGroupNum, |st| st.group_ids()) }
+    }
+}
+
+/// The friends in group `dwGroupId` (SETGROUPRELATION; a friend is in one
+/// group at most), with the two-step habit of `BRAC_GetUserFriends`. A group
+/// this user does not have or a NULL `dwUserNum`: 21; not logged in: 208.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetGroupFriends(
+    dwGroupId: DWORD,
+    lpUserIDArray: LPDWORD,
+    dwUserNum: *mut DWORD,
+) -> DWORD {
+    ffi_boundary! {
+        // SAFETY: forwarded from our caller.
+        unsafe { list_ids(lpUserIDArray, dwUserNum, |st| st.group_friends(dwGroupId)) }
+    }
+}
+
+/// The name of group `dwGroupId` (ADDGROUP's `lpStrValue`), cut to `dwLen`
+/// bytes with its NUL. A group this user does not have, a NULL
+/// `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_GetGroupName(dwGroupId: DWORD, lpGroupName: *mut TCHAR, dwLen: DWORD) -> DWORD {
+    ffi_boundary! {
+        with_sdk(|c| {
+            if lpGroupName.is_null() || dwLen == 0 {
+                return GV_ERR_FUNCOPTERROR;
+            }
+            match c.with_state(|st| st.group_name(dwGroupId)) {
+                // SAFETY: `dwLen` writable bytes, checked non-NULL.
+                Ok(name) => unsafe { copy_out(lpGroupName, dwLen as usize, &name) },
+                Err(e) => e,
             }
         })
     }

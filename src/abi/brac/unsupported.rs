@@ -565,51 +565,6 @@ pub extern "C" fn BRAC_SDKControl(
 
 // ----- friends, groups and user infos ----------------------------------------------
 
-/// Not supported (no friend lists): returns 20; a NULL `dwUserNum`: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_GetUserFriends(lpUserIDArray: LPDWORD, dwUserNum: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = lpUserIDArray;
-        unsupported(!dwUserNum.is_null())
-    }
-}
-
-/// Not supported (no friend lists): returns 20; a NULL `dwStatus`: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_GetFriendStatus(dwFriendUserId: DWORD, dwStatus: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = dwFriendUserId;
-        unsupported(!dwStatus.is_null())
-    }
-}
-
-/// Not supported (no user groups): returns 20; a NULL `dwGroupNum`: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_GetUserGroups(lpGroupIDArray: LPDWORD, dwGroupNum: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = lpGroupIDArray;
-        unsupported(!dwGroupNum.is_null())
-    }
-}
-
-/// Not supported (no user groups): returns 20; a NULL `dwUserNum`: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_GetGroupFriends(dwGroupId: DWORD, lpUserIDArray: LPDWORD, dwUserNum: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = (dwGroupId, lpUserIDArray);
-        unsupported(!dwUserNum.is_null())
-    }
-}
-
-/// Not supported (no user groups): returns 20; a NULL `lpGroupName` or `dwLen` 0: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_GetGroupName(dwGroupId: DWORD, lpGroupName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = dwGroupId;
-        unsupported(!lpGroupName.is_null() && dwLen > 0)
-    }
-}
-
 /// Not supported (no client-side user control): returns 20.
 #[no_mangle]
 pub extern "C" fn BRAC_UserInfoControl(

@@ -272,9 +272,20 @@ pub unsafe extern "C" fn BRAS_VideoCallControl(
     }
 }
 
-/// `BRAS_USERINFO_CTRLCODE_KICKOUT`: the user is disconnected with
-/// `WM_GV_LINKCLOSE(wParam, or 101 when 0)` and its call ends as for a lost
-/// connection. Other codes: 20.
+/// By code: KICKOUT disconnects the user with `WM_GV_LINKCLOSE(wParam, or
+/// 101 when 0)`, its call ending as for a lost connection. ADDGROUP
+/// (`wParam` group id, `lpStrValue` its name, at most 256 bytes; again:
+/// renames), DELGROUP (`wParam`), ADDFRIEND and DELFRIEND (`wParam` the
+/// friend's id), SETGROUPRELATION (`wParam` the group, 0 for none; `lParam`
+/// the friend, made one if it is not): the user's client has the change at
+/// once (`BRAC_GetUserFriends`…), and one `WM_GV_USERINFOUPDATE(0, 0)` per
+/// burst of changes; SYNCDATA sends it all again. Lists exist while the user
+/// is online (empty at login): a user not online is ignored. BLOCKIP /
+/// UNBLOCKIP (`lpStrValue` an address pattern, `*` any run of characters):
+/// clients from a blocked address are refused (203) until unblocked; an
+/// UNBLOCKIP within a blocked pattern makes an exception. FUNCCTRL and the
+/// APPDEFINE codes: 20 (not carried to clients). A bad id or string, an
+/// unknown code: 21; link down: 101.
 #[no_mangle]
 pub unsafe extern "C" fn BRAS_UserInfoControl(
     dwUserId: DWORD,
@@ -376,8 +387,10 @@ pub unsafe extern "C" fn BRAS_TransBuffer(dwUserId: DWORD, lpBuf: LPBYTE, dwLen:
 }
 
 /// Sets an info of a user (any `dwInfoId`; a NUL-terminated value of at
-/// most 2,048 bytes): kept for `BRAS_GetUserInfo`, and sent to the user if
-/// it is online (`WM_GV_USERINFOUPDATE(user, info id)`). `dwFlags` ignored.
+/// most 2,048 bytes): kept for `BRAS_GetUserInfo`, and, if the user is
+/// online, sent to it and to the users who have it as a friend
+/// (`WM_GV_USERINFOUPDATE(user, info id)`, read with `BRAC_GetUserInfo`;
+/// 32 info ids per user at most). `dwFlags` ignored.
 #[no_mangle]
 pub unsafe extern "C" fn BRAS_SetUserInfo(
     dwUserId: DWORD,
