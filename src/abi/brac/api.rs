@@ -318,8 +318,11 @@ pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHA
 
 /// `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
 /// server or `BRAC_LoginEx` gave, else the user name), LEVEL, CAMERA and
-/// HOLDMIC (DWORD), DEVICETYPE (DWORD 5 = Linux, self
-/// only), SELFUSERSTATUS and SELFUSERID (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
+/// HOLDMIC (DWORD), SPEAKVOLUME (DWORD 0–100: the RMS of the last audio
+/// chunk received from the user, or of one's own input for -1, from -60
+/// dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
+/// DEVICETYPE (DWORD 5 = Linux, self only), SELFUSERSTATUS and SELFUSERID
+/// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_QueryUserState(
     dwUserId: DWORD,
@@ -353,6 +356,10 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
                     // SAFETY: `infolen` writable bytes, checked non-NULL.
                     Some(name) => unsafe { copy_out(infoval, len, &name) },
                     None => GV_ERR_INVALID_USERID,
+                },
+                BRAC_USERSTATE_SPEAKVOLUME => match c.speak_level(dwUserId) {
+                    Ok(level) => put_dword(level),
+                    Err(e) => e,
                 },
                 BRAC_USERSTATE_SELFUSERID => put_dword(c.with_state(|st| st.self_id.unwrap_or(u32::MAX))),
                 BRAC_USERSTATE_SELFUSERSTATUS => put_dword(c.with_state(|st| st.status)),

@@ -25,7 +25,7 @@ use super::{callbacks, with_sdk};
 use crate::abi::boundary::{bytes_in, ffi_boundary, put_u32, Registered};
 use crate::abi::types::*;
 use crate::client::Event;
-use crate::codec::{frame_desc, from_i420, AudioFormat, PixelFormat};
+use crate::codec::{frame_desc, from_i420, to_i420, AudioFormat, PixelFormat};
 use crate::wire::constants::*;
 
 /// Delivers a video or audio event to the registered data callbacks (on the
@@ -33,12 +33,11 @@ use crate::wire::constants::*;
 pub(crate) fn deliver_media(ev: Event) {
     let cbs = callbacks::registered();
     match ev {
-        Event::Video { from, w, h, codec, timestamp, data, decoded } => {
+        Event::Video { from, w, h, codec, timestamp, data, decoded, pix_fmt } => {
             // One conversion per pixel format asked for.
             let frame = |fmt: PixelFormat| -> Option<(Vec<u8>, BITMAPINFOHEADER)> {
                 if decoded {
-                    let bytes =
-                        if fmt == PixelFormat::Yuv420p { data.clone() } else { from_i420(fmt, w, h, &data).ok()? };
+                    let bytes = picture(pix_fmt, fmt, w, h, &data)?;
                     Some((bytes, bitmap_info(&frame_desc(fmt, w, h)?)))
                 } else {
                     // Frames of another codec: as sent, the codec id in biCompression.
@@ -93,6 +92,24 @@ pub(crate) fn deliver_media(ev: Event) {
         }
         _ => {}
     }
+}
+
+/// A picture in the `BRAC_PIX_FMT_*` format `src` as `fmt`: the same bytes
+/// when they agree (one's own raw input shown back as it came), else
+/// converted through I420 (decoded H.264 is I420 already).
+fn picture(src: u32, fmt: PixelFormat, w: u32, h: u32, data: &[u8]) -> Option<Vec<u8>> {
+    let src = pixel_format(src as BRAC_PixelFormat)?;
+    if src == fmt {
+        return Some(data.to_vec());
+    }
+    if src == PixelFormat::Yuv420p {
+        return from_i420(fmt, w, h, data).ok();
+    }
+    let i420 = to_i420(src, w, h, data).ok()?;
+    if fmt == PixelFormat::Yuv420p {
+        return Some(i420);
+    }
+    from_i420(fmt, w, h, &i420).ok()
 }
 
 /// Video input as raw frames: `pixFmt` RGB24, RGB32 or YUV420P, even
