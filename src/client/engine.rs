@@ -34,8 +34,10 @@
 //! moment (101 for a login without a link, 208 for the others without a
 //! login, 20 or 21 for a call event that does not fit). Text, buffers and
 //! device calls have no such report in the vendor's API: they are dropped
-//! (logged). A login as the user logged in, or an entry into the room one
-//! is in, is answered again with success and sends nothing.
+//! (logged). A login as the user logged in is answered again with success
+//! and sends nothing; an entry into the room one is in goes to the server,
+//! and its "already in the room" (308) is answered as the entry's success
+//! (`WM_GV_ENTERROOM(room, 0)`, `WM_GV_ONLINEUSER`).
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
@@ -535,17 +537,10 @@ impl Engine {
         }
     }
 
-    /// A login as the user logged in, an entry into the room one is in:
-    /// the success the app waits for, again.
+    /// A login as the user logged in: the success the app waits for, again.
     fn answer_again(&mut self, st: &State, answer: Answer) {
-        match answer {
-            Answer::Login => self.notify(WM_GV_LOGINSYSTEM, st.self_id.unwrap_or(0), 0),
-            Answer::Enter(_) => {
-                let room = st.room.unwrap_or(0);
-                self.notify(WM_GV_ENTERROOM, room, 0);
-                self.notify(WM_GV_ONLINEUSER, st.room_users.len() as u32, room);
-            }
-            Answer::Call { .. } | Answer::Nothing(_) => {}
+        if answer == Answer::Login {
+            self.notify(WM_GV_LOGINSYSTEM, st.self_id.unwrap_or(0), 0);
         }
     }
 
@@ -697,6 +692,12 @@ impl Engine {
                         _ => Vec::new(),
                     };
                     st.room_users.clear();
+                } else if code == GV_ERR_ROOM_ALREADIN && st.room == Some(room_id) {
+                    // The room one is in, entered again (a GUI's button
+                    // pressed twice): the success the app waits for.
+                    st.enter_pending = None;
+                    self.notify(WM_GV_ENTERROOM, room_id, 0);
+                    self.notify(WM_GV_ONLINEUSER, st.room_users.len() as u32, room_id);
                 } else {
                     st.enter_pending = None;
                     self.notify(WM_GV_ENTERROOM, room_id, code);

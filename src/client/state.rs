@@ -169,8 +169,8 @@ pub enum Submitted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ran {
     Send(ClientMsg),
-    /// A login as the user logged in, or an entry into the room one is in:
-    /// nothing to send, the engine answers it again with success.
+    /// A login as the user logged in: nothing to send, the engine answers
+    /// it again with success.
     Again,
 }
 
@@ -404,18 +404,13 @@ impl State {
         self.start(call).map(Ran::Send)
     }
 
-    /// A login as the user logged in, or an entry into the room one is in
-    /// (a GUI's button pressed twice): answered again, nothing sent.
+    /// A login as the user logged in (a GUI's button pressed twice):
+    /// answered again, nothing sent. (An entry into the room one is in
+    /// goes to the server, whose "already in" the engine answers as success.)
     fn repeats(&self, call: &Call) -> bool {
-        match call {
-            Call::Login { name, .. } | Call::LoginEx { name, .. } => {
-                self.logged_in && self.login_name.as_deref() == Some(name.as_slice())
-            }
-            Call::EnterRoom { room_id, .. } => self.logged_in && self.room == Some(*room_id),
-            Call::EnterRoomByName { name, .. } => {
-                self.logged_in && self.room.is_some() && !self.room_name.is_empty() && self.room_name == *name
-            }
-            _ => false,
+        match call.login_name() {
+            Some(name) => self.logged_in && self.login_name.as_deref() == Some(name),
+            None => false,
         }
     }
 

@@ -808,17 +808,16 @@ fn the_queue_is_bounded() {
 fn connect_login_enter_again_keep_the_session_and_answer_again() {
     let mut s = in_room(ROOM);
     let before = s.st.clone();
-    // A GUI's button pressed twice: the same server, user and room.
+    // A GUI's button pressed twice: the same server, user and room. The
+    // connect and the login are answered at once; the entry goes to the
+    // server, whose "already in the room" is the entry's success.
     s.api_connect();
     assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
     assert_eq!(s.api(|st| st.enter_room(ROOM, b"")), 0);
-    s.expect(vec![
-        notify(WM_GV_CONNECT, 1, 0),
-        notify(WM_GV_LOGINSYSTEM, ME, 0),
-        notify(WM_GV_ENTERROOM, ROOM, 0),
-        notify(WM_GV_ONLINEUSER, 2, ROOM),
-    ]);
-    // Nothing sent, the session as it was.
+    s.expect(vec![notify(WM_GV_CONNECT, 1, 0), notify(WM_GV_LOGINSYSTEM, ME, 0), enter_msg(ROOM)]);
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: GV_ERR_ROOM_ALREADIN });
+    s.expect(vec![notify(WM_GV_ENTERROOM, ROOM, 0), notify(WM_GV_ONLINEUSER, 2, ROOM)]);
+    // The session as it was.
     assert_eq!(s.st, before);
     // A room entered by name, entered by name again.
     let mut s = logged_in();
@@ -827,7 +826,15 @@ fn connect_login_enter_again_keep_the_session_and_answer_again() {
     room_entered(&mut s);
     s.drain();
     assert_eq!(s.api(|st| st.enter_room_by_name(b"lobby", b"")), 0);
+    s.drain();
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: GV_ERR_ROOM_ALREADIN });
     s.expect(vec![notify(WM_GV_ENTERROOM, ROOM, 0), notify(WM_GV_ONLINEUSER, 2, ROOM)]);
+    assert_eq!((s.st.room, s.st.room_name.as_slice()), (Some(ROOM), &b"lobby"[..]));
+    // 308 for another room than one's own stays an error.
+    assert_eq!(s.api(|st| st.enter_room(ROOM + 2, b"")), 0);
+    s.drain();
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM + 2, code: GV_ERR_ROOM_ALREADIN });
+    s.expect(vec![notify(WM_GV_ENTERROOM, ROOM + 2, GV_ERR_ROOM_ALREADIN)]);
     // Another room is entered as usual.
     assert_eq!(s.api(|st| st.enter_room(ROOM + 1, b"")), 0);
     s.expect(vec![enter_msg(ROOM + 1)]);
@@ -855,9 +862,10 @@ fn the_same_calls_twice_while_connecting_run_once_and_each_is_answered() {
         notify(WM_GV_ENTERROOM, ROOM, 0),
         notify(WM_GV_ONLINEUSER, 2, ROOM),
         notify(WM_GV_LOGINSYSTEM, ME, 0),
-        notify(WM_GV_ENTERROOM, ROOM, 0),
-        notify(WM_GV_ONLINEUSER, 2, ROOM),
+        enter_msg(ROOM),
     ]);
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: GV_ERR_ROOM_ALREADIN });
+    s.expect(vec![notify(WM_GV_ENTERROOM, ROOM, 0), notify(WM_GV_ONLINEUSER, 2, ROOM)]);
     assert_nothing_waits(&s);
     assert_eq!(s.st.status, 3);
     // A connect that fails is answered once per BRAC_Connect too.
