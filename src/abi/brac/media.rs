@@ -156,7 +156,9 @@ pub extern "C" fn BRAC_SetInputVideoFormatEx(
 
 /// One video frame of this client (a whole frame of the input format).
 /// External video not enabled or format not set: 20; wrong size: 21; not
-/// logged in: 208; camera closed: 0 and nothing is sent.
+/// logged in: 208; camera closed: 0 and nothing is sent. Camera open: the
+/// frame also reaches this client's video data callbacks with its own user
+/// id (self-view, converted on the callback thread).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_InputVideoData(lpVideoFrame: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
     ffi_boundary! {
@@ -310,7 +312,7 @@ pub unsafe extern "C" fn BRAC_GetUserStreamInfo(
 
 // ----- data callbacks ---------------------------------------------------------
 
-/// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+/// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_SetVideoDataCallBack(
     pixFmt: BRAC_PixelFormat,
@@ -326,7 +328,7 @@ pub extern "C" fn BRAC_SetVideoDataCallBack(
     }
 }
 
-/// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+/// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_SetVideoDataExCallBack(
     pixFmt: BRAC_PixelFormat,
