@@ -604,9 +604,7 @@ impl Engine {
         st.call = None;
         // The steps under way and the calls that waited: the app ended the
         // session itself (logout, release), or they are answered.
-        if how == Down::Quiet {
-            st.queue.clear();
-        } else {
+        if how != Down::Quiet {
             if st.login_in_flight {
                 self.notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CONNECT_ABORT);
             }
@@ -619,6 +617,7 @@ impl Engine {
             st.login_name = None;
             self.run_queue(st);
         }
+        st.queue.clear();
         st.login_in_flight = false;
         st.login_name = None;
         st.enter_pending = None;
