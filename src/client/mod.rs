@@ -414,7 +414,9 @@ impl Client {
             let codec = input.codec;
             drop(guard);
             self.send_media(header, frame);
-            self.own_video(OwnVideo { w, h, timestamp, codec, pix_fmt: None, data: frame.to_vec() });
+            if Self::self_view() {
+                self.own_video(OwnVideo { w, h, timestamp, codec, pix_fmt: None, data: frame.to_vec() });
+            }
             return 0;
         };
         let Some(pix_fmt) = input.pix_fmt else { return GV_ERR_FUNCOPTERROR };
@@ -441,7 +443,9 @@ impl Client {
         }
         // Self-view: the frame as the app gave it (the callback thread
         // converts it to each callback's format).
-        self.own_video(OwnVideo { w, h, timestamp, codec: CODEC_H264, pix_fmt: pix_fmt_id, data: frame.to_vec() });
+        if Self::self_view() {
+            self.own_video(OwnVideo { w, h, timestamp, codec: CODEC_H264, pix_fmt: pix_fmt_id, data: frame.to_vec() });
+        }
         0
     }
 
@@ -449,6 +453,12 @@ impl Client {
     /// camera is open, and the callback thread's bound applies).
     fn own_video(&self, v: OwnVideo) {
         self.command(Command::OwnVideo(v));
+    }
+
+    /// Whether one's own frames are wanted for the self-view: copied only
+    /// when a video data callback is registered.
+    fn self_view() -> bool {
+        SELF_VIEW.load(Ordering::Relaxed)
     }
 
     /// `BRAC_QueryUserState(BRAC_USERSTATE_SPEAKVOLUME)`: the speech level
@@ -502,6 +512,16 @@ impl Client {
     fn ext_input(&self, option: u32) -> bool {
         sdk_option(option).unwrap_or(0) != 0
     }
+}
+
+/// Whether a video data callback is registered (the C ABI says so): one's
+/// own frames are copied for the self-view only then.
+static SELF_VIEW: AtomicBool = AtomicBool::new(false);
+
+/// The C ABI's callback registry tells whether a video data callback is
+/// registered (process-wide, as the registry is).
+pub fn set_self_view(wanted: bool) {
+    SELF_VIEW.store(wanted, Ordering::Relaxed);
 }
 
 /// The `BRAC_PIX_FMT_*` value of a pixel format.
