@@ -1524,22 +1524,38 @@ DWORD BRAC_SetCallBack(DWORD dwCBType, LPVOID lpFunction, LPVOID lpUserValue);
 
 // Connects to the core server at `lpServerAddr` (host name or IP) and
 // `dwPort`. Returns at once; the result arrives as `WM_GV_CONNECT(1|0)`.
-// `tls://host` (or `ANYCHAT_TLS=1` in the environment) connects over TLS;
-// a TLS set-up error or a failed handshake is `WM_GV_CONNECT(0)`.
+// `BRAC_Login`, `BRAC_EnterRoom` and the calls after them may follow at
+// once: they wait for the step before them (README, "Calls in a row").
+// The same server again while connected or connecting keeps the session
+// and gets its own `WM_GV_CONNECT`; another server ends the session as
+// `BRAC_Logout` would, then connects. `tls://host` (or `ANYCHAT_TLS=1` in
+// the environment) connects over TLS; a TLS set-up error or a failed
+// handshake is `WM_GV_CONNECT(0)`.
 DWORD BRAC_Connect(LPCTSTR lpServerAddr, DWORD dwPort);
 
-// Logs in (queued until connected). Result: `WM_GV_LOGINSYSTEM(userId, code)`.
+// Logs in; may follow `BRAC_Connect` at once (it waits for the connect).
+// Result: `WM_GV_LOGINSYSTEM(userId, code)`, `(0, 101)` when the connect
+// failed. Neither connected nor connecting: 101; another user logged in or
+// logging in: 201; the same user again: 0 and `WM_GV_LOGINSYSTEM(userId, 0)`
+// again, nothing sent.
 DWORD BRAC_Login(LPCTSTR lpUserName, LPCTSTR lpPassword, DWORD dwPassEncType);
 
 // Logs out and closes the link (a new `BRAC_Connect` is needed to log in
-// again). A call in progress ends as if the user had sent Finish.
+// again). A call in progress ends as if the user had sent Finish. Calls
+// still waiting for a step are dropped unanswered.
 DWORD BRAC_Logout(void);
 
 // Enters room `dwRoomid`; result `WM_GV_ENTERROOM(room, code)`, then
-// `WM_GV_ONLINEUSER(count, room)` on success.
+// `WM_GV_ONLINEUSER(count, room)` on success. May follow `BRAC_Login` at
+// once: it waits for the login (`WM_GV_ENTERROOM(room, 208)` if the login
+// fails) and for a room entry under way. The room one is in again: the
+// same success again (`WM_GV_ENTERROOM(room, 0)`, `WM_GV_ONLINEUSER`).
+// Room 0 or -1: 21; no login done or issued: 208.
 DWORD BRAC_EnterRoom(DWORD dwRoomid, LPCTSTR lpRoomPass, DWORD dwPassEncType);
 
-// Enters the room named `lpRoomName` (the server maps names to room ids).
+// Enters the room named `lpRoomName` (the server maps names to room ids);
+// otherwise as `BRAC_EnterRoom` (a failure before the server named the
+// room: `WM_GV_ENTERROOM(0, code)`).
 DWORD BRAC_EnterRoomEx(LPCTSTR lpRoomName, LPCTSTR lpRoomPass);
 
 // Leaves the room (`dwRoomid` = the current room's id, or -1).
@@ -1559,15 +1575,22 @@ DWORD BRAC_GetUserName(DWORD dwUserid, TCHAR *lpUserName, DWORD dwLen);
 
 // `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
 // server or `BRAC_LoginEx` gave, else the user name), LEVEL, CAMERA and
-// HOLDMIC (DWORD), DEVICETYPE (DWORD 5 = Linux, self
-// only), SELFUSERSTATUS and SELFUSERID (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
+// HOLDMIC (DWORD), SPEAKVOLUME (DWORD 0–100: the RMS of the last audio
+// chunk received from the user, or of one's own input for -1, from -60
+// dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
+// DEVICETYPE (DWORD 5 = Linux, self only), SELFUSERSTATUS and SELFUSERID
+// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
 DWORD BRAC_QueryUserState(DWORD dwUserId, int infoname, char *infoval, int infolen);
 
 // Sends a video-call event to `dwUserId` (Request, Reply, Finish).
 // Returns 208 when not logged in, 21 for a Request to oneself, with a flag
 // bit that is no `BRAC_VIDEOCALL_FLAGS_*`, an unknown event type or a
 // `lpUserStr` over 2048 bytes, 20 for an event that
-// does not fit this client's call (see `docs/ARCHITECTURE.md`).
+// does not fit this client's call (see `docs/ARCHITECTURE.md`). Issued
+// while the login (or a room entry) is under way, it returns 0 once its
+// arguments pass and is checked when it runs; a failure then arrives in
+// the video-call callback from `dwUserId` with the code (`REPLY` for a
+// Request or a Reply, `FINISH` for a Finish).
 DWORD BRAC_VideoCallControl(DWORD dwEventType,
                             DWORD dwUserId,
                             DWORD dwErrorCode,
@@ -1580,6 +1603,7 @@ DWORD BRAC_VideoCallControl(DWORD dwEventType,
 // gives (0: the server assigns one by name; a business server's answer
 // wins), `lpNickName` the nick name, `lpSigStr` the password the business
 // server verifies. `lpAppId`, `dwTimeStamp` and `lpStrParam` are ignored.
+// Waits for the connect and is answered as `BRAC_Login`.
 DWORD BRAC_LoginEx(LPCTSTR lpNickName,
                    DWORD dwUserId,
                    LPCTSTR lpStrUserId,
@@ -1592,12 +1616,16 @@ DWORD BRAC_LoginEx(LPCTSTR lpNickName,
 // it (`dwUserid` 0 or -1). Not logged in: 208; not in a room: 3; a user not
 // in the room: 205; `dwLen` 0, over 65,472, or a NULL buffer: 21. It
 // arrives in the receivers' `BRAC_TextMessage_CallBack` (and the business
-// server's `BRAS_OnRecvUserTextMsg_CallBack`).
+// server's `BRAS_OnRecvUserTextMsg_CallBack`). Issued while the login or a
+// room entry is under way, it waits and is checked when it runs (dropped,
+// with no callback, if it fails then).
 DWORD BRAC_SendTextMessage(DWORD dwUserid, BOOL bSecret, LPCTSTR lpMsgBuf, DWORD dwLen);
 
 // Relays `dwLen` bytes (1 … 65,472) to a user this client knows (in its
 // room, or its call peer), or to the business server (`dwUserid` 0). An
-// unknown user: 205. They arrive in `BRAC_TransBuffer_CallBack`.
+// unknown user: 205. They arrive in `BRAC_TransBuffer_CallBack`. Issued
+// while the login or a room entry is under way, it waits and is checked
+// when it runs (dropped if it fails then).
 DWORD BRAC_TransBuffer(DWORD dwUserid, LPBYTE lpBuf, DWORD dwLen);
 
 // As `BRAC_TransBuffer`, with `wParam`/`lParam` carried to the receiver's
@@ -1612,10 +1640,12 @@ DWORD BRAC_TransBufferEx(DWORD dwUserid,
                          DWORD *dwTaskId);
 
 // Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
-// core server keeps the state and the room gets `WM_GV_CAMERASTATE`. For
-// another user (in the room or the call) it starts (or stops) receiving
-// that user's video, delivered to the video data callbacks: 0. Unknown
-// user: 205.
+// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; while
+// it is open, one's own input frames also reach the video data callbacks
+// with one's own user id (self-view). For another user (in the room or the
+// call) it starts (or stops) receiving that user's video, delivered to the
+// video data callbacks: 0. Unknown user: 205. Issued while the login or a
+// room entry is under way, it waits and is checked when it runs.
 DWORD BRAC_UserCameraControl(DWORD dwUserid, BOOL bOpen);
 
 // As `BRAC_UserCameraControl` for the microphone (`WM_GV_MICSTATECHANGE`).
@@ -1716,7 +1746,9 @@ DWORD BRAC_SetInputVideoFormatEx(DWORD dwStreamIndex,
 
 // One video frame of this client (a whole frame of the input format).
 // External video not enabled or format not set: 20; wrong size: 21; not
-// logged in: 208; camera closed: 0 and nothing is sent.
+// logged in: 208; camera closed: 0 and nothing is sent. Camera open: the
+// frame also reaches this client's video data callbacks with its own user
+// id (self-view, converted on the callback thread).
 DWORD BRAC_InputVideoData(LPBYTE lpVideoFrame, DWORD dwSize, DWORD dwTimeStamp);
 
 // As `BRAC_InputVideoData` for stream 0; for encoded input, `dwFlags` bit
@@ -1765,12 +1797,12 @@ DWORD BRAC_GetUserStreamInfo(DWORD dwUserId,
                              char *infoval,
                              int infolen);
 
-// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 DWORD BRAC_SetVideoDataCallBack(BRAC_PixelFormat pixFmt,
                                 BRAC_VideoData_CallBack lpFunction,
                                 LPVOID lpUserValue);
 
-// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 DWORD BRAC_SetVideoDataExCallBack(BRAC_PixelFormat pixFmt,
                                   BRAC_VideoDataEx_CallBack lpFunction,
                                   LPVOID lpUserValue);

@@ -19,10 +19,12 @@
 //! `roomusers ROOM`, `name USER`, `nick USER`, `status`, `selfid`, `sleep
 //! MS`, `quit`, `loginex NICK ID [STRID]`, `text USER SECRET MSG`, `trans
 //! USER DATA`, `transex USER W L DATA`, `camera USER 0|1`, `mic USER 0|1`,
-//! `camstate USER`, `micstate USER`, `level USER`, `roomname ROOM`,
+//! `camstate USER`, `micstate USER`, `level USER`, `volume USER` (the
+//! speech level, `BRAC_USERSTATE_SPEAKVOLUME`), `roomname ROOM`,
 //! `friends`, `groups`, `groupfriends GROUP` (printed `friends 5,7`, `groups
 //! 1,2`, `groupfriends 1 5,7`, in the library's order), `groupname GROUP`,
-//! `friendstatus USER`, `userinfo USER ID`. User and room ids accept `-1`. Text, buffers and filter data received are printed
+//! `friendstatus USER`, `userinfo USER ID`. User and room ids accept `-1`.
+//! Text, buffers and filter data received are printed
 //! as `text …`, `trans …`, `transex …`, `filter …` lines.
 //!
 //! Options: `--auto-accept` answers every Request with Reply 0 and
@@ -475,6 +477,16 @@ fn run_command(line: &str) -> Result<bool, String> {
                 if r == 0 {
                     let s = CStr::from_ptr(buf.as_ptr());
                     println!("{cmd} {user} {}", String::from_utf8_lossy(s.to_bytes()));
+                }
+                r
+            }
+            "volume" => {
+                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let mut v: u32 = 0;
+                let info = BRAC_USERSTATE_SPEAKVOLUME as i32;
+                let r = BRAC_QueryUserState(user, info, &mut v as *mut u32 as *mut c_char, 4);
+                if r == 0 {
+                    println!("volume {} {v}", user as i32);
                 }
                 r
             }

@@ -20,6 +20,24 @@
 //! links to open and close, names to resolve, frames to decode, events for
 //! the callback thread. The tests (`tests.rs`) run the client's contract
 //! through it in simulated time.
+//!
+//! It also runs the queue of calls issued while a step was under way (see
+//! [`super::state`]): after anything that may end a step it runs the calls
+//! at the head of [`State::queue`] that need wait no more, in order. A call
+//! that fails when it runs, or that a failed step leaves without a session,
+//! is answered as the vendor reports that call's outcome: a login with
+//! `WM_GV_LOGINSYSTEM(0, code)`, a room entry with `WM_GV_ENTERROOM(room,
+//! code)` (room 0 for a name), a video-call event with that event's
+//! callback from `dwUserId` (`REPLY(code)` for a Request or a Reply,
+//! `FINISH(code)` for a Finish, flags of the call, `dwParam` 0, empty
+//! string); the code is the one the API would return for the call at that
+//! moment (101 for a login without a link, 208 for the others without a
+//! login, 20 or 21 for a call event that does not fit). Text, buffers and
+//! device calls have no such report in the vendor's API: they are dropped
+//! (logged). A login as the user logged in is answered again with success
+//! and sends nothing; an entry into the room one is in goes to the server,
+//! and its "already in the room" (308) is answered as the entry's success
+//! (`WM_GV_ENTERROOM(room, 0)`, `WM_GV_ONLINEUSER`).
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
@@ -27,12 +45,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::state::{next_call_state, CallPhase, LinkState, State, UserInfo};
+use super::state::{next_call_state, Call, CallPhase, Level, LinkState, Ran, RoomTarget, ServerAddr, State, UserInfo};
 use crate::wire::constants::*;
 pub use crate::wire::keepalive::LinkLoss;
 use crate::wire::keepalive::{Expired, LinkClock};
 use crate::wire::protocol::{
-    ClientMsg, MediaHeader, MediaOut, Role, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, PROTOCOL_VERSION,
+    ClientMsg, MediaHeader, MediaOut, Role, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO,
+    PROTOCOL_VERSION,
 };
 
 /// How long a connect may take, from the addresses resolved to the
@@ -59,10 +78,12 @@ pub enum Event {
     Text { from: u32, to: u32, secret: bool, text: Vec<u8> },
     /// Bytes from the business server (`BRAS_SendBufToUser`/`ToRoom`).
     FilterData { data: Vec<u8> },
-    /// A video frame of user `from`: decoded (`i420`, YUV420P planar) when
-    /// it came H.264-encoded by this library, else the bytes as sent
-    /// (`codec` says what they are).
-    Video { from: u32, w: u32, h: u32, codec: u32, timestamp: u32, data: Vec<u8>, decoded: bool },
+    /// A video frame of user `from` (this client's own id: its own input,
+    /// shown back): `decoded`, a picture in the pixel format `pix_fmt`
+    /// (`BRAC_PIX_FMT_*`: YUV420P for H.264 decoded here, the input's format
+    /// for one's own raw frames); else the bytes as sent (`codec` says what
+    /// they are).
+    Video { from: u32, w: u32, h: u32, codec: u32, timestamp: u32, data: Vec<u8>, decoded: bool, pix_fmt: u32 },
     /// An audio frame of user `from` (`codec` 0: 16-bit PCM).
     Audio { from: u32, channels: u16, rate: u32, bits: u16, codec: u32, timestamp: u32, data: Vec<u8> },
     /// A video-call event; `user_id` is the other party.
@@ -83,14 +104,37 @@ impl Event {
     }
 }
 
+/// One's own video frame for the video callbacks (self-view), as the app
+/// fed it: raw in the pixel format `pix_fmt`, or encoded with `codec`
+/// (H.264 is decoded like a peer's, other codecs are shown as sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnVideo {
+    pub w: u32,
+    pub h: u32,
+    pub timestamp: u32,
+    /// The codec the frame is sent with.
+    pub codec: u32,
+    /// `Some(BRAC_PIX_FMT_*)`: `data` is the raw picture.
+    pub pix_fmt: Option<u32>,
+    pub data: Vec<u8>,
+}
+
 /// What the API threads ask of the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `BRAC_Connect`: resolve `host` and connect (any link is replaced).
-    Connect { host: String, port: u16 },
-    /// A message for the server: sent once the link exists (after `Hello`),
-    /// kept while the name resolves, dropped with no link.
+    /// `BRAC_Connect` of `session` ([`State::connect`]): a new session
+    /// resolves the server's name and connects (the link of an older one
+    /// is logged out and closed); the same server again keeps the session
+    /// and is answered with `WM_GV_CONNECT` (at once when connected, with
+    /// the connect under way otherwise).
+    Connect { server: ServerAddr, session: u64 },
+    /// A message for the server: sent on the link (after `Hello`), dropped
+    /// with no link.
     Send(ClientMsg),
+    /// Calls were queued ([`State::queue`]): run those that need wait no more.
+    RunQueue,
+    /// One's own video frame, shown back to the app while its camera is open.
+    OwnVideo(OwnVideo),
     /// A media frame (encoded message) for the server: sent only on a link
     /// that completed its handshake.
     Media(Arc<MediaOut>),
@@ -134,9 +178,41 @@ enum Down {
     Lost(u32),
     /// Logout or release: no notification.
     Quiet,
-    /// A new `BRAC_Connect` replaces the link: no notification, and the
-    /// state stays `Connecting`.
+    /// A new `BRAC_Connect` replaces the link: the API already started
+    /// the new session, nothing of the old one is reported.
     Replaced,
+}
+
+/// How a call that waited is answered when it fails or repeats a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Login,
+    /// A room entry (by number; 0 for a name).
+    Enter(u32),
+    Call {
+        event: u32,
+        user_id: u32,
+        flags: u32,
+    },
+    /// No report in the vendor's API (text, buffers, devices, leaving).
+    Nothing(&'static str),
+}
+
+impl Answer {
+    fn of(call: &Call) -> Answer {
+        match call {
+            Call::Login { .. } | Call::LoginEx { .. } => Answer::Login,
+            Call::EnterRoom { room_id, .. } => Answer::Enter(*room_id),
+            Call::EnterRoomByName { .. } => Answer::Enter(0),
+            Call::VideoCall { event, user_id, flags, .. } => {
+                Answer::Call { event: *event, user_id: *user_id, flags: *flags }
+            }
+            Call::LeaveRoom { .. } => Answer::Nothing("a leave room"),
+            Call::Text { .. } => Answer::Nothing("a text message"),
+            Call::TransBuffer { .. } => Answer::Nothing("a buffer"),
+            Call::Device { .. } => Answer::Nothing("a device control"),
+        }
+    }
 }
 
 /// Where the engine's link stands.
@@ -159,8 +235,14 @@ pub struct Engine {
     phase: Phase,
     /// Counts connect attempts, so that a late name resolution is ignored.
     attempt: u64,
-    /// Messages asked for while the server's name was being resolved.
-    early: Vec<ClientMsg>,
+    /// The session ([`State::session`]) of the link: while the API has
+    /// started a newer one, this link's news is not the app's.
+    session: u64,
+    /// The server of the link.
+    target: Option<ServerAddr>,
+    /// `BRAC_Connect`s to the same server while it connected: each gets
+    /// its `WM_GV_CONNECT` with the first.
+    connect_waiters: u32,
     /// Reason the server gave in `LinkClose`, reported when the link drops.
     link_close_code: Option<u32>,
     /// `BRAC_Release` began: until when the logout may take.
@@ -179,7 +261,9 @@ impl Engine {
         Engine {
             phase: Phase::Idle,
             attempt: 0,
-            early: Vec::new(),
+            session: 0,
+            target: None,
+            connect_waiters: 0,
             link_close_code: None,
             releasing: None,
             out: VecDeque::new(),
@@ -236,8 +320,19 @@ impl Engine {
         self.deliver(Event::Notify { msg, wparam, lparam });
     }
 
+    /// Whether the API started a newer session than this link's: its news
+    /// is not the app's, and the state is the new session's.
+    fn stale(&self, st: &State) -> bool {
+        st.session != self.session
+    }
+
     /// An API thread's command.
     pub fn on_command(&mut self, now: Instant, st: &mut State, cmd: Command) {
+        self.command(now, st, cmd);
+        self.run_queue(st);
+    }
+
+    fn command(&mut self, now: Instant, st: &mut State, cmd: Command) {
         match cmd {
             Command::Shutdown => {
                 if self.releasing.is_none() {
@@ -252,14 +347,37 @@ impl Engine {
             }
             // After a release began, nothing but the logout goes out.
             _ if self.releasing.is_some() => {}
-            Command::Connect { host, port } => {
-                // The API already set the state to Connecting; keep it so.
+            Command::Connect { server, session } => {
+                let same =
+                    session == self.session && self.target.as_ref() == Some(&server) && self.phase != Phase::Idle;
+                if same {
+                    // The same server again (a button pressed twice): the
+                    // session goes on; this call is answered too.
+                    if self.is_ready() {
+                        self.notify(WM_GV_CONNECT, 1, 0);
+                    } else {
+                        self.connect_waiters += 1;
+                    }
+                    return;
+                }
+                // A clean switch: the old session is logged out and closed.
+                if self.is_ready() {
+                    self.out.push_back(Output::Send(ClientMsg::Logout));
+                }
                 self.drop_link(st, Down::Replaced);
+                self.session = session;
+                if !self.stale(st) {
+                    st.link = LinkState::Connecting;
+                }
+                let (host, port) = (server.host.clone(), server.port);
+                self.target = Some(server);
                 self.attempt += 1;
                 self.phase = Phase::Resolving(self.attempt);
                 self.out.push_back(Output::Resolve { attempt: self.attempt, host, port });
             }
             Command::Send(msg) => self.send(msg),
+            Command::RunQueue => {}
+            Command::OwnVideo(v) => self.own_video(st, v),
             Command::Media(frame) => {
                 if self.is_ready() {
                     self.out.push_back(Output::SendMedia(frame));
@@ -278,7 +396,8 @@ impl Engine {
     /// The addresses of connect attempt `attempt` (empty: the name does not
     /// resolve, or TLS cannot be set up; the driver says why in the log).
     pub fn on_resolved(&mut self, now: Instant, st: &mut State, attempt: u64, addrs: Vec<SocketAddr>) {
-        if self.phase != Phase::Resolving(attempt) {
+        // A newer session's `Connect` is on its way: it replaces this attempt.
+        if self.phase != Phase::Resolving(attempt) || self.stale(st) {
             return;
         }
         if addrs.is_empty() {
@@ -289,10 +408,8 @@ impl Engine {
             ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Client as u8, secret: Vec::new(), token: 0 };
         self.phase = Phase::Linked { clock: LinkClock::connecting(now, CONNECT_TIMEOUT), up: false };
         self.out.push_back(Output::Open { addrs, hello });
-        // Messages asked for while resolving go out after `Hello`.
-        for m in std::mem::take(&mut self.early) {
-            self.out.push_back(Output::Send(m));
-        }
+        // A login that waited goes out after `Hello`.
+        self.run_queue(st);
     }
 
     /// The link's transport connected (TCP, and TLS when asked): the
@@ -317,7 +434,7 @@ impl Engine {
         let ready = self.is_ready();
         // The driver has closed it already: no `Close` for it.
         self.phase = Phase::Idle;
-        if st.logging_out {
+        if st.logging_out || self.stale(st) {
             self.drop_link(st, Down::Quiet);
         } else if ready {
             tracing::info!("link to the server lost: {why}");
@@ -346,7 +463,7 @@ impl Engine {
                     self.drop_link(st, Down::ConnectFailed);
                 }
                 Err(Expired::Silent) => {
-                    if st.logging_out {
+                    if st.logging_out || self.stale(st) {
                         self.drop_link(st, Down::Quiet);
                     } else {
                         tracing::info!("link to the server lost: {}", Expired::Silent);
@@ -382,13 +499,69 @@ impl Engine {
         }
     }
 
-    /// Queues a message: on the link if there is one (written after `Hello`),
-    /// kept for it while the name resolves, else dropped.
+    /// Queues a message on the link (written after `Hello`); with no link
+    /// (the call's own step failed meanwhile, and was answered), dropped.
     fn send(&mut self, msg: ClientMsg) {
         match self.phase {
             Phase::Linked { .. } => self.out.push_back(Output::Send(msg)),
-            Phase::Resolving(_) => self.early.push(msg),
-            Phase::Idle => tracing::debug!(?msg, "dropped: not connected"),
+            _ => tracing::debug!(?msg, "dropped: not connected"),
+        }
+    }
+
+    /// Whether the call at the head of the queue must wait: for the link to
+    /// open (a login is written after `Hello`), for a login sent, and once
+    /// logged in for a room entry under way. (With no link, nothing waits:
+    /// the calls are answered.)
+    fn waits(&self, st: &State) -> bool {
+        if st.logged_in {
+            st.enter_pending.is_some()
+        } else {
+            st.login_in_flight || matches!(self.phase, Phase::Resolving(_))
+        }
+    }
+
+    /// Runs the calls at the head of the queue that need wait no more, in
+    /// order; a call that fails is answered (see the module's docs).
+    fn run_queue(&mut self, st: &mut State) {
+        if self.releasing.is_some() || self.stale(st) {
+            return;
+        }
+        while !st.queue.is_empty() && !self.waits(st) {
+            let Some(call) = st.queue.pop_front() else { break };
+            let answer = Answer::of(&call);
+            match st.run(call) {
+                Ok(Ran::Send(msg)) => self.send(msg),
+                Ok(Ran::Again) => self.answer_again(st, answer),
+                Err(code) => self.answer_failed(st, answer, code),
+            }
+        }
+    }
+
+    /// A login as the user logged in: the success the app waits for, again.
+    fn answer_again(&mut self, st: &State, answer: Answer) {
+        if answer == Answer::Login {
+            self.notify(WM_GV_LOGINSYSTEM, st.self_id.unwrap_or(0), 0);
+        }
+    }
+
+    /// A call that failed when it ran (or whose step failed), the vendor's way.
+    fn answer_failed(&mut self, st: &mut State, answer: Answer, code: u32) {
+        match answer {
+            Answer::Login => {
+                st.login_failed();
+                self.notify(WM_GV_LOGINSYSTEM, 0, code);
+            }
+            Answer::Enter(room) => self.notify(WM_GV_ENTERROOM, room, code),
+            Answer::Call { event, user_id, flags } => {
+                let event = if event == BRAC_VIDEOCALL_EVENT_FINISH {
+                    BRAC_VIDEOCALL_EVENT_FINISH
+                } else {
+                    BRAC_VIDEOCALL_EVENT_REPLY
+                };
+                let user_str = Vec::new();
+                self.deliver(Event::VideoCall { event, user_id, error_code: code, flags, param: 0, user_str });
+            }
+            Answer::Nothing(what) => tracing::debug!(code, "{what} that waited dropped"),
         }
     }
 
@@ -398,10 +571,14 @@ impl Engine {
             self.out.push_back(Output::Close);
         }
         self.phase = Phase::Idle;
-        self.early.clear();
         self.link_close_code = None;
+        let connects = 1 + std::mem::take(&mut self.connect_waiters);
+        // A newer session's state is not this link's to change.
+        if how == Down::Replaced || self.stale(st) {
+            return;
+        }
         let was = st.link;
-        st.link = if how == Down::Replaced { LinkState::Connecting } else { LinkState::Idle };
+        st.link = LinkState::Idle;
         st.logged_in = false;
         st.logging_out = false;
         st.room = None;
@@ -425,10 +602,31 @@ impl Engine {
             });
         }
         st.call = None;
+        // The steps under way and the calls that waited: the app ended the
+        // session itself (logout, release), or they are answered.
+        if how != Down::Quiet {
+            if st.login_in_flight {
+                self.notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CONNECT_ABORT);
+            }
+            match st.enter_pending.take() {
+                Some(RoomTarget::Id(room)) => self.notify(WM_GV_ENTERROOM, room, GV_ERR_NOTLOGIN),
+                Some(RoomTarget::Name(_)) => self.notify(WM_GV_ENTERROOM, 0, GV_ERR_NOTLOGIN),
+                None => {}
+            }
+            st.login_in_flight = false;
+            st.login_name = None;
+            self.run_queue(st);
+        }
+        st.queue.clear();
+        st.login_in_flight = false;
+        st.login_name = None;
+        st.enter_pending = None;
         match how {
             Down::ConnectFailed if was != LinkState::Idle => {
                 st.status = 0;
-                self.notify(WM_GV_CONNECT, 0, 0);
+                for _ in 0..connects {
+                    self.notify(WM_GV_CONNECT, 0, 0);
+                }
             }
             Down::Lost(code) => {
                 st.status = 5;
@@ -443,6 +641,17 @@ impl Engine {
     pub fn on_message(&mut self, now: Instant, st: &mut State, msg: ServerMsg) {
         let Phase::Linked { clock, .. } = &mut self.phase else { return };
         clock.received(now);
+        // After a logout, or with a newer session started, nothing of this
+        // link reaches the app.
+        if st.logging_out || st.session != self.session {
+            return;
+        }
+        self.message(now, st, msg);
+        self.run_queue(st);
+    }
+
+    fn message(&mut self, now: Instant, st: &mut State, msg: ServerMsg) {
+        let Phase::Linked { clock, .. } = &mut self.phase else { return };
         match msg {
             ServerMsg::Welcome { keepalive_ms, .. } => {
                 if clock.is_ready() {
@@ -452,7 +661,9 @@ impl Engine {
                 clock.ready(now, Duration::from_millis(keepalive_ms as u64));
                 st.link = LinkState::Connected;
                 st.status = 1;
-                self.notify(WM_GV_CONNECT, 1, 0);
+                for _ in 0..1 + std::mem::take(&mut self.connect_waiters) {
+                    self.notify(WM_GV_CONNECT, 1, 0);
+                }
             }
             ServerMsg::Refused { code } => {
                 tracing::warn!(code, "the server refused the handshake");
@@ -461,6 +672,7 @@ impl Engine {
             ServerMsg::LoginResult { user_id, code, name, level, nick } => {
                 if code == 0 {
                     st.logged_in = true;
+                    st.login_in_flight = false;
                     st.self_id = Some(user_id);
                     // A session's friends, groups and infos start empty.
                     st.friends.clear();
@@ -470,16 +682,26 @@ impl Engine {
                     st.status = 2;
                     self.notify(WM_GV_LOGINSYSTEM, user_id, 0);
                 } else {
+                    st.login_failed();
                     self.notify(WM_GV_LOGINSYSTEM, 0, code);
                 }
             }
             ServerMsg::EnterRoomResult { room_id, code } => {
-                let name = st.pending_room_name.take();
                 if code == 0 {
                     st.entering = Some(room_id);
-                    st.room_name = name.unwrap_or_default();
+                    st.room_name = match &st.enter_pending {
+                        Some(RoomTarget::Name(name)) => name.clone(),
+                        _ => Vec::new(),
+                    };
                     st.room_users.clear();
+                } else if code == GV_ERR_ROOM_ALREADIN && st.room == Some(room_id) {
+                    // The room one is in, entered again (a GUI's button
+                    // pressed twice): the success the app waits for.
+                    st.enter_pending = None;
+                    self.notify(WM_GV_ENTERROOM, room_id, 0);
+                    self.notify(WM_GV_ONLINEUSER, st.room_users.len() as u32, room_id);
                 } else {
+                    st.enter_pending = None;
                     self.notify(WM_GV_ENTERROOM, room_id, code);
                 }
             }
@@ -493,6 +715,7 @@ impl Engine {
                         return;
                     }
                     st.entering = None;
+                    st.enter_pending = None;
                     st.room = Some(room_id);
                     st.status = 3;
                     let count = st.room_users.len() as u32;
@@ -556,7 +779,7 @@ impl Engine {
                 }
             }
             ServerMsg::NeedKeyFrame => self.out.push_back(Output::KeyFrame),
-            ServerMsg::Media { from, header, data } => self.on_media(st, from, header, data),
+            ServerMsg::Media { from, header, data } => self.on_media(now, st, from, header, data),
             ServerMsg::UserInfo { user_id, info_id, value } => {
                 st.infos.insert((user_id, info_id), value);
                 self.notify(WM_GV_USERINFOUPDATE, user_id, info_id);
@@ -579,12 +802,15 @@ impl Engine {
 
     /// A media frame of `from`: audio and video this library did not encode
     /// go to the app as they are; H.264 goes to the driver to decode first.
-    fn on_media(&mut self, st: &mut State, from: u32, header: MediaHeader, data: Vec<u8>) {
+    fn on_media(&mut self, now: Instant, st: &mut State, from: u32, header: MediaHeader, data: Vec<u8>) {
         if header.kind == MEDIA_AUDIO {
             let info = st.streams.entry(from).or_default();
             info.channels = header.b >> 16;
             info.rate = header.a;
             info.audio_codec = header.codec;
+            if header.codec == CODEC_PCM && header.b & 0xFFFF == 16 {
+                st.levels.insert(from, Level { value: super::state::pcm_level(&data), at: now });
+            }
             self.deliver(Event::Audio {
                 from,
                 channels: (header.b >> 16) as u16,
@@ -597,13 +823,29 @@ impl Engine {
         } else if header.codec == CODEC_H264 {
             self.out.push_back(Output::Decode { from, header, data });
         } else {
-            self.video(st, from, header, (header.a, header.b), data, false);
+            self.video(st, from, header, (header.a, header.b), data, None);
         }
     }
 
     /// The picture (`w` × `h`, I420) an [`Output::Decode`] of `from` gave.
     pub fn on_decoded(&mut self, st: &mut State, from: u32, header: MediaHeader, w: u32, h: u32, i420: Vec<u8>) {
-        self.video(st, from, header, (w, h), i420, true);
+        self.video(st, from, header, (w, h), i420, Some(BRAC_PIX_FMT_YUV420P));
+    }
+
+    /// One's own frame (self-view): shown while logged in with the camera
+    /// open, without a round trip to the server.
+    fn own_video(&mut self, st: &mut State, v: OwnVideo) {
+        if !st.logged_in || self.releasing.is_some() || st.may_send(true) != Ok(true) {
+            return;
+        }
+        let Some(me) = st.self_id else { return };
+        let header =
+            MediaHeader { kind: MEDIA_VIDEO, key: false, codec: v.codec, timestamp: v.timestamp, a: v.w, b: v.h };
+        match v.pix_fmt {
+            Some(fmt) => self.video(st, me, header, (v.w, v.h), v.data, Some(fmt)),
+            None if v.codec == CODEC_H264 => self.out.push_back(Output::Decode { from: me, header, data: v.data }),
+            None => self.video(st, me, header, (v.w, v.h), v.data, None),
+        }
     }
 
     fn video(
@@ -613,7 +855,7 @@ impl Engine {
         header: MediaHeader,
         size: (u32, u32),
         data: Vec<u8>,
-        decoded: bool,
+        picture: Option<u32>,
     ) {
         let (w, h) = size;
         let info = st.streams.entry(from).or_default();
@@ -626,6 +868,7 @@ impl Engine {
             self.notify(WM_GV_VIDEOSIZECHG, from, size);
         }
         let (codec, timestamp) = (header.codec, header.timestamp);
-        self.deliver(Event::Video { from, w, h, codec, timestamp, data, decoded });
+        let (decoded, pix_fmt) = (picture.is_some(), picture.unwrap_or(0));
+        self.deliver(Event::Video { from, w, h, codec, timestamp, data, decoded, pix_fmt });
     }
 }

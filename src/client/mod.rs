@@ -27,6 +27,15 @@
 //! wait (in the command queue and the link's buffers) up to [`MAX_UPLINK`]
 //! bytes; past that `BRAC_SendTextMessage` / `BRAC_TransBuffer` refuse and
 //! media frames are dropped (the next video frame is then a key frame).
+//! Calls issued while a connect, login or room entry is under way wait in
+//! the state's queue (at most [`MAX_QUEUED`]; see [`state`]).
+//!
+//! One's own video input is shown back (self-view): while the camera is
+//! open, each frame the app feeds reaches the video callbacks with one's
+//! own user id, raw frames as they came (converted to each callback's
+//! format on the callback thread), without a round trip to the server.
+//! The speech level of one's own audio input and of each user's audio
+//! received is kept for `BRAC_QueryUserState(SPEAKVOLUME)` ([`Client::speak_level`]).
 #![forbid(unsafe_code)]
 
 pub mod engine;
@@ -39,6 +48,7 @@ mod tests;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -46,13 +56,17 @@ use crate::net::link::{strip_tls_scheme, TlsEnv};
 use crate::wire::constants::*;
 use crate::wire::protocol::{ClientMsg, MediaHeader, MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO};
 
-pub use self::engine::{Command, Engine, Event, CODEC_H264, CODEC_PCM, CONNECT_TIMEOUT};
+pub use self::engine::{Command, Engine, Event, OwnVideo, CODEC_H264, CODEC_PCM, CONNECT_TIMEOUT};
 pub use self::runtime::{EventSink, MAX_PENDING_DATA, MAX_PENDING_VIDEO, MAX_UPLINK};
 use self::runtime::{Shared, ToNet, Uplink};
 pub use self::state::{
-    next_call_state, CallPhase, ClientCall, Code, LinkState, State, StreamInfo, UserInfo, MAX_NAME_LEN,
-    MAX_USER_STR_LEN, VIDEOCALL_KNOWN_FLAGS,
+    next_call_state, pcm_level, Call, CallPhase, ClientCall, Code, LinkState, ServerAddr, State, StreamInfo, Submitted,
+    UserInfo, MAX_NAME_LEN, MAX_QUEUED, MAX_USER_STR_LEN, VIDEOCALL_KNOWN_FLAGS,
 };
+
+/// How long a user's speech level stands without a new audio chunk; after
+/// that its audio is not received (level 0).
+pub const LEVEL_HOLD: Duration = Duration::from_millis(500);
 
 /// How this client's own video is fed (`BRAC_SetInputVideoFormat(Ex)`).
 struct VideoInput {
@@ -61,6 +75,8 @@ struct VideoInput {
     codec: u32,
     /// `None`: a value that is no `BRAC_PIX_FMT_*` (refused for raw frames).
     pix_fmt: Option<crate::codec::PixelFormat>,
+    /// `pix_fmt` as a `BRAC_PIX_FMT_*` value, for the self-view.
+    pix_fmt_id: Option<u32>,
     w: u32,
     h: u32,
     encoder: Option<crate::codec::VideoEncoder>,
@@ -116,15 +132,23 @@ impl Client {
         self.net.command(ToNet::Command(cmd));
     }
 
-    /// Runs an API call's state part under the lock, then sends what it gave.
-    fn send_if(&self, check: impl FnOnce(&mut State) -> Result<ClientMsg, Code>) -> Code {
-        let msg = check(&mut self.state.lock());
-        match msg {
-            Ok(msg) => {
-                self.command(Command::Send(msg));
+    /// Runs an API call's state part under the lock, then sends what it
+    /// gave, or wakes the engine for the queue.
+    fn send_if(&self, check: impl FnOnce(&mut State) -> Result<Submitted, Code>) -> Code {
+        let submitted = check(&mut self.state.lock());
+        match submitted {
+            Ok(s) => {
+                self.submitted(s);
                 0
             }
             Err(code) => code,
+        }
+    }
+
+    fn submitted(&self, s: Submitted) {
+        match s {
+            Submitted::Send(msg) => self.command(Command::Send(msg)),
+            Submitted::Queued => self.command(Command::RunQueue),
         }
     }
 
@@ -153,8 +177,9 @@ impl Client {
         // The environment is read here, on the app's thread (where an app
         // would also set it), not on a library thread.
         let env = TlsEnv::from_env();
-        self.state.lock().connect();
-        self.net.command(ToNet::Connect { host: host.to_string(), port, tls, env });
+        let server = ServerAddr { host: host.to_string(), port, tls };
+        let session = self.state.lock().connect(server);
+        self.net.command(ToNet::Connect { host: host.to_string(), port, tls, env, session });
         0
     }
 
@@ -173,7 +198,11 @@ impl Client {
     /// whole room (`to` 0 or -1).
     pub fn send_text(&self, to: u32, secret: bool, text: &[u8]) -> Code {
         let msg = match self.state.lock().send_text(to, secret, text) {
-            Ok(msg) => msg,
+            Ok(Submitted::Send(msg)) => msg,
+            Ok(queued) => {
+                self.submitted(queued);
+                return 0;
+            }
             Err(code) => return code,
         };
         if !self.uplink.admit(text.len()) {
@@ -189,7 +218,11 @@ impl Client {
     /// code and the task id given to the transfer.
     pub fn trans_buffer(&self, to: u32, data: &[u8], ex: Option<(u32, u32)>) -> (Code, u32) {
         let (msg, task_id) = match self.state.lock().trans_buffer(to, data, ex) {
-            Ok(m) => m,
+            Ok((Submitted::Send(msg), task_id)) => (msg, task_id),
+            Ok((queued, task_id)) => {
+                self.submitted(queued);
+                return (0, task_id);
+            }
             Err(code) => return (code, 0),
         };
         if !self.uplink.admit(data.len()) {
@@ -313,7 +346,8 @@ impl Client {
         } else {
             None
         };
-        *self.video_in.lock() = Some(VideoInput { codec, pix_fmt, w, h, encoder });
+        let pix_fmt_id = pix_fmt.map(pix_fmt_id);
+        *self.video_in.lock() = Some(VideoInput { codec, pix_fmt, pix_fmt_id, w, h, encoder });
         self.force_key.store(true, Ordering::SeqCst);
         0
     }
@@ -378,8 +412,12 @@ impl Client {
             }
             let key = key_hint || (input.codec == CODEC_H264 && crate::codec::is_key_frame(frame));
             let header = MediaHeader { kind: MEDIA_VIDEO, key, codec: input.codec, timestamp, a: w, b: h };
+            let codec = input.codec;
             drop(guard);
             self.send_media(header, frame);
+            if Self::self_view() {
+                self.own_video(OwnVideo { w, h, timestamp, codec, pix_fmt: None, data: frame.to_vec() });
+            }
             return 0;
         };
         let Some(pix_fmt) = input.pix_fmt else { return GV_ERR_FUNCOPTERROR };
@@ -398,13 +436,43 @@ impl Client {
                 return GV_ERR_FUNCOPTERROR;
             }
         };
+        let pix_fmt_id = input.pix_fmt_id;
         drop(guard);
-        if encoded.data.is_empty() {
-            return 0;
+        if !encoded.data.is_empty() {
+            let header = MediaHeader { kind: MEDIA_VIDEO, key: encoded.key, codec: CODEC_H264, timestamp, a: w, b: h };
+            self.send_media(header, &encoded.data);
         }
-        let header = MediaHeader { kind: MEDIA_VIDEO, key: encoded.key, codec: CODEC_H264, timestamp, a: w, b: h };
-        self.send_media(header, &encoded.data);
+        // Self-view: the frame as the app gave it (the callback thread
+        // converts it to each callback's format).
+        if Self::self_view() {
+            self.own_video(OwnVideo { w, h, timestamp, codec: CODEC_H264, pix_fmt: pix_fmt_id, data: frame.to_vec() });
+        }
         0
+    }
+
+    /// Shows one's own frame back to the app (the engine checks that the
+    /// camera is open, and the callback thread's bound applies).
+    fn own_video(&self, v: OwnVideo) {
+        self.command(Command::OwnVideo(v));
+    }
+
+    /// Whether one's own frames are wanted for the self-view: copied only
+    /// when a video data callback is registered.
+    fn self_view() -> bool {
+        SELF_VIEW.load(Ordering::Relaxed)
+    }
+
+    /// `BRAC_QueryUserState(BRAC_USERSTATE_SPEAKVOLUME)`: the speech level
+    /// (0–100, see [`pcm_level`]) of `user`'s audio received here, or of
+    /// one's own input (-1 or one's own id); 0 when none came within
+    /// [`LEVEL_HOLD`]. A user this client does not know: 205.
+    pub fn speak_level(&self, user: u32) -> Result<u32, Code> {
+        let now = Instant::now();
+        self.with_state(|st| {
+            let uid = st.resolve(user).filter(|u| st.users.contains_key(u)).ok_or(GV_ERR_INVALID_USERID)?;
+            let level = st.levels.get(&uid).filter(|l| now.saturating_duration_since(l.at) <= LEVEL_HOLD);
+            Ok(level.map_or(0, |l| l.value))
+        })
     }
 
     /// `BRAC_InputAudioData(Ex)`: samples of this client's audio.
@@ -425,6 +493,10 @@ impl Client {
             return GV_ERR_FUNCOPTERROR;
         }
         let f = input.format;
+        if input.codec == 0 && f.bits_per_sample == 16 {
+            let level = pcm_level(samples);
+            self.state.lock().own_level(level, Instant::now());
+        }
         let header = MediaHeader {
             kind: MEDIA_AUDIO,
             key: true,
@@ -440,6 +512,36 @@ impl Client {
     /// Whether `BRAC_SetSDKOption(option, 1)` enabled external input.
     fn ext_input(&self, option: u32) -> bool {
         sdk_option(option).unwrap_or(0) != 0
+    }
+}
+
+/// Whether a video data callback is registered (the C ABI says so): one's
+/// own frames are copied for the self-view only then.
+static SELF_VIEW: AtomicBool = AtomicBool::new(false);
+
+/// The C ABI's callback registry tells whether a video data callback is
+/// registered (process-wide, as the registry is).
+pub fn set_self_view(wanted: bool) {
+    SELF_VIEW.store(wanted, Ordering::Relaxed);
+}
+
+/// The `BRAC_PIX_FMT_*` value of a pixel format.
+fn pix_fmt_id(f: crate::codec::PixelFormat) -> u32 {
+    use crate::codec::PixelFormat::*;
+    match f {
+        Rgb24 => BRAC_PIX_FMT_RGB24,
+        Rgb32 => BRAC_PIX_FMT_RGB32,
+        Yv12 => BRAC_PIX_FMT_YV12,
+        Yuy2 => BRAC_PIX_FMT_YUY2,
+        Yuv420p => BRAC_PIX_FMT_YUV420P,
+        Rgb565 => BRAC_PIX_FMT_RGB565,
+        Rgb555 => BRAC_PIX_FMT_RGB555,
+        Nv12 => BRAC_PIX_FMT_NV12,
+        Nv21 => BRAC_PIX_FMT_NV21,
+        Nv16 => BRAC_PIX_FMT_NV16,
+        Bgr32 => BRAC_PIX_FMT_BGR32,
+        Mjpeg => BRAC_PIX_FMT_MJPEG,
+        H264 => BRAC_PIX_FMT_H264,
     }
 }
 

@@ -33,7 +33,7 @@ use mio::{Events, Poll, Token};
 use parking_lot::Mutex;
 
 use super::engine::{Command, Engine, Event, LinkLoss, Output};
-use super::state::{LinkState, State};
+use super::state::{LinkState, ServerAddr, State};
 use crate::net::link::{panic_message, Link, LinkError, LinkTls, Mailbox, NetThread, TlsEnv, MAX_PANICS};
 use crate::net::tls::TlsError;
 use crate::wire::constants::*;
@@ -64,6 +64,8 @@ pub(crate) enum ToNet {
         /// The address had `tls://`.
         tls: bool,
         env: Result<TlsEnv, TlsError>,
+        /// The session it belongs to ([`State::connect`]).
+        session: u64,
     },
     /// The name-resolution helper's answer.
     Resolved {
@@ -320,9 +322,10 @@ impl Driver {
     fn on_input(&mut self, input: ToNet) {
         let now = Instant::now();
         match input {
-            ToNet::Connect { host, port, tls, env } => {
+            ToNet::Connect { host, port, tls, env, session } => {
                 self.connect_tls = Some((tls, env));
-                self.engine_call(|e, st| e.on_command(now, st, Command::Connect { host, port }));
+                let server = ServerAddr { host, port, tls };
+                self.engine_call(|e, st| e.on_command(now, st, Command::Connect { server, session }));
             }
             ToNet::Resolved { attempt, result, tls } => {
                 if !self.engine.awaits_resolution(attempt) {
@@ -384,7 +387,10 @@ impl Driver {
                     }
                 }
                 Output::Close => {
-                    if let Some(link) = self.link.take() {
+                    if let Some(mut link) = self.link.take() {
+                        // Best effort: what was queued last (a logout) may
+                        // still go out.
+                        let _ = link.flush(self.poll.registry());
                         link.close(self.poll.registry());
                     }
                 }
@@ -534,6 +540,10 @@ impl Driver {
             st.room = None;
             st.room_users.clear();
             st.call = None;
+            st.queue.clear();
+            st.login_in_flight = false;
+            st.login_name = None;
+            st.enter_pending = None;
             st.status = if had { 5 } else { st.status };
             had
         };

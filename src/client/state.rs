@@ -10,9 +10,22 @@
 //! from then on), and give back the message to send or the `GV_ERR_*` code
 //! to return. All of it is pure: the tests run the API's return codes
 //! against a `State` with no thread, lock or socket.
+//!
+//! **The queue** (the vendor's habit of calling `BRAC_Connect`,
+//! `BRAC_Login`, `BRAC_EnterRoom` one after another without waiting):
+//! while a step is under way — a connect, a login, a room entry, sent and
+//! not answered — or calls wait before it, a call that needs that step
+//! ([`Call`]) is checked for what can be known at once (its arguments; a
+//! login issued or done, else 208; for a login, a link, else 101) and
+//! waits in [`State::queue`] (at most [`MAX_QUEUED`] calls); the engine
+//! runs each, in order, when nothing is under way any more, with the same
+//! checks as a call made at that moment ([`State::run`]), and reports a
+//! failure the vendor's way (see the engine). With nothing under way a
+//! call runs at once, as before.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 use super::friends::Friends;
 use crate::wire::constants::*;
@@ -34,6 +47,11 @@ pub const VIDEOCALL_KNOWN_FLAGS: u32 = BRAC_VIDEOCALL_FLAGS_AUDIO
     | BRAC_VIDEOCALL_FLAGS_CONTROLREQ;
 /// Longest `lpUserStr` of a video-call event, in bytes.
 pub const MAX_USER_STR_LEN: usize = 2048;
+/// Calls that may wait in the queue; one more is refused (20, or 700 for a
+/// buffer), so that an app calling in a loop before its login completes
+/// cannot grow the library's memory (at most this many texts or buffers of
+/// [`MAX_BLOB_LEN`] bytes).
+pub const MAX_QUEUED: usize = 64;
 
 /// Where the link to the core server stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +109,72 @@ pub struct StreamInfo {
     pub audio_codec: u32,
 }
 
+/// The speech level of a user's last audio chunk (`BRAC_USERSTATE_SPEAKVOLUME`):
+/// 0–100 (see [`pcm_level`]), and when it was heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Level {
+    pub value: u32,
+    pub at: Instant,
+}
+
+/// The core server a `BRAC_Connect` names; the same one again keeps the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAddr {
+    pub host: String,
+    pub port: u16,
+    /// Over TLS (`tls://`).
+    pub tls: bool,
+}
+
+/// The room a room entry under way aims at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomTarget {
+    Id(u32),
+    Name(Vec<u8>),
+}
+
+/// A `BRAC_*` call that may wait in the queue, with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Login { name: Vec<u8>, password: Vec<u8>, pass_enc_type: u32 },
+    LoginEx { name: Vec<u8>, nick: Vec<u8>, user_id: u32, password: Vec<u8> },
+    EnterRoom { room_id: u32, password: Vec<u8> },
+    EnterRoomByName { name: Vec<u8>, password: Vec<u8> },
+    LeaveRoom { room_id: u32 },
+    Text { to: u32, secret: bool, text: Vec<u8> },
+    TransBuffer { to: u32, data: Vec<u8>, ex: Option<(u32, u32)>, task_id: u32 },
+    Device { kind: u8, user_id: u32, open: bool },
+    VideoCall { event: u32, user_id: u32, error_code: u32, flags: u32, param: u32, user_str: Vec<u8> },
+}
+
+impl Call {
+    /// The user name of a login.
+    fn login_name(&self) -> Option<&[u8]> {
+        match self {
+            Call::Login { name, .. } | Call::LoginEx { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// What an accepted API call gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// Send this message now.
+    Send(ClientMsg),
+    /// The call waits in the queue: wake the engine ([`super::engine::Command::RunQueue`]).
+    Queued,
+}
+
+/// What a call gives when it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    Send(ClientMsg),
+    /// A login as the user logged in: nothing to send, the engine answers
+    /// it again with success.
+    Again,
+}
+
 /// What API threads may read; written by both sides under the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
@@ -108,12 +192,13 @@ pub struct State {
     pub infos: HashMap<(u32, u32), Vec<u8>>,
     /// Friends and groups the business server set (`friends.rs`).
     pub friends: Friends,
-    /// Room name of the last `BRAC_EnterRoomEx`, until its answer.
-    pub(crate) pending_room_name: Option<Vec<u8>>,
     /// Last task id given to a `BRAC_TransBuffer(Ex)`.
     pub(crate) next_task: u32,
     /// Streams received, by user.
     pub streams: HashMap<u32, StreamInfo>,
+    /// The speech level of the last audio chunk received from each user,
+    /// and of this client's own input.
+    pub levels: HashMap<u32, Level>,
     pub call: Option<ClientCall>,
     /// `BRAC_USERSTATE_SELFUSERSTATUS`: 0 unknown, 1 connected, 2 logged in,
     /// 3 in room, 4 logged out, 5 link closed.
@@ -122,12 +207,49 @@ pub struct State {
     pub(crate) logging_out: bool,
     /// Enter succeeded; `WM_GV_ENTERROOM` waits for the room's user list.
     pub(crate) entering: Option<u32>,
+    /// The server of the last `BRAC_Connect`.
+    pub server: Option<ServerAddr>,
+    /// Counts the sessions (each `BRAC_Connect` that does not keep the
+    /// one there is): the engine ignores a link of an older session.
+    pub session: u64,
+    /// Calls waiting for the step under way (see the module's docs).
+    pub queue: VecDeque<Call>,
+    /// The user name of the login issued (waiting, sent) or done in this session.
+    pub(crate) login_name: Option<Vec<u8>>,
+    /// A login was sent and not answered yet.
+    pub(crate) login_in_flight: bool,
+    /// A room entry was sent and not answered yet (until its user list).
+    pub(crate) enter_pending: Option<RoomTarget>,
 }
 
 impl Default for State {
     fn default() -> Self {
         State::new()
     }
+}
+
+/// The speech level of 16-bit PCM samples (little-endian, any channel
+/// count), 0–100: the RMS of the chunk in dBFS, mapped linearly from
+/// -60 dBFS (and silence) to 0 to full scale (0 dBFS) to 100. A sine of
+/// peak 8000 (RMS -15.3 dBFS) gives 75; a tenth of it, 41.
+pub fn pcm_level(pcm16: &[u8]) -> u32 {
+    let n = pcm16.len() / 2;
+    if n == 0 {
+        return 0;
+    }
+    let sum: f64 = pcm16
+        .chunks_exact(2)
+        .map(|b| {
+            let s = i16::from_le_bytes([b[0], b[1]]) as f64;
+            s * s
+        })
+        .sum();
+    let rms = (sum / n as f64).sqrt();
+    if rms < 1.0 {
+        return 0;
+    }
+    let dbfs = 20.0 * (rms / 32768.0).log10();
+    ((dbfs + 60.0) * 100.0 / 60.0).round().clamp(0.0, 100.0) as u32
 }
 
 impl State {
@@ -142,13 +264,19 @@ impl State {
             users: HashMap::new(),
             infos: HashMap::new(),
             friends: Friends::default(),
-            pending_room_name: None,
             next_task: 0,
             streams: HashMap::new(),
+            levels: HashMap::new(),
             call: None,
             status: 0,
             logging_out: false,
             entering: None,
+            server: None,
+            session: 0,
+            queue: VecDeque::new(),
+            login_name: None,
+            login_in_flight: false,
+            enter_pending: None,
         }
     }
 
@@ -175,53 +303,257 @@ impl State {
         self.room_users.contains(&user_id) || self.call.is_some_and(|c| c.peer == user_id)
     }
 
-    /// Whether `user_id`'s media may reach this client (the users of its
-    /// room and its call peer): decoders are kept only for them.
+    /// Whether `user_id`'s video may reach this client (the users of its
+    /// room, its call peer, and itself: its own input shown back): decoders
+    /// are kept only for them.
     pub fn in_sight(&self, user_id: u32) -> bool {
-        self.knows(user_id)
+        self.knows(user_id) || Some(user_id) == self.self_id
+    }
+
+    /// Whether calls wait in the queue now: a connect, a login or a room
+    /// entry is under way, or calls are waiting already.
+    pub fn busy(&self) -> bool {
+        self.link == LinkState::Connecting
+            || !self.queue.is_empty()
+            || (self.login_name.is_some() && !self.logged_in)
+            || self.enter_pending.is_some()
+    }
+
+    /// Forgets the session as the app sees it (its link is being replaced
+    /// or logged out): nothing of it is answered any more.
+    fn end_session(&mut self) {
+        self.logged_in = false;
+        self.login_name = None;
+        self.login_in_flight = false;
+        self.room = None;
+        self.room_name.clear();
+        self.room_users.clear();
+        self.call = None;
+        self.queue.clear();
+        self.enter_pending = None;
+        self.entering = None;
+        self.logging_out = false;
+        if self.status >= 2 {
+            self.status = 4;
+        }
+    }
+
+    /// The first login waiting in the queue becomes the one under way
+    /// (after the one there was failed).
+    pub(crate) fn login_failed(&mut self) {
+        self.login_in_flight = false;
+        if !self.logged_in {
+            self.login_name = self.queue.iter().find_map(|c| c.login_name().map(<[u8]>::to_vec));
+        }
+    }
+
+    /// This client's own audio input had that level (`now`).
+    pub fn own_level(&mut self, value: u32, now: Instant) {
+        if let Some(me) = self.self_id {
+            self.levels.insert(me, Level { value, at: now });
+        }
     }
 
     // ----- the API side of the BRAC_ calls ---------------------------------
 
-    /// `BRAC_Connect` (arguments already checked): connecting from now on,
-    /// so that a `BRAC_Login` right after it is queued.
-    pub fn connect(&mut self) {
+    /// `BRAC_Connect` (arguments already checked) to `server`: the same
+    /// server while connected or connecting keeps the session (the engine
+    /// answers `WM_GV_CONNECT` again); any other starts a new session at
+    /// once — the old one is forgotten, as after `BRAC_Logout`, so that the
+    /// `BRAC_Login` right after it is the new session's. Gives the session
+    /// the engine's `Connect` belongs to.
+    pub fn connect(&mut self, server: ServerAddr) -> u64 {
+        if self.link != LinkState::Idle && self.server.as_ref() == Some(&server) {
+            return self.session;
+        }
+        self.end_session();
+        self.session += 1;
+        self.server = Some(server);
         self.link = LinkState::Connecting;
+        self.session
     }
 
-    /// A login may be sent: connected or connecting, not logged in yet.
-    fn may_log_in(&self) -> Result<(), Code> {
+    /// An API call: run at once when nothing is under way, else checked for
+    /// what can be known now and queued (see the module's docs).
+    pub fn submit(&mut self, call: Call) -> Result<Submitted, Code> {
+        if !self.busy() && !self.repeats(&call) {
+            return self.start(call).map(Submitted::Send);
+        }
+        self.check_queued(&call)?;
+        if self.queue.len() >= MAX_QUEUED {
+            tracing::debug!("call refused: {MAX_QUEUED} calls wait already");
+            return Err(match call {
+                Call::TransBuffer { .. } => GV_ERR_TRANSBUF_CREATEFAIL,
+                _ => GV_ERR_FUNCNOTALLOW,
+            });
+        }
+        match &call {
+            Call::TransBuffer { task_id, .. } => self.next_task = *task_id,
+            c => {
+                if let Some(name) = c.login_name() {
+                    self.login_name = Some(name.to_vec());
+                }
+            }
+        }
+        self.queue.push_back(call);
+        Ok(Submitted::Queued)
+    }
+
+    /// A call that waited runs (the engine calls it when nothing is under
+    /// way any more): the same checks as a call made now.
+    pub fn run(&mut self, call: Call) -> Result<Ran, Code> {
+        if self.repeats(&call) {
+            return Ok(Ran::Again);
+        }
+        self.start(call).map(Ran::Send)
+    }
+
+    /// A login as the user logged in (a GUI's button pressed twice):
+    /// answered again, nothing sent. (An entry into the room one is in
+    /// goes to the server, whose "already in" the engine answers as success.)
+    fn repeats(&self, call: &Call) -> bool {
+        match call.login_name() {
+            Some(name) => self.logged_in && self.login_name.as_deref() == Some(name),
+            None => false,
+        }
+    }
+
+    /// What a call that will wait can be refused for at once: its
+    /// arguments, and for a login a link (101) and no login of another
+    /// user (201), for the others a login issued or done (208).
+    fn check_queued(&self, call: &Call) -> Result<(), Code> {
+        let login_issued = || if self.logged_in || self.login_name.is_some() { Ok(()) } else { Err(GV_ERR_NOTLOGIN) };
+        match call {
+            Call::Login { name, password, .. } => {
+                check_login_args(name, b"", password)?;
+                self.check_queued_login(name)
+            }
+            Call::LoginEx { name, nick, password, .. } => {
+                check_login_args(name, nick, password)?;
+                self.check_queued_login(name)
+            }
+            Call::EnterRoom { room_id, password } => {
+                check_room_args(*room_id, password)?;
+                login_issued()
+            }
+            Call::EnterRoomByName { name, password } => {
+                if name.is_empty() || name.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
+                    return Err(GV_ERR_FUNCOPTERROR);
+                }
+                login_issued()
+            }
+            Call::Text { text: data, .. } | Call::TransBuffer { data, .. } => {
+                if data.is_empty() || data.len() > MAX_BLOB_LEN {
+                    return Err(GV_ERR_FUNCOPTERROR);
+                }
+                login_issued()
+            }
+            Call::LeaveRoom { .. } | Call::Device { .. } => login_issued(),
+            Call::VideoCall { event, user_id, flags, user_str, .. } => {
+                if user_str.len() > MAX_USER_STR_LEN {
+                    return Err(GV_ERR_FUNCOPTERROR);
+                }
+                login_issued()?;
+                match *event {
+                    BRAC_VIDEOCALL_EVENT_REQUEST => {
+                        let to_self = *user_id == 0 || *user_id == u32::MAX || Some(*user_id) == self.self_id;
+                        if to_self || flags & !VIDEOCALL_KNOWN_FLAGS != 0 {
+                            return Err(GV_ERR_FUNCOPTERROR);
+                        }
+                        Ok(())
+                    }
+                    BRAC_VIDEOCALL_EVENT_REPLY | BRAC_VIDEOCALL_EVENT_FINISH => Ok(()),
+                    BRAC_VIDEOCALL_EVENT_START => Err(GV_ERR_FUNCNOTALLOW),
+                    _ => Err(GV_ERR_FUNCOPTERROR),
+                }
+            }
+        }
+    }
+
+    fn check_queued_login(&self, name: &[u8]) -> Result<(), Code> {
         if self.link == LinkState::Idle {
             return Err(GV_ERR_CONNECT_ABORT);
         }
-        if self.logged_in {
+        match &self.login_name {
+            Some(n) if n.as_slice() != name => Err(GV_ERR_ALREADY_LOGIN),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs a call now: checks it against the state, changes the state when
+    /// the call takes effect at once, gives the message to send.
+    fn start(&mut self, call: Call) -> Result<ClientMsg, Code> {
+        match call {
+            Call::Login { name, password, pass_enc_type } => {
+                check_login_args(&name, b"", &password)?;
+                self.start_login(&name)?;
+                Ok(ClientMsg::Login { name, password, pass_enc_type })
+            }
+            Call::LoginEx { name, nick, user_id, password } => {
+                check_login_args(&name, &nick, &password)?;
+                self.start_login(&name)?;
+                Ok(ClientMsg::LoginEx { name, password, user_id, nick })
+            }
+            Call::EnterRoom { room_id, password } => {
+                check_room_args(room_id, &password)?;
+                if !self.logged_in {
+                    return Err(GV_ERR_NOTLOGIN);
+                }
+                self.enter_pending = Some(RoomTarget::Id(room_id));
+                Ok(ClientMsg::EnterRoom { room_id, password })
+            }
+            Call::EnterRoomByName { name, password } => {
+                if name.is_empty() || name.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
+                    return Err(GV_ERR_FUNCOPTERROR);
+                }
+                if !self.logged_in {
+                    return Err(GV_ERR_NOTLOGIN);
+                }
+                self.enter_pending = Some(RoomTarget::Name(name.clone()));
+                Ok(ClientMsg::EnterRoomByName { name, password })
+            }
+            Call::LeaveRoom { room_id } => self.start_leave_room(room_id),
+            Call::Text { to, secret, text } => self.start_text(to, secret, text),
+            Call::TransBuffer { to, data, ex, task_id } => self.start_trans_buffer(to, data, ex, task_id),
+            Call::Device { kind, user_id, open } => self.start_device(kind, user_id, open),
+            Call::VideoCall { event, user_id, error_code, flags, param, user_str } => {
+                self.start_video_call(event, user_id, error_code, flags, param, user_str)
+            }
+        }
+    }
+
+    /// A login may be sent: connected or connecting, not logged in yet.
+    fn start_login(&mut self, name: &[u8]) -> Result<(), Code> {
+        if self.link == LinkState::Idle {
+            return Err(GV_ERR_CONNECT_ABORT);
+        }
+        if self.logged_in || self.login_in_flight {
             return Err(GV_ERR_ALREADY_LOGIN);
         }
+        self.login_name = Some(name.to_vec());
+        self.login_in_flight = true;
         Ok(())
     }
 
-    /// `BRAC_Login`: queued until the handshake completes.
-    pub fn login(&self, name: &[u8], password: &[u8], pass_enc_type: u32) -> Result<ClientMsg, Code> {
-        if name.is_empty() || name.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
-            return Err(GV_ERR_FUNCOPTERROR);
-        }
-        self.may_log_in()?;
-        Ok(ClientMsg::Login { name: name.to_vec(), password: password.to_vec(), pass_enc_type })
+    /// `BRAC_Login`: written after the handshake's `Hello`; issued while
+    /// the connect (or another step) is under way, it waits.
+    pub fn login(&mut self, name: &[u8], password: &[u8], pass_enc_type: u32) -> Result<Submitted, Code> {
+        self.submit(Call::Login { name: name.to_vec(), password: password.to_vec(), pass_enc_type })
     }
 
     /// `BRAC_LoginEx`: logs in as `name` (the app's string user id, or the
     /// nick name) with the app's numeric `user_id` (0: none) and nick name.
-    pub fn login_ex(&self, name: &[u8], nick: &[u8], user_id: u32, password: &[u8]) -> Result<ClientMsg, Code> {
-        if name.is_empty() || name.len() > MAX_NAME_LEN || nick.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
-            return Err(GV_ERR_FUNCOPTERROR);
-        }
-        self.may_log_in()?;
-        Ok(ClientMsg::LoginEx { name: name.to_vec(), password: password.to_vec(), user_id, nick: nick.to_vec() })
+    pub fn login_ex(&mut self, name: &[u8], nick: &[u8], user_id: u32, password: &[u8]) -> Result<Submitted, Code> {
+        self.submit(Call::LoginEx { name: name.to_vec(), nick: nick.to_vec(), user_id, password: password.to_vec() })
     }
 
     /// `BRAC_SendTextMessage`: to a user of this client's room, or to the
     /// whole room (`to` 0 or -1).
-    pub fn send_text(&self, to: u32, secret: bool, text: &[u8]) -> Result<ClientMsg, Code> {
+    pub fn send_text(&mut self, to: u32, secret: bool, text: &[u8]) -> Result<Submitted, Code> {
+        self.submit(Call::Text { to, secret, text: text.to_vec() })
+    }
+
+    fn start_text(&self, to: u32, secret: bool, text: Vec<u8>) -> Result<ClientMsg, Code> {
         if text.is_empty() || text.len() > MAX_BLOB_LEN {
             return Err(GV_ERR_FUNCOPTERROR);
         }
@@ -234,13 +566,25 @@ impl State {
         if to != 0 && to != u32::MAX && (Some(to) == self.self_id || !self.room_users.contains(&to)) {
             return Err(GV_ERR_INVALID_USERID);
         }
-        Ok(ClientMsg::Text { to, secret, text: text.to_vec() })
+        Ok(ClientMsg::Text { to, secret, text })
     }
 
     /// `BRAC_TransBuffer(Ex)`: bytes for a user this client knows (in its
-    /// room or its call peer), or for the business server (0). Gives the
-    /// message and the task id of the transfer.
-    pub fn trans_buffer(&mut self, to: u32, data: &[u8], ex: Option<(u32, u32)>) -> Result<(ClientMsg, u32), Code> {
+    /// room or its call peer), or for the business server (0). Gives what
+    /// became of the call and the task id of the transfer.
+    pub fn trans_buffer(&mut self, to: u32, data: &[u8], ex: Option<(u32, u32)>) -> Result<(Submitted, u32), Code> {
+        let task_id = self.next_task.wrapping_add(1).max(1);
+        let submitted = self.submit(Call::TransBuffer { to, data: data.to_vec(), ex, task_id })?;
+        Ok((submitted, task_id))
+    }
+
+    fn start_trans_buffer(
+        &mut self,
+        to: u32,
+        data: Vec<u8>,
+        ex: Option<(u32, u32)>,
+        task_id: u32,
+    ) -> Result<ClientMsg, Code> {
         if data.is_empty() || data.len() > MAX_BLOB_LEN {
             return Err(GV_ERR_FUNCOPTERROR);
         }
@@ -250,17 +594,20 @@ impl State {
         if to != 0 && (Some(to) == self.self_id || !self.knows(to)) {
             return Err(GV_ERR_INVALID_USERID);
         }
-        self.next_task = self.next_task.wrapping_add(1).max(1);
-        let task_id = self.next_task;
+        self.next_task = task_id;
         let (wparam, lparam) = ex.unwrap_or((0, 0));
-        Ok((ClientMsg::TransBuffer { to, ex: ex.is_some(), wparam, lparam, task_id, data: data.to_vec() }, task_id))
+        Ok(ClientMsg::TransBuffer { to, ex: ex.is_some(), wparam, lparam, task_id, data })
     }
 
     /// `BRAC_UserCameraControl` / `BRAC_UserSpeakControl`: for oneself (-1
     /// or one's own id) opens or closes the device state the room sees; for
     /// another user it subscribes to (or leaves) that user's video or audio,
     /// which the core server then relays to this client.
-    pub fn device(&self, kind: u8, user_id: u32, open: bool) -> Result<ClientMsg, Code> {
+    pub fn device(&mut self, kind: u8, user_id: u32, open: bool) -> Result<Submitted, Code> {
+        self.submit(Call::Device { kind, user_id, open })
+    }
+
+    fn start_device(&self, kind: u8, user_id: u32, open: bool) -> Result<ClientMsg, Code> {
         if !self.logged_in {
             return Err(GV_ERR_NOTLOGIN);
         }
@@ -285,44 +632,38 @@ impl State {
     }
 
     /// `BRAC_Logout`: ends the session (the link closes after it); from now
-    /// on the API answers as logged out.
+    /// on the API answers as logged out and unlinked (a new `BRAC_Connect`
+    /// is needed), and the calls that waited are dropped unanswered.
     pub fn logout(&mut self) -> Result<(), Code> {
         if self.link == LinkState::Idle {
             return Err(GV_ERR_NOTLOGIN);
         }
+        let logged_in = self.logged_in;
+        self.end_session();
         self.logging_out = true;
-        if self.logged_in {
-            self.logged_in = false;
+        self.link = LinkState::Idle;
+        if logged_in {
             self.status = 4;
         }
         Ok(())
     }
 
     /// `BRAC_EnterRoom`.
-    pub fn enter_room(&self, room_id: u32, password: &[u8]) -> Result<ClientMsg, Code> {
-        if room_id == 0 || room_id == u32::MAX || password.len() > MAX_NAME_LEN {
-            return Err(GV_ERR_FUNCOPTERROR);
-        }
-        if !self.logged_in {
-            return Err(GV_ERR_NOTLOGIN);
-        }
-        Ok(ClientMsg::EnterRoom { room_id, password: password.to_vec() })
+    pub fn enter_room(&mut self, room_id: u32, password: &[u8]) -> Result<Submitted, Code> {
+        self.submit(Call::EnterRoom { room_id, password: password.to_vec() })
     }
 
     /// `BRAC_EnterRoomEx`.
-    pub fn enter_room_by_name(&mut self, name: &[u8], password: &[u8]) -> Result<ClientMsg, Code> {
-        if name.is_empty() || name.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
-            return Err(GV_ERR_FUNCOPTERROR);
-        }
-        if !self.logged_in {
-            return Err(GV_ERR_NOTLOGIN);
-        }
-        self.pending_room_name = Some(name.to_vec());
-        Ok(ClientMsg::EnterRoomByName { name: name.to_vec(), password: password.to_vec() })
+    pub fn enter_room_by_name(&mut self, name: &[u8], password: &[u8]) -> Result<Submitted, Code> {
+        self.submit(Call::EnterRoomByName { name: name.to_vec(), password: password.to_vec() })
     }
 
     /// `BRAC_LeaveRoom` (`u32::MAX` = the current room).
-    pub fn leave_room(&mut self, room_id: u32) -> Result<ClientMsg, Code> {
+    pub fn leave_room(&mut self, room_id: u32) -> Result<Submitted, Code> {
+        self.submit(Call::LeaveRoom { room_id })
+    }
+
+    fn start_leave_room(&mut self, room_id: u32) -> Result<ClientMsg, Code> {
         if !self.logged_in {
             return Err(GV_ERR_NOTLOGIN);
         }
@@ -343,7 +684,9 @@ impl State {
     /// with an unknown flag; an unknown event; a `lpUserStr` too long), 208
     /// not logged in, 20 an event that does not fit the call (a Request
     /// while in a call; a Reply or Finish naming someone who is not the
-    /// peer; a Reply 0 from the caller; a second answer; any START).
+    /// peer; a Reply 0 from the caller; a second answer; any START). While
+    /// a step is under way (the login), the event waits and its fit to the
+    /// call is checked when it runs.
     pub fn video_call(
         &mut self,
         event: u32,
@@ -352,6 +695,18 @@ impl State {
         flags: u32,
         param: u32,
         user_str: &[u8],
+    ) -> Result<Submitted, Code> {
+        self.submit(Call::VideoCall { event, user_id, error_code, flags, param, user_str: user_str.to_vec() })
+    }
+
+    fn start_video_call(
+        &mut self,
+        event: u32,
+        user_id: u32,
+        error_code: u32,
+        flags: u32,
+        param: u32,
+        user_str: Vec<u8>,
     ) -> Result<ClientMsg, Code> {
         if user_str.len() > MAX_USER_STR_LEN {
             return Err(GV_ERR_FUNCOPTERROR);
@@ -394,11 +749,26 @@ impl State {
             BRAC_VIDEOCALL_EVENT_START => return Err(GV_ERR_FUNCNOTALLOW),
             _ => return Err(GV_ERR_FUNCOPTERROR),
         }
-        let ev = CallEvent { event, user_id, error_code, flags, param, user_str: user_str.to_vec() };
+        let ev = CallEvent { event, user_id, error_code, flags, param, user_str };
         Ok(ClientMsg::VideoCall(ev))
     }
 }
 
+/// A login's names and password: 21 when empty or too long.
+fn check_login_args(name: &[u8], nick: &[u8], password: &[u8]) -> Result<(), Code> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN || nick.len() > MAX_NAME_LEN || password.len() > MAX_NAME_LEN {
+        return Err(GV_ERR_FUNCOPTERROR);
+    }
+    Ok(())
+}
+
+/// A room number and password: 21 for room 0 or -1, a password too long.
+fn check_room_args(room_id: u32, password: &[u8]) -> Result<(), Code> {
+    if room_id == 0 || room_id == u32::MAX || password.len() > MAX_NAME_LEN {
+        return Err(GV_ERR_FUNCOPTERROR);
+    }
+    Ok(())
+}
 /// What this client knows of its call after the server sent `e`.
 pub fn next_call_state(call: Option<ClientCall>, e: &CallEvent) -> Option<ClientCall> {
     let peer = e.user_id;

@@ -21,8 +21,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::engine::{Command, Engine, Event, LinkLoss, Output, CODEC_H264, CONNECT_TIMEOUT, RELEASE_LINGER};
-use super::state::{CallPhase, ClientCall, Code, LinkState, State, MAX_NAME_LEN, MAX_USER_STR_LEN};
+use super::engine::{Command, Engine, Event, LinkLoss, Output, OwnVideo, CODEC_H264, CONNECT_TIMEOUT, RELEASE_LINGER};
+use super::state::{
+    pcm_level, CallPhase, ClientCall, Code, LinkState, ServerAddr, State, Submitted, MAX_NAME_LEN, MAX_QUEUED,
+    MAX_USER_STR_LEN,
+};
 use crate::wire::constants::*;
 use crate::wire::protocol::{
     CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
@@ -169,11 +172,16 @@ impl Sim {
         self.pump();
     }
 
-    /// An API call as `Client` makes it: the state part, then the message.
-    fn api(&mut self, f: impl FnOnce(&mut State) -> Result<ClientMsg, Code>) -> Code {
+    /// An API call as `Client` makes it: the state part, then the message
+    /// (or, for a call that waits, the engine woken for its queue).
+    fn api(&mut self, f: impl FnOnce(&mut State) -> Result<Submitted, Code>) -> Code {
         match f(&mut self.st) {
-            Ok(msg) => {
+            Ok(Submitted::Send(msg)) => {
                 self.cmd(Command::Send(msg));
+                0
+            }
+            Ok(Submitted::Queued) => {
+                self.cmd(Command::RunQueue);
                 0
             }
             Err(code) => code,
@@ -186,8 +194,14 @@ impl Sim {
     }
 
     fn api_connect(&mut self) {
-        self.st.connect();
-        self.cmd(Command::Connect { host: "core.example".into(), port: 8906 });
+        self.api_connect_to("core.example");
+    }
+
+    /// `BRAC_Connect` as `Client` makes it.
+    fn api_connect_to(&mut self, host: &str) {
+        let server = ServerAddr { host: host.into(), port: 8906, tls: false };
+        let session = self.st.connect(server.clone());
+        self.cmd(Command::Connect { server, session });
     }
 
     fn api_logout(&mut self) -> Code {
@@ -373,11 +387,12 @@ fn login_before_the_connect_completes_is_queued_behind_hello() {
     s.drain();
     // The vendor's samples call BRAC_Login right after BRAC_Connect.
     assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
-    let ex = ClientMsg::LoginEx { name: b"x".to_vec(), password: b"pw".to_vec(), user_id: 5, nick: b"n".to_vec() };
-    assert_eq!(s.api(|st| st.login_ex(b"x", b"n", 5, b"pw")), 0);
+    // Another user's login while this one is under way: refused.
+    assert_eq!(s.api(|st| st.login_ex(b"x", b"n", 5, b"pw")), GV_ERR_ALREADY_LOGIN);
+    assert_eq!(s.st.queue.len(), 1);
     s.expect_nothing();
     s.resolved(1, addrs());
-    s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }, Output::Send(login_msg()), Output::Send(ex)]);
+    s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }, Output::Send(login_msg())]);
     s.link_up();
     s.server(welcome(15_000));
     s.server(login_result(ME, 0));
@@ -431,9 +446,15 @@ fn login_return_codes() {
     assert_eq!(s.api(|st| st.login_ex(b"me", &long, 0, b"")), GV_ERR_FUNCOPTERROR);
     s.expect_nothing();
     let mut s = logged_in();
-    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), GV_ERR_ALREADY_LOGIN);
-    assert_eq!(s.api(|st| st.login_ex(b"me", b"", 1, b"")), GV_ERR_ALREADY_LOGIN);
+    assert_eq!(s.api(|st| st.login(b"other", b"", 0)), GV_ERR_ALREADY_LOGIN);
+    assert_eq!(s.api(|st| st.login_ex(b"other", b"", 1, b"")), GV_ERR_ALREADY_LOGIN);
     s.expect_nothing();
+    // The same user again (a GUI's button pressed twice): its success
+    // again, nothing sent.
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    assert_eq!(s.api(|st| st.login_ex(b"me", b"", 1, b"")), 0);
+    s.expect(vec![notify(WM_GV_LOGINSYSTEM, ME, 0), notify(WM_GV_LOGINSYSTEM, ME, 0)]);
+    assert!(s.st.queue.is_empty());
 }
 
 #[test]
@@ -443,8 +464,10 @@ fn the_connect_fails_when_the_name_does_not_resolve() {
     assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
     s.drain();
     s.resolved(1, Vec::new());
-    // The queued login goes with the attempt.
-    s.expect(vec![notify(WM_GV_CONNECT, 0, 0)]);
+    // The queued login is answered (as BRAC_Login without a link would be),
+    // then the connect's failure.
+    s.expect(vec![notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CONNECT_ABORT), notify(WM_GV_CONNECT, 0, 0)]);
+    assert!(s.st.queue.is_empty());
     assert_link_closed(&s, 0);
     assert_eq!(s.engine.next_deadline(), None);
 }
@@ -476,7 +499,7 @@ fn the_connect_times_out_without_the_servers_welcome() {
     s.expect_nothing();
     s.advance(ms(1));
     assert_eq!(s.at(), CONNECT_TIMEOUT);
-    s.expect(vec![Output::Close, notify(WM_GV_CONNECT, 0, 0)]);
+    s.expect(vec![Output::Close, notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CONNECT_ABORT), notify(WM_GV_CONNECT, 0, 0)]);
     assert_link_closed(&s, 0);
     assert_eq!(s.engine.next_deadline(), None);
 }
@@ -498,19 +521,543 @@ fn a_refused_handshake_is_a_failed_connect() {
 }
 
 #[test]
-fn a_second_connect_replaces_the_link_and_a_late_answer_is_ignored() {
+fn a_connect_to_another_server_replaces_the_link_and_a_late_answer_is_ignored() {
     let mut s = connected();
-    s.api_connect();
-    s.expect(vec![Output::Close, Output::Resolve { attempt: 2, host: "core.example".into(), port: 8906 }]);
+    s.api_connect_to("other.example");
+    // The old session is logged out (the driver writes what it can before closing).
+    s.expect(vec![
+        Output::Send(ClientMsg::Logout),
+        Output::Close,
+        Output::Resolve { attempt: 2, host: "other.example".into(), port: 8906 },
+    ]);
     assert_eq!(s.st.link, LinkState::Connecting);
     // Another connect while resolving: the first answer comes late.
-    s.api_connect();
-    s.expect(vec![Output::Resolve { attempt: 3, host: "core.example".into(), port: 8906 }]);
+    s.api_connect_to("third.example");
+    s.expect(vec![Output::Resolve { attempt: 3, host: "third.example".into(), port: 8906 }]);
     s.resolved(2, addrs());
     s.expect_nothing();
     s.resolved(3, addrs());
     s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }]);
     assert_eq!(s.st.link, LinkState::Connecting);
+}
+
+// ----- the queue: calls issued before their step completed ------------------
+
+/// The vendor's samples: login, enter, then what needs the room, without
+/// waiting for any callback.
+fn issue_in_a_row(s: &mut Sim) {
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    assert_eq!(s.api(|st| st.enter_room(ROOM, b"")), 0);
+    assert_eq!(s.call(REQUEST, PEER, 0), 0);
+    assert_eq!(s.api(|st| st.send_text(0, false, b"hi")), 0);
+    assert_eq!(s.api(|st| st.device(DEVICE_CAMERA, u32::MAX, true)), 0);
+}
+
+fn enter_msg(room: u32) -> Output {
+    Output::Send(ClientMsg::EnterRoom { room_id: room, password: Vec::new() })
+}
+
+fn text_msg() -> Output {
+    Output::Send(ClientMsg::Text { to: 0, secret: false, text: b"hi".to_vec() })
+}
+
+fn camera_msg() -> Output {
+    Output::Send(ClientMsg::Device { kind: DEVICE_CAMERA, open: true })
+}
+
+/// The room `ROOM` entered (the server's answer and its user list).
+fn room_entered(s: &mut Sim) {
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: 0 });
+    s.server(ServerMsg::RoomUsers { room_id: ROOM, users: vec![room_user(ME), room_user(PEER)], more: false });
+}
+
+/// A failed call that waited, the vendor's way: a Request ends in REPLY(code).
+fn failed_call(event: u32, user_id: u32, code: u32) -> Output {
+    Output::Deliver(Event::VideoCall { event, user_id, error_code: code, flags: FLAGS, param: 0, user_str: vec![] })
+}
+
+/// What the app hears of the calls after the login when the login, or the
+/// connect before it, failed: the entry and the Request answered as without
+/// a login (208); the text and the camera dropped (no such report).
+fn answered_without_login() -> Vec<Output> {
+    vec![notify(WM_GV_ENTERROOM, ROOM, GV_ERR_NOTLOGIN), failed_call(REPLY, PEER, GV_ERR_NOTLOGIN)]
+}
+
+#[track_caller]
+fn assert_nothing_waits(s: &Sim) {
+    assert!(s.st.queue.is_empty());
+    assert!(!s.st.busy());
+}
+
+#[test]
+fn calls_in_a_row_run_each_when_the_step_before_completed() {
+    let mut s = Sim::new();
+    s.api_connect();
+    issue_in_a_row(&mut s);
+    assert_eq!(s.st.queue.len(), 5);
+    s.expect(vec![Output::Resolve { attempt: 1, host: "core.example".into(), port: 8906 }]);
+    // The login goes out behind Hello; the rest waits for its answer.
+    s.resolved(1, addrs());
+    s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }, Output::Send(login_msg())]);
+    s.link_up();
+    s.server(welcome(15_000));
+    s.expect(vec![notify(WM_GV_CONNECT, 1, 0)]);
+    s.server(login_result(ME, 0));
+    s.expect(vec![notify(WM_GV_LOGINSYSTEM, ME, 0), enter_msg(ROOM)]);
+    // What follows the entry waits for the room's user list.
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: 0 });
+    s.expect_nothing();
+    s.server(ServerMsg::RoomUsers { room_id: ROOM, users: vec![room_user(ME), room_user(PEER)], more: false });
+    s.expect(vec![
+        notify(WM_GV_ENTERROOM, ROOM, 0),
+        notify(WM_GV_ONLINEUSER, 2, ROOM),
+        sent_call(REQUEST, PEER, 0),
+        text_msg(),
+        camera_msg(),
+    ]);
+    assert_nothing_waits(&s);
+    assert_eq!(s.call_state(), Some(ClientCall { peer: PEER, caller: true, phase: CallPhase::Dialing }));
+    // With nothing under way, calls run at once and are checked at once.
+    assert_eq!(s.api(|st| st.send_text(OTHER, false, b"x")), GV_ERR_INVALID_USERID);
+    assert_eq!(s.api(|st| st.send_text(PEER, false, b"x")), 0);
+    s.expect(vec![Output::Send(ClientMsg::Text { to: PEER, secret: false, text: b"x".to_vec() })]);
+    // A call that needs a login never issued is refused at once.
+    let mut s = Sim::new();
+    s.api_connect();
+    assert_eq!(s.api(|st| st.enter_room(ROOM, b"")), GV_ERR_NOTLOGIN);
+    assert_eq!(s.call(REQUEST, PEER, 0), GV_ERR_NOTLOGIN);
+    assert_eq!(s.api(|st| st.send_text(0, false, b"hi")), GV_ERR_NOTLOGIN);
+    assert_nothing_waits(&Sim::new());
+}
+
+#[test]
+fn every_step_failing_in_turn_answers_the_calls_after_it() {
+    let connect_failed = |s: &mut Sim, before: Vec<Output>| {
+        let mut want = before;
+        want.push(notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CONNECT_ABORT));
+        want.extend(answered_without_login());
+        want.push(notify(WM_GV_CONNECT, 0, 0));
+        s.expect(want);
+        assert_link_closed(s, 0);
+        assert_nothing_waits(s);
+    };
+    let started = || {
+        let mut s = Sim::new();
+        s.api_connect();
+        issue_in_a_row(&mut s);
+        s.drain();
+        s
+    };
+    // The name does not resolve.
+    let mut s = started();
+    s.resolved(1, Vec::new());
+    connect_failed(&mut s, vec![]);
+    // No address takes the connect (the login was written behind Hello).
+    let mut s = started();
+    s.resolved(1, addrs());
+    s.drain();
+    s.lose(LinkLoss::ConnectFailed);
+    connect_failed(&mut s, vec![]);
+    // The server refuses the handshake.
+    let mut s = started();
+    s.resolved(1, addrs());
+    s.link_up();
+    s.drain();
+    s.server(ServerMsg::Refused { code: GV_ERR_CONNECT_OLDVERSION });
+    connect_failed(&mut s, vec![Output::Close]);
+    // The connect times out.
+    let mut s = started();
+    s.resolved(1, addrs());
+    s.drain();
+    s.advance(CONNECT_TIMEOUT);
+    connect_failed(&mut s, vec![Output::Close]);
+    // The login is refused: the link stays, the app may log in again.
+    let mut s = started();
+    s.resolved(1, addrs());
+    s.server(welcome(15_000));
+    s.drain();
+    s.server(login_result(0, GV_ERR_CERTIFY_FAIL));
+    let mut want = vec![notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CERTIFY_FAIL)];
+    want.extend(answered_without_login());
+    s.expect(want);
+    assert_nothing_waits(&s);
+    assert_eq!((s.st.link, s.st.logged_in, s.st.call), (LinkState::Connected, false, None));
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.expect(vec![Output::Send(login_msg())]);
+    // The link is lost while the login is under way.
+    let mut s = started();
+    s.resolved(1, addrs());
+    s.server(welcome(15_000));
+    s.drain();
+    s.lose(LinkLoss::Closed);
+    let mut want = vec![notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CONNECT_ABORT)];
+    want.extend(answered_without_login());
+    want.push(notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0));
+    s.expect(want);
+    assert_link_closed(&s, 5);
+    assert_nothing_waits(&s);
+    // The room entry is refused: what needs only the login runs (the
+    // Request, the camera), the text has no room (dropped).
+    let mut s = started();
+    s.resolved(1, addrs());
+    s.server(welcome(15_000));
+    s.server(login_result(ME, 0));
+    s.drain();
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: GV_ERR_ROOM_PASSERR });
+    s.expect(vec![notify(WM_GV_ENTERROOM, ROOM, GV_ERR_ROOM_PASSERR), sent_call(REQUEST, PEER, 0), camera_msg()]);
+    assert_nothing_waits(&s);
+    assert_eq!((s.st.room, s.st.status), (None, 2));
+    // The link is lost while entering.
+    let mut s = started();
+    s.resolved(1, addrs());
+    s.server(welcome(15_000));
+    s.server(login_result(ME, 0));
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: 0 });
+    s.drain();
+    s.lose(LinkLoss::Closed);
+    let mut want = answered_without_login();
+    want.push(notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0));
+    s.expect(want);
+    assert_link_closed(&s, 5);
+    assert_nothing_waits(&s);
+}
+
+#[test]
+fn video_call_control_while_the_login_is_under_way() {
+    let mut s = Sim::new();
+    s.api_connect();
+    // No login issued: 208, as before.
+    assert_eq!(s.call(REQUEST, PEER, 0), GV_ERR_NOTLOGIN);
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    let ev = |s: &mut Sim, event: u32, user: u32, code: u32, flags: u32, len: usize| {
+        let user_str = vec![b'u'; len];
+        s.api(|st| st.video_call(event, user, code, flags, MY_PARAM, &user_str))
+    };
+    // Checked at once: the arguments.
+    assert_eq!(ev(&mut s, REQUEST, 0, 0, FLAGS, 4), GV_ERR_FUNCOPTERROR);
+    assert_eq!(ev(&mut s, REQUEST, u32::MAX, 0, FLAGS, 4), GV_ERR_FUNCOPTERROR);
+    assert_eq!(ev(&mut s, REQUEST, PEER, 0, 0x400, 4), GV_ERR_FUNCOPTERROR);
+    assert_eq!(ev(&mut s, REQUEST, PEER, 0, FLAGS, MAX_USER_STR_LEN + 1), GV_ERR_FUNCOPTERROR);
+    assert_eq!(ev(&mut s, 9, PEER, 0, FLAGS, 4), GV_ERR_FUNCOPTERROR);
+    assert_eq!(ev(&mut s, START, PEER, 0, FLAGS, 4), GV_ERR_FUNCNOTALLOW);
+    assert_eq!(s.st.queue.len(), 1);
+    // Accepted, and checked against the call when they run: a Reply and a
+    // Finish with no call (20), a Request to oneself (its id unknown until
+    // the login: 21), a Request (sent), a second Request (20), the Finish
+    // of the first (sent).
+    for (event, user) in
+        [(REPLY, PEER), (FINISH, OTHER), (REQUEST, ME), (REQUEST, PEER), (REQUEST, OTHER), (FINISH, PEER)]
+    {
+        assert_eq!(s.call(event, user, 0), 0, "{event} to {user}");
+    }
+    assert_eq!(s.st.queue.len(), 7);
+    assert_eq!(s.call_state(), None);
+    s.resolved(1, addrs());
+    s.server(welcome(15_000));
+    s.drain();
+    s.server(login_result(ME, 0));
+    s.expect(vec![
+        notify(WM_GV_LOGINSYSTEM, ME, 0),
+        failed_call(REPLY, PEER, GV_ERR_FUNCNOTALLOW),
+        failed_call(FINISH, OTHER, GV_ERR_FUNCNOTALLOW),
+        failed_call(REPLY, ME, GV_ERR_FUNCOPTERROR),
+        sent_call(REQUEST, PEER, 0),
+        failed_call(REPLY, OTHER, GV_ERR_FUNCNOTALLOW),
+        sent_call(FINISH, PEER, 0),
+    ]);
+    assert_eq!(s.call_state(), None);
+    assert_nothing_waits(&s);
+}
+
+#[test]
+fn the_queue_is_bounded() {
+    let mut s = Sim::new();
+    s.api_connect();
+    s.drain();
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    for i in 1..MAX_QUEUED {
+        assert_eq!(s.api(|st| st.send_text(0, false, b"hi")), 0, "call {i}");
+    }
+    assert_eq!(s.st.queue.len(), MAX_QUEUED);
+    // One more: refused, whatever it is (a buffer with the transfer's code).
+    assert_eq!(s.api(|st| st.send_text(0, false, b"hi")), GV_ERR_FUNCNOTALLOW);
+    assert_eq!(s.api(|st| st.enter_room(ROOM, b"")), GV_ERR_FUNCNOTALLOW);
+    assert_eq!(s.call(REQUEST, PEER, 0), GV_ERR_FUNCNOTALLOW);
+    assert_eq!(s.api(|st| st.trans_buffer(0, b"b", None).map(|m| m.0)), GV_ERR_TRANSBUF_CREATEFAIL);
+    assert_eq!(s.st.queue.len(), MAX_QUEUED);
+    // The login runs and the queue drains; calls are accepted again.
+    s.resolved(1, addrs());
+    s.server(welcome(15_000));
+    s.server(login_result(ME, 0));
+    let out = s.drain();
+    // Texts without a room are dropped: only the login and its answer.
+    assert_eq!(
+        out,
+        vec![
+            Output::Open { addrs: addrs(), hello: hello() },
+            Output::Send(login_msg()),
+            notify(WM_GV_CONNECT, 1, 0),
+            notify(WM_GV_LOGINSYSTEM, ME, 0),
+        ]
+    );
+    assert_nothing_waits(&s);
+    assert_eq!(s.call(REQUEST, PEER, 0), 0);
+}
+
+#[test]
+fn connect_login_enter_again_keep_the_session_and_answer_again() {
+    let mut s = in_room(ROOM);
+    let before = s.st.clone();
+    // A GUI's button pressed twice: the same server, user and room. The
+    // connect and the login are answered at once; the entry goes to the
+    // server, whose "already in the room" is the entry's success.
+    s.api_connect();
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    assert_eq!(s.api(|st| st.enter_room(ROOM, b"")), 0);
+    s.expect(vec![notify(WM_GV_CONNECT, 1, 0), notify(WM_GV_LOGINSYSTEM, ME, 0), enter_msg(ROOM)]);
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: GV_ERR_ROOM_ALREADIN });
+    s.expect(vec![notify(WM_GV_ENTERROOM, ROOM, 0), notify(WM_GV_ONLINEUSER, 2, ROOM)]);
+    // The session as it was.
+    assert_eq!(s.st, before);
+    // A room entered by name, entered by name again.
+    let mut s = logged_in();
+    assert_eq!(s.api(|st| st.enter_room_by_name(b"lobby", b"")), 0);
+    s.drain();
+    room_entered(&mut s);
+    s.drain();
+    assert_eq!(s.api(|st| st.enter_room_by_name(b"lobby", b"")), 0);
+    s.drain();
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: GV_ERR_ROOM_ALREADIN });
+    s.expect(vec![notify(WM_GV_ENTERROOM, ROOM, 0), notify(WM_GV_ONLINEUSER, 2, ROOM)]);
+    assert_eq!((s.st.room, s.st.room_name.as_slice()), (Some(ROOM), &b"lobby"[..]));
+    // 308 for another room than one's own stays an error.
+    assert_eq!(s.api(|st| st.enter_room(ROOM + 2, b"")), 0);
+    s.drain();
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM + 2, code: GV_ERR_ROOM_ALREADIN });
+    s.expect(vec![notify(WM_GV_ENTERROOM, ROOM + 2, GV_ERR_ROOM_ALREADIN)]);
+    // Another room is entered as usual.
+    assert_eq!(s.api(|st| st.enter_room(ROOM + 1, b"")), 0);
+    s.expect(vec![enter_msg(ROOM + 1)]);
+}
+
+#[test]
+fn the_same_calls_twice_while_connecting_run_once_and_each_is_answered() {
+    let mut s = Sim::new();
+    for _ in 0..2 {
+        s.api_connect();
+        assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+        assert_eq!(s.api(|st| st.enter_room(ROOM, b"")), 0);
+    }
+    // One connect, one login.
+    s.expect(vec![Output::Resolve { attempt: 1, host: "core.example".into(), port: 8906 }]);
+    s.resolved(1, addrs());
+    s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }, Output::Send(login_msg())]);
+    s.link_up();
+    s.server(welcome(15_000));
+    s.expect(vec![notify(WM_GV_CONNECT, 1, 0), notify(WM_GV_CONNECT, 1, 0)]);
+    s.server(login_result(ME, 0));
+    s.expect(vec![notify(WM_GV_LOGINSYSTEM, ME, 0), enter_msg(ROOM)]);
+    room_entered(&mut s);
+    s.expect(vec![
+        notify(WM_GV_ENTERROOM, ROOM, 0),
+        notify(WM_GV_ONLINEUSER, 2, ROOM),
+        notify(WM_GV_LOGINSYSTEM, ME, 0),
+        enter_msg(ROOM),
+    ]);
+    s.server(ServerMsg::EnterRoomResult { room_id: ROOM, code: GV_ERR_ROOM_ALREADIN });
+    s.expect(vec![notify(WM_GV_ENTERROOM, ROOM, 0), notify(WM_GV_ONLINEUSER, 2, ROOM)]);
+    assert_nothing_waits(&s);
+    assert_eq!(s.st.status, 3);
+    // A connect that fails is answered once per BRAC_Connect too.
+    let mut s = Sim::new();
+    s.api_connect();
+    s.api_connect();
+    s.resolved(1, Vec::new());
+    s.expect(vec![
+        Output::Resolve { attempt: 1, host: "core.example".into(), port: 8906 },
+        notify(WM_GV_CONNECT, 0, 0),
+        notify(WM_GV_CONNECT, 0, 0),
+    ]);
+}
+
+#[test]
+fn a_connect_to_another_server_ends_the_session_cleanly() {
+    let mut s = in_call(true);
+    enter(&mut s, CALL_ROOM);
+    s.api_connect_to("other.example");
+    // At once, the API answers for the new session: its login is no
+    // "already logged in", and nothing of the old one is left.
+    assert_eq!(
+        (s.st.link, s.st.logged_in, s.st.room, s.st.call, s.st.status),
+        (LinkState::Connecting, false, None, None, 4)
+    );
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    assert_eq!(s.api(|st| st.enter_room(ROOM, b"")), 0);
+    // The old session is logged out (the server ends its call as the
+    // user's own Finish) and closed; the app hears nothing of it.
+    s.expect(vec![
+        Output::Send(ClientMsg::Logout),
+        Output::Close,
+        Output::Resolve { attempt: 2, host: "other.example".into(), port: 8906 },
+    ]);
+    s.resolved(2, addrs());
+    s.server(welcome(15_000));
+    s.server(login_result(ME, 0));
+    room_entered(&mut s);
+    s.expect(vec![
+        Output::Open { addrs: addrs(), hello: hello() },
+        Output::Send(login_msg()),
+        notify(WM_GV_CONNECT, 1, 0),
+        notify(WM_GV_LOGINSYSTEM, ME, 0),
+        enter_msg(ROOM),
+        notify(WM_GV_ENTERROOM, ROOM, 0),
+        notify(WM_GV_ONLINEUSER, 2, ROOM),
+    ]);
+    // The old link's news between the API's connect and the engine's is
+    // not the new session's.
+    let mut s = in_room(ROOM);
+    let server = ServerAddr { host: "other.example".into(), port: 8906, tls: false };
+    let session = s.st.connect(server.clone());
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
+    s.server(ServerMsg::UserAtRoom { room_id: ROOM, user: room_user(OTHER), entered: true });
+    s.server(login_result(ME, 0));
+    s.lose(LinkLoss::Closed);
+    s.expect_nothing();
+    assert_eq!((s.st.link, s.st.logged_in, s.st.queue.len()), (LinkState::Connecting, false, 1));
+    s.cmd(Command::Connect { server, session });
+    s.expect(vec![Output::Resolve { attempt: 2, host: "other.example".into(), port: 8906 }]);
+    s.resolved(2, addrs());
+    s.expect(vec![Output::Open { addrs: addrs(), hello: hello() }, Output::Send(login_msg())]);
+}
+
+#[test]
+fn logout_drops_what_waits_unanswered() {
+    let mut s = Sim::new();
+    s.api_connect();
+    issue_in_a_row(&mut s);
+    s.drain();
+    assert_eq!(s.api_logout(), 0);
+    assert_nothing_waits(&s);
+    s.resolved(1, addrs());
+    s.expect_nothing();
+    // Entering, with a text behind: the logout goes out, nothing else.
+    let mut s = logged_in();
+    assert_eq!(s.api(|st| st.enter_room(ROOM, b"")), 0);
+    assert_eq!(s.api(|st| st.send_text(0, false, b"hi")), 0);
+    s.expect(vec![enter_msg(ROOM)]);
+    assert_eq!(s.api_logout(), 0);
+    s.expect(vec![Output::Send(ClientMsg::Logout)]);
+    room_entered(&mut s);
+    s.lose(LinkLoss::Closed);
+    s.expect_nothing();
+    assert_link_closed(&s, 4);
+    // A new BRAC_Connect is needed to log in again.
+    assert_eq!(s.api(|st| st.login(b"me", b"", 0)), GV_ERR_CONNECT_ABORT);
+}
+
+// ----- self-view and speech levels ---------------------------------------------
+
+#[test]
+fn own_frames_are_shown_back_while_the_camera_is_open() {
+    let raw = OwnVideo {
+        w: 4,
+        h: 2,
+        timestamp: 5,
+        codec: CODEC_H264,
+        pix_fmt: Some(BRAC_PIX_FMT_RGB24),
+        data: vec![7; 4 * 2 * 3],
+    };
+    let mut s = logged_in();
+    // Camera closed: nothing.
+    s.cmd(Command::OwnVideo(raw.clone()));
+    s.expect_nothing();
+    s.server(ServerMsg::Device { user_id: ME, kind: DEVICE_CAMERA, state: GV_CAMERA_STATE_OPEN });
+    s.drain();
+    s.cmd(Command::OwnVideo(raw.clone()));
+    s.expect(vec![
+        notify(WM_GV_VIDEOSIZECHG, ME, 4 | (2 << 16)),
+        Output::Deliver(Event::Video {
+            from: ME,
+            w: 4,
+            h: 2,
+            codec: CODEC_H264,
+            timestamp: 5,
+            data: raw.data.clone(),
+            decoded: true,
+            pix_fmt: BRAC_PIX_FMT_RGB24,
+        }),
+    ]);
+    assert_eq!((s.st.streams[&ME].width, s.st.streams[&ME].height), (4, 2));
+    // Input already encoded: H.264 is decoded (by the driver) like a
+    // peer's, with a decoder kept for oneself; another codec as it came.
+    assert!(s.st.in_sight(ME));
+    let h264 = OwnVideo { pix_fmt: None, data: vec![0, 0, 0, 1, 0x65], ..raw.clone() };
+    s.cmd(Command::OwnVideo(h264));
+    let header = MediaHeader { kind: MEDIA_VIDEO, key: false, codec: CODEC_H264, timestamp: 5, a: 4, b: 2 };
+    s.expect(vec![Output::Decode { from: ME, header, data: vec![0, 0, 0, 1, 0x65] }]);
+    let other = OwnVideo { codec: 77, pix_fmt: None, data: b"frame".to_vec(), ..raw.clone() };
+    s.cmd(Command::OwnVideo(other));
+    s.expect(vec![Output::Deliver(Event::Video {
+        from: ME,
+        w: 4,
+        h: 2,
+        codec: 77,
+        timestamp: 5,
+        data: b"frame".to_vec(),
+        decoded: false,
+        pix_fmt: 0,
+    })]);
+    // Camera closed again: nothing.
+    s.server(ServerMsg::Device { user_id: ME, kind: DEVICE_CAMERA, state: GV_CAMERA_STATE_NORMAL });
+    s.drain();
+    s.cmd(Command::OwnVideo(raw));
+    s.expect_nothing();
+}
+
+/// `n` samples of a 440 Hz sine of peak `amplitude` at 16 kHz, 16-bit PCM.
+fn sine(amplitude: f64, n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| {
+            let v = amplitude * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / 16_000.0).sin();
+            (v.round() as i16).to_le_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn speech_levels_of_pcm() {
+    assert_eq!(pcm_level(&[]), 0);
+    assert_eq!(pcm_level(&[0; 640]), 0);
+    // A full-scale square wave: 0 dBFS.
+    let square: Vec<u8> =
+        (0..320).flat_map(|i: i32| if i % 2 == 0 { 32767i16 } else { -32767 }.to_le_bytes()).collect();
+    assert_eq!(pcm_level(&square), 100);
+    // A sine of peak 8000 is -15.3 dBFS; a tenth of it -35.3 dBFS.
+    assert_eq!(pcm_level(&sine(8000.0, 16_000)), 75);
+    assert_eq!(pcm_level(&sine(800.0, 16_000)), 41);
+    // -60 dBFS and below: 0.
+    assert_eq!(pcm_level(&sine(40.0, 16_000)), 0);
+}
+
+#[test]
+fn speech_levels_of_audio_received_and_of_ones_own() {
+    let mut s = in_room(ROOM);
+    let header = MediaHeader { kind: MEDIA_AUDIO, key: true, codec: 0, timestamp: 20, a: 16_000, b: (1 << 16) | 16 };
+    s.server(ServerMsg::Media { from: PEER, header, data: sine(8000.0, 320) });
+    s.drain();
+    let level = s.st.levels[&PEER];
+    assert!((74..=76).contains(&level.value), "{level:?}");
+    assert_eq!(level.at, s.now);
+    // Silence brings it down; audio of another codec says nothing of it.
+    s.advance(ms(20));
+    s.server(ServerMsg::Media { from: PEER, header, data: vec![0; 640] });
+    assert_eq!(s.st.levels[&PEER], super::state::Level { value: 0, at: s.now });
+    let opus = MediaHeader { codec: 5, ..header };
+    s.server(ServerMsg::Media { from: PEER, header: opus, data: vec![9; 40] });
+    assert_eq!(s.st.levels[&PEER].value, 0);
+    // One's own input.
+    s.st.own_level(42, s.now);
+    assert_eq!(s.st.levels[&ME].value, 42);
 }
 
 // ----- rooms ----------------------------------------------------------------
@@ -600,7 +1147,14 @@ fn text_buffers_and_data_reach_the_app_and_their_return_codes() {
     assert_eq!(task, 1);
     assert_eq!(
         msg,
-        ClientMsg::TransBuffer { to: 0, ex: true, wparam: 1, lparam: 2, task_id: 1, data: b"biz".to_vec() }
+        Submitted::Send(ClientMsg::TransBuffer {
+            to: 0,
+            ex: true,
+            wparam: 1,
+            lparam: 2,
+            task_id: 1,
+            data: b"biz".to_vec()
+        })
     );
     enter(&mut s, ROOM);
     assert_eq!(s.api(|st| st.send_text(ME, false, b"hi")), GV_ERR_INVALID_USERID);
@@ -1019,7 +1573,11 @@ fn link_lost_while_logging_in() {
     assert_eq!(s.api(|st| st.login(b"me", b"", 0)), 0);
     s.drain();
     s.lose(LinkLoss::Closed);
-    s.expect(vec![notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0)]);
+    // The login is answered, then the link's loss.
+    s.expect(vec![
+        notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CONNECT_ABORT),
+        notify(WM_GV_LINKCLOSE, GV_ERR_CONNECT_ABORT, 0),
+    ]);
     assert_link_closed(&s, 5);
     // Before it: a failed connect.
     let mut s = Sim::new();
@@ -1029,7 +1587,7 @@ fn link_lost_while_logging_in() {
     s.link_up();
     s.drain();
     s.lose(LinkLoss::Closed);
-    s.expect(vec![notify(WM_GV_CONNECT, 0, 0)]);
+    s.expect(vec![notify(WM_GV_LOGINSYSTEM, 0, GV_ERR_CONNECT_ABORT), notify(WM_GV_CONNECT, 0, 0)]);
     assert_link_closed(&s, 0);
 }
 
@@ -1190,7 +1748,7 @@ fn release_logs_out_and_waits_for_the_servers_close_with_no_more_events() {
     assert!(!s.engine.is_finished());
     // Nothing more goes out, nor reaches the app.
     assert_eq!(s.call(FINISH, PEER, 0), 0);
-    s.cmd(Command::Connect { host: "elsewhere".into(), port: 1 });
+    s.api_connect_to("elsewhere");
     s.server(from_server(FINISH, PEER, 0, 0, b""));
     s.expect_nothing();
     s.lose(LinkLoss::Closed);
@@ -1263,6 +1821,7 @@ fn h264_is_decoded_by_the_driver_then_delivered() {
         timestamp: 66,
         data: picture.clone(),
         decoded: true,
+        pix_fmt: BRAC_PIX_FMT_YUV420P,
     });
     // The size is announced once, before the first frame of that size.
     s.expect(vec![notify(WM_GV_VIDEOSIZECHG, PEER, 4 | (2 << 16)), video.clone(), video]);
@@ -1284,6 +1843,7 @@ fn other_video_is_delivered_as_sent() {
             timestamp: 1,
             data: b"frame".to_vec(),
             decoded: false,
+            pix_fmt: 0,
         }),
     ]);
 }

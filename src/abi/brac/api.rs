@@ -170,8 +170,13 @@ pub unsafe extern "C" fn BRAC_SetCallBack(dwCBType: DWORD, lpFunction: LPVOID, l
 
 /// Connects to the core server at `lpServerAddr` (host name or IP) and
 /// `dwPort`. Returns at once; the result arrives as `WM_GV_CONNECT(1|0)`.
-/// `tls://host` (or `ANYCHAT_TLS=1` in the environment) connects over TLS;
-/// a TLS set-up error or a failed handshake is `WM_GV_CONNECT(0)`.
+/// `BRAC_Login`, `BRAC_EnterRoom` and the calls after them may follow at
+/// once: they wait for the step before them (README, "Calls in a row").
+/// The same server again while connected or connecting keeps the session
+/// and gets its own `WM_GV_CONNECT`; another server ends the session as
+/// `BRAC_Logout` would, then connects. `tls://host` (or `ANYCHAT_TLS=1` in
+/// the environment) connects over TLS; a TLS set-up error or a failed
+/// handshake is `WM_GV_CONNECT(0)`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_Connect(lpServerAddr: LPCTSTR, dwPort: DWORD) -> DWORD {
     ffi_boundary! {
@@ -183,7 +188,11 @@ pub unsafe extern "C" fn BRAC_Connect(lpServerAddr: LPCTSTR, dwPort: DWORD) -> D
     }
 }
 
-/// Logs in (queued until connected). Result: `WM_GV_LOGINSYSTEM(userId, code)`.
+/// Logs in; may follow `BRAC_Connect` at once (it waits for the connect).
+/// Result: `WM_GV_LOGINSYSTEM(userId, code)`, `(0, 101)` when the connect
+/// failed. Neither connected nor connecting: 101; another user logged in or
+/// logging in: 201; the same user again: 0 and `WM_GV_LOGINSYSTEM(userId, 0)`
+/// again, nothing sent.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_Login(lpUserName: LPCTSTR, lpPassword: LPCTSTR, dwPassEncType: DWORD) -> DWORD {
     ffi_boundary! {
@@ -200,7 +209,8 @@ pub unsafe extern "C" fn BRAC_Login(lpUserName: LPCTSTR, lpPassword: LPCTSTR, dw
 }
 
 /// Logs out and closes the link (a new `BRAC_Connect` is needed to log in
-/// again). A call in progress ends as if the user had sent Finish.
+/// again). A call in progress ends as if the user had sent Finish. Calls
+/// still waiting for a step are dropped unanswered.
 #[no_mangle]
 pub extern "C" fn BRAC_Logout() -> DWORD {
     ffi_boundary! {
@@ -211,7 +221,11 @@ pub extern "C" fn BRAC_Logout() -> DWORD {
 // ----- rooms --------------------------------------------------------------
 
 /// Enters room `dwRoomid`; result `WM_GV_ENTERROOM(room, code)`, then
-/// `WM_GV_ONLINEUSER(count, room)` on success.
+/// `WM_GV_ONLINEUSER(count, room)` on success. May follow `BRAC_Login` at
+/// once: it waits for the login (`WM_GV_ENTERROOM(room, 208)` if the login
+/// fails) and for a room entry under way. The room one is in again: the
+/// same success again (`WM_GV_ENTERROOM(room, 0)`, `WM_GV_ONLINEUSER`).
+/// Room 0 or -1: 21; no login done or issued: 208.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_EnterRoom(dwRoomid: DWORD, lpRoomPass: LPCTSTR, dwPassEncType: DWORD) -> DWORD {
     ffi_boundary! {
@@ -224,7 +238,9 @@ pub unsafe extern "C" fn BRAC_EnterRoom(dwRoomid: DWORD, lpRoomPass: LPCTSTR, dw
     }
 }
 
-/// Enters the room named `lpRoomName` (the server maps names to room ids).
+/// Enters the room named `lpRoomName` (the server maps names to room ids);
+/// otherwise as `BRAC_EnterRoom` (a failure before the server named the
+/// room: `WM_GV_ENTERROOM(0, code)`).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_EnterRoomEx(lpRoomName: LPCTSTR, lpRoomPass: LPCTSTR) -> DWORD {
     ffi_boundary! {
@@ -318,8 +334,11 @@ pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHA
 
 /// `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
 /// server or `BRAC_LoginEx` gave, else the user name), LEVEL, CAMERA and
-/// HOLDMIC (DWORD), DEVICETYPE (DWORD 5 = Linux, self
-/// only), SELFUSERSTATUS and SELFUSERID (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
+/// HOLDMIC (DWORD), SPEAKVOLUME (DWORD 0–100: the RMS of the last audio
+/// chunk received from the user, or of one's own input for -1, from -60
+/// dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
+/// DEVICETYPE (DWORD 5 = Linux, self only), SELFUSERSTATUS and SELFUSERID
+/// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_QueryUserState(
     dwUserId: DWORD,
@@ -354,6 +373,10 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
                     Some(name) => unsafe { copy_out(infoval, len, &name) },
                     None => GV_ERR_INVALID_USERID,
                 },
+                BRAC_USERSTATE_SPEAKVOLUME => match c.speak_level(dwUserId) {
+                    Ok(level) => put_dword(level),
+                    Err(e) => e,
+                },
                 BRAC_USERSTATE_SELFUSERID => put_dword(c.with_state(|st| st.self_id.unwrap_or(u32::MAX))),
                 BRAC_USERSTATE_SELFUSERSTATUS => put_dword(c.with_state(|st| st.status)),
                 BRAC_USERSTATE_DEVICETYPE => {
@@ -377,7 +400,11 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
 /// Returns 208 when not logged in, 21 for a Request to oneself, with a flag
 /// bit that is no `BRAC_VIDEOCALL_FLAGS_*`, an unknown event type or a
 /// `lpUserStr` over 2048 bytes, 20 for an event that
-/// does not fit this client's call (see `docs/ARCHITECTURE.md`).
+/// does not fit this client's call (see `docs/ARCHITECTURE.md`). Issued
+/// while the login (or a room entry) is under way, it returns 0 once its
+/// arguments pass and is checked when it runs; a failure then arrives in
+/// the video-call callback from `dwUserId` with the code (`REPLY` for a
+/// Request or a Reply, `FINISH` for a Finish).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_VideoCallControl(
     dwEventType: DWORD,
@@ -403,6 +430,7 @@ pub unsafe extern "C" fn BRAC_VideoCallControl(
 /// gives (0: the server assigns one by name; a business server's answer
 /// wins), `lpNickName` the nick name, `lpSigStr` the password the business
 /// server verifies. `lpAppId`, `dwTimeStamp` and `lpStrParam` are ignored.
+/// Waits for the connect and is answered as `BRAC_Login`.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_LoginEx(
     lpNickName: LPCTSTR,
@@ -434,7 +462,9 @@ pub unsafe extern "C" fn BRAC_LoginEx(
 /// it (`dwUserid` 0 or -1). Not logged in: 208; not in a room: 3; a user not
 /// in the room: 205; `dwLen` 0, over 65,472, or a NULL buffer: 21. It
 /// arrives in the receivers' `BRAC_TextMessage_CallBack` (and the business
-/// server's `BRAS_OnRecvUserTextMsg_CallBack`).
+/// server's `BRAS_OnRecvUserTextMsg_CallBack`). Issued while the login or a
+/// room entry is under way, it waits and is checked when it runs (dropped,
+/// with no callback, if it fails then).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_SendTextMessage(
     dwUserid: DWORD,
@@ -455,7 +485,9 @@ pub unsafe extern "C" fn BRAC_SendTextMessage(
 
 /// Relays `dwLen` bytes (1 … 65,472) to a user this client knows (in its
 /// room, or its call peer), or to the business server (`dwUserid` 0). An
-/// unknown user: 205. They arrive in `BRAC_TransBuffer_CallBack`.
+/// unknown user: 205. They arrive in `BRAC_TransBuffer_CallBack`. Issued
+/// while the login or a room entry is under way, it waits and is checked
+/// when it runs (dropped if it fails then).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_TransBuffer(dwUserid: DWORD, lpBuf: LPBYTE, dwLen: DWORD) -> DWORD {
     ffi_boundary! {
@@ -504,10 +536,12 @@ pub unsafe extern "C" fn BRAC_TransBufferEx(
 }
 
 /// Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
-/// core server keeps the state and the room gets `WM_GV_CAMERASTATE`. For
-/// another user (in the room or the call) it starts (or stops) receiving
-/// that user's video, delivered to the video data callbacks: 0. Unknown
-/// user: 205.
+/// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; while
+/// it is open, one's own input frames also reach the video data callbacks
+/// with one's own user id (self-view). For another user (in the room or the
+/// call) it starts (or stops) receiving that user's video, delivered to the
+/// video data callbacks: 0. Unknown user: 205. Issued while the login or a
+/// room entry is under way, it waits and is checked when it runs.
 #[no_mangle]
 pub extern "C" fn BRAC_UserCameraControl(dwUserid: DWORD, bOpen: BOOL) -> DWORD {
     ffi_boundary! {

@@ -89,7 +89,13 @@ static REGISTRY: RwLock<Callbacks> = RwLock::new(Callbacks {
 
 /// Stores a registration; always 0.
 pub(crate) fn register(f: impl FnOnce(&mut Callbacks)) -> DWORD {
-    f(&mut REGISTRY.write());
+    let mut cbs = REGISTRY.write();
+    f(&mut cbs);
+    // One's own frames are copied for the self-view only when a video
+    // data callback can show them.
+    crate::client::set_self_view(
+        cbs.video_data.is_some() || cbs.video_data_ex.is_some() || cbs.video_data_ex2.is_some(),
+    );
     0
 }
 

@@ -25,7 +25,7 @@ use super::{callbacks, with_sdk};
 use crate::abi::boundary::{bytes_in, ffi_boundary, put_u32, Registered};
 use crate::abi::types::*;
 use crate::client::Event;
-use crate::codec::{frame_desc, from_i420, AudioFormat, PixelFormat};
+use crate::codec::{frame_desc, from_i420, to_i420, AudioFormat, PixelFormat};
 use crate::wire::constants::*;
 
 /// Delivers a video or audio event to the registered data callbacks (on the
@@ -33,12 +33,11 @@ use crate::wire::constants::*;
 pub(crate) fn deliver_media(ev: Event) {
     let cbs = callbacks::registered();
     match ev {
-        Event::Video { from, w, h, codec, timestamp, data, decoded } => {
+        Event::Video { from, w, h, codec, timestamp, data, decoded, pix_fmt } => {
             // One conversion per pixel format asked for.
             let frame = |fmt: PixelFormat| -> Option<(Vec<u8>, BITMAPINFOHEADER)> {
                 if decoded {
-                    let bytes =
-                        if fmt == PixelFormat::Yuv420p { data.clone() } else { from_i420(fmt, w, h, &data).ok()? };
+                    let bytes = picture(pix_fmt, fmt, w, h, &data)?;
                     Some((bytes, bitmap_info(&frame_desc(fmt, w, h)?)))
                 } else {
                     // Frames of another codec: as sent, the codec id in biCompression.
@@ -95,6 +94,24 @@ pub(crate) fn deliver_media(ev: Event) {
     }
 }
 
+/// A picture in the `BRAC_PIX_FMT_*` format `src` as `fmt`: the same bytes
+/// when they agree (one's own raw input shown back as it came), else
+/// converted through I420 (decoded H.264 is I420 already).
+fn picture(src: u32, fmt: PixelFormat, w: u32, h: u32, data: &[u8]) -> Option<Vec<u8>> {
+    let src = pixel_format(src as BRAC_PixelFormat)?;
+    if src == fmt {
+        return Some(data.to_vec());
+    }
+    if src == PixelFormat::Yuv420p {
+        return from_i420(fmt, w, h, data).ok();
+    }
+    let i420 = to_i420(src, w, h, data).ok()?;
+    if fmt == PixelFormat::Yuv420p {
+        return Some(i420);
+    }
+    from_i420(fmt, w, h, &i420).ok()
+}
+
 /// Video input as raw frames: `pixFmt` RGB24, RGB32 or YUV420P, even
 /// `dwWidth`/`dwHeight` up to 4096, `dwFps` 1…60; frames are H.264-encoded
 /// here. Bad format: 21. `dwFlags` ignored.
@@ -139,7 +156,9 @@ pub extern "C" fn BRAC_SetInputVideoFormatEx(
 
 /// One video frame of this client (a whole frame of the input format).
 /// External video not enabled or format not set: 20; wrong size: 21; not
-/// logged in: 208; camera closed: 0 and nothing is sent.
+/// logged in: 208; camera closed: 0 and nothing is sent. Camera open: the
+/// frame also reaches this client's video data callbacks with its own user
+/// id (self-view, converted on the callback thread).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_InputVideoData(lpVideoFrame: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
     ffi_boundary! {
@@ -293,7 +312,7 @@ pub unsafe extern "C" fn BRAC_GetUserStreamInfo(
 
 // ----- data callbacks ---------------------------------------------------------
 
-/// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+/// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_SetVideoDataCallBack(
     pixFmt: BRAC_PixelFormat,
@@ -309,7 +328,7 @@ pub extern "C" fn BRAC_SetVideoDataCallBack(
     }
 }
 
-/// Registers (NULL removes) the callback for users' video frames, delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+/// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_SetVideoDataExCallBack(
     pixFmt: BRAC_PixelFormat,
