@@ -548,7 +548,8 @@ fn i420_to_rgb<P: RgbPixel>(i420: &[u8], w: usize, h: usize, stride: usize, orde
         while x < w {
             let (d, e) = (ur[x / 2] as i32 - 128, vr[x / 2] as i32 - 128);
             let c = 298 * (yr[x] as i32 - 16) + 128;
-            let (r, g, b) = (clamp_u8((c + 409 * e) >> 8), clamp_u8((c - 100 * d - 208 * e) >> 8), clamp_u8((c + 516 * d) >> 8));
+            let (r, g, b) =
+                (clamp_u8((c + 409 * e) >> 8), clamp_u8((c - 100 * d - 208 * e) >> 8), clamp_u8((c + 516 * d) >> 8));
             P::put(dst, o, r, g, b);
             x += 1;
             o += bpp;
