@@ -24,5 +24,6 @@ pub mod bras;
 pub mod client;
 pub mod codec;
 pub mod core;
+pub mod logging;
 pub mod net;
 pub mod wire;

@@ -1080,8 +1080,8 @@ mod tests {
                 r[0] > 250 && r[2] < 5
             }
             // B, G, R bytes; the top (red) row first in memory when top-down.
-            let (first, last): (fn(&[u8]) -> bool, fn(&[u8]) -> bool) =
-                if order == RowOrder::TopDown { (red, blue) } else { (blue, red) };
+            type Colour = fn(&[u8]) -> bool;
+            let (first, last): (Colour, Colour) = if order == RowOrder::TopDown { (red, blue) } else { (blue, red) };
             assert!(first(rows[0]) && first(rows[1]), "{order:?}: first rows in memory {rows:?}");
             assert!(last(rows[2]) && last(rows[3]), "{order:?}: last rows in memory {rows:?}");
             assert_eq!(rgb[6..8], [0, 0], "padding is zero");

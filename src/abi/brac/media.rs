@@ -39,6 +39,7 @@ pub(crate) fn deliver_media(ev: Event) {
     let cbs = callbacks::registered();
     match ev {
         Event::Video { from, w, h, codec, timestamp, data, decoded } => {
+            tracing::trace!(target: crate::logging::EVENT_TARGET, "video from={from} {w}x{h} codec={codec} ts={timestamp}");
             // One conversion per pixel format asked for.
             let frame = |fmt: PixelFormat| -> Option<(Vec<u8>, BITMAPINFOHEADER)> {
                 if decoded {
@@ -76,6 +77,7 @@ pub(crate) fn deliver_media(ev: Event) {
             }
         }
         Event::Audio { from, channels, rate, bits, codec, timestamp, mut data } => {
+            tracing::trace!(target: crate::logging::EVENT_TARGET, "audio from={from} {} bytes ts={timestamp}", data.len());
             let mut wf = wave_format(&AudioFormat { channels, samples_per_sec: rate, bits_per_sample: bits });
             if codec != 0 {
                 wf.wFormatTag = (codec & 0xFFFF) as u16;
