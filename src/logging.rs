@@ -47,7 +47,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Once, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -110,18 +110,21 @@ impl std::fmt::Display for LogError {
 /// called runs this; `function` is its name, which picks the default file
 /// name).
 pub fn init_from_env(function: &str) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = if function.starts_with("BRAS_") { SERVER_FILE_NAME } else { CLIENT_FILE_NAME };
-        let _ = DEFAULT_NAME.set(default);
-        let file = std::env::var_os(ENV_FILE).filter(|f| !f.is_empty());
-        if file.is_some() || stderr_asked() {
-            FORCED.store(true, Ordering::SeqCst);
-            if let Err(e) = set_active(true) {
-                eprintln!("anychat: {e}");
-            }
+    // A flag rather than a `Once`: a panic in here must not poison every
+    // later call.
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.load(Ordering::Relaxed) || DONE.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let default = if function.starts_with("BRAS_") { SERVER_FILE_NAME } else { CLIENT_FILE_NAME };
+    let _ = DEFAULT_NAME.set(default);
+    let file = std::env::var_os(ENV_FILE).filter(|f| !f.is_empty());
+    if file.is_some() || stderr_asked() {
+        FORCED.store(true, Ordering::SeqCst);
+        if let Err(e) = set_active(true) {
+            eprintln!("anychat: {e}");
         }
-    });
+    }
 }
 
 /// The default file name, chosen by the first function called.
