@@ -82,6 +82,8 @@ extern "C" {
 
 DWORD BRAC_GetSDKVersion(ANYCHAT_REF(DWORD) dwMainVer, ANYCHAT_REF(DWORD) dwSubVer, TCHAR *lpCompileTime, DWORD dwBufLen);
 
+DWORD BRAC_ActiveCallLog(BOOL bActive);
+
 DWORD BRAC_InitSDK(HWND hWnd, DWORD dwFuncMode);
 
 DWORD BRAC_Release(void);
@@ -249,8 +251,6 @@ DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction,
 
 DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction,
                                   LPVOID lpUserValue ANYCHAT_DEFAULT(NULL));
-
-DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);
 

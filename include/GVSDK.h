@@ -28,11 +28,11 @@ typedef wchar_t WCHAR;
 
 typedef uint32_t DWORD;
 typedef char TCHAR;
+typedef long BOOL;
 typedef void *HWND;
 typedef void *LPVOID;
 typedef const char *LPCTSTR;
 typedef uint8_t *LPBYTE;
-typedef long BOOL;
 typedef DWORD *LPDWORD;
 typedef long LONG;
 typedef uint16_t WORD;

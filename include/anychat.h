@@ -1254,6 +1254,8 @@ typedef uint32_t DWORD;
 
 typedef char TCHAR;
 
+typedef long BOOL;
+
 typedef void *HWND;
 
 typedef void *LPVOID;
@@ -1271,8 +1273,6 @@ typedef uint8_t *LPBYTE;
 // Bytes relayed to this user: `(dwUserid, lpBuf, dwLen, lpUserValue)`;
 // `dwUserid` 0 means the business server (`BRAS_SendBufToUser`).
 typedef void (*BRAC_TransBuffer_CallBack)(DWORD, LPBYTE, DWORD, LPVOID);
-
-typedef long BOOL;
 
 // Text messages: `(dwFromUserid, dwToUserid, bSecret, lpMsgBuf, dwLen, lpUserValue)`.
 typedef void (*BRAC_TextMessage_CallBack)(DWORD, DWORD, BOOL, LPCTSTR, DWORD, LPVOID);
@@ -1480,8 +1480,22 @@ extern "C" {
 #endif // __cplusplus
 
 // Writes the library version and a build description.
-// `lpCompileTime` (may be NULL) receives at most `dwBufLen` bytes.
+// `lpCompileTime` (may be NULL) receives at most `dwBufLen` bytes: too
+// small, what fits (NUL-terminated) and 21.
 DWORD BRAC_GetSDKVersion(DWORD *dwMainVer, DWORD *dwSubVer, TCHAR *lpCompileTime, DWORD dwBufLen);
+
+// Turns the call log on (non-zero) or off: the library's log lines (each call
+// with its result, each event delivered to a callback, warnings) are appended
+// to `AnyChatCore.log` beside the executable (else in the working directory),
+// or to the file `ANYCHAT_LOG_FILE` names; `ANYCHAT_LOG_STDERR=1` copies them
+// to standard error, and either of these two variables turns the log on
+// without this call; `ANYCHAT_LOG` sets the level (`info`; e.g. `debug`). Off
+// by default; works before `BRAC_InitSDK`. Off writes out what was logged and
+// closes the file (unless the environment turned the log on). Never blocks:
+// lines the file cannot take fast enough are dropped and counted. No file can
+// be opened: 20. A program with its own `tracing` subscriber gets the lines
+// there instead.
+DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 // Starts the SDK (its network thread). `hWnd` is ignored (no window
 // messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Calling it again
@@ -1571,6 +1585,7 @@ DWORD BRAC_GetRoomOnlineUsers(DWORD dwRoomId, LPDWORD lpUserIDArray, DWORD *dwUs
 
 // The name of a user this client knows (self: -1 or its own id; users met
 // in its room or in a call). Unknown users return `GV_ERR_INVALID_USERID`.
+// A buffer too small: what fits (NUL-terminated) and 21.
 DWORD BRAC_GetUserName(DWORD dwUserid, TCHAR *lpUserName, DWORD dwLen);
 
 // `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
@@ -1579,7 +1594,8 @@ DWORD BRAC_GetUserName(DWORD dwUserid, TCHAR *lpUserName, DWORD dwLen);
 // chunk received from the user, or of one's own input for -1, from -60
 // dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
 // DEVICETYPE (DWORD 5 = Linux, self only), SELFUSERSTATUS and SELFUSERID
-// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
+// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`. A buffer too small for the nick
+// name: what fits (NUL-terminated) and 21.
 DWORD BRAC_QueryUserState(DWORD dwUserId, int infoname, char *infoval, int infolen);
 
 // Sends a video-call event to `dwUserId` (Request, Reply, Finish).
@@ -1677,7 +1693,8 @@ DWORD BRAC_GetUserLevel(DWORD dwUserid, DWORD *dwLevel);
 
 // The name of the room this client is in: the name given to
 // `BRAC_EnterRoomEx`, or the room number in decimal for a room entered by
-// number. Another room: 3.
+// number. Another room: 3. A buffer too small: what fits (NUL-terminated)
+// and 21.
 DWORD BRAC_GetRoomName(DWORD dwRoomId, TCHAR *lpRoomName, DWORD dwLen);
 
 // Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
@@ -1688,13 +1705,15 @@ DWORD BRAC_GetRoomName(DWORD dwRoomId, TCHAR *lpRoomName, DWORD dwLen);
 DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
 
 // Reads an option: the kept ones, and CORESDK_MAINVERSION, SUBVERSION
-// (int) and BUILDTIME (string). Others: 20.
+// (int) and BUILDTIME (string; a buffer too small: what fits and 21).
+// Others: 20.
 DWORD BRAC_GetSDKOption(int optname, char *optval, int optlen);
 
 // An info the business server set (`BRAS_SetUserInfo`) for this user (-1)
 // or a friend of it, seen through `WM_GV_USERINFOUPDATE(user, info id)` (or
 // `(0, 0)` after a friend was added or a sync). Nothing set: 205; a NULL
-// `lpInfoValue` or `dwLen` 0: 21.
+// `lpInfoValue` or `dwLen` 0: 21; a buffer too small: what fits
+// (NUL-terminated) and 21.
 DWORD BRAC_GetUserInfo(DWORD dwUserId, DWORD dwInfoId, TCHAR *lpInfoValue, DWORD dwLen);
 
 // The friends the business server gave this user (`BRAS_UserInfoControl`
@@ -1719,14 +1738,16 @@ DWORD BRAC_GetUserGroups(LPDWORD lpGroupIDArray, DWORD *dwGroupNum);
 // this user does not have or a NULL `dwUserNum`: 21; not logged in: 208.
 DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUserNum);
 
-// The name of group `dwGroupId` (ADDGROUP's `lpStrValue`), cut to `dwLen`
-// bytes with its NUL. A group this user does not have, a NULL
-// `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
+// The name of group `dwGroupId` (ADDGROUP's `lpStrValue`). A buffer too
+// small: what fits (NUL-terminated) and 21. A group this user does not
+// have, a NULL `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
-// Video input as raw frames: `pixFmt` RGB24, RGB32 or YUV420P, even
-// `dwWidth`/`dwHeight` up to 4096, `dwFps` 1…60; frames are H.264-encoded
-// here. Bad format: 21. `dwFlags` ignored.
+// Video input as raw frames: `pixFmt` any `BRAC_PIX_FMT_*` but MJPEG and
+// H264 (RGB24, RGB32, BGR32, RGB565, RGB555, YUV420P, YV12, NV12, NV21,
+// NV16, YUY2; RGB rows top-down on Linux), even `dwWidth`/`dwHeight` up to
+// 4096, `dwFps` 1…60; frames are H.264-encoded here. Bad format: 21.
+// `dwFlags` ignored.
 DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
                                DWORD dwWidth,
                                DWORD dwHeight,
@@ -1744,11 +1765,12 @@ DWORD BRAC_SetInputVideoFormatEx(DWORD dwStreamIndex,
                                  DWORD dwFps,
                                  DWORD dwFlags);
 
-// One video frame of this client (a whole frame of the input format).
-// External video not enabled or format not set: 20; wrong size: 21; not
-// logged in: 208; camera closed: 0 and nothing is sent. Camera open: the
-// frame also reaches this client's video data callbacks with its own user
-// id (self-view, converted on the callback thread).
+// One video frame of this client (a whole frame of the input format; RGB
+// rows top-down on Linux). External video not enabled or format not set:
+// 20; wrong size: 21; not logged in: 208; camera closed: 0 and nothing is
+// sent. Camera open: the frame also reaches this client's video data
+// callbacks with its own user id (self-view, converted on the callback
+// thread).
 DWORD BRAC_InputVideoData(LPBYTE lpVideoFrame, DWORD dwSize, DWORD dwTimeStamp);
 
 // As `BRAC_InputVideoData` for stream 0; for encoded input, `dwFlags` bit
@@ -1797,12 +1819,12 @@ DWORD BRAC_GetUserStreamInfo(DWORD dwUserId,
                              char *infoval,
                              int infolen);
 
-// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (any raw `BRAC_PIX_FMT_*`: RGB24, RGB32, YUV420P…; RGB rows top-down, `biHeight` positive; frames of other codecs as sent); unknown `pixFmt`: 21.
 DWORD BRAC_SetVideoDataCallBack(BRAC_PixelFormat pixFmt,
                                 BRAC_VideoData_CallBack lpFunction,
                                 LPVOID lpUserValue);
 
-// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (any raw `BRAC_PIX_FMT_*`: RGB24, RGB32, YUV420P…; RGB rows top-down, `biHeight` positive; frames of other codecs as sent); unknown `pixFmt`: 21.
 DWORD BRAC_SetVideoDataExCallBack(BRAC_PixelFormat pixFmt,
                                   BRAC_VideoDataEx_CallBack lpFunction,
                                   LPVOID lpUserValue);
@@ -1814,9 +1836,6 @@ DWORD BRAC_SetAudioDataCallBack(BRAC_AudioData_CallBack lpFunction,
 // Registers (NULL removes) the callback for users' audio frames (16-bit PCM, or as sent for other codecs).
 DWORD BRAC_SetAudioDataExCallBack(BRAC_AudioDataEx_CallBack lpFunction,
                                   LPVOID lpUserValue);
-
-// Accepted without effect: returns 0. The library logs through `tracing` and installs no subscriber, so a C app sees no log line and there is no call-log file.
-DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 // Accepted without effect (the core server has no server password): returns 0.
 DWORD BRAC_SetServerAuthPass(LPCTSTR lpPassword);

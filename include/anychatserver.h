@@ -230,7 +230,8 @@ typedef void (*BRAS_OnServerRecordEx_CallBack)(DWORD,
 extern "C" {
 #endif // __cplusplus
 
-// Writes the library version and a build description (may be NULL).
+// Writes the library version and a build description (may be NULL; a
+// buffer too small: what fits, NUL-terminated, and 21).
 DWORD BRAS_GetSDKVersion(DWORD *dwMainVer, DWORD *dwSubVer, TCHAR *lpCompileTime, DWORD dwBufLen);
 
 // Starts the network thread, which connects to the core server and keeps
@@ -363,7 +364,8 @@ DWORD BRAS_SetUserInfo(DWORD dwUserId, DWORD dwInfoId, LPCTSTR lpInfoValue, DWOR
 
 // Reads an info set with `BRAS_SetUserInfo`. For a user logged in, info id
 // 1 (its user name) and 2 (its level, as decimal text) are known without
-// being set. Nothing known: 205.
+// being set. Nothing known: 205. A buffer too small: what fits
+// (NUL-terminated) and 21.
 DWORD BRAS_GetUserInfo(DWORD dwUserId, DWORD dwInfoId, TCHAR *lpInfoValue, DWORD dwSize);
 
 // Accepts the registration (NULL removes it), returns 0; never called yet (no SDK filter data).

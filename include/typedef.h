@@ -26,10 +26,10 @@
 
 typedef uint32_t DWORD;
 typedef char TCHAR;
+typedef long BOOL;
 typedef void *LPVOID;
 typedef const char *LPCTSTR;
 typedef uint8_t *LPBYTE;
-typedef long BOOL;
 typedef DWORD *LPDWORD;
 typedef char CHAR;
 typedef char *LPTSTR;

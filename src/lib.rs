@@ -13,6 +13,9 @@
 //! - [`codec`]: H.264 and the pixel and audio formats, in types of its own
 //!   (no C types);
 //! - [`net`]: mio event loops, the framed link, TLS;
+//! - [`logging`]: the libraries' log file for C apps (`BRAC_ActiveCallLog`,
+//!   `ANYCHAT_LOG_FILE`): a `tracing` subscriber with a bounded, lossy
+//!   writer; imports nothing of the crate;
 //! - [`abi`]: the `BRAC_*` and `BRAS_*` C functions, each running inside the
 //!   one FFI boundary, the vendor's C types, and the conversions from the
 //!   codec's types to them.
@@ -24,5 +27,6 @@ pub mod bras;
 pub mod client;
 pub mod codec;
 pub mod core;
+pub mod logging;
 pub mod net;
 pub mod wire;

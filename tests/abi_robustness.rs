@@ -449,9 +449,22 @@ fn brac_real(init: bool) {
         expect!(BAD, BRAC_GetSDKVersion(&mut main, null_mut(), b, 64));
         expect!(0, BRAC_GetSDKVersion(&mut main, &mut sub, null_mut(), 64));
         expect!(0, BRAC_GetSDKVersion(&mut main, &mut sub, b, 0));
-        expect!(0, BRAC_GetSDKVersion(&mut main, &mut sub, b, 1));
-        assert_eq!(*b, 0);
         expect!(0, BRAC_GetSDKVersion(&mut main, &mut sub, b, 64));
+        let full = std::ffi::CStr::from_ptr(b).to_bytes().to_vec();
+        assert!(full.starts_with(b"anychat-rs "), "{full:?}");
+        // A buffer too small: what fits, NUL-terminated, and 21 (the
+        // convention of every function that copies a string out).
+        expect!(BAD, BRAC_GetSDKVersion(&mut main, &mut sub, b, 1));
+        assert_eq!(*b, 0);
+        expect!(BAD, BRAC_GetSDKVersion(&mut main, &mut sub, b, 5));
+        assert_eq!(std::ffi::CStr::from_ptr(b).to_bytes(), &full[..4]);
+        expect!(BAD, BRAC_GetSDKVersion(&mut main, &mut sub, b, full.len() as DWORD));
+        expect!(0, BRAC_GetSDKVersion(&mut main, &mut sub, b, full.len() as DWORD + 1));
+        assert_eq!(std::ffi::CStr::from_ptr(b).to_bytes(), &full[..]);
+        let mut opt = [0x55 as c_char; 8];
+        expect!(BAD, BRAC_GetSDKOption(BRAC_SO_CORESDK_BUILDTIME as c_int, opt.as_mut_ptr(), 8));
+        assert_eq!(std::ffi::CStr::from_ptr(opt.as_ptr()).to_bytes(), &full[..7]);
+        expect!(0, BRAC_GetSDKOption(BRAC_SO_CORESDK_BUILDTIME as c_int, b, 64));
 
         expect!(0, BRAC_SetNotifyMessageCallBack(Some(on_notify), JUNK_USER));
         expect!(0, BRAC_SetNotifyMessageCallBack(None, null_mut()));
@@ -527,7 +540,8 @@ fn bras_real(init: bool) {
     unsafe {
         expect!(BAD, BRAS_GetSDKVersion(null_mut(), null_mut(), null_mut(), 0));
         expect!(0, BRAS_GetSDKVersion(&mut main, &mut sub, b, 64));
-        expect!(0, BRAS_GetSDKVersion(&mut main, &mut sub, b, 1));
+        expect!(BAD, BRAS_GetSDKVersion(&mut main, &mut sub, b, 1));
+        assert_eq!(*b, 0);
 
         expect!(0, BRAS_SetOnServerAppMessageCallBack(None, JUNK_USER));
         expect!(0, BRAS_SetOnServerAppMessageExCallBack(None, JUNK_USER));
@@ -571,6 +585,13 @@ fn bras_real(init: bool) {
 fn every_function_survives_null_zero_and_junk_arguments() {
     // The business-server library must not reach a real core server.
     std::env::set_var("ANYCHAT_CORE_ADDR", "127.0.0.1:1");
+    // The call log is on from the first call (the environment turns it on
+    // and keeps it on through BRAC_ActiveCallLog(FALSE)), so that every
+    // junk call goes through the logging too, into a file of our own.
+    let log = std::env::temp_dir().join(format!("anychat-abi-robustness-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    std::env::set_var("ANYCHAT_LOG_FILE", &log);
+    std::env::set_var("ANYCHAT_LOG", "trace");
 
     // Before initialisation.
     brac_stubs();
@@ -622,4 +643,20 @@ fn every_function_survives_null_zero_and_junk_arguments() {
     set_callback_by_type();
     brac_real(false);
     bras_real(false);
+
+    // Every call was logged (some lines may have been dropped when the
+    // writer fell behind, and said so), the releases' lines written before
+    // they returned.
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("cannot read {}: {e}", log.display()));
+    let _ = std::fs::remove_file(&log);
+    for want in ["anychat::call: BRAC_Release -> 0", "anychat::call: BRAS_Release -> 0"] {
+        assert!(text.contains(want), "no '{want}' in the call log ({} lines)", text.lines().count());
+    }
+    assert!(text.lines().count() > 1000, "{} lines", text.lines().count());
+    for line in text.lines() {
+        let dropped =
+            line.starts_with("anychat: ") && line.ends_with(" log line(s) dropped: the log writer fell behind");
+        let level = [" TRACE ", " DEBUG ", " INFO ", " WARN "].iter().any(|l| line.contains(l));
+        assert!(dropped || level, "not a log line, or an error (a caught panic?): {line}");
+    }
 }

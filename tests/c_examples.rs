@@ -459,3 +459,203 @@ fn c_business_server_vetoes_calls_and_logs_events() {
     assert!(out.contains("business_server stdout: business_server done (release 0)"), "{out}");
     assert!(!out.contains("stderr:"), "business_server wrote to stderr:\n{out}");
 }
+
+// ----- the call log ---------------------------------------------------------
+
+/// Runs `call_log` (built in `dir`) against a server with `args` after the
+/// host, port and name, and `envs` (the `ANYCHAT_LOG*` variables of the
+/// test's own environment removed); returns its output once it exited 0.
+fn run_call_log(dir: &TempDir, port: u16, name: &'static str, args: &[&str], envs: &[(&str, &str)]) -> String {
+    let bin = dir.path().join("call_log");
+    if !bin.is_file() {
+        compile("gcc", C_FLAGS, &source("call_log.c"), &bin);
+    }
+    let port = port.to_string();
+    let mut all = vec!["127.0.0.1", port.as_str(), name];
+    all.extend_from_slice(args);
+    let mut cmd = Command::new(&bin);
+    cmd.args(&all).stdin(Stdio::null());
+    for var in ["ANYCHAT_LOG", "ANYCHAT_LOG_FILE", "ANYCHAT_LOG_STDERR"] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(envs.iter().copied());
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    let text = format!(
+        "--- stdout ---\n{}--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("call_log done"),
+        "call_log {all:?} failed ({}):\n{text}",
+        out.status
+    );
+    text
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// `BRAC_ActiveCallLog(TRUE)`, called before `BRAC_InitSDK` as vendor apps
+/// do, appends the calls and the events delivered to `AnyChatCore.log`
+/// beside the executable; `BRAC_ActiveCallLog(FALSE)` stops it (the calls
+/// after it are not in the file). Nothing on standard error, and no file
+/// without it.
+#[test]
+fn call_log_is_written_beside_the_app_when_turned_on() {
+    require_gcc();
+    let dir = TempDir::new("calllog");
+    let (_server, port) = start_server();
+    let out = run_call_log(&dir, port, "logger", &[], &[]);
+    let log_path = dir.path().join("AnyChatCore.log");
+    let log = read(&log_path);
+    let id = out.lines().find_map(|l| l.strip_prefix("logged in ")).expect("a 'logged in' line").trim().to_string();
+    for want in [
+        "anychat::call: BRAC_ActiveCallLog -> 0",
+        "anychat::call: BRAC_SetNotifyMessageCallBack -> 0",
+        "anychat::call: BRAC_InitSDK -> 0",
+        "anychat::call: BRAC_Connect -> 0",
+        "anychat::call: BRAC_Login -> 0",
+        "anychat::event: WM_GV_CONNECT(1225) wParam=1 lParam=0",
+        &format!("anychat::event: WM_GV_LOGINSYSTEM(1226) wParam={id} lParam=0"),
+    ] {
+        assert!(log.lines().any(|l| l.contains(" INFO ") && l.contains(want)), "no line with '{want}' in:\n{log}");
+    }
+    // The events come from the library's callback thread.
+    assert!(log.contains("anychat-cb"), "thread names in the lines:\n{log}");
+    // Turned off before these calls.
+    for absent in ["BRAC_GetUserName", "BRAC_Logout", "BRAC_Release"] {
+        assert!(!log.contains(absent), "'{absent}' logged after BRAC_ActiveCallLog(FALSE):\n{log}");
+    }
+    assert!(out.contains("log off 0"), "{out}");
+    assert!(out.ends_with("--- stderr ---\n"), "the log went to standard error:\n{out}");
+
+    // A second run appends.
+    let lines = log.lines().count();
+    run_call_log(&dir, port, "logger2", &[], &[]);
+    let again = read(&log_path);
+    assert!(again.starts_with(&log) && again.lines().count() > lines, "not appended:\n{again}");
+
+    // Off by default: a run that never turns it on writes no file.
+    let quiet = TempDir::new("calllog-off");
+    run_call_log(&quiet, port, "quiet", &["off"], &[]);
+    assert!(!quiet.path().join("AnyChatCore.log").exists(), "a log file without BRAC_ActiveCallLog");
+}
+
+/// The environment turns the log on for an app that never calls
+/// `BRAC_ActiveCallLog`: `ANYCHAT_LOG_FILE` names the file, `ANYCHAT_LOG`
+/// the level, `ANYCHAT_LOG_STDERR=1` copies the lines to standard error.
+/// Turned on that way, `BRAC_ActiveCallLog(FALSE)` does not turn it off.
+#[test]
+fn call_log_env_vars_turn_it_on_without_code_changes() {
+    require_gcc();
+    let dir = TempDir::new("calllog-env");
+    let (_server, port) = start_server();
+    let file = dir.path().join("custom.log");
+    let file_str = file.to_string_lossy().into_owned();
+
+    // The file only, at the default level: every call, the release's included.
+    let out = run_call_log(&dir, port, "env1", &["off"], &[("ANYCHAT_LOG_FILE", &file_str)]);
+    let log = read(&file);
+    for want in
+        ["BRAC_Connect -> 0", "BRAC_Login -> 0", "WM_GV_LOGINSYSTEM", "BRAC_GetUserName -> 0", "BRAC_Release -> 0"]
+    {
+        assert!(log.contains(want), "no '{want}' in:\n{log}");
+    }
+    assert!(!dir.path().join("AnyChatCore.log").exists(), "the default file was written too");
+    assert!(out.ends_with("--- stderr ---\n"), "{out}");
+    std::fs::remove_file(&file).unwrap();
+
+    // Standard error too; BRAC_ActiveCallLog(FALSE) leaves it on.
+    let envs = [("ANYCHAT_LOG_FILE", file_str.as_str()), ("ANYCHAT_LOG_STDERR", "1")];
+    let out = run_call_log(&dir, port, "env2", &["on"], &envs);
+    let log = read(&file);
+    for text in [&log, &out] {
+        assert!(text.contains("BRAC_Login -> 0") && text.contains("BRAC_Logout -> 0"), "{text}");
+    }
+    std::fs::remove_file(&file).unwrap();
+
+    // ANYCHAT_LOG_STDERR=1 alone: the default file beside the app, and standard error.
+    let out = run_call_log(&dir, port, "env3", &["off"], &[("ANYCHAT_LOG_STDERR", "1")]);
+    assert!(out.contains("anychat::call: BRAC_Login -> 0"), "{out}");
+    assert!(read(&dir.path().join("AnyChatCore.log")).contains("BRAC_Login -> 0"));
+
+    // ANYCHAT_LOG=warn: no call lines (they are at info).
+    let out = run_call_log(&dir, port, "env4", &["off"], &[("ANYCHAT_LOG_FILE", &file_str), ("ANYCHAT_LOG", "warn")]);
+    let log = read(&file);
+    assert!(!log.contains("BRAC_Login"), "info lines at level warn:\n{log}");
+    assert!(out.ends_with("--- stderr ---\n"), "{out}");
+}
+
+// ----- the vendor-style hello program ------------------------------------------
+
+/// The C++ flags the hello program builds with (as a vendor sample would,
+/// plus the warnings).
+const HELLO_FLAGS: &[&str] = &["-std=c++11", "-Wall", "-Wextra", "-Werror", "-pthread"];
+
+/// Builds `hello.cpp` with g++ against the vendor headers, runs one instance
+/// per name in room 100 (each with `extra` arguments) and checks that each
+/// drew every other's picture and its own top-down in RGB24 and RGB32, chatted, and
+/// left, logged out and released cleanly.
+fn run_hello(extra: &[&str]) {
+    assert!(have_tool("g++"), "g++ is needed to build c_examples/hello.cpp (CI installs it)");
+    let dir = TempDir::new("hello");
+    let bin = dir.path().join("hello");
+    compile("g++", HELLO_FLAGS, &source("hello.cpp"), &bin);
+    let (mut server, port) = start_server();
+    let port = port.to_string();
+    let names = ["hello-alice", "hello-bob", "hello-carol"];
+    let peers = (names.len() - 1).to_string();
+    let mut procs: Vec<Proc> = names
+        .iter()
+        .map(|name| {
+            let mut args = vec!["127.0.0.1", port.as_str(), name, "100", peers.as_str()];
+            args.extend_from_slice(extra);
+            Proc::spawn(name, &bin, &args)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let statuses: Vec<Option<ExitStatus>> = procs.iter_mut().map(|p| p.wait_exit(deadline)).collect();
+    let mut outputs: Vec<String> = procs.iter_mut().map(|p| p.transcript()).collect();
+    outputs.push(server.transcript());
+    let all = outputs.join("");
+    assert!(statuses.iter().all(|s| s.is_some_and(|s| s.success())), "hello failed: {statuses:?}\n{all}");
+    for out in &outputs[..names.len()] {
+        for line in
+            ["init 0", "inputformat 0 0", "enterroom ret 0", "sent done", "leaveroom 0", "logout 0", "release 0"]
+        {
+            assert!(out.contains(&format!("stdout: {line}")), "no '{line}':\n{out}");
+        }
+        // Every other user's picture, drawn in both formats, first rows white.
+        assert_eq!(out.matches(" rgb24 320x240 top=").count(), names.len() - 1, "{out}");
+        assert_eq!(out.matches(" rgb32 320x240 top=").count(), names.len() - 1, "{out}");
+        assert!(!out.contains("bad picture"), "{out}");
+        // Its own picture too (self-view), upright, in both formats.
+        assert!(out.contains("stdout: self-view drawn"), "no self-view:\n{out}");
+        assert!(!out.contains("bad self-view"), "{out}");
+        let me = out.split_whitespace().next().unwrap_or_default();
+        for other in names.iter().filter(|n| **n != me) {
+            assert!(out.contains(&format!("'hello from {other}'")), "no hello from {other}:\n{out}");
+        }
+        assert!(out.contains("stdout: hello done"), "{out}");
+    }
+    // The call log it turned on, beside the program.
+    let log = read(&dir.path().join("AnyChatCore.log"));
+    assert!(log.contains("BRAC_EnterRoom -> 0") && log.contains("BRAC_Release -> 0"), "{log}");
+}
+
+/// The hello program as an app that waits for each step's notification
+/// before the next (Connect, then Login, then EnterRoom): every remote
+/// picture arrives top-down with a positive `biHeight`.
+#[test]
+fn cpp_hello_stepwise_draws_every_peer_top_down() {
+    run_hello(&["stepwise"]);
+}
+
+/// The hello program as the vendor's samples are written: Connect, Login
+/// and EnterRoom one after another without waiting.
+#[test]
+fn cpp_hello_back_to_back_like_the_vendor_samples() {
+    run_hello(&[]);
+}

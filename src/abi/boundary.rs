@@ -9,7 +9,7 @@
 //!   a panic injected at this boundary and check that each returns
 //!   [`ERR_INTERNAL`].
 //! - The argument helpers: C strings in (`c_bytes`) and out
-//!   (`copy_out`), byte buffers in (`bytes_in`), out-parameters
+//!   (`copy_out`: a buffer too small gets what fits and 21), byte buffers in (`bytes_in`), out-parameters
 //!   (`put`, `put_u32`, `fill_ids`), and callback registrations
 //!   (`Registered`, `Slot`). They check NULL pointers and lengths and
 //!   return `GV_ERR_FUNCOPTERROR` (21); what they cannot check (that a
@@ -19,12 +19,21 @@
 //! After a caught panic the library goes on: its shared state sits behind
 //! `parking_lot` locks, which are released (not poisoned) on unwinding, and
 //! every function re-checks what it reads.
+//!
+//! The boundary also writes the call log: one line per call, the
+//! function's name and its result (target `anychat::call`: `info`, and
+//! `trace` for the per-frame media input functions), and an `error` line
+//! for a caught panic. Nobody sees them unless a `tracing` subscriber is
+//! installed: the program's own, or the log file [`crate::logging`] opens
+//! when `BRAC_ActiveCallLog(TRUE)` or the environment turns it on (the
+//! boundary reads the environment at the first call).
 
 use std::any::Any;
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::abi::types::{DWORD, LPDWORD, LPVOID, TCHAR};
+use crate::logging::CALL_TARGET;
 use crate::wire::constants::{GV_ERR_FUNCOPTERROR, GV_ERR_MEMORYFAIL};
 
 /// Returned when a panic was caught inside the library (an internal error).
@@ -32,7 +41,8 @@ pub const ERR_INTERNAL: DWORD = GV_ERR_MEMORYFAIL;
 
 /// The body of an exported function: `ffi_boundary! { … }` evaluates the
 /// statements inside (a `DWORD` expression at the end; `return` leaves the
-/// body with a code) and turns a panic into [`ERR_INTERNAL`].
+/// body with a code), turns a panic into [`ERR_INTERNAL`] and logs the call
+/// (the function's name comes from the path of an item declared inside it).
 ///
 /// ```ignore
 /// #[no_mangle]
@@ -41,27 +51,85 @@ pub const ERR_INTERNAL: DWORD = GV_ERR_MEMORYFAIL;
 /// }
 /// ```
 macro_rules! ffi_boundary {
-    ($($body:tt)*) => {
-        $crate::abi::boundary::catch_panic(|| -> $crate::abi::types::DWORD { $($body)* })
-    };
+    ($($body:tt)*) => {{
+        fn here() {}
+        $crate::abi::boundary::catch_panic(::std::any::type_name_of_val(&here), || -> $crate::abi::types::DWORD {
+            $($body)*
+        })
+    }};
 }
 pub(crate) use ffi_boundary;
 
 /// What [`ffi_boundary!`] expands to: runs `body`, a panic becomes
-/// [`ERR_INTERNAL`].
-pub(crate) fn catch_panic(body: impl FnOnce() -> DWORD) -> DWORD {
+/// [`ERR_INTERNAL`]; logs the call. `here` is the path of an item inside
+/// the exported function (`anychat::abi::brac::api::BRAC_Connect::here`).
+/// The logging runs inside a `catch_unwind` of its own: nothing unwinds
+/// into C, whatever a subscriber does.
+pub(crate) fn catch_panic(here: &'static str, body: impl FnOnce() -> DWORD) -> DWORD {
     let run = || {
+        crate::logging::init_from_env(function_name(here));
         #[cfg(test)]
         injected::fire();
         body()
     };
-    match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(code) => code,
+    let (code, panic) = match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(code) => (code, None),
         Err(payload) => {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
             drop_payload(payload);
-            ERR_INTERNAL
+            (ERR_INTERNAL, Some(why))
         }
+    };
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| log_call(here, code, panic))) {
+        drop_payload(payload);
     }
+    code
+}
+
+/// The call log's line for one call (and the wait of a release: see
+/// [`crate::logging`]).
+fn log_call(here: &'static str, code: DWORD, panic: Option<String>) {
+    if !tracing::level_enabled!(tracing::Level::ERROR) {
+        return; // no subscriber wants anything: nothing to do
+    }
+    let name = function_name(here);
+    if let Some(why) = panic {
+        tracing::error!(target: CALL_TARGET, "{name}: internal error, a panic was caught: {why}");
+    }
+    // A release waits for what was logged before it and for its own line to
+    // be written (room is made for that line first), so that an app that
+    // exits at once loses none of its log.
+    let release = crate::logging::is_active() && matches!(name, "BRAC_Release" | "BRAS_Release");
+    if release {
+        crate::logging::sync();
+    }
+    if PER_FRAME.contains(&name) {
+        tracing::trace!(target: CALL_TARGET, "{name} -> {code}");
+    } else {
+        tracing::info!(target: CALL_TARGET, "{name} -> {code}");
+    }
+    if release {
+        crate::logging::sync();
+    }
+}
+
+/// The functions an app calls for every media frame: logged at `trace`.
+const PER_FRAME: [&str; 5] = [
+    "BRAC_InputVideoData",
+    "BRAC_InputVideoDataEx",
+    "BRAC_InputAudioData",
+    "BRAC_InputAudioDataEx",
+    "BRAC_FetchAudioPlayBuffer",
+];
+
+/// The exported function's name in the path of an item declared in it.
+pub(crate) fn function_name(here: &'static str) -> &'static str {
+    let path = here.strip_suffix("::here").unwrap_or(here);
+    path.rsplit("::").next().unwrap_or(path)
 }
 
 /// Drops a panic's payload without letting a panicking destructor unwind
@@ -139,8 +207,12 @@ pub(crate) unsafe fn bytes_in<'a>(p: *const u8, len: DWORD, max: usize) -> Resul
     Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
 }
 
-/// Copies `bytes` and a NUL into `buf` of `len` bytes, cut to fit: 0, or 21
-/// for a NULL `buf` or `len` 0.
+/// Copies `bytes` and a NUL into `buf` of `len` bytes: 0 when they fit.
+/// When they do not, as much as fits, still NUL-terminated (so that a
+/// caller that ignores the code reads a shorter string, never an
+/// unterminated one), and 21 (`GV_ERR_FUNCOPTERROR`), so that the caller
+/// can tell: the convention of every function that copies a string out.
+/// 21 also for a NULL `buf` or `len` 0 (nothing written).
 ///
 /// # Safety
 /// `buf` is NULL or points to `len` writable bytes.
@@ -154,7 +226,11 @@ pub(crate) unsafe fn copy_out(buf: *mut c_char, len: usize, bytes: &[u8]) -> DWO
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
         *buf.add(n) = 0;
     }
-    0
+    if n < bytes.len() {
+        GV_ERR_FUNCOPTERROR
+    } else {
+        0
+    }
 }
 
 /// Writes `v` to the out-parameter `p`: 0, or 21 for NULL.
@@ -211,7 +287,8 @@ pub(crate) unsafe fn fill_ids(arr: LPDWORD, num: *mut DWORD, ids: &[u32]) -> DWO
 
 /// Writes the library's version (`BRAC_GetSDKVersion`, `BRAS_GetSDKVersion`):
 /// major and minor into `main` and `sub` (both required: else 21), and, when
-/// `text` is not NULL and `len` > 0, a build description cut to `len` bytes.
+/// `text` is not NULL and `len` > 0, a build description ([`copy_out`]: cut
+/// to `len` bytes and 21 when it does not fit).
 ///
 /// # Safety
 /// Non-NULL pointers are valid; `text` has `len` writable bytes.

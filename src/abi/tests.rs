@@ -272,8 +272,8 @@ fn every_export_turns_a_panic_into_err_internal() {
         }
     }
     // Disarmed, the boundary passes the body's code through.
-    assert_eq!(boundary::catch_panic(|| 7), 7);
-    assert_eq!(boundary::catch_panic(|| panic!("a real panic")), ERR_INTERNAL);
+    assert_eq!(boundary::catch_panic("anychat::abi::tests::BRAC_Test::here", || 7), 7);
+    assert_eq!(boundary::catch_panic("anychat::abi::tests::BRAC_Test::here", || panic!("a real panic")), ERR_INTERNAL);
 }
 
 #[test]
@@ -331,4 +331,40 @@ fn every_exported_body_is_one_ffi_boundary() {
         }
     }
     assert_eq!(seen.iter().map(String::as_str).collect::<BTreeSet<_>>(), tsv_functions());
+}
+
+#[test]
+fn the_boundary_knows_the_exported_functions_name() {
+    assert_eq!(boundary::function_name("anychat::abi::brac::api::BRAC_Connect::here"), "BRAC_Connect");
+    assert_eq!(boundary::function_name("BRAS_Release::here"), "BRAS_Release");
+    assert_eq!(boundary::function_name("odd"), "odd");
+    // As the macro computes it, from an item declared inside the function.
+    #[allow(non_snake_case)]
+    fn BRAC_Example() -> &'static str {
+        fn here() {}
+        boundary::function_name(std::any::type_name_of_val(&here))
+    }
+    assert_eq!(BRAC_Example(), "BRAC_Example");
+}
+
+#[test]
+fn copy_out_reports_a_buffer_too_small() {
+    let mut buf = [0x55 as std::ffi::c_char; 8];
+    let b = buf.as_mut_ptr();
+    let text = |b: *const std::ffi::c_char| {
+        // SAFETY: copy_out always NUL-terminates within the buffer.
+        unsafe { std::ffi::CStr::from_ptr(b) }.to_bytes().to_vec()
+    };
+    // SAFETY: `b` has 8 writable bytes; the lengths given are at most 8.
+    unsafe {
+        assert_eq!(boundary::copy_out(b, 8, b"seven77"), 0);
+        assert_eq!(text(b), b"seven77");
+        assert_eq!(boundary::copy_out(b, 8, b"eight888"), crate::wire::constants::GV_ERR_FUNCOPTERROR);
+        assert_eq!(text(b), b"eight88", "what fits, NUL-terminated");
+        assert_eq!(boundary::copy_out(b, 1, b"x"), crate::wire::constants::GV_ERR_FUNCOPTERROR);
+        assert_eq!(text(b), b"");
+        assert_eq!(boundary::copy_out(b, 1, b""), 0);
+        assert_eq!(boundary::copy_out(b, 0, b""), crate::wire::constants::GV_ERR_FUNCOPTERROR);
+        assert_eq!(boundary::copy_out(std::ptr::null_mut(), 8, b"x"), crate::wire::constants::GV_ERR_FUNCOPTERROR);
+    }
 }

@@ -284,8 +284,11 @@ pub fn pixel_format(f: BRAC_PixelFormat) -> Option<PixelFormat> {
 
 /// The `BITMAPINFOHEADER` the video data callbacks get for a frame:
 /// `biSize` = `size_of::<BITMAPINFOHEADER>()` (64 on LP64), `biWidth`,
-/// `biHeight` (positive), `biBitCount`, `biCompression` and `biSizeImage`
-/// from `d`, `biPlanes` = 1, the rest 0.
+/// `biHeight`, `biBitCount`, `biCompression` and `biSizeImage` from `d`,
+/// `biPlanes` = 1, the rest 0. `biHeight` is positive, as the vendor's Linux
+/// SDK reports it, although on Linux the RGB rows are top-down (see
+/// [`crate::codec::RGB_ROW_ORDER`]): Linux apps build an image from
+/// `biWidth`, `biHeight` and the buffer as they are.
 pub(crate) fn bitmap_info(d: &FrameDesc) -> BITMAPINFOHEADER {
     BITMAPINFOHEADER {
         biSize: size_of::<BITMAPINFOHEADER>() as DWORD,

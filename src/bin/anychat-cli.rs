@@ -31,6 +31,16 @@
 //! `--auto-refuse CODE` with Reply CODE, from inside the callback;
 //! `--auto-enter` enters the call's room on Start, from inside the callback
 //! (the vendor apps' habit). `--no-init` skips the automatic `BRAC_InitSDK`.
+//! `--video-fmt F` is the pixel format the video callback asks for,
+//! `--input-fmt F` the one `stream` feeds (`rgb24` by default; also `rgb32`,
+//! `bgr32`, `rgb565`, `rgb555`, `yuv420p`, `yv12`, `nv12`, `nv21`, `nv16`,
+//! `yuy2`), `--picture halfwhite` makes `stream` feed a picture whose top
+//! half is white instead of the moving test pattern.
+//!
+//! Video frames received are printed as `video from=U w=W h=H bits=B len=L
+//! ts=T n=N sig=S top=Y0 bottom=Y1`: `h` is `biHeight` as the callback got
+//! it, `n` and `sig` the test pattern's frame number and signature, `top`
+//! and `bottom` the mean luma of the first and the last row in memory.
 //!
 //! The library's warnings (e.g. why a TLS connect failed) go to standard
 //! error; `ANYCHAT_LOG=debug` shows more. `connect tls://HOST PORT` connects
@@ -50,6 +60,40 @@ static AUTO_REPLY: AtomicU32 = AtomicU32::new(u32::MAX);
 static SLOW_VIDEO_MS: AtomicU32 = AtomicU32::new(0);
 /// `--video-fmt F`: the pixel format the video callback asks for.
 static VIDEO_FMT: AtomicU32 = AtomicU32::new(BRAC_PIX_FMT_RGB24);
+/// `--input-fmt F`: the pixel format `stream` feeds.
+static INPUT_FMT: AtomicU32 = AtomicU32::new(BRAC_PIX_FMT_RGB24);
+/// `--picture halfwhite`: `stream` feeds a picture whose top half is white.
+static HALF_WHITE: AtomicU32 = AtomicU32::new(0);
+
+/// The `BRAC_PIX_FMT_*` value of a format name of `--video-fmt` and `--input-fmt`.
+fn format_by_name(name: &str) -> Option<u32> {
+    Some(match name {
+        "rgb24" => BRAC_PIX_FMT_RGB24,
+        "rgb32" => BRAC_PIX_FMT_RGB32,
+        "bgr32" => BRAC_PIX_FMT_BGR32,
+        "rgb565" => BRAC_PIX_FMT_RGB565,
+        "rgb555" => BRAC_PIX_FMT_RGB555,
+        "yuv420p" => BRAC_PIX_FMT_YUV420P,
+        "yv12" => BRAC_PIX_FMT_YV12,
+        "nv12" => BRAC_PIX_FMT_NV12,
+        "nv21" => BRAC_PIX_FMT_NV21,
+        "nv16" => BRAC_PIX_FMT_NV16,
+        "yuy2" => BRAC_PIX_FMT_YUY2,
+        _ => return None,
+    })
+}
+
+/// The mean luma of the first and of the last row in memory of a frame in
+/// the `BRAC_PIX_FMT_*` format `fmt` (-1 when it is not a raw frame).
+fn memory_rows(fmt: u32, w: u32, h: u32, data: &[u8]) -> (i64, i64) {
+    use anychat::codec::{to_i420_with, RowOrder};
+    // Read top-down, memory row 0 is the Y plane's row 0 whatever the format.
+    let Some(fmt) = pixel_format(fmt as i32) else { return (-1, -1) };
+    let Ok(i420) = to_i420_with(RowOrder::TopDown, fmt, w, h, data) else { return (-1, -1) };
+    let (w, h) = (w as usize, h as usize);
+    let mean = |row: usize| i420[row * w..][..w].iter().map(|&v| i64::from(v)).sum::<i64>() / w as i64;
+    (mean(0), mean(h - 1))
+}
 static AUTO_ENTER: AtomicU32 = AtomicU32::new(0);
 /// `--release-on-finish`: calls `BRAC_Release` from inside the FINISH callback.
 static RELEASE_ON_FINISH: AtomicU32 = AtomicU32::new(0);
@@ -166,8 +210,13 @@ unsafe extern "system" fn on_video(from: DWORD, buf: LPVOID, len: DWORD, bmi: BI
     let (w, h) = (bmi.biWidth as u32, bmi.biHeight.unsigned_abs() as u32);
     // SAFETY: the library passes `len` readable bytes.
     let data = unsafe { std::slice::from_raw_parts(buf as *const u8, len as usize) };
-    let (n, sig) = patterns::recognise(VIDEO_FMT.load(Ordering::SeqCst), w, h, data);
-    println!("video from={from} w={w} h={h} bits={} len={len} ts={ts} n={n} sig={sig}", bmi.biBitCount);
+    let fmt = VIDEO_FMT.load(Ordering::SeqCst);
+    let (n, sig) = patterns::recognise(fmt, w, h, data);
+    let (top, bottom) = memory_rows(fmt, w, h, data);
+    println!(
+        "video from={from} w={w} h={} bits={} len={len} ts={ts} n={n} sig={sig} top={top} bottom={bottom}",
+        bmi.biHeight, bmi.biBitCount
+    );
     let slow = SLOW_VIDEO_MS.swap(0, Ordering::SeqCst);
     if slow > 0 {
         println!("slow start {slow}");
@@ -194,7 +243,9 @@ unsafe extern "system" fn on_audio(from: DWORD, buf: LPVOID, len: DWORD, wf: WAV
 #[cfg(feature = "test-patterns")]
 mod patterns {
     use super::*;
-    use anychat::codec::patterns::{energy, frame_signature, pattern_frame_number, test_pattern_rgb24, tone_pcm16};
+    use anychat::codec::patterns::{
+        energy, frame_signature, half_white_rgb24, pattern_frame_number, test_pattern_rgb24, tone_pcm16,
+    };
 
     /// The frame number and signature of a test-pattern frame in the
     /// `BRAC_PIX_FMT_*` format `fmt` (-1 and "" when not recognised).
@@ -214,10 +265,12 @@ mod patterns {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
-    /// `stream SECONDS [W H FPS]`: feeds a moving test pattern (RGB24) and a
-    /// 440 Hz tone (16 kHz mono, 20 ms chunks) as this client's camera and
-    /// microphone, in real time, from a thread of its own; prints `streamed
-    /// VIDEO AUDIO` (frames accepted) at the end.
+    /// `stream SECONDS [W H FPS]`: feeds a moving test pattern (or, with
+    /// `--picture halfwhite`, a picture whose top half is white) in the
+    /// `--input-fmt` format (RGB24 by default) and a 440 Hz tone (16 kHz
+    /// mono, 20 ms chunks) as this client's camera and microphone, in real
+    /// time, from a thread of its own; prints `streamed VIDEO AUDIO` (frames
+    /// accepted) at the end.
     pub fn stream(secs: u32, w: u32, h: u32, fps: u32) -> Result<DWORD, String> {
         let one = 1i32.to_ne_bytes();
         // SAFETY: 4 readable bytes for each option value.
@@ -225,10 +278,22 @@ mod patterns {
             BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTVIDEOINPUT as i32, one.as_ptr().cast(), 4);
             BRAC_SetSDKOption(BRAC_SO_CORESDK_EXTAUDIOINPUT as i32, one.as_ptr().cast(), 4);
         }
-        let r = BRAC_SetInputVideoFormat(BRAC_PIX_FMT_RGB24 as i32, w, h, fps, 0);
+        let input = INPUT_FMT.load(Ordering::SeqCst);
+        let Some(input_fmt) = pixel_format(input as i32) else { return Ok(GV_ERR_FUNCOPTERROR) };
+        let r = BRAC_SetInputVideoFormat(input as i32, w, h, fps, 0);
         if r != 0 {
             return Ok(r);
         }
+        let half_white = HALF_WHITE.load(Ordering::SeqCst) == 1;
+        // An RGB24 picture in the input format.
+        let picture = move |rgb: Vec<u8>| -> Vec<u8> {
+            if input_fmt == anychat::codec::PixelFormat::Rgb24 {
+                return rgb;
+            }
+            anychat::codec::to_i420(anychat::codec::PixelFormat::Rgb24, w, h, &rgb)
+                .and_then(|i420| anychat::codec::from_i420(input_fmt, w, h, &i420))
+                .unwrap_or_default()
+        };
         let r = BRAC_SetInputAudioFormat(1, 16000, 16, 0);
         if r != 0 {
             return Ok(r);
@@ -243,7 +308,8 @@ mod patterns {
             while start.elapsed() < end {
                 let t = start.elapsed();
                 if t.as_secs_f64() * fps as f64 >= vn as f64 {
-                    let mut frame = test_pattern_rgb24(w, h, vn).unwrap_or_default();
+                    let rgb = if half_white { half_white_rgb24(w, h) } else { test_pattern_rgb24(w, h, vn) };
+                    let mut frame = picture(rgb.unwrap_or_default());
                     // SAFETY: `frame` is a live buffer of the length given.
                     let r = unsafe {
                         BRAC_InputVideoData(frame.as_mut_ptr(), frame.len() as DWORD, t.as_millis() as DWORD)
@@ -585,17 +651,29 @@ fn main() {
             "--slow-video" => {
                 SLOW_VIDEO_MS.store(args.next().and_then(|v| v.parse().ok()).unwrap_or(3000), Ordering::SeqCst)
             }
-            "--video-fmt" => {
-                let f = match args.next().as_deref() {
-                    Some("rgb32") => BRAC_PIX_FMT_RGB32,
-                    Some("yuv420p") => BRAC_PIX_FMT_YUV420P,
-                    _ => BRAC_PIX_FMT_RGB24,
+            "--video-fmt" | "--input-fmt" => {
+                let name = args.next().unwrap_or_default();
+                let Some(f) = format_by_name(&name) else {
+                    eprintln!("anychat-cli: unknown pixel format '{name}'");
+                    std::process::exit(2);
                 };
-                VIDEO_FMT.store(f, Ordering::SeqCst);
+                let slot = if a == "--video-fmt" { &VIDEO_FMT } else { &INPUT_FMT };
+                slot.store(f, Ordering::SeqCst);
             }
+            "--picture" => match args.next().as_deref() {
+                Some("halfwhite") => HALF_WHITE.store(1, Ordering::SeqCst),
+                Some("pattern") => HALF_WHITE.store(0, Ordering::SeqCst),
+                other => {
+                    eprintln!("anychat-cli: unknown picture {other:?} (pattern or halfwhite)");
+                    std::process::exit(2);
+                }
+            },
             "--no-init" => init = false,
             "-h" | "--help" => {
-                println!("usage: anychat-cli [--auto-accept] [--auto-refuse CODE] [--auto-enter] [--no-init]");
+                println!(
+                    "usage: anychat-cli [--auto-accept] [--auto-refuse CODE] [--auto-enter] [--no-init] \
+                     [--video-fmt F] [--input-fmt F] [--picture pattern|halfwhite] [--slow-video MS]"
+                );
                 println!("then commands on standard input; see the source's documentation");
                 return;
             }

@@ -310,8 +310,8 @@ impl Drop for Client {
 
 impl Client {
     /// `BRAC_SetInputVideoFormat(Ex)`: `codec` 0 = raw frames in `pix_fmt`
-    /// (RGB24, RGB32 or YUV420P), encoded here with H.264; any other codec
-    /// id = frames already encoded, relayed unchanged.
+    /// (any format the codec converts to I420), encoded here with H.264;
+    /// any other codec id = frames already encoded, relayed unchanged.
     pub fn set_video_input(
         &self,
         codec: u32,

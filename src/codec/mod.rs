@@ -13,28 +13,40 @@
 //! Frames are tightly packed, one plane after the other, except that the
 //! rows of the RGB formats are padded to 4 bytes as in every Windows DIB
 //! (for widths that are multiples of 4, as video widths are, there is no
-//! padding). [`frame_size`] gives the exact size of a frame.
+//! padding). [`frame_size`] gives the exact size of a frame. Every format
+//! but the compressed ones converts to and from I420 ([`to_i420`],
+//! [`from_i420`]).
 //!
-//! | [`PixelFormat`] (`BRAC_PIX_FMT_*`) | bytes | row order | converted |
-//! | --- | --- | --- | --- |
-//! | `Rgb24` (`RGB24`) | B, G, R per pixel | **bottom-up** | yes |
-//! | `Rgb32` (`RGB32`) | B, G, R, X per pixel (X = 255 on output, ignored on input) | **bottom-up** | yes |
-//! | `Yuv420p` (`YUV420P`, I420) | Y plane, then U (Cb), then V (Cr), each ½×½ | top-down | yes (passthrough) |
-//! | `Yv12` (`YV12`) | Y plane, then V, then U, each ½×½ | top-down | yes |
-//! | `Nv12` / `Nv21` (`NV12` / `NV21`) | Y plane, then interleaved U,V / V,U at ½×½ | top-down | yes |
-//! | `Yuy2` (`YUY2`) | Y0, U, Y1, V per pixel pair | top-down | yes |
-//! | `Rgb565`, `Rgb555`, `Nv16`, `Bgr32` | sizes only ([`frame_size`], [`frame_desc`]) | | no |
-//! | `Mjpeg`, `H264` | already encoded: relayed as they are, [`frame_desc`] only | | no |
+//! | [`PixelFormat`] (`BRAC_PIX_FMT_*`) | bytes | row order |
+//! | --- | --- | --- |
+//! | `Rgb24` (`RGB24`) | B, G, R per pixel | [`RGB_ROW_ORDER`] |
+//! | `Rgb32` (`RGB32`) | B, G, R, X per pixel (X = 255 on output, ignored on input) | [`RGB_ROW_ORDER`] |
+//! | `Bgr32` (`BGR32`) | R, G, B, X per pixel | [`RGB_ROW_ORDER`] |
+//! | `Rgb565` (`RGB565`) | one little-endian 16-bit word per pixel: R 5 bits (high), G 6, B 5 (low) | [`RGB_ROW_ORDER`] |
+//! | `Rgb555` (`RGB555`) | one little-endian 16-bit word per pixel: X 1 bit (0 on output), R 5, G 5, B 5 | [`RGB_ROW_ORDER`] |
+//! | `Yuv420p` (`YUV420P`, I420) | Y plane, then U (Cb), then V (Cr), each ½×½ | top-down |
+//! | `Yv12` (`YV12`) | Y plane, then V, then U, each ½×½ | top-down |
+//! | `Nv12` / `Nv21` (`NV12` / `NV21`) | Y plane, then interleaved U,V / V,U at ½×½ | top-down |
+//! | `Nv16` (`NV16`) | Y plane, then interleaved U,V at ½ width, full height | top-down |
+//! | `Yuy2` (`YUY2`) | Y0, U, Y1, V per pixel pair | top-down |
+//! | `Mjpeg`, `H264` | already encoded: relayed as they are, [`frame_desc`] only | |
 //!
-//! The RGB layout is that of a Windows DIB whose header has a positive
-//! height: the first row in memory is the bottom row of the picture.
-//! [`frame_desc`] therefore always reports the height as positive, so that
-//! a legacy application that hands the header and the buffer to
-//! `StretchDIBits` (or computes `biWidth * biHeight * biBitCount / 8`) works
-//! unchanged, and the pixel data of a BMP file can be fed in as it is. The
-//! YUV formats are top-down whatever the sign of the height, as in
-//! DirectShow. Chroma planes of odd-sized planar frames are rounded up
-//! (`(w + 1) / 2` × `(h + 1) / 2`).
+//! **Row order of the RGB formats.** On Linux (every platform but Windows)
+//! the RGB rows are **top-down**: the first row in memory is the top of the
+//! picture, both in the frames the video callbacks get and in those
+//! `BRAC_InputVideoData` takes. That is what the vendor's Linux SDK does:
+//! its Linux samples build a `QImage` straight from the callback's buffer
+//! and mirror it only on Windows. On Windows they are bottom-up, as in a
+//! DIB whose header has a positive height. [`RGB_ROW_ORDER`] is this
+//! platform's order; [`to_i420_with`] and [`from_i420_with`] take either.
+//!
+//! [`frame_desc`] reports the height as **positive** on every platform, as
+//! the vendor's Linux SDK does in its `BITMAPINFOHEADER`: a legacy Linux app
+//! computes `biWidth * biHeight * biBitCount / 8` or hands `biWidth` and
+//! `biHeight` to `QImage` unchanged. (By the DIB rule a positive height
+//! means bottom-up; on Linux it does not, as with the vendor's SDK.) The
+//! YUV formats are top-down everywhere. Chroma planes of odd-sized planar
+//! frames are rounded up (`(w + 1) / 2` × `(h + 1) / 2`).
 //!
 //! Colour conversion uses ITU-R BT.601 coefficients with limited ("TV")
 //! range, Y in 16..=235 and U, V in 16..=240, in 8.8 fixed point; RGB → YUV
@@ -89,9 +101,9 @@ use PixelFormat::*;
 /// vendor's `BRAC_PIX_FMT_*` values to these (and refuses the others).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PixelFormat {
-    /// B, G, R per pixel, rows bottom-up and padded to 4 bytes.
+    /// B, G, R per pixel, rows in [`RGB_ROW_ORDER`] and padded to 4 bytes.
     Rgb24,
-    /// B, G, R, X per pixel, rows bottom-up.
+    /// B, G, R, X per pixel, rows in [`RGB_ROW_ORDER`].
     Rgb32,
     /// Planar 4:2:0: Y, then V, then U.
     Yv12,
@@ -99,17 +111,17 @@ pub enum PixelFormat {
     Yuy2,
     /// Planar 4:2:0: Y, then U, then V (I420).
     Yuv420p,
-    /// 16-bit RGB 5-6-5 (sizes only).
+    /// 16-bit RGB 5-6-5, rows in [`RGB_ROW_ORDER`] and padded to 4 bytes.
     Rgb565,
-    /// 16-bit RGB 5-5-5 (sizes only).
+    /// 16-bit X-RGB 1-5-5-5, rows in [`RGB_ROW_ORDER`] and padded to 4 bytes.
     Rgb555,
     /// Y plane, then interleaved U, V at 4:2:0.
     Nv12,
     /// Y plane, then interleaved V, U at 4:2:0.
     Nv21,
-    /// Y plane, then interleaved U, V at 4:2:2 (sizes only).
+    /// Y plane, then interleaved U, V at 4:2:2.
     Nv16,
-    /// 32-bit BGR (sizes only).
+    /// R, G, B, X per pixel, rows in [`RGB_ROW_ORDER`].
     Bgr32,
     /// Motion JPEG, already encoded.
     Mjpeg,
@@ -118,11 +130,45 @@ pub enum PixelFormat {
 }
 
 impl PixelFormat {
-    /// Whether [`to_i420`] and [`from_i420`] convert this format.
+    /// Whether [`to_i420`] and [`from_i420`] convert this format: every
+    /// one but the compressed `Mjpeg` and `H264`.
     pub fn is_convertible(self) -> bool {
-        matches!(self, Rgb24 | Rgb32 | Yuv420p | Yv12 | Nv12 | Nv21 | Yuy2)
+        !matches!(self, Mjpeg | H264)
+    }
+
+    /// Whether this is one of the RGB formats, whose rows are in
+    /// [`RGB_ROW_ORDER`].
+    pub fn is_rgb(self) -> bool {
+        matches!(self, Rgb24 | Rgb32 | Bgr32 | Rgb565 | Rgb555)
     }
 }
+
+/// The order of the rows of an RGB frame in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RowOrder {
+    /// The first row in memory is the top of the picture.
+    TopDown,
+    /// The first row in memory is the bottom of the picture (a Windows DIB
+    /// with a positive height).
+    BottomUp,
+}
+
+impl RowOrder {
+    /// The row in memory of row `y` (counted from the top) of an `h`-row
+    /// picture; also the picture row of memory row `y`.
+    #[inline(always)]
+    pub fn memory_row(self, y: usize, h: usize) -> usize {
+        match self {
+            RowOrder::TopDown => y,
+            RowOrder::BottomUp => h - 1 - y,
+        }
+    }
+}
+
+/// The row order of the RGB formats on this platform, delivered and taken
+/// alike: top-down on Linux (and every platform but Windows), as the
+/// vendor's Linux SDK; bottom-up on Windows, as a DIB.
+pub const RGB_ROW_ORDER: RowOrder = if cfg!(windows) { RowOrder::BottomUp } else { RowOrder::TopDown };
 
 /// How a frame is described to the video callbacks: the fields of a DIB
 /// header, which the C ABI copies into a `BITMAPINFOHEADER`.
@@ -130,7 +176,7 @@ impl PixelFormat {
 pub struct FrameDesc {
     /// Pixels per row.
     pub width: u32,
-    /// Rows, always positive (RGB rows are bottom-up, YUV rows top-down).
+    /// Rows, always positive (whatever the row order: see the module docs).
     pub height: u32,
     /// Bits per pixel: 24, 32, 16 or 12 (24 for the compressed formats).
     pub bit_count: u16,
@@ -246,8 +292,9 @@ fn bit_count_and_compression(fmt: PixelFormat) -> (u16, u32) {
 }
 
 /// The description of a `w`×`h` frame in `fmt`, as the video data
-/// callbacks get it: `width` = `w`, `height` = `+h` (RGB rows bottom-up, YUV
-/// top-down: see the module docs), `bit_count` 24 / 32 / 12 / 16,
+/// callbacks get it: `width` = `w`, `height` = `+h` (positive on every
+/// platform, as the vendor's Linux SDK reports it; RGB rows in
+/// [`RGB_ROW_ORDER`], YUV rows top-down: see the module docs), `bit_count` 24 / 32 / 12 / 16,
 /// `compression` [`BI_RGB`] for RGB ([`BI_BITFIELDS`] for RGB565) and the
 /// FOURCC (`I420`, `YV12`, `NV12`, `NV21`, `YUY2`, `NV16`, `MJPG`, `H264`)
 /// otherwise, `size_image` = [`frame_size`] (0 for the compressed formats,
@@ -317,20 +364,149 @@ fn i420_planes_mut(i420: &mut [u8], w: usize, h: usize) -> (&mut [u8], &mut [u8]
     (y, u, v)
 }
 
-/// Bottom-up DIB rows of `bpp` bytes per pixel (B, G, R first) → I420.
-fn bgr_to_i420(src: &[u8], w: usize, h: usize, bpp: usize) -> Vec<u8> {
-    let stride = dib_stride(bpp * 8, w);
+// ----- RGB layouts ------------------------------------------------------------
+
+/// One packed RGB pixel layout: how many bytes a pixel takes and how its
+/// red, green and blue are read and written (`#[inline(always)]` so that the
+/// generic loops below stay fast in unoptimised builds).
+trait RgbPixel {
+    const BYTES: usize;
+    /// (r, g, b), each 0..=255, of the pixel at byte `i` of `p`.
+    fn get(p: &[u8], i: usize) -> (i32, i32, i32);
+    /// Writes the pixel at byte `i` of `p`.
+    fn put(p: &mut [u8], i: usize, r: u8, g: u8, b: u8);
+}
+
+/// `Rgb24`: B, G, R.
+struct PxBgr24;
+/// `Rgb32`: B, G, R, X (X = 255 on output).
+struct PxBgrx;
+/// `Bgr32`: R, G, B, X (X = 255 on output).
+struct PxRgbx;
+/// `Rgb565`: a little-endian 16-bit word, red in the top 5 bits, green in
+/// the middle 6, blue in the low 5 (the `BI_BITFIELDS` masks 0xF800,
+/// 0x07E0, 0x001F).
+struct Px565;
+/// `Rgb555`: a little-endian 16-bit word, X (0 on output), then 5 bits each
+/// of red, green and blue (0x7C00, 0x03E0, 0x001F).
+struct Px555;
+
+/// A 5-bit channel to 8 bits (the top bits repeated in the low ones, so
+/// that 31 becomes 255).
+#[inline(always)]
+fn expand5(v: u16) -> i32 {
+    ((v << 3) | (v >> 2)) as i32
+}
+/// A 6-bit channel to 8 bits.
+#[inline(always)]
+fn expand6(v: u16) -> i32 {
+    ((v << 2) | (v >> 4)) as i32
+}
+/// An 8-bit channel to `bits` bits, rounded to the nearest.
+#[inline(always)]
+fn reduce(v: u8, bits: u32) -> u16 {
+    let max = (1u32 << bits) - 1;
+    ((v as u32 * max + 127) / 255) as u16
+}
+
+impl RgbPixel for PxBgr24 {
+    const BYTES: usize = 3;
+    #[inline(always)]
+    fn get(p: &[u8], i: usize) -> (i32, i32, i32) {
+        (p[i + 2] as i32, p[i + 1] as i32, p[i] as i32)
+    }
+    #[inline(always)]
+    fn put(p: &mut [u8], i: usize, r: u8, g: u8, b: u8) {
+        p[i] = b;
+        p[i + 1] = g;
+        p[i + 2] = r;
+    }
+}
+
+impl RgbPixel for PxBgrx {
+    const BYTES: usize = 4;
+    #[inline(always)]
+    fn get(p: &[u8], i: usize) -> (i32, i32, i32) {
+        (p[i + 2] as i32, p[i + 1] as i32, p[i] as i32)
+    }
+    #[inline(always)]
+    fn put(p: &mut [u8], i: usize, r: u8, g: u8, b: u8) {
+        p[i] = b;
+        p[i + 1] = g;
+        p[i + 2] = r;
+        p[i + 3] = 255;
+    }
+}
+
+impl RgbPixel for PxRgbx {
+    const BYTES: usize = 4;
+    #[inline(always)]
+    fn get(p: &[u8], i: usize) -> (i32, i32, i32) {
+        (p[i] as i32, p[i + 1] as i32, p[i + 2] as i32)
+    }
+    #[inline(always)]
+    fn put(p: &mut [u8], i: usize, r: u8, g: u8, b: u8) {
+        p[i] = r;
+        p[i + 1] = g;
+        p[i + 2] = b;
+        p[i + 3] = 255;
+    }
+}
+
+impl RgbPixel for Px565 {
+    const BYTES: usize = 2;
+    #[inline(always)]
+    fn get(p: &[u8], i: usize) -> (i32, i32, i32) {
+        let v = u16::from_le_bytes([p[i], p[i + 1]]);
+        (expand5(v >> 11), expand6((v >> 5) & 0x3f), expand5(v & 0x1f))
+    }
+    #[inline(always)]
+    fn put(p: &mut [u8], i: usize, r: u8, g: u8, b: u8) {
+        let v = (reduce(r, 5) << 11) | (reduce(g, 6) << 5) | reduce(b, 5);
+        let [lo, hi] = v.to_le_bytes();
+        p[i] = lo;
+        p[i + 1] = hi;
+    }
+}
+
+impl RgbPixel for Px555 {
+    const BYTES: usize = 2;
+    #[inline(always)]
+    fn get(p: &[u8], i: usize) -> (i32, i32, i32) {
+        let v = u16::from_le_bytes([p[i], p[i + 1]]);
+        (expand5((v >> 10) & 0x1f), expand5((v >> 5) & 0x1f), expand5(v & 0x1f))
+    }
+    #[inline(always)]
+    fn put(p: &mut [u8], i: usize, r: u8, g: u8, b: u8) {
+        let v = (reduce(r, 5) << 10) | (reduce(g, 5) << 5) | reduce(b, 5);
+        let [lo, hi] = v.to_le_bytes();
+        p[i] = lo;
+        p[i + 1] = hi;
+    }
+}
+
+/// The bytes of one row of an RGB format: padded to 4 bytes as in a DIB
+/// (RGB32 and BGR32 rows always are).
+fn rgb_stride(fmt: PixelFormat, w: usize) -> usize {
+    let (bits, _) = bit_count_and_compression(fmt);
+    dib_stride(bits as usize, w)
+}
+
+/// RGB rows in `order` (pixels as `P` lays them out) → I420.
+fn rgb_to_i420<P: RgbPixel>(src: &[u8], w: usize, h: usize, stride: usize, order: RowOrder) -> Vec<u8> {
+    let bpp = P::BYTES;
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let mut out = vec![0u8; w * h + 2 * cw * ch];
     let (yp, up, vp) = i420_planes_mut(&mut out, w, h);
-    // Row `y` of the picture (top-down) is row `h - 1 - y` in memory.
-    let row = |y: usize| &src[(h - 1 - y) * stride..][..w * bpp];
+    // Row `y` of the picture (counted from the top) in memory.
+    let row = |y: usize| &src[order.memory_row(y, h) * stride..][..w * bpp];
     let mut y = 0;
     while y < h {
         let (s, d) = (row(y), &mut yp[y * w..][..w]);
         let (mut x, mut i) = (0, 0);
         while x < w {
-            d[x] = rgb_to_y(s[i + 2] as i32, s[i + 1] as i32, s[i] as i32);
+            let (r, g, b) = P::get(s, i);
+            d[x] = rgb_to_y(r, g, b);
             x += 1;
             i += bpp;
         }
@@ -345,10 +521,12 @@ fn bgr_to_i420(src: &[u8], w: usize, h: usize, bpp: usize) -> Vec<u8> {
             // The 2x2 block, its right column repeated at an odd right edge.
             let i0 = 2 * cx * bpp;
             let i1 = if 2 * cx + 1 < w { i0 + bpp } else { i0 };
-            let sum = |c: usize| r0[i0 + c] as i32 + r0[i1 + c] as i32 + r1[i0 + c] as i32 + r1[i1 + c] as i32;
-            let (b, g, r) = ((sum(0) + 2) >> 2, (sum(1) + 2) >> 2, (sum(2) + 2) >> 2);
-            du[cx] = rgb_to_u(r, g, b);
-            dv[cx] = rgb_to_v(r, g, b);
+            let (a, b, c, d) = (P::get(r0, i0), P::get(r0, i1), P::get(r1, i0), P::get(r1, i1));
+            let r = (a.0 + b.0 + c.0 + d.0 + 2) >> 2;
+            let g = (a.1 + b.1 + c.1 + d.1 + 2) >> 2;
+            let bl = (a.2 + b.2 + c.2 + d.2 + 2) >> 2;
+            du[cx] = rgb_to_u(r, g, bl);
+            dv[cx] = rgb_to_v(r, g, bl);
             cx += 1;
         }
         cy += 1;
@@ -356,26 +534,23 @@ fn bgr_to_i420(src: &[u8], w: usize, h: usize, bpp: usize) -> Vec<u8> {
     out
 }
 
-/// I420 → bottom-up DIB rows of `bpp` bytes per pixel (B, G, R, then 255).
-fn i420_to_bgr(i420: &[u8], w: usize, h: usize, bpp: usize) -> Vec<u8> {
-    let stride = dib_stride(bpp * 8, w);
+/// I420 → RGB rows in `order` (pixels as `P` lays them out; row padding 0).
+fn i420_to_rgb<P: RgbPixel>(i420: &[u8], w: usize, h: usize, stride: usize, order: RowOrder) -> Vec<u8> {
+    let bpp = P::BYTES;
     let cw = w.div_ceil(2);
     let (yp, up, vp) = i420_planes(i420, w, h);
     let mut out = vec![0u8; stride * h];
     let mut y = 0;
     while y < h {
-        let dst = &mut out[(h - 1 - y) * stride..][..w * bpp];
+        let dst = &mut out[order.memory_row(y, h) * stride..][..w * bpp];
         let (yr, ur, vr) = (&yp[y * w..][..w], &up[(y / 2) * cw..][..cw], &vp[(y / 2) * cw..][..cw]);
         let (mut x, mut o) = (0, 0);
         while x < w {
             let (d, e) = (ur[x / 2] as i32 - 128, vr[x / 2] as i32 - 128);
             let c = 298 * (yr[x] as i32 - 16) + 128;
-            dst[o] = clamp_u8((c + 516 * d) >> 8);
-            dst[o + 1] = clamp_u8((c - 100 * d - 208 * e) >> 8);
-            dst[o + 2] = clamp_u8((c + 409 * e) >> 8);
-            if bpp == 4 {
-                dst[o + 3] = 255;
-            }
+            let (r, g, b) =
+                (clamp_u8((c + 409 * e) >> 8), clamp_u8((c - 100 * d - 208 * e) >> 8), clamp_u8((c + 516 * d) >> 8));
+            P::put(dst, o, r, g, b);
             x += 1;
             o += bpp;
         }
@@ -384,10 +559,19 @@ fn i420_to_bgr(i420: &[u8], w: usize, h: usize, bpp: usize) -> Vec<u8> {
     out
 }
 
-/// Converts one `w`×`h` frame in `fmt` (RGB24, RGB32, YUV420P, YV12, NV12,
-/// NV21 or YUY2, laid out as in the module docs) to I420. `src` must be
-/// exactly [`frame_size`] bytes long.
+// ----- conversions ------------------------------------------------------------
+
+/// Converts one `w`×`h` frame in `fmt` (any format but the compressed
+/// `Mjpeg` and `H264`, laid out as in the module docs, RGB rows in this
+/// platform's [`RGB_ROW_ORDER`]) to I420. `src` must be exactly
+/// [`frame_size`] bytes long.
 pub fn to_i420(fmt: PixelFormat, w: u32, h: u32, src: &[u8]) -> Result<Vec<u8>, MediaError> {
+    to_i420_with(RGB_ROW_ORDER, fmt, w, h, src)
+}
+
+/// [`to_i420`] with the RGB rows in `order` (the YUV formats are always
+/// top-down).
+pub fn to_i420_with(order: RowOrder, fmt: PixelFormat, w: u32, h: u32, src: &[u8]) -> Result<Vec<u8>, MediaError> {
     if !fmt.is_convertible() {
         return Err(MediaError::UnsupportedFormat(fmt));
     }
@@ -395,9 +579,13 @@ pub fn to_i420(fmt: PixelFormat, w: u32, h: u32, src: &[u8]) -> Result<Vec<u8>, 
     let (w, h) = (w as usize, h as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let c = cw * ch;
+    let stride = rgb_stride(fmt, w);
     Ok(match fmt {
-        Rgb24 => bgr_to_i420(src, w, h, 3),
-        Rgb32 => bgr_to_i420(src, w, h, 4),
+        Rgb24 => rgb_to_i420::<PxBgr24>(src, w, h, stride, order),
+        Rgb32 => rgb_to_i420::<PxBgrx>(src, w, h, stride, order),
+        Bgr32 => rgb_to_i420::<PxRgbx>(src, w, h, stride, order),
+        Rgb565 => rgb_to_i420::<Px565>(src, w, h, stride, order),
+        Rgb555 => rgb_to_i420::<Px555>(src, w, h, stride, order),
         Yuv420p => src.to_vec(),
         Yv12 => {
             let mut out = Vec::with_capacity(src.len());
@@ -417,8 +605,24 @@ pub fn to_i420(fmt: PixelFormat, w: u32, h: u32, src: &[u8]) -> Result<Vec<u8>, 
             }
             out
         }
-        _ => {
-            // YUY2
+        Nv16 => {
+            let mut out = vec![0u8; w * h + 2 * c];
+            let (yp, up, vp) = i420_planes_mut(&mut out, w, h);
+            yp.copy_from_slice(&src[..w * h]);
+            // U,V pairs, `cw` per row, one row per luma row: average the
+            // two rows of each pair (4:2:2 → 4:2:0).
+            let chroma = &src[w * h..];
+            let row = |y: usize| &chroma[y * 2 * cw..][..2 * cw];
+            for cy in 0..ch {
+                let (r0, r1) = (row(2 * cy), row((2 * cy + 1).min(h - 1)));
+                for cx in 0..cw {
+                    up[cy * cw + cx] = avg(r0[2 * cx], r1[2 * cx]);
+                    vp[cy * cw + cx] = avg(r0[2 * cx + 1], r1[2 * cx + 1]);
+                }
+            }
+            out
+        }
+        Yuy2 => {
             let mut out = vec![0u8; w * h + 2 * c];
             let (yp, up, vp) = i420_planes_mut(&mut out, w, h);
             let stride = cw * 4;
@@ -440,13 +644,21 @@ pub fn to_i420(fmt: PixelFormat, w: u32, h: u32, src: &[u8]) -> Result<Vec<u8>, 
             }
             out
         }
+        Mjpeg | H264 => return Err(MediaError::UnsupportedFormat(fmt)),
     })
 }
 
 /// Converts one `w`×`h` I420 frame (exactly [`frame_size`]`(YUV420P, w, h)`
-/// bytes) to `fmt`: RGB24, RGB32, YUV420P (a copy), YV12, NV12, NV21 or YUY2,
-/// laid out as in the module docs.
+/// bytes) to `fmt` (any format but the compressed `Mjpeg` and `H264`; a copy
+/// for YUV420P), laid out as in the module docs, RGB rows in this
+/// platform's [`RGB_ROW_ORDER`].
 pub fn from_i420(fmt: PixelFormat, w: u32, h: u32, i420: &[u8]) -> Result<Vec<u8>, MediaError> {
+    from_i420_with(RGB_ROW_ORDER, fmt, w, h, i420)
+}
+
+/// [`from_i420`] with the RGB rows in `order` (the YUV formats are always
+/// top-down).
+pub fn from_i420_with(order: RowOrder, fmt: PixelFormat, w: u32, h: u32, i420: &[u8]) -> Result<Vec<u8>, MediaError> {
     if !fmt.is_convertible() {
         return Err(MediaError::UnsupportedFormat(fmt));
     }
@@ -454,9 +666,13 @@ pub fn from_i420(fmt: PixelFormat, w: u32, h: u32, i420: &[u8]) -> Result<Vec<u8
     let (w, h) = (w as usize, h as usize);
     let cw = w.div_ceil(2);
     let (yp, up, vp) = i420_planes(i420, w, h);
+    let stride = rgb_stride(fmt, w);
     Ok(match fmt {
-        Rgb24 => i420_to_bgr(i420, w, h, 3),
-        Rgb32 => i420_to_bgr(i420, w, h, 4),
+        Rgb24 => i420_to_rgb::<PxBgr24>(i420, w, h, stride, order),
+        Rgb32 => i420_to_rgb::<PxBgrx>(i420, w, h, stride, order),
+        Bgr32 => i420_to_rgb::<PxRgbx>(i420, w, h, stride, order),
+        Rgb565 => i420_to_rgb::<Px565>(i420, w, h, stride, order),
+        Rgb555 => i420_to_rgb::<Px555>(i420, w, h, stride, order),
         Yuv420p => i420.to_vec(),
         Yv12 => [yp, vp, up].concat(),
         Nv12 | Nv21 => {
@@ -468,8 +684,18 @@ pub fn from_i420(fmt: PixelFormat, w: u32, h: u32, i420: &[u8]) -> Result<Vec<u8
             }
             out
         }
-        _ => {
-            // YUY2
+        Nv16 => {
+            let mut out = Vec::with_capacity(w * h + 2 * cw * h);
+            out.extend_from_slice(yp);
+            for y in 0..h {
+                let (ur, vr) = (&up[(y / 2) * cw..][..cw], &vp[(y / 2) * cw..][..cw]);
+                for (&u, &v) in ur.iter().zip(vr) {
+                    out.extend_from_slice(&[u, v]);
+                }
+            }
+            out
+        }
+        Yuy2 => {
             let stride = cw * 4;
             let mut out = vec![0u8; stride * h];
             for y in 0..h {
@@ -483,6 +709,7 @@ pub fn from_i420(fmt: PixelFormat, w: u32, h: u32, i420: &[u8]) -> Result<Vec<u8
             }
             out
         }
+        Mjpeg | H264 => return Err(MediaError::UnsupportedFormat(fmt)),
     })
 }
 
@@ -837,23 +1064,118 @@ mod tests {
         }
     }
 
+    /// A 2x4 I420 picture: the top two rows red, the bottom two blue.
+    const RED_OVER_BLUE: [u8; 12] = [82, 82, 82, 82, 41, 41, 41, 41, 90, 240, 240, 110];
+
     #[test]
-    fn rgb_rows_are_bottom_up_bgr() {
-        // A 2x4 picture: the top two rows red, the bottom two blue.
-        let i420 = [82, 82, 82, 82, 41, 41, 41, 41, 90, 240, 240, 110];
-        let rgb = from_i420(Rgb24, 2, 4, &i420).unwrap();
-        assert_eq!(rgb.len(), 32); // four rows of 6 bytes padded to 8
-        let rows: Vec<&[u8]> = rgb.chunks_exact(8).map(|r| &r[..6]).collect();
-        // The first row in memory is the bottom (blue) row, blue byte first;
-        // the last is the top (red) row.
-        assert!(rows[0][0] > 250 && rows[0][2] < 5, "first row in memory {:?}", rows[0]);
-        assert!(rows[3][2] > 250 && rows[3][0] < 5, "last row in memory {:?}", rows[3]);
-        assert_eq!(rgb[6..8], [0, 0], "padding is zero");
-        // And back: the same I420.
-        let back = to_i420(Rgb24, 2, 4, &rgb).unwrap();
-        for (got, want) in back.iter().zip(i420) {
-            assert!(got.abs_diff(want) <= 1, "{back:?} vs {i420:?}");
+    fn rgb_rows_follow_the_row_order() {
+        for order in [RowOrder::TopDown, RowOrder::BottomUp] {
+            let rgb = from_i420_with(order, Rgb24, 2, 4, &RED_OVER_BLUE).unwrap();
+            assert_eq!(rgb.len(), 32); // four rows of 6 bytes padded to 8
+            let rows: Vec<&[u8]> = rgb.chunks_exact(8).map(|r| &r[..6]).collect();
+            fn red(r: &[u8]) -> bool {
+                r[2] > 250 && r[0] < 5
+            }
+            fn blue(r: &[u8]) -> bool {
+                r[0] > 250 && r[2] < 5
+            }
+            // B, G, R bytes; the top (red) row first in memory when top-down.
+            type Colour = fn(&[u8]) -> bool;
+            let (first, last): (Colour, Colour) = if order == RowOrder::TopDown { (red, blue) } else { (blue, red) };
+            assert!(first(rows[0]) && first(rows[1]), "{order:?}: first rows in memory {rows:?}");
+            assert!(last(rows[2]) && last(rows[3]), "{order:?}: last rows in memory {rows:?}");
+            assert_eq!(rgb[6..8], [0, 0], "padding is zero");
+            // And back, in the same order: the same I420.
+            let back = to_i420_with(order, Rgb24, 2, 4, &rgb).unwrap();
+            for (got, want) in back.iter().zip(RED_OVER_BLUE) {
+                assert!(got.abs_diff(want) <= 1, "{order:?}: {back:?}");
+            }
+            // Read in the other order, the picture is upside down.
+            let other = if order == RowOrder::TopDown { RowOrder::BottomUp } else { RowOrder::TopDown };
+            let flipped = to_i420_with(other, Rgb24, 2, 4, &rgb).unwrap();
+            assert!(flipped[0].abs_diff(41) <= 1 && flipped[7].abs_diff(82) <= 1, "{flipped:?}");
         }
+    }
+
+    #[test]
+    fn rgb_rows_are_top_down_on_linux() {
+        #[cfg(not(windows))]
+        assert_eq!(RGB_ROW_ORDER, RowOrder::TopDown);
+        #[cfg(windows)]
+        assert_eq!(RGB_ROW_ORDER, RowOrder::BottomUp);
+        // The plain conversions use this platform's order, for every RGB format.
+        for fmt in [Rgb24, Rgb32, Bgr32, Rgb565, Rgb555] {
+            assert!(fmt.is_rgb() && fmt.is_convertible());
+            let native = from_i420(fmt, 2, 4, &RED_OVER_BLUE).unwrap();
+            assert_eq!(native, from_i420_with(RGB_ROW_ORDER, fmt, 2, 4, &RED_OVER_BLUE).unwrap(), "{fmt:?}");
+            assert_eq!(to_i420(fmt, 2, 4, &native).unwrap(), to_i420_with(RGB_ROW_ORDER, fmt, 2, 4, &native).unwrap());
+            // The top of the picture (red: Y 82) comes back on top.
+            let back = to_i420(fmt, 2, 4, &native).unwrap();
+            assert!(back[0].abs_diff(82) <= 3 && back[7].abs_diff(41) <= 3, "{fmt:?}: {back:?}");
+        }
+        // The height a callback gets is positive whatever the order.
+        assert_eq!(frame_desc(Rgb24, 2, 4).unwrap().height, 4);
+    }
+
+    #[test]
+    fn sixteen_and_32_bit_rgb_layouts() {
+        // Pure red, green and blue, and white, in each layout.
+        let cases: [(PixelFormat, [u8; 3], &[u8]); 12] = [
+            (Rgb565, [255, 0, 0], &[0x00, 0xf8]),
+            (Rgb565, [0, 255, 0], &[0xe0, 0x07]),
+            (Rgb565, [0, 0, 255], &[0x1f, 0x00]),
+            (Rgb565, [255, 255, 255], &[0xff, 0xff]),
+            (Rgb555, [255, 0, 0], &[0x00, 0x7c]),
+            (Rgb555, [0, 255, 0], &[0xe0, 0x03]),
+            (Rgb555, [0, 0, 255], &[0x1f, 0x00]),
+            (Rgb555, [255, 255, 255], &[0xff, 0x7f]),
+            (Bgr32, [255, 0, 0], &[255, 0, 0, 255]),
+            (Bgr32, [0, 0, 255], &[0, 0, 255, 255]),
+            (Rgb32, [255, 0, 0], &[0, 0, 255, 255]),
+            (Rgb32, [0, 0, 255], &[255, 0, 0, 255]),
+        ];
+        for (fmt, [r, g, b], px) in cases {
+            let rgb24: Vec<u8> = [b, g, r].repeat(2).into_iter().chain([0, 0]).collect::<Vec<_>>().repeat(2);
+            let i420 = to_i420(Rgb24, 2, 2, &rgb24).unwrap();
+            let out = from_i420(fmt, 2, 2, &i420).unwrap();
+            assert_eq!(Some(out.len()), frame_size(fmt, 2, 2), "{fmt:?}");
+            // Exact in 5 and 6 bits; within 2 in 8 bits (BT.601 in fixed point).
+            let close = out[..px.len()].iter().zip(px).all(|(got, want)| got.abs_diff(*want) <= 2);
+            assert!(close && (fmt == Bgr32 || fmt == Rgb32 || &out[..2] == px), "{fmt:?} of rgb {r},{g},{b}: {out:?}");
+            // And back to the same I420 (within the 5- and 6-bit precision).
+            let back = to_i420(fmt, 2, 2, &out).unwrap();
+            for (got, want) in back.iter().zip(&i420) {
+                assert!(got.abs_diff(*want) <= 4, "{fmt:?} rgb {r},{g},{b}: {back:?} vs {i420:?}");
+            }
+        }
+        // 5- and 6-bit channels expand to the full range and reduce back exactly.
+        for v in 0..32u16 {
+            assert_eq!(reduce(expand5(v) as u8, 5), v);
+        }
+        for v in 0..64u16 {
+            assert_eq!(reduce(expand6(v) as u8, 6), v);
+        }
+        assert_eq!((expand5(31), expand6(63), expand5(0)), (255, 255, 0));
+    }
+
+    #[test]
+    fn every_raw_format_carries_a_picture() {
+        // The test pattern through each raw format and back: the same picture.
+        let rgb = test_pattern_rgb24(W, H, 9).unwrap();
+        let i420 = to_i420(Rgb24, W, H, &rgb).unwrap();
+        let sig = frame_signature(Yuv420p, W, H, &i420).unwrap();
+        for fmt in [Rgb24, Rgb32, Bgr32, Rgb565, Rgb555, Yuv420p, Yv12, Nv12, Nv21, Nv16, Yuy2] {
+            let frame = from_i420(fmt, W, H, &i420).unwrap();
+            assert_eq!(Some(frame.len()), frame_size(fmt, W, H), "{fmt:?}");
+            assert_eq!(pattern_frame_number(fmt, W, H, &frame).unwrap(), 9, "{fmt:?}");
+            let d = signature_distance(&sig, &frame_signature(fmt, W, H, &frame).unwrap());
+            assert!(d <= 4, "{fmt:?}: signature distance {d}");
+        }
+        // 4:2:2 keeps its chroma rows: NV16 round-trips I420 exactly (each
+        // chroma row is repeated, then averaged with itself).
+        let nv16 = from_i420(Nv16, W, H, &i420).unwrap();
+        assert_eq!(to_i420(Nv16, W, H, &nv16).unwrap(), i420);
+        assert_eq!(from_i420(Nv16, 2, 2, &[1, 2, 3, 4, 5, 6]).unwrap(), [1, 2, 3, 4, 5, 6, 5, 6]);
     }
 
     #[test]
@@ -884,15 +1206,18 @@ mod tests {
             assert_eq!(Some(i420.len()), frame_size(Yuv420p, w, h));
             let back = from_i420(Rgb24, w, h, &i420).unwrap();
             assert_eq!(back.len(), rgb.len());
-            let yuy2 = from_i420(Yuy2, w, h, &i420).unwrap();
-            assert_eq!(Some(yuy2.len()), frame_size(Yuy2, w, h));
-            assert_eq!(to_i420(Yuy2, w, h, &yuy2).unwrap().len(), i420.len());
+            for fmt in [Yuy2, Nv16, Rgb565, Rgb555, Bgr32, Rgb32] {
+                let other = from_i420(fmt, w, h, &i420).unwrap();
+                assert_eq!(Some(other.len()), frame_size(fmt, w, h), "{fmt:?} {w}x{h}");
+                assert_eq!(to_i420(fmt, w, h, &other).unwrap().len(), i420.len(), "{fmt:?} {w}x{h}");
+            }
         }
     }
 
     #[test]
     fn conversions_refuse_bad_input() {
-        assert_eq!(to_i420(Rgb565, 2, 2, &[0; 8]), Err(MediaError::UnsupportedFormat(Rgb565)));
+        assert_eq!(to_i420(Mjpeg, 2, 2, &[0; 8]), Err(MediaError::UnsupportedFormat(Mjpeg)));
+        assert_eq!(to_i420(Rgb565, 2, 2, &[0; 7]), Err(MediaError::BadLength { expected: 8, got: 7 }));
         assert_eq!(from_i420(H264, 2, 2, &[0; 6]), Err(MediaError::UnsupportedFormat(H264)));
         assert_eq!(to_i420(Rgb24, 2, 2, &[0; 15]), Err(MediaError::BadLength { expected: 16, got: 15 }));
         assert_eq!(from_i420(Rgb24, 2, 2, &[0; 7]), Err(MediaError::BadLength { expected: 6, got: 7 }));

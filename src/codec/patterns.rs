@@ -54,8 +54,8 @@ const PATTERN_BITS: usize = 16;
 const BARS: [(u8, u8, u8); 8] =
     [(191, 191, 191), (191, 191, 0), (0, 191, 191), (0, 191, 0), (191, 0, 191), (191, 0, 0), (0, 0, 191), (0, 0, 0)];
 
-/// A moving test pattern as an RGB24 frame (bottom-up DIB layout, see the
-/// module docs): eight 75 % colour bars shifted right by 8 pixels per frame,
+/// A moving test pattern as an RGB24 frame (rows in [`RGB_ROW_ORDER`], see
+/// the module docs): eight 75 % colour bars shifted right by 8 pixels per frame,
 /// and a band of 16 rows at the bottom holding the frame number modulo
 /// 65536 in 16 black or white blocks, most significant first (read back by
 /// [`pattern_frame_number`]). `None` for dimensions [`frame_size`] refuses
@@ -81,9 +81,26 @@ pub fn test_pattern_rgb24(w: u32, h: u32, frame_no: u32) -> Option<Vec<u8>> {
         }
     }
     let mut out = Vec::with_capacity(size);
-    // Bottom-up: the band's rows come first in memory.
-    for y in (0..h).rev() {
+    for m in 0..h {
+        // Memory row `m` holds picture row `y` (counted from the top).
+        let y = RGB_ROW_ORDER.memory_row(m, h);
         out.extend_from_slice(if y >= h - PATTERN_BAND { &band } else { &bars });
+    }
+    Some(out)
+}
+
+/// An RGB24 frame (rows in [`RGB_ROW_ORDER`]) whose top half is white and
+/// bottom half black: where a picture's top ends up tells the row order.
+/// `None` for dimensions [`frame_size`] refuses.
+pub fn half_white_rgb24(w: u32, h: u32) -> Option<Vec<u8>> {
+    let size = frame_size(Rgb24, w, h)?;
+    let (w, h) = (w as usize, h as usize);
+    let stride = dib_stride(24, w);
+    let mut out = vec![0u8; size];
+    for m in 0..h {
+        if RGB_ROW_ORDER.memory_row(m, h) < h / 2 {
+            out[m * stride..][..3 * w].fill(255);
+        }
     }
     Some(out)
 }
@@ -98,20 +115,10 @@ pub fn pattern_frame_number(fmt: PixelFormat, w: u32, h: u32, data: &[u8]) -> Re
     if !fmt.is_convertible() {
         return Err(MediaError::UnsupportedFormat(fmt));
     }
-    check_len(fmt, w, h, data.len())?;
+    // The luma plane, top-down whatever the format.
+    let i420 = to_i420(fmt, w, h, data)?;
     let (w, h) = (w as usize, h as usize);
-    // The luma of the pixel at (x, y), y counted from the top.
-    let luma = |x: usize, y: usize| -> u32 {
-        match fmt {
-            Rgb24 | Rgb32 => {
-                let bpp = if fmt == Rgb24 { 3 } else { 4 };
-                let p = &data[(h - 1 - y) * dib_stride(bpp * 8, w) + x * bpp..];
-                rgb_to_y(p[2] as i32, p[1] as i32, p[0] as i32) as u32
-            }
-            Yuy2 => data[y * w.div_ceil(2) * 4 + 2 * x] as u32,
-            _ => data[y * w + x] as u32,
-        }
-    };
+    let luma = |x: usize, y: usize| -> u32 { i420[y * w + x] as u32 };
     let mut code = 0u32;
     for bit in 0..PATTERN_BITS {
         // The middle half of the block, rows 4..12 of the band.

@@ -42,7 +42,8 @@ fn deliver(ev: Event) {
 // ----- version, init, release -------------------------------------------
 
 /// Writes the library version and a build description.
-/// `lpCompileTime` (may be NULL) receives at most `dwBufLen` bytes.
+/// `lpCompileTime` (may be NULL) receives at most `dwBufLen` bytes: too
+/// small, what fits (NUL-terminated) and 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetSDKVersion(
     dwMainVer: *mut DWORD,
@@ -53,6 +54,30 @@ pub unsafe extern "C" fn BRAC_GetSDKVersion(
     ffi_boundary! {
         // SAFETY: forwarded from our caller with the same contract.
         unsafe { write_version(dwMainVer, dwSubVer, lpCompileTime, dwBufLen) }
+    }
+}
+
+/// Turns the call log on (non-zero) or off: the library's log lines (each call
+/// with its result, each event delivered to a callback, warnings) are appended
+/// to `AnyChatCore.log` beside the executable (else in the working directory),
+/// or to the file `ANYCHAT_LOG_FILE` names; `ANYCHAT_LOG_STDERR=1` copies them
+/// to standard error, and either of these two variables turns the log on
+/// without this call; `ANYCHAT_LOG` sets the level (`info`; e.g. `debug`). Off
+/// by default; works before `BRAC_InitSDK`. Off writes out what was logged and
+/// closes the file (unless the environment turned the log on). Never blocks:
+/// lines the file cannot take fast enough are dropped and counted. No file can
+/// be opened: 20. A program with its own `tracing` subscriber gets the lines
+/// there instead.
+#[no_mangle]
+pub extern "C" fn BRAC_ActiveCallLog(bActive: BOOL) -> DWORD {
+    ffi_boundary! {
+        match crate::logging::set_active(bActive != 0) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("anychat: BRAC_ActiveCallLog: {e}");
+                GV_ERR_FUNCNOTALLOW
+            }
+        }
     }
 }
 
@@ -316,6 +341,7 @@ pub unsafe extern "C" fn BRAC_GetRoomOnlineUsers(
 
 /// The name of a user this client knows (self: -1 or its own id; users met
 /// in its room or in a call). Unknown users return `GV_ERR_INVALID_USERID`.
+/// A buffer too small: what fits (NUL-terminated) and 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHAR, dwLen: DWORD) -> DWORD {
     ffi_boundary! {
@@ -338,7 +364,8 @@ pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHA
 /// chunk received from the user, or of one's own input for -1, from -60
 /// dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
 /// DEVICETYPE (DWORD 5 = Linux, self only), SELFUSERSTATUS and SELFUSERID
-/// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`.
+/// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`. A buffer too small for the nick
+/// name: what fits (NUL-terminated) and 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_QueryUserState(
     dwUserId: DWORD,
@@ -644,7 +671,8 @@ pub unsafe extern "C" fn BRAC_GetUserLevel(dwUserid: DWORD, dwLevel: *mut DWORD)
 
 /// The name of the room this client is in: the name given to
 /// `BRAC_EnterRoomEx`, or the room number in decimal for a room entered by
-/// number. Another room: 3.
+/// number. Another room: 3. A buffer too small: what fits (NUL-terminated)
+/// and 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetRoomName(dwRoomId: DWORD, lpRoomName: *mut TCHAR, dwLen: DWORD) -> DWORD {
     ffi_boundary! {
@@ -690,7 +718,8 @@ pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char
 }
 
 /// Reads an option: the kept ones, and CORESDK_MAINVERSION, SUBVERSION
-/// (int) and BUILDTIME (string). Others: 20.
+/// (int) and BUILDTIME (string; a buffer too small: what fits and 21).
+/// Others: 20.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetSDKOption(optname: c_int, optval: *mut c_char, optlen: c_int) -> DWORD {
     ffi_boundary! {
@@ -716,7 +745,8 @@ pub unsafe extern "C" fn BRAC_GetSDKOption(optname: c_int, optval: *mut c_char, 
 /// An info the business server set (`BRAS_SetUserInfo`) for this user (-1)
 /// or a friend of it, seen through `WM_GV_USERINFOUPDATE(user, info id)` (or
 /// `(0, 0)` after a friend was added or a sync). Nothing set: 205; a NULL
-/// `lpInfoValue` or `dwLen` 0: 21.
+/// `lpInfoValue` or `dwLen` 0: 21; a buffer too small: what fits
+/// (NUL-terminated) and 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetUserInfo(
     dwUserId: DWORD,
@@ -815,9 +845,9 @@ pub unsafe extern "C" fn BRAC_GetGroupFriends(
     }
 }
 
-/// The name of group `dwGroupId` (ADDGROUP's `lpStrValue`), cut to `dwLen`
-/// bytes with its NUL. A group this user does not have, a NULL
-/// `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
+/// The name of group `dwGroupId` (ADDGROUP's `lpStrValue`). A buffer too
+/// small: what fits (NUL-terminated) and 21. A group this user does not
+/// have, a NULL `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_GetGroupName(dwGroupId: DWORD, lpGroupName: *mut TCHAR, dwLen: DWORD) -> DWORD {
     ffi_boundary! {

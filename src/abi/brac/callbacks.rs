@@ -21,6 +21,7 @@ use crate::abi::boundary::{Registered, Slot};
 use crate::abi::types::*;
 use crate::client::Event;
 use crate::codec::PixelFormat;
+use crate::logging::EVENT_TARGET;
 use crate::wire::constants::*;
 
 /// Every registration, one slot per callback type.
@@ -149,9 +150,55 @@ pub(crate) unsafe fn register_by_type(dwCBType: DWORD, lpFunction: LPVOID, lpUse
     }
 }
 
+/// The name of a `WM_GV_*` notification, for the call log.
+fn notify_name(msg: DWORD) -> &'static str {
+    match msg {
+        WM_GV_CONNECT => "WM_GV_CONNECT",
+        WM_GV_LOGINSYSTEM => "WM_GV_LOGINSYSTEM",
+        WM_GV_ENTERROOM => "WM_GV_ENTERROOM",
+        WM_GV_MICSTATECHANGE => "WM_GV_MICSTATECHANGE",
+        WM_GV_USERATROOM => "WM_GV_USERATROOM",
+        WM_GV_LINKCLOSE => "WM_GV_LINKCLOSE",
+        WM_GV_ONLINEUSER => "WM_GV_ONLINEUSER",
+        WM_GV_CAMERASTATE => "WM_GV_CAMERASTATE",
+        WM_GV_VIDEOSIZECHG => "WM_GV_VIDEOSIZECHG",
+        WM_GV_USERINFOUPDATE => "WM_GV_USERINFOUPDATE",
+        WM_GV_FRIENDSTATUS => "WM_GV_FRIENDSTATUS",
+        WM_GV_SDKWARNING => "WM_GV_SDKWARNING",
+        _ => "WM_GV",
+    }
+}
+
+/// Logs an event as it is delivered (target `anychat::event`): the
+/// signalling at `info`, text and buffers at `debug` (their length, not
+/// their bytes).
+fn log_event(ev: &Event) {
+    match ev {
+        Event::Notify { msg, wparam, lparam } => {
+            tracing::info!(target: EVENT_TARGET, "{}({msg}) wParam={wparam} lParam={lparam}", notify_name(*msg))
+        }
+        Event::VideoCall { event, user_id, error_code, flags, param, user_str } => tracing::info!(
+            target: EVENT_TARGET,
+            "video call event {event}: user={user_id} code={error_code} flags={flags:#x} param={param} str={} bytes",
+            user_str.len()
+        ),
+        Event::Text { from, to, secret, text } => {
+            tracing::debug!(target: EVENT_TARGET, "text from={from} to={to} secret={secret}: {} bytes", text.len())
+        }
+        Event::FilterData { data } => tracing::debug!(target: EVENT_TARGET, "filter data: {} bytes", data.len()),
+        Event::TransBuffer { from, ex, data, .. } => {
+            tracing::debug!(target: EVENT_TARGET, "trans buffer from={from} ex={ex}: {} bytes", data.len())
+        }
+        Event::Video { .. } | Event::Audio { .. } => {}
+    }
+}
+
 /// Delivers one event other than video and audio (those go through
 /// [`super::media`]) to its registered callback, with no lock held.
 pub(crate) fn deliver(ev: Event) {
+    if tracing::level_enabled!(tracing::Level::INFO) {
+        log_event(&ev);
+    }
     let cb = registered();
     match ev {
         Event::Notify { msg, wparam, lparam } => {

@@ -6,8 +6,8 @@
 //! `EXTAUDIOINPUT`), `BRAC_SetInputVideoFormat(Ex)` /
 //! `BRAC_SetInputAudioFormat(Ex)`, `BRAC_UserCameraControl(-1, TRUE)` /
 //! `BRAC_UserSpeakControl(-1, TRUE)`, then `BRAC_InputVideoData(Ex)` /
-//! `BRAC_InputAudioData(Ex)`. Raw video (RGB24, RGB32, YUV420P) is encoded
-//! with H.264 on the calling thread; audio is carried as 16-bit PCM (no
+//! `BRAC_InputAudioData(Ex)`. Raw video (any `BRAC_PIX_FMT_*` but MJPEG and
+//! H264) is converted to I420 and encoded with H.264 on the calling thread; audio is carried as 16-bit PCM (no
 //! Opus); input already encoded (a codec id given to the `Ex` format call)
 //! is relayed unchanged and delivered as such.
 //!
@@ -17,6 +17,11 @@
 //! ([`crate::codec`]), described by the `BITMAPINFOHEADER` /
 //! `WAVEFORMATEX` that [`crate::abi::types`] makes of the codec's
 //! descriptions.
+//!
+//! RGB pictures (RGB24, RGB32, BGR32, RGB565, RGB555) are top-down on Linux
+//! both ways, as with the vendor's Linux SDK: the first row of a buffer
+//! handed to a video data callback, or to `BRAC_InputVideoData`, is the top
+//! of the picture; `biHeight` is positive ([`crate::codec::RGB_ROW_ORDER`]).
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
 use std::ffi::{c_char, c_int};
@@ -34,6 +39,7 @@ pub(crate) fn deliver_media(ev: Event) {
     let cbs = callbacks::registered();
     match ev {
         Event::Video { from, w, h, codec, timestamp, data, decoded, pix_fmt } => {
+            tracing::trace!(target: crate::logging::EVENT_TARGET, "video from={from} {w}x{h} codec={codec} ts={timestamp}");
             // One conversion per pixel format asked for.
             let frame = |fmt: PixelFormat| -> Option<(Vec<u8>, BITMAPINFOHEADER)> {
                 if decoded {
@@ -70,6 +76,7 @@ pub(crate) fn deliver_media(ev: Event) {
             }
         }
         Event::Audio { from, channels, rate, bits, codec, timestamp, mut data } => {
+            tracing::trace!(target: crate::logging::EVENT_TARGET, "audio from={from} {} bytes ts={timestamp}", data.len());
             let mut wf = wave_format(&AudioFormat { channels, samples_per_sec: rate, bits_per_sample: bits });
             if codec != 0 {
                 wf.wFormatTag = (codec & 0xFFFF) as u16;
@@ -112,9 +119,11 @@ fn picture(src: u32, fmt: PixelFormat, w: u32, h: u32, data: &[u8]) -> Option<Ve
     from_i420(fmt, w, h, &i420).ok()
 }
 
-/// Video input as raw frames: `pixFmt` RGB24, RGB32 or YUV420P, even
-/// `dwWidth`/`dwHeight` up to 4096, `dwFps` 1…60; frames are H.264-encoded
-/// here. Bad format: 21. `dwFlags` ignored.
+/// Video input as raw frames: `pixFmt` any `BRAC_PIX_FMT_*` but MJPEG and
+/// H264 (RGB24, RGB32, BGR32, RGB565, RGB555, YUV420P, YV12, NV12, NV21,
+/// NV16, YUY2; RGB rows top-down on Linux), even `dwWidth`/`dwHeight` up to
+/// 4096, `dwFps` 1…60; frames are H.264-encoded here. Bad format: 21.
+/// `dwFlags` ignored.
 #[no_mangle]
 pub extern "C" fn BRAC_SetInputVideoFormat(
     pixFmt: BRAC_PixelFormat,
@@ -154,11 +163,12 @@ pub extern "C" fn BRAC_SetInputVideoFormatEx(
     }
 }
 
-/// One video frame of this client (a whole frame of the input format).
-/// External video not enabled or format not set: 20; wrong size: 21; not
-/// logged in: 208; camera closed: 0 and nothing is sent. Camera open: the
-/// frame also reaches this client's video data callbacks with its own user
-/// id (self-view, converted on the callback thread).
+/// One video frame of this client (a whole frame of the input format; RGB
+/// rows top-down on Linux). External video not enabled or format not set:
+/// 20; wrong size: 21; not logged in: 208; camera closed: 0 and nothing is
+/// sent. Camera open: the frame also reaches this client's video data
+/// callbacks with its own user id (self-view, converted on the callback
+/// thread).
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_InputVideoData(lpVideoFrame: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
     ffi_boundary! {
@@ -312,7 +322,7 @@ pub unsafe extern "C" fn BRAC_GetUserStreamInfo(
 
 // ----- data callbacks ---------------------------------------------------------
 
-/// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+/// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (any raw `BRAC_PIX_FMT_*`: RGB24, RGB32, YUV420P…; RGB rows top-down, `biHeight` positive; frames of other codecs as sent); unknown `pixFmt`: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_SetVideoDataCallBack(
     pixFmt: BRAC_PixelFormat,
@@ -328,7 +338,7 @@ pub extern "C" fn BRAC_SetVideoDataCallBack(
     }
 }
 
-/// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (RGB24, RGB32 or YUV420P; frames of other codecs as sent); unknown `pixFmt`: 21.
+/// Registers (NULL removes) the callback for users' video frames (one's own too, with one's own user id, while one's camera is open), delivered in `pixFmt` (any raw `BRAC_PIX_FMT_*`: RGB24, RGB32, YUV420P…; RGB rows top-down, `biHeight` positive; frames of other codecs as sent); unknown `pixFmt`: 21.
 #[no_mangle]
 pub extern "C" fn BRAC_SetVideoDataExCallBack(
     pixFmt: BRAC_PixelFormat,

@@ -76,15 +76,6 @@ pub(crate) fn record_ctrl(bStartRecord: BOOL) -> DWORD {
 
 // ----- settings -------------------------------------------------------------
 
-/// Accepted without effect: returns 0. The library logs through `tracing` and installs no subscriber, so a C app sees no log line and there is no call-log file.
-#[no_mangle]
-pub extern "C" fn BRAC_ActiveCallLog(bActive: BOOL) -> DWORD {
-    ffi_boundary! {
-        let _ = bActive;
-        0
-    }
-}
-
 /// Accepted without effect (the core server has no server password): returns 0.
 #[no_mangle]
 pub extern "C" fn BRAC_SetServerAuthPass(lpPassword: LPCTSTR) -> DWORD {

@@ -48,7 +48,8 @@ fn with_sdk(body: impl FnOnce(&Business) -> DWORD) -> DWORD {
 
 // ----- version, init, release -------------------------------------------
 
-/// Writes the library version and a build description (may be NULL).
+/// Writes the library version and a build description (may be NULL; a
+/// buffer too small: what fits, NUL-terminated, and 21).
 #[no_mangle]
 pub unsafe extern "C" fn BRAS_GetSDKVersion(
     dwMainVer: *mut DWORD,
@@ -410,7 +411,8 @@ pub unsafe extern "C" fn BRAS_SetUserInfo(
 
 /// Reads an info set with `BRAS_SetUserInfo`. For a user logged in, info id
 /// 1 (its user name) and 2 (its level, as decimal text) are known without
-/// being set. Nothing known: 205.
+/// being set. Nothing known: 205. A buffer too small: what fits
+/// (NUL-terminated) and 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAS_GetUserInfo(
     dwUserId: DWORD,
