@@ -1593,9 +1593,20 @@ DWORD BRAC_GetUserName(DWORD dwUserid, TCHAR *lpUserName, DWORD dwLen);
 // HOLDMIC (DWORD), SPEAKVOLUME (DWORD 0–100: the RMS of the last audio
 // chunk received from the user, or of one's own input for -1, from -60
 // dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
-// DEVICETYPE (DWORD 5 = Linux, self only), SELFUSERSTATUS and SELFUSERID
-// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`. A buffer too small for the nick
-// name: what fits (NUL-terminated) and 21.
+// VIDEOBITRATE and AUDIOBITRATE (DWORD bits per second received from the
+// user over the last second, or sent for -1; 0 when nothing came for 2 s),
+// VIDEOSIZE (DWORD: width in the low 16 bits, height in the high 16, as
+// `WM_GV_VIDEOSIZECHG`), VIDEOCODECID and AUDIOCODECID (DWORD, as
+// `BRAC_GetUserStreamInfo`; 0 before any frame), RECORDING, P2PCONNECT,
+// PACKLOSSRATE, RESENDLOSSRATE, VIDEOROTATION and VIDEOMIRRORED (DWORD 0:
+// no recording, every stream goes through the server over TCP, pictures
+// as sent), DEVICETYPE (DWORD 5 = Linux), LOCALIP (string: this client's
+// address on its link to the server) and INTERNETIP (string: its address
+// as the server saw it at login) — these three for oneself only —,
+// SELFUSERSTATUS and SELFUSERID (DWORD). NETWORKSTATUS and infos of others
+// that are for oneself only: `GV_ERR_FUNCNOTALLOW`; a user this client does
+// not know: 205. A buffer too small for a string: what fits
+// (NUL-terminated) and 21.
 DWORD BRAC_QueryUserState(DWORD dwUserId, int infoname, char *infoval, int infolen);
 
 // Sends a video-call event to `dwUserId` (Request, Reply, Finish).

@@ -20,7 +20,9 @@
 //! MS`, `quit`, `loginex NICK ID [STRID]`, `text USER SECRET MSG`, `trans
 //! USER DATA`, `transex USER W L DATA`, `camera USER 0|1`, `mic USER 0|1`,
 //! `camstate USER`, `micstate USER`, `level USER`, `volume USER` (the
-//! speech level, `BRAC_USERSTATE_SPEAKVOLUME`), `roomname ROOM`,
+//! speech level, `BRAC_USERSTATE_SPEAKVOLUME`), `userstate USER INFO` (any
+//! `BRAC_USERSTATE_*` number; printed `userstate USER INFO VALUE`, a DWORD in
+//! decimal or the string), `roomname ROOM`,
 //! `friends`, `groups`, `groupfriends GROUP` (printed `friends 5,7`, `groups
 //! 1,2`, `groupfriends 1 5,7`, in the library's order), `groupname GROUP`,
 //! `friendstatus USER`, `userinfo USER ID`. User and room ids accept `-1`.
@@ -553,6 +555,26 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let r = BRAC_QueryUserState(user, info, &mut v as *mut u32 as *mut c_char, 4);
                 if r == 0 {
                     println!("volume {} {v}", user as i32);
+                }
+                r
+            }
+            "userstate" => {
+                let (Some(user), Some(info)) =
+                    (id(args.first().copied()), args.get(1).and_then(|a| a.parse::<u32>().ok()))
+                else {
+                    return Err(bad());
+                };
+                let text = [BRAC_USERSTATE_NICKNAME, BRAC_USERSTATE_LOCALIP, BRAC_USERSTATE_INTERNETIP].contains(&info);
+                let mut buf = [0u8; 256];
+                let r = BRAC_QueryUserState(user, info as i32, buf.as_mut_ptr() as *mut c_char, buf.len() as i32);
+                if r == 0 {
+                    let value = if text {
+                        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+                        String::from_utf8_lossy(&buf[..end]).into_owned()
+                    } else {
+                        u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]).to_string()
+                    };
+                    println!("userstate {} {info} {value}", user as i32);
                 }
                 r
             }

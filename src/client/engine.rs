@@ -380,6 +380,11 @@ impl Engine {
             Command::OwnVideo(v) => self.own_video(st, v),
             Command::Media(frame) => {
                 if self.is_ready() {
+                    if let Some(me) = st.self_id {
+                        let info = st.streams.entry(me).or_default();
+                        let meter = if frame.video { &mut info.video_meter } else { &mut info.audio_meter };
+                        meter.add(now, frame.bytes.len());
+                    }
                     self.out.push_back(Output::SendMedia(frame));
                 }
             }
@@ -412,11 +417,15 @@ impl Engine {
         self.run_queue(st);
     }
 
-    /// The link's transport connected (TCP, and TLS when asked): the
-    /// `Hello` is on its way.
-    pub fn on_link_up(&mut self, _now: Instant) {
+    /// The link's transport connected (TCP, and TLS when asked) from the
+    /// local address `local` (when the socket tells it): the `Hello` is on
+    /// its way.
+    pub fn on_link_up(&mut self, _now: Instant, st: &mut State, local: Option<SocketAddr>) {
         if let Phase::Linked { up, .. } = &mut self.phase {
             *up = true;
+            if let Some(addr) = local {
+                st.local_ip = addr.ip().to_string().into_bytes();
+            }
         }
     }
 
@@ -669,8 +678,9 @@ impl Engine {
                 tracing::warn!(code, "the server refused the handshake");
                 self.drop_link(st, Down::ConnectFailed);
             }
-            ServerMsg::LoginResult { user_id, code, name, level, nick } => {
+            ServerMsg::LoginResult { user_id, code, name, level, nick, address } => {
                 if code == 0 {
+                    st.internet_ip = address;
                     st.logged_in = true;
                     st.login_in_flight = false;
                     st.self_id = Some(user_id);
@@ -803,8 +813,10 @@ impl Engine {
     /// A media frame of `from`: audio and video this library did not encode
     /// go to the app as they are; H.264 goes to the driver to decode first.
     fn on_media(&mut self, now: Instant, st: &mut State, from: u32, header: MediaHeader, data: Vec<u8>) {
+        let info = st.streams.entry(from).or_default();
+        let meter = if header.kind == MEDIA_AUDIO { &mut info.audio_meter } else { &mut info.video_meter };
+        meter.add(now, data.len());
         if header.kind == MEDIA_AUDIO {
-            let info = st.streams.entry(from).or_default();
             info.channels = header.b >> 16;
             info.rate = header.a;
             info.audio_codec = header.codec;

@@ -466,6 +466,17 @@ impl Client {
     /// (0–100, see [`pcm_level`]) of `user`'s audio received here, or of
     /// one's own input (-1 or one's own id); 0 when none came within
     /// [`LEVEL_HOLD`]. A user this client does not know: 205.
+    /// What this client knows of `user`'s streams (oneself, -1 or one's own
+    /// id: what it sends), read by `f` at this moment; nothing received yet:
+    /// all zero. A user this client does not know: 205.
+    pub fn stream_state<T>(&self, user: u32, f: impl FnOnce(&StreamInfo, Instant) -> T) -> Result<T, Code> {
+        let now = Instant::now();
+        self.with_state(|st| {
+            let uid = st.resolve(user).filter(|u| st.users.contains_key(u)).ok_or(GV_ERR_INVALID_USERID)?;
+            Ok(f(&st.streams.get(&uid).copied().unwrap_or_default(), now))
+        })
+    }
+
     pub fn speak_level(&self, user: u32) -> Result<u32, Code> {
         let now = Instant::now();
         self.with_state(|st| {

@@ -456,9 +456,10 @@ impl Driver {
         let Some(link) = self.link.as_mut() else { return };
         let result = link.on_event(self.poll.registry(), writable, readable, &mut self.inbox);
         let now = Instant::now();
+        let local = link.local_addr();
         if let Ok(progress) = &result {
             if progress.connected {
-                self.engine.on_link_up(now);
+                self.engine_call(|e, st| e.on_link_up(now, st, local));
             }
             if progress.received {
                 self.engine.on_received(now);

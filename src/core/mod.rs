@@ -633,7 +633,8 @@ impl Core {
                 let (name, level, nick) =
                     self.users.get(&uid).map(|u| (u.name.clone(), u.level, u.nick.clone())).unwrap_or_default();
                 let code = GV_ERR_ALREADY_LOGIN;
-                self.push(conn, ServerMsg::LoginResult { user_id: uid, code, name, level, nick });
+                let address = Vec::new();
+                self.push(conn, ServerMsg::LoginResult { user_id: uid, code, name, level, nick, address });
             }
             (ConnState::Ready { .. }, ClientMsg::Logout) => {
                 self.close(now, conn, CloseReason::Logout);
@@ -1187,7 +1188,8 @@ impl Core {
     // ----- sessions ---------------------------------------------------------
 
     fn refuse_login(&mut self, conn: ConnId, name: Vec<u8>, code: u32) {
-        self.push(conn, ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick: Vec::new() });
+        let (nick, address) = (Vec::new(), Vec::new());
+        self.push(conn, ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick, address });
     }
 
     fn ask_login(&mut self, now: Instant, conn: ConnId, ask: LoginAsk, password: Vec<u8>) {
@@ -1283,7 +1285,8 @@ impl Core {
             None => Vec::new(),
         };
         tracing::info!(user = uid, name = %String::from_utf8_lossy(&name), conn = %conn, "login");
-        self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone(), level, nick });
+        let address = ip.clone();
+        self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone(), level, nick, address });
         self.send_business(ServerMsg::BizUserLogin { user_id: uid, name, level, ip });
         self.friend_status(uid, true);
     }

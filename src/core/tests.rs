@@ -255,11 +255,12 @@ impl World {
         let name = name.as_bytes().to_vec();
         self.send(conn, ClientMsg::Login { name: name.clone(), password: b"pw".to_vec(), pass_enc_type: 0 });
         let msgs = self.take_conn(conn);
-        let [ServerMsg::LoginResult { user_id, code: 0, name: got, level: 0, nick }] = msgs.as_slice() else {
+        let [ServerMsg::LoginResult { user_id, code: 0, name: got, level: 0, nick, address }] = msgs.as_slice() else {
             panic!("login of {name:?}: unexpected {msgs:?}");
         };
         assert_eq!(*got, name);
         assert_eq!(*nick, name, "with no business server the nick name is the user name");
+        assert_eq!(*address, b"127.0.0.1", "the address the server sees");
         assert!(*user_id > 0, "user ids are positive");
         User { conn, id: *user_id, nick: name.clone(), name, level: 0 }
     }
@@ -497,7 +498,17 @@ impl World {
         d.expect_biz(
             bs,
             vec![ServerMsg::BizUserLogin { user_id, name: name.clone(), level, ip: b"127.0.0.1".to_vec() }],
-            &[(&u, vec![ServerMsg::LoginResult { user_id, code: 0, name, level, nick: b"Nick".to_vec() }])],
+            &[(
+                &u,
+                vec![ServerMsg::LoginResult {
+                    user_id,
+                    code: 0,
+                    name,
+                    level,
+                    nick: b"Nick".to_vec(),
+                    address: b"127.0.0.1".to_vec(),
+                }],
+            )],
         );
         u
     }
@@ -670,6 +681,7 @@ fn logging_in_without_business_server_same_name_keeps_same_positive_id() {
             name: b"bob".to_vec(),
             level: 0,
             nick: b"bob".to_vec(),
+            address: vec![],
         }]
     );
 }
@@ -2255,6 +2267,7 @@ fn business_login_verified_gets_the_business_servers_id() {
                     name: b"dave".to_vec(),
                     level: 2,
                     nick: b"dave".to_vec(),
+                    address: b"127.0.0.1".to_vec(),
                 }],
             ),
         ],
@@ -2283,7 +2296,14 @@ fn business_login_refused_gives_the_code() {
             vec![],
             &[(
                 &anon(conn),
-                vec![ServerMsg::LoginResult { user_id: 0, code, name: b"alice".to_vec(), level: 0, nick: vec![] }],
+                vec![ServerMsg::LoginResult {
+                    user_id: 0,
+                    code,
+                    name: b"alice".to_vec(),
+                    level: 0,
+                    nick: vec![],
+                    address: vec![],
+                }],
             )],
         );
         assert_eq!(w.core.online_users(), 0);
@@ -2315,7 +2335,14 @@ fn business_login_without_answer_times_out_with_207() {
         vec![],
         &[(
             &anon(conn),
-            vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"alice".to_vec(), level: 0, nick: vec![] }],
+            vec![ServerMsg::LoginResult {
+                user_id: 0,
+                code: late,
+                name: b"alice".to_vec(),
+                level: 0,
+                nick: vec![],
+                address: vec![],
+            }],
         )],
     );
     w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 5, level: 0, nick: Vec::new() });
@@ -2335,7 +2362,14 @@ fn business_required_refuses_logins_and_calls_while_none_is_linked() {
     let no_bs = GV_ERR_SERVERSDK_FAIL;
     w.drain().expect(&[(
         &anon(conn),
-        vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"alice".to_vec(), level: 0, nick: vec![] }],
+        vec![ServerMsg::LoginResult {
+            user_id: 0,
+            code: no_bs,
+            name: b"alice".to_vec(),
+            level: 0,
+            nick: vec![],
+            address: vec![],
+        }],
     )]);
     assert_eq!(w.core.online_users(), 0);
 
@@ -2365,7 +2399,14 @@ fn business_required_refuses_logins_and_calls_while_none_is_linked() {
     w.send(conn, ClientMsg::Login { name: b"erin".to_vec(), password: b"pw".to_vec(), pass_enc_type: 0 });
     w.drain().expect(&[(
         &anon(conn),
-        vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"erin".to_vec(), level: 0, nick: vec![] }],
+        vec![ServerMsg::LoginResult {
+            user_id: 0,
+            code: no_bs,
+            name: b"erin".to_vec(),
+            level: 0,
+            nick: vec![],
+            address: vec![],
+        }],
     )]);
     // The call in progress goes on.
     w.finish(&d_user, &c, 0, 0, b"");
@@ -2759,7 +2800,14 @@ fn business_link_lost_with_everything_pending(silent: bool) {
         (&a, vec![call_ev(REPLY, &b, late, 0, b"")]),
         (
             &anon(g_conn),
-            vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"gina".to_vec(), level: 0, nick: vec![] }],
+            vec![ServerMsg::LoginResult {
+                user_id: 0,
+                code: late,
+                name: b"gina".to_vec(),
+                level: 0,
+                nick: vec![],
+                address: vec![],
+            }],
         ),
         (&h, vec![ServerMsg::EnterRoomResult { room_id: 5, code: late }]),
     ]);
@@ -3266,6 +3314,7 @@ fn a_claimed_id_never_takes_over_another_user() {
             name: b"mallory".to_vec(),
             level: 0,
             nick: vec![],
+            address: vec![],
         }],
     )]);
     assert_eq!(w.core.stats().id_claims_refused, 1);
@@ -3682,8 +3731,14 @@ fn business_blockip_refuses_clients_until_unblockip() {
         &[(conn, CloseReason::Handshake)],
     );
     w.send(early, ClientMsg::Login { name: b"eve".to_vec(), password: vec![], pass_enc_type: 0 });
-    let refused =
-        ServerMsg::LoginResult { user_id: 0, code: GV_ERR_IPADDR_LOCK, name: b"eve".to_vec(), level: 0, nick: vec![] };
+    let refused = ServerMsg::LoginResult {
+        user_id: 0,
+        code: GV_ERR_IPADDR_LOCK,
+        name: b"eve".to_vec(),
+        level: 0,
+        nick: vec![],
+        address: vec![],
+    };
     w.drain().expect(&[(&anon(early), vec![refused])]);
     // Another address connects; a is still there.
     let other = w.raw_connect_on(false, "10.1.2.3");

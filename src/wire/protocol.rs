@@ -14,7 +14,7 @@ use std::fmt;
 
 /// Version carried in the handshake. A peer with another version is refused
 /// with [`ServerMsg::Refused`] (`GV_ERR_CONNECT_OLDVERSION`).
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// First four bytes of a `Hello` body after the type byte.
 pub const MAGIC: [u8; 4] = *b"ANYC";
 /// Largest frame body accepted or produced, in bytes (a media frame's).
@@ -217,8 +217,10 @@ pub enum ServerMsg {
     Welcome { version: u16, keepalive_ms: u32, token: u64 },
     /// Handshake refused with a `GV_ERR_*` code; the server then closes.
     Refused { code: u32 },
-    /// Answer to `Login`: `WM_GV_LOGINSYSTEM(user_id, code)`.
-    LoginResult { user_id: u32, code: u32, name: Vec<u8>, level: u32, nick: Vec<u8> },
+    /// Answer to `Login`: `WM_GV_LOGINSYSTEM(user_id, code)`; `address` is
+    /// the client's IP address as the server sees it
+    /// (`BRAC_USERSTATE_INTERNETIP`), empty on a refusal.
+    LoginResult { user_id: u32, code: u32, name: Vec<u8>, level: u32, nick: Vec<u8>, address: Vec<u8> },
     /// Answer to `EnterRoom*`: `WM_GV_ENTERROOM(room_id, code)`.
     EnterRoomResult { room_id: u32, code: u32 },
     /// After a successful enter: everyone in the room, the receiver included,
@@ -770,13 +772,14 @@ impl ServerMsg {
                 w.u8(S_REFUSED);
                 w.u32(*code);
             }
-            ServerMsg::LoginResult { user_id, code, name, level, nick } => {
+            ServerMsg::LoginResult { user_id, code, name, level, nick, address } => {
                 w.u8(S_LOGIN_RESULT);
                 w.u32(*user_id);
                 w.u32(*code);
                 w.bytes(name);
                 w.u32(*level);
                 w.bytes(nick);
+                w.bytes(address);
             }
             ServerMsg::EnterRoomResult { room_id, code } => {
                 w.u8(S_ENTER_ROOM_RESULT);
@@ -962,6 +965,7 @@ impl ServerMsg {
                 name: r.bytes()?,
                 level: r.u32()?,
                 nick: r.bytes()?,
+                address: r.bytes()?,
             },
             S_ENTER_ROOM_RESULT => ServerMsg::EnterRoomResult { room_id: r.u32()?, code: r.u32()? },
             S_ROOM_USERS => {
@@ -1223,7 +1227,14 @@ mod tests {
             ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15000, token: 0 },
             ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15000, token: u64::MAX },
             ServerMsg::Refused { code: 107 },
-            ServerMsg::LoginResult { user_id: 9, code: 0, name: b"bob".to_vec(), level: 5, nick: b"Bobby".to_vec() },
+            ServerMsg::LoginResult {
+                user_id: 9,
+                code: 0,
+                name: b"bob".to_vec(),
+                level: 5,
+                nick: b"Bobby".to_vec(),
+                address: b"192.0.2.7".to_vec(),
+            },
             ServerMsg::EnterRoomResult { room_id: 3, code: 300 },
             ServerMsg::RoomUsers { room_id: 3, users: vec![u(1), u(2)], more: true },
             ServerMsg::RoomUsers { room_id: 3, users: vec![], more: false },

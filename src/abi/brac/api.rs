@@ -20,13 +20,14 @@
 
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{callbacks, media, with_sdk, SDK};
 use crate::abi::boundary::{
     build_description, bytes_in, c_bytes, copy_out, ffi_boundary, fill_ids, put, put_u32, write_version, Registered,
 };
 use crate::abi::types::*;
-use crate::client::{Client, Event, MAX_NAME_LEN, MAX_USER_STR_LEN};
+use crate::client::{Client, Event, StreamInfo, MAX_NAME_LEN, MAX_USER_STR_LEN};
 use crate::wire::constants::*;
 use crate::wire::protocol::{DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN};
 
@@ -363,9 +364,20 @@ pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHA
 /// HOLDMIC (DWORD), SPEAKVOLUME (DWORD 0–100: the RMS of the last audio
 /// chunk received from the user, or of one's own input for -1, from -60
 /// dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
-/// DEVICETYPE (DWORD 5 = Linux, self only), SELFUSERSTATUS and SELFUSERID
-/// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`. A buffer too small for the nick
-/// name: what fits (NUL-terminated) and 21.
+/// VIDEOBITRATE and AUDIOBITRATE (DWORD bits per second received from the
+/// user over the last second, or sent for -1; 0 when nothing came for 2 s),
+/// VIDEOSIZE (DWORD: width in the low 16 bits, height in the high 16, as
+/// `WM_GV_VIDEOSIZECHG`), VIDEOCODECID and AUDIOCODECID (DWORD, as
+/// `BRAC_GetUserStreamInfo`; 0 before any frame), RECORDING, P2PCONNECT,
+/// PACKLOSSRATE, RESENDLOSSRATE, VIDEOROTATION and VIDEOMIRRORED (DWORD 0:
+/// no recording, every stream goes through the server over TCP, pictures
+/// as sent), DEVICETYPE (DWORD 5 = Linux), LOCALIP (string: this client's
+/// address on its link to the server) and INTERNETIP (string: its address
+/// as the server saw it at login) — these three for oneself only —,
+/// SELFUSERSTATUS and SELFUSERID (DWORD). NETWORKSTATUS and infos of others
+/// that are for oneself only: `GV_ERR_FUNCNOTALLOW`; a user this client does
+/// not know: 205. A buffer too small for a string: what fits
+/// (NUL-terminated) and 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_QueryUserState(
     dwUserId: DWORD,
@@ -382,6 +394,10 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
             // SAFETY: `infolen` writable bytes at `infoval`, checked non-NULL.
             let put_dword = |v: u32| -> DWORD { unsafe { put_u32(infoval, len, v) } };
             let Ok(info) = u32::try_from(infoname) else { return GV_ERR_FUNCOPTERROR };
+            let stream = |f: fn(&StreamInfo, Instant) -> u32| match c.stream_state(dwUserId, f) {
+                Ok(v) => put_dword(v),
+                Err(e) => e,
+            };
             match info {
                 BRAC_USERSTATE_LEVEL => match c.with_state(|st| st.user(dwUserId).map(|u| u.level)) {
                     Some(level) => put_dword(level),
@@ -404,6 +420,28 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
                     Ok(level) => put_dword(level),
                     Err(e) => e,
                 },
+                BRAC_USERSTATE_VIDEOBITRATE => stream(|s, now| s.video_meter.bps(now)),
+                BRAC_USERSTATE_AUDIOBITRATE => stream(|s, now| s.audio_meter.bps(now)),
+                BRAC_USERSTATE_VIDEOSIZE => stream(|s, _| (s.width & 0xFFFF) | ((s.height & 0xFFFF) << 16)),
+                BRAC_USERSTATE_VIDEOCODECID => stream(|s, _| s.video_codec),
+                BRAC_USERSTATE_AUDIOCODECID => stream(|s, _| s.audio_codec),
+                BRAC_USERSTATE_RECORDING
+                | BRAC_USERSTATE_P2PCONNECT
+                | BRAC_USERSTATE_PACKLOSSRATE
+                | BRAC_USERSTATE_RESENDLOSSRATE
+                | BRAC_USERSTATE_VIDEOROTATION
+                | BRAC_USERSTATE_VIDEOMIRRORED => stream(|_, _| 0),
+                BRAC_USERSTATE_LOCALIP | BRAC_USERSTATE_INTERNETIP => {
+                    let ip = c.with_state(|st| {
+                        let me = dwUserId == u32::MAX || st.self_id == Some(dwUserId);
+                        me.then(|| if info == BRAC_USERSTATE_LOCALIP { st.local_ip.clone() } else { st.internet_ip.clone() })
+                    });
+                    match ip {
+                        // SAFETY: `infolen` writable bytes, checked non-NULL.
+                        Some(ip) => unsafe { copy_out(infoval, len, &ip) },
+                        None => GV_ERR_FUNCNOTALLOW,
+                    }
+                }
                 BRAC_USERSTATE_SELFUSERID => put_dword(c.with_state(|st| st.self_id.unwrap_or(u32::MAX))),
                 BRAC_USERSTATE_SELFUSERSTATUS => put_dword(c.with_state(|st| st.status)),
                 BRAC_USERSTATE_DEVICETYPE => {
