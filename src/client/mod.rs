@@ -20,8 +20,8 @@
 //! library lock held: a callback may call any API function, `BRAC_Release`
 //! included. The network thread never waits for a callback, so a slow one
 //! stops neither keep-alives nor this client's own media; it only loses the
-//! oldest decoded video frames (more than [`MAX_PENDING_VIDEO`] waiting)
-//! and, past [`MAX_PENDING_DATA`] bytes waiting, new text, buffers and audio.
+//! oldest decoded video frames (more than [`MAX_PENDING_VIDEO`] waiting;
+//! a callback that never returns: the newest past twice that many) and, past [`MAX_PENDING_DATA`] bytes waiting, new text, buffers and audio.
 //!
 //! The uplink is bounded too: text, buffers and media the app hands over
 //! wait (in the command queue and the link's buffers) up to [`MAX_UPLINK`]

@@ -20,7 +20,7 @@
 //! event.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -136,8 +136,8 @@ pub(crate) struct Threads {
 /// Starts the network thread and the callback thread; `sink` receives
 /// every event on the callback thread, one at a time, in order.
 pub(crate) fn start(sink: EventSink, shared: &Shared) -> io::Result<Threads> {
-    let (cb_tx, cb_rx) = crossbeam_channel::unbounded::<Event>();
-    let pending_video = Arc::new(AtomicUsize::new(0));
+    let (cb_tx, cb_rx) = crossbeam_channel::unbounded::<ToCallback>();
+    let pending_video = Arc::new(VideoQueue::default());
     let pending_data = Arc::new(AtomicUsize::new(0));
     let (pv, pd) = (pending_video.clone(), pending_data.clone());
     let (state, force_key, uplink) = (shared.state.clone(), shared.force_key.clone(), shared.uplink.clone());
@@ -177,27 +177,62 @@ pub(crate) fn start(sink: EventSink, shared: &Shared) -> io::Result<Threads> {
     }
 }
 
+/// What the callback thread receives: an event, or the turn of the oldest
+/// video frame waiting in the [`VideoQueue`].
+enum ToCallback {
+    Event(Event),
+    Video,
+}
+
+/// Decoded video frames waiting for the callback thread: at most
+/// [`MAX_PENDING_VIDEO`]; a frame beyond pushes out the oldest, so a
+/// callback that falls behind (or never returns) loses the oldest frames
+/// and holds a bounded number. The channel carries one
+/// [`ToCallback::Video`] per frame held.
+#[derive(Default)]
+struct VideoQueue(Mutex<VecDeque<Event>>);
+
+impl VideoQueue {
+    /// Holds `ev`; true when it took a new place (the callback thread is to
+    /// be told), false when it replaced the oldest.
+    fn push(&self, ev: Event) -> bool {
+        let mut q = self.0.lock();
+        let room = q.len() < MAX_PENDING_VIDEO;
+        if !room {
+            q.pop_front();
+        }
+        q.push_back(ev);
+        room
+    }
+
+    fn pop(&self) -> Option<Event> {
+        self.0.lock().pop_front()
+    }
+}
+
 /// The callback thread: calls the app, one event at a time, in order, with
 /// no library lock held; a panic in a callback is reported to the network
 /// thread, which reports the link lost.
 fn callback_thread(
-    events: Receiver<Event>,
+    items: Receiver<ToCallback>,
     sink: EventSink,
     released: Arc<AtomicBool>,
-    pending_video: Arc<AtomicUsize>,
+    pending_video: Arc<VideoQueue>,
     pending_data: Arc<AtomicUsize>,
     mailbox: Mailbox<ToNet>,
 ) {
-    for ev in events {
+    for item in items {
+        let ev = match item {
+            ToCallback::Event(ev) => ev,
+            ToCallback::Video => match pending_video.pop() {
+                Some(ev) => ev,
+                None => continue,
+            },
+        };
         if let Some(n) = ev.droppable_len() {
             pending_data.fetch_sub(n, Ordering::SeqCst);
         }
         if released.load(Ordering::SeqCst) {
-            continue;
-        }
-        // A callback that falls behind loses the oldest video frames
-        // (already decoded, so nothing depends on them).
-        if matches!(ev, Event::Video { .. }) && pending_video.fetch_sub(1, Ordering::SeqCst) > MAX_PENDING_VIDEO {
             continue;
         }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| sink(ev))) {
@@ -246,10 +281,12 @@ struct Driver {
     connect_tls: Option<(bool, Result<TlsEnv, TlsError>)>,
     /// TLS for the link the engine is about to open.
     open_tls: Option<LinkTls>,
-    /// Events for the callback thread; video events counted in
-    /// `pending_video`, the bytes of droppable ones in `pending_data`.
-    callbacks: Sender<Event>,
-    pending_video: Arc<AtomicUsize>,
+    /// Events for the callback thread; video events held in
+    /// `pending_video` (a callback that falls behind loses the oldest: they
+    /// are decoded already, so nothing depends on them), the bytes of
+    /// droppable ones counted in `pending_data`.
+    callbacks: Sender<ToCallback>,
+    pending_video: Arc<VideoQueue>,
     pending_data: Arc<AtomicUsize>,
     /// Data events dropped for a slow callback since the last warning.
     data_dropped: u64,
@@ -501,7 +538,10 @@ impl Driver {
             return;
         }
         if matches!(ev, Event::Video { .. }) {
-            self.pending_video.fetch_add(1, Ordering::SeqCst);
+            if self.pending_video.push(ev) {
+                let _ = self.callbacks.send(ToCallback::Video);
+            }
+            return;
         }
         if let Some(n) = ev.droppable_len() {
             if self.pending_data.load(Ordering::SeqCst) + n > MAX_PENDING_DATA {
@@ -514,7 +554,7 @@ impl Driver {
             self.pending_data.fetch_add(n, Ordering::SeqCst);
             self.data_dropped = 0;
         }
-        let _ = self.callbacks.send(ev);
+        let _ = self.callbacks.send(ToCallback::Event(ev));
     }
 
     /// After a panic: the link and decoders go (their state is unknown),
@@ -551,5 +591,31 @@ impl Driver {
         if had_link {
             self.deliver(Event::Notify { msg: WM_GV_LINKCLOSE, wparam: GV_ERR_CONNECT_ABORT, lparam: 0 });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(timestamp: u32) -> Event {
+        Event::Video { from: 9, w: 2, h: 2, codec: 0, timestamp, data: vec![0; 6], decoded: true, pix_fmt: 0 }
+    }
+
+    /// A callback that never returns holds at most `MAX_PENDING_VIDEO`
+    /// frames, the newest; one turn per frame held.
+    #[test]
+    fn the_video_queue_keeps_the_newest_frames_and_a_turn_for_each() {
+        let q = VideoQueue::default();
+        let turns = (0..10).filter(|t| q.push(frame(*t))).count();
+        assert_eq!(turns, MAX_PENDING_VIDEO);
+        let kept: Vec<u32> = std::iter::from_fn(|| q.pop())
+            .map(|ev| match ev {
+                Event::Video { timestamp, .. } => timestamp,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(kept, (10 - MAX_PENDING_VIDEO as u32..10).collect::<Vec<_>>());
+        assert!(q.push(frame(10)), "room again once read");
     }
 }
