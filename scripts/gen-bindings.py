@@ -63,6 +63,16 @@ def comment_before(lines, i):
     return " ".join(doc)
 
 
+def parameter_list(lines, i, rest):
+    """A declaration's parameters from line i on (`rest`: the text after its "("), as
+    (its last line, [parameter], its doc comment)."""
+    j, body = i, rest
+    while not body.rstrip().endswith(");"):
+        j += 1
+        body += " " + lines[j].strip()
+    return j, split_params(body.rstrip()[:-2]), comment_before(lines, i)
+
+
 def legacy_names(callback, n):
     """A callback's parameter names from tests/data/legacy-api.tsv (the vendor's signatures)."""
     for line in read("tests/data/legacy-api.tsv").splitlines():
@@ -84,12 +94,8 @@ def parse_header(path):
         line = lines[i]
         m = re.match(r"typedef (\w+) \(\*(\w+)\)\((.*)$", line)
         if m:
-            j, body = i, m.group(3)
-            while not body.rstrip().endswith(");"):
-                j += 1
-                body += " " + lines[j].strip()
-            doc = comment_before(lines, i)
-            types = [norm_type(p) for p in split_params(body.rstrip()[:-2])]
+            j, params, doc = parameter_list(lines, i, m.group(3))
+            types = [norm_type(p) for p in params]
             names = []
             nm = re.search(r"`\(([^`]*)\)`", doc)
             if nm:
@@ -113,12 +119,8 @@ def parse_header(path):
             continue
         m = re.match(r"^(\w+) (BRA[CS]_\w+)\((.*)$", line)
         if m:
-            j, body = i, m.group(3)
-            while not body.rstrip().endswith(");"):
-                j += 1
-                body += " " + lines[j].strip()
-            doc = comment_before(lines, i)
-            params = [param_type_name(p) for p in split_params(body.rstrip()[:-2])]
+            j, params, doc = parameter_list(lines, i, m.group(3))
+            params = [param_type_name(p) for p in params]
             functions.append({"name": m.group(2), "ret": m.group(1), "params": params, "doc": doc})
             i = j + 1
             continue
