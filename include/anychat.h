@@ -1590,9 +1590,10 @@ DWORD BRAC_GetUserName(DWORD dwUserid, TCHAR *lpUserName, DWORD dwLen);
 
 // `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
 // server or `BRAC_LoginEx` gave, else the user name), LEVEL, CAMERA and
-// HOLDMIC (DWORD), SPEAKVOLUME (DWORD 0–100: the RMS of the last audio
-// chunk received from the user, or of one's own input for -1, from -60
-// dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
+// HOLDMIC (DWORD), SPEAKVOLUME (0–100, a DOUBLE as the vendor's when
+// `infolen` is 8, else a DWORD: the RMS of the last audio chunk received
+// from the user, or of one's own input for -1, from -60 dBFS = 0 to 0 dBFS
+// = 100; 0 when none came in the last 500 ms),
 // VIDEOBITRATE and AUDIOBITRATE (DWORD bits per second received from the
 // user over the last second, or sent for -1; 0 when nothing came for 2 s),
 // VIDEOSIZE (DWORD: width in the low 16 bits, height in the high 16, as

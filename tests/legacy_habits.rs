@@ -159,7 +159,11 @@ fn own_frames_reach_the_video_callback_with_ones_own_id() {
 
 fn volume(c: &mut Cli, user: &str) -> u32 {
     assert_eq!(c.cmd(&format!("volume {user}")), 0, "{}: volume {user}", c.name);
-    c.expect("volume ").rsplit(' ').next().unwrap().parse().unwrap()
+    let line = c.expect("volume ");
+    let fields: Vec<&str> = line.split(' ').collect();
+    let (dword, double): (u32, f64) = (fields[2].parse().unwrap(), fields[3].parse().unwrap());
+    assert_eq!(f64::from(dword), double, "the DWORD and the DOUBLE agree: {line}");
+    dword
 }
 
 /// `BRAC_QueryUserState(SPEAKVOLUME)`: the level of the audio received

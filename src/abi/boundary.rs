@@ -261,6 +261,20 @@ pub(crate) unsafe fn put_u32(buf: *mut c_char, len: usize, v: u32) -> DWORD {
     0
 }
 
+/// Writes a double (8 bytes, unaligned) to `buf` of `len` bytes: 21 when it
+/// does not fit.
+///
+/// # Safety
+/// `buf` is NULL or has `len` writable bytes.
+pub(crate) unsafe fn put_f64(buf: *mut c_char, len: usize, v: f64) -> DWORD {
+    if buf.is_null() || len < 8 {
+        return GV_ERR_FUNCOPTERROR;
+    }
+    // SAFETY: at least 8 writable bytes at `buf`; unaligned write.
+    unsafe { std::ptr::write_unaligned(buf as *mut f64, v) };
+    0
+}
+
 /// The two-step (array, count) habit: NULL array → write the count; else
 /// fill up to `*num` ids and set `*num` to the number written. A NULL
 /// `num`: 21.

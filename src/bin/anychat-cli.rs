@@ -20,7 +20,8 @@
 //! MS`, `quit`, `loginex NICK ID [STRID]`, `text USER SECRET MSG`, `trans
 //! USER DATA`, `transex USER W L DATA`, `camera USER 0|1`, `mic USER 0|1`,
 //! `camstate USER`, `micstate USER`, `level USER`, `volume USER` (the
-//! speech level, `BRAC_USERSTATE_SPEAKVOLUME`), `userstate USER INFO` (any
+//! speech level, `BRAC_USERSTATE_SPEAKVOLUME`, read as a DWORD and as a
+//! DOUBLE: printed `volume USER N N.0`), `userstate USER INFO` (any
 //! `BRAC_USERSTATE_*` number; printed `userstate USER INFO VALUE`, a DWORD in
 //! decimal or the string), `roomname ROOM`,
 //! `friends`, `groups`, `groupfriends GROUP` (printed `friends 5,7`, `groups
@@ -553,10 +554,17 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let mut v: u32 = 0;
                 let info = BRAC_USERSTATE_SPEAKVOLUME as i32;
                 let r = BRAC_QueryUserState(user, info, &mut v as *mut u32 as *mut c_char, 4);
-                if r == 0 {
-                    println!("volume {} {v}", user as i32);
+                // The vendor's DOUBLE too (an 8-byte buffer).
+                let mut d: f64 = -1.0;
+                let rd = BRAC_QueryUserState(user, info, &mut d as *mut f64 as *mut c_char, 8);
+                if r == 0 && rd == 0 {
+                    println!("volume {} {v} {d:.1}", user as i32);
                 }
-                r
+                if r == 0 {
+                    rd
+                } else {
+                    r
+                }
             }
             "userstate" => {
                 let (Some(user), Some(info)) =

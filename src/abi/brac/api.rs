@@ -24,7 +24,8 @@ use std::time::Instant;
 
 use super::{callbacks, media, with_sdk, SDK};
 use crate::abi::boundary::{
-    build_description, bytes_in, c_bytes, copy_out, ffi_boundary, fill_ids, put, put_u32, write_version, Registered,
+    build_description, bytes_in, c_bytes, copy_out, ffi_boundary, fill_ids, put, put_f64, put_u32, write_version,
+    Registered,
 };
 use crate::abi::types::*;
 use crate::client::{Client, Event, StreamInfo, MAX_NAME_LEN, MAX_USER_STR_LEN};
@@ -361,9 +362,10 @@ pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHA
 
 /// `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
 /// server or `BRAC_LoginEx` gave, else the user name), LEVEL, CAMERA and
-/// HOLDMIC (DWORD), SPEAKVOLUME (DWORD 0–100: the RMS of the last audio
-/// chunk received from the user, or of one's own input for -1, from -60
-/// dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
+/// HOLDMIC (DWORD), SPEAKVOLUME (0–100, a DOUBLE as the vendor's when
+/// `infolen` is 8, else a DWORD: the RMS of the last audio chunk received
+/// from the user, or of one's own input for -1, from -60 dBFS = 0 to 0 dBFS
+/// = 100; 0 when none came in the last 500 ms),
 /// VIDEOBITRATE and AUDIOBITRATE (DWORD bits per second received from the
 /// user over the last second, or sent for -1; 0 when nothing came for 2 s),
 /// VIDEOSIZE (DWORD: width in the low 16 bits, height in the high 16, as
@@ -417,6 +419,9 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
                     None => GV_ERR_INVALID_USERID,
                 },
                 BRAC_USERSTATE_SPEAKVOLUME => match c.speak_level(dwUserId) {
+                    // The vendor's DOUBLE when the buffer is one, else a DWORD.
+                    // SAFETY: `infolen` writable bytes at `infoval`, checked non-NULL.
+                    Ok(level) if len == 8 => unsafe { put_f64(infoval, len, f64::from(level)) },
                     Ok(level) => put_dword(level),
                     Err(e) => e,
                 },
