@@ -190,6 +190,12 @@ DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, ANYCHAT_REF(D
 
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
+DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
+
+DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
+
+DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
+
 DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
                                DWORD dwWidth,
                                DWORD dwHeight,
@@ -268,12 +274,6 @@ DWORD BRAC_SetDataEncDecCallBack(BRAC_DataEncDec_CallBack lpFunction, LPVOID lpU
 DWORD BRAC_ShowLVProperty(HWND hParent, LPCTSTR szCaption ANYCHAT_DEFAULT(NULL), DWORD dwX ANYCHAT_DEFAULT(0), DWORD dwY ANYCHAT_DEFAULT(0));
 
 DWORD BRAC_QueryRoomState(DWORD dwRoomId, int infoname, char *infoval, int infolen);
-
-DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
-
-DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
-
-DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
 
 DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
 

@@ -1656,9 +1656,13 @@ DWORD BRAC_TransBufferEx(DWORD dwUserid,
                          DWORD *dwTaskId);
 
 // Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
-// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; while
-// it is open, one's own input frames also reach the video data callbacks
-// with one's own user id (self-view). For another user (in the room or the
+// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; unless
+// external video input is on, the selected camera (`BRAC_SelectVideoCapture`,
+// else the first listed) captures at the LOCALVIDEO size and rate and its
+// pictures are sent (a camera missing, failing or ending:
+// `WM_GV_SDKWARNING(802, 0)`); closing stops it and releases the device.
+// While it is open, one's own frames (captured or input) also reach the
+// video data callbacks with one's own user id (self-view). For another user (in the room or the
 // call) it starts (or stops) receiving that user's video, delivered to the
 // video data callbacks: 0. Unknown user: 205. Issued while the login or a
 // room entry is under way, it waits and is checked when it runs.
@@ -1699,8 +1703,12 @@ DWORD BRAC_GetRoomName(DWORD dwRoomId, TCHAR *lpRoomName, DWORD dwLen);
 
 // Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
 // EXTVIDEOINPUT and EXTAUDIOINPUT (non-zero: `BRAC_InputVideoData` /
-// `BRAC_InputAudioData` accepted), AUTORECONNECT and LOWDELAYCTRL (stored
-// and read back, without effect); others: 20. A value of another size: 21.
+// `BRAC_InputAudioData` accepted, and no camera opened), the camera's
+// LOCALVIDEO_WIDTHCTRL, HEIGHTCTRL, FPSCTRL (320×240 at 15 fps when unset;
+// the device may pick the nearest it has) and BITRATECTRL (bit/s; 0: from
+// the size), read when the camera opens, and LOCALVIDEO_APPLYPARAM,
+// AUTORECONNECT and LOWDELAYCTRL (stored and read back, without effect);
+// others: 20. A value of another size: 21.
 // Works before `BRAC_InitSDK` too.
 DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
 
@@ -1742,6 +1750,25 @@ DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUser
 // small: what fits (NUL-terminated) and 21. A group this user does not
 // have, a NULL `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
+
+// Lists the cameras: the fake ones named in `ANYCHAT_FAKE_CAMERA` first
+// (`fake:pattern`, `fake:PATH.y4m`), then every Video4Linux capture device
+// as `"<card> (/dev/videoN)"`. `lpDeviceName` is the app's array of
+// `*dwDeviceNum` pointers: each name written is allocated with `malloc`
+// (free each with `free`), and `*dwDeviceNum` becomes the number written;
+// a NULL `lpDeviceName` only counts. Works before `BRAC_InitSDK`. A NULL
+// `dwDeviceNum`: 21.
+DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
+
+// Selects the camera to capture from by its name in
+// `BRAC_EnumVideoCapture`; while one's camera is open, capture moves to
+// it. A name no camera has (or NULL): 21; before `BRAC_InitSDK`: 2.
+DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
+
+// Writes the name of the camera capturing, else the one selected, else
+// the first listed ("" when there is none). A buffer too small: what fits
+// (NUL-terminated) and 21; NULL or `dwLen` 0: 21; before `BRAC_InitSDK`: 2.
+DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
 
 // Video input as raw frames: `pixFmt` any `BRAC_PIX_FMT_*` but MJPEG and
 // H264 (RGB24, RGB32, BGR32, RGB565, RGB555, YUV420P, YV12, NV12, NV21,
@@ -1861,15 +1888,6 @@ DWORD BRAC_ShowLVProperty(HWND hParent, LPCTSTR szCaption, DWORD dwX, DWORD dwY)
 
 // Not supported (no room states): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
 DWORD BRAC_QueryRoomState(DWORD dwRoomId, int infoname, char *infoval, int infolen);
-
-// No local cameras: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
-
-// Not supported (no local cameras): returns 20.
-DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
-
-// No local cameras: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
 
 // No local microphones: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
 DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);

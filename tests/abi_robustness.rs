@@ -15,6 +15,7 @@ use std::ptr::{null, null_mut};
 
 use anychat::abi::boundary::ERR_INTERNAL;
 use anychat::abi::brac::api::*;
+use anychat::abi::brac::devices::*;
 use anychat::abi::brac::media::*;
 use anychat::abi::brac::unsupported::*;
 use anychat::abi::bras::api::*;
@@ -136,8 +137,8 @@ fn brac_stubs() {
     unsafe {
         type Enum = unsafe extern "C" fn(*mut *mut TCHAR, *mut DWORD) -> DWORD;
         type Cur = unsafe extern "C" fn(*mut TCHAR, DWORD) -> DWORD;
-        let enums: [Enum; 3] = [BRAC_EnumVideoCapture, BRAC_EnumAudioCapture, BRAC_EnumAudioPlayback];
-        let curs: [Cur; 3] = [BRAC_GetCurVideoCapture, BRAC_GetCurAudioCapture, BRAC_GetCurAudioPlayback];
+        let enums: [Enum; 2] = [BRAC_EnumAudioCapture, BRAC_EnumAudioPlayback];
+        let curs: [Cur; 2] = [BRAC_GetCurAudioCapture, BRAC_GetCurAudioPlayback];
         for f in enums {
             expect!(BAD, f(null_mut(), null_mut()));
             expect!(BAD, f(names.as_mut_ptr(), null_mut()));
@@ -161,8 +162,27 @@ fn brac_stubs() {
             assert_eq!(*b, 0);
         }
     }
+    // Cameras (tests/camera.rs checks them with a fake one): whatever this
+    // machine has, never a crash; a name no camera has is refused.
+    // SAFETY: NULL, or valid pointers to locals of the stated sizes.
+    unsafe {
+        expect!(BAD, BRAC_EnumVideoCapture(null_mut(), null_mut()));
+        expect!(BAD, BRAC_EnumVideoCapture(names.as_mut_ptr(), null_mut()));
+        let mut room: DWORD = 0;
+        expect!(0, BRAC_EnumVideoCapture(names.as_mut_ptr(), &mut room));
+        assert_eq!(room, 0, "no room: nothing written");
+        assert!(names.iter().all(|n| n.is_null()), "nothing written to the names");
+        expect!(0, BRAC_EnumVideoCapture(null_mut(), &mut room));
+        for len in [0, 64] {
+            let got = code!(BRAC_GetCurVideoCapture(null_mut(), len));
+            assert!(got == BAD || got == GV_ERR_NOTINIT, "{got}");
+        }
+        code!(BRAC_GetCurVideoCapture(b, 1));
+    }
     for name in [null(), s, long.as_ptr()] {
-        expect!(NOT, BRAC_SelectVideoCapture(name));
+        // SAFETY: NULL or a NUL-terminated string.
+        let got = code!(unsafe { BRAC_SelectVideoCapture(name) });
+        assert!(got == BAD || got == GV_ERR_NOTINIT, "{got}");
         expect!(NOT, BRAC_SelectAudioCapture(name));
         expect!(NOT, BRAC_SelectAudioPlayback(name));
     }

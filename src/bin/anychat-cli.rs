@@ -51,6 +51,7 @@ use std::io::BufRead;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anychat::abi::brac::api::*;
+use anychat::abi::brac::devices::*;
 use anychat::abi::brac::media::*;
 use anychat::abi::types::*;
 use anychat::wire::constants::*;
@@ -110,6 +111,7 @@ fn notify_name(msg: u32) -> String {
         WM_GV_CAMERASTATE => "CAMERASTATE".into(),
         WM_GV_USERINFOUPDATE => "USERINFOUPDATE".into(),
         WM_GV_FRIENDSTATUS => "FRIENDSTATUS".into(),
+        WM_GV_SDKWARNING => "SDKWARNING".into(),
         other => format!("MSG{other}"),
     }
 }
@@ -474,6 +476,35 @@ fn run_command(line: &str) -> Result<bool, String> {
                     println!("roomname {}", String::from_utf8_lossy(CStr::from_ptr(buf.as_ptr()).to_bytes()));
                 }
                 r
+            }
+            "cams" => {
+                // The vendor's habit: an array of slots, each name malloc'd.
+                let mut names = [std::ptr::null_mut::<c_char>(); 16];
+                let mut n: DWORD = names.len() as DWORD;
+                let r = BRAC_EnumVideoCapture(names.as_mut_ptr(), &mut n);
+                let mut list = Vec::new();
+                for p in names.iter().take(n as usize) {
+                    list.push(String::from_utf8_lossy(CStr::from_ptr(*p).to_bytes()).into_owned());
+                    libc::free((*p).cast());
+                }
+                println!("cams {}", list.join("|"));
+                r
+            }
+            "selectcam" => {
+                let name = cstring(Some(&args.join(" ")));
+                BRAC_SelectVideoCapture(name.as_ptr())
+            }
+            "curcam" => {
+                let mut buf = [0 as c_char; 1024];
+                let r = BRAC_GetCurVideoCapture(buf.as_mut_ptr(), buf.len() as DWORD);
+                println!("curcam {}", String::from_utf8_lossy(CStr::from_ptr(buf.as_ptr()).to_bytes()));
+                r
+            }
+            "option" => {
+                // option NUMBER VALUE: BRAC_SetSDKOption with an int.
+                let opt = id(args.first().copied()).ok_or_else(bad)?;
+                let v: i32 = args.get(1).and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+                BRAC_SetSDKOption(opt as i32, v.to_ne_bytes().as_ptr().cast(), 4)
             }
             "enter" => BRAC_EnterRoom(id(args.first().copied()).ok_or_else(bad)?, std::ptr::null(), 0),
             "enterex" => {

@@ -268,7 +268,16 @@ impl Cli {
 
     /// Starts a client, connects to `server` and logs in as `name`.
     pub fn login(server: &Server, name: &str, opts: &[&str]) -> Cli {
-        let mut cli = Cli::spawn(name, opts);
+        Cli::login_with(server, name, Cli::spawn(name, opts))
+    }
+
+    /// As [`Cli::login`], with environment variables `env` set (see
+    /// [`Cli::spawn_env`]).
+    pub fn login_env(server: &Server, name: &str, opts: &[&str], env: &[(&str, &str)]) -> Cli {
+        Cli::login_with(server, name, Cli::spawn_env(name, opts, env))
+    }
+
+    fn login_with(server: &Server, name: &str, mut cli: Cli) -> Cli {
         cli.send(&format!("connect 127.0.0.1 {}", server.port));
         cli.expect("ret connect 0");
         cli.send(&format!("login {name}"));

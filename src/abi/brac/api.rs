@@ -563,9 +563,13 @@ pub unsafe extern "C" fn BRAC_TransBufferEx(
 }
 
 /// Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
-/// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; while
-/// it is open, one's own input frames also reach the video data callbacks
-/// with one's own user id (self-view). For another user (in the room or the
+/// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; unless
+/// external video input is on, the selected camera (`BRAC_SelectVideoCapture`,
+/// else the first listed) captures at the LOCALVIDEO size and rate and its
+/// pictures are sent (a camera missing, failing or ending:
+/// `WM_GV_SDKWARNING(802, 0)`); closing stops it and releases the device.
+/// While it is open, one's own frames (captured or input) also reach the
+/// video data callbacks with one's own user id (self-view). For another user (in the room or the
 /// call) it starts (or stops) receiving that user's video, delivered to the
 /// video data callbacks: 0. Unknown user: 205. Issued while the login or a
 /// room entry is under way, it waits and is checked when it runs.
@@ -697,8 +701,12 @@ pub unsafe extern "C" fn BRAC_GetRoomName(dwRoomId: DWORD, lpRoomName: *mut TCHA
 
 /// Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
 /// EXTVIDEOINPUT and EXTAUDIOINPUT (non-zero: `BRAC_InputVideoData` /
-/// `BRAC_InputAudioData` accepted), AUTORECONNECT and LOWDELAYCTRL (stored
-/// and read back, without effect); others: 20. A value of another size: 21.
+/// `BRAC_InputAudioData` accepted, and no camera opened), the camera's
+/// LOCALVIDEO_WIDTHCTRL, HEIGHTCTRL, FPSCTRL (320×240 at 15 fps when unset;
+/// the device may pick the nearest it has) and BITRATECTRL (bit/s; 0: from
+/// the size), read when the camera opens, and LOCALVIDEO_APPLYPARAM,
+/// AUTORECONNECT and LOWDELAYCTRL (stored and read back, without effect);
+/// others: 20. A value of another size: 21.
 /// Works before `BRAC_InitSDK` too.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char, optlen: c_int) -> DWORD {

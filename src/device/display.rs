@@ -1,0 +1,3 @@
+//! Drawing users' video into the app's windows (`BRAC_SetVideoPos`): see
+//! [`Display`].
+#![forbid(unsafe_code)]
