@@ -287,22 +287,6 @@ DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
 
 DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
 
-DWORD BRAC_SetVideoPos(DWORD dwUserid,
-                       HWND hWnd,
-                       DWORD dwLeft,
-                       DWORD dwTop,
-                       DWORD dwRight,
-                       DWORD dwBottom);
-
-DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
-                         HWND hWnd,
-                         DWORD dwLeft ANYCHAT_DEFAULT(0),
-                         DWORD dwTop ANYCHAT_DEFAULT(0),
-                         DWORD dwRight ANYCHAT_DEFAULT(0),
-                         DWORD dwBottom ANYCHAT_DEFAULT(0),
-                         DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
-                         DWORD dwFlags ANYCHAT_DEFAULT(0));
-
 DWORD BRAC_RepaintVideo(DWORD dwUserId, HDC hDC);
 
 DWORD BRAC_SetUserStreamInfo(DWORD dwUserId,
@@ -457,6 +441,22 @@ DWORD BRAC_ImageDecode(CHAR *lpFilePath,
                        DWORD dwOutFmt,
                        CHAR *lpOutFrame,
                        ANYCHAT_REF(DWORD) dwOutSize);
+
+DWORD BRAC_SetVideoPos(DWORD dwUserid,
+                       HWND hWnd,
+                       DWORD dwLeft,
+                       DWORD dwTop,
+                       DWORD dwRight,
+                       DWORD dwBottom);
+
+DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
+                         HWND hWnd,
+                         DWORD dwLeft ANYCHAT_DEFAULT(0),
+                         DWORD dwTop ANYCHAT_DEFAULT(0),
+                         DWORD dwRight ANYCHAT_DEFAULT(0),
+                         DWORD dwBottom ANYCHAT_DEFAULT(0),
+                         DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
+                         DWORD dwFlags ANYCHAT_DEFAULT(0));
 
 
 #ifdef __cplusplus

@@ -13,6 +13,9 @@
 // Address rules at most (`BLOCKIP` and `UNBLOCKIP` patterns).
 #define MAX_IP_RULES 1024
 
+// Pictures waiting for the drawing thread before new ones are dropped.
+#define QUEUE 4
+
 #define TRUE 1
 
 #define FALSE 0
@@ -1908,24 +1911,6 @@ DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
 DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
 
 // Not supported (no video rendering): returns 20.
-DWORD BRAC_SetVideoPos(DWORD dwUserid,
-                       HWND hWnd,
-                       DWORD dwLeft,
-                       DWORD dwTop,
-                       DWORD dwRight,
-                       DWORD dwBottom);
-
-// Not supported (no video rendering): returns 20.
-DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
-                         HWND hWnd,
-                         DWORD dwLeft,
-                         DWORD dwTop,
-                         DWORD dwRight,
-                         DWORD dwBottom,
-                         DWORD dwStreamIndex,
-                         DWORD dwFlags);
-
-// Not supported (no video rendering): returns 20.
 DWORD BRAC_RepaintVideo(DWORD dwUserId, HDC hDC);
 
 // Not supported (no media streams): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
@@ -2116,6 +2101,31 @@ DWORD BRAC_ImageDecode(CHAR *lpFilePath,
                        DWORD dwOutFmt,
                        CHAR *lpOutFrame,
                        DWORD *dwOutSize);
+
+// Draws user `dwUserid`'s video (-1: one's own) into the rectangle
+// (`dwLeft`, `dwTop`)–(`dwRight`, `dwBottom`) of the X11 window whose id
+// is `hWnd` (Qt's `winId()`), scaled, top row on top, on a drawing thread
+// of the library's (a 24-bit TrueColor screen). `hWnd` 0 stops drawing that
+// user. Needs `BRAC_FUNC_VIDEO_AUTODISP` in `BRAC_InitSDK`'s `dwFuncMode`
+// and an X display (`DISPLAY`): else 20; an empty rectangle: 21; before
+// `BRAC_InitSDK`: 2. The window is checked when drawing starts: one that
+// does not exist, or goes away, stops being drawn (logged).
+DWORD BRAC_SetVideoPos(DWORD dwUserid,
+                       HWND hWnd,
+                       DWORD dwLeft,
+                       DWORD dwTop,
+                       DWORD dwRight,
+                       DWORD dwBottom);
+
+// As `BRAC_SetVideoPos` for stream 0 (`dwFlags` ignored); other streams: 20.
+DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
+                         HWND hWnd,
+                         DWORD dwLeft,
+                         DWORD dwTop,
+                         DWORD dwRight,
+                         DWORD dwBottom,
+                         DWORD dwStreamIndex,
+                         DWORD dwFlags);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -14,6 +14,7 @@ use super::brac::api::*;
 use super::brac::devices::*;
 use super::brac::media::*;
 use super::brac::unsupported::*;
+use super::brac::video::*;
 use super::bras::api::*;
 use super::bras::unsupported::*;
 use super::types::*;

@@ -53,6 +53,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anychat::abi::brac::api::*;
 use anychat::abi::brac::devices::*;
 use anychat::abi::brac::media::*;
+use anychat::abi::brac::video::*;
 use anychat::abi::types::*;
 use anychat::wire::constants::*;
 
@@ -375,7 +376,14 @@ fn run_command(line: &str) -> Result<bool, String> {
     // local buffer of the length given.
     let r = unsafe {
         match cmd {
-            "init" => BRAC_InitSDK(std::ptr::null_mut(), 0),
+            // init [FUNCMODE]: BRAC_InitSDK with the BRAC_FUNC_* bits given.
+            "init" => BRAC_InitSDK(std::ptr::null_mut(), args.first().and_then(|m| m.parse().ok()).unwrap_or(0)),
+            // videopos USER WINDOW L T R B: BRAC_SetVideoPos (WINDOW an X window id).
+            "videopos" => {
+                let n: Vec<u32> = args.iter().filter_map(|a| id(Some(a))).collect();
+                let [user, window, l, t, r, b] = n[..] else { return Err(bad()) };
+                BRAC_SetVideoPos(user, window as usize as HWND, l, t, r, b)
+            }
             "release" => BRAC_Release(),
             "connect" => {
                 let host = cstring(args.first().copied());

@@ -475,7 +475,7 @@ impl Client {
     /// Whether one's own frames are wanted for the self-view: copied only
     /// when a video data callback is registered.
     fn self_view() -> bool {
-        SELF_VIEW.load(Ordering::Relaxed)
+        SELF_VIEW.load(Ordering::Relaxed) || SELF_DRAW.load(Ordering::Relaxed)
     }
 
     /// `BRAC_QueryUserState(BRAC_USERSTATE_SPEAKVOLUME)`: the speech level
@@ -534,6 +534,15 @@ impl Client {
 /// Whether a video data callback is registered (the C ABI says so): one's
 /// own frames are copied for the self-view only then.
 static SELF_VIEW: AtomicBool = AtomicBool::new(false);
+
+/// Whether one's own video is drawn into a window (`BRAC_SetVideoPos(-1, …)`):
+/// one's own frames are then copied for the self-view too.
+static SELF_DRAW: AtomicBool = AtomicBool::new(false);
+
+/// The C ABI tells whether one's own video is drawn into a window.
+pub fn set_self_draw(wanted: bool) {
+    SELF_DRAW.store(wanted, Ordering::Relaxed);
+}
 
 /// The C ABI's callback registry tells whether a video data callback is
 /// registered (process-wide, as the registry is).

@@ -277,7 +277,8 @@ impl Cli {
         Cli::login_with(server, name, Cli::spawn_env(name, opts, env))
     }
 
-    fn login_with(server: &Server, name: &str, mut cli: Cli) -> Cli {
+    /// Connects the client `cli` to `server` and logs in as `name`.
+    pub fn login_with(server: &Server, name: &str, mut cli: Cli) -> Cli {
         cli.send(&format!("connect 127.0.0.1 {}", server.port));
         cli.expect("ret connect 0");
         cli.send(&format!("login {name}"));

@@ -87,7 +87,8 @@ pub extern "C" fn BRAC_ActiveCallLog(bActive: BOOL) -> DWORD {
 #[no_mangle]
 pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
     ffi_boundary! {
-        let _ = (hWnd, dwFuncMode);
+        let _ = hWnd;
+        super::video::set_func_mode(dwFuncMode);
         let mut sdk = SDK.lock();
         if sdk.is_some() {
             return 0;
@@ -112,6 +113,7 @@ pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
 pub extern "C" fn BRAC_Release() -> DWORD {
     ffi_boundary! {
         let client = SDK.lock().take();
+        super::video::release();
         match client {
             Some(c) => {
                 c.shutdown();

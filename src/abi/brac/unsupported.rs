@@ -213,40 +213,6 @@ pub unsafe extern "C" fn BRAC_GetCurAudioPlayback(lpDeviceName: *mut TCHAR, dwLe
 
 /// Not supported (no video rendering): returns 20.
 #[no_mangle]
-pub extern "C" fn BRAC_SetVideoPos(
-    dwUserid: DWORD,
-    hWnd: HWND,
-    dwLeft: DWORD,
-    dwTop: DWORD,
-    dwRight: DWORD,
-    dwBottom: DWORD,
-) -> DWORD {
-    ffi_boundary! {
-        let _ = (dwUserid, hWnd, dwLeft, dwTop, dwRight, dwBottom);
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// Not supported (no video rendering): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SetVideoPosEx(
-    dwUserid: DWORD,
-    hWnd: HWND,
-    dwLeft: DWORD,
-    dwTop: DWORD,
-    dwRight: DWORD,
-    dwBottom: DWORD,
-    dwStreamIndex: DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    ffi_boundary! {
-        let _ = (dwUserid, hWnd, dwLeft, dwTop, dwRight, dwBottom, dwStreamIndex, dwFlags);
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// Not supported (no video rendering): returns 20.
-#[no_mangle]
 pub extern "C" fn BRAC_RepaintVideo(dwUserId: DWORD, hDC: HDC) -> DWORD {
     ffi_boundary! {
         let _ = (dwUserId, hDC);
