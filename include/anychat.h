@@ -1501,7 +1501,10 @@ DWORD BRAC_GetSDKVersion(DWORD *dwMainVer, DWORD *dwSubVer, TCHAR *lpCompileTime
 DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 // Starts the SDK (its network thread). `hWnd` is ignored (no window
-// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Calling it again
+// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Of `dwFuncMode`,
+// `BRAC_FUNC_VIDEO_AUTODISP` lets `BRAC_SetVideoPos` draw video into X11
+// windows; video and audio are handed to the data callbacks whatever the
+// other bits say. Calling it again
 // while initialised returns 0 and changes nothing.
 DWORD BRAC_InitSDK(HWND hWnd, DWORD dwFuncMode);
 
