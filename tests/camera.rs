@@ -13,19 +13,9 @@ use anychat::codec::patterns::{frame_signature, signature_distance};
 use anychat::codec::PixelFormat;
 use anychat::device::camera::fake_pattern_i420;
 use anychat::wire::constants::*;
-use common::{Cli, Server, TempDir};
+use common::{field, num, Cli, Server, TempDir};
 
 const LONG: Duration = Duration::from_secs(40);
-
-fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    line.split_whitespace()
-        .find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-}
-
-fn num(line: &str, key: &str) -> i64 {
-    field(line, key).parse().unwrap_or_else(|_| panic!("bad {key} in {line}"))
-}
 
 /// A calls B, both enter the call's room, B asks for A's video.
 fn call(a: &mut Cli, b: &mut Cli) {

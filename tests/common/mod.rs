@@ -544,3 +544,15 @@ impl Drop for Bras {
         let _ = self.child.wait();
     }
 }
+
+/// The value of `key=` in an output line of `anychat-cli`.
+pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+/// The number after `key=` in an output line of `anychat-cli`.
+pub fn num(line: &str, key: &str) -> i64 {
+    field(line, key).parse().unwrap_or_else(|_| panic!("bad {key} in {line}"))
+}
