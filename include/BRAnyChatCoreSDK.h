@@ -190,6 +190,12 @@ DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, ANYCHAT_REF(D
 
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
+DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
+
+DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
+
+DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
+
 DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
                                DWORD dwWidth,
                                DWORD dwHeight,
@@ -269,12 +275,6 @@ DWORD BRAC_ShowLVProperty(HWND hParent, LPCTSTR szCaption ANYCHAT_DEFAULT(NULL),
 
 DWORD BRAC_QueryRoomState(DWORD dwRoomId, int infoname, char *infoval, int infolen);
 
-DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
-
-DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
-
-DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
-
 DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
 
 DWORD BRAC_SelectAudioCapture(LPCTSTR szCaptureName);
@@ -286,22 +286,6 @@ DWORD BRAC_EnumAudioPlayback(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNu
 DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
 
 DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
-
-DWORD BRAC_SetVideoPos(DWORD dwUserid,
-                       HWND hWnd,
-                       DWORD dwLeft,
-                       DWORD dwTop,
-                       DWORD dwRight,
-                       DWORD dwBottom);
-
-DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
-                         HWND hWnd,
-                         DWORD dwLeft ANYCHAT_DEFAULT(0),
-                         DWORD dwTop ANYCHAT_DEFAULT(0),
-                         DWORD dwRight ANYCHAT_DEFAULT(0),
-                         DWORD dwBottom ANYCHAT_DEFAULT(0),
-                         DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
-                         DWORD dwFlags ANYCHAT_DEFAULT(0));
 
 DWORD BRAC_RepaintVideo(DWORD dwUserId, HDC hDC);
 
@@ -457,6 +441,22 @@ DWORD BRAC_ImageDecode(CHAR *lpFilePath,
                        DWORD dwOutFmt,
                        CHAR *lpOutFrame,
                        ANYCHAT_REF(DWORD) dwOutSize);
+
+DWORD BRAC_SetVideoPos(DWORD dwUserid,
+                       HWND hWnd,
+                       DWORD dwLeft,
+                       DWORD dwTop,
+                       DWORD dwRight,
+                       DWORD dwBottom);
+
+DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
+                         HWND hWnd,
+                         DWORD dwLeft ANYCHAT_DEFAULT(0),
+                         DWORD dwTop ANYCHAT_DEFAULT(0),
+                         DWORD dwRight ANYCHAT_DEFAULT(0),
+                         DWORD dwBottom ANYCHAT_DEFAULT(0),
+                         DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
+                         DWORD dwFlags ANYCHAT_DEFAULT(0));
 
 
 #ifdef __cplusplus

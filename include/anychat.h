@@ -13,6 +13,9 @@
 // Address rules at most (`BLOCKIP` and `UNBLOCKIP` patterns).
 #define MAX_IP_RULES 1024
 
+// Pictures waiting for the drawing thread before new ones are dropped.
+#define QUEUE 4
+
 #define TRUE 1
 
 #define FALSE 0
@@ -1498,7 +1501,10 @@ DWORD BRAC_GetSDKVersion(DWORD *dwMainVer, DWORD *dwSubVer, TCHAR *lpCompileTime
 DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 // Starts the SDK (its network thread). `hWnd` is ignored (no window
-// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Calling it again
+// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Of `dwFuncMode`,
+// `BRAC_FUNC_VIDEO_AUTODISP` lets `BRAC_SetVideoPos` draw video into X11
+// windows; video and audio are handed to the data callbacks whatever the
+// other bits say. Calling it again
 // while initialised returns 0 and changes nothing.
 DWORD BRAC_InitSDK(HWND hWnd, DWORD dwFuncMode);
 
@@ -1668,9 +1674,13 @@ DWORD BRAC_TransBufferEx(DWORD dwUserid,
                          DWORD *dwTaskId);
 
 // Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
-// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; while
-// it is open, one's own input frames also reach the video data callbacks
-// with one's own user id (self-view). For another user (in the room or the
+// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; unless
+// external video input is on, the selected camera (`BRAC_SelectVideoCapture`,
+// else the first listed) captures at the LOCALVIDEO size and rate and its
+// pictures are sent (a camera missing, failing or ending:
+// `WM_GV_SDKWARNING(802, 0)`); closing stops it and releases the device.
+// While it is open, one's own frames (captured or input) also reach the
+// video data callbacks with one's own user id (self-view). For another user (in the room or the
 // call) it starts (or stops) receiving that user's video, delivered to the
 // video data callbacks: 0. Unknown user: 205. Issued while the login or a
 // room entry is under way, it waits and is checked when it runs.
@@ -1711,8 +1721,12 @@ DWORD BRAC_GetRoomName(DWORD dwRoomId, TCHAR *lpRoomName, DWORD dwLen);
 
 // Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
 // EXTVIDEOINPUT and EXTAUDIOINPUT (non-zero: `BRAC_InputVideoData` /
-// `BRAC_InputAudioData` accepted), AUTORECONNECT and LOWDELAYCTRL (stored
-// and read back, without effect); others: 20. A value of another size: 21.
+// `BRAC_InputAudioData` accepted, and no camera opened), the camera's
+// LOCALVIDEO_WIDTHCTRL, HEIGHTCTRL, FPSCTRL (320×240 at 15 fps when unset;
+// the device may pick the nearest it has) and BITRATECTRL (bit/s; 0: from
+// the size), read when the camera opens, and LOCALVIDEO_APPLYPARAM,
+// AUTORECONNECT and LOWDELAYCTRL (stored and read back, without effect);
+// others: 20. A value of another size: 21.
 // Works before `BRAC_InitSDK` too.
 DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
 
@@ -1754,6 +1768,25 @@ DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUser
 // small: what fits (NUL-terminated) and 21. A group this user does not
 // have, a NULL `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
+
+// Lists the cameras: the fake ones named in `ANYCHAT_FAKE_CAMERA` first
+// (`fake:pattern`, `fake:PATH.y4m`), then every Video4Linux capture device
+// as `"<card> (/dev/videoN)"`. `lpDeviceName` is the app's array of
+// `*dwDeviceNum` pointers: each name written is allocated with `malloc`
+// (free each with `free`), and `*dwDeviceNum` becomes the number written;
+// a NULL `lpDeviceName` only counts. Works before `BRAC_InitSDK`. A NULL
+// `dwDeviceNum`: 21.
+DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
+
+// Selects the camera to capture from by its name in
+// `BRAC_EnumVideoCapture`; while one's camera is open, capture moves to
+// it. A name no camera has (or NULL): 21; before `BRAC_InitSDK`: 2.
+DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
+
+// Writes the name of the camera capturing, else the one selected, else
+// the first listed ("" when there is none). A buffer too small: what fits
+// (NUL-terminated) and 21; NULL or `dwLen` 0: 21; before `BRAC_InitSDK`: 2.
+DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
 
 // Video input as raw frames: `pixFmt` any `BRAC_PIX_FMT_*` but MJPEG and
 // H264 (RGB24, RGB32, BGR32, RGB565, RGB555, YUV420P, YV12, NV12, NV21,
@@ -1874,15 +1907,6 @@ DWORD BRAC_ShowLVProperty(HWND hParent, LPCTSTR szCaption, DWORD dwX, DWORD dwY)
 // Not supported (no room states): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
 DWORD BRAC_QueryRoomState(DWORD dwRoomId, int infoname, char *infoval, int infolen);
 
-// No local cameras: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
-
-// Not supported (no local cameras): returns 20.
-DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
-
-// No local cameras: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
-
 // No local microphones: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
 DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
 
@@ -1900,24 +1924,6 @@ DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
 
 // No local speakers: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
 DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
-
-// Not supported (no video rendering): returns 20.
-DWORD BRAC_SetVideoPos(DWORD dwUserid,
-                       HWND hWnd,
-                       DWORD dwLeft,
-                       DWORD dwTop,
-                       DWORD dwRight,
-                       DWORD dwBottom);
-
-// Not supported (no video rendering): returns 20.
-DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
-                         HWND hWnd,
-                         DWORD dwLeft,
-                         DWORD dwTop,
-                         DWORD dwRight,
-                         DWORD dwBottom,
-                         DWORD dwStreamIndex,
-                         DWORD dwFlags);
 
 // Not supported (no video rendering): returns 20.
 DWORD BRAC_RepaintVideo(DWORD dwUserId, HDC hDC);
@@ -2110,6 +2116,31 @@ DWORD BRAC_ImageDecode(CHAR *lpFilePath,
                        DWORD dwOutFmt,
                        CHAR *lpOutFrame,
                        DWORD *dwOutSize);
+
+// Draws user `dwUserid`'s video (-1: one's own) into the rectangle
+// (`dwLeft`, `dwTop`)–(`dwRight`, `dwBottom`) of the X11 window whose id
+// is `hWnd` (Qt's `winId()`), scaled, top row on top, on a drawing thread
+// of the library's (a 24-bit TrueColor screen). `hWnd` 0 stops drawing that
+// user. Needs `BRAC_FUNC_VIDEO_AUTODISP` in `BRAC_InitSDK`'s `dwFuncMode`
+// and an X display (`DISPLAY`): else 20; an empty rectangle: 21; before
+// `BRAC_InitSDK`: 2. The window is checked when drawing starts: one that
+// does not exist, or goes away, stops being drawn (logged).
+DWORD BRAC_SetVideoPos(DWORD dwUserid,
+                       HWND hWnd,
+                       DWORD dwLeft,
+                       DWORD dwTop,
+                       DWORD dwRight,
+                       DWORD dwBottom);
+
+// As `BRAC_SetVideoPos` for stream 0 (`dwFlags` ignored); other streams: 20.
+DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
+                         HWND hWnd,
+                         DWORD dwLeft,
+                         DWORD dwTop,
+                         DWORD dwRight,
+                         DWORD dwBottom,
+                         DWORD dwStreamIndex,
+                         DWORD dwFlags);
 
 #ifdef __cplusplus
 }  // extern "C"

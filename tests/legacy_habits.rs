@@ -46,7 +46,8 @@ fn connect_login_enter_issued_back_to_back_end_in_the_room() {
     let mut bob = Cli::login(&server, "bob", &[]);
     assert_eq!(bob.cmd("enter 2"), 0);
     bob.expect("notify ENTERROOM 2 0");
-    let mut alice = Cli::spawn("alice", &[]);
+    // Her camera is the fake one (this machine may have none).
+    let mut alice = Cli::spawn_env("alice", &[], &[("ANYCHAT_FAKE_CAMERA", "pattern")]);
     let mut calls = sequence(&server, "alice", 2);
     calls.push("camera -1 1".into());
     calls.push("text 0 0 hello room".into());

@@ -1254,6 +1254,29 @@ namespace ANYCHATAPI
             int r = unchecked((int)GetGroupName(unchecked((uint)dwGroupId), lpGroupName, unchecked((uint)dwLen)));
             return r;
         }
+        /// <summary>BRAC_EnumVideoCapture: Lists the cameras.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_EnumVideoCapture", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint EnumVideoCapture(IntPtr lpDeviceName, ref uint dwDeviceNum);
+        /// <summary>The vendor-style overload of EnumVideoCapture (int for DWORD and BOOL).</summary>
+        public static int EnumVideoCapture(IntPtr lpDeviceName, ref int dwDeviceNum)
+        {
+            uint dwDeviceNum_ = unchecked((uint)dwDeviceNum);
+            int r = unchecked((int)EnumVideoCapture(lpDeviceName, ref dwDeviceNum_));
+            dwDeviceNum = unchecked((int)dwDeviceNum_);
+            return r;
+        }
+        /// <summary>BRAC_SelectVideoCapture: Selects the camera to capture from by its name in BRAC_EnumVideoCapture.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_SelectVideoCapture", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint SelectVideoCapture([MarshalAs(UnmanagedType.LPUTF8Str)] string szCaptureName);
+        /// <summary>BRAC_GetCurVideoCapture: Writes the name of the camera capturing, else the one selected, else the first listed ("" when there is none).</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_GetCurVideoCapture", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint GetCurVideoCapture(byte[] lpDeviceName, uint dwLen);
+        /// <summary>The vendor-style overload of GetCurVideoCapture (int for DWORD and BOOL).</summary>
+        public static int GetCurVideoCapture(byte[] lpDeviceName, int dwLen)
+        {
+            int r = unchecked((int)GetCurVideoCapture(lpDeviceName, unchecked((uint)dwLen)));
+            return r;
+        }
         /// <summary>BRAC_SetInputVideoFormat: Video input as raw frames.</summary>
         [DllImport(CoreLibrary, EntryPoint = "BRAC_SetInputVideoFormat", CallingConvention = CallingConvention.Cdecl)]
         public static extern uint SetInputVideoFormat(int pixFmt, uint dwWidth, uint dwHeight, uint dwFps, uint dwFlags);
@@ -1509,29 +1532,6 @@ namespace ANYCHATAPI
             int r = unchecked((int)QueryRoomState(unchecked((uint)dwRoomId), infoname, infoval, infolen));
             return r;
         }
-        /// <summary>BRAC_EnumVideoCapture: No local cameras.</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_EnumVideoCapture", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint EnumVideoCapture(IntPtr lpDeviceName, ref uint dwDeviceNum);
-        /// <summary>The vendor-style overload of EnumVideoCapture (int for DWORD and BOOL).</summary>
-        public static int EnumVideoCapture(IntPtr lpDeviceName, ref int dwDeviceNum)
-        {
-            uint dwDeviceNum_ = unchecked((uint)dwDeviceNum);
-            int r = unchecked((int)EnumVideoCapture(lpDeviceName, ref dwDeviceNum_));
-            dwDeviceNum = unchecked((int)dwDeviceNum_);
-            return r;
-        }
-        /// <summary>BRAC_SelectVideoCapture: Not supported (no local cameras).</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_SelectVideoCapture", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint SelectVideoCapture([MarshalAs(UnmanagedType.LPUTF8Str)] string szCaptureName);
-        /// <summary>BRAC_GetCurVideoCapture: No local cameras.</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_GetCurVideoCapture", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint GetCurVideoCapture(byte[] lpDeviceName, uint dwLen);
-        /// <summary>The vendor-style overload of GetCurVideoCapture (int for DWORD and BOOL).</summary>
-        public static int GetCurVideoCapture(byte[] lpDeviceName, int dwLen)
-        {
-            int r = unchecked((int)GetCurVideoCapture(lpDeviceName, unchecked((uint)dwLen)));
-            return r;
-        }
         /// <summary>BRAC_EnumAudioCapture: No local microphones.</summary>
         [DllImport(CoreLibrary, EntryPoint = "BRAC_EnumAudioCapture", CallingConvention = CallingConvention.Cdecl)]
         public static extern uint EnumAudioCapture(IntPtr lpDeviceName, ref uint dwDeviceNum);
@@ -1576,24 +1576,6 @@ namespace ANYCHATAPI
         public static int GetCurAudioPlayback(byte[] lpDeviceName, int dwLen)
         {
             int r = unchecked((int)GetCurAudioPlayback(lpDeviceName, unchecked((uint)dwLen)));
-            return r;
-        }
-        /// <summary>BRAC_SetVideoPos: Not supported (no video rendering).</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_SetVideoPos", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint SetVideoPos(uint dwUserid, IntPtr hWnd, uint dwLeft, uint dwTop, uint dwRight, uint dwBottom);
-        /// <summary>The vendor-style overload of SetVideoPos (int for DWORD and BOOL).</summary>
-        public static int SetVideoPos(int dwUserid, IntPtr hWnd, int dwLeft, int dwTop, int dwRight, int dwBottom)
-        {
-            int r = unchecked((int)SetVideoPos(unchecked((uint)dwUserid), hWnd, unchecked((uint)dwLeft), unchecked((uint)dwTop), unchecked((uint)dwRight), unchecked((uint)dwBottom)));
-            return r;
-        }
-        /// <summary>BRAC_SetVideoPosEx: Not supported (no video rendering).</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_SetVideoPosEx", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint SetVideoPosEx(uint dwUserid, IntPtr hWnd, uint dwLeft, uint dwTop, uint dwRight, uint dwBottom, uint dwStreamIndex, uint dwFlags);
-        /// <summary>The vendor-style overload of SetVideoPosEx (int for DWORD and BOOL).</summary>
-        public static int SetVideoPosEx(int dwUserid, IntPtr hWnd, int dwLeft, int dwTop, int dwRight, int dwBottom, int dwStreamIndex, int dwFlags)
-        {
-            int r = unchecked((int)SetVideoPosEx(unchecked((uint)dwUserid), hWnd, unchecked((uint)dwLeft), unchecked((uint)dwTop), unchecked((uint)dwRight), unchecked((uint)dwBottom), unchecked((uint)dwStreamIndex), unchecked((uint)dwFlags)));
             return r;
         }
         /// <summary>BRAC_RepaintVideo: Not supported (no video rendering).</summary>
@@ -1942,6 +1924,24 @@ namespace ANYCHATAPI
             dwWidth = unchecked((int)dwWidth_);
             dwHeight = unchecked((int)dwHeight_);
             dwOutSize = unchecked((int)dwOutSize_);
+            return r;
+        }
+        /// <summary>BRAC_SetVideoPos: Draws user dwUserid's video (-1.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_SetVideoPos", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint SetVideoPos(uint dwUserid, IntPtr hWnd, uint dwLeft, uint dwTop, uint dwRight, uint dwBottom);
+        /// <summary>The vendor-style overload of SetVideoPos (int for DWORD and BOOL).</summary>
+        public static int SetVideoPos(int dwUserid, IntPtr hWnd, int dwLeft, int dwTop, int dwRight, int dwBottom)
+        {
+            int r = unchecked((int)SetVideoPos(unchecked((uint)dwUserid), hWnd, unchecked((uint)dwLeft), unchecked((uint)dwTop), unchecked((uint)dwRight), unchecked((uint)dwBottom)));
+            return r;
+        }
+        /// <summary>BRAC_SetVideoPosEx: As BRAC_SetVideoPos for stream 0 (dwFlags ignored).</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_SetVideoPosEx", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint SetVideoPosEx(uint dwUserid, IntPtr hWnd, uint dwLeft, uint dwTop, uint dwRight, uint dwBottom, uint dwStreamIndex, uint dwFlags);
+        /// <summary>The vendor-style overload of SetVideoPosEx (int for DWORD and BOOL).</summary>
+        public static int SetVideoPosEx(int dwUserid, IntPtr hWnd, int dwLeft, int dwTop, int dwRight, int dwBottom, int dwStreamIndex, int dwFlags)
+        {
+            int r = unchecked((int)SetVideoPosEx(unchecked((uint)dwUserid), hWnd, unchecked((uint)dwLeft), unchecked((uint)dwTop), unchecked((uint)dwRight), unchecked((uint)dwBottom), unchecked((uint)dwStreamIndex), unchecked((uint)dwFlags)));
             return r;
         }
     }

@@ -1029,6 +1029,12 @@ function BRAC_GetUserGroups(lpGroupIDArray: PDWORD; var dwGroupNum: DWORD): DWOR
 function BRAC_GetGroupFriends(dwGroupId: DWORD; lpUserIDArray: PDWORD; var dwUserNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { The name of group dwGroupId (ADDGROUP's lpStrValue). }
 function BRAC_GetGroupName(dwGroupId: DWORD; lpGroupName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Lists the cameras. }
+function BRAC_EnumVideoCapture(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Selects the camera to capture from by its name in BRAC_EnumVideoCapture. }
+function BRAC_SelectVideoCapture(szCaptureName: PAnsiChar): DWORD; cdecl; external AnyChatCoreLib;
+{ Writes the name of the camera capturing, else the one selected, else the first listed ("" when there is none). }
+function BRAC_GetCurVideoCapture(lpDeviceName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Video input as raw frames. }
 function BRAC_SetInputVideoFormat(pixFmt: Integer; dwWidth: DWORD; dwHeight: DWORD; dwFps: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { As BRAC_SetInputVideoFormat for stream 0. }
@@ -1071,12 +1077,6 @@ function BRAC_SetDataEncDecCallBack(lpFunction: BRAC_DataEncDec_CallBack; lpUser
 function BRAC_ShowLVProperty(hParent: Pointer; szCaption: PAnsiChar; dwX: DWORD; dwY: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no room states). }
 function BRAC_QueryRoomState(dwRoomId: DWORD; infoname: Integer; infoval: PAnsiChar; infolen: Integer): DWORD; cdecl; external AnyChatCoreLib;
-{ No local cameras. }
-function BRAC_EnumVideoCapture(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ Not supported (no local cameras). }
-function BRAC_SelectVideoCapture(szCaptureName: PAnsiChar): DWORD; cdecl; external AnyChatCoreLib;
-{ No local cameras. }
-function BRAC_GetCurVideoCapture(lpDeviceName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { No local microphones. }
 function BRAC_EnumAudioCapture(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no local microphones). }
@@ -1089,10 +1089,6 @@ function BRAC_EnumAudioPlayback(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD
 function BRAC_SelectAudioPlayback(szDeviceName: PAnsiChar): DWORD; cdecl; external AnyChatCoreLib;
 { No local speakers. }
 function BRAC_GetCurAudioPlayback(lpDeviceName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ Not supported (no video rendering). }
-function BRAC_SetVideoPos(dwUserid: DWORD; ahWnd: Pointer; dwLeft: DWORD; dwTop: DWORD; dwRight: DWORD; dwBottom: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ Not supported (no video rendering). }
-function BRAC_SetVideoPosEx(dwUserid: DWORD; ahWnd: Pointer; dwLeft: DWORD; dwTop: DWORD; dwRight: DWORD; dwBottom: DWORD; dwStreamIndex: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no video rendering). }
 function BRAC_RepaintVideo(dwUserId: DWORD; hDC: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no media streams). }
@@ -1167,6 +1163,10 @@ function BRAC_ImageScale(dwSrcWidth: DWORD; dwSrcHeight: DWORD; dwSrcFmt: DWORD;
 function BRAC_RotateYUV420PFrame(dwWidth: DWORD; dwHeight: DWORD; lpInFrame: PAnsiChar; lpOutFrame: PAnsiChar; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no image processing). }
 function BRAC_ImageDecode(lpFilePath: PAnsiChar; var dwWidth: DWORD; var dwHeight: DWORD; dwOutFmt: DWORD; lpOutFrame: PAnsiChar; var dwOutSize: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Draws user dwUserid's video (-1. }
+function BRAC_SetVideoPos(dwUserid: DWORD; ahWnd: Pointer; dwLeft: DWORD; dwTop: DWORD; dwRight: DWORD; dwBottom: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ As BRAC_SetVideoPos for stream 0 (dwFlags ignored). }
+function BRAC_SetVideoPosEx(dwUserid: DWORD; ahWnd: Pointer; dwLeft: DWORD; dwTop: DWORD; dwRight: DWORD; dwBottom: DWORD; dwStreamIndex: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Writes the library version and a build description (may be NULL. }
 function BRAS_GetSDKVersion(var dwMainVer: DWORD; var dwSubVer: DWORD; lpCompileTime: PAnsiChar; dwBufLen: DWORD): DWORD; cdecl; external AnyChatServerLib;
 { Starts the network thread, which connects to the core server and keeps reconnecting (100 ms … 5 s backoff) whenever the link drops. }

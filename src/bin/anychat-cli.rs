@@ -54,7 +54,9 @@ use std::io::BufRead;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anychat::abi::brac::api::*;
+use anychat::abi::brac::devices::*;
 use anychat::abi::brac::media::*;
+use anychat::abi::brac::video::*;
 use anychat::abi::types::*;
 use anychat::wire::constants::*;
 
@@ -113,6 +115,7 @@ fn notify_name(msg: u32) -> String {
         WM_GV_CAMERASTATE => "CAMERASTATE".into(),
         WM_GV_USERINFOUPDATE => "USERINFOUPDATE".into(),
         WM_GV_FRIENDSTATUS => "FRIENDSTATUS".into(),
+        WM_GV_SDKWARNING => "SDKWARNING".into(),
         other => format!("MSG{other}"),
     }
 }
@@ -376,7 +379,14 @@ fn run_command(line: &str) -> Result<bool, String> {
     // local buffer of the length given.
     let r = unsafe {
         match cmd {
-            "init" => BRAC_InitSDK(std::ptr::null_mut(), 0),
+            // init [FUNCMODE]: BRAC_InitSDK with the BRAC_FUNC_* bits given.
+            "init" => BRAC_InitSDK(std::ptr::null_mut(), args.first().and_then(|m| m.parse().ok()).unwrap_or(0)),
+            // videopos USER WINDOW L T R B: BRAC_SetVideoPos (WINDOW an X window id).
+            "videopos" => {
+                let n: Vec<u32> = args.iter().filter_map(|a| id(Some(a))).collect();
+                let [user, window, l, t, r, b] = n[..] else { return Err(bad()) };
+                BRAC_SetVideoPos(user, window as usize as HWND, l, t, r, b)
+            }
             "release" => BRAC_Release(),
             "connect" => {
                 let host = cstring(args.first().copied());
@@ -477,6 +487,35 @@ fn run_command(line: &str) -> Result<bool, String> {
                     println!("roomname {}", String::from_utf8_lossy(CStr::from_ptr(buf.as_ptr()).to_bytes()));
                 }
                 r
+            }
+            "cams" => {
+                // The vendor's habit: an array of slots, each name malloc'd.
+                let mut names = [std::ptr::null_mut::<c_char>(); 16];
+                let mut n: DWORD = names.len() as DWORD;
+                let r = BRAC_EnumVideoCapture(names.as_mut_ptr(), &mut n);
+                let mut list = Vec::new();
+                for p in names.iter().take(n as usize) {
+                    list.push(String::from_utf8_lossy(CStr::from_ptr(*p).to_bytes()).into_owned());
+                    libc::free((*p).cast());
+                }
+                println!("cams {}", list.join("|"));
+                r
+            }
+            "selectcam" => {
+                let name = cstring(Some(&args.join(" ")));
+                BRAC_SelectVideoCapture(name.as_ptr())
+            }
+            "curcam" => {
+                let mut buf = [0 as c_char; 1024];
+                let r = BRAC_GetCurVideoCapture(buf.as_mut_ptr(), buf.len() as DWORD);
+                println!("curcam {}", String::from_utf8_lossy(CStr::from_ptr(buf.as_ptr()).to_bytes()));
+                r
+            }
+            "option" => {
+                // option NUMBER VALUE: BRAC_SetSDKOption with an int.
+                let opt = id(args.first().copied()).ok_or_else(bad)?;
+                let v: i32 = args.get(1).and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+                BRAC_SetSDKOption(opt as i32, v.to_ne_bytes().as_ptr().cast(), 4)
             }
             "enter" => BRAC_EnterRoom(id(args.first().copied()).ok_or_else(bad)?, std::ptr::null(), 0),
             "enterex" => {

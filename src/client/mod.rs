@@ -38,6 +38,7 @@
 //! received is kept for `BRAC_QueryUserState(SPEAKVOLUME)` ([`Client::speak_level`]).
 #![forbid(unsafe_code)]
 
+mod camera;
 pub mod engine;
 pub mod friends;
 mod runtime;
@@ -54,8 +55,9 @@ use parking_lot::Mutex;
 
 use crate::net::link::{strip_tls_scheme, TlsEnv};
 use crate::wire::constants::*;
-use crate::wire::protocol::{ClientMsg, MediaHeader, MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO};
+use crate::wire::protocol::{MediaHeader, DEVICE_CAMERA, MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO};
 
+pub use self::camera::DEFAULT_CAPTURE;
 pub use self::engine::{Command, Engine, Event, OwnVideo, CODEC_H264, CODEC_PCM, CONNECT_TIMEOUT};
 pub use self::runtime::{EventSink, MAX_PENDING_DATA, MAX_PENDING_VIDEO, MAX_UPLINK};
 use self::runtime::{Shared, ToNet, Uplink};
@@ -102,6 +104,10 @@ pub struct Client {
     /// Set when a receiver (or the uplink) lost video: encode a key frame next.
     force_key: Arc<AtomicBool>,
     uplink: Arc<Uplink>,
+    /// Media and notifications to the network thread (shared with the camera's thread).
+    outlet: camera::Outlet,
+    /// This client's own camera (device capture).
+    camera: Mutex<camera::LocalCamera>,
 }
 
 impl Client {
@@ -115,7 +121,15 @@ impl Client {
             released: Arc::new(AtomicBool::new(false)),
         };
         let threads = runtime::start(sink, &shared)?;
+        let outlet = camera::Outlet {
+            state: shared.state.clone(),
+            mailbox: threads.net.mailbox(),
+            force_key: shared.force_key.clone(),
+            uplink: shared.uplink.clone(),
+        };
         Ok(Client {
+            outlet,
+            camera: Mutex::new(camera::LocalCamera::default()),
             state: shared.state,
             net: threads.net,
             callback_thread: threads.callbacks.thread().id(),
@@ -237,8 +251,18 @@ impl Client {
     /// (-1 or one's own id) opens or closes the device state the room sees;
     /// for another user it subscribes to (or leaves) that user's video or
     /// audio, which the core server then relays here.
+    /// One's own camera also starts (or stops) capturing from the selected
+    /// device, unless external video input is on (see [`camera`]).
     pub fn device(&self, kind: u8, user_id: u32, open: bool) -> Code {
-        self.send_if(|st| st.device(kind, user_id, open))
+        let mut own = false;
+        let code = self.send_if(|st| {
+            own = user_id == u32::MAX || Some(user_id) == st.self_id;
+            st.device(kind, user_id, open)
+        });
+        if code == 0 && own && kind == DEVICE_CAMERA {
+            self.local_camera(open);
+        }
+        code
     }
 
     /// `BRAC_Logout`: ends the session and closes the link.
@@ -246,6 +270,7 @@ impl Client {
         if let Err(code) = self.state.lock().logout() {
             return code;
         }
+        self.stop_camera();
         self.command(Command::Logout);
         0
     }
@@ -285,6 +310,7 @@ impl Client {
     /// thread; it then ends as soon as the callback returns.
     pub fn shutdown(&self) {
         self.released.store(true, Ordering::SeqCst);
+        self.stop_camera();
         self.net.stop(ToNet::Command(Command::Shutdown));
         // The network thread has ended and closed the callback queue; wait
         // for a callback still running, unless this is that callback.
@@ -374,20 +400,10 @@ impl Client {
         self.state.lock().may_send(video)
     }
 
+    /// The uplink is behind: this frame is lost, the next video frame
+    /// starts afresh ([`camera::Outlet::send_media`]).
     fn send_media(&self, header: MediaHeader, data: &[u8]) {
-        let video = header.kind == MEDIA_VIDEO;
-        let mut bytes = Vec::with_capacity(data.len() + 40);
-        ClientMsg::Media { header, data: data.to_vec() }.encode(&mut bytes);
-        if !self.uplink.admit(bytes.len()) {
-            // The uplink is behind: this frame is lost, the next video
-            // frame starts afresh.
-            if video {
-                self.force_key.store(true, Ordering::SeqCst);
-            }
-            return;
-        }
-        let frame = crate::wire::protocol::MediaOut { bytes, from: 0, video, key: header.key || !video };
-        self.command(Command::Media(Arc::new(frame)));
+        self.outlet.send_media(header, data);
     }
 
     /// `BRAC_InputVideoData(Ex)`: one frame of this client's video. Not set
@@ -453,13 +469,13 @@ impl Client {
     /// Shows one's own frame back to the app (the engine checks that the
     /// camera is open, and the callback thread's bound applies).
     fn own_video(&self, v: OwnVideo) {
-        self.command(Command::OwnVideo(v));
+        self.outlet.own_video(v);
     }
 
     /// Whether one's own frames are wanted for the self-view: copied only
     /// when a video data callback is registered.
     fn self_view() -> bool {
-        SELF_VIEW.load(Ordering::Relaxed)
+        SELF_VIEW.load(Ordering::Relaxed) || SELF_DRAW.load(Ordering::Relaxed)
     }
 
     /// `BRAC_QueryUserState(BRAC_USERSTATE_SPEAKVOLUME)`: the speech level
@@ -530,6 +546,15 @@ impl Client {
 /// own frames are copied for the self-view only then.
 static SELF_VIEW: AtomicBool = AtomicBool::new(false);
 
+/// Whether one's own video is drawn into a window (`BRAC_SetVideoPos(-1, …)`):
+/// one's own frames are then copied for the self-view too.
+static SELF_DRAW: AtomicBool = AtomicBool::new(false);
+
+/// The C ABI tells whether one's own video is drawn into a window.
+pub fn set_self_draw(wanted: bool) {
+    SELF_DRAW.store(wanted, Ordering::Relaxed);
+}
+
 /// The C ABI's callback registry tells whether a video data callback is
 /// registered (process-wide, as the registry is).
 pub fn set_self_view(wanted: bool) {
@@ -558,11 +583,17 @@ fn pix_fmt_id(f: crate::codec::PixelFormat) -> u32 {
 
 /// Options `BRAC_SetSDKOption` keeps (process-wide, as in the vendor SDK:
 /// they may be set before `BRAC_InitSDK`).
-pub const KEPT_OPTIONS: [u32; 4] = [
+pub const KEPT_OPTIONS: [u32; 9] = [
     BRAC_SO_CORESDK_EXTVIDEOINPUT,
     BRAC_SO_CORESDK_EXTAUDIOINPUT,
     BRAC_SO_NETWORK_AUTORECONNECT,
     BRAC_SO_CORESDK_LOWDELAYCTRL,
+    // The camera's size, rate and bitrate, read when it opens.
+    BRAC_SO_LOCALVIDEO_WIDTHCTRL,
+    BRAC_SO_LOCALVIDEO_HEIGHTCTRL,
+    BRAC_SO_LOCALVIDEO_FPSCTRL,
+    BRAC_SO_LOCALVIDEO_BITRATECTRL,
+    BRAC_SO_LOCALVIDEO_APPLYPARAM,
 ];
 static OPTIONS: Mutex<Vec<(u32, i32)>> = Mutex::new(Vec::new());
 

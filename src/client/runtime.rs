@@ -78,6 +78,9 @@ pub(crate) enum ToNet {
     Command(Command),
     /// A callback panicked on the callback thread (what it said).
     CallbackPanicked(String),
+    /// An event for the app from a device thread (a camera that failed or
+    /// ended), handed to the callback thread in order with the others.
+    Deliver(Event),
     /// Tests: panic on the network thread.
     #[cfg(test)]
     Panic,
@@ -394,6 +397,7 @@ impl Driver {
                 self.engine_call(|e, st| e.on_command(now, st, cmd));
             }
             ToNet::CallbackPanicked(what) => self.engine_call(|e, st| e.on_internal_error(now, st, &what)),
+            ToNet::Deliver(ev) => self.deliver(ev),
             #[cfg(test)]
             ToNet::Panic => panic!("a test asked the network thread to panic"),
         }

@@ -84,12 +84,16 @@ pub extern "C" fn BRAC_ActiveCallLog(bActive: BOOL) -> DWORD {
 }
 
 /// Starts the SDK (its network thread). `hWnd` is ignored (no window
-/// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Calling it again
+/// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Of `dwFuncMode`,
+/// `BRAC_FUNC_VIDEO_AUTODISP` lets `BRAC_SetVideoPos` draw video into X11
+/// windows; video and audio are handed to the data callbacks whatever the
+/// other bits say. Calling it again
 /// while initialised returns 0 and changes nothing.
 #[no_mangle]
 pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
     ffi_boundary! {
-        let _ = (hWnd, dwFuncMode);
+        let _ = hWnd;
+        super::video::set_func_mode(dwFuncMode);
         let mut sdk = SDK.lock();
         if sdk.is_some() {
             return 0;
@@ -114,6 +118,7 @@ pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
 pub extern "C" fn BRAC_Release() -> DWORD {
     ffi_boundary! {
         let client = SDK.lock().take();
+        super::video::release();
         match client {
             Some(c) => {
                 c.shutdown();
@@ -606,9 +611,13 @@ pub unsafe extern "C" fn BRAC_TransBufferEx(
 }
 
 /// Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
-/// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; while
-/// it is open, one's own input frames also reach the video data callbacks
-/// with one's own user id (self-view). For another user (in the room or the
+/// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; unless
+/// external video input is on, the selected camera (`BRAC_SelectVideoCapture`,
+/// else the first listed) captures at the LOCALVIDEO size and rate and its
+/// pictures are sent (a camera missing, failing or ending:
+/// `WM_GV_SDKWARNING(802, 0)`); closing stops it and releases the device.
+/// While it is open, one's own frames (captured or input) also reach the
+/// video data callbacks with one's own user id (self-view). For another user (in the room or the
 /// call) it starts (or stops) receiving that user's video, delivered to the
 /// video data callbacks: 0. Unknown user: 205. Issued while the login or a
 /// room entry is under way, it waits and is checked when it runs.
@@ -740,8 +749,12 @@ pub unsafe extern "C" fn BRAC_GetRoomName(dwRoomId: DWORD, lpRoomName: *mut TCHA
 
 /// Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
 /// EXTVIDEOINPUT and EXTAUDIOINPUT (non-zero: `BRAC_InputVideoData` /
-/// `BRAC_InputAudioData` accepted), AUTORECONNECT and LOWDELAYCTRL (stored
-/// and read back, without effect); others: 20. A value of another size: 21.
+/// `BRAC_InputAudioData` accepted, and no camera opened), the camera's
+/// LOCALVIDEO_WIDTHCTRL, HEIGHTCTRL, FPSCTRL (320×240 at 15 fps when unset;
+/// the device may pick the nearest it has) and BITRATECTRL (bit/s; 0: from
+/// the size), read when the camera opens, and LOCALVIDEO_APPLYPARAM,
+/// AUTORECONNECT and LOWDELAYCTRL (stored and read back, without effect);
+/// others: 20. A value of another size: 21.
 /// Works before `BRAC_InitSDK` too.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char, optlen: c_int) -> DWORD {

@@ -40,6 +40,9 @@ pub(crate) fn deliver_media(ev: Event) {
     match ev {
         Event::Video { from, w, h, codec, timestamp, data, decoded, pix_fmt } => {
             tracing::trace!(target: crate::logging::EVENT_TARGET, "video from={from} {w}x{h} codec={codec} ts={timestamp}");
+            if decoded {
+                super::video::draw(from, w, h, pix_fmt, &data);
+            }
             // One conversion per pixel format asked for.
             let frame = |fmt: PixelFormat| -> Option<(Vec<u8>, BITMAPINFOHEADER)> {
                 if decoded {

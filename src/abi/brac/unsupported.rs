@@ -153,34 +153,6 @@ pub extern "C" fn BRAC_QueryRoomState(dwRoomId: DWORD, infoname: c_int, infoval:
     }
 }
 
-/// No local cameras: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_EnumVideoCapture(lpDeviceName: *mut *mut TCHAR, dwDeviceNum: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = lpDeviceName;
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_devices(dwDeviceNum) }
-    }
-}
-
-/// Not supported (no local cameras): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SelectVideoCapture(szCaptureName: LPCTSTR) -> DWORD {
-    ffi_boundary! {
-        let _ = szCaptureName;
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// No local cameras: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_GetCurVideoCapture(lpDeviceName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    ffi_boundary! {
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_current_device(lpDeviceName, dwLen) }
-    }
-}
-
 /// No local microphones: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_EnumAudioCapture(lpDeviceName: *mut *mut TCHAR, dwDeviceNum: *mut DWORD) -> DWORD {
@@ -238,40 +210,6 @@ pub unsafe extern "C" fn BRAC_GetCurAudioPlayback(lpDeviceName: *mut TCHAR, dwLe
 }
 
 // ----- media streams and rendering ----------------------------------------------
-
-/// Not supported (no video rendering): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SetVideoPos(
-    dwUserid: DWORD,
-    hWnd: HWND,
-    dwLeft: DWORD,
-    dwTop: DWORD,
-    dwRight: DWORD,
-    dwBottom: DWORD,
-) -> DWORD {
-    ffi_boundary! {
-        let _ = (dwUserid, hWnd, dwLeft, dwTop, dwRight, dwBottom);
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// Not supported (no video rendering): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SetVideoPosEx(
-    dwUserid: DWORD,
-    hWnd: HWND,
-    dwLeft: DWORD,
-    dwTop: DWORD,
-    dwRight: DWORD,
-    dwBottom: DWORD,
-    dwStreamIndex: DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    ffi_boundary! {
-        let _ = (dwUserid, hWnd, dwLeft, dwTop, dwRight, dwBottom, dwStreamIndex, dwFlags);
-        GV_ERR_FUNCNOTALLOW
-    }
-}
 
 /// Not supported (no video rendering): returns 20.
 #[no_mangle]
