@@ -26,6 +26,7 @@ pub mod abi;
 pub mod bras;
 pub mod client;
 pub mod codec;
+pub mod device;
 pub mod core;
 pub mod logging;
 pub mod net;

@@ -38,6 +38,7 @@
 //! received is kept for `BRAC_QueryUserState(SPEAKVOLUME)` ([`Client::speak_level`]).
 #![forbid(unsafe_code)]
 
+pub mod audio;
 pub mod engine;
 pub mod friends;
 mod runtime;
@@ -57,6 +58,7 @@ use crate::wire::constants::*;
 use crate::wire::protocol::{ClientMsg, MediaHeader, MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO};
 
 pub use self::engine::{Command, Engine, Event, OwnVideo, CODEC_H264, CODEC_PCM, CONNECT_TIMEOUT};
+pub use crate::wire::protocol::CODEC_OPUS;
 pub use self::runtime::{EventSink, MAX_PENDING_DATA, MAX_PENDING_VIDEO, MAX_UPLINK};
 use self::runtime::{Shared, ToNet, Uplink};
 pub use self::state::{
@@ -102,6 +104,8 @@ pub struct Client {
     /// Set when a receiver (or the uplink) lost video: encode a key frame next.
     force_key: Arc<AtomicBool>,
     uplink: Arc<Uplink>,
+    /// Own audio out (Opus), the playout mix, the microphone and speaker.
+    audio: audio::Devices,
 }
 
 impl Client {
@@ -113,8 +117,11 @@ impl Client {
             force_key: Arc::new(AtomicBool::new(false)),
             uplink: Arc::new(Uplink::default()),
             released: Arc::new(AtomicBool::new(false)),
+            playout: Arc::new(Mutex::new(crate::codec::audio::Mixer::new())),
         };
         let threads = runtime::start(sink, &shared)?;
+        let own = audio::OwnAudio::new(shared.state.clone(), shared.uplink.clone(), threads.net.mailbox());
+        let audio = audio::Devices::new(Arc::new(own), shared.playout.clone());
         Ok(Client {
             state: shared.state,
             net: threads.net,
@@ -125,6 +132,7 @@ impl Client {
             audio_in: Mutex::new(None),
             force_key: shared.force_key,
             uplink: shared.uplink,
+            audio,
         })
     }
 
@@ -237,8 +245,27 @@ impl Client {
     /// (-1 or one's own id) opens or closes the device state the room sees;
     /// for another user it subscribes to (or leaves) that user's video or
     /// audio, which the core server then relays here.
+    ///
+    /// One's own microphone opened while external audio input is off
+    /// starts the microphone thread (the selected device, or the first
+    /// listed); closed, it stops.
     pub fn device(&self, kind: u8, user_id: u32, open: bool) -> Code {
-        self.send_if(|st| st.device(kind, user_id, open))
+        let code = self.send_if(|st| st.device(kind, user_id, open));
+        let own = user_id == u32::MAX || self.with_state(|st| st.self_id == Some(user_id));
+        if code == 0 && own && kind == crate::wire::protocol::DEVICE_MIC {
+            if open && !self.ext_input(BRAC_SO_CORESDK_EXTAUDIOINPUT) {
+                self.audio.start_capture();
+            } else if !open {
+                self.audio.stop_capture();
+            }
+        }
+        code
+    }
+
+    /// The microphone and speaker (`BRAC_EnumAudio*`, `Select…`, volumes,
+    /// `BRAC_FetchAudioPlayBuffer`).
+    pub(crate) fn audio(&self) -> &audio::Devices {
+        &self.audio
     }
 
     /// `BRAC_Logout`: ends the session and closes the link.
@@ -246,6 +273,7 @@ impl Client {
         if let Err(code) = self.state.lock().logout() {
             return code;
         }
+        self.audio.stop_capture();
         self.command(Command::Logout);
         0
     }
@@ -285,6 +313,7 @@ impl Client {
     /// thread; it then ends as soon as the callback returns.
     pub fn shutdown(&self) {
         self.released.store(true, Ordering::SeqCst);
+        self.audio.shutdown();
         self.net.stop(ToNet::Command(Command::Shutdown));
         // The network thread has ended and closed the callback queue; wait
         // for a callback still running, unless this is that callback.
@@ -352,9 +381,9 @@ impl Client {
         0
     }
 
-    /// `BRAC_SetInputAudioFormat(Ex)`: `codec` 0 = 16-bit PCM, relayed as
-    /// PCM (no Opus here); any other codec id = already encoded, relayed
-    /// unchanged.
+    /// `BRAC_SetInputAudioFormat(Ex)`: `codec` 0 = 16-bit PCM, sent as Opus
+    /// (see [`audio`]) or PCM; any other codec id = already encoded,
+    /// relayed unchanged.
     pub fn set_audio_input(&self, codec: u32, channels: u32, rate: u32, bits: u32) -> Code {
         let format = crate::codec::AudioFormat {
             channels: channels.min(u16::MAX as u32) as u16,
@@ -493,9 +522,8 @@ impl Client {
             return GV_ERR_FUNCOPTERROR;
         }
         let f = input.format;
-        if input.codec == 0 && f.bits_per_sample == 16 {
-            let level = pcm_level(samples);
-            self.state.lock().own_level(level, Instant::now());
+        if input.codec == 0 {
+            return self.audio.own().send_pcm(f, samples, timestamp);
         }
         let header = MediaHeader {
             kind: MEDIA_AUDIO,

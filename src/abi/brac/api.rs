@@ -82,18 +82,23 @@ pub extern "C" fn BRAC_ActiveCallLog(bActive: BOOL) -> DWORD {
 }
 
 /// Starts the SDK (its network thread). `hWnd` is ignored (no window
-/// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Calling it again
-/// while initialised returns 0 and changes nothing.
+/// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Of `dwFuncMode`,
+/// `BRAC_FUNC_AUDIO_AUTOPLAY` plays every user's audio received, mixed, on
+/// the selected speaker (a thread of its own; a speaker that cannot open:
+/// `WM_GV_AUDIOPLAYCTRL(0, 1)`); without it `BRAC_FetchAudioPlayBuffer`
+/// serves the mix. Calling it again while initialised returns 0 and changes
+/// nothing.
 #[no_mangle]
 pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
     ffi_boundary! {
-        let _ = (hWnd, dwFuncMode);
+        let _ = hWnd;
         let mut sdk = SDK.lock();
         if sdk.is_some() {
             return 0;
         }
         match Client::start(Box::new(deliver)) {
             Ok(c) => {
+                c.audio().set_autoplay(dwFuncMode & BRAC_FUNC_AUDIO_AUTOPLAY != 0);
                 *sdk = Some(Arc::new(c));
                 0
             }

@@ -35,11 +35,6 @@ fn unsupported(args_ok: bool) -> DWORD {
     }
 }
 
-/// `BRAC_AD_WAVEIN` or `BRAC_AD_WAVEOUT`.
-fn known_audio_device(d: BRAC_AudioDevice) -> bool {
-    d == BRAC_AD_WAVEIN as c_int || d == BRAC_AD_WAVEOUT as c_int
-}
-
 /// An (info buffer, length) pair of the `int infolen` kind: non-NULL, length > 0.
 fn info_buf(p: *const c_char, len: c_int) -> bool {
     !p.is_null() && len > 0
@@ -181,62 +176,6 @@ pub unsafe extern "C" fn BRAC_GetCurVideoCapture(lpDeviceName: *mut TCHAR, dwLen
     }
 }
 
-/// No local microphones: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_EnumAudioCapture(lpDeviceName: *mut *mut TCHAR, dwDeviceNum: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = lpDeviceName;
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_devices(dwDeviceNum) }
-    }
-}
-
-/// Not supported (no local microphones): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SelectAudioCapture(szCaptureName: LPCTSTR) -> DWORD {
-    ffi_boundary! {
-        let _ = szCaptureName;
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// No local microphones: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_GetCurAudioCapture(lpDeviceName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    ffi_boundary! {
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_current_device(lpDeviceName, dwLen) }
-    }
-}
-
-/// No local speakers: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_EnumAudioPlayback(lpDeviceName: *mut *mut TCHAR, dwDeviceNum: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = lpDeviceName;
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_devices(dwDeviceNum) }
-    }
-}
-
-/// Not supported (no local speakers): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SelectAudioPlayback(szDeviceName: LPCTSTR) -> DWORD {
-    ffi_boundary! {
-        let _ = szDeviceName;
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// No local speakers: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_GetCurAudioPlayback(lpDeviceName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    ffi_boundary! {
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_current_device(lpDeviceName, dwLen) }
-    }
-}
-
 // ----- media streams and rendering ----------------------------------------------
 
 /// Not supported (no video rendering): returns 20.
@@ -294,22 +233,6 @@ pub extern "C" fn BRAC_SetUserStreamInfo(
     ffi_boundary! {
         let _ = (dwUserId, dwStreamIndex, infoname);
         unsupported(info_buf(infoval, infolen))
-    }
-}
-
-/// Not supported (no local audio devices): returns 20; a NULL `dwVolume` or an unknown `device`: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_AudioGetVolume(device: BRAC_AudioDevice, dwVolume: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        unsupported(known_audio_device(device) && !dwVolume.is_null())
-    }
-}
-
-/// Not supported (no local audio devices): returns 20; an unknown `device` or `dwVolume` > 100: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_AudioSetVolume(device: BRAC_AudioDevice, dwVolume: DWORD) -> DWORD {
-    ffi_boundary! {
-        unsupported(known_audio_device(device) && dwVolume <= 100)
     }
 }
 
@@ -508,17 +431,6 @@ pub extern "C" fn BRAC_MultiCastControl(
     ffi_boundary! {
         let _ = (lpMultiCastAddr, dwPort, lpNicAddr, dwTTL, dwFlags);
         GV_ERR_FUNCNOTALLOW
-    }
-}
-
-// ----- external media input ------------------------------------------------------
-
-/// Not supported (no audio playback): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_FetchAudioPlayBuffer(lpSamples: LPBYTE, dwSize: DWORD, wParam: DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = wParam;
-        unsupported(!lpSamples.is_null() && dwSize > 0)
     }
 }
 
