@@ -106,7 +106,8 @@ impl OwnAudio {
             st.audio_pcm
         };
         let b = (u32::from(format.channels) << 16) | 16;
-        let pcm_header = MediaHeader { kind: MEDIA_AUDIO, key: true, codec: 0, timestamp, a: format.samples_per_sec, b };
+        let pcm_header =
+            MediaHeader { kind: MEDIA_AUDIO, key: true, codec: 0, timestamp, a: format.samples_per_sec, b };
         if pcm_only || !opus_enabled() || !opus_rate(format.samples_per_sec) {
             *self.encoder.lock() = None;
             self.send_media(pcm_header, pcm);
@@ -126,7 +127,8 @@ impl OwnAudio {
         }
         let Some(enc) = guard.as_mut() else { return 0 };
         // The first frame completed began before this chunk by what waited.
-        let waiting_ms = (enc.pending() / usize::from(format.channels)) as u64 * 1000 / u64::from(format.samples_per_sec);
+        let waiting_ms =
+            (enc.pending() / usize::from(format.channels)) as u64 * 1000 / u64::from(format.samples_per_sec);
         let packets = match enc.push(pcm) {
             Ok(p) => p,
             Err(e) => {
@@ -157,8 +159,7 @@ impl Decoders {
         if !opus_enabled() {
             return None;
         }
-        let format =
-            AudioFormat { channels: (header.b >> 16) as u16, samples_per_sec: header.a, bits_per_sample: 16 };
+        let format = AudioFormat { channels: (header.b >> 16) as u16, samples_per_sec: header.a, bits_per_sample: 16 };
         let dec = match self.0.entry(from) {
             std::collections::hash_map::Entry::Occupied(e) if e.get().format() == format => e.into_mut(),
             entry => {

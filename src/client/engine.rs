@@ -50,8 +50,8 @@ use crate::wire::constants::*;
 pub use crate::wire::keepalive::LinkLoss;
 use crate::wire::keepalive::{Expired, LinkClock};
 use crate::wire::protocol::{
-    ClientMsg, MediaHeader, MediaOut, Role, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO,
-    CODEC_OPUS, PROTOCOL_VERSION,
+    ClientMsg, MediaHeader, MediaOut, Role, ServerMsg, CODEC_OPUS, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO,
+    PROTOCOL_VERSION,
 };
 
 /// How long a connect may take, from the addresses resolved to the

@@ -58,13 +58,13 @@ use crate::wire::constants::*;
 use crate::wire::protocol::{ClientMsg, MediaHeader, MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO};
 
 pub use self::engine::{Command, Engine, Event, OwnVideo, CODEC_H264, CODEC_PCM, CONNECT_TIMEOUT};
-pub use crate::wire::protocol::CODEC_OPUS;
 pub use self::runtime::{EventSink, MAX_PENDING_DATA, MAX_PENDING_VIDEO, MAX_UPLINK};
 use self::runtime::{Shared, ToNet, Uplink};
 pub use self::state::{
     next_call_state, pcm_level, Call, CallPhase, ClientCall, Code, LinkState, ServerAddr, State, StreamInfo, Submitted,
     UserInfo, MAX_NAME_LEN, MAX_QUEUED, MAX_USER_STR_LEN, VIDEOCALL_KNOWN_FLAGS,
 };
+pub use crate::wire::protocol::CODEC_OPUS;
 
 /// How long a user's speech level stands without a new audio chunk; after
 /// that its audio is not received (level 0).

@@ -73,7 +73,8 @@ impl OpusEncoder {
         {
             let channels = if format.channels == 2 { opus::Channels::Stereo } else { opus::Channels::Mono };
             let codec = |e: opus::Error| MediaError::Codec(e.to_string());
-            let mut enc = opus::Encoder::new(format.samples_per_sec, channels, opus::Application::Voip).map_err(codec)?;
+            let mut enc =
+                opus::Encoder::new(format.samples_per_sec, channels, opus::Application::Voip).map_err(codec)?;
             let bits = OPUS_BITRATE_PER_CHANNEL * i32::from(format.channels);
             enc.set_bitrate(opus::Bitrate::Bits(bits)).map_err(codec)?;
             Ok(OpusEncoder { enc, format, pending: Vec::new() })
@@ -130,8 +131,8 @@ impl OpusDecoder {
         #[cfg(feature = "opus")]
         {
             let channels = if format.channels == 2 { opus::Channels::Stereo } else { opus::Channels::Mono };
-            let dec = opus::Decoder::new(format.samples_per_sec, channels)
-                .map_err(|e| MediaError::Codec(e.to_string()))?;
+            let dec =
+                opus::Decoder::new(format.samples_per_sec, channels).map_err(|e| MediaError::Codec(e.to_string()))?;
             Ok(OpusDecoder { dec, format })
         }
         #[cfg(not(feature = "opus"))]
@@ -246,7 +247,8 @@ impl Mixer {
         }
         let channels = usize::from(format.channels);
         let samples = samples_of(pcm);
-        let mono = samples.chunks_exact(channels).map(|f| f.iter().map(|&s| f32::from(s)).sum::<f32>() / f.len() as f32);
+        let mono =
+            samples.chunks_exact(channels).map(|f| f.iter().map(|&s| f32::from(s)).sum::<f32>() / f.len() as f32);
         j.resampler.run(mono, &mut j.buf);
         if j.buf.len() > ms_samples(JITTER_MAX_MS) {
             let excess = j.buf.len() - ms_samples(JITTER_TARGET_MS);

@@ -32,8 +32,8 @@ pub mod limits;
 use self::friends::Profile;
 use self::limits::{Attempts, Buckets, Class, Rate, RateAction, RateLimits, CLASSES};
 use crate::wire::protocol::{
-    CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
-    MEDIA_VIDEO, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, CAP_OPUS, CODEC_OPUS,
+    CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, CAP_OPUS, CODEC_OPUS, DEVICE_CAMERA,
+    DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 
 /// Identifies one transport connection for the lifetime of the process.
@@ -523,7 +523,8 @@ impl Core {
     /// (`business_port`) on the business listener; `ip` is the peer's address.
     pub fn on_connect(&mut self, now: Instant, conn: ConnId, business_port: bool, ip: String) {
         let buckets = Buckets::new(now, &self.config.rate_limits);
-        self.conns.insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, buckets, business_port, ip, caps: 0 });
+        self.conns
+            .insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, buckets, business_port, ip, caps: 0 });
         self.timers.push(Reverse((now + self.config.keepalive_timeout, Timer::Keepalive(conn))));
         self.timers.push(Reverse((now + self.config.login_timeout, Timer::Login(conn))));
     }

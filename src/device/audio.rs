@@ -252,10 +252,8 @@ fn read_wav_mono(path: &str, rate: u32) -> Result<Vec<i16>, DeviceError> {
     if tag != 1 || bits != 16 || channels == 0 || file_rate == 0 {
         return Err(bad("not 16-bit PCM"));
     }
-    let first: Vec<i16> = data
-        .chunks_exact(2 * usize::from(channels))
-        .map(|f| i16::from_le_bytes([f[0], f[1]]))
-        .collect();
+    let first: Vec<i16> =
+        data.chunks_exact(2 * usize::from(channels)).map(|f| i16::from_le_bytes([f[0], f[1]])).collect();
     let n = (first.len() as u64 * u64::from(rate) / u64::from(file_rate)) as usize;
     Ok((0..n).map(|i| first[(i as u64 * u64::from(file_rate) / u64::from(rate)) as usize]).collect())
 }
