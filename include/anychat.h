@@ -1836,9 +1836,11 @@ DWORD BRAC_SetInputAudioFormatEx(DWORD dwStreamIndex,
                                  DWORD dwBitsPerSample,
                                  DWORD dwFlags);
 
-// Audio samples of this client (whole sample frames). External audio not
-// enabled or format not set: 20; a partial sample frame: 21; microphone
-// closed: 0 and nothing is sent.
+// Audio samples of this client (whole sample frames), sent as Opus in
+// 20 ms frames (at 8, 12, 16, 24 or 48 kHz; else, or while a receiver
+// cannot decode Opus, as PCM). External audio not enabled or format not
+// set: 20; a partial sample frame: 21; microphone closed: 0 and nothing is
+// sent.
 DWORD BRAC_InputAudioData(LPBYTE lpSamples, DWORD dwSize, DWORD dwTimeStamp);
 
 // As `BRAC_InputAudioData` for stream 0 (`dwFlags` ignored). Other streams: 20.

@@ -96,7 +96,8 @@ fn brac_stubs() {
     let long = long_str(100_000);
     // The microphone and speaker functions need the SDK: before
     // `BRAC_InitSDK` they return `GV_ERR_NOTINIT`.
-    let inited = BRAC_AudioGetVolume(BRAC_AD_WAVEIN as c_int, &mut num) != GV_ERR_NOTINIT;
+    // SAFETY: a valid pointer to a local DWORD.
+    let inited = unsafe { BRAC_AudioGetVolume(BRAC_AD_WAVEIN as c_int, &mut num) } != GV_ERR_NOTINIT;
     let dev = |code: DWORD| if inited { code } else { GV_ERR_NOTINIT };
 
     // Settings accepted without effect.
@@ -248,15 +249,15 @@ fn brac_stubs() {
         code!(unsafe { BRAC_GetUserStreamInfo(u32::MAX, u32::MAX, i, b, 64) });
     }
     for d in [BRAC_AD_WAVEIN as c_int, BRAC_AD_WAVEOUT as c_int] {
-        expect!(BAD, BRAC_AudioGetVolume(d, null_mut()));
+        expect!(BAD, unsafe { BRAC_AudioGetVolume(d, null_mut()) });
         expect!(dev(0), BRAC_AudioSetVolume(d, 0));
-        expect!(dev(0), BRAC_AudioGetVolume(d, &mut num));
+        expect!(dev(0), unsafe { BRAC_AudioGetVolume(d, &mut num) });
         expect!(dev(0), BRAC_AudioSetVolume(d, 100));
         expect!(BAD, BRAC_AudioSetVolume(d, 101));
         expect!(BAD, BRAC_AudioSetVolume(d, u32::MAX));
     }
     for d in [-1, 2, c_int::MIN, c_int::MAX] {
-        expect!(BAD, BRAC_AudioGetVolume(d, &mut num));
+        expect!(BAD, unsafe { BRAC_AudioGetVolume(d, &mut num) });
         expect!(BAD, BRAC_AudioSetVolume(d, 50));
     }
 

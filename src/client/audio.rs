@@ -348,7 +348,7 @@ impl Devices {
         if self.autoplay() {
             return GV_ERR_FUNCNOTALLOW;
         }
-        if out.len() % 2 != 0 {
+        if !out.len().is_multiple_of(2) {
             return GV_ERR_FUNCOPTERROR;
         }
         let mut samples = vec![0i16; out.len() / 2];

@@ -14,6 +14,7 @@ use super::{AudioFormat, MediaError};
 /// Opus frame length: 20 ms.
 pub const OPUS_FRAME_MS: u32 = 20;
 /// The largest Opus packet produced (bytes).
+#[cfg(feature = "opus")]
 const MAX_PACKET: usize = 1500;
 /// Bit rate per channel (bit/s): wide-band speech at good quality, about a
 /// tenth of 16 kHz PCM's 256 kbit/s.

@@ -143,7 +143,7 @@ pub unsafe extern "C" fn BRAC_GetCurAudioPlayback(lpDeviceName: *mut TCHAR, dwLe
 
 /// Writes the volume (0–100, a software gain; 100 by default) of the microphone (`BRAC_AD_WAVEIN`) or of what is played (`BRAC_AD_WAVEOUT`) to `dwVolume`. A NULL `dwVolume` or an unknown `device`: 21.
 #[no_mangle]
-pub extern "C" fn BRAC_AudioGetVolume(device: BRAC_AudioDevice, dwVolume: *mut DWORD) -> DWORD {
+pub unsafe extern "C" fn BRAC_AudioGetVolume(device: BRAC_AudioDevice, dwVolume: *mut DWORD) -> DWORD {
     ffi_boundary! {
         let Some(capture) = capture_device(device) else { return GV_ERR_FUNCOPTERROR };
         if dwVolume.is_null() {
