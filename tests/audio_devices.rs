@@ -61,16 +61,9 @@ fn join(port: u16, name: &str, room: u32, opts: &[&str], env: &[(&str, &str)]) -
     cli
 }
 
-/// The power of `freq` in mono 16-bit samples at 16 kHz (Goertzel).
+/// The power of `freq` in mono 16-bit samples at 16 kHz.
 fn power(pcm: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 16000.0;
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in pcm {
-        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2
+    anychat::codec::patterns::tone_power(pcm, 16000, freq)
 }
 
 fn rms(pcm: &[i16]) -> f64 {

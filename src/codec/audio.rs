@@ -301,22 +301,13 @@ impl Mixer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::patterns::{energy, tone_pcm16};
+    use crate::codec::patterns::{energy, tone_pcm16, tone_power};
 
     const F16: AudioFormat = AudioFormat { channels: 1, samples_per_sec: 16000, bits_per_sample: 16 };
 
-    /// The strongest frequency of 16-bit mono PCM among `candidates` (Goertzel).
+    /// The strongest frequency of 16-bit mono PCM among `candidates`.
     fn strongest(pcm: &[i16], rate: u32, candidates: &[f64]) -> f64 {
-        let power = |f: f64| {
-            let w = 2.0 * std::f64::consts::PI * f / f64::from(rate);
-            let (mut s1, mut s2) = (0.0, 0.0);
-            for &x in pcm {
-                let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
-                s2 = s1;
-                s1 = s;
-            }
-            s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2
-        };
+        let power = |f: f64| tone_power(pcm, rate, f);
         *candidates.iter().max_by(|a, b| power(**a).total_cmp(&power(**b))).unwrap()
     }
 
