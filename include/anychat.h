@@ -1288,6 +1288,9 @@ typedef void (*BRAC_SDKFilterData_CallBack)(LPBYTE, DWORD, LPVOID);
 
 typedef DWORD *LPDWORD;
 
+// Audio devices (`BRAC_AD_WAVEIN`, `BRAC_AD_WAVEOUT`), int-sized.
+typedef int BRAC_AudioDevice;
+
 // Pixel formats (`BRAC_PIX_FMT_*`), int-sized.
 typedef int BRAC_PixelFormat;
 
@@ -1342,9 +1345,6 @@ typedef void (*BRAC_AudioDataEx_CallBack)(DWORD, LPVOID, DWORD, struct WAVEFORMA
 
 // Received files: `(dwUserid, lpFileName, lpTempFilePath, dwFileLength, wParam, lParam, dwTaskId, lpUserValue)`.
 typedef void (*BRAC_TransFile_CallBack)(DWORD, LPCTSTR, LPCTSTR, DWORD, DWORD, DWORD, DWORD, LPVOID);
-
-// Audio devices (`BRAC_AD_WAVEIN`, `BRAC_AD_WAVEOUT`), int-sized.
-typedef int BRAC_AudioDevice;
 
 // Volume changes: `(device, dwCurrentVolume, lpUserValue)`.
 typedef void (*BRAC_VolumeChange_CallBack)(BRAC_AudioDevice, DWORD, LPVOID);
@@ -1503,9 +1503,12 @@ DWORD BRAC_ActiveCallLog(BOOL bActive);
 // Starts the SDK (its network thread). `hWnd` is ignored (no window
 // messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Of `dwFuncMode`,
 // `BRAC_FUNC_VIDEO_AUTODISP` lets `BRAC_SetVideoPos` draw video into X11
-// windows; video and audio are handed to the data callbacks whatever the
-// other bits say. Calling it again
-// while initialised returns 0 and changes nothing.
+// windows; `BRAC_FUNC_AUDIO_AUTOPLAY` plays every user's audio received,
+// mixed, on the selected speaker (a thread of its own; a speaker that
+// cannot open: `WM_GV_AUDIOPLAYCTRL(0, 1)`), and without it
+// `BRAC_FetchAudioPlayBuffer` serves the mix; video and audio are handed to
+// the data callbacks whatever the other bits say. Calling it again while
+// initialised returns 0 and changes nothing.
 DWORD BRAC_InitSDK(HWND hWnd, DWORD dwFuncMode);
 
 // Logs out if logged in, closes the link and stops the network thread.
@@ -1769,6 +1772,41 @@ DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUser
 // have, a NULL `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
+// Lists the microphones (ALSA's capture devices, "default" first, after the fake one of `ANYCHAT_FAKE_MIC`): the two-step habit (NULL `lpDeviceName`: the count in `dwDeviceNum`; else up to `dwDeviceNum` names, each `malloc`ed for the app to `free`, and their number). A NULL `dwDeviceNum`: 21.
+DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName,
+                            DWORD *dwDeviceNum);
+
+// Selects the microphone by its name as listed by `BRAC_EnumAudioCapture`; a capture running moves to it. A name not listed (or NULL): 21.
+DWORD BRAC_SelectAudioCapture(LPCTSTR szCaptureName);
+
+// Writes the name of the microphone selected (else the first listed; "" when there is none) into `lpDeviceName`; a buffer too small: what fits and 21; NULL or `dwLen` 0: 21.
+DWORD BRAC_GetCurAudioCapture(TCHAR *lpDeviceName,
+                              DWORD dwLen);
+
+// Lists the speakers (ALSA's playback devices, "default" first, after the fake one of `ANYCHAT_FAKE_SPEAKER`), with the two-step habit of `BRAC_EnumAudioCapture`. A NULL `dwDeviceNum`: 21.
+DWORD BRAC_EnumAudioPlayback(TCHAR **lpDeviceName,
+                             DWORD *dwDeviceNum);
+
+// Selects the speaker by its name as listed by `BRAC_EnumAudioPlayback`; playback running moves to it. A name not listed (or NULL): 21.
+DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
+
+// Writes the name of the speaker selected (else the first listed; "" when there is none) into `lpDeviceName`; a buffer too small: what fits and 21; NULL or `dwLen` 0: 21.
+DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName,
+                               DWORD dwLen);
+
+// Writes the volume (0–100, a software gain; 100 by default) of the microphone (`BRAC_AD_WAVEIN`) or of what is played (`BRAC_AD_WAVEOUT`) to `dwVolume`. A NULL `dwVolume` or an unknown `device`: 21.
+DWORD BRAC_AudioGetVolume(BRAC_AudioDevice device,
+                          DWORD *dwVolume);
+
+// Sets the volume (0–100) of the microphone (`BRAC_AD_WAVEIN`: a gain on what is captured and sent) or of what is played and fetched (`BRAC_AD_WAVEOUT`). An unknown `device` or `dwVolume` > 100: 21.
+DWORD BRAC_AudioSetVolume(BRAC_AudioDevice device,
+                          DWORD dwVolume);
+
+// Fills `lpSamples` with `dwSize` bytes of the mix of every user's audio received (16-bit mono PCM at 16,000 Hz; silence where none is buffered; each user's jitter buffer bounded to 200 ms), for an app that plays audio itself. With `BRAC_FUNC_AUDIO_AUTOPLAY` (the library plays the mix): 20. A NULL `lpSamples`, `dwSize` 0 or odd: 21. `wParam` ignored.
+DWORD BRAC_FetchAudioPlayBuffer(LPBYTE lpSamples,
+                                DWORD dwSize,
+                                DWORD wParam);
+
 // Lists the cameras: the fake ones named in `ANYCHAT_FAKE_CAMERA` first
 // (`fake:pattern`, `fake:PATH.y4m`), then every Video4Linux capture device
 // as `"<card> (/dev/videoN)"`. `lpDeviceName` is the app's array of
@@ -1842,9 +1880,11 @@ DWORD BRAC_SetInputAudioFormatEx(DWORD dwStreamIndex,
                                  DWORD dwBitsPerSample,
                                  DWORD dwFlags);
 
-// Audio samples of this client (whole sample frames). External audio not
-// enabled or format not set: 20; a partial sample frame: 21; microphone
-// closed: 0 and nothing is sent.
+// Audio samples of this client (whole sample frames), sent as Opus in
+// 20 ms frames (at 8, 12, 16, 24 or 48 kHz; else, or while a receiver
+// cannot decode Opus, as PCM). External audio not enabled or format not
+// set: 20; a partial sample frame: 21; microphone closed: 0 and nothing is
+// sent.
 DWORD BRAC_InputAudioData(LPBYTE lpSamples, DWORD dwSize, DWORD dwTimeStamp);
 
 // As `BRAC_InputAudioData` for stream 0 (`dwFlags` ignored). Other streams: 20.
@@ -1907,24 +1947,6 @@ DWORD BRAC_ShowLVProperty(HWND hParent, LPCTSTR szCaption, DWORD dwX, DWORD dwY)
 // Not supported (no room states): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
 DWORD BRAC_QueryRoomState(DWORD dwRoomId, int infoname, char *infoval, int infolen);
 
-// No local microphones: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
-
-// Not supported (no local microphones): returns 20.
-DWORD BRAC_SelectAudioCapture(LPCTSTR szCaptureName);
-
-// No local microphones: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-DWORD BRAC_GetCurAudioCapture(TCHAR *lpDeviceName, DWORD dwLen);
-
-// No local speakers: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-DWORD BRAC_EnumAudioPlayback(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
-
-// Not supported (no local speakers): returns 20.
-DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
-
-// No local speakers: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
-
 // Not supported (no video rendering): returns 20.
 DWORD BRAC_RepaintVideo(DWORD dwUserId, HDC hDC);
 
@@ -1934,12 +1956,6 @@ DWORD BRAC_SetUserStreamInfo(DWORD dwUserId,
                              int infoname,
                              char *infoval,
                              int infolen);
-
-// Not supported (no local audio devices): returns 20; a NULL `dwVolume` or an unknown `device`: 21.
-DWORD BRAC_AudioGetVolume(BRAC_AudioDevice device, DWORD *dwVolume);
-
-// Not supported (no local audio devices): returns 20; an unknown `device` or `dwVolume` > 100: 21.
-DWORD BRAC_AudioSetVolume(BRAC_AudioDevice device, DWORD dwVolume);
 
 // Not supported (no recording): starting returns 20, stopping 720 (`GV_ERR_RECORD_NOTASK`).
 DWORD BRAC_StreamRecordCtrl(DWORD dwUserId, BOOL bStartRecord, DWORD dwFlags, DWORD dwParam);
@@ -2015,9 +2031,6 @@ DWORD BRAC_MultiCastControl(LPCTSTR lpMultiCastAddr,
                             LPCTSTR lpNicAddr,
                             DWORD dwTTL,
                             DWORD dwFlags);
-
-// Not supported (no audio playback): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
-DWORD BRAC_FetchAudioPlayBuffer(LPBYTE lpSamples, DWORD dwSize, DWORD wParam);
 
 // Not supported (no server queries): returns 20; a NULL `dwOutSize`: 21.
 DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,

@@ -1254,6 +1254,81 @@ namespace ANYCHATAPI
             int r = unchecked((int)GetGroupName(unchecked((uint)dwGroupId), lpGroupName, unchecked((uint)dwLen)));
             return r;
         }
+        /// <summary>BRAC_EnumAudioCapture: Lists the microphones (ALSA's capture devices, "default" first, after the fake one of ANYCHAT_FAKE_MIC).</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_EnumAudioCapture", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint EnumAudioCapture(IntPtr lpDeviceName, ref uint dwDeviceNum);
+        /// <summary>The vendor-style overload of EnumAudioCapture (int for DWORD and BOOL).</summary>
+        public static int EnumAudioCapture(IntPtr lpDeviceName, ref int dwDeviceNum)
+        {
+            uint dwDeviceNum_ = unchecked((uint)dwDeviceNum);
+            int r = unchecked((int)EnumAudioCapture(lpDeviceName, ref dwDeviceNum_));
+            dwDeviceNum = unchecked((int)dwDeviceNum_);
+            return r;
+        }
+        /// <summary>BRAC_SelectAudioCapture: Selects the microphone by its name as listed by BRAC_EnumAudioCapture.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_SelectAudioCapture", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint SelectAudioCapture([MarshalAs(UnmanagedType.LPUTF8Str)] string szCaptureName);
+        /// <summary>BRAC_GetCurAudioCapture: Writes the name of the microphone selected (else the first listed.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_GetCurAudioCapture", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint GetCurAudioCapture(byte[] lpDeviceName, uint dwLen);
+        /// <summary>The vendor-style overload of GetCurAudioCapture (int for DWORD and BOOL).</summary>
+        public static int GetCurAudioCapture(byte[] lpDeviceName, int dwLen)
+        {
+            int r = unchecked((int)GetCurAudioCapture(lpDeviceName, unchecked((uint)dwLen)));
+            return r;
+        }
+        /// <summary>BRAC_EnumAudioPlayback: Lists the speakers (ALSA's playback devices, "default" first, after the fake one of ANYCHAT_FAKE_SPEAKER), with the two-step habit of BRAC_EnumAudioCapture.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_EnumAudioPlayback", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint EnumAudioPlayback(IntPtr lpDeviceName, ref uint dwDeviceNum);
+        /// <summary>The vendor-style overload of EnumAudioPlayback (int for DWORD and BOOL).</summary>
+        public static int EnumAudioPlayback(IntPtr lpDeviceName, ref int dwDeviceNum)
+        {
+            uint dwDeviceNum_ = unchecked((uint)dwDeviceNum);
+            int r = unchecked((int)EnumAudioPlayback(lpDeviceName, ref dwDeviceNum_));
+            dwDeviceNum = unchecked((int)dwDeviceNum_);
+            return r;
+        }
+        /// <summary>BRAC_SelectAudioPlayback: Selects the speaker by its name as listed by BRAC_EnumAudioPlayback.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_SelectAudioPlayback", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint SelectAudioPlayback([MarshalAs(UnmanagedType.LPUTF8Str)] string szDeviceName);
+        /// <summary>BRAC_GetCurAudioPlayback: Writes the name of the speaker selected (else the first listed.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_GetCurAudioPlayback", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint GetCurAudioPlayback(byte[] lpDeviceName, uint dwLen);
+        /// <summary>The vendor-style overload of GetCurAudioPlayback (int for DWORD and BOOL).</summary>
+        public static int GetCurAudioPlayback(byte[] lpDeviceName, int dwLen)
+        {
+            int r = unchecked((int)GetCurAudioPlayback(lpDeviceName, unchecked((uint)dwLen)));
+            return r;
+        }
+        /// <summary>BRAC_AudioGetVolume: Writes the volume (0–100, a software gain.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_AudioGetVolume", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint AudioGetVolume(int device, ref uint dwVolume);
+        /// <summary>The vendor-style overload of AudioGetVolume (int for DWORD and BOOL).</summary>
+        public static int AudioGetVolume(int device, ref int dwVolume)
+        {
+            uint dwVolume_ = unchecked((uint)dwVolume);
+            int r = unchecked((int)AudioGetVolume(device, ref dwVolume_));
+            dwVolume = unchecked((int)dwVolume_);
+            return r;
+        }
+        /// <summary>BRAC_AudioSetVolume: Sets the volume (0–100) of the microphone (BRAC_AD_WAVEIN.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_AudioSetVolume", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint AudioSetVolume(int device, uint dwVolume);
+        /// <summary>The vendor-style overload of AudioSetVolume (int for DWORD and BOOL).</summary>
+        public static int AudioSetVolume(int device, int dwVolume)
+        {
+            int r = unchecked((int)AudioSetVolume(device, unchecked((uint)dwVolume)));
+            return r;
+        }
+        /// <summary>BRAC_FetchAudioPlayBuffer: Fills lpSamples with dwSize bytes of the mix of every user's audio received (16-bit mono PCM at 16,000 Hz.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_FetchAudioPlayBuffer", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint FetchAudioPlayBuffer(byte[] lpSamples, uint dwSize, uint wParam);
+        /// <summary>The vendor-style overload of FetchAudioPlayBuffer (int for DWORD and BOOL).</summary>
+        public static int FetchAudioPlayBuffer(byte[] lpSamples, int dwSize, int wParam)
+        {
+            int r = unchecked((int)FetchAudioPlayBuffer(lpSamples, unchecked((uint)dwSize), unchecked((uint)wParam)));
+            return r;
+        }
         /// <summary>BRAC_EnumVideoCapture: Lists the cameras.</summary>
         [DllImport(CoreLibrary, EntryPoint = "BRAC_EnumVideoCapture", CallingConvention = CallingConvention.Cdecl)]
         public static extern uint EnumVideoCapture(IntPtr lpDeviceName, ref uint dwDeviceNum);
@@ -1331,7 +1406,7 @@ namespace ANYCHATAPI
             int r = unchecked((int)SetInputAudioFormatEx(unchecked((uint)dwStreamIndex), unchecked((uint)dwCodecId), unchecked((uint)dwChannels), unchecked((uint)dwSamplesPerSec), unchecked((uint)dwBitsPerSample), unchecked((uint)dwFlags)));
             return r;
         }
-        /// <summary>BRAC_InputAudioData: Audio samples of this client (whole sample frames).</summary>
+        /// <summary>BRAC_InputAudioData: Audio samples of this client (whole sample frames), sent as Opus in 20 ms frames (at 8, 12, 16, 24 or 48 kHz.</summary>
         [DllImport(CoreLibrary, EntryPoint = "BRAC_InputAudioData", CallingConvention = CallingConvention.Cdecl)]
         public static extern uint InputAudioData(byte[] lpSamples, uint dwSize, uint dwTimeStamp);
         /// <summary>The vendor-style overload of InputAudioData (int for DWORD and BOOL).</summary>
@@ -1532,52 +1607,6 @@ namespace ANYCHATAPI
             int r = unchecked((int)QueryRoomState(unchecked((uint)dwRoomId), infoname, infoval, infolen));
             return r;
         }
-        /// <summary>BRAC_EnumAudioCapture: No local microphones.</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_EnumAudioCapture", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint EnumAudioCapture(IntPtr lpDeviceName, ref uint dwDeviceNum);
-        /// <summary>The vendor-style overload of EnumAudioCapture (int for DWORD and BOOL).</summary>
-        public static int EnumAudioCapture(IntPtr lpDeviceName, ref int dwDeviceNum)
-        {
-            uint dwDeviceNum_ = unchecked((uint)dwDeviceNum);
-            int r = unchecked((int)EnumAudioCapture(lpDeviceName, ref dwDeviceNum_));
-            dwDeviceNum = unchecked((int)dwDeviceNum_);
-            return r;
-        }
-        /// <summary>BRAC_SelectAudioCapture: Not supported (no local microphones).</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_SelectAudioCapture", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint SelectAudioCapture([MarshalAs(UnmanagedType.LPUTF8Str)] string szCaptureName);
-        /// <summary>BRAC_GetCurAudioCapture: No local microphones.</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_GetCurAudioCapture", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint GetCurAudioCapture(byte[] lpDeviceName, uint dwLen);
-        /// <summary>The vendor-style overload of GetCurAudioCapture (int for DWORD and BOOL).</summary>
-        public static int GetCurAudioCapture(byte[] lpDeviceName, int dwLen)
-        {
-            int r = unchecked((int)GetCurAudioCapture(lpDeviceName, unchecked((uint)dwLen)));
-            return r;
-        }
-        /// <summary>BRAC_EnumAudioPlayback: No local speakers.</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_EnumAudioPlayback", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint EnumAudioPlayback(IntPtr lpDeviceName, ref uint dwDeviceNum);
-        /// <summary>The vendor-style overload of EnumAudioPlayback (int for DWORD and BOOL).</summary>
-        public static int EnumAudioPlayback(IntPtr lpDeviceName, ref int dwDeviceNum)
-        {
-            uint dwDeviceNum_ = unchecked((uint)dwDeviceNum);
-            int r = unchecked((int)EnumAudioPlayback(lpDeviceName, ref dwDeviceNum_));
-            dwDeviceNum = unchecked((int)dwDeviceNum_);
-            return r;
-        }
-        /// <summary>BRAC_SelectAudioPlayback: Not supported (no local speakers).</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_SelectAudioPlayback", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint SelectAudioPlayback([MarshalAs(UnmanagedType.LPUTF8Str)] string szDeviceName);
-        /// <summary>BRAC_GetCurAudioPlayback: No local speakers.</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_GetCurAudioPlayback", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint GetCurAudioPlayback(byte[] lpDeviceName, uint dwLen);
-        /// <summary>The vendor-style overload of GetCurAudioPlayback (int for DWORD and BOOL).</summary>
-        public static int GetCurAudioPlayback(byte[] lpDeviceName, int dwLen)
-        {
-            int r = unchecked((int)GetCurAudioPlayback(lpDeviceName, unchecked((uint)dwLen)));
-            return r;
-        }
         /// <summary>BRAC_RepaintVideo: Not supported (no video rendering).</summary>
         [DllImport(CoreLibrary, EntryPoint = "BRAC_RepaintVideo", CallingConvention = CallingConvention.Cdecl)]
         public static extern uint RepaintVideo(uint dwUserId, uint hDC);
@@ -1594,26 +1623,6 @@ namespace ANYCHATAPI
         public static int SetUserStreamInfo(int dwUserId, int dwStreamIndex, int infoname, byte[] infoval, int infolen)
         {
             int r = unchecked((int)SetUserStreamInfo(unchecked((uint)dwUserId), unchecked((uint)dwStreamIndex), infoname, infoval, infolen));
-            return r;
-        }
-        /// <summary>BRAC_AudioGetVolume: Not supported (no local audio devices).</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_AudioGetVolume", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint AudioGetVolume(int device, ref uint dwVolume);
-        /// <summary>The vendor-style overload of AudioGetVolume (int for DWORD and BOOL).</summary>
-        public static int AudioGetVolume(int device, ref int dwVolume)
-        {
-            uint dwVolume_ = unchecked((uint)dwVolume);
-            int r = unchecked((int)AudioGetVolume(device, ref dwVolume_));
-            dwVolume = unchecked((int)dwVolume_);
-            return r;
-        }
-        /// <summary>BRAC_AudioSetVolume: Not supported (no local audio devices).</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_AudioSetVolume", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint AudioSetVolume(int device, uint dwVolume);
-        /// <summary>The vendor-style overload of AudioSetVolume (int for DWORD and BOOL).</summary>
-        public static int AudioSetVolume(int device, int dwVolume)
-        {
-            int r = unchecked((int)AudioSetVolume(device, unchecked((uint)dwVolume)));
             return r;
         }
         /// <summary>BRAC_StreamRecordCtrl: Not supported (no recording).</summary>
@@ -1765,15 +1774,6 @@ namespace ANYCHATAPI
         public static int MultiCastControl(string lpMultiCastAddr, int dwPort, string lpNicAddr, int dwTTL, int dwFlags)
         {
             int r = unchecked((int)MultiCastControl(lpMultiCastAddr, unchecked((uint)dwPort), lpNicAddr, unchecked((uint)dwTTL), unchecked((uint)dwFlags)));
-            return r;
-        }
-        /// <summary>BRAC_FetchAudioPlayBuffer: Not supported (no audio playback).</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_FetchAudioPlayBuffer", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint FetchAudioPlayBuffer(byte[] lpSamples, uint dwSize, uint wParam);
-        /// <summary>The vendor-style overload of FetchAudioPlayBuffer (int for DWORD and BOOL).</summary>
-        public static int FetchAudioPlayBuffer(byte[] lpSamples, int dwSize, int wParam)
-        {
-            int r = unchecked((int)FetchAudioPlayBuffer(lpSamples, unchecked((uint)dwSize), unchecked((uint)wParam)));
             return r;
         }
         /// <summary>BRAC_QueryInfoFromServer: Not supported (no server queries).</summary>

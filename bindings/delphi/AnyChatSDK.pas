@@ -1029,6 +1029,24 @@ function BRAC_GetUserGroups(lpGroupIDArray: PDWORD; var dwGroupNum: DWORD): DWOR
 function BRAC_GetGroupFriends(dwGroupId: DWORD; lpUserIDArray: PDWORD; var dwUserNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { The name of group dwGroupId (ADDGROUP's lpStrValue). }
 function BRAC_GetGroupName(dwGroupId: DWORD; lpGroupName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Lists the microphones (ALSA's capture devices, "default" first, after the fake one of ANYCHAT_FAKE_MIC). }
+function BRAC_EnumAudioCapture(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Selects the microphone by its name as listed by BRAC_EnumAudioCapture. }
+function BRAC_SelectAudioCapture(szCaptureName: PAnsiChar): DWORD; cdecl; external AnyChatCoreLib;
+{ Writes the name of the microphone selected (else the first listed. }
+function BRAC_GetCurAudioCapture(lpDeviceName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Lists the speakers (ALSA's playback devices, "default" first, after the fake one of ANYCHAT_FAKE_SPEAKER), with the two-step habit of BRAC_EnumAudioCapture. }
+function BRAC_EnumAudioPlayback(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Selects the speaker by its name as listed by BRAC_EnumAudioPlayback. }
+function BRAC_SelectAudioPlayback(szDeviceName: PAnsiChar): DWORD; cdecl; external AnyChatCoreLib;
+{ Writes the name of the speaker selected (else the first listed. }
+function BRAC_GetCurAudioPlayback(lpDeviceName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Writes the volume (0–100, a software gain. }
+function BRAC_AudioGetVolume(device: Integer; var dwVolume: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Sets the volume (0–100) of the microphone (BRAC_AD_WAVEIN. }
+function BRAC_AudioSetVolume(device: Integer; dwVolume: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Fills lpSamples with dwSize bytes of the mix of every user's audio received (16-bit mono PCM at 16,000 Hz. }
+function BRAC_FetchAudioPlayBuffer(lpSamples: PByte; dwSize: DWORD; wParam: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Lists the cameras. }
 function BRAC_EnumVideoCapture(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Selects the camera to capture from by its name in BRAC_EnumVideoCapture. }
@@ -1047,7 +1065,7 @@ function BRAC_InputVideoDataEx(dwStreamIndex: DWORD; lpVideoFrame: PByte; dwSize
 function BRAC_SetInputAudioFormat(dwChannels: DWORD; dwSamplesPerSec: DWORD; dwBitsPerSample: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { As BRAC_SetInputAudioFormat for stream 0. }
 function BRAC_SetInputAudioFormatEx(dwStreamIndex: DWORD; dwCodecId: DWORD; dwChannels: DWORD; dwSamplesPerSec: DWORD; dwBitsPerSample: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ Audio samples of this client (whole sample frames). }
+{ Audio samples of this client (whole sample frames), sent as Opus in 20 ms frames (at 8, 12, 16, 24 or 48 kHz. }
 function BRAC_InputAudioData(lpSamples: PByte; dwSize: DWORD; dwTimeStamp: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { As BRAC_InputAudioData for stream 0 (dwFlags ignored). }
 function BRAC_InputAudioDataEx(dwStreamIndex: DWORD; lpSamples: PByte; dwSize: DWORD; dwTimeStamp: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
@@ -1077,26 +1095,10 @@ function BRAC_SetDataEncDecCallBack(lpFunction: BRAC_DataEncDec_CallBack; lpUser
 function BRAC_ShowLVProperty(hParent: Pointer; szCaption: PAnsiChar; dwX: DWORD; dwY: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no room states). }
 function BRAC_QueryRoomState(dwRoomId: DWORD; infoname: Integer; infoval: PAnsiChar; infolen: Integer): DWORD; cdecl; external AnyChatCoreLib;
-{ No local microphones. }
-function BRAC_EnumAudioCapture(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ Not supported (no local microphones). }
-function BRAC_SelectAudioCapture(szCaptureName: PAnsiChar): DWORD; cdecl; external AnyChatCoreLib;
-{ No local microphones. }
-function BRAC_GetCurAudioCapture(lpDeviceName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ No local speakers. }
-function BRAC_EnumAudioPlayback(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ Not supported (no local speakers). }
-function BRAC_SelectAudioPlayback(szDeviceName: PAnsiChar): DWORD; cdecl; external AnyChatCoreLib;
-{ No local speakers. }
-function BRAC_GetCurAudioPlayback(lpDeviceName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no video rendering). }
 function BRAC_RepaintVideo(dwUserId: DWORD; hDC: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no media streams). }
 function BRAC_SetUserStreamInfo(dwUserId: DWORD; dwStreamIndex: DWORD; infoname: Integer; infoval: PAnsiChar; infolen: Integer): DWORD; cdecl; external AnyChatCoreLib;
-{ Not supported (no local audio devices). }
-function BRAC_AudioGetVolume(device: Integer; var dwVolume: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ Not supported (no local audio devices). }
-function BRAC_AudioSetVolume(device: Integer; dwVolume: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no recording). }
 function BRAC_StreamRecordCtrl(dwUserId: DWORD; bStartRecord: AC_BOOL; dwFlags: DWORD; dwParam: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no recording). }
@@ -1131,8 +1133,6 @@ function BRAC_PrivateChatEchoEx(dwUserid: DWORD; dwRequestid: DWORD; dwErrorCode
 function BRAC_PrivateChatExit(dwUserid: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no multicast). }
 function BRAC_MultiCastControl(lpMultiCastAddr: PAnsiChar; dwPort: DWORD; lpNicAddr: PAnsiChar; dwTTL: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ Not supported (no audio playback). }
-function BRAC_FetchAudioPlayBuffer(lpSamples: PByte; dwSize: DWORD; wParam: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no server queries). }
 function BRAC_QueryInfoFromServer(dwInfoName: DWORD; lpInParam: PAnsiChar; dwInSize: DWORD; lpResult: PAnsiChar; var dwOutSize: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no SDK control codes). }

@@ -26,14 +26,19 @@
 //! decimal or the string), `roomname ROOM`,
 //! `friends`, `groups`, `groupfriends GROUP` (printed `friends 5,7`, `groups
 //! 1,2`, `groupfriends 1 5,7`, in the library's order), `groupname GROUP`,
-//! `friendstatus USER`, `userinfo USER ID`. User and room ids accept `-1`.
+//! `friendstatus USER`, `userinfo USER ID`, `mics`, `speakers` (the
+//! devices, a `device NAME` line each), `selectmic NAME`, `selectspeaker
+//! NAME`, `curmic`, `curspeaker`, `getvol in|out`, `setvol in|out V`,
+//! `fetch MS` (`BRAC_FetchAudioPlayBuffer` for MS ms in real time, printed
+//! `fetched BYTES rms=R`). User and room ids accept `-1`.
 //! Text, buffers and filter data received are printed
 //! as `text …`, `trans …`, `transex …`, `filter …` lines.
 //!
 //! Options: `--auto-accept` answers every Request with Reply 0 and
 //! `--auto-refuse CODE` with Reply CODE, from inside the callback;
 //! `--auto-enter` enters the call's room on Start, from inside the callback
-//! (the vendor apps' habit). `--no-init` skips the automatic `BRAC_InitSDK`.
+//! (the vendor apps' habit). `--no-init` skips the automatic `BRAC_InitSDK`;
+//! `--func-mode N` is its `dwFuncMode` (8: `BRAC_FUNC_AUDIO_AUTOPLAY`).
 //! `--video-fmt F` is the pixel format the video callback asks for,
 //! `--input-fmt F` the one `stream` feeds (`rgb24` by default; also `rgb32`,
 //! `bgr32`, `rgb565`, `rgb555`, `yuv420p`, `yv12`, `nv12`, `nv21`, `nv16`,
@@ -54,12 +59,15 @@ use std::io::BufRead;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anychat::abi::brac::api::*;
+use anychat::abi::brac::audio::*;
 use anychat::abi::brac::devices::*;
 use anychat::abi::brac::media::*;
 use anychat::abi::brac::video::*;
 use anychat::abi::types::*;
 use anychat::wire::constants::*;
 
+/// `--func-mode N`: `BRAC_InitSDK`'s `dwFuncMode` (e.g. 8, `BRAC_FUNC_AUDIO_AUTOPLAY`).
+static FUNC_MODE: AtomicU32 = AtomicU32::new(0);
 static AUTO_REPLY: AtomicU32 = AtomicU32::new(u32::MAX);
 /// `--slow-video MS`: the first video callback blocks that long.
 static SLOW_VIDEO_MS: AtomicU32 = AtomicU32::new(0);
@@ -115,6 +123,8 @@ fn notify_name(msg: u32) -> String {
         WM_GV_CAMERASTATE => "CAMERASTATE".into(),
         WM_GV_USERINFOUPDATE => "USERINFOUPDATE".into(),
         WM_GV_FRIENDSTATUS => "FRIENDSTATUS".into(),
+        WM_GV_AUDIORECCTRL => "AUDIORECCTRL".into(),
+        WM_GV_AUDIOPLAYCTRL => "AUDIOPLAYCTRL".into(),
         WM_GV_SDKWARNING => "SDKWARNING".into(),
         other => format!("MSG{other}"),
     }
@@ -680,6 +690,71 @@ fn run_command(line: &str) -> Result<bool, String> {
                 }
                 r
             }
+            "mics" | "speakers" => {
+                // The device names, one `device NAME` line each.
+                let mut num: DWORD = 0;
+                let en = if cmd == "mics" { BRAC_EnumAudioCapture } else { BRAC_EnumAudioPlayback };
+                let mut r = en(std::ptr::null_mut(), &mut num);
+                if r == 0 && num > 0 {
+                    let mut names = vec![std::ptr::null_mut::<c_char>(); num as usize];
+                    r = en(names.as_mut_ptr(), &mut num);
+                    for n in names.into_iter().take(num as usize).filter(|n| !n.is_null()) {
+                        println!("device {}", CStr::from_ptr(n).to_string_lossy());
+                        libc::free(n.cast());
+                    }
+                }
+                println!("devices {num}");
+                r
+            }
+            "selectmic" | "selectspeaker" => {
+                let name = rest(0, &mut args);
+                if cmd == "selectmic" {
+                    BRAC_SelectAudioCapture(name.as_ptr())
+                } else {
+                    BRAC_SelectAudioPlayback(name.as_ptr())
+                }
+            }
+            "curmic" | "curspeaker" => {
+                let mut buf = [0 as c_char; 256];
+                let r = if cmd == "curmic" {
+                    BRAC_GetCurAudioCapture(buf.as_mut_ptr(), buf.len() as DWORD)
+                } else {
+                    BRAC_GetCurAudioPlayback(buf.as_mut_ptr(), buf.len() as DWORD)
+                };
+                println!("{cmd} {}", CStr::from_ptr(buf.as_ptr()).to_string_lossy());
+                r
+            }
+            "getvol" | "setvol" => {
+                let dev = if args.first() == Some(&"out") { BRAC_AD_WAVEOUT } else { BRAC_AD_WAVEIN } as i32;
+                if cmd == "getvol" {
+                    let mut v: DWORD = 0;
+                    let r = BRAC_AudioGetVolume(dev, &mut v);
+                    println!("vol {v}");
+                    r
+                } else {
+                    BRAC_AudioSetVolume(dev, id(args.get(1).copied()).ok_or_else(bad)?)
+                }
+            }
+            "fetch" => {
+                // `fetch MS`: MS ms of the mix (16 kHz mono), fetched 20 ms at
+                // a time in real time; prints its RMS and strongest frequency.
+                let ms = id(args.first().copied()).ok_or_else(bad)?;
+                let mut all = Vec::new();
+                let mut r = 0;
+                let start = std::time::Instant::now();
+                for i in 0..ms / 20 {
+                    let mut chunk = [0u8; 640];
+                    r = BRAC_FetchAudioPlayBuffer(chunk.as_mut_ptr(), chunk.len() as DWORD, 0);
+                    if r != 0 {
+                        break;
+                    }
+                    all.extend_from_slice(&chunk);
+                    let due = start + std::time::Duration::from_millis(20 * (i as u64 + 1));
+                    std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+                }
+                println!("fetched {} rms={:.0}", all.len(), patterns::rms(&all));
+                r
+            }
             "sleep" => {
                 let ms = id(args.first().copied()).ok_or_else(bad)?;
                 std::thread::sleep(std::time::Duration::from_millis(ms as u64));
@@ -738,10 +813,11 @@ fn main() {
                 }
             },
             "--no-init" => init = false,
+            "--func-mode" => FUNC_MODE.store(args.next().and_then(|v| v.parse().ok()).unwrap_or(0), Ordering::SeqCst),
             "-h" | "--help" => {
                 println!(
                     "usage: anychat-cli [--auto-accept] [--auto-refuse CODE] [--auto-enter] [--no-init] \
-                     [--video-fmt F] [--input-fmt F] [--picture pattern|halfwhite] [--slow-video MS]"
+                     [--video-fmt F] [--input-fmt F] [--picture pattern|halfwhite] [--slow-video MS] [--func-mode N]"
                 );
                 println!("then commands on standard input; see the source's documentation");
                 return;
@@ -761,7 +837,7 @@ fn main() {
     BRAC_SetVideoDataExCallBack(VIDEO_FMT.load(Ordering::SeqCst) as i32, Some(on_video), std::ptr::null_mut());
     BRAC_SetAudioDataExCallBack(Some(on_audio), std::ptr::null_mut());
     if init {
-        let r = BRAC_InitSDK(std::ptr::null_mut(), 0);
+        let r = BRAC_InitSDK(std::ptr::null_mut(), FUNC_MODE.load(Ordering::SeqCst));
         println!("ret init {r}");
     }
     let stdin = std::io::stdin();

@@ -38,6 +38,7 @@
 //! received is kept for `BRAC_QueryUserState(SPEAKVOLUME)` ([`Client::speak_level`]).
 #![forbid(unsafe_code)]
 
+pub mod audio;
 mod camera;
 pub mod engine;
 pub mod friends;
@@ -65,6 +66,7 @@ pub use self::state::{
     next_call_state, pcm_level, Call, CallPhase, ClientCall, Code, LinkState, ServerAddr, State, StreamInfo, Submitted,
     UserInfo, MAX_NAME_LEN, MAX_QUEUED, MAX_USER_STR_LEN, VIDEOCALL_KNOWN_FLAGS,
 };
+pub use crate::wire::protocol::CODEC_OPUS;
 
 /// How long a user's speech level stands without a new audio chunk; after
 /// that its audio is not received (level 0).
@@ -108,6 +110,8 @@ pub struct Client {
     outlet: camera::Outlet,
     /// This client's own camera (device capture).
     camera: Mutex<camera::LocalCamera>,
+    /// Own audio out (Opus), the playout mix, the microphone and speaker.
+    audio: audio::Devices,
 }
 
 impl Client {
@@ -119,6 +123,7 @@ impl Client {
             force_key: Arc::new(AtomicBool::new(false)),
             uplink: Arc::new(Uplink::default()),
             released: Arc::new(AtomicBool::new(false)),
+            playout: Arc::new(Mutex::new(crate::codec::audio::Mixer::new())),
         };
         let threads = runtime::start(sink, &shared)?;
         let outlet = camera::Outlet {
@@ -127,6 +132,8 @@ impl Client {
             force_key: shared.force_key.clone(),
             uplink: shared.uplink.clone(),
         };
+        let own = audio::OwnAudio::new(shared.state.clone(), shared.uplink.clone(), threads.net.mailbox());
+        let audio = audio::Devices::new(Arc::new(own), shared.playout.clone());
         Ok(Client {
             outlet,
             camera: Mutex::new(camera::LocalCamera::default()),
@@ -139,6 +146,7 @@ impl Client {
             audio_in: Mutex::new(None),
             force_key: shared.force_key,
             uplink: shared.uplink,
+            audio,
         })
     }
 
@@ -252,7 +260,10 @@ impl Client {
     /// for another user it subscribes to (or leaves) that user's video or
     /// audio, which the core server then relays here.
     /// One's own camera also starts (or stops) capturing from the selected
-    /// device, unless external video input is on (see [`camera`]).
+    /// device, unless external video input is on (see [`camera`]); one's own
+    /// microphone likewise starts (or stops) the microphone thread (the
+    /// selected device, or the first listed), unless external audio input is
+    /// on.
     pub fn device(&self, kind: u8, user_id: u32, open: bool) -> Code {
         let mut own = false;
         let code = self.send_if(|st| {
@@ -262,7 +273,20 @@ impl Client {
         if code == 0 && own && kind == DEVICE_CAMERA {
             self.local_camera(open);
         }
+        if code == 0 && own && kind == crate::wire::protocol::DEVICE_MIC {
+            if open && !self.ext_input(BRAC_SO_CORESDK_EXTAUDIOINPUT) {
+                self.audio.start_capture();
+            } else if !open {
+                self.audio.stop_capture();
+            }
+        }
         code
+    }
+
+    /// The microphone and speaker (`BRAC_EnumAudio*`, `Select…`, volumes,
+    /// `BRAC_FetchAudioPlayBuffer`).
+    pub(crate) fn audio(&self) -> &audio::Devices {
+        &self.audio
     }
 
     /// `BRAC_Logout`: ends the session and closes the link.
@@ -271,6 +295,7 @@ impl Client {
             return code;
         }
         self.stop_camera();
+        self.audio.stop_capture();
         self.command(Command::Logout);
         0
     }
@@ -311,6 +336,7 @@ impl Client {
     pub fn shutdown(&self) {
         self.released.store(true, Ordering::SeqCst);
         self.stop_camera();
+        self.audio.shutdown();
         self.net.stop(ToNet::Command(Command::Shutdown));
         // The network thread has ended and closed the callback queue; wait
         // for a callback still running, unless this is that callback.
@@ -378,9 +404,9 @@ impl Client {
         0
     }
 
-    /// `BRAC_SetInputAudioFormat(Ex)`: `codec` 0 = 16-bit PCM, relayed as
-    /// PCM (no Opus here); any other codec id = already encoded, relayed
-    /// unchanged.
+    /// `BRAC_SetInputAudioFormat(Ex)`: `codec` 0 = 16-bit PCM, sent as Opus
+    /// (see [`audio`]) or PCM; any other codec id = already encoded,
+    /// relayed unchanged.
     pub fn set_audio_input(&self, codec: u32, channels: u32, rate: u32, bits: u32) -> Code {
         let format = crate::codec::AudioFormat {
             channels: channels.min(u16::MAX as u32) as u16,
@@ -520,9 +546,8 @@ impl Client {
             return GV_ERR_FUNCOPTERROR;
         }
         let f = input.format;
-        if input.codec == 0 && f.bits_per_sample == 16 {
-            let level = pcm_level(samples);
-            self.state.lock().own_level(level, Instant::now());
+        if input.codec == 0 {
+            return self.audio.own().send_pcm(f, samples, timestamp);
         }
         let header = MediaHeader {
             kind: MEDIA_AUDIO,

@@ -128,6 +128,8 @@ pub(crate) struct Shared {
     pub(crate) uplink: Arc<Uplink>,
     /// Set by `BRAC_Release`: the callback thread calls nothing more.
     pub(crate) released: Arc<AtomicBool>,
+    /// The playout mix the audio received goes to (`client::audio`).
+    pub(crate) playout: Arc<Mutex<crate::codec::audio::Mixer>>,
 }
 
 /// The two threads of one initialised SDK.
@@ -144,6 +146,7 @@ pub(crate) fn start(sink: EventSink, shared: &Shared) -> io::Result<Threads> {
     let pending_data = Arc::new(AtomicUsize::new(0));
     let (pv, pd) = (pending_video.clone(), pending_data.clone());
     let (state, force_key, uplink) = (shared.state.clone(), shared.force_key.clone(), shared.uplink.clone());
+    let playout = shared.playout.clone();
     let net = NetThread::spawn("anychat-net", Poll::new()?, WAKER, move |poll, rx, mailbox, stopped| {
         let driver = Driver {
             poll,
@@ -162,6 +165,8 @@ pub(crate) fn start(sink: EventSink, shared: &Shared) -> io::Result<Threads> {
             uplink,
             force_key,
             decoders: HashMap::new(),
+            audio_decoders: super::audio::Decoders::default(),
+            playout,
             inbox: Vec::new(),
         };
         network_thread(driver)
@@ -299,6 +304,10 @@ struct Driver {
     force_key: Arc<AtomicBool>,
     /// One H.264 decoder per user whose video arrives.
     decoders: HashMap<u32, crate::codec::VideoDecoder>,
+    /// One Opus decoder per user whose audio arrives.
+    audio_decoders: super::audio::Decoders,
+    /// The playout mix: every user's PCM received goes to its jitter buffer.
+    playout: Arc<Mutex<crate::codec::audio::Mixer>>,
     /// Messages read from the link and not yet handled.
     inbox: Vec<crate::wire::protocol::ServerMsg>,
 }
@@ -411,7 +420,11 @@ impl Driver {
                 Output::Open { addrs, hello } => {
                     let tls = self.open_tls.take();
                     match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, tls) {
-                        Ok(link) => self.link = Some(link),
+                        Ok(mut link) => {
+                            // What this library decodes, right behind `Hello`.
+                            link.send(&ClientMsg::Caps { caps: super::audio::caps() });
+                            self.link = Some(link);
+                        }
                         Err(e) => self.link_failed(e),
                     }
                 }
@@ -473,6 +486,14 @@ impl Driver {
     /// Decodes an H.264 frame with no lock held; a frame that cannot be
     /// decoded is skipped.
     fn decode(&mut self, from: u32, header: MediaHeader, data: &[u8]) {
+        if header.kind == crate::wire::protocol::MEDIA_AUDIO {
+            if let Some(pcm) = self.audio_decoders.decode(from, &header, data) {
+                let now = Instant::now();
+                let mut st = self.state.lock();
+                self.engine.on_audio_decoded(now, &mut st, from, header, pcm);
+            }
+            return;
+        }
         let decoder = match self.decoders.entry(from) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => match crate::codec::VideoDecoder::new() {
@@ -528,11 +549,18 @@ impl Driver {
     /// Video decoders are kept only for users in sight (this client's room
     /// or its call peer), so that their number stays that of the audience.
     fn prune_decoders(&mut self) {
-        if self.decoders.is_empty() {
-            return;
-        }
         let st = self.state.lock();
-        self.decoders.retain(|uid, _| st.in_sight(*uid));
+        if !self.decoders.is_empty() {
+            self.decoders.retain(|uid, _| st.in_sight(*uid));
+        }
+        self.audio_decoders.retain(|uid| st.in_sight(uid));
+        let mut mix = self.playout.lock();
+        if mix.users() > 0 {
+            let gone: Vec<u32> = mix.user_ids().filter(|u| !st.in_sight(*u)).collect();
+            for u in gone {
+                mix.remove(u);
+            }
+        }
     }
 
     /// Hands the events to the callback thread: the network thread never
@@ -546,6 +574,10 @@ impl Driver {
                 let _ = self.callbacks.send(ToCallback::Video);
             }
             return;
+        }
+        if let Event::Audio { from, channels, rate, bits: 16, codec: 0, data, .. } = &ev {
+            let format = crate::codec::AudioFormat { channels: *channels, samples_per_sec: *rate, bits_per_sample: 16 };
+            self.playout.lock().push(*from, format, data);
         }
         if let Some(n) = ev.droppable_len() {
             if self.pending_data.load(Ordering::SeqCst) + n > MAX_PENDING_DATA {
@@ -568,6 +600,7 @@ impl Driver {
             link.close(self.poll.registry());
         }
         self.decoders.clear();
+        self.audio_decoders.clear();
         self.inbox.clear();
         let now = Instant::now();
         self.engine_call(|e, st| e.on_internal_error(now, st, what));

@@ -270,6 +270,9 @@ pub struct State {
     pub(crate) login_in_flight: bool,
     /// A room entry was sent and not answered yet (until its user list).
     pub(crate) enter_pending: Option<RoomTarget>,
+    /// The server asked for PCM audio (`ServerMsg::AudioCodec`): a receiver
+    /// of this client's audio decodes no Opus.
+    pub audio_pcm: bool,
 }
 
 impl Default for State {
@@ -329,6 +332,7 @@ impl State {
             login_name: None,
             login_in_flight: false,
             enter_pending: None,
+            audio_pcm: false,
         }
     }
 
@@ -385,6 +389,7 @@ impl State {
         self.enter_pending = None;
         self.entering = None;
         self.logging_out = false;
+        self.audio_pcm = false;
         if self.status >= 2 {
             self.status = 4;
         }

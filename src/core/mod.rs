@@ -32,8 +32,8 @@ pub mod limits;
 use self::friends::Profile;
 use self::limits::{Attempts, Buckets, Class, Rate, RateAction, RateLimits, CLASSES};
 use crate::wire::protocol::{
-    CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
-    MEDIA_VIDEO, PROTOCOL_VERSION,
+    CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, CAP_OPUS, CODEC_OPUS, DEVICE_CAMERA,
+    DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 
 /// Identifies one transport connection for the lifetime of the process.
@@ -179,6 +179,8 @@ struct Conn {
     business_port: bool,
     /// The peer's address as text, for the business server.
     ip: String,
+    /// What the client decodes (`ClientMsg::Caps`: `CAP_OPUS`); 0 until told.
+    caps: u32,
 }
 
 #[derive(Debug)]
@@ -202,6 +204,9 @@ struct User {
     /// request waits for [`KEY_FRAME_INTERVAL`] to pass.
     key_frame_asked: Option<Instant>,
     key_frame_due: bool,
+    /// This user was told to send PCM audio (`ServerMsg::AudioCodec`): a
+    /// receiver of its audio cannot decode Opus.
+    audio_pcm: bool,
     /// Friends, groups and infos the business server set (`friends.rs`).
     profile: Profile,
 }
@@ -518,7 +523,8 @@ impl Core {
     /// (`business_port`) on the business listener; `ip` is the peer's address.
     pub fn on_connect(&mut self, now: Instant, conn: ConnId, business_port: bool, ip: String) {
         let buckets = Buckets::new(now, &self.config.rate_limits);
-        self.conns.insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, buckets, business_port, ip });
+        self.conns
+            .insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, buckets, business_port, ip, caps: 0 });
         self.timers.push(Reverse((now + self.config.keepalive_timeout, Timer::Keepalive(conn))));
         self.timers.push(Reverse((now + self.config.login_timeout, Timer::Login(conn))));
     }
@@ -618,6 +624,11 @@ impl Core {
                 self.close(now, conn, CloseReason::ProtocolViolation("second hello"));
             }
             (_, ClientMsg::Ping { seq }) => self.push(conn, ServerMsg::Pong { seq }),
+            (ConnState::Ready { .. } | ConnState::LoggedIn(_), ClientMsg::Caps { caps }) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.caps = caps;
+                }
+            }
             (ConnState::Business, msg) => self.business_message(now, msg),
             (ConnState::Ready { login: None }, ClientMsg::Login { name, password, .. }) => {
                 self.ask_login(now, conn, LoginAsk { name, app_id: 0, nick: Vec::new() }, password);
@@ -653,7 +664,7 @@ impl Core {
         let Some(c) = self.conns.get(&conn) else { return };
         let business_port = c.business_port;
         let wanted = if business_port { Role::Business } else { Role::Client };
-        let refusal = if version != PROTOCOL_VERSION || role != wanted as u8 {
+        let refusal = if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) || role != wanted as u8 {
             tracing::info!(conn = %conn, version, role, "handshake refused: version or role");
             Some(GV_ERR_CONNECT_OLDVERSION)
         } else if business_port {
@@ -900,6 +911,12 @@ impl Core {
             return;
         }
         let subs = if video { &sender.video_subs } else { &sender.audio_subs };
+        let (sender_conn, sender_pcm) = (sender.conn, sender.audio_pcm);
+        let opus = !video && header.codec == CODEC_OPUS;
+        // A receiver of this audio that decodes no Opus (see "Audio codecs"
+        // in docs/PROTOCOL.md): Opus is not sent to it, and the sender is
+        // told to send PCM; once none is left, Opus again.
+        let mut lacking_opus = false;
         let mut frame: Option<Arc<MediaOut>> = None;
         let mut gone = Vec::new();
         for &to in subs {
@@ -911,6 +928,12 @@ impl Core {
                 continue;
             }
             let Some(conn) = self.users.get(&to).map(|u| u.conn) else { continue };
+            if !video && self.conns.get(&conn).is_some_and(|c| c.caps & CAP_OPUS == 0) {
+                lacking_opus = true;
+                if opus {
+                    continue;
+                }
+            }
             let frame = frame.get_or_insert_with(|| {
                 let mut bytes = Vec::with_capacity(data.len() + 40);
                 ServerMsg::encode_media(uid, &header, &data, &mut bytes);
@@ -920,6 +943,19 @@ impl Core {
         }
         for to in gone {
             self.unsubscribe(to, uid, header.kind);
+        }
+        let switch = if opus && lacking_opus && !sender_pcm {
+            Some(true)
+        } else if !video && header.codec == 0 && sender_pcm && !lacking_opus {
+            Some(false)
+        } else {
+            None
+        };
+        if let Some(pcm) = switch {
+            if let Some(u) = self.users.get_mut(&uid) {
+                u.audio_pcm = pcm;
+            }
+            self.out.push_back(Output::Send(sender_conn, ServerMsg::AudioCodec { pcm }));
         }
     }
 
@@ -1274,6 +1310,7 @@ impl Core {
             subscribed_to: Vec::new(),
             key_frame_asked: None,
             key_frame_due: false,
+            audio_pcm: false,
             profile: Profile::default(),
         };
         self.users.insert(uid, user);

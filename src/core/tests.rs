@@ -3763,3 +3763,48 @@ fn business_blockip_refuses_clients_until_unblockip() {
     w.link_business();
     assert_eq!(w.core.stats().ip_refusals, 2);
 }
+
+/// An Opus audio frame from `u`; returns the codecs each of `all` got, and
+/// the `AudioCodec` switches `u` was sent.
+fn send_audio(w: &mut World, u: &User, codec: u32, all: &[&User]) -> (Vec<(u32, u32)>, Vec<bool>) {
+    w.drain();
+    let header = MediaHeader { kind: MEDIA_AUDIO, key: true, codec, timestamp: 20, a: 16000, b: 0x1_0010 };
+    w.send(u.conn, ClientMsg::Media { header, data: vec![1, 2] });
+    let d = w.drain();
+    let (mut got, mut switches) = (Vec::new(), Vec::new());
+    for r in all {
+        for m in d.to(r.conn) {
+            match m {
+                ServerMsg::Media { header, .. } => got.push((r.id, header.codec)),
+                ServerMsg::AudioCodec { pcm } if r.id == u.id => switches.push(*pcm),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    (got, switches)
+}
+
+#[test]
+fn opus_audio_falls_back_to_pcm_while_a_receiver_cannot_decode_it() {
+    use crate::wire::protocol::{CAP_OPUS, CODEC_OPUS};
+    let (mut w, a, b, c) = three();
+    for u in [&a, &b, &c] {
+        w.enter(u, 10);
+    }
+    w.send(a.conn, ClientMsg::Caps { caps: CAP_OPUS });
+    w.send(b.conn, ClientMsg::Caps { caps: CAP_OPUS });
+    // C sent no Caps (a version 2 client, or one built without Opus).
+    open_devices(&mut w, &a);
+    sub(&mut w, &b, &a, MEDIA_AUDIO);
+    let all = [&a, &b, &c];
+    assert_eq!(send_audio(&mut w, &a, CODEC_OPUS, &all), (vec![(b.id, CODEC_OPUS)], vec![]));
+    // C subscribes: it does not get Opus, and A is asked for PCM, once.
+    sub(&mut w, &c, &a, MEDIA_AUDIO);
+    assert_eq!(send_audio(&mut w, &a, CODEC_OPUS, &all), (vec![(b.id, CODEC_OPUS)], vec![true]));
+    assert_eq!(send_audio(&mut w, &a, CODEC_OPUS, &all), (vec![(b.id, CODEC_OPUS)], vec![]));
+    assert_eq!(send_audio(&mut w, &a, 0, &all), (vec![(b.id, 0), (c.id, 0)], vec![]));
+    // C leaves: the next PCM frame brings Opus back.
+    sub_off(&mut w, &c, &a, MEDIA_AUDIO);
+    assert_eq!(send_audio(&mut w, &a, 0, &all), (vec![(b.id, 0)], vec![false]));
+    assert_eq!(send_audio(&mut w, &a, CODEC_OPUS, &all), (vec![(b.id, CODEC_OPUS)], vec![]));
+}

@@ -86,9 +86,12 @@ pub extern "C" fn BRAC_ActiveCallLog(bActive: BOOL) -> DWORD {
 /// Starts the SDK (its network thread). `hWnd` is ignored (no window
 /// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Of `dwFuncMode`,
 /// `BRAC_FUNC_VIDEO_AUTODISP` lets `BRAC_SetVideoPos` draw video into X11
-/// windows; video and audio are handed to the data callbacks whatever the
-/// other bits say. Calling it again
-/// while initialised returns 0 and changes nothing.
+/// windows; `BRAC_FUNC_AUDIO_AUTOPLAY` plays every user's audio received,
+/// mixed, on the selected speaker (a thread of its own; a speaker that
+/// cannot open: `WM_GV_AUDIOPLAYCTRL(0, 1)`), and without it
+/// `BRAC_FetchAudioPlayBuffer` serves the mix; video and audio are handed to
+/// the data callbacks whatever the other bits say. Calling it again while
+/// initialised returns 0 and changes nothing.
 #[no_mangle]
 pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
     ffi_boundary! {
@@ -100,6 +103,7 @@ pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
         }
         match Client::start(Box::new(deliver)) {
             Ok(c) => {
+                c.audio().set_autoplay(dwFuncMode & BRAC_FUNC_AUDIO_AUTOPLAY != 0);
                 *sdk = Some(Arc::new(c));
                 0
             }
