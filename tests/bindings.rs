@@ -347,36 +347,47 @@ struct Transcripts {
 
 // ---- the bindings
 
+/// Builds `AnyChat.dll` (with its XML documentation where `doc` names a
+/// file) and the programs `apps` (`bindings/csharp/<app>.cs` ->
+/// `<out>/<app>.exe`) against it, warnings as errors.
+fn csharp_build(out: &Path, doc: Option<&Path>, apps: &[&str]) {
+    let dir = root().join("bindings/csharp");
+    let dll = out.join("AnyChat.dll");
+    let mut lib = Command::new("mcs");
+    lib.args(["-target:library", "-warnaserror+", "-nowarn:1591"]);
+    if let Some(doc) = doc {
+        lib.arg(format!("-doc:{}", doc.display()));
+    }
+    build(
+        lib.arg(format!("-out:{}", dll.display()))
+            .args(["AnyChatSDK.g.cs", "AnyChatSDK.cs", "AnyChat.cs"].map(|f| dir.join(f))),
+    );
+    for app in apps {
+        build(
+            Command::new("mcs")
+                .arg("-warnaserror+")
+                .arg(format!("-r:{}", dll.display()))
+                .arg(format!("-out:{}", out.join(format!("{app}.exe")).display()))
+                .arg(dir.join(format!("{app}.cs"))),
+        );
+    }
+}
+
 #[test]
 fn csharp_binding_builds_packs_and_places_a_vetoed_then_ringing_call() {
     toolchain("C#", &["mcs", "mono", "python3"], &["mono-mcs", "mono-runtime", "python3"]);
     let dir = root().join("bindings/csharp");
     let tmp = TempDir::new("bindings-csharp");
     let out = |name: &str| tmp.0.join(name);
-    // The class library (with its XML documentation), as the package ships it.
-    build(
-        Command::new("mcs")
-            .args(["-target:library", "-warnaserror+", "-nowarn:1591"])
-            .arg(format!("-doc:{}", out("AnyChat.xml").display()))
-            .arg(format!("-out:{}", out("AnyChat.dll").display()))
-            .args(["AnyChatSDK.g.cs", "AnyChatSDK.cs", "AnyChat.cs"].map(|f| dir.join(f))),
-    );
+    // The class library (with its XML documentation), as the package ships it,
+    // and apps against it: the one written like the vendor's demos and the call.
+    csharp_build(&tmp.0, Some(&out("AnyChat.xml")), &["VendorApp", "VideoCall"]);
     // Its NuGet package.
     let nupkg = build(Command::new("python3").arg("-B").arg(dir.join("pack.py")).arg(&tmp.0).arg(&tmp.0));
     let nupkg = PathBuf::from(nupkg.trim());
     let listing = build(Command::new("python3").args(["-m", "zipfile", "-l"]).arg(&nupkg));
     for part in ["AnyChat.nuspec", "lib/net45/AnyChat.dll", "lib/net45/AnyChat.xml", "[Content_Types].xml"] {
         assert!(listing.contains(part), "{} lacks {part}:\n{listing}", nupkg.display());
-    }
-    // Apps against the library: the one written like the vendor's demos and the call.
-    for app in ["VendorApp", "VideoCall"] {
-        build(
-            Command::new("mcs")
-                .arg("-warnaserror+")
-                .arg(format!("-r:{}", out("AnyChat.dll").display()))
-                .arg(format!("-out:{}", out(&format!("{app}.exe")).display()))
-                .arg(dir.join(format!("{app}.cs"))),
-        );
     }
     let mono = |exe: &str| {
         let mut cmd = Command::new("mono");
@@ -401,22 +412,9 @@ fn csharp_binding_builds_packs_and_places_a_vetoed_then_ringing_call() {
 #[test]
 fn csharp_vendor_style_app_places_a_call_with_a_business_server() {
     toolchain("C#", &["mcs", "mono"], &["mono-mcs", "mono-runtime"]);
-    let dir = root().join("bindings/csharp");
     let tmp = TempDir::new("bindings-csharp-vendor");
     let out = |name: &str| tmp.0.join(name);
-    build(
-        Command::new("mcs")
-            .args(["-target:library", "-warnaserror+", "-nowarn:1591"])
-            .arg(format!("-out:{}", out("AnyChat.dll").display()))
-            .args(["AnyChatSDK.g.cs", "AnyChatSDK.cs", "AnyChat.cs"].map(|f| dir.join(f))),
-    );
-    build(
-        Command::new("mcs")
-            .arg("-warnaserror+")
-            .arg(format!("-r:{}", out("AnyChat.dll").display()))
-            .arg(format!("-out:{}", out("VendorApp.exe").display()))
-            .arg(dir.join("VendorApp.cs")),
-    );
+    csharp_build(&tmp.0, None, &["VendorApp"]);
     let t = place_call("C# vendor-style", true, |args| {
         let mut cmd = Command::new("mono");
         cmd.arg(out("VendorApp.exe")).args(args).env("LD_LIBRARY_PATH", ld_library_path());
