@@ -262,6 +262,13 @@ def gen_python(lib, constants):
 
 
 # ---------------------------------------------------------------- C#
+#
+# Two layers in one file:
+#   namespace AnyChat.Native, classes Core (BRAC_*) and Server (BRAS_*): the exact C types
+#     (DWORD -> uint, BOOL -> C long), what the idiomatic AnyChat.Client layer uses;
+#   namespace ANYCHATAPI, classes AnyChatCoreSDK and AnyChatServerSDK: the vendor's C# SDK
+#     surface (int for DWORD, int or bool for BOOL, string text, the vendor's delegate types
+#     and names), written over the native layer so that nothing is read at the wrong width.
 
 CS_KEYWORDS = {"object", "string", "params", "event", "base", "lock", "in", "out", "ref", "fixed", "checked",
                "operator", "internal", "default", "delegate", "type"}
@@ -270,6 +277,42 @@ CS_RAW = {"u32": "uint", "i32": "int", "clong": "BOOL", "cstr": "[MarshalAs(Unma
           "ptrarray": "IntPtr", "u16": "ushort"}
 CS_CB = dict(CS_RAW, cstr="IntPtr", cbuf="IntPtr", bytes="IntPtr", u32ref="IntPtr", u32array="IntPtr")
 CS_FIELD = {"DWORD": "uint", "LONG": "LONG", "WORD": "ushort"}
+NATIVE = "AnyChat.Native"
+
+# Buffers of "a value of any type" (an int, a double or text, by the info name): the vendor
+# declares several overloads of these functions (ref int, ref double, ref byte, string, ...).
+VALUE_GET = {"BRAC_QueryUserState", "BRAC_GetSDKOption", "BRAC_QueryRoomState", "BRAC_GetUserStreamInfo",
+             "BRAC_QueryTransTaskInfo", "BRAC_QueryTransTaskInfoEx", "BRAC_ObjectGetValue",
+             "BRAC_StreamPlayGetInfo"}
+VALUE_SET = {"BRAC_SetSDKOption", "BRAC_SetUserStreamInfo", "BRAC_ObjectSetValue", "BRAS_SetSDKOption"}
+
+# The vendor's delegate names where they are not the C name without its prefix (client) or
+# without its prefix and the "_" before CallBack (server).
+CS_VENDOR_DELEGATE = {
+    "BRAC_TransBuffer_CallBack": "TransBufferCallBack",
+    "BRAC_TransBufferEx_CallBack": "TransBufferExCallBack",
+    "BRAC_SDKFilterData_CallBack": "SDKFilterDataCallBack",
+    "BRAC_TransFile_CallBack": "TransFileCallBack",
+    "BRAC_VolumeChange_CallBack": "VolumeChangeCallBack",
+    "BRAC_ObjectEventNotify_CallBack": "OnObjectEventNotifyCallBack",
+}
+# Further delegate types the vendor declares for the same C callback: (C callback, name,
+# user value type, setter name or None). A second name of the same signature gets no setter
+# overload of the same name (a handler would match both): it is set by its own setter.
+CS_VENDOR_DELEGATE_EXTRA = [
+    ("BRAC_RecordSnapShot_CallBack", "RecordCallBack", "int", "SetRecordCallBack"),
+    ("BRAC_RecordSnapShotEx_CallBack", "RecordCallBackEx", "IntPtr", None),
+]
+# Callbacks whose vendor user value is an IntPtr, and vendor delegates returning void for a
+# C callback returning DWORD (the native thunk returns 0).
+CS_CB_USER_INTPTR = {"BRAS_OnServerRecordEx_CallBack"}
+CS_CB_VOID = {"BRAC_DataEncDec_CallBack"}
+# Vendor method names besides the C name without its prefix.
+CS_VENDOR_ALIAS = {
+    "BRAC_ObjectGetIdList": ["BRAC_ObjectGetIdList"], "BRAC_ObjectGetValue": ["BRAC_ObjectGetValue"],
+    "BRAC_ObjectSetValue": ["BRAC_ObjectSetValue"], "BRAC_ObjectControl": ["BRAC_ObjectControl"],
+    "BRAS_StreamRecordCtrlEx": ["BRAS_StreamRecordCtrl"],
+}
 
 
 def cs_name(n):
@@ -280,28 +323,343 @@ def cs_strip(name):
     return name.split("_", 1)[1]
 
 
-def cs_cb_name(name):
-    return cs_strip(name)
+def cs_kind(t, n, cbn):
+    """kind(), with the C# reading of `LPCTSTR lpBuf` (BRAS_SendBufTo*): bytes, not text."""
+    k = kind(t, cbn)
+    return "bytes" if k == "cstr" and n == "lpBuf" else k
+
+
+def cs_param_type(t, k, callback_mode=False):
+    if k == "callback":
+        return cs_strip(t)
+    if k.startswith("struct:"):
+        return k.split(":")[1]
+    return (CS_CB if callback_mode else CS_RAW)[k]
+
+
+def cs_vendor_delegate(c):
+    if c in CS_VENDOR_DELEGATE:
+        return CS_VENDOR_DELEGATE[c]
+    n = cs_strip(c)
+    return n.replace("_CallBack", "CallBack") if c.startswith("BRAS_") else n
+
+
+def gen_cs_native(lib, cbn, prefix, cls, lib_const, o):
+    """The exact-typed class of one library; returns (functions, delegates)."""
+    o.append(f"    public static partial class {cls}")
+    o.append("    {")
+    cbs = [c for c in lib["callbacks"] if c["name"].startswith(prefix)]
+    for c in cbs:
+        ret = "void" if c["ret"] == "void" else "uint"
+        args = ", ".join(f"{cs_param_type(t, cs_kind(t, n, cbn), True)} {cs_name(n)}" for t, n in c["params"])
+        o.append(f"        /// <summary>{first_sentence(c['doc'])}</summary>")
+        o.append("        [UnmanagedFunctionPointer(CallbackConvention)]")
+        o.append(f"        public delegate {ret} {cs_strip(c['name'])}({args});")
+    o.append("")
+    o.append("        static readonly Dictionary<string, Delegate> keepAlive = new Dictionary<string, Delegate>();")
+    o.append("")
+    fns = [f for f in lib["functions"] if f["name"].startswith(prefix)]
+    for f in fns:
+        ks = [cs_kind(t, n, cbn) for t, n in f["params"]]
+        has_cb = "callback" in ks or f["name"].endswith("_InitSDK")
+        raw_args = ", ".join(f"{cs_param_type(t, k)} {cs_name(n)}" for (t, n), k in zip(f["params"], ks))
+        name = cs_strip(f["name"])
+        dll = f'        [DllImport({lib_const}, EntryPoint = "{f["name"]}", CallingConvention = CallingConvention.Cdecl)]'
+        o.append(f"        /// <summary>{f['name']}: {first_sentence(f['doc'])}</summary>")
+        vis, ext = ("static", "_" + name) if has_cb else ("public static", name)
+        o.append(dll)
+        o.append(f"        {vis} extern uint {ext}({raw_args});")
+        if has_cb:
+            o.append(f"        public static uint {name}({raw_args})")
+            o.append("        {")
+            if f["name"].endswith("_InitSDK"):
+                o.append("            HookExit();")
+            o.append("            lock (keepAlive)")
+            o.append("            {")
+            for (t, n), k in zip(f["params"], ks):
+                if k == "callback":
+                    o.append(f'                keepAlive["{f["name"]}.{n}"] = {cs_name(n)};')
+            o.append("            }")
+            call = ", ".join(("ref " if k == "u32ref" else "") + cs_name(n) for (t, n), k in zip(f["params"], ks))
+            o.append(f"            return _{name}({call});")
+            o.append("        }")
+        # The same entry point with other pointer types, for the vendor's overloads.
+        variants = []
+        if ks.count("cbuf") == 1:
+            variants += [("cbuf", "ref byte"), ("cbuf", "ref int"), ("cbuf", "ref double")]
+        if ks.count("bytes") == 1 and not has_cb:
+            variants.append(("bytes", "IntPtr"))
+        if "ptrarray" in ks:
+            variants.append(("ptrarray", "IntPtr[]"))
+        for vk, vt in variants:
+            args = ", ".join(f"{vt if k == vk else cs_param_type(t, k)} {cs_name(n)}"
+                             for (t, n), k in zip(f["params"], ks))
+            o.append(dll)
+            o.append(f"        public static extern uint {name}({args});")
+    o.append("    }")
+    o.append("")
+    return len(fns), len(cbs)
+
+
+def cs_vendor_param_options(fname, t, n, k, params, i, n_cbuf):
+    """[(vendor type, [pre], argument, [post])] of one parameter of a vendor-style method."""
+    v = cs_name(n)
+    if k == "u32":
+        prev = params[i - 1] if i > 0 else None
+        if n == "dwLen" and prev and prev[0] in CSTR and prev[1] != "lpBuf":
+            return [("int", [], f"unchecked((uint){cs_name(prev[1])}_)", [])]
+        opts = [("int", [], f"unchecked((uint){v})", [])]
+        if n == "dwFuncMode":
+            opts.append(("ulong", [], f"unchecked((uint){v})", []))
+        return opts
+    if k == "i32":
+        enum = {"BRAC_PixelFormat": "PixelFormat", "BRAC_AudioDevice": "AudioDevice",
+                "BRAC_VideoShowDriver": "VideoShowDriver"}.get(t)
+        return ([(enum, [], f"(int){v}", [])] if enum else []) + [("int", [], v, [])]
+    if k == "clong":
+        return [("int", [], f"N.ToBOOL({v} != 0)", []), ("bool", [], f"N.ToBOOL({v})", [])]
+    if k == "cstr":
+        nxt = params[i + 1][1] if i + 1 < len(params) else ""
+        if nxt == "dwLen":
+            # The length of the text (BRAC_SendTextMessage): vendor apps pass the string's
+            # Length; it is sent as UTF-8, so the length passed on is that of the UTF-8
+            # bytes of the first `dwLen` characters (all of them for a length >= Length).
+            ln = cs_name(nxt)
+            return [("string", [f"int {n}_ = {v} == null ? 0 : Encoding.UTF8.GetByteCount("
+                                f"{v}.Substring(0, Math.Max(0, Math.Min({ln}, {v}.Length))));"], v, [])]
+        return [("string", [], v, [])]
+    if k == "cbuf":
+        opts = [("byte[]", [], v, [])]
+        if n_cbuf > 1:
+            return opts
+        # the length that follows the buffer
+        ln = next((cs_name(pn) for pt, pn in params[i + 1:] if pt in U32 | I32), None)
+        setter = fname in VALUE_SET or t == "const char*"
+        if fname in VALUE_GET or fname in VALUE_SET:
+            opts += [("ref int", [], f"ref {v}", [])]
+        if fname in VALUE_GET:
+            opts += [("ref double", [], f"ref {v}", [])]
+        if setter:
+            opts += [("string", [], f"N.StringToBytes({v})", []),
+                     ("StringBuilder", [], f"N.StringToBytes({v} == null ? null : {v}.ToString())", [])]
+        else:
+            opts += [("ref byte", [], f"ref {v}", [])]
+            if ln:
+                opts.append(("StringBuilder", [f"byte[] {n}_ = new byte[Math.Max(0, unchecked((int){ln}))];"], f"{n}_",
+                             [f"if ({v} != null) {{ {v}.Length = 0; {v}.Append(N.BytesToString({n}_)); }}"]))
+        return opts
+    if k == "u32ref":
+        return [("ref int", [f"uint {n}_ = unchecked((uint){v});"], f"ref {n}_", [f"{v} = unchecked((int){n}_);"])]
+    if k == "u32array":
+        return [("int[]", [f"uint[] {n}_ = {v} == null ? null : new uint[{v}.Length];",
+                           f"if ({v} != null) Buffer.BlockCopy({v}, 0, {n}_, 0, {v}.Length * 4);"], f"{n}_",
+                 [f"if ({v} != null) Buffer.BlockCopy({n}_, 0, {v}, 0, {v}.Length * 4);"])]
+    if k == "bytes":
+        return [("byte[]", [], v, []), ("IntPtr", [], v, [])]
+    if k == "ptrarray":
+        return [("IntPtr[]", [], v, [])]
+    if k == "ptr":
+        if n == "lpUserValue":
+            return [("int", [], f"new IntPtr({v})", []), ("IntPtr", [], v, [])]
+        return [("IntPtr", [], v, [])]
+    if k == "u16":
+        return [("int", [], f"unchecked((ushort){v})", [])]
+    raise SystemExit(f"gen-bindings: no vendor C# parameter for {fname} {t} {n}")
+
+
+def cs_vendor_cb(c, cbn):
+    """The vendor delegate's (return type, [(type, name)]) and the native-to-vendor argument
+    conversions ([pre], [argument], [post]) of a C callback."""
+    params, pre, args, post = [], [], [], []
+    ps = c["params"]
+    for i, (t, n) in enumerate(ps):
+        k = kind(t, cbn)
+        a = "a" + str(i)
+        nxt = ps[i + 1] if i + 1 < len(ps) else None
+        if k == "u32":
+            params.append(("int", n)); args.append(f"unchecked((int){a})")
+        elif k == "i32":
+            if t == "BRAC_AudioDevice":
+                params.append(("AudioDevice", n)); args.append(f"(AudioDevice){a}")
+            else:
+                params.append(("int", n)); args.append(a)
+        elif k == "clong":
+            params.append(("bool", n)); args.append(f"N.IsTrue({a})")
+        elif k == "cstr" or (k == "cbuf" and t != "LPTSTR" and n != "lpBuf"):
+            params.append(("string", n))
+            if nxt and nxt[1] == "dwLen":
+                args.append(f"N.PtrToString({a}, unchecked((int)a{i + 1}))")
+            else:
+                args.append(f"N.PtrToString({a})")
+        elif k in ("cbuf", "bytes"):
+            params.append(("IntPtr", n)); args.append(a)
+        elif k == "u32array":  # LPDWORD in a callback: one value to read and write
+            params.append(("ref int", n))
+            pre.append(f"int r{i} = {a} == IntPtr.Zero ? 0 : Marshal.ReadInt32({a});")
+            args.append(f"ref r{i}")
+            post.append(f"if ({a} != IntPtr.Zero) Marshal.WriteInt32({a}, r{i});")
+        elif k == "ptr" and n == "lpUserValue":
+            if c["name"] in CS_CB_USER_INTPTR:
+                params.append(("IntPtr", n)); args.append(a)
+            else:
+                params.append(("int", n)); args.append(f"unchecked((int)(long){a})")
+        elif k == "ptr":
+            params.append(("IntPtr", n)); args.append(a)
+        elif k.startswith("struct:"):
+            st = {"BITMAPINFOHEADER": "BITMAPINFOHEADER", "WAVEFORMATEX": "WaveFormat"}[k.split(":")[1]]
+            params.append((st, n)); args.append(f"{st}.From({a})")
+        else:
+            raise SystemExit(f"gen-bindings: no vendor C# callback parameter for {c['name']} {t} {n}")
+    ret = "void" if c["ret"] == "void" or c["name"] in CS_CB_VOID else "int"
+    return ret, params, pre, args, post
+
+
+def cs_thunk(c, cbn, vendor_params, pre, args, post, ret, native_cls, fvar):
+    """A native delegate calling the vendor delegate `fvar` (null for null)."""
+    lam = ", ".join(f"a{i}" for i in range(len(c["params"])))
+    call = f"{fvar}({', '.join(args)})"
+    body = list(pre)
+    if c["ret"] == "void":
+        body.append(call + ";")
+        body += post
+    elif ret == "void":
+        body.append(call + ";")
+        body += post
+        body.append("return 0;")
+    else:
+        body.append(f"uint cr = unchecked((uint){call});")
+        body += post
+        body.append("return cr;")
+    dt = f"{native_cls}.{cs_strip(c['name'])}"
+    return f"{fvar} == null ? null : new {dt}(({lam}) => {{ {' '.join(body)} }})"
+
+
+def gen_cs_vendor(lib, cbn, prefix, cls, native_cls, constants, o):
+    """The vendor-style class of one library; returns (methods, delegates, constants)."""
+    o.append(f"    public static partial class {cls}")
+    o.append("    {")
+    n_const, group = 0, None
+    for g, name, value in constants:
+        if g != group:
+            o.append(f"        // {g}")
+            group = g
+        ty = "int" if -2**31 <= value < 2**31 else "uint"
+        o.append(f"        public const {ty} {name} = {value};")
+        n_const += 1
+    o.append("")
+    if prefix == "BRAC_":
+        # the vendor's nested enums, from the header's
+        for enum in ("PixelFormat", "AudioDevice", "VideoShowDriver"):
+            o.append(f"        /// <summary>enum BRAC_{enum}.</summary>")
+            o.append(f"        public enum {enum}")
+            o.append("        {")
+            for g, name, value in constants:
+                if g.endswith(f"(enum BRAC_{enum})"):
+                    o.append(f"            {name} = {value},")
+            o.append("        }")
+        o.append("")
+    cbs = [c for c in lib["callbacks"] if c["name"].startswith(prefix)]
+    vendor_cb = {}
+    n_del = 0
+    for c in cbs:
+        ret, params, pre, args, post = cs_vendor_cb(c, cbn)
+        vname = cs_vendor_delegate(c["name"])
+        vendor_cb[c["name"]] = [(vname, ret, params, pre, args, post, None)]
+        for cn, extra, uv, setter in CS_VENDOR_DELEGATE_EXTRA:
+            if cn == c["name"]:
+                ps2 = params[:-1] + [(uv, params[-1][1])]
+                args2 = args[:-1] + ([f"a{len(args) - 1}"] if uv == "IntPtr" else [args[-1]])
+                vendor_cb[c["name"]].append((extra, ret, ps2, pre, args2, post, setter))
+        for vname, ret, ps, _, _, _, _ in vendor_cb[c["name"]]:
+            sig = ", ".join(f"{t} {cs_name(n)}" for t, n in ps)
+            o.append(f"        /// <summary>{c['name']} (vendor types): {first_sentence(c['doc'])}</summary>")
+            o.append(f"        [UnmanagedFunctionPointer({NATIVE}.Core.CallbackConvention)]")
+            o.append(f"        public delegate {ret} {vname}({sig});")
+            n_del += 1
+    o.append("")
+    fns = [f for f in lib["functions"] if f["name"].startswith(prefix)]
+    n_methods = 0
+    for f in fns:
+        ks = [cs_kind(t, n, cbn) for t, n in f["params"]]
+        short = cs_strip(f["name"])
+        names = [("BRAS_" + short) if prefix == "BRAS_" else short] + CS_VENDOR_ALIAS.get(f["name"], [])
+        per_param = []
+        for i, ((t, n), k) in enumerate(zip(f["params"], ks)):
+            if k == "callback":
+                opts = []
+                for vname, ret, ps, pre, args, post, setter in vendor_cb[t]:
+                    if setter:
+                        continue
+                    thunk = cs_thunk(next(c for c in cbs if c["name"] == t), cbn, ps, pre, args, post, ret,
+                                     native_cls, cs_name(n))
+                    opts.append((vname, [], thunk, []))
+                per_param.append(opts)
+            else:
+                per_param.append(cs_vendor_param_options(f["name"], t, n, k, f["params"], i, ks.count("cbuf")))
+        combos = [[]]
+        for opts in per_param:
+            combos = [c + [o_] for c in combos for o_ in opts]
+        for mname in names:
+            for combo in combos:
+                o += cs_vendor_method(f, mname, native_cls, short, combo)
+                n_methods += 1
+        # a setter of another delegate name for the same callback (the vendor's SetRecordCallBack)
+        for i, k in enumerate(ks):
+            if k != "callback":
+                continue
+            for vname, ret, ps, pre, args, post, setter in vendor_cb[f["params"][i][0]]:
+                if not setter:
+                    continue
+                t, n = f["params"][i]
+                thunk = cs_thunk(next(c for c in cbs if c["name"] == t), cbn, ps, pre, args, post, ret,
+                                 native_cls, cs_name(n))
+                for combo in combos:
+                    combo = list(combo)
+                    combo[i] = (vname, [], thunk, [])
+                    o += cs_vendor_method(f, setter, native_cls, short, combo)
+                    n_methods += 1
+    o.append("    }")
+    o.append("")
+    return len(fns), len(cbs), n_del, n_const
+
+
+def cs_vendor_method(f, mname, native_cls, short, combo):
+    sig = ", ".join(f"{ty} {cs_name(n)}" for (ty, _, _, _), (_, n) in zip(combo, f["params"]))
+    o = [f"        /// <summary>{f['name']} (vendor types): {first_sentence(f['doc'])}</summary>",
+         f"        public static int {mname}({sig})", "        {"]
+    for _, pre, _, _ in combo:
+        o += [f"            {p}" for p in pre]
+    call = ", ".join(a for _, _, a, _ in combo)
+    o.append(f"            int r = unchecked((int){native_cls}.{short}({call}));")
+    for _, _, _, post in combo:
+        o += [f"            {p}" for p in post]
+    o += ["            return r;", "        }"]
+    return o
 
 
 def gen_csharp(lib, constants):
     cbn = {c["name"] for c in lib["callbacks"]}
     o = [f"// {GENERATED}",
          "//",
-         "// The vendor's classes AnyChatCoreSDK (BRAC_*, libanychatcore) and AnyChatServerSDK",
-         "// (BRAS_*, libanychatserversdk): every function under the vendor's C# name (the C name",
-         "// without its prefix), every callback delegate, every struct passed by value, every",
-         "// constant. Exact C widths: DWORD -> uint, BOOL / LONG -> BOOL / LONG (C long: IntPtr",
-         "// on Linux, int with ANYCHAT_WINDOWS), int -> int, DWORD& -> ref uint, LPDWORD -> uint[],",
-         "// strings in -> string (UTF-8), char buffers out -> byte[], a string given to a",
-         "// callback -> IntPtr (AnyChatCoreSDK.PtrToString). Every function with DWORD, BOOL or",
-         "// user-value parameters also has an int overload (vendor style: int ids, int BOOL, int",
-         "// user value, ref int, int[]). A delegate given to a Set...CallBack function is kept",
-         "// alive (a static reference) until it is replaced.",
+         "// namespace AnyChat.Native, classes Core (BRAC_*) and Server (BRAS_*): every function",
+         "// with its exact C types (DWORD -> uint, BOOL / LONG -> C long: IntPtr, int with",
+         "// ANYCHAT_WINDOWS; DWORD& -> ref uint, LPDWORD -> uint[], text in -> UTF-8 string,",
+         "// char buffers -> byte[], a string given to a callback -> IntPtr), every callback",
+         "// delegate, the structs passed by value. A delegate given to a Set...CallBack function",
+         "// is kept alive (a static reference) until it is replaced.",
+         "//",
+         "// namespace ANYCHATAPI, classes AnyChatCoreSDK and AnyChatServerSDK: the vendor's C#",
+         "// surface over it: every constant; the vendor's delegate types (int for DWORD, bool for",
+         "// BOOL, string for text, the vendor's names); every function under the vendor's name",
+         "// (client: the C name without BRAC_; server: the C name) with int for DWORD and the",
+         "// vendor's overloads (bool or int for BOOL, ref int for DWORD&, int[] for LPDWORD, an int",
+         "// or IntPtr user value, ref int / ref double / ref byte / string / StringBuilder / byte[]",
+         "// for value buffers). Text is UTF-8 both ways.",
          "",
          "using System;",
          "using System.Collections.Generic;",
          "using System.Runtime.InteropServices;",
+         "using System.Text;",
          "#if ANYCHAT_WINDOWS",
          "using BOOL = System.Int32;",
          "using LONG = System.Int32;",
@@ -310,7 +668,7 @@ def gen_csharp(lib, constants):
          "using LONG = System.IntPtr;",
          "#endif",
          "",
-         "namespace ANYCHATAPI",
+         f"namespace {NATIVE}",
          "{"]
     for s in lib["structs"]:
         o.append(f"    /// <summary>{first_sentence(s['doc'])}</summary>")
@@ -322,117 +680,19 @@ def gen_csharp(lib, constants):
         o.append("    }")
         o.append("")
     counts = {}
-    for cls, prefix, lib_const in (("AnyChatCoreSDK", "BRAC_", "CoreLibrary"),
-                                   ("AnyChatServerSDK", "BRAS_", "ServerLibrary")):
-        o.append(f"    public static partial class {cls}")
-        o.append("    {")
-        # constants: all of them in the client class; the server's, the error codes and
-        # the video call's in the server class
-        n_const = 0
-        group = None
-        for g, name, value in constants:
-            if cls == "AnyChatServerSDK" and not (g.startswith("anychatserversdk") or g.startswith("GVError")
-                                                  or g.startswith("video call")):
-                continue
-            if g != group:
-                o.append(f"        // {g}")
-                group = g
-            ty = "int" if -2**31 <= value < 2**31 else "uint"
-            o.append(f"        public const {ty} {name} = {value};")
-            n_const += 1
-        o.append("")
-        cbs = [c for c in lib["callbacks"] if c["name"].startswith(prefix)]
-        for c in cbs:
-            ret = "void" if c["ret"] == "void" else "uint"
-            args = ", ".join(f"{cs_param_type(t, kind(t, cbn), True)} {cs_name(n)}" for t, n in c["params"])
-            o.append(f"        /// <summary>{first_sentence(c['doc'])}</summary>")
-            o.append("        [UnmanagedFunctionPointer(CallbackConvention)]")
-            o.append(f"        public delegate {ret} {cs_cb_name(c['name'])}({args});")
-        o.append("")
-        o.append("        static readonly Dictionary<string, Delegate> keepAlive = new Dictionary<string, Delegate>();")
-        o.append("")
-        fns = [f for f in lib["functions"] if f["name"].startswith(prefix)]
-        n_int = 0
-        for f in fns:
-            ks = [kind(t, cbn) for t, _ in f["params"]]
-            # Set...CallBack keeps its delegates alive; InitSDK first hooks the
-            # process's exit (AnyChatSDK.cs: HookExit) to release the SDK.
-            has_cb = "callback" in ks or f["name"].endswith("_InitSDK")
-            raw_args = ", ".join(f"{cs_param_type(t, k)} {cs_name(n)}" for (t, n), k in zip(f["params"], ks))
-            name = cs_strip(f["name"])
-            o.append(f"        /// <summary>{f['name']}: {first_sentence(f['doc'])}</summary>")
-            vis, ext = ("static", "_" + name) if has_cb else ("public static", name)
-            o.append(f'        [DllImport({lib_const}, EntryPoint = "{f["name"]}", CallingConvention = CallingConvention.Cdecl)]')
-            o.append(f"        {vis} extern uint {ext}({raw_args});")
-            if has_cb:
-                o.append(f"        public static uint {name}({raw_args})")
-                o.append("        {")
-                if f["name"].endswith("_InitSDK"):
-                    o.append("            HookExit();")
-                o.append("            lock (keepAlive)")
-                o.append("            {")
-                for (t, n), k in zip(f["params"], ks):
-                    if k == "callback":
-                        o.append(f'                keepAlive["{f["name"]}.{n}"] = {cs_name(n)};')
-                o.append("            }")
-                call = ", ".join(("ref " if k == "u32ref" else "") + cs_name(n) for (t, n), k in zip(f["params"], ks))
-                o.append(f"            return _{name}({call});")
-                o.append("        }")
-            # the vendor-style int overload
-            if any(k in ("u32", "clong", "u32ref", "u32array") or (k == "ptr" and n == "lpUserValue")
-                   for (t, n), k in zip(f["params"], ks)):
-                n_int += 1
-                o += cs_int_overload(name, f["params"], ks)
-        o.append("    }")
-        o.append("")
-        counts[cls] = (len(fns), len(cbs), n_const)
+    for prefix, cls, lib_const in (("BRAC_", "Core", "CoreLibrary"), ("BRAS_", "Server", "ServerLibrary")):
+        counts[cls] = gen_cs_native(lib, cbn, prefix, cls, lib_const, o)
+    o.append("}")
+    o.append("")
+    o.append("namespace ANYCHATAPI")
+    o.append("{")
+    o.append(f"    using N = {NATIVE}.Core;")
+    o.append("")
+    for prefix, cls, ncls in (("BRAC_", "AnyChatCoreSDK", f"{NATIVE}.Core"),
+                              ("BRAS_", "AnyChatServerSDK", f"{NATIVE}.Server")):
+        counts[cls] = gen_cs_vendor(lib, cbn, prefix, cls, ncls, constants, o)
     o.append("}")
     return "\n".join(o) + "\n", counts
-
-
-def cs_param_type(t, k, callback_mode=False):
-    if k == "callback":
-        return cs_cb_name(t)
-    if k.startswith("struct:"):
-        return k.split(":")[1]
-    return (CS_CB if callback_mode else CS_RAW)[k]
-
-
-def cs_int_overload(name, params, ks):
-    sig, pre, call, post = [], [], [], []
-    for (t, n), k in zip(params, ks):
-        v = cs_name(n)
-        if k == "u32":
-            sig.append(f"int {v}")
-            call.append(f"unchecked((uint){v})")
-        elif k == "clong":
-            sig.append(f"int {v}")
-            call.append(f"ToBOOL({v} != 0)")
-        elif k == "ptr" and n == "lpUserValue":
-            sig.append(f"int {v}")
-            call.append(f"new IntPtr({v})")
-        elif k == "u32ref":
-            sig.append(f"ref int {v}")
-            pre.append(f"uint {n}_ = unchecked((uint){v});")
-            call.append(f"ref {n}_")
-            post.append(f"{v} = unchecked((int){n}_);")
-        elif k == "u32array":
-            sig.append(f"int[] {v}")
-            pre.append(f"uint[] {n}_ = {v} == null ? null : new uint[{v}.Length];")
-            pre.append(f"if ({v} != null) Buffer.BlockCopy({v}, 0, {n}_, 0, {v}.Length * 4);")
-            call.append(f"{n}_")
-            post.append(f"if ({v} != null) Buffer.BlockCopy({n}_, 0, {v}, 0, {v}.Length * 4);")
-        else:
-            sig.append(f"{cs_param_type(t, k)} {v}")
-            call.append(v)
-    sig = ", ".join(sig).replace("[MarshalAs(UnmanagedType.LPUTF8Str)] ", "")
-    o = [f"        /// <summary>The vendor-style overload of {name} (int for DWORD and BOOL).</summary>",
-         f"        public static int {name}({sig})", "        {"]
-    o += [f"            {p}" for p in pre]
-    o.append(f"            int r = unchecked((int){name}({', '.join(call)}));")
-    o += [f"            {p}" for p in post]
-    o += ["            return r;", "        }"]
-    return o
 
 
 # ---------------------------------------------------------------- Pascal
@@ -511,14 +771,16 @@ def gen_pascal(lib, constants):
 
 def counts_block(n_fn, n_cb, n_const, py, cs, pas):
     core, server = cs["AnyChatCoreSDK"], cs["AnyChatServerSDK"]
+    ncore, nserver = cs["Core"], cs["Server"]
     return "\n".join([
         BEGIN,
         "| binding | functions | callback types | constants |",
         "|---|---|---|---|",
         f"| C headers (`include/`; `src/wire/constants.rs`) | {n_fn} | {n_cb} | {n_const} |",
         f"| Python (`anychat._ffi`) | {py[0]} | {py[1]} | {py[2]} |",
-        f"| C# (`AnyChatCoreSDK` + `AnyChatServerSDK`) | {core[0]} + {server[0]} | {core[1]} + {server[1]} | "
-        f"{core[2]} (+ {server[2]} in the server class) |",
+        f"| C# vendor classes (`ANYCHATAPI.AnyChatCoreSDK` + `AnyChatServerSDK`) | {core[0]} + {server[0]} "
+        f"| {core[1]} + {server[1]} ({core[2]} + {server[2]} delegate types) | {core[3]} (and {server[3]} in the server class) |",
+        f"| C# exact types (`AnyChat.Native.Core` + `Server`) | {ncore[0]} + {nserver[0]} | {ncore[1]} + {nserver[1]} | — |",
         f"| Delphi / Free Pascal (`AnyChatSDK.pas`) | {pas[0]} | {pas[1]} | {pas[2]} |",
         "",
         "_Generated by `scripts/gen-bindings.py`._",

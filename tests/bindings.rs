@@ -274,7 +274,7 @@ impl Drop for Party {
 /// With `business`, first a business server (`party(["bras"])`, linked to
 /// the server through the environment) which must refuse the first call
 /// request and let the second ring.
-fn place_call(binding: &str, business: bool, party: impl Fn(&[&str]) -> Command) {
+fn place_call(binding: &str, business: bool, party: impl Fn(&[&str]) -> Command) -> Transcripts {
     let server = Server::start(&[]);
     let port = server.port.to_string();
     let deadline = Instant::now() + CALL_WAIT;
@@ -329,9 +329,49 @@ fn place_call(binding: &str, business: bool, party: impl Fn(&[&str]) -> Command)
         assert!(caller.transcript.iter().any(|l| l.ends_with(": héllo from the callee")), "{report}");
     }
     drop(server);
+    Transcripts {
+        bras: bras.map(|b| b.transcript.clone()).unwrap_or_default(),
+        callee: callee.transcript.clone(),
+        caller: caller.transcript.clone(),
+        report,
+    }
+}
+
+/// What each party of `place_call` printed, and all of it as one report.
+struct Transcripts {
+    bras: Vec<String>,
+    callee: Vec<String>,
+    caller: Vec<String>,
+    report: String,
 }
 
 // ---- the bindings
+
+/// Builds `AnyChat.dll` (with its XML documentation where `doc` names a
+/// file) and the programs `apps` (`bindings/csharp/<app>.cs` ->
+/// `<out>/<app>.exe`) against it, warnings as errors.
+fn csharp_build(out: &Path, doc: Option<&Path>, apps: &[&str]) {
+    let dir = root().join("bindings/csharp");
+    let dll = out.join("AnyChat.dll");
+    let mut lib = Command::new("mcs");
+    lib.args(["-target:library", "-warnaserror+", "-nowarn:1591"]);
+    if let Some(doc) = doc {
+        lib.arg(format!("-doc:{}", doc.display()));
+    }
+    build(
+        lib.arg(format!("-out:{}", dll.display()))
+            .args(["AnyChatSDK.g.cs", "AnyChatSDK.cs", "AnyChat.cs"].map(|f| dir.join(f))),
+    );
+    for app in apps {
+        build(
+            Command::new("mcs")
+                .arg("-warnaserror+")
+                .arg(format!("-r:{}", dll.display()))
+                .arg(format!("-out:{}", out.join(format!("{app}.exe")).display()))
+                .arg(dir.join(format!("{app}.cs"))),
+        );
+    }
+}
 
 #[test]
 fn csharp_binding_builds_packs_and_places_a_vetoed_then_ringing_call() {
@@ -339,14 +379,9 @@ fn csharp_binding_builds_packs_and_places_a_vetoed_then_ringing_call() {
     let dir = root().join("bindings/csharp");
     let tmp = TempDir::new("bindings-csharp");
     let out = |name: &str| tmp.0.join(name);
-    // The class library (with its XML documentation), as the package ships it.
-    build(
-        Command::new("mcs")
-            .args(["-target:library", "-warnaserror+", "-nowarn:1591"])
-            .arg(format!("-doc:{}", out("AnyChat.xml").display()))
-            .arg(format!("-out:{}", out("AnyChat.dll").display()))
-            .args(["AnyChatSDK.g.cs", "AnyChatSDK.cs", "AnyChat.cs"].map(|f| dir.join(f))),
-    );
+    // The class library (with its XML documentation), as the package ships it,
+    // and apps against it: the one written like the vendor's demos and the call.
+    csharp_build(&tmp.0, Some(&out("AnyChat.xml")), &["VendorApp", "VideoCall"]);
     // Its NuGet package.
     let nupkg = build(Command::new("python3").arg("-B").arg(dir.join("pack.py")).arg(&tmp.0).arg(&tmp.0));
     let nupkg = PathBuf::from(nupkg.trim());
@@ -354,32 +389,49 @@ fn csharp_binding_builds_packs_and_places_a_vetoed_then_ringing_call() {
     for part in ["AnyChat.nuspec", "lib/net45/AnyChat.dll", "lib/net45/AnyChat.xml", "[Content_Types].xml"] {
         assert!(listing.contains(part), "{} lacks {part}:\n{listing}", nupkg.display());
     }
-    // Apps against the library: the vendor-style one and the call.
-    for app in ["VendorStyle", "VideoCall"] {
-        build(
-            Command::new("mcs")
-                .arg("-warnaserror+")
-                .arg(format!("-r:{}", out("AnyChat.dll").display()))
-                .arg(format!("-out:{}", out(&format!("{app}.exe")).display()))
-                .arg(dir.join(format!("{app}.cs"))),
-        );
-    }
     let mono = |exe: &str| {
         let mut cmd = Command::new("mono");
         cmd.arg(out(exe)).env("LD_LIBRARY_PATH", ld_library_path());
         cmd
     };
-    let vendor = build(&mut mono("VendorStyle.exe"));
-    assert!(vendor.contains("before init 2"), "{vendor}");
+    let offline = build(mono("VendorApp.exe").arg("offline"));
+    assert!(offline.contains("before init 2"), "{offline}");
     // Every declaration resolves in the library.
     let symbols = build(mono("VideoCall.exe").arg("symbols"));
-    assert!(symbols.contains("AnyChatCoreSDK functions 111 delegates 24"), "{symbols}");
-    assert!(symbols.contains("AnyChatServerSDK functions 34 delegates 18"), "{symbols}");
+    assert!(symbols.contains("Core functions 111 delegates 24"), "{symbols}");
+    assert!(symbols.contains("Server functions 34 delegates 18"), "{symbols}");
+    assert!(symbols.contains("AnyChatCoreSDK delegates 26 "), "{symbols}");
+    assert!(symbols.contains("AnyChatServerSDK delegates 18 "), "{symbols}");
     place_call("C#", true, |args| {
         let mut cmd = mono("VideoCall.exe");
         cmd.args(args);
         cmd
     });
+}
+
+#[test]
+fn csharp_vendor_style_app_places_a_call_with_a_business_server() {
+    toolchain("C#", &["mcs", "mono"], &["mono-mcs", "mono-runtime"]);
+    let tmp = TempDir::new("bindings-csharp-vendor");
+    let out = |name: &str| tmp.0.join(name);
+    csharp_build(&tmp.0, None, &["VendorApp"]);
+    let t = place_call("C# vendor-style", true, |args| {
+        let mut cmd = Command::new("mono");
+        cmd.arg(out("VendorApp.exe")).args(args).env("LD_LIBRARY_PATH", ld_library_path());
+        cmd
+    });
+    let report = &t.report;
+    // The business server's VerifyUser handler gave the ids (ref int), the
+    // clients saw them (WM_GV_LOGINSYSTEM, BRAC_USERSTATE_SELFUSERID).
+    for line in ["verify alice -> 1001", "verify bob -> 1002", "login bob 1002 level 1"] {
+        assert!(t.bras.iter().any(|l| l == line), "no '{line}'\n{report}");
+    }
+    assert!(t.callee.iter().any(|l| l == "userid 1002"), "{report}");
+    assert!(t.callee.iter().any(|l| l.starts_with("rang from 1001 ")), "{report}");
+    // Each found the other in the room by name (GetOnlineUser, GetUserName).
+    assert!(t.callee.iter().any(|l| l.ends_with(" with alice (1 other users)")), "{report}");
+    assert!(t.caller.iter().any(|l| l.ends_with(" with bob (1 other users)")), "{report}");
+    assert!(!t.callee.iter().chain(&t.caller).any(|l| l.starts_with("bad user value")), "{report}");
 }
 
 #[test]

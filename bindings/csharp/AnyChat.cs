@@ -1,6 +1,6 @@
-// The idiomatic layer over the vendor's classes (ANYCHATAPI.AnyChatCoreSDK,
-// ANYCHATAPI.AnyChatServerSDK): an SDK handle that is IDisposable, events
-// instead of raw callbacks, strings as .NET strings (UTF-8 on the wire),
+// The idiomatic layer over the exact-typed classes (AnyChat.Native.Core,
+// AnyChat.Native.Server; constants from ANYCHATAPI.AnyChatCoreSDK): an SDK
+// handle that is IDisposable, events instead of raw callbacks, strings as .NET strings (UTF-8 on the wire),
 // errors as AnyChatException. One Client and one BusinessServer per process
 // (the C API is one SDK per process).
 //
@@ -10,6 +10,7 @@
 using System;
 using System.Runtime.InteropServices;
 using ANYCHATAPI;
+using AnyChat.Native;
 
 namespace AnyChat
 {
@@ -65,10 +66,10 @@ namespace AnyChat
         bool disposed;
 
         // The delegates handed to the library (AnyChatCoreSDK also keeps them).
-        readonly AnyChatCoreSDK.NotifyMessage_CallBack onNotify;
-        readonly AnyChatCoreSDK.VideoCallEvent_CallBack onVideoCall;
-        readonly AnyChatCoreSDK.TextMessage_CallBack onText;
-        readonly AnyChatCoreSDK.VideoData_CallBack onVideoData;
+        readonly Core.NotifyMessage_CallBack onNotify;
+        readonly Core.VideoCallEvent_CallBack onVideoCall;
+        readonly Core.TextMessage_CallBack onText;
+        readonly Core.VideoData_CallBack onVideoData;
 
         public event EventHandler<NotifyEventArgs> Notify;
         public event EventHandler<VideoCallEventArgs> VideoCall;
@@ -92,12 +93,12 @@ namespace AnyChat
             onVideoCall = (ev, uid, err, fl, par, s, u) => Raise(VideoCall, new VideoCallEventArgs
             {
                 Event = ev, UserId = uid, ErrorCode = err, Flags = fl, Param = par,
-                UserStr = AnyChatCoreSDK.PtrToString(s)
+                UserStr = Core.PtrToString(s)
             });
             onText = (from, to, secret, msg, len, u) => Raise(TextMessage, new TextMessageEventArgs
             {
-                FromUserId = from, ToUserId = to, Secret = AnyChatCoreSDK.IsTrue(secret),
-                Text = AnyChatCoreSDK.PtrToString(msg, (int)len)
+                FromUserId = from, ToUserId = to, Secret = Core.IsTrue(secret),
+                Text = Core.PtrToString(msg, (int)len)
             });
             onVideoData = (uid, buf, len, bmi, u) =>
             {
@@ -107,13 +108,13 @@ namespace AnyChat
             };
             try
             {
-                Check("SetNotifyMessageCallBack", AnyChatCoreSDK.SetNotifyMessageCallBack(onNotify, IntPtr.Zero));
-                Check("SetVideoCallEventCallBack", AnyChatCoreSDK.SetVideoCallEventCallBack(onVideoCall, IntPtr.Zero));
-                Check("SetTextMessageCallBack", AnyChatCoreSDK.SetTextMessageCallBack(onText, IntPtr.Zero));
+                Check("SetNotifyMessageCallBack", Core.SetNotifyMessageCallBack(onNotify, IntPtr.Zero));
+                Check("SetVideoCallEventCallBack", Core.SetVideoCallEventCallBack(onVideoCall, IntPtr.Zero));
+                Check("SetTextMessageCallBack", Core.SetTextMessageCallBack(onText, IntPtr.Zero));
                 if (videoFormat >= 0)
-                    Check("SetVideoDataCallBack", AnyChatCoreSDK.SetVideoDataCallBack(videoFormat, onVideoData, IntPtr.Zero));
+                    Check("SetVideoDataCallBack", Core.SetVideoDataCallBack(videoFormat, onVideoData, IntPtr.Zero));
                 if (externalVideo) SetOption(AnyChatCoreSDK.BRAC_SO_CORESDK_EXTVIDEOINPUT, 1);
-                Check("InitSDK", AnyChatCoreSDK.InitSDK(IntPtr.Zero, funcMode));
+                Check("InitSDK", Core.InitSDK(IntPtr.Zero, funcMode));
             }
             catch
             {
@@ -138,46 +139,46 @@ namespace AnyChat
 
         static void Check(string f, uint code) { AnyChatException.Check(f, code); }
 
-        public void Connect(string host, int port) { Check("Connect", AnyChatCoreSDK.Connect(host, (uint)port)); }
-        public void Login(string name, string password = "") { Check("Login", AnyChatCoreSDK.Login(name, password, 0u)); }
-        public void Logout() { Check("Logout", AnyChatCoreSDK.Logout()); }
-        public void EnterRoom(uint roomId, string password = "") { Check("EnterRoom", AnyChatCoreSDK.EnterRoom(roomId, password, 0u)); }
-        public void LeaveRoom(uint roomId = AnyChatCoreSDK.SELF) { Check("LeaveRoom", AnyChatCoreSDK.LeaveRoom(roomId)); }
+        public void Connect(string host, int port) { Check("Connect", Core.Connect(host, (uint)port)); }
+        public void Login(string name, string password = "") { Check("Login", Core.Login(name, password, 0u)); }
+        public void Logout() { Check("Logout", Core.Logout()); }
+        public void EnterRoom(uint roomId, string password = "") { Check("EnterRoom", Core.EnterRoom(roomId, password, 0u)); }
+        public void LeaveRoom(uint roomId = Core.SELF) { Check("LeaveRoom", Core.LeaveRoom(roomId)); }
 
         /// <summary>BRAC_VideoCallControl: request, reply (errorCode 0 accepts), finish.</summary>
         public void VideoCallControl(uint ev, uint userId, uint errorCode = 0, uint flags = 0, uint param = 0, string userStr = "")
         {
-            Check("VideoCallControl", AnyChatCoreSDK.VideoCallControl(ev, userId, errorCode, flags, param, userStr));
+            Check("VideoCallControl", Core.VideoCallControl(ev, userId, errorCode, flags, param, userStr));
         }
 
         public void SendText(uint userId, string text, bool secret = false)
         {
             byte[] b = System.Text.Encoding.UTF8.GetBytes(text);
-            Check("SendTextMessage", AnyChatCoreSDK.SendTextMessage(userId, AnyChatCoreSDK.ToBOOL(secret), text, (uint)b.Length));
+            Check("SendTextMessage", Core.SendTextMessage(userId, Core.ToBOOL(secret), text, (uint)b.Length));
         }
 
         /// <summary>Opens (closes) a user's camera; SELF is one's own.</summary>
-        public void Camera(uint userId, bool open) { Check("UserCameraControl", AnyChatCoreSDK.UserCameraControl(userId, AnyChatCoreSDK.ToBOOL(open))); }
+        public void Camera(uint userId, bool open) { Check("UserCameraControl", Core.UserCameraControl(userId, Core.ToBOOL(open))); }
 
         public void SetOption(int option, int value)
         {
             byte[] b = BitConverter.GetBytes(value);
-            Check("SetSDKOption", AnyChatCoreSDK.SetSDKOption(option, b, b.Length));
+            Check("SetSDKOption", Core.SetSDKOption(option, b, b.Length));
         }
 
         public void SetInputVideoFormat(int pixFmt, int width, int height, int fps)
         {
-            Check("SetInputVideoFormat", AnyChatCoreSDK.SetInputVideoFormat(pixFmt, (uint)width, (uint)height, (uint)fps, 0u));
+            Check("SetInputVideoFormat", Core.SetInputVideoFormat(pixFmt, (uint)width, (uint)height, (uint)fps, 0u));
         }
 
         /// <summary>One frame of one's camera (external input).</summary>
-        public uint InputVideo(byte[] frame, uint timestampMs) { return AnyChatCoreSDK.InputVideoData(frame, (uint)frame.Length, timestampMs); }
+        public uint InputVideo(byte[] frame, uint timestampMs) { return Core.InputVideoData(frame, (uint)frame.Length, timestampMs); }
 
         public string UserName(uint userId)
         {
             var buf = new byte[256];
-            Check("GetUserName", AnyChatCoreSDK.GetUserName(userId, buf, (uint)buf.Length));
-            return AnyChatCoreSDK.BytesToString(buf);
+            Check("GetUserName", Core.GetUserName(userId, buf, (uint)buf.Length));
+            return Core.BytesToString(buf);
         }
 
         /// <summary>BRAC_Release: no event comes after it returns.</summary>
@@ -188,7 +189,7 @@ namespace AnyChat
                 if (disposed) return;
                 disposed = true;
             }
-            AnyChatCoreSDK.Release();
+            Core.Release();
             lock (Lock) current = null;
         }
     }
@@ -206,8 +207,8 @@ namespace AnyChat
     public sealed class BusinessServer : IDisposable
     {
         bool disposed;
-        readonly AnyChatServerSDK.OnServerAppMessageEx_CallBack onAppMessage;
-        readonly AnyChatServerSDK.OnVideoCallEvent_CallBack onVideoCall;
+        readonly Server.OnServerAppMessageEx_CallBack onAppMessage;
+        readonly Server.OnVideoCallEvent_CallBack onVideoCall;
 
         /// <summary>Decides each call request: 0 lets it ring, anything else is the error the
         /// caller receives. Unset: every call rings.</summary>
@@ -225,7 +226,7 @@ namespace AnyChat
             };
             onVideoCall = (ev, src, tar, code, flags, param, s, u) =>
             {
-                string str = AnyChatServerSDK.PtrToString(s);
+                string str = Core.PtrToString(s);
                 uint answer = 0;
                 if (ev == AnyChatServerSDK.BRAS_VIDEOCALL_EVENT_REQUEST && CallFilter != null)
                 {
@@ -237,14 +238,14 @@ namespace AnyChat
                     Safe(() => h(this, new VideoCallEventArgs { Event = ev, UserId = src, ErrorCode = ev == 1 ? answer : code, Flags = flags, Param = param, UserStr = str }));
                 return answer;
             };
-            AnyChatException.Check("SetOnServerAppMessageExCallBack", AnyChatServerSDK.SetOnServerAppMessageExCallBack(onAppMessage, IntPtr.Zero));
-            AnyChatException.Check("SetOnVideoCallEventCallBack", AnyChatServerSDK.SetOnVideoCallEventCallBack(onVideoCall, IntPtr.Zero));
+            AnyChatException.Check("SetOnServerAppMessageExCallBack", Server.SetOnServerAppMessageExCallBack(onAppMessage, IntPtr.Zero));
+            AnyChatException.Check("SetOnVideoCallEventCallBack", Server.SetOnVideoCallEventCallBack(onVideoCall, IntPtr.Zero));
         }
 
         /// <summary>BRAS_InitSDK: links to the core server (Link says when it is up).</summary>
         public void Start()
         {
-            AnyChatException.Check("InitSDK", AnyChatServerSDK.InitSDK(0u));
+            AnyChatException.Check("InitSDK", Server.InitSDK(0u));
         }
 
         static void Safe(Action a)
@@ -257,7 +258,7 @@ namespace AnyChat
         {
             if (disposed) return;
             disposed = true;
-            AnyChatServerSDK.Release();
+            Server.Release();
         }
     }
 }

@@ -1,9 +1,15 @@
-// The hand-written part of the vendor's classes AnyChatCoreSDK and
-// AnyChatServerSDK (the declarations are generated: AnyChatSDK.g.cs):
-// library names, calling convention, BOOL and string helpers.
+// The hand-written part of the two C# layers (the declarations are generated:
+// AnyChatSDK.g.cs).
+//
+// AnyChat.Native.Core / Server: the exact C types. Library names, calling
+// convention, BOOL and string helpers, the exit hook.
+// ANYCHATAPI.AnyChatCoreSDK / AnyChatServerSDK: the vendor's C# surface. Its
+// nested enums (PixelFormat, AudioDevice, VideoShowDriver) and structs
+// (BITMAPINFOHEADER and WaveFormat with the vendor's 32-bit fields, filled from
+// the native structs), the vendor's library-name constants and constant names.
 //
 // Library names
-//   The P/Invoke name is "anychat" for both classes: the library as cargo
+//   The P/Invoke name is "anychat" for both libraries: the library as cargo
 //   builds it (libanychat.so, both APIs). Mono and .NET look for
 //   libanychat.so on LD_LIBRARY_PATH and the loader's paths. Compile with
 //   -define:ANYCHAT_VENDOR_LIBNAME for the vendor-named libraries that
@@ -13,25 +19,25 @@
 //     <configuration><dllmap dll="anychat" target="libanychatcore.so.0"/></configuration>
 //
 // Strings
-//   Strings passed in (LPCTSTR) are marshalled as NUL-terminated UTF-8
-//   (UnmanagedType.LPUTF8Str); the library carries the bytes unchanged, so
-//   every party of a call sees the same UTF-8. Strings the library writes
-//   into a buffer are byte[] (AnyChatCoreSDK.BytesToString decodes UTF-8 up
-//   to the first NUL); strings given to a callback are IntPtr
-//   (AnyChatCoreSDK.PtrToString).
+//   UTF-8 both ways, on every platform: strings passed in are marshalled as
+//   NUL-terminated UTF-8 (UnmanagedType.LPUTF8Str), strings given to a callback
+//   and strings the library writes into a buffer (byte[], StringBuilder) are
+//   decoded as UTF-8. The library carries the bytes unchanged, so every party
+//   of a call sees the same text. (The vendor's class marshals with the
+//   platform's ANSI code page: the same as UTF-8 on Linux and macOS.)
 //
 // BOOL
-//   The vendor's BOOL (and LONG) is C long: 64-bit on Linux x86_64 and
-//   aarch64 (LP64), pointer-sized on every Unix, 32-bit on Windows. It is
-//   IntPtr here; -define:ANYCHAT_WINDOWS makes it int and the callbacks
-//   __stdcall (the vendor's CALLBACK on Windows). ToBOOL / IsTrue convert.
+//   The C BOOL (and LONG) is C long: 64-bit on Linux x86_64 and aarch64
+//   (LP64), 32-bit on Windows. The native layer declares it as IntPtr
+//   (-define:ANYCHAT_WINDOWS: int, and callbacks __stdcall, the vendor's
+//   CALLBACK on Windows); the vendor layer's int and bool go through it.
 //
 // Callbacks
 //   Delegates carry [UnmanagedFunctionPointer(Cdecl)]. They come from the
 //   SDK's network thread and may call the SDK again from inside. Every
-//   Set...CallBack method keeps the delegate it is given in a static table
-//   until it is replaced, so the garbage collector cannot collect it while
-//   native code holds its function pointer.
+//   Set...CallBack method keeps the delegate it is given (the vendor layer: the
+//   native delegate that calls it) in a static table until it is replaced, so
+//   the garbage collector cannot collect it while native code holds it.
 
 using System;
 using System.Runtime.InteropServices;
@@ -44,17 +50,15 @@ using BOOL = System.IntPtr;
 using LONG = System.IntPtr;
 #endif
 
-namespace ANYCHATAPI
+namespace AnyChat.Native
 {
-    public static partial class AnyChatCoreSDK
+    public static partial class Core
     {
 #if ANYCHAT_VENDOR_LIBNAME
         public const string CoreLibrary = "anychatcore";
 #else
         public const string CoreLibrary = "anychat";
 #endif
-        /// <summary>The vendor's constant name for the library.</summary>
-        public const string AnyChatCoreSDKDll = CoreLibrary;
 #if ANYCHAT_WINDOWS
         public const CallingConvention CallbackConvention = CallingConvention.StdCall;
 #else
@@ -78,7 +82,7 @@ namespace ANYCHATAPI
         /// Release yourself before exiting is still the clean way.</summary>
         static void HookExit()
         {
-            lock (typeof(AnyChatCoreSDK))
+            lock (typeof(Core))
             {
                 if (exitHooked) return;
                 exitHooked = true;
@@ -89,22 +93,6 @@ namespace ANYCHATAPI
         /// <summary>Size of the C BOOL (long) in bytes on this platform.</summary>
         public static int SizeOfBOOL { get { return Marshal.SizeOf(typeof(BOOL)); } }
 
-        /// <summary>The vendor's SetSDKOption for an int option.</summary>
-        public static int SetSDKOption(int optname, ref int optval, int optlen)
-        {
-            byte[] b = BitConverter.GetBytes(optval);
-            return unchecked((int)SetSDKOption(optname, b, Math.Min(optlen, b.Length)));
-        }
-
-        /// <summary>The vendor's GetSDKOption for an int option.</summary>
-        public static int GetSDKOption(int optname, ref int optval, int optlen)
-        {
-            byte[] b = new byte[4];
-            int r = unchecked((int)GetSDKOption(optname, b, Math.Min(optlen, b.Length)));
-            optval = BitConverter.ToInt32(b, 0);
-            return r;
-        }
-
         /// <summary>A C string (UTF-8) given to a callback; NULL gives "".</summary>
         public static string PtrToString(IntPtr p)
         {
@@ -114,57 +102,55 @@ namespace ANYCHATAPI
             return PtrToString(p, n);
         }
 
-        /// <summary>`len` bytes (UTF-8) given to a callback.</summary>
+        /// <summary>`len` bytes (UTF-8) given to a callback, up to the first NUL.</summary>
         public static string PtrToString(IntPtr p, int len)
         {
             if (p == IntPtr.Zero || len <= 0) return "";
             byte[] b = new byte[len];
             Marshal.Copy(p, b, 0, len);
-            return Encoding.UTF8.GetString(b);
+            return BytesToString(b);
         }
 
         /// <summary>A buffer the library wrote a string into: UTF-8 up to the first NUL.</summary>
         public static string BytesToString(byte[] buf)
         {
+            if (buf == null) return "";
             int n = Array.IndexOf(buf, (byte)0);
             return Encoding.UTF8.GetString(buf, 0, n < 0 ? buf.Length : n);
         }
 
-        /// <summary>A string as a NUL-terminated UTF-8 buffer (for char* parameters).</summary>
+        /// <summary>A string as a NUL-terminated UTF-8 buffer (for char* parameters); null
+        /// gives null.</summary>
         public static byte[] StringToBytes(string s)
         {
-            byte[] b = Encoding.UTF8.GetBytes(s ?? "");
+            if (s == null) return null;
+            byte[] b = Encoding.UTF8.GetBytes(s);
             Array.Resize(ref b, b.Length + 1);
             return b;
         }
     }
 
-    public static partial class AnyChatServerSDK
+    public static partial class Server
     {
 #if ANYCHAT_VENDOR_LIBNAME
         public const string ServerLibrary = "anychatserversdk";
 #else
         public const string ServerLibrary = "anychat";
 #endif
-        public const CallingConvention CallbackConvention = AnyChatCoreSDK.CallbackConvention;
+        public const CallingConvention CallbackConvention = Core.CallbackConvention;
 
         static bool exitHooked;
 
-        /// <summary>InitSDK's first step: Release at the process's exit (see AnyChatCoreSDK).</summary>
+        /// <summary>InitSDK's first step: Release at the process's exit (see Core).</summary>
         static void HookExit()
         {
-            lock (typeof(AnyChatServerSDK))
+            lock (typeof(Server))
             {
                 if (exitHooked) return;
                 exitHooked = true;
             }
             AppDomain.CurrentDomain.ProcessExit += (sender, e) => Release();
         }
-
-        public static BOOL ToBOOL(bool b) { return AnyChatCoreSDK.ToBOOL(b); }
-        public static bool IsTrue(BOOL b) { return AnyChatCoreSDK.IsTrue(b); }
-        public static string PtrToString(IntPtr p) { return AnyChatCoreSDK.PtrToString(p); }
-        public static string PtrToString(IntPtr p, int len) { return AnyChatCoreSDK.PtrToString(p, len); }
     }
 
     public partial struct BITMAPINFOHEADER
@@ -173,5 +159,107 @@ namespace ANYCHATAPI
         public int Width { get { return (int)(long)biWidth; } }
         /// <summary>biHeight as an int: positive, rows top-down on Linux (see README).</summary>
         public int Height { get { return (int)(long)biHeight; } }
+    }
+}
+
+namespace ANYCHATAPI
+{
+    public static partial class AnyChatCoreSDK
+    {
+        /// <summary>The library's P/Invoke name.</summary>
+        public const string AnyChatCoreSDKDll = AnyChat.Native.Core.CoreLibrary;
+
+        // Constant names as the vendor's class spells them.
+        public const int BRAC_SO_AUDIO_CPATUREMODE = BRAC_SO_AUDIO_CAPTUREMODE;
+        public const int BRAC_STREAMINFO_ADUIOCHANNELS = BRAC_STREAMINFO_AUDIOCHANNELS;
+
+        /// <summary>A video frame's format as the vendor's class declares it (32-bit
+        /// fields), filled from the C struct the library passes (whose LONG fields are C long).</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        public struct BITMAPINFOHEADER
+        {
+            public int biSize;
+            public int biWidth;
+            public int biHeight;
+            public short biPlanes;
+            public short biBitCount;
+            public int biCompression;
+            public int biSizeImage;
+            public int biXPelsPerMeter;
+            public int biYPelsPerMeter;
+            public int biClrUsed;
+            public int biClrImportant;
+
+            internal static BITMAPINFOHEADER From(AnyChat.Native.BITMAPINFOHEADER h)
+            {
+                return new BITMAPINFOHEADER
+                {
+                    biSize = unchecked((int)h.biSize),
+                    biWidth = h.Width,
+                    biHeight = h.Height,
+                    biPlanes = unchecked((short)h.biPlanes),
+                    biBitCount = unchecked((short)h.biBitCount),
+                    biCompression = unchecked((int)h.biCompression),
+                    biSizeImage = unchecked((int)h.biSizeImage),
+                    biXPelsPerMeter = unchecked((int)(long)h.biXPelsPerMeter),
+                    biYPelsPerMeter = unchecked((int)(long)h.biYPelsPerMeter),
+                    biClrUsed = unchecked((int)h.biClrUsed),
+                    biClrImportant = unchecked((int)h.biClrImportant),
+                };
+            }
+        }
+
+        /// <summary>An audio format as the vendor's class declares it, filled from the C
+        /// WAVEFORMATEX the library passes.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        public struct WaveFormat
+        {
+            public short wFormatTag;
+            public short nChannels;
+            public uint nSamplesPerSec;
+            public uint nAvgBytesPerSec;
+            public short nBlockAlign;
+            public short wBitsPerSample;
+            public short cbSize;
+
+            internal static WaveFormat From(AnyChat.Native.WAVEFORMATEX w)
+            {
+                return new WaveFormat
+                {
+                    wFormatTag = unchecked((short)w.wFormatTag),
+                    nChannels = unchecked((short)w.nChannels),
+                    nSamplesPerSec = w.nSamplesPerSec,
+                    nAvgBytesPerSec = w.nAvgBytesPerSec,
+                    nBlockAlign = unchecked((short)w.nBlockAlign),
+                    wBitsPerSample = unchecked((short)w.wBitsPerSample),
+                    cbSize = unchecked((short)w.cbSize),
+                };
+            }
+        }
+
+        /// <summary>The ids of the users in a room (the vendor's array-returning form of
+        /// BRAC_GetRoomOnlineUsers); an empty array when the call fails.</summary>
+        public static int[] GetRoomOnlineUsers(int roomid)
+        {
+            int n = 0;
+            if (GetRoomOnlineUsers(roomid, null, ref n) != 0 || n <= 0) return new int[0];
+            int[] ids = new int[n];
+            if (GetRoomOnlineUsers(roomid, ids, ref n) != 0) return new int[0];
+            if (n < ids.Length) Array.Resize(ref ids, n);
+            return ids;
+        }
+
+        /// <summary>A C string (UTF-8) given to a callback as an IntPtr; NULL gives "".</summary>
+        public static string PtrToString(IntPtr p) { return AnyChat.Native.Core.PtrToString(p); }
+        /// <summary>A buffer the library wrote a string into: UTF-8 up to the first NUL.</summary>
+        public static string BytesToString(byte[] buf) { return AnyChat.Native.Core.BytesToString(buf); }
+        /// <summary>A string as a NUL-terminated UTF-8 buffer.</summary>
+        public static byte[] StringToBytes(string s) { return AnyChat.Native.Core.StringToBytes(s); }
+    }
+
+    public static partial class AnyChatServerSDK
+    {
+        /// <summary>The library's P/Invoke name.</summary>
+        public const string AnyChatServerSDKDll = AnyChat.Native.Server.ServerLibrary;
     }
 }

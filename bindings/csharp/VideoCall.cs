@@ -26,6 +26,7 @@ using System.Runtime.InteropServices;
 using System.Threading;
 using ANYCHATAPI;
 using AnyChat;
+using AnyChat.Native;
 
 class Failure : Exception
 {
@@ -163,7 +164,7 @@ static class VideoCall
             Client.EnterRoom(room);
             Events.Wait<NotifyEventArgs>(n => n.Message == AnyChatCoreSDK.WM_GV_ENTERROOM && n.LParam == 0, "WM_GV_ENTERROOM");
             Client.SetInputVideoFormat(AnyChatCoreSDK.BRAC_PIX_FMT_RGB24, W, H, Fps);
-            Client.Camera(AnyChatCoreSDK.SELF, true);
+            Client.Camera(Core.SELF, true);
             Client.Camera(Peer, true);
             var stop = new ManualResetEvent(false);
             var pic = Picture(topWhite);
@@ -261,17 +262,25 @@ static class VideoCall
         Say("bras done");
     }
 
-    /// <summary>Every DllImport of both classes resolves in the library.</summary>
+    /// <summary>Every DllImport of the native classes resolves in the library; the counts of
+    /// the entry points and delegates, and of the vendor classes' delegates.</summary>
     static void Symbols()
     {
-        foreach (var t in new[] { typeof(AnyChatCoreSDK), typeof(AnyChatServerSDK) })
+        foreach (var t in new[] { typeof(AnyChat.Native.Core), typeof(AnyChat.Native.Server) })
         {
             var imports = t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)
                 .Where(m => m.GetCustomAttributes(typeof(DllImportAttribute), false).Length > 0).ToList();
             foreach (var m in imports) Marshal.Prelink(m);
+            int entryPoints = imports.Select(m => ((DllImportAttribute)m.GetCustomAttributes(typeof(DllImportAttribute), false)[0]).EntryPoint)
+                .Distinct().Count();
+            int delegates = t.GetNestedTypes().Count(n => n.IsSubclassOf(typeof(Delegate)));
+            Say(t.Name + " functions " + entryPoints + " delegates " + delegates);
+        }
+        foreach (var t in new[] { typeof(AnyChatCoreSDK), typeof(AnyChatServerSDK) })
+        {
             int delegates = t.GetNestedTypes().Count(n => n.IsSubclassOf(typeof(Delegate)));
             int constants = t.GetFields(BindingFlags.Static | BindingFlags.Public).Count(f => f.IsLiteral);
-            Say(t.Name + " functions " + imports.Count + " delegates " + delegates + " constants " + constants);
+            Say(t.Name + " delegates " + delegates + " constants " + constants);
         }
         Say("symbols done");
     }
