@@ -13,49 +13,10 @@
 use std::ffi::c_int;
 
 use super::with_sdk;
-use crate::abi::boundary::{c_bytes, copy_out, ffi_boundary, put};
+use crate::abi::boundary::{c_bytes, copy_out, ffi_boundary, fill_names, put};
 use crate::abi::types::*;
 use crate::client::Client;
 use crate::wire::constants::*;
-
-/// The vendor's two-step enumeration: a NULL `lpDeviceName` writes the
-/// number of devices to `*dwDeviceNum`; else up to `*dwDeviceNum` names are
-/// written, each a NUL-terminated string the library allocates with
-/// `malloc` (the app frees each with `free`), and `*dwDeviceNum` is set to
-/// the number written. A NULL `dwDeviceNum`: 21.
-///
-/// # Safety
-/// `dwDeviceNum` is NULL or a readable, writable DWORD; `lpDeviceName` is
-/// NULL or has `*dwDeviceNum` writable pointers.
-unsafe fn enumerate(lpDeviceName: *mut *mut TCHAR, dwDeviceNum: *mut DWORD, names: &[String]) -> DWORD {
-    if dwDeviceNum.is_null() {
-        return GV_ERR_FUNCOPTERROR;
-    }
-    if lpDeviceName.is_null() {
-        // SAFETY: non-NULL, writable (the caller's promise).
-        return unsafe { put(dwDeviceNum, names.len() as DWORD) };
-    }
-    // SAFETY: non-NULL, readable (the caller's promise).
-    let room = unsafe { dwDeviceNum.read() } as usize;
-    let mut written = 0;
-    for name in names.iter().take(room) {
-        let bytes = name.as_bytes();
-        // SAFETY: plain allocation; checked for NULL below.
-        let p = unsafe { libc::malloc(bytes.len() + 1) } as *mut TCHAR;
-        if p.is_null() {
-            break;
-        }
-        // SAFETY: `p` has `bytes.len() + 1` writable bytes; slot `written`
-        // of the app's array is writable (fewer than `room`).
-        unsafe {
-            copy_out(p, bytes.len() + 1, bytes);
-            lpDeviceName.add(written).write(p);
-        }
-        written += 1;
-    }
-    // SAFETY: as above.
-    unsafe { put(dwDeviceNum, written as DWORD) }
-}
 
 /// `BRAC_SelectAudio*`: a NULL name or one longer than 1 KiB: 21.
 unsafe fn select(name: LPCTSTR, capture: bool) -> DWORD {
@@ -91,7 +52,7 @@ pub unsafe extern "C" fn BRAC_EnumAudioCapture(lpDeviceName: *mut *mut TCHAR, dw
     ffi_boundary! {
         let names = crate::device::audio::capture_names();
         // SAFETY: forwarded from our caller; checked inside.
-        unsafe { enumerate(lpDeviceName, dwDeviceNum, &names) }
+        unsafe { fill_names(lpDeviceName, dwDeviceNum, &names) }
     }
 }
 
@@ -119,7 +80,7 @@ pub unsafe extern "C" fn BRAC_EnumAudioPlayback(lpDeviceName: *mut *mut TCHAR, d
     ffi_boundary! {
         let names = crate::device::audio::playback_names();
         // SAFETY: forwarded from our caller; checked inside.
-        unsafe { enumerate(lpDeviceName, dwDeviceNum, &names) }
+        unsafe { fill_names(lpDeviceName, dwDeviceNum, &names) }
     }
 }
 

@@ -4,50 +4,11 @@
 //! [`crate::abi::brac::api`].
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
-use std::ffi::c_char;
-
 use super::with_sdk;
-use crate::abi::boundary::{c_bytes, copy_out, ffi_boundary, put};
+use crate::abi::boundary::{c_bytes, copy_out, ffi_boundary, fill_names};
 use crate::abi::types::*;
 use crate::client::Client;
 use crate::wire::constants::*;
-
-/// Fills the app's array of `*dwDeviceNum` name pointers with names
-/// allocated with `malloc` (the app frees each with `free`, as it frees
-/// them with `GlobalFree` on Windows) and sets `*dwDeviceNum` to the number
-/// written; a NULL array only counts.
-///
-/// # Safety
-/// `names` is NULL or has `*num` writable pointers; `num` is NULL or a
-/// writable DWORD.
-unsafe fn fill_names(names: *mut *mut TCHAR, num: *mut DWORD, list: &[String]) -> DWORD {
-    if num.is_null() {
-        return GV_ERR_FUNCOPTERROR;
-    }
-    if names.is_null() {
-        // SAFETY: checked non-NULL; the caller's DWORD.
-        return unsafe { put(num, list.len() as DWORD) };
-    }
-    // SAFETY: checked non-NULL; the caller's DWORD.
-    let room = unsafe { *num } as usize;
-    let mut written = 0;
-    for name in list.iter().take(room) {
-        // SAFETY: malloc of the name's length and a NUL; NULL checked below.
-        let p = unsafe { libc::malloc(name.len() + 1) } as *mut c_char;
-        if p.is_null() {
-            break;
-        }
-        // SAFETY: `p` has `name.len() + 1` writable bytes; slot `written`
-        // is below `room`, within the caller's array.
-        unsafe {
-            copy_out(p, name.len() + 1, name.as_bytes());
-            *names.add(written) = p;
-        }
-        written += 1;
-    }
-    // SAFETY: as above.
-    unsafe { put(num, written as DWORD) }
-}
 
 /// Lists the cameras: the fake ones named in `ANYCHAT_FAKE_CAMERA` first
 /// (`fake:pattern`, `fake:PATH.y4m`), then every Video4Linux capture device
