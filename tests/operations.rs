@@ -269,3 +269,99 @@ fn sighup_reloads_the_config_file() {
     let c = Cli::login(&server, "carol", &[]);
     assert!(c.user_id > 0);
 }
+
+// ----- the command-line clients for a person ---------------------------------
+
+fn run_bin(exe: &str, args: &[&str]) -> Output {
+    Command::new(exe).args(args).stdin(std::process::Stdio::null()).output().expect("run")
+}
+
+#[test]
+fn cli_help_and_version() {
+    for (exe, name) in [
+        (env!("CARGO_BIN_EXE_anychat-cli"), "anychat-cli"),
+        (env!("CARGO_BIN_EXE_anychat-bras-cli"), "anychat-bras-cli"),
+    ] {
+        let o = run_bin(exe, &["--version"]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success() && out.starts_with(&format!("{name} 0.")) && out.contains("(commit "), "{out}");
+        let o = run_bin(exe, &["--help"]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{name} --help exits 0: {o:?}");
+        assert!(out.contains("usage:"), "{out}");
+    }
+    let o = run_bin(env!("CARGO_BIN_EXE_anychat-bras-cli"), &["--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("--core ADDR") && out.contains("--ask"), "{out}");
+}
+
+/// Names instead of ids, `accept`, `refuse`, `hangup`, the call's room
+/// entered on Start and the codes' names, as a person uses the client.
+#[test]
+fn cli_calls_by_name_for_a_person() {
+    let server = Server::start(&[]);
+    let mut a = Cli::login(&server, "alice", &["--interactive"]);
+    let mut b = Cli::login(&server, "bob", &["--interactive"]);
+    a.send("help");
+    a.expect("commands (USER:");
+    a.expect("ret help 0");
+    // An unknown name is an error that says what to do.
+    a.send("call zed");
+    assert!(a.expect("error unknown user 'zed'").contains("give the id"));
+    // In one room, users know each other's names.
+    assert_eq!(a.cmd("enter 1"), 0);
+    assert_eq!(b.cmd("enter 1"), 0);
+    a.expect("# bob (");
+    assert_eq!(a.cmd("call bob"), 0);
+    b.expect_call("REQUEST", a.user_id, 0);
+    b.expect(&format!("# alice ({}) is calling you: accept or refuse", a.user_id));
+    assert_eq!(b.cmd("accept"), 0);
+    let start = a.expect_call("START", b.user_id, 0);
+    b.expect_call("START", a.user_id, 0);
+    let room = field(&start, "param").to_string();
+    // The call's room is entered on Start.
+    a.expect("ret auto-enter 0");
+    a.expect(&format!("notify ENTERROOM {room} 0"));
+    b.expect(&format!("notify ENTERROOM {room} 0"));
+    assert_eq!(a.cmd("hangup"), 0);
+    b.expect_call("FINISH", a.user_id, 0);
+    b.expect(&format!("# call with alice ({}) ended: 0 GV_ERR_SUCCESS", a.user_id));
+    // Refused: the caller reads the code's name.
+    assert_eq!(a.cmd("call bob"), 0);
+    b.expect_call("REQUEST", a.user_id, 0);
+    assert_eq!(b.cmd("refuse"), 0);
+    a.expect_call("REPLY", b.user_id, 100104);
+    a.expect(&format!("# call with bob ({}) did not start: 100104 AC_ERROR_VIDEOCALL_REJECT", b.user_id));
+    // Nothing to answer or end: said so.
+    b.send("accept");
+    b.expect("error accept: nobody is calling");
+    a.send("hangup");
+    a.expect("error hangup: no call");
+    // A failed command's ret line carries the code's name.
+    a.send("enter 0");
+    let ret = a.expect("ret enter ");
+    assert!(ret.split_whitespace().count() == 4 && ret.contains("GV_ERR_"), "{ret}");
+}
+
+/// `anychat-bras-cli --core ADDR --ask`: the address from the flag, and
+/// each Request decided on its standard input.
+#[test]
+fn bras_cli_core_flag_and_decisions_from_its_prompt() {
+    let server = Server::start(&[]);
+    let mut a = Cli::login(&server, "alice", &[]);
+    let mut b = Cli::login(&server, "bob", &[]);
+    // ANYCHAT_CORE_ADDR points nowhere: --core wins.
+    let core = format!("127.0.0.1:{}", server.business_port);
+    let mut bras = Bras::spawn("bras", 1, Some(&server.secret()), &["--core", &core, "--ask"]);
+    bras.expect("link up");
+    assert_eq!(a.cmd(&format!("request {}", b.user_id)), 0);
+    bras.expect(&format!("ask REQUEST src={} tar={} ", a.user_id, b.user_id));
+    bras.send("deny 4242");
+    a.expect_call("REPLY", b.user_id, 4242);
+    bras.expect("request REQUEST ");
+    assert_eq!(a.cmd(&format!("request {}", b.user_id)), 0);
+    bras.expect("ask REQUEST ");
+    bras.send("allow");
+    b.expect_call("REQUEST", a.user_id, 0);
+    a.expect_call("REPLY", b.user_id, 0);
+}
