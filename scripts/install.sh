@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs anychat-rs the way legacy Linux makefiles expect it:
-#   $PREFIX/lib/libanychatcore.so.X.Y.Z      (SONAME libanychatcore.so.X)   client, BRAC_*
-#   $PREFIX/lib/libanychatserversdk.so.X.Y.Z (SONAME libanychatserversdk.so.X) business server, BRAS_*
-#   with the .so.X and .so symlinks, so -lanychatcore / -lanychatserversdk link and the
-#   program runs after ldconfig;
+#   $PREFIX/lib/libanychatcore.so.X.Y.Z   (SONAME libanychatcore.so.X), stripped: the one file
+#   holding both the client (BRAC_*) and the business-server (BRAS_*) API, with the names
+#   libanychatcore.so.X, libanychatcore.so, libanychatserversdk.so.X and libanychatserversdk.so
+#   as symlinks to it, so -lanychatcore / -lanychatserversdk link (both record
+#   libanychatcore.so.X) and programs built against either vendor name run after ldconfig;
 #   $PREFIX/include/anychat/*.h, $PREFIX/lib/pkgconfig/anychatcore.pc and anychatserversdk.pc,
-#   $PREFIX/bin/anychat-server.
+#   $PREFIX/bin/anychat-server (stripped) and its systemd unit
+#   $PREFIX/lib/systemd/system/anychat-server.service (from dist/).
 #
 # Usage: PREFIX=/usr/local scripts/install.sh
 #   PREFIX   where to install (default /usr/local)
@@ -17,6 +19,7 @@
 #            a server without openh264 and without libstdc++)
 #   PROFILE  the cargo profile of those builds (default release; dev is quicker, for checks)
 #   LDCONFIG 1 = run ldconfig afterwards (default: 1 when installing into the system as root)
+#   STRIP    0 = keep the debugging information (default: strip the library and the server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +41,12 @@ if [ -z "${LIB:-}" ]; then
 fi
 [ -f "$LIB" ] || { echo "install.sh: no library at $LIB" >&2; exit 1; }
 command -v patchelf >/dev/null || { echo "install.sh: patchelf is needed (apt-get install patchelf)" >&2; exit 1; }
+strip_it() { # file
+    if [ "${STRIP:-1}" != 0 ]; then
+        command -v strip >/dev/null || { echo "install.sh: strip is needed (binutils), or STRIP=0" >&2; exit 1; }
+        strip --strip-unneeded "$1"
+    fi
+}
 
 libdir="$DESTDIR$PREFIX/lib"
 incdir="$DESTDIR$PREFIX/include/anychat"
@@ -45,10 +54,13 @@ pcdir="$libdir/pkgconfig"
 bindir="$DESTDIR$PREFIX/bin"
 mkdir -p "$libdir" "$incdir" "$pcdir"
 
+# One real file: the vendor's two library names are symlinks to it.
+real="libanychatcore.so.$version"
+rm -f "$libdir/libanychatserversdk.so.$version" # a copy left by an older install
+install -m 0755 "$LIB" "$libdir/$real"
+strip_it "$libdir/$real"
+patchelf --set-soname "libanychatcore.so.$major" "$libdir/$real"
 for name in anychatcore anychatserversdk; do
-    real="lib$name.so.$version"
-    install -m 0755 "$LIB" "$libdir/$real"
-    patchelf --set-soname "lib$name.so.$major" "$libdir/$real"
     ln -sf "$real" "$libdir/lib$name.so.$major"
     ln -sf "lib$name.so.$major" "$libdir/lib$name.so"
 done
@@ -75,6 +87,11 @@ write_pc anychatserversdk "anychat-rs business-server library (BRAS_* API of the
 if [ -n "${BIN:-}" ] && [ -f "$BIN" ]; then
     mkdir -p "$bindir"
     install -m 0755 "$BIN" "$bindir/anychat-server"
+    strip_it "$bindir/anychat-server"
+    unitdir="$DESTDIR$PREFIX/lib/systemd/system"
+    mkdir -p "$unitdir"
+    sed "s|@BINDIR@|$PREFIX/bin|g" dist/anychat-server.service > "$unitdir/anychat-server.service"
+    chmod 0644 "$unitdir/anychat-server.service"
 fi
 
 if [ "${LDCONFIG:-auto}" = 1 ] || { [ "${LDCONFIG:-auto}" = auto ] && [ -z "$DESTDIR" ] && [ "$(id -u)" = 0 ] \

@@ -134,10 +134,26 @@ fn install_into_a_prefix_and_link_with_pkg_config() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let prefix = installed_prefix();
     let lib = prefix.join("lib");
-    for name in ["anychatcore", "anychatserversdk"] {
-        let dynamic = run(Command::new("readelf").arg("-d").arg(lib.join(format!("lib{name}.so"))));
-        assert!(dynamic.contains(&format!("Library soname: [lib{name}.so.0]")), "{dynamic}");
+    // One real file, stripped, under both vendor names.
+    let real = std::fs::canonicalize(lib.join("libanychatcore.so")).unwrap();
+    for name in ["libanychatcore.so", "libanychatcore.so.0", "libanychatserversdk.so", "libanychatserversdk.so.0"] {
+        assert!(std::fs::symlink_metadata(lib.join(name)).unwrap().file_type().is_symlink(), "{name} is a symlink");
+        assert_eq!(std::fs::canonicalize(lib.join(name)).unwrap(), real, "{name} names the one library");
     }
+    let files: Vec<_> = std::fs::read_dir(&lib)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()) && e.file_name().to_string_lossy().contains(".so"))
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(files.len(), 1, "one library file: {files:?}");
+    let dynamic = run(Command::new("readelf").arg("-d").arg(&real));
+    assert!(dynamic.contains("Library soname: [libanychatcore.so.0]"), "{dynamic}");
+    let sections = run(Command::new("readelf").arg("-S").arg(&real));
+    assert!(!sections.contains(".debug_info") && !sections.contains(".symtab"), "not stripped: {sections}");
+    let unit = std::fs::read_to_string(lib.join("systemd/system/anychat-server.service")).unwrap();
+    assert!(unit.contains(&format!("ExecStart={}/bin/anychat-server", prefix.display())), "{unit}");
+    assert!(unit.contains("LimitNOFILE=") && unit.contains("ExecReload=/bin/kill -HUP $MAINPID"), "{unit}");
     assert!(prefix.join("bin/anychat-server").is_file());
 
     let flags = pkg_config(prefix, &["anychatcore", "anychatserversdk"]).join(" ");

@@ -30,15 +30,31 @@
 //!   way; each is sent SYNCDATA. Prints `callcenter user=U friends=N` (or
 //!   `callcenter-error …` for a call that did not return 0).
 //!
+//! - `--core ADDR` — the core server's business listener (instead of
+//!   `ANYCHAT_CORE_ADDR`; `tls://HOST:PORT` for TLS);
+//! - `--ask` — each Request waits for a decision typed on standard input:
+//!   it prints `ask REQUEST src=… tar=…`, then `allow` lets the call ring and
+//!   `deny [CODE]` refuses it (100104 by default); the line `request … ->
+//!   CODE` follows. The core server's `--business-timeout` (5 s) still
+//!   applies: a slower decision is too late (the caller got 207).
+//!
+//! `--help` lists the options, `--version` shows the version, `help` the
+//! commands. On a terminal it shows a prompt.
+//!
 //! Every callback checks that it runs on the same thread as the previous
 //! ones and prints `THREAD CHANGED` otherwise. The library's warnings go to
 //! standard error (`ANYCHAT_LOG=debug` shows more).
 
+mod anychat_cli_common;
+
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
 
 use anychat::abi::bras::api::*;
 use anychat::abi::types::{BOOL, DWORD, LPCTSTR, LPDWORD, LPVOID};
@@ -54,7 +70,40 @@ struct Options {
     prepare_refuse: HashMap<u32, u32>,
     timer_ms: u32,
     call_center: bool,
+    core: Option<String>,
+    ask: bool,
 }
+
+/// Standard input is a terminal: a prompt and `# …` lines with code names.
+static HUMAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--ask`: decisions typed on standard input, for the Request waiting.
+static DECISIONS: OnceLock<(Sender<u32>, Receiver<u32>)> = OnceLock::new();
+/// How long a Request waits for a typed decision before it is let through.
+const ASK_WAIT: Duration = Duration::from_secs(30);
+
+const USAGE: &str = "\
+usage: anychat-bras-cli [OPTIONS], then commands on standard input (`help` lists them)
+  --core ADDR               the core server's business listener (default: $ANYCHAT_CORE_ADDR or 127.0.0.1:8907)
+  --ask                     decide each call Request from the prompt (allow / deny [CODE])
+  --refuse-to USER:CODE     answer a Request to USER with CODE (repeatable)
+  --delay-ms MS             the Request callback sleeps MS before answering
+  --finish-on-start CODE    end each call at its START with FINISH(CODE)
+  --verify-refuse NAME:CODE refuse NAME's login with CODE (repeatable)
+  --verify-id NAME:ID       log NAME in as user ID, level 7 (repeatable)
+  --prepare-refuse ROOM:CODE refuse entering ROOM with CODE (repeatable)
+  --timer-ms MS             print `timer` every MS milliseconds
+  --call-center             fill friends and groups as the vendor's call-center sample
+  -V, --version             print the version
+  -h, --help                print this
+The business secret comes from $ANYCHAT_BUSINESS_SECRET, else the core server's state folder.";
+
+const COMMANDS: &str = "\
+commands: allow | deny [CODE] (with --ask), finish USER CODE [PARAM] [STR], kick USER [CODE],
+  sendbuf USER TEXT, sendroom ROOM TEXT, transbuf USER TEXT, setinfo USER ID VALUE, getinfo USER ID,
+  event TYPE USER CODE, addgroup USER GROUP NAME, groupname USER GROUP NAME, delgroup USER GROUP,
+  addfriend USER FRIEND, delfriend USER FRIEND, setrelation USER GROUP FRIEND, sync USER,
+  blockip PATTERN, unblockip PATTERN, control USER CODE WPARAM LPARAM [STR], quit";
 
 static OPTS: OnceLock<Options> = OnceLock::new();
 static CB_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
@@ -136,11 +185,24 @@ unsafe extern "system" fn on_call(
         if o.delay_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(o.delay_ms));
         }
-        let answer = o.refuse_to.get(&tar).copied().unwrap_or(0);
+        let mut answer = o.refuse_to.get(&tar).copied().unwrap_or(0);
+        if let Some((_, decisions)) = DECISIONS.get() {
+            // Decisions typed for an earlier Request that did not wait are stale.
+            while decisions.try_recv().is_ok() {}
+            println!("ask {line}");
+            println!("# allow or deny [CODE]?");
+            let _ = std::io::stdout().flush();
+            answer = decisions.recv_timeout(ASK_WAIT).unwrap_or(answer);
+        }
         println!("request {line} -> {answer}");
         return answer;
     }
     println!("note {line}");
+    if code != 0 && HUMAN.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Some(name) = anychat_cli_common::code_name(code) {
+            println!("# {code} is {name}");
+        }
+    }
     if event == BRAS_VIDEOCALL_EVENT_START {
         if let Some(code) = o.finish_on_start {
             // Re-entrant call from inside the callback.
@@ -311,7 +373,16 @@ fn parse_args() -> Result<Options, String> {
             }
             "--timer-ms" => o.timer_ms = val()?.parse().map_err(|_| "bad --timer-ms".to_string())?,
             "--call-center" => o.call_center = true,
-            "-h" | "--help" => return Err("see the documentation at the top of src/bin/anychat-bras-cli.rs".into()),
+            "--core" => o.core = Some(val()?),
+            "--ask" => o.ask = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "-V" | "--version" => {
+                println!("anychat-bras-cli {}", anychat_cli_common::VERSION);
+                std::process::exit(0);
+            }
             other => return Err(format!("unknown option '{other}'")),
         }
     }
@@ -386,6 +457,16 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let s = CString::new(args.get(4..).map(|a| a.join(" ")).unwrap_or_default()).unwrap_or_default();
                 BRAS_UserInfoControl(num(0)?, num(1)?, num(2)?, num(3)?, s.as_ptr())
             }
+            "allow" | "deny" => {
+                let Some((tx, _)) = DECISIONS.get() else { return Err(format!("'{cmd}' needs --ask")) };
+                let code = if cmd == "allow" { 0 } else { num(0).unwrap_or(AC_ERROR_VIDEOCALL_REJECT) };
+                let _ = tx.send(code);
+                0
+            }
+            "help" => {
+                println!("{COMMANDS}");
+                0
+            }
             "quit" => return Ok(false),
             _ => return Err(format!("unknown command '{cmd}'")),
         }
@@ -415,6 +496,13 @@ fn main() {
         }
     };
     let timer_ms = o.timer_ms;
+    if let Some(core) = &o.core {
+        // Read by BRAS_InitSDK; no other thread runs yet.
+        std::env::set_var("ANYCHAT_CORE_ADDR", core);
+    }
+    if o.ask {
+        let _ = DECISIONS.set(crossbeam_channel::unbounded());
+    }
     let _ = OPTS.set(o);
     let null = std::ptr::null_mut();
     BRAS_SetOnServerAppMessageCallBack(Some(on_app_message), null);
@@ -433,8 +521,15 @@ fn main() {
     }
     println!("ret init {}", BRAS_InitSDK(0));
     let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
+    let prompt = stdin.is_terminal();
+    HUMAN.store(prompt, std::sync::atomic::Ordering::SeqCst);
+    let mut lines = stdin.lock().lines();
+    loop {
+        if prompt {
+            print!("bras> ");
+            let _ = std::io::stdout().flush();
+        }
+        let Some(Ok(line)) = lines.next() else { break };
         match run_command(line.trim()) {
             Ok(true) => {}
             Ok(false) => break,

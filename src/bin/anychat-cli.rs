@@ -53,10 +53,26 @@
 //! The library's warnings (e.g. why a TLS connect failed) go to standard
 //! error; `ANYCHAT_LOG=debug` shows more. `connect tls://HOST PORT` connects
 //! over TLS (see `docs/TLS.md`).
+//!
+//! For a person: wherever a user id is expected a user's name works too
+//! (one this client has seen: in its room, in a call, among its friends),
+//! and `call USER`, `accept`, `refuse [CODE]`, `hangup` act on the call
+//! going on; `help` lists the commands. When standard input is a terminal
+//! it shows a prompt, and then (or with `--interactive`) it explains events in
+//! `# …` lines with the names of their codes (`100104
+//! AC_ERROR_VIDEOCALL_REJECT`), adds the name to `ret` lines that failed
+//! and enters the call's room on Start (as `--auto-enter`). Scripts (no
+//! terminal) get exactly the lines above.
 
+mod anychat_cli_common;
+
+use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
-use std::io::BufRead;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use anychat_cli_common::{readable, VERSION};
 
 use anychat::abi::brac::api::*;
 use anychat::abi::brac::audio::*;
@@ -108,6 +124,89 @@ fn memory_rows(fmt: u32, w: u32, h: u32, data: &[u8]) -> (i64, i64) {
     (mean(0), mean(h - 1))
 }
 static AUTO_ENTER: AtomicU32 = AtomicU32::new(0);
+/// For a person (a terminal, or `--interactive`): prompt and `# …` lines.
+static HUMAN: AtomicBool = AtomicBool::new(false);
+/// No user.
+const NOBODY: u32 = u32::MAX;
+/// Who rings this client now (a Request not answered yet).
+static INCOMING: AtomicU32 = AtomicU32::new(NOBODY);
+/// The peer of the call going on (requested, ringing or started).
+static PEER: AtomicU32 = AtomicU32::new(NOBODY);
+/// Names of the users this client has seen, for `call bob`.
+static NAMES: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);
+
+fn human() -> bool {
+    HUMAN.load(Ordering::SeqCst)
+}
+
+/// The name the library knows for `user` (remembered for name lookups).
+fn user_name(user: u32) -> Option<String> {
+    let mut buf = [0 as c_char; 256];
+    // SAFETY: `buf` is a live buffer of the length given.
+    let r = unsafe { BRAC_GetUserName(user, buf.as_mut_ptr(), buf.len() as DWORD) };
+    if r != 0 {
+        return None;
+    }
+    // SAFETY: the library wrote a NUL-terminated string into `buf`.
+    let name = String::from_utf8_lossy(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_bytes()).into_owned();
+    if !name.is_empty() {
+        NAMES.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(name.clone(), user);
+    }
+    Some(name)
+}
+
+/// `bob (7)`, or `7` when the name is unknown (the library's, else the
+/// one remembered).
+fn who(user: u32) -> String {
+    let remembered = || {
+        let names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        names.as_ref().and_then(|m| m.iter().find(|(_, id)| **id == user).map(|(n, _)| n.clone()))
+    };
+    match user_name(user).filter(|n| !n.is_empty()).or_else(remembered) {
+        Some(n) => format!("{n} ({user})"),
+        None => user.to_string(),
+    }
+}
+
+/// A user argument: an id, or the name of a user this client has seen
+/// (its room's users and its friends are looked at again first).
+fn user_arg(s: Option<&str>) -> Result<u32, String> {
+    let s = s.ok_or("a user (name or id) is needed")?;
+    if let Some(v) = id(Some(s)) {
+        return Ok(v);
+    }
+    let known = |s: &str| NAMES.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.get(s).copied());
+    if let Some(v) = known(s) {
+        return Ok(v);
+    }
+    for list in [BRAC_GetOnlineUser as unsafe extern "C" fn(*mut u32, *mut DWORD) -> DWORD, BRAC_GetUserFriends] {
+        let mut n: DWORD = 0;
+        // SAFETY: a NULL array asks for the count; then `ids` holds `n`.
+        unsafe {
+            if list(std::ptr::null_mut(), &mut n) == 0 && n > 0 {
+                let mut ids = vec![0u32; n as usize];
+                if list(ids.as_mut_ptr(), &mut n) == 0 {
+                    ids.truncate(n as usize);
+                    for u in ids {
+                        user_name(u);
+                    }
+                }
+            }
+        }
+    }
+    known(s).ok_or_else(|| {
+        format!(
+            "unknown user '{s}' (a name is known once seen in this client's room, a call or its friends; give the id)"
+        )
+    })
+}
+
+/// A `# …` line for a person.
+fn explain(text: impl std::fmt::Display) {
+    if human() {
+        println!("# {text}");
+    }
+}
 /// `--release-on-finish`: calls `BRAC_Release` from inside the FINISH callback.
 static RELEASE_ON_FINISH: AtomicU32 = AtomicU32::new(0);
 
@@ -142,6 +241,23 @@ fn event_name(ev: u32) -> String {
 
 unsafe extern "system" fn on_notify(msg: DWORD, wparam: DWORD, lparam: DWORD, _user: LPVOID) {
     println!("notify {} {} {}", notify_name(msg), wparam as i32, lparam);
+    if !human() {
+        return;
+    }
+    match msg {
+        WM_GV_CONNECT if wparam == 1 => explain("connected"),
+        WM_GV_CONNECT => explain("cannot connect"),
+        WM_GV_LOGINSYSTEM if lparam == 0 => explain(format!("logged in as {}", who(wparam))),
+        WM_GV_LOGINSYSTEM => explain(format!("login failed: {}", readable(lparam))),
+        WM_GV_ENTERROOM if lparam == 0 => explain(format!("in room {wparam}")),
+        WM_GV_ENTERROOM => explain(format!("cannot enter room {wparam}: {}", readable(lparam))),
+        WM_GV_USERATROOM => {
+            let what = if lparam != 0 { "came into" } else { "left" };
+            explain(format!("{} {what} the room", who(wparam)))
+        }
+        WM_GV_LINKCLOSE => explain(format!("disconnected: {}", readable(wparam))),
+        _ => {}
+    }
 }
 
 unsafe extern "system" fn on_call(
@@ -160,6 +276,34 @@ unsafe extern "system" fn on_call(
         String::from_utf8_lossy(unsafe { CStr::from_ptr(user_str) }.to_bytes()).into_owned()
     };
     println!("call {} user={user} code={code} flags={flags} param={param} str={s}", event_name(event));
+    let peer = who(user);
+    let clear = |slot: &AtomicU32| {
+        let _ = slot.compare_exchange(user, NOBODY, Ordering::SeqCst, Ordering::SeqCst);
+    };
+    match event {
+        BRAC_VIDEOCALL_EVENT_REQUEST => {
+            INCOMING.store(user, Ordering::SeqCst);
+            PEER.store(user, Ordering::SeqCst);
+            explain(format!("{peer} is calling you: accept or refuse"));
+        }
+        BRAC_VIDEOCALL_EVENT_REPLY if code == 0 => explain(format!("{peer} is ringing (hangup cancels)")),
+        BRAC_VIDEOCALL_EVENT_REPLY => {
+            clear(&INCOMING);
+            clear(&PEER);
+            explain(format!("call with {peer} did not start: {}", readable(code)));
+        }
+        BRAC_VIDEOCALL_EVENT_START => {
+            clear(&INCOMING);
+            PEER.store(user, Ordering::SeqCst);
+            explain(format!("call with {peer} started in room {param} (hangup ends it)"));
+        }
+        BRAC_VIDEOCALL_EVENT_FINISH => {
+            clear(&INCOMING);
+            clear(&PEER);
+            explain(format!("call with {peer} ended: {}", readable(code)));
+        }
+        _ => {}
+    }
     let auto = AUTO_REPLY.load(Ordering::SeqCst);
     if event == BRAC_VIDEOCALL_EVENT_REQUEST && auto != u32::MAX {
         // Re-entrant call from inside the callback, as vendor apps do.
@@ -424,18 +568,18 @@ fn run_command(line: &str) -> Result<bool, String> {
                 )
             }
             "text" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let secret = id(args.get(1).copied()).unwrap_or(0) as BOOL;
                 let msg = rest(2, &mut args);
                 BRAC_SendTextMessage(user, secret, msg.as_ptr(), msg.as_bytes().len() as DWORD)
             }
             "trans" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let data = rest(1, &mut args);
                 BRAC_TransBuffer(user, data.as_ptr() as LPBYTE, data.as_bytes().len() as DWORD)
             }
             "transex" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let (w, l) = (id(args.get(1).copied()).unwrap_or(0), id(args.get(2).copied()).unwrap_or(0));
                 let data = rest(3, &mut args);
                 let mut task: DWORD = 0;
@@ -447,7 +591,7 @@ fn run_command(line: &str) -> Result<bool, String> {
                 r
             }
             "camera" | "mic" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let open = id(args.get(1).copied()).unwrap_or(1) as BOOL;
                 if cmd == "camera" {
                     BRAC_UserCameraControl(user, open)
@@ -456,7 +600,7 @@ fn run_command(line: &str) -> Result<bool, String> {
                 }
             }
             "camstate" | "micstate" | "level" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let mut v: DWORD = 0;
                 let r = match cmd {
                     "camstate" => BRAC_GetCameraState(user, &mut v),
@@ -533,22 +677,76 @@ fn run_command(line: &str) -> Result<bool, String> {
                 BRAC_EnterRoomEx(name.as_ptr(), std::ptr::null())
             }
             "leave" => BRAC_LeaveRoom(id(args.first().copied()).ok_or_else(bad)?),
+            "call" => {
+                let user = user_arg(args.first().copied())?;
+                let flags = id(args.get(1).copied()).unwrap_or(BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO);
+                let param = id(args.get(2).copied()).unwrap_or(0);
+                let s = rest(3, &mut args);
+                let r = BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_REQUEST, user, 0, flags, param, s.as_ptr());
+                if r == 0 {
+                    PEER.store(user, Ordering::SeqCst);
+                }
+                r
+            }
+            "accept" | "refuse" => {
+                let from = match args.first() {
+                    Some(a) if cmd == "accept" || id(Some(a)).is_none_or(|v| v < 100_000) => user_arg(Some(a))?,
+                    _ => INCOMING.load(Ordering::SeqCst),
+                };
+                if from == NOBODY {
+                    return Err(format!("{cmd}: nobody is calling"));
+                }
+                let code = match cmd {
+                    "accept" => 0,
+                    _ => args
+                        .iter()
+                        .rev()
+                        .find_map(|a| id(Some(a)).filter(|v| *v >= 100_000))
+                        .unwrap_or(AC_ERROR_VIDEOCALL_REJECT),
+                };
+                let r = BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_REPLY, from, code, 0, 0, std::ptr::null());
+                // A refusal is not answered back: the call is over here.
+                if r == 0 {
+                    let _ = INCOMING.compare_exchange(from, NOBODY, Ordering::SeqCst, Ordering::SeqCst);
+                    if code != 0 {
+                        let _ = PEER.compare_exchange(from, NOBODY, Ordering::SeqCst, Ordering::SeqCst);
+                    }
+                }
+                r
+            }
+            "hangup" => {
+                let peer = PEER.load(Ordering::SeqCst);
+                if peer == NOBODY {
+                    return Err("hangup: no call".into());
+                }
+                // While ringing a Finish is a cancel (caller) or a refusal (callee).
+                let r = BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_FINISH, peer, 0, 0, 0, std::ptr::null());
+                if r == 0 {
+                    let _ = INCOMING.compare_exchange(peer, NOBODY, Ordering::SeqCst, Ordering::SeqCst);
+                    let _ = PEER.compare_exchange(peer, NOBODY, Ordering::SeqCst, Ordering::SeqCst);
+                }
+                r
+            }
+            "help" => {
+                println!("{HELP}");
+                0
+            }
             "request" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let flags = id(args.get(1).copied()).unwrap_or(BRAC_VIDEOCALL_FLAGS_AUDIO | BRAC_VIDEOCALL_FLAGS_VIDEO);
                 let param = id(args.get(2).copied()).unwrap_or(0);
                 let s = rest(3, &mut args);
                 BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_REQUEST, user, 0, flags, param, s.as_ptr())
             }
             "reply" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let code = id(args.get(1).copied()).ok_or_else(bad)?;
                 let param = id(args.get(2).copied()).unwrap_or(0);
                 let s = rest(3, &mut args);
                 BRAC_VideoCallControl(BRAC_VIDEOCALL_EVENT_REPLY, user, code, 0, param, s.as_ptr())
             }
             "finish" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let code = id(args.get(1).copied()).unwrap_or(0);
                 let param = id(args.get(2).copied()).unwrap_or(0);
                 let s = rest(3, &mut args);
@@ -585,7 +783,7 @@ fn run_command(line: &str) -> Result<bool, String> {
                 }
             }
             "name" | "nick" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let mut buf = [0 as c_char; 256];
                 let r = if cmd == "name" {
                     BRAC_GetUserName(user, buf.as_mut_ptr(), buf.len() as DWORD)
@@ -599,7 +797,7 @@ fn run_command(line: &str) -> Result<bool, String> {
                 r
             }
             "volume" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let mut v: u32 = 0;
                 let info = BRAC_USERSTATE_SPEAKVOLUME as i32;
                 let r = BRAC_QueryUserState(user, info, &mut v as *mut u32 as *mut c_char, 4);
@@ -682,7 +880,7 @@ fn run_command(line: &str) -> Result<bool, String> {
                 r
             }
             "friendstatus" => {
-                let user = id(args.first().copied()).ok_or_else(bad)?;
+                let user = user_arg(args.first().copied())?;
                 let mut v: DWORD = 0;
                 let r = BRAC_GetFriendStatus(user, &mut v);
                 if r == 0 {
@@ -764,9 +962,31 @@ fn run_command(line: &str) -> Result<bool, String> {
             _ => return Err(format!("unknown command '{cmd}'")),
         }
     };
-    println!("ret {cmd} {r}");
+    match code_name_if_human(r) {
+        Some(name) => println!("ret {cmd} {r} {name}"),
+        None => println!("ret {cmd} {r}"),
+    }
     Ok(true)
 }
+
+/// The name of a failed command's code, for a person.
+fn code_name_if_human(r: DWORD) -> Option<&'static str> {
+    (human() && r != 0).then(|| anychat_cli_common::code_name(r)).flatten()
+}
+
+const HELP: &str = "\
+commands (USER: a name seen in a room, a call or the friends, or an id):
+  connect HOST PORT          connect to a core server (tls://HOST for TLS)
+  login NAME [PASS]          log in; logout, release
+  call USER [FLAGS]          place a call (flags: 1 audio, 2 video, 3 both)
+  accept | refuse [CODE]     answer the call ringing here (or: accept USER, refuse USER CODE)
+  hangup                     end (or cancel) the call going on
+  enter ROOM | enterex NAME  enter a room; leave ROOM
+  online | roomusers ROOM    users of one's room
+  text USER SECRET MSG       text to a user of the room (USER 0: everyone)
+  camera USER 0|1, mic USER 0|1, friends, groups, name USER, status, selfid
+  request, reply, finish, event, trans, transex, ...: the raw BRAC_* calls
+  quit";
 
 /// The library's log (e.g. why a TLS connect failed) on stderr: warnings by
 /// default, `ANYCHAT_LOG` (a tracing filter such as `debug`) for more.
@@ -782,6 +1002,7 @@ fn init_log() {
 fn main() {
     init_log();
     let mut init = true;
+    let mut interactive = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -814,12 +1035,20 @@ fn main() {
             },
             "--no-init" => init = false,
             "--func-mode" => FUNC_MODE.store(args.next().and_then(|v| v.parse().ok()).unwrap_or(0), Ordering::SeqCst),
+            "--interactive" => interactive = Some(true),
+            "--script" => interactive = Some(false),
+            "-V" | "--version" => {
+                println!("anychat-cli {VERSION}");
+                return;
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: anychat-cli [--auto-accept] [--auto-refuse CODE] [--auto-enter] [--no-init] \
-                     [--video-fmt F] [--input-fmt F] [--picture pattern|halfwhite] [--slow-video MS] [--func-mode N]"
+                    "usage: anychat-cli [--interactive|--script] [--auto-accept] [--auto-refuse CODE] [--auto-enter] \
+                     [--no-init] [--video-fmt F] [--input-fmt F] [--picture pattern|halfwhite] [--slow-video MS] \
+                     [--func-mode N] [--version]"
                 );
-                println!("then commands on standard input; see the source's documentation");
+                println!("then commands on standard input, one per line; `help` lists them.");
+                println!("--interactive (the default on a terminal): prompt, explanations, call room entered on Start");
                 return;
             }
             other => {
@@ -841,8 +1070,21 @@ fn main() {
         println!("ret init {r}");
     }
     let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
+    // The prompt only on a terminal: a pipe's reader wants whole lines.
+    let prompt = stdin.is_terminal();
+    let interactive = interactive.unwrap_or(prompt);
+    HUMAN.store(interactive, Ordering::SeqCst);
+    if interactive {
+        AUTO_ENTER.store(1, Ordering::SeqCst);
+        println!("# anychat-cli {VERSION}: `help` lists the commands");
+    }
+    let mut lines = stdin.lock().lines();
+    loop {
+        if prompt {
+            print!("anychat> ");
+            let _ = std::io::stdout().flush();
+        }
+        let Some(Ok(line)) = lines.next() else { break };
         match run_command(line.trim()) {
             Ok(true) => {}
             Ok(false) => break,

@@ -1,26 +1,71 @@
 //! `anychat-server`: the core server. With no arguments it listens on
-//! `0.0.0.0:8906`. SIGINT and SIGTERM stop it cleanly.
+//! `0.0.0.0:8906`. Settings come from flags, `ANYCHAT_*` environment
+//! variables and a TOML file (see `anychat_server::config`). SIGTERM and
+//! SIGINT drain it (no more logins nor calls; the calls in progress end at
+//! `--drain-timeout`), a second one ends the calls at once; SIGHUP reloads
+//! what can change at run time.
 
-use std::io::{IsTerminal, Write};
+mod anychat_server;
+
+use std::ffi::OsString;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anychat::core::limits::{RateAction, RateLimits};
 use anychat::core::CoreConfig;
-use anychat::net::server::{raise_fd_limit, Server, ServerConfig};
+use anychat::net::server::{raise_fd_limit, Control, ControlHandle, Server, ServerConfig};
+use anychat_server::config::{self, LoadError, Loaded};
+use anychat_server::logs;
 use clap::Parser;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+
+/// The configuration file read when no other is named and it exists.
+const DEFAULT_CONFIG: &str = "/etc/anychat/anychat-server.toml";
+
+/// The version with the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("ANYCHAT_GIT_COMMIT"), ")");
+
+/// The settings a SIGHUP changes in the running server; the others (the
+/// listeners, TLS, the state folder, the log format) need a restart.
+const RUNTIME: &[&str] = &[
+    "log-level",
+    "ring-timeout",
+    "keepalive-timeout",
+    "login-timeout",
+    "business-timeout",
+    "business-secret",
+    "require-business",
+    "rate",
+    "rate-action",
+    "no-rate-limits",
+    "max-output",
+    "slow-reader-timeout",
+    "max-media",
+    "max-connections",
+    "max-connections-per-ip",
+    "drain-timeout",
+];
 
 /// The anychat-rs core server: users, calls and rooms for BRAC_* clients.
 #[derive(Parser, Debug)]
 #[command(
     name = "anychat-server",
-    version,
+    version = VERSION,
     about = "anychat-rs core server: users, calls and rooms for BRAC_* clients"
 )]
 struct Args {
+    /// Configuration file (TOML; every flag is a key). Default:
+    /// /etc/anychat/anychat-server.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print every setting (as a configuration file, with where each value
+    /// came from) and exit.
+    #[arg(long)]
+    print_config: bool,
     /// Address and port clients connect to.
     #[arg(long, default_value = "0.0.0.0:8906")]
     listen: SocketAddr,
@@ -52,9 +97,18 @@ struct Args {
     /// Seconds of silence after which a connection counts as lost.
     #[arg(long, default_value_t = 15.0, value_parser = parse_secs)]
     keepalive_timeout: f64,
-    /// Log level: error, warn, info, debug or trace (or a tracing filter).
-    #[arg(long, default_value = "info")]
+    /// Log level: off, error, warn, info, debug or trace, or a list of
+    /// TARGET=LEVEL (e.g. `info,anychat::core=debug`). Without it (flag,
+    /// environment or file), RUST_LOG is used if set.
+    #[arg(long, default_value = "info", value_parser = logs::check_filter)]
     log_level: String,
+    /// Log lines as human text or as JSON objects.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: logs::Format,
+    /// Seconds the calls in progress may go on after SIGTERM/SIGINT (no new
+    /// logins nor calls meanwhile) before they end with FINISH(104).
+    #[arg(long, default_value_t = 30.0, value_parser = parse_secs_or_zero)]
+    drain_timeout: f64,
     /// Unwritten output bytes above which a receiver's bulk messages (text,
     /// buffers) are dropped, and it is disconnected if it stays above for
     /// --slow-reader-timeout.
@@ -77,7 +131,7 @@ struct Args {
     /// A per-connection rate limit CLASS=MESSAGES[,BYTES] per second (0: no
     /// limit; bursts of two seconds' worth), repeatable. Classes: login,
     /// control, call, room, text, buffer, device, media.
-    #[arg(long = "rate", value_name = "CLASS=MSGS[,BYTES]")]
+    #[arg(long = "rate", value_name = "CLASS=MSGS[,BYTES]", value_parser = check_rate)]
     rates: Vec<String>,
     /// What happens to a sender over its rate: throttle (read it slower) or
     /// disconnect.
@@ -156,6 +210,18 @@ fn parse_positive(s: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_secs_or_zero(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds from 0 to 86400")),
+    }
+}
+
+fn check_rate(s: &str) -> Result<String, String> {
+    RateLimits::default().set(s)?;
+    Ok(s.to_string())
+}
+
 fn parse_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
@@ -163,35 +229,43 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log_level) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("anychat-server: bad --log-level '{}': {e}", args.log_level);
-            return ExitCode::from(2);
+/// Loads the settings (flags, environment, file); on failure says why on
+/// stderr and gives the exit code (0 for `--help` and `--version`).
+fn load(cli: &[OsString]) -> Result<Loaded<Args>, ExitCode> {
+    match config::load::<Args>(cli, &|name| std::env::var(name).ok(), Path::new(DEFAULT_CONFIG)) {
+        Ok(l) => Ok(l),
+        Err(LoadError::Clap(e)) => {
+            let _ = e.print();
+            Err(ExitCode::from(if e.use_stderr() { 2 } else { 0 }))
         }
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
-
-    let mut rate_limits = if args.no_rate_limits { RateLimits::off() } else { RateLimits::default() };
-    for r in &args.rates {
-        if let Err(e) = rate_limits.set(r) {
-            eprintln!("anychat-server: bad --rate: {e}");
-            return ExitCode::from(2);
+        Err(LoadError::Bad(msg)) => {
+            eprintln!("anychat-server: {msg}");
+            Err(ExitCode::from(2))
         }
     }
+}
+
+/// The log filter: `--log-level` when given (flag, environment or file),
+/// else RUST_LOG when set (checked the same way), else `info`.
+fn log_filter(loaded: &Loaded<Args>) -> Result<String, String> {
+    if loaded.source("log-level") == config::Source::Default {
+        if let Some(v) = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()) {
+            return logs::check_filter(&v).map_err(|e| format!("environment variable RUST_LOG: {e}"));
+        }
+    }
+    Ok(loaded.args.log_level.clone())
+}
+
+/// The server's settings from the arguments, and the file of a business
+/// secret generated now (first start). TLS is read only `with_tls` (at
+/// start: a reload keeps the listeners as they are).
+fn server_config(args: &Args, with_tls: bool) -> Result<(ServerConfig, Option<PathBuf>), String> {
+    let mut rate_limits = if args.no_rate_limits { RateLimits::off() } else { RateLimits::default() };
+    for r in &args.rates {
+        rate_limits.set(r).map_err(|e| format!("bad --rate: {e}"))?;
+    }
     rate_limits.action = if args.rate_action == "disconnect" { RateAction::Disconnect } else { RateAction::Throttle };
-    let given = args
-        .business_secret
-        .clone()
-        .or_else(|| std::env::var("ANYCHAT_BUSINESS_SECRET").ok())
-        .filter(|s| !s.is_empty())
-        .map(String::into_bytes);
+    let given = args.business_secret.clone().filter(|s| !s.is_empty()).map(String::into_bytes);
     // Every business link needs a secret: without one given, it is the one
     // generated at the first start.
     let mut generated = None;
@@ -199,32 +273,20 @@ fn main() -> ExitCode {
         (Some(s), _) => Some(s),
         (None, None) => None,
         (None, Some(_)) => {
-            let Some(dir) = args.state_dir.clone().or_else(anychat::net::secret::default_state_dir) else {
-                eprintln!("anychat-server: no business secret: give --business-secret or --state-dir");
-                return ExitCode::from(2);
-            };
-            match anychat::net::secret::load_or_create(&dir) {
-                Ok((s, made)) => {
-                    if made {
-                        generated = Some(dir.join(anychat::net::secret::SECRET_FILE));
-                    }
-                    Some(s)
-                }
-                Err(e) => {
-                    eprintln!("anychat-server: cannot keep the business secret: {e}");
-                    return ExitCode::from(2);
-                }
+            let dir = args
+                .state_dir
+                .clone()
+                .or_else(anychat::net::secret::default_state_dir)
+                .ok_or("no business secret: give --business-secret or --state-dir")?;
+            let (s, made) = anychat::net::secret::load_or_create(&dir)
+                .map_err(|e| format!("cannot keep the business secret: {e}"))?;
+            if made {
+                generated = Some(dir.join(anychat::net::secret::SECRET_FILE));
             }
+            Some(s)
         }
     };
-    let (tls_listen, business_tls) = match tls_settings(&args) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("anychat-server: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let fd_limit = raise_fd_limit();
+    let (tls_listen, business_tls) = if with_tls { tls_settings(args)? } else { (None, None) };
     let config = ServerConfig {
         listen: args.listen,
         business_listen: args.business_listen.0,
@@ -232,10 +294,10 @@ fn main() -> ExitCode {
             ring_timeout: Duration::from_secs_f64(args.ring_timeout),
             keepalive_timeout: Duration::from_secs_f64(args.keepalive_timeout),
             business_timeout: Duration::from_secs_f64(args.business_timeout),
-            business_secret: secret.clone(),
+            business_secret: secret,
             require_business: args.require_business,
             login_timeout: Duration::from_secs_f64(args.login_timeout),
-            rate_limits: rate_limits.clone(),
+            rate_limits,
             seed: 0,
         },
         max_output: args.max_output,
@@ -246,6 +308,38 @@ fn main() -> ExitCode {
         tls_listen,
         business_tls,
     };
+    Ok((config, generated))
+}
+
+fn main() -> ExitCode {
+    let cli: Vec<OsString> = std::env::args_os().collect();
+    let loaded = match load(&cli) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if loaded.args.print_config {
+        print!("{}", loaded.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    let filter = match log_filter(&loaded) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("anychat-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let reloader = logs::init(&filter, loaded.args.log_format);
+    let args = &loaded.args;
+    let (config, generated) = match server_config(args, true) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("anychat-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let secret = config.core.business_secret.clone();
+    let rates = config.core.rate_limits.describe();
+    let fd_limit = raise_fd_limit();
     let mut server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => {
@@ -254,24 +348,13 @@ fn main() -> ExitCode {
         }
     };
     let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| args.listen.to_string());
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+    let mut signals = match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("anychat-server: cannot install signal handlers: {e}");
             return ExitCode::from(1);
         }
     };
-    let stop = server.stop_handle();
-    let signal_thread = signals.handle();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                tracing::info!(signal = sig, "signal received, stopping");
-                stop.stop();
-            }
-        })
-        .expect("spawn signal thread");
     // Scripts read these two lines to learn the bound ports; a closed stdout
     // must not stop the server.
     let business = match server.business_addr() {
@@ -293,16 +376,35 @@ fn main() -> ExitCode {
     }
     tracing::info!(
         %addr,
+        version = VERSION,
+        config = %loaded.file.as_ref().map_or("none".into(), |f| f.display().to_string()),
         ring_timeout = args.ring_timeout,
         keepalive_timeout = args.keepalive_timeout,
         login_timeout = args.login_timeout,
+        drain_timeout = args.drain_timeout,
         max_connections = server.max_connections(),
         fd_limit,
         max_connections_per_ip = args.max_connections_per_ip,
-        rates = %rate_limits.describe(),
+        rates = %rates,
         rate_action = %args.rate_action,
         "listening"
     );
+    let control = server.control_handle();
+    let stop = server.stop_handle();
+    let signal_thread = signals.handle();
+    let mut state = SignalState { cli, loaded, reloader, control, terms: 0 };
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    state.reload();
+                } else if !state.terminate(sig) {
+                    stop.stop();
+                }
+            }
+        })
+        .expect("spawn signal thread");
     let result = server.run();
     signal_thread.close();
     match result {
@@ -314,5 +416,97 @@ fn main() -> ExitCode {
             tracing::error!("event loop failed: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// What the signal thread keeps: the settings in force, to reload them.
+struct SignalState {
+    cli: Vec<OsString>,
+    loaded: Loaded<Args>,
+    reloader: logs::Reloader,
+    control: ControlHandle,
+    terms: u32,
+}
+
+impl SignalState {
+    /// SIGTERM/SIGINT: the first drains, the second ends the calls at once;
+    /// false for a third (stop without waiting).
+    fn terminate(&mut self, sig: i32) -> bool {
+        self.terms += 1;
+        let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+        match self.terms {
+            1 => {
+                let secs = self.loaded.args.drain_timeout;
+                tracing::info!(
+                    signal = name,
+                    drain_timeout = secs,
+                    "draining: no more logins nor calls; the calls in progress end in {secs} s at most \
+                     (send the signal again to end them now)"
+                );
+                self.control.send(Control::Drain(Duration::from_secs_f64(secs)));
+                true
+            }
+            2 => {
+                tracing::info!(signal = name, "second signal: ending the calls now");
+                self.control.send(Control::Drain(Duration::ZERO));
+                true
+            }
+            _ => {
+                tracing::info!(signal = name, "third signal: stopping without waiting");
+                false
+            }
+        }
+    }
+
+    /// SIGHUP: reads the settings again (the same flags and environment,
+    /// the file anew); applies what can change at run time and logs what
+    /// changed. A bad file changes nothing.
+    fn reload(&mut self) {
+        let new = match config::load::<Args>(&self.cli, &|name| std::env::var(name).ok(), Path::new(DEFAULT_CONFIG)) {
+            Ok(l) => l,
+            Err(LoadError::Clap(e)) => return tracing::error!("SIGHUP: settings refused, nothing changed: {e}"),
+            Err(LoadError::Bad(e)) => return tracing::error!("SIGHUP: settings refused, nothing changed: {e}"),
+        };
+        let (filter, config) = match log_filter(&new).and_then(|f| Ok((f, server_config(&new.args, false)?.0))) {
+            Ok(x) => x,
+            Err(e) => return tracing::error!("SIGHUP: settings refused, nothing changed: {e}"),
+        };
+        let mut changed = Vec::new();
+        let mut later = Vec::new();
+        for (old, new) in self.loaded.settings.iter().zip(&new.settings) {
+            if old.values == new.values {
+                continue;
+            }
+            if !RUNTIME.contains(&old.key.as_str()) {
+                later.push(old.key.clone());
+            } else if old.key.contains("secret") {
+                changed.push(format!("{} changed", old.key));
+            } else {
+                changed.push(format!("{}: {} -> {}", old.key, old.values.join(" "), new.values.join(" ")));
+            }
+        }
+        if let Err(e) = self.reloader.set(&filter) {
+            tracing::error!("SIGHUP: cannot change the log filter: {e}");
+        }
+        self.control.send(Control::Reload(Box::new(config)));
+        if changed.is_empty() {
+            tracing::info!("SIGHUP: settings reloaded, nothing changed at run time");
+        } else {
+            tracing::info!(changed = %changed.join("; "), "SIGHUP: settings reloaded");
+        }
+        if !later.is_empty() {
+            tracing::warn!(settings = %later.join(", "), "SIGHUP: changed settings that take effect at the next start");
+        }
+        // What needs a restart stays as it runs, so that the next reload
+        // still tells.
+        let mut settings = new.settings;
+        for s in &mut settings {
+            if !RUNTIME.contains(&s.key.as_str()) {
+                if let Some(old) = self.loaded.settings.iter().find(|o| o.key == s.key) {
+                    *s = old.clone();
+                }
+            }
+        }
+        self.loaded = Loaded { settings, ..new };
     }
 }

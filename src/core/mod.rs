@@ -150,6 +150,13 @@ pub enum Output {
     Resume(ConnId),
 }
 
+/// The code of everything a draining server refuses or ends (see
+/// [`Core::start_drain`]): `GV_ERR_CONNECT_OVERFLOW`, the vendor's "the
+/// server takes no more". Logins get it in `LoginResult`, Requests in
+/// `REPLY`, and the calls still going at the drain's deadline in `FINISH`
+/// (or `REPLY` while they ring).
+pub const DRAIN_CODE: u32 = GV_ERR_CONNECT_OVERFLOW;
+
 /// Room ids the server allocates for calls start here; ids in use are skipped.
 pub const CALL_ROOM_BASE: u32 = 0x7000_0000;
 /// Room ids the server allocates for named rooms (`BRAC_EnterRoomEx`).
@@ -294,6 +301,8 @@ enum Timer {
     KeyFrame(u32),
     /// The end of a burst of changes to users' friends and groups.
     UserData,
+    /// The drain's deadline: the calls left are ended.
+    Drain,
 }
 
 /// A question put to the business server, waiting for its answer.
@@ -385,6 +394,8 @@ pub struct Core {
     notices: Vec<u32>,
     /// `BLOCKIP` (true) and `UNBLOCKIP` (false) address patterns.
     ip_rules: Vec<(Vec<u8>, bool)>,
+    /// Draining (see [`Core::start_drain`]): until when calls may go on.
+    drain: Option<Instant>,
 }
 
 impl Core {
@@ -415,7 +426,72 @@ impl Core {
             friend_of: HashMap::new(),
             notices: Vec::new(),
             ip_rules: Vec::new(),
+            drain: None,
             config,
+        }
+    }
+
+    /// New settings while running (a reload): time-outs and rate limits
+    /// apply from now on (timers already set keep their time), the secret
+    /// to the next business server that links. The seed is kept.
+    pub fn reconfigure(&mut self, config: CoreConfig) {
+        let seed = self.config.seed;
+        self.business_expected |= config.require_business;
+        self.config = CoreConfig { seed, ..config };
+    }
+
+    /// Starts a drain: from now on logins and Requests are refused with
+    /// [`DRAIN_CODE`]; calls vetting, ringing or in progress go on until
+    /// `deadline`, when those left end with [`DRAIN_CODE`] (`FINISH` to both
+    /// parties of a call in progress, `REPLY` to those of one not started)
+    /// and the business server is told (`FINISH` from the server). Calling
+    /// it again can only bring the deadline closer; a deadline of `now` ends
+    /// the calls at once. [`Core::drained`] says when nothing is left.
+    pub fn start_drain(&mut self, now: Instant, deadline: Instant) {
+        let deadline = self.drain.map_or(deadline, |d| d.min(deadline)).max(now);
+        tracing::info!(
+            calls = self.calls.len(),
+            users = self.users.len(),
+            in_secs = (deadline - now).as_secs_f64(),
+            "draining: no more logins nor calls"
+        );
+        self.drain = Some(deadline);
+        self.timers.push(Reverse((deadline, Timer::Drain)));
+        if deadline <= now {
+            self.on_timeout(now);
+        }
+    }
+
+    /// Whether a drain was started.
+    pub fn draining(&self) -> bool {
+        self.drain.is_some()
+    }
+
+    /// Whether a drain was started and no call is left.
+    pub fn drained(&self) -> bool {
+        self.drain.is_some() && self.calls.is_empty()
+    }
+
+    /// The drain's deadline: every call left ends.
+    fn end_calls_for_drain(&mut self) {
+        let mut ids: Vec<u64> = self.calls.keys().copied().collect();
+        ids.sort_unstable();
+        for call_id in ids {
+            let Some(call) = self.calls.get(&call_id) else { continue };
+            tracing::info!(caller = call.caller, callee = call.callee, code = DRAIN_CODE, "call: ended by the drain");
+            let ending = match call.state {
+                CallState::Active { .. } => {
+                    let f = (FINISH, DRAIN_CODE);
+                    Ending::new(Some(f), Some(f), (FINISH, 0, DRAIN_CODE))
+                }
+                CallState::Ringing { .. } => {
+                    let r = (REPLY, DRAIN_CODE);
+                    Ending::new(Some(r), Some(r), (FINISH, 0, DRAIN_CODE))
+                }
+                // The callee never heard of it.
+                CallState::Vetting => Ending::new(Some((REPLY, DRAIN_CODE)), None, (FINISH, 0, DRAIN_CODE)),
+            };
+            self.end_call(call_id, ending);
         }
     }
 
@@ -589,6 +665,11 @@ impl Core {
                     }
                 }
                 Timer::UserData => self.send_notices(),
+                Timer::Drain => {
+                    if self.drain.is_some_and(|d| d <= now) {
+                        self.end_calls_for_drain();
+                    }
+                }
             }
         }
     }
@@ -1233,6 +1314,11 @@ impl Core {
             self.refuse_login(conn, ask.name, GV_ERR_CERTIFY_FAIL);
             return;
         }
+        if self.drain.is_some() {
+            tracing::info!(conn = %conn, "login refused: draining");
+            self.refuse_login(conn, ask.name, DRAIN_CODE);
+            return;
+        }
         if self.business_missing(now) {
             tracing::info!(conn = %conn, "login refused: no business server linked");
             self.refuse_login(conn, ask.name, GV_ERR_SERVERSDK_FAIL);
@@ -1444,7 +1530,9 @@ impl Core {
             return;
         }
         let busy_self = self.users.get(&a).is_some_and(|u| u.call.is_some());
-        let code = if busy_self {
+        let code = if self.drain.is_some() {
+            DRAIN_CODE
+        } else if busy_self {
             AC_ERROR_VIDEOCALL_BUSY
         } else if self.business_missing(now) {
             GV_ERR_SERVERSDK_FAIL
@@ -1502,6 +1590,7 @@ impl Core {
             Timer::Ring(id) => calls.get(id).is_some_and(|c| matches!(c.state, CallState::Ringing { .. })),
             Timer::Query(q) => queries.contains_key(q),
             Timer::UserData => !notices.is_empty(),
+            Timer::Drain => true,
         });
         self.timers.shrink_to(self.timers.len() * 2);
         self.timers_compact_at = (self.timers.len() * 4).max(MIN_TIMERS_COMPACT);

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::{
-    CloseReason, ConnId, Core, CoreConfig, Output, ANY_ROOM, CALL_ROOM_BASE, KEY_FRAME_INTERVAL, NAMED_ROOM_BASE,
+    CloseReason, ConnId, Core, CoreConfig, Output, ANY_ROOM, CALL_ROOM_BASE, DRAIN_CODE, KEY_FRAME_INTERVAL,
+    NAMED_ROOM_BASE,
 };
 use crate::wire::constants::*;
 use crate::wire::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, PROTOCOL_VERSION};
@@ -3807,4 +3808,130 @@ fn opus_audio_falls_back_to_pcm_while_a_receiver_cannot_decode_it() {
     sub_off(&mut w, &c, &a, MEDIA_AUDIO);
     assert_eq!(send_audio(&mut w, &a, 0, &all), (vec![(b.id, 0)], vec![false]));
     assert_eq!(send_audio(&mut w, &a, CODEC_OPUS, &all), (vec![(b.id, CODEC_OPUS)], vec![]));
+}
+
+// ----- drain (SIGTERM) ----------------------------------------------------------
+
+/// Refuses a new login with the drain's code.
+fn assert_login_refused_draining(w: &mut World, name: &str) {
+    let conn = w.connect();
+    let name = name.as_bytes().to_vec();
+    w.send(conn, ClientMsg::Login { name: name.clone(), password: Vec::new(), pass_enc_type: 0 });
+    let (nick, address) = (Vec::new(), Vec::new());
+    let refused = ServerMsg::LoginResult { user_id: 0, code: DRAIN_CODE, name, level: 0, nick, address };
+    assert_eq!(w.take_conn(conn), vec![refused]);
+    // The client gives up (as the library does on a refused login).
+    w.close(conn);
+}
+
+#[test]
+fn drain_refuses_logins_and_requests_lets_calls_go_on_then_ends_them_at_the_deadline() {
+    let mut w = World::new();
+    let (a, b, c, d, e) = (w.login("a"), w.login("b"), w.login("c"), w.login("d"), w.login("e"));
+    w.start(&a, &b);
+    w.ring(&c, &d);
+    w.core.start_drain(w.now, w.now + secs(30));
+    assert!(w.core.draining() && !w.core.drained());
+    w.drain().expect_nothing();
+    assert_login_refused_draining(&mut w, "late");
+    // A new Request is refused; the caller alone hears of it.
+    w.request(&e, &a, A_PARAM, A_STR);
+    w.drain().expect(&[(&e, vec![call_ev(REPLY, &a, DRAIN_CODE, 0, b"")])]);
+    // The calls go on until the deadline: media, a ringing call answered.
+    w.advance(secs(29), &[]);
+    w.drain().expect_nothing();
+    w.reply(&d, &c, 0, B_PARAM, B_STR);
+    let started = w.drain();
+    assert!(matches!(started.to(c.conn), [ServerMsg::VideoCall { ev, .. }] if ev.event == START));
+    assert!(!w.core.drained());
+    w.advance(secs(1), &[]);
+    let f = DRAIN_CODE;
+    w.drain().expect(&[
+        (&a, vec![call_ev(FINISH, &b, f, 0, b"")]),
+        (&b, vec![call_ev(FINISH, &a, f, 0, b"")]),
+        (&c, vec![call_ev(FINISH, &d, f, 0, b"")]),
+        (&d, vec![call_ev(FINISH, &c, f, 0, b"")]),
+    ]);
+    assert!(w.core.drained());
+    assert_eq!(w.core.calls_in_progress(), 0);
+}
+
+#[test]
+fn drain_ends_ringing_calls_with_reply_and_is_done_early_when_calls_end() {
+    let (mut w, a, b, c) = three();
+    w.ring(&a, &b);
+    w.core.start_drain(w.now, w.now + secs(10));
+    w.advance(secs(10), &[]);
+    let r = DRAIN_CODE;
+    w.drain().expect(&[(&a, vec![call_ev(REPLY, &b, r, 0, b"")]), (&b, vec![call_ev(REPLY, &a, r, 0, b"")])]);
+    assert!(w.core.drained());
+    // Drained before the deadline: the last call ended by itself.
+    let mut w = World::new();
+    let (a, b) = (w.login("a"), w.login("b"));
+    w.start(&a, &b);
+    w.core.start_drain(w.now, w.now + secs(60));
+    w.finish(&a, &b, 0, 0, b"");
+    w.drain();
+    assert!(w.core.drained());
+    // Nothing is left to end at the deadline.
+    w.advance(secs(60), &[]);
+    w.drain().expect_nothing();
+    let _ = c;
+}
+
+#[test]
+fn drain_again_brings_the_deadline_closer_and_now_ends_calls_at_once() {
+    let (mut w, a, b, _) = three();
+    w.start(&a, &b);
+    w.core.start_drain(w.now, w.now + secs(30));
+    // A later deadline does not push it back.
+    w.core.start_drain(w.now, w.now + secs(300));
+    w.advance(secs(30), &[]);
+    assert!(w.core.drained(), "the first deadline holds");
+    let (mut w, a, b, _) = three();
+    w.start(&a, &b);
+    w.core.start_drain(w.now, w.now + secs(30));
+    w.core.start_drain(w.now, w.now);
+    let f = DRAIN_CODE;
+    w.drain().expect(&[(&a, vec![call_ev(FINISH, &b, f, 0, b"")]), (&b, vec![call_ev(FINISH, &a, f, 0, b"")])]);
+    assert!(w.core.drained());
+}
+
+#[test]
+fn business_drain_tells_the_business_server_of_every_call_it_ends() {
+    let mut w = World::new();
+    let bs = w.link_business();
+    let (a, b) = (w.login_verified(&bs, "a"), w.login_verified(&bs, "b"));
+    let (c, d) = (w.login_verified(&bs, "c"), w.login_verified(&bs, "d"));
+    w.drain();
+    w.start_vetted(&bs, &a, &b);
+    let _query = w.ask_call(&bs, &c, &d);
+    // (Before the business time-out of the question, 5 s.)
+    w.core.start_drain(w.now, w.now + secs(3));
+    // Logins are refused without asking the business server.
+    assert_login_refused_draining(&mut w, "late");
+    w.drain().expect_biz(&bs, vec![], &[]);
+    w.advance(secs(3), &[]);
+    let f = DRAIN_CODE;
+    w.drain().expect_biz(
+        &bs,
+        vec![note(FINISH, 0, b.id, f, 0, b""), note(FINISH, 0, d.id, f, 0, b"")],
+        &[
+            (&a, vec![call_ev(FINISH, &b, f, 0, b"")]),
+            (&b, vec![call_ev(FINISH, &a, f, 0, b"")]),
+            (&c, vec![call_ev(REPLY, &d, f, 0, b"")]),
+        ],
+    );
+    assert!(w.core.drained());
+}
+
+#[test]
+fn reconfigure_applies_new_ring_timeout_and_rate_limits() {
+    let (mut w, a, b, _) = three();
+    let config = CoreConfig { ring_timeout: secs(5), ..w.core.config().clone() };
+    w.core.reconfigure(config);
+    w.ring(&a, &b);
+    w.advance(secs(5), &[]);
+    let t = AC_ERROR_VIDEOCALL_TIMEOUT;
+    w.drain().expect(&[(&a, vec![call_ev(REPLY, &b, t, 0, b"")]), (&b, vec![call_ev(REPLY, &a, t, 0, b"")])]);
 }

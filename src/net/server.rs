@@ -160,6 +160,45 @@ impl StopHandle {
     }
 }
 
+/// What another thread asks of a running [`Server`], through a
+/// [`ControlHandle`].
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// Drain (SIGTERM): no more logins nor calls; the calls in progress go
+    /// on for at most this long, then end with a FINISH that both parties and
+    /// the business server see (see [`Core::start_drain`]); once no call is
+    /// left and what was sent is flushed, [`Server::run`] returns. Asked
+    /// again, the deadline can only come closer (`Duration::ZERO`: end the
+    /// calls at once).
+    Drain(Duration),
+    /// New settings (SIGHUP): the core's time-outs, rate limits and secret,
+    /// the output and media limits, the connection caps. The listeners and
+    /// TLS stay as they were bound.
+    Reload(Box<ServerConfig>),
+}
+
+/// Sends [`Control`]s to a running [`Server`] from another thread.
+#[derive(Clone)]
+pub struct ControlHandle {
+    tx: crossbeam_channel::Sender<Control>,
+    waker: Arc<Waker>,
+}
+
+impl ControlHandle {
+    /// Hands `c` to the loop, which acts on it promptly.
+    pub fn send(&self, c: Control) {
+        if self.tx.send(c).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!("cannot wake the server loop: {e}");
+            }
+        }
+    }
+}
+
+/// After a drain, how long the loop keeps flushing what it sent before it
+/// returns anyway.
+pub const DRAIN_FLUSH: Duration = Duration::from_secs(2);
+
 struct Connection {
     /// The socket, the frames received and the bounded output.
     framed: Framed,
@@ -246,17 +285,23 @@ pub struct Server {
     logged: (LoopStats, crate::core::Stats),
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
+    control: (crossbeam_channel::Sender<Control>, crossbeam_channel::Receiver<Control>),
+    /// Drained: return once flushed, or at this time.
+    exit_by: Option<Instant>,
 }
 
 impl Server {
     /// Binds the listeners. The loop starts with [`Server::run`].
     pub fn bind(mut config: ServerConfig) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
+        let listen = config.listen;
+        let mut listener =
+            TcpListener::bind(listen).map_err(|e| annotate(e, &format!("client listener {listen} (--listen)")))?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let business_listener = match config.business_listen {
             Some(addr) => {
-                let mut l = TcpListener::bind(addr).map_err(|e| annotate(e, &format!("business listener {addr}")))?;
+                let mut l = TcpListener::bind(addr)
+                    .map_err(|e| annotate(e, &format!("business listener {addr} (--business-listen)")))?;
                 poll.registry().register(&mut l, BUSINESS_LISTENER, Interest::READABLE)?;
                 Some(l)
             }
@@ -264,7 +309,8 @@ impl Server {
         };
         let tls_listener = match config.tls_listen {
             Some((addr, tls)) => {
-                let mut l = TcpListener::bind(addr).map_err(|e| annotate(e, &format!("TLS listener {addr}")))?;
+                let mut l =
+                    TcpListener::bind(addr).map_err(|e| annotate(e, &format!("TLS listener {addr} (--tls-listen)")))?;
                 poll.registry().register(&mut l, TLS_LISTENER, Interest::READABLE)?;
                 Some((l, tls))
             }
@@ -274,10 +320,7 @@ impl Server {
         if config.core.seed == 0 {
             config.core.seed = random_seed();
         }
-        let max_connections = match config.max_connections {
-            0 => fd_limit().saturating_sub(FD_RESERVE).max(16) as usize,
-            n => n,
-        };
+        let max_connections = connection_cap(config.max_connections);
         Ok(Server {
             poll,
             listener,
@@ -305,6 +348,8 @@ impl Server {
             logged: Default::default(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
+            control: crossbeam_channel::unbounded(),
+            exit_by: None,
         })
     }
 
@@ -333,12 +378,19 @@ impl Server {
         StopHandle { flag: self.stop.clone(), waker: self.waker.clone() }
     }
 
-    /// Runs the loop until stopped through a [`StopHandle`].
+    /// A handle that drains or reconfigures the running loop from another
+    /// thread.
+    pub fn control_handle(&self) -> ControlHandle {
+        ControlHandle { tx: self.control.0.clone(), waker: self.waker.clone() }
+    }
+
+    /// Runs the loop until stopped through a [`StopHandle`], or drained
+    /// ([`Control::Drain`]).
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while !self.stop.load(Ordering::SeqCst) {
             let timeout = if self.ready.is_empty() {
-                let next = [self.core.next_deadline(), self.timers.peek().map(|Reverse((t, _))| *t)]
+                let next = [self.core.next_deadline(), self.timers.peek().map(|Reverse((t, _))| *t), self.exit_by]
                     .into_iter()
                     .flatten()
                     .min()
@@ -377,6 +429,7 @@ impl Server {
                     }
                 }
             }
+            self.take_controls(now);
             self.fire_timers(now);
             self.read_ready(now);
             self.core.on_timeout(now);
@@ -385,9 +438,35 @@ impl Server {
             if now >= self.next_housekeeping {
                 self.housekeeping(now);
             }
+            if self.core.drained() {
+                let exit_by = *self.exit_by.get_or_insert(now + DRAIN_FLUSH);
+                let flushed = self.conns.iter().all(|(_, c)| c.framed.pending() == 0 && !c.framed.stream.wants_write());
+                if flushed || now >= exit_by {
+                    tracing::info!(users = self.core.online_users(), flushed, "drained");
+                    break;
+                }
+            }
         }
         tracing::info!(users = self.core.online_users(), "server stopping");
         Ok(())
+    }
+
+    /// Acts on what other threads asked ([`Control`]).
+    fn take_controls(&mut self, now: Instant) {
+        while let Ok(control) = self.control.1.try_recv() {
+            match control {
+                Control::Drain(d) => self.core.start_drain(now, now + d),
+                Control::Reload(config) => {
+                    let config = *config;
+                    self.core.reconfigure(config.core);
+                    self.max_output = config.max_output;
+                    self.slow_reader_timeout = config.slow_reader_timeout;
+                    self.max_media = config.max_media;
+                    self.max_connections = connection_cap(config.max_connections);
+                    self.max_per_ip = config.max_connections_per_ip;
+                }
+            }
+        }
     }
 
     // ----- accepting --------------------------------------------------------
@@ -869,6 +948,15 @@ impl Server {
 
 fn annotate(e: io::Error, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// Connections at most for `--max-connections` (0: the descriptor limit
+/// less a reserve).
+fn connection_cap(configured: usize) -> usize {
+    match configured {
+        0 => fd_limit().saturating_sub(FD_RESERVE).max(16) as usize,
+        n => n,
+    }
 }
 
 /// The process's descriptor limit (soft).

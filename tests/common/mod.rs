@@ -150,9 +150,12 @@ impl Server {
     /// generated business secret).
     pub fn start_in(state: std::sync::Arc<TempDir>, listen: &str, business_listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-server"))
-            .args(["--listen", listen, "--business-listen", business_listen, "--log-level", "info"])
+            .args(["--listen", listen, "--business-listen", business_listen])
             .args(extra)
             .env_remove("ANYCHAT_BUSINESS_SECRET")
+            // The log at its default level (info) unless a test's config file says otherwise.
+            .env_remove("ANYCHAT_LOG_LEVEL")
+            .env_remove("RUST_LOG")
             .env("ANYCHAT_STATE_DIR", &state.0)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -209,6 +212,26 @@ impl Server {
         let mut seen = self.seen.borrow_mut();
         seen.extend(self.log.try_iter());
         seen.iter().any(|l| l.contains(needle))
+    }
+
+    /// Sends the server a signal (SIGTERM, SIGHUP, ...).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Waits until the server exits (its log closes) within `within`, and
+    /// returns its exit status; the log lines not consumed stay readable.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.log.recv_deadline(deadline) {
+                Ok(l) => self.seen.borrow_mut().push(l),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("server still running after {within:?}"),
+            }
+        }
+        self.child.wait().expect("wait for the server")
     }
 
     /// Kills the server (SIGKILL) and waits until it is gone, so that its
