@@ -1,5 +1,9 @@
 //! `anychat-server`: the core server. With no arguments it listens on
 //! `0.0.0.0:8906`. SIGINT and SIGTERM stop it cleanly.
+//! `anychat-server records …` lists and exports the call records instead
+//! (see `anychat_server/records_cmd.rs`).
+
+mod anychat_server;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -106,6 +110,14 @@ struct Args {
     /// Media bytes queued for a slow receiver before its video frames are dropped.
     #[arg(long, default_value_t = 256 * 1024)]
     max_media: usize,
+    /// Address and port of the admin listener (Prometheus /metrics, the
+    /// status page /, /api/status), e.g. 127.0.0.1:8908; off when not given.
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    /// The call records file (SQLite), or `off` (default: records.sqlite3
+    /// in the state folder).
+    #[arg(long)]
+    records: Option<std::path::PathBuf>,
 }
 
 /// `--business-listen`: an address, or `off`.
@@ -164,6 +176,9 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "records") {
+        return anychat_server::records_cmd::main(std::env::args_os().skip(1));
+    }
     let args = Args::parse();
     let filter = match tracing_subscriber::EnvFilter::try_new(&args.log_level) {
         Ok(f) => f,
@@ -224,6 +239,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let records = match anychat_server::records_cmd::open_for_server(&args.records, &args.state_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("anychat-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let fd_limit = raise_fd_limit();
     let config = ServerConfig {
         listen: args.listen,
@@ -236,7 +258,7 @@ fn main() -> ExitCode {
             require_business: args.require_business,
             login_timeout: Duration::from_secs_f64(args.login_timeout),
             rate_limits: rate_limits.clone(),
-            seed: 0,
+            ..CoreConfig::default()
         },
         max_output: args.max_output,
         slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
@@ -245,6 +267,10 @@ fn main() -> ExitCode {
         max_connections_per_ip: args.max_connections_per_ip,
         tls_listen,
         business_tls,
+        ops: anychat::ops::OpsConfig {
+            records: records.as_ref().map(|r| r.queue.clone()),
+            admin_listen: args.admin_listen,
+        },
     };
     let mut server = match Server::bind(config) {
         Ok(s) => s,
@@ -253,6 +279,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(r) = &records {
+        server.restore(r.restored.clone());
+    }
     let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| args.listen.to_string());
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(s) => s,
@@ -283,6 +312,12 @@ fn main() -> ExitCode {
     if let Some(tls) = server.tls_addr() {
         let _ = writeln!(out, "anychat-server TLS listener on {tls}").and_then(|()| out.flush());
     }
+    if let Some(admin) = server.admin_addr() {
+        let _ = writeln!(out, "anychat-server admin listener on {admin}").and_then(|()| out.flush());
+    }
+    if let Some(r) = &records {
+        tracing::info!(file = %r.path.display(), users = r.restored.ids_by_name.len(), "call records kept");
+    }
     if let (Some(path), Some(s)) = (&generated, &secret) {
         // Printed once, at the first start; the business server reads it
         // from the file when it runs on this machine as the same user.
@@ -305,6 +340,12 @@ fn main() -> ExitCode {
     );
     let result = server.run();
     signal_thread.close();
+    drop(server);
+    if let Some(r) = records {
+        // The writer writes what is queued, then ends.
+        drop(r.queue);
+        let _ = r.writer.join();
+    }
     match result {
         Ok(()) => {
             tracing::info!("stopped");

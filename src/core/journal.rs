@@ -369,7 +369,10 @@ impl Core {
             value.push_str(&line);
         }
         tracing::info!(user = uid, missed = list.len(), "missed calls shown at login");
-        self.send_user(uid, ServerMsg::UserInfo { user_id: uid, info_id: MISSED_CALLS_INFO, value: value.into_bytes() });
+        self.send_user(
+            uid,
+            ServerMsg::UserInfo { user_id: uid, info_id: MISSED_CALLS_INFO, value: value.into_bytes() },
+        );
         self.journal(Journal::MissedShown { user_id: uid, call_ids: list.iter().map(|m| m.call_id).collect() });
     }
 

@@ -1135,7 +1135,10 @@ impl Core {
     fn answer_query(&mut self, now: Instant, q: u32, answer: Option<(u32, u32, u32, Vec<u8>)>) {
         let Some((query, _, asked)) = self.queries.remove(&q) else { return };
         let code = answer.as_ref().map_or(GV_ERR_SERVERSDK_TIMEOUT, |a| a.0);
-        self.journal(Journal::BusinessAnswer { latency: now.saturating_duration_since(asked), answered: answer.is_some() });
+        self.journal(Journal::BusinessAnswer {
+            latency: now.saturating_duration_since(asked),
+            answered: answer.is_some(),
+        });
         match query {
             Query::Call { call_id } => {
                 let Some(call) = self.calls.get(&call_id).filter(|c| c.state == CallState::Vetting) else { return };
@@ -1687,7 +1690,8 @@ impl Core {
         loop {
             let id = *next;
             *next = if id + 1 >= end { base } else { id + 1 };
-            let asked = self.queries.values().any(|q| matches!(q, (Query::Enter { room_id, .. }, _, _) if *room_id == id));
+            let asked =
+                self.queries.values().any(|q| matches!(q, (Query::Enter { room_id, .. }, _, _) if *room_id == id));
             if !self.rooms.contains_key(&id) && !asked {
                 return id;
             }

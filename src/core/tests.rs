@@ -3809,11 +3809,39 @@ fn journal_answered_call_has_one_record_with_times_parties_and_room() {
 fn journal_outcome_and_who_ended_each_kind_of_attempt() {
     type Scene = fn(&mut World, &User, &User);
     let scenes: [(&str, Scene, Outcome, EndedBy, u32, bool); 8] = [
-        ("refused", |w, a, b| w.reply(b, a, AC_ERROR_VIDEOCALL_REJECT, 0, b""), Outcome::Refused, EndedBy::Callee, AC_ERROR_VIDEOCALL_REJECT, false),
-        ("cancelled", |w, a, b| w.reply(a, b, AC_ERROR_VIDEOCALL_CANCEL, 0, b""), Outcome::Cancelled, EndedBy::Caller, AC_ERROR_VIDEOCALL_CANCEL, true),
-        ("time-out", |w, _, _| w.advance(secs(61), &[]), Outcome::Timeout, EndedBy::Server, AC_ERROR_VIDEOCALL_TIMEOUT, true),
+        (
+            "refused",
+            |w, a, b| w.reply(b, a, AC_ERROR_VIDEOCALL_REJECT, 0, b""),
+            Outcome::Refused,
+            EndedBy::Callee,
+            AC_ERROR_VIDEOCALL_REJECT,
+            false,
+        ),
+        (
+            "cancelled",
+            |w, a, b| w.reply(a, b, AC_ERROR_VIDEOCALL_CANCEL, 0, b""),
+            Outcome::Cancelled,
+            EndedBy::Caller,
+            AC_ERROR_VIDEOCALL_CANCEL,
+            true,
+        ),
+        (
+            "time-out",
+            |w, _, _| w.advance(secs(61), &[]),
+            Outcome::Timeout,
+            EndedBy::Server,
+            AC_ERROR_VIDEOCALL_TIMEOUT,
+            true,
+        ),
         ("caller lost", |w, a, _| w.close(a.conn), Outcome::Lost, EndedBy::Caller, AC_ERROR_VIDEOCALL_DISCONNECT, true),
-        ("callee lost", |w, _, b| w.close(b.conn), Outcome::Lost, EndedBy::Callee, AC_ERROR_VIDEOCALL_DISCONNECT, false),
+        (
+            "callee lost",
+            |w, _, b| w.close(b.conn),
+            Outcome::Lost,
+            EndedBy::Callee,
+            AC_ERROR_VIDEOCALL_DISCONNECT,
+            false,
+        ),
         ("callee logout", |w, _, b| w.logout(b), Outcome::Refused, EndedBy::Callee, AC_ERROR_VIDEOCALL_REJECT, false),
         ("caller logout", |w, a, _| w.logout(a), Outcome::Cancelled, EndedBy::Caller, AC_ERROR_VIDEOCALL_CANCEL, true),
         (
@@ -3853,7 +3881,10 @@ fn journal_requests_refused_at_once_are_recorded_too() {
     w.journal();
     w.request(&a, &b, 0, b"");
     let r = w.record();
-    assert_eq!((r.outcome, r.ended_by, r.code, r.missed), (Outcome::Busy, EndedBy::Server, AC_ERROR_VIDEOCALL_BUSY, true));
+    assert_eq!(
+        (r.outcome, r.ended_by, r.code, r.missed),
+        (Outcome::Busy, EndedBy::Server, AC_ERROR_VIDEOCALL_BUSY, true)
+    );
     assert_eq!(r.started_ms, None);
     assert_eq!(r.requested_ms, r.ended_ms);
     // The caller itself busy: nothing missed by the callee.
@@ -3901,14 +3932,8 @@ fn journal_missed_calls_are_shown_at_the_next_login_once() {
 #[test]
 fn journal_restored_names_call_ids_and_missed_calls_continue() {
     let mut w = journal_world();
-    let missed = Missed {
-        call_id: 77,
-        caller: 41,
-        caller_name: "dave".into(),
-        flags: 1,
-        at_ms: 5,
-        outcome: Outcome::Timeout,
-    };
+    let missed =
+        Missed { call_id: 77, caller: 41, caller_name: "dave".into(), flags: 1, at_ms: 5, outcome: Outcome::Timeout };
     w.core.restore(Restored {
         ids_by_name: vec![(b"carol".to_vec(), 40), (b"dave".to_vec(), 41)],
         next_call_id: 500,
@@ -3918,7 +3943,11 @@ fn journal_restored_names_call_ids_and_missed_calls_continue() {
     assert_eq!(c.id, 40, "a restored name keeps its id");
     assert_eq!(
         shown,
-        &[ServerMsg::UserInfo { user_id: 40, info_id: MISSED_CALLS_INFO, value: b"5\t41\tdave\t1\ttimeout\n".to_vec() }]
+        &[ServerMsg::UserInfo {
+            user_id: 40,
+            info_id: MISSED_CALLS_INFO,
+            value: b"5\t41\tdave\t1\ttimeout\n".to_vec()
+        }]
     );
     let e = w.login("erin");
     assert_eq!(e.id, 42, "new names get ids after the restored ones");

@@ -55,9 +55,9 @@ use slab::Slab;
 
 use crate::core::journal::Restored;
 use crate::core::{ConnId, Core, CoreConfig, Output};
-use crate::ops::{Ops, OpsConfig};
 use crate::net::framed::{Framed, ReadEnd, ReadError, ReadOutcome, Take};
 use crate::net::tls::Stream;
+use crate::ops::{Ops, OpsConfig};
 use crate::wire::constants::{GV_ERR_CONNECT_OVERFLOW, GV_ERR_IPADDR_LOCK};
 use crate::wire::protocol::{ClientMsg, ServerMsg};
 
@@ -705,7 +705,11 @@ impl Server {
                     let len = frame.bytes.len();
                     framed.push_media(frame, &mut self.dropped);
                     let (frames_after, bytes_after) = framed.media_backlog();
-                    self.ops.media(len, frames + 1 - frames_after.min(frames + 1), bytes + len - bytes_after.min(bytes + len));
+                    self.ops.media(
+                        len,
+                        frames + 1 - frames_after.min(frames + 1),
+                        bytes + len - bytes_after.min(bytes + len),
+                    );
                     for from in self.dropped.drain(..) {
                         tracing::debug!(conn = %id, from, "slow receiver: video frames dropped");
                         self.core.on_media_dropped(now, from);

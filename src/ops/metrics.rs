@@ -115,7 +115,13 @@ pub fn render(s: &Snapshot) -> String {
     metric(&mut out, "anychat_up", "gauge", "The server answers.", &[("", 1)]);
     metric(&mut out, "anychat_uptime_seconds", "gauge", "Seconds since the server started.", &[("", s.uptime_secs)]);
     metric(&mut out, "anychat_users_online", "gauge", "Users logged in.", &[("", c.users_online as u64)]);
-    metric(&mut out, "anychat_connections", "gauge", "Open connections (both listeners).", &[("", s.connections as u64)]);
+    metric(
+        &mut out,
+        "anychat_connections",
+        "gauge",
+        "Open connections (both listeners).",
+        &[("", s.connections as u64)],
+    );
     metric(
         &mut out,
         "anychat_calls",
@@ -153,7 +159,13 @@ pub fn render(s: &Snapshot) -> String {
         "Media bytes routed to receivers, and dropped for slow receivers.",
         &[("result=\"routed\"", m.media_bytes), ("result=\"dropped\"", m.media_dropped_bytes)],
     );
-    metric(&mut out, "anychat_business_linked", "gauge", "A business server is linked.", &[("", c.business_linked as u64)]);
+    metric(
+        &mut out,
+        "anychat_business_linked",
+        "gauge",
+        "A business server is linked.",
+        &[("", c.business_linked as u64)],
+    );
     metric(
         &mut out,
         "anychat_business_questions",
