@@ -81,10 +81,12 @@ enum Mode {
     Compare(CompareArgs),
 }
 
+/// Calls mode's settings apply to each server and round (`--duration`:
+/// seconds per round and server; `--pairs`: pairs per server).
 #[derive(Args, Debug, Clone)]
 struct CompareArgs {
     #[command(flatten)]
-    common: Common,
+    calls: CallsArgs,
     /// The second server's client address (a loopback address).
     #[arg(long)]
     other: SocketAddr,
@@ -97,20 +99,9 @@ struct CompareArgs {
     /// What the second server is (printed).
     #[arg(long, default_value = "B")]
     other_label: String,
-    /// Caller/callee pairs per server.
-    #[arg(long, default_value_t = 1000)]
-    pairs: usize,
-    /// Target complete calls per second.
-    #[arg(long)]
-    rate: f64,
-    /// Seconds per round and server.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
     /// Rounds (each runs both servers, in turn: A B, then B A, …).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100))]
     rounds: u32,
-    #[arg(long, default_value_t = 5.0)]
-    call_timeout: f64,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -750,7 +741,7 @@ fn login_json(l: &LoginSummary) -> Value {
     json!({ "ok": l.ok, "failed": l.failed, "seconds": round3(l.seconds), "pairs_ready": l.pairs_ready })
 }
 
-fn calls(a: CallsArgs) -> Result<()> {
+fn check_calls(a: &CallsArgs) -> Result<()> {
     check_common(&a.common)?;
     check_range("rate", a.rate, 0.0, MAX_RATE)?;
     check_range("duration", a.duration, 0.0, MAX_SECONDS)?;
@@ -761,6 +752,11 @@ fn calls(a: CallsArgs) -> Result<()> {
     if a.pairs < a.common.threads as usize {
         return Err("--pairs must be at least --threads".into());
     }
+    Ok(())
+}
+
+fn calls(a: CallsArgs) -> Result<()> {
+    check_calls(&a)?;
     fds_for(2 * a.pairs)?;
     let c = &a.common;
     let deadline = Instant::now()
@@ -800,34 +796,27 @@ struct Side {
     seconds: f64,
 }
 
-fn compare(a: CompareArgs) -> Result<()> {
-    check_common(&a.common)?;
+fn compare(c: CompareArgs) -> Result<()> {
+    let a = &c.calls;
+    check_calls(a)?;
     let mut other = a.common.clone();
-    other.server = a.other;
-    other.server_pid = a.other_pid;
+    other.server = c.other;
+    other.server_pid = c.other_pid;
     check_common(&other)?;
-    check_range("rate", a.rate, 0.0, MAX_RATE)?;
-    check_range("duration", a.duration, 0.0, MAX_SECONDS)?;
-    check_range("call-timeout", a.call_timeout, 0.0, 600.0)?;
-    if a.pairs == 0 || a.pairs > MAX_PAIRS || a.pairs < a.common.threads as usize {
-        return Err(format!("--pairs must be in {}..={MAX_PAIRS}", a.common.threads));
-    }
     fds_for(4 * a.pairs)?;
     let per_round = 2.0 * (a.duration + a.call_timeout + 5.0);
     let deadline = Instant::now()
-        + Duration::from_secs_f64(
-            a.common.login_timeout + a.rounds as f64 * per_round + 60.0 + a.pairs as f64 / 50.0,
-        );
+        + Duration::from_secs_f64(a.common.login_timeout + c.rounds as f64 * per_round + 60.0 + a.pairs as f64 / 50.0);
     println!(
         "anychat-bench compare: {} pairs each, {}/s for {} s x {} rounds: {} ({}) vs {} ({})",
-        a.pairs, a.rate, a.duration, a.rounds, a.label, a.common.server, a.other_label, a.other
+        a.pairs, a.rate, a.duration, c.rounds, c.label, a.common.server, c.other_label, c.other
     );
     let prefix = name_prefix(&a.common);
     let fleets = [
         Fleet::start(&a.common, pair_users(&prefix, a.pairs), true, deadline)?,
         Fleet::start(&other, pair_users(&prefix, a.pairs), true, deadline)?,
     ];
-    let labels = [a.label.as_str(), a.other_label.as_str()];
+    let labels = [c.label.as_str(), c.other_label.as_str()];
     let run = || -> Result<Value> {
         for (f, label) in fleets.iter().zip(labels) {
             let login = f.wait_login()?;
@@ -837,7 +826,7 @@ fn compare(a: CompareArgs) -> Result<()> {
         }
         let mut sides = [Side::default(), Side::default()];
         let mut rounds = Vec::new();
-        for round in 0..a.rounds {
+        for round in 0..c.rounds {
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for i in order {
                 println!("--- round {}: {} at {}/s for {} s", round + 1, labels[i], a.rate, a.duration);
@@ -857,7 +846,7 @@ fn compare(a: CompareArgs) -> Result<()> {
                 side.result.merge(r2);
             }
         }
-        println!("--- compare: {} rounds of {} s per server at {}/s offered", a.rounds, a.duration, a.rate);
+        println!("--- compare: {} rounds of {} s per server at {}/s offered", c.rounds, a.duration, a.rate);
         let mut summary = Vec::new();
         for (side, label) in sides.iter_mut().zip(labels) {
             let r = &mut side.result;
@@ -883,10 +872,7 @@ fn compare(a: CompareArgs) -> Result<()> {
         let cps = |i: usize| summary[i]["achieved_cps"].as_f64().unwrap_or(0.0);
         let cpu = |i: usize| summary[i]["server_cpu_s_per_1000_calls"].as_f64().unwrap_or(0.0);
         let (d_cps, d_cpu) = (pct(cps(1), cps(0)), pct(cpu(1), cpu(0)));
-        println!(
-            "{} vs {}: calls/s {d_cps:+.1}%, server cpu per call {d_cpu:+.1}%",
-            labels[1], labels[0]
-        );
+        println!("{} vs {}: calls/s {d_cps:+.1}%, server cpu per call {d_cpu:+.1}%", labels[1], labels[0]);
         Ok(json!({
             "mode": "compare",
             "pairs": a.pairs,

@@ -29,7 +29,7 @@ pub use metrics::Metrics;
 /// Users, calls and rooms listed on the status page, at most.
 pub const STATUS_LIMIT: usize = 1000;
 /// Records waiting for the writer, at most (past that they are dropped and counted).
-pub const RECORDS_QUEUE: usize = 16 * 1024;
+pub const RECORDS_QUEUE: usize = 64 * 1024;
 
 /// Settings of the loop's operations side.
 #[derive(Debug, Clone, Default)]

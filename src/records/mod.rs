@@ -26,7 +26,10 @@ use crate::core::journal::{CallRecord, EndedBy, Journal, Missed, Outcome, Restor
 /// The records file's name in the state folder.
 pub const RECORDS_FILE: &str = "records.sqlite3";
 /// Events written per transaction at most.
-const BATCH: usize = 2048;
+const BATCH: usize = 4096;
+/// How long the writer lets events gather before writing them (a commit,
+/// or a wake-up of this thread, per event would cost more than the call).
+const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
 /// Missed calls not shown yet read back at start, at most (newest first).
 const RESTORE_MISSED: usize = 200_000;
 
@@ -56,6 +59,7 @@ CREATE TABLE IF NOT EXISTS users (
     name BLOB PRIMARY KEY,
     id   INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS users_id ON users(id);
 ";
 
 /// The records file, open.
@@ -164,18 +168,31 @@ impl Store {
 
     fn write_all(mut self, rx: Receiver<Journal>) {
         let mut batch = Vec::with_capacity(BATCH);
+        // Blocks only when idle: under load the loop's sends find no
+        // receiver waiting, so they wake nobody (no system call per record).
         while let Ok(first) = rx.recv() {
             batch.push(first);
-            while batch.len() < BATCH {
-                match rx.try_recv() {
-                    Ok(e) => batch.push(e),
-                    Err(_) => break,
+            std::thread::sleep(GATHER);
+            loop {
+                let drained = match rx.try_recv() {
+                    Ok(e) => {
+                        batch.push(e);
+                        false
+                    }
+                    Err(_) => true,
+                };
+                if drained || batch.len() >= BATCH {
+                    if !batch.is_empty() {
+                        if let Err(e) = self.write(&batch) {
+                            tracing::error!(events = batch.len(), "{}", err("cannot write", &self.path, e));
+                        }
+                        batch.clear();
+                    }
+                    if drained {
+                        break;
+                    }
                 }
             }
-            if let Err(e) = self.write(&batch) {
-                tracing::error!(events = batch.len(), "{}", err("cannot write", &self.path, e));
-            }
-            batch.clear();
         }
     }
 
