@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{free_port, Cli, Server, TempDir};
+use common::{free_port, Bras, Cli, Server, TempDir};
 
 /// `GET path` on the admin listener: (status line, body).
 fn get(port: u16, path: &str) -> (String, String) {
@@ -104,6 +104,26 @@ fn metrics_count_what_the_scripted_calls_did() {
     // Unknown paths and methods.
     assert_eq!(get(port, "/nothing").0, "HTTP/1.1 404 Not Found");
     drop((alice, bob, carol, dave));
+}
+
+#[test]
+fn metrics_show_the_business_server_its_answers_and_its_vetoes() {
+    let (server, port) = admin_server(&[]);
+    let get_metrics = || parse_metrics(&get(port, "/metrics").1);
+    assert_eq!(get_metrics()["anychat_business_linked"], 0.0);
+    let mut alice = Cli::login(&server, "alice", &[]);
+    let bob = Cli::login(&server, "bob", &[]);
+    let _bras = Bras::start(&server, &["--refuse-to", &format!("{}:4242", bob.user_id)]);
+    assert_eq!(alice.cmd(&format!("request {} 3 0", bob.user_id)), 0);
+    alice.expect_call("REPLY", bob.user_id, 4242);
+    let m = get_metrics();
+    assert_eq!(m["anychat_business_linked"], 1.0);
+    assert_eq!(m["anychat_business_answer_seconds_count"], 1.0, "the one question put to it");
+    assert_eq!(m["anychat_business_timeouts_total"], 0.0);
+    assert_eq!(m["anychat_calls_total{outcome=\"vetoed\"}"], 1.0);
+    assert_eq!(m["anychat_missed_calls_total"], 0.0, "a vetoed call is not a missed call");
+    let j: serde_json::Value = serde_json::from_str(&get(port, "/api/status").1).unwrap();
+    assert_eq!(j["business"]["linked"], true);
 }
 
 #[test]
