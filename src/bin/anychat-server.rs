@@ -118,6 +118,9 @@ struct Args {
     /// in the state folder).
     #[arg(long)]
     records: Option<std::path::PathBuf>,
+    /// Call records older than this many days are deleted (0: kept for ever).
+    #[arg(long, default_value_t = 0)]
+    records_keep_days: u32,
 }
 
 /// `--business-listen`: an address, or `off`.
@@ -239,13 +242,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let records = match anychat_server::records_cmd::open_for_server(&args.records, &args.state_dir) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("anychat-server: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let records =
+        match anychat_server::records_cmd::open_for_server(&args.records, &args.state_dir, args.records_keep_days) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("anychat-server: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let fd_limit = raise_fd_limit();
     let config = ServerConfig {
         listen: args.listen,

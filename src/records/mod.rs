@@ -30,6 +30,8 @@ const BATCH: usize = 4096;
 /// How long the writer lets events gather before writing them (a commit,
 /// or a wake-up of this thread, per event would cost more than the call).
 const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often records past `--records-keep-days` are deleted.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Missed calls not shown yet read back at start, at most (newest first).
 const RESTORE_MISSED: usize = 200_000;
 
@@ -160,17 +162,44 @@ impl Store {
 
     /// Starts the writer thread; returns the queue (`capacity` events) the
     /// loop hands events to. The thread ends when every sender is dropped.
-    pub fn spawn_writer(self, capacity: usize) -> io::Result<(Sender<Journal>, std::thread::JoinHandle<()>)> {
+    /// With `keep`, records older than that are deleted at start and every
+    /// hour.
+    pub fn spawn_writer(
+        self,
+        capacity: usize,
+        keep: Option<std::time::Duration>,
+    ) -> io::Result<(Sender<Journal>, std::thread::JoinHandle<()>)> {
         let (tx, rx) = bounded(capacity);
-        let handle = std::thread::Builder::new().name("anychat-records".into()).spawn(move || self.write_all(rx))?;
+        let handle =
+            std::thread::Builder::new().name("anychat-records".into()).spawn(move || self.write_all(rx, keep))?;
         Ok((tx, handle))
     }
 
-    fn write_all(mut self, rx: Receiver<Journal>) {
+    /// Deletes the records of calls requested more than `keep` ago.
+    pub fn prune(&self, keep: std::time::Duration) -> rusqlite::Result<usize> {
+        let before = crate::ops::unix_ms_now().saturating_sub(keep.as_millis() as u64);
+        self.conn.execute("DELETE FROM calls WHERE requested_ms < ?1", [before as i64])
+    }
+
+    fn write_all(mut self, rx: Receiver<Journal>, keep: Option<std::time::Duration>) {
         let mut batch = Vec::with_capacity(BATCH);
-        // Blocks only when idle: under load the loop's sends find no
-        // receiver waiting, so they wake nobody (no system call per record).
-        while let Ok(first) = rx.recv() {
+        let mut next_prune = std::time::Instant::now();
+        loop {
+            if let Some(keep) = keep.filter(|_| std::time::Instant::now() >= next_prune) {
+                match self.prune(keep) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(records = n, "old call records deleted"),
+                    Err(e) => tracing::error!("{}", err("cannot delete old records", &self.path, e)),
+                }
+                next_prune = std::time::Instant::now() + PRUNE_EVERY;
+            }
+            // Blocks only when idle: under load the loop's sends find no
+            // receiver waiting, so they wake nobody (no system call per record).
+            let first = match rx.recv_timeout(PRUNE_EVERY) {
+                Ok(e) => e,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            };
             batch.push(first);
             std::thread::sleep(GATHER);
             loop {
@@ -556,6 +585,9 @@ mod tests {
         write_json(&all, &mut json).unwrap();
         let json = String::from_utf8(json).unwrap();
         assert!(json.contains("\"outcome\": \"refused\"") && json.contains("\"started_ms\": null"), "{json}");
+        // Records from 1970 are past any retention.
+        assert_eq!(s.prune(std::time::Duration::from_secs(86_400)).unwrap(), 2);
+        assert!(s.query(&Filter::default()).unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

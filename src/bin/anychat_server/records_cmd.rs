@@ -32,12 +32,19 @@ fn records_path(flag: &Option<PathBuf>, state_dir: &Option<PathBuf>) -> Option<P
 
 /// Opens the records for a server starting: reads back ids, call ids and
 /// missed calls, starts the writer.
-pub fn open_for_server(flag: &Option<PathBuf>, state_dir: &Option<PathBuf>) -> Result<Option<ServerRecords>, String> {
+/// `keep_days` > 0: records older than that are deleted (at start, then hourly).
+pub fn open_for_server(
+    flag: &Option<PathBuf>,
+    state_dir: &Option<PathBuf>,
+    keep_days: u32,
+) -> Result<Option<ServerRecords>, String> {
     let Some(path) = records_path(flag, state_dir) else { return Ok(None) };
     let store = Store::open(&path)?;
     let restored = store.restore()?;
-    let (queue, writer) =
-        store.spawn_writer(anychat::ops::RECORDS_QUEUE).map_err(|e| format!("cannot start the records writer: {e}"))?;
+    let keep = (keep_days > 0).then(|| std::time::Duration::from_secs(keep_days as u64 * 86_400));
+    let (queue, writer) = store
+        .spawn_writer(anychat::ops::RECORDS_QUEUE, keep)
+        .map_err(|e| format!("cannot start the records writer: {e}"))?;
     Ok(Some(ServerRecords { path, restored, queue, writer }))
 }
 
