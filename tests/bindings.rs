@@ -265,7 +265,7 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-server"))
-            .args(["--listen", "127.0.0.1:0", "--business-listen", "off"])
+            .args(["--listen", "127.0.0.1:0", "--business-listen", "off", "--records", "off"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

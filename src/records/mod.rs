@@ -106,9 +106,25 @@ impl Store {
         let conn = Connection::open(path).map_err(|e| err("cannot open", path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err("busy time-out", path, e))?;
         // WAL: readers (`anychat-server records`) never block the writer.
-        let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| err("WAL", path, e))?;
-        conn.execute_batch("PRAGMA synchronous=NORMAL;").map_err(|e| err("pragma", path, e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| err("cannot create its tables", path, e))?;
+        // Switching to it (and creating the tables) may find another
+        // process doing the same, which SQLite reports as busy at once.
+        let setup = || -> rusqlite::Result<()> {
+            let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+            conn.execute_batch(SCHEMA)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match setup() {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(err("cannot set up", path, e)),
+            }
+        }
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
