@@ -416,11 +416,9 @@ impl Core {
     pub fn status(&self, now: Instant, limit: usize) -> CoreStatus {
         let (calls_vetting, calls_ringing, calls_active) = self.call_counts();
         let name = |uid: u32| self.users.get(&uid).map(|u| String::from_utf8_lossy(&u.name).into_owned());
-        let mut ids: Vec<u32> = self.users.keys().copied().collect();
-        ids.sort_unstable();
+        let ids = first_sorted(self.users.keys().copied(), limit);
         let users = ids
             .into_iter()
-            .take(limit)
             .map(|id| {
                 let u = &self.users[&id];
                 UserStatus {
@@ -433,11 +431,9 @@ impl Core {
                 }
             })
             .collect();
-        let mut call_ids: Vec<u64> = self.calls.keys().copied().collect();
-        call_ids.sort_unstable();
+        let call_ids = first_sorted(self.calls.keys().copied(), limit);
         let calls = call_ids
             .into_iter()
-            .take(limit)
             .map(|id| {
                 let c = &self.calls[&id];
                 let (state, room) = match c.state {
@@ -459,12 +455,10 @@ impl Core {
                 }
             })
             .collect();
-        let mut room_ids: Vec<u32> =
-            self.rooms.iter().filter(|(_, r)| !r.members.is_empty() || r.call.is_some()).map(|(id, _)| *id).collect();
-        room_ids.sort_unstable();
+        let live = self.rooms.iter().filter(|(_, r)| !r.members.is_empty() || r.call.is_some());
+        let room_ids = first_sorted(live.map(|(id, _)| *id), limit);
         let rooms = room_ids
             .into_iter()
-            .take(limit)
             .map(|id| {
                 let r = &self.rooms[&id];
                 RoomStatus {
@@ -489,4 +483,19 @@ impl Core {
             business_questions,
         }
     }
+}
+
+/// The `limit` smallest items, sorted (without sorting them all; nothing
+/// read when `limit` is 0).
+fn first_sorted<T: Ord>(items: impl Iterator<Item = T>, limit: usize) -> Vec<T> {
+    if limit == 0 {
+        return Vec::new();
+    }
+    let mut v: Vec<T> = items.collect();
+    if v.len() > limit {
+        v.select_nth_unstable(limit - 1);
+        v.truncate(limit);
+    }
+    v.sort_unstable();
+    v
 }
