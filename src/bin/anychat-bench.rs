@@ -830,20 +830,19 @@ fn compare(c: CompareArgs) -> Result<()> {
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for i in order {
                 println!("--- round {}: {} at {}/s for {} s", round + 1, labels[i], a.rate, a.duration);
-                let (r, server, cpu) = fleets[i].step(
+                let (mut r, server, cpu) = fleets[i].step(
                     a.rate,
                     Duration::from_secs_f64(a.duration),
                     Duration::from_secs_f64(a.call_timeout),
                 )?;
-                let mut r2 = r;
-                let mut v = step_summary(a.rate, a.duration, &mut r2, fleets[i].server_pid.map(|_| server), cpu);
+                let mut v = step_summary(a.rate, a.duration, &mut r, fleets[i].server_pid.map(|_| server), cpu);
                 v["server_label"] = json!(labels[i]);
                 v["round"] = json!(round + 1);
                 rounds.push(v);
                 let side = &mut sides[i];
                 side.server_cpu_s += server.cpu_s();
                 side.seconds += a.duration;
-                side.result.merge(r2);
+                side.result.merge(r);
             }
         }
         println!("--- compare: {} rounds of {} s per server at {}/s offered", c.rounds, a.duration, a.rate);

@@ -19,7 +19,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::core::journal::{CallRecord, EndedBy, Journal, Missed, Outcome, Restored};
 
@@ -368,14 +368,6 @@ impl Store {
             })
         });
         rows.and_then(|rows| rows.collect()).map_err(|e| err("query", p, e))
-    }
-
-    /// The id a user name has, if it is recorded.
-    pub fn user_id(&self, name: &str) -> Result<Option<u32>, String> {
-        self.conn
-            .query_row("SELECT id FROM users WHERE name = ?1", [name.as_bytes()], |r| r.get(0))
-            .optional()
-            .map_err(|e| err("query", &self.path, e))
     }
 }
 
