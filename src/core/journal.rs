@@ -338,7 +338,10 @@ impl Core {
         if !self.config.journal {
             return;
         }
-        if missed && (self.missed.len() < MISSED_USERS || self.missed.contains_key(&call.callee)) {
+        if missed
+            && self.config.missed_calls
+            && (self.missed.len() < MISSED_USERS || self.missed.contains_key(&call.callee))
+        {
             let list = self.missed.entry(call.callee).or_default();
             if list.len() >= MISSED_PER_USER {
                 list.remove(0);
@@ -358,6 +361,9 @@ impl Core {
     /// At login: the calls the user missed, as its own user info
     /// [`MISSED_CALLS_INFO`] (`WM_GV_USERINFOUPDATE(self, 900)`).
     pub(super) fn show_missed(&mut self, uid: u32) {
+        if self.missed.is_empty() {
+            return;
+        }
         let Some(list) = self.missed.remove(&uid) else { return };
         let mut value = String::new();
         for m in &list {

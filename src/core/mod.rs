@@ -74,8 +74,12 @@ pub struct CoreConfig {
     /// source): seeds the business link's reconnect tokens.
     pub seed: u64,
     /// Emit [`Output::Journal`] (call records, new user ids, business
-    /// latency) and keep missed calls for their callee's next login.
+    /// latency).
     pub journal: bool,
+    /// With `journal`: keep missed calls and show them to their callee at
+    /// its next login (user info 900; the server turns it on with call
+    /// records, which keep them across restarts).
+    pub missed_calls: bool,
     /// The wall-clock time (milliseconds since the Unix epoch) at an
     /// instant, given by the loop: call records' times are reckoned from
     /// it (None: they count from 0).
@@ -94,6 +98,7 @@ impl Default for CoreConfig {
             rate_limits: RateLimits::default(),
             seed: 0,
             journal: false,
+            missed_calls: false,
             wall_clock: None,
         }
     }

@@ -3723,6 +3723,7 @@ fn journal_world() -> World {
     let t0 = w.t0;
     w.core = Core::new(CoreConfig {
         journal: true,
+        missed_calls: true,
         wall_clock: Some((t0, WALL0)),
         ring_timeout: secs(60),
         keepalive_timeout: secs(15),
@@ -3989,4 +3990,19 @@ fn journal_status_lists_users_calls_and_rooms() {
     assert_eq!(s.rooms.len(), 1, "the call's room");
     assert_eq!(s.rooms[0].call, Some(call.call_id));
     assert!(w.core.status(w.now, 1).users.len() == 1, "lists are capped");
+}
+
+#[test]
+fn journal_without_missed_calls_records_them_but_shows_nothing() {
+    let mut w = journal_world();
+    let t0 = w.t0;
+    w.core = Core::new(CoreConfig { journal: true, wall_clock: Some((t0, WALL0)), ..CoreConfig::default() });
+    let a = w.login("alice");
+    let b = w.login("bob");
+    w.logout(&b);
+    w.journal();
+    w.video_call(&a, REQUEST, b.id, 0, FLAGS, 0, b"");
+    assert!(w.record().missed, "the record says the callee missed it");
+    let (_, shown) = w.login_seeing("bob");
+    assert!(shown.is_empty(), "without missed_calls nothing is shown at login");
 }

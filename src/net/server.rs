@@ -295,6 +295,7 @@ impl Server {
         };
         let ops = Ops::new(config.ops.records.clone(), admin_rx, started);
         config.core.journal |= ops.wants_journal();
+        config.core.missed_calls |= config.ops.records.is_some();
         if let Some(admin) = admin {
             let w = waker.clone();
             admin.spawn(Arc::new(move || {
