@@ -22,7 +22,8 @@ use signal_hook::iterator::Signals;
 #[command(
     name = "anychat-server",
     version,
-    about = "anychat-rs core server: users, calls and rooms for BRAC_* clients"
+    about = "anychat-rs core server: users, calls and rooms for BRAC_* clients",
+    after_help = "`anychat-server records --help`: list and export the call records."
 )]
 struct Args {
     /// Address and port clients connect to.

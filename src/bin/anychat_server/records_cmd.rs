@@ -52,6 +52,7 @@ pub fn open_for_server(
 #[derive(Parser, Debug)]
 #[command(
     name = "anychat-server records",
+    bin_name = "anychat-server records",
     about = "List or export the call records (newest first)",
     after_help = "Times are UTC: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS], or milliseconds since 1970.\n\
                   Outcomes: answered, refused, busy, offline, timeout, cancelled, lost, vetoed, unavailable."
