@@ -299,7 +299,10 @@ impl Core {
         };
         // The callee missed it, unless it was its own doing or the caller's
         // own busyness.
-        let missed = outcome.missed() && by != EndedBy::Callee && !(outcome == Outcome::Busy && by == EndedBy::Caller);
+        // A call still being vetted never rang: the callee missed nothing.
+        let rang = call.state != CallState::Vetting || matches!(outcome, Outcome::Busy | Outcome::Offline);
+        let missed =
+            rang && outcome.missed() && by != EndedBy::Callee && !(outcome == Outcome::Busy && by == EndedBy::Caller);
         let record = CallRecord {
             call_id,
             caller: call.caller,

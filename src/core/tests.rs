@@ -4006,3 +4006,27 @@ fn journal_without_missed_calls_records_them_but_shows_nothing() {
     let (_, shown) = w.login_seeing("bob");
     assert!(shown.is_empty(), "without missed_calls nothing is shown at login");
 }
+
+#[test]
+fn journal_calls_ended_while_vetted_never_rang_and_are_not_missed() {
+    let mut w = journal_world();
+    let a = w.login("alice");
+    let b = w.login("bob");
+    let bs = w.link_business();
+    // Cancelled before the business server answered.
+    w.ask_call(&bs, &a, &b);
+    w.journal();
+    w.reply(&a, &b, AC_ERROR_VIDEOCALL_CANCEL, 0, b"");
+    let r = w.record();
+    assert_eq!((r.outcome, r.ended_by, r.missed), (Outcome::Cancelled, EndedBy::Caller, false));
+    // Vetoed: the business server's answer is timed.
+    w.advance(secs(1), &[]);
+    let q = w.ask_call(&bs, &a, &b);
+    w.journal();
+    w.advance(secs(2), &[]);
+    w.verdict(&bs, q, 4242);
+    let j = w.journal();
+    assert!(j.contains(&Journal::BusinessAnswer { latency: secs(2), answered: true }), "{j:?}");
+    let Some(Journal::Call(r)) = j.iter().find(|e| matches!(e, Journal::Call(_))) else { panic!("{j:?}") };
+    assert_eq!((r.outcome, r.ended_by, r.code, r.missed), (Outcome::Vetoed, EndedBy::Business, 4242, false));
+}
