@@ -14,6 +14,7 @@ typedef void (*BRAC_TransBuffer_CallBack)(DWORD, LPBYTE, DWORD, LPVOID);
 typedef void (*BRAC_TextMessage_CallBack)(DWORD, DWORD, BOOL, LPCTSTR, DWORD, LPVOID);
 typedef void (*BRAC_TransBufferEx_CallBack)(DWORD, LPBYTE, DWORD, DWORD, DWORD, DWORD, LPVOID);
 typedef void (*BRAC_SDKFilterData_CallBack)(LPBYTE, DWORD, LPVOID);
+typedef int BRAC_AudioDevice;
 typedef int BRAC_PixelFormat;
 typedef void (*BRAC_VideoData_CallBack)(DWORD, LPVOID, DWORD, struct BITMAPINFOHEADER, LPVOID);
 typedef void (*BRAC_VideoDataEx_CallBack)(DWORD,
@@ -25,7 +26,6 @@ typedef void (*BRAC_VideoDataEx_CallBack)(DWORD,
 typedef void (*BRAC_AudioData_CallBack)(DWORD, LPVOID, DWORD, struct WAVEFORMATEX, LPVOID);
 typedef void (*BRAC_AudioDataEx_CallBack)(DWORD, LPVOID, DWORD, struct WAVEFORMATEX, DWORD, LPVOID);
 typedef void (*BRAC_TransFile_CallBack)(DWORD, LPCTSTR, LPCTSTR, DWORD, DWORD, DWORD, DWORD, LPVOID);
-typedef int BRAC_AudioDevice;
 typedef void (*BRAC_VolumeChange_CallBack)(BRAC_AudioDevice, DWORD, LPVOID);
 typedef void (*BRAC_RecordSnapShot_CallBack)(DWORD, LPCTSTR, DWORD, BOOL, LPVOID);
 typedef void (*BRAC_VideoScreenEvent_CallBack)(DWORD, DWORD, DWORD, DWORD, DWORD, DWORD, LPVOID);
@@ -190,6 +190,38 @@ DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, ANYCHAT_REF(D
 
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
+DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName,
+                            ANYCHAT_REF(DWORD) dwDeviceNum);
+
+DWORD BRAC_SelectAudioCapture(LPCTSTR szCaptureName);
+
+DWORD BRAC_GetCurAudioCapture(TCHAR *lpDeviceName,
+                              DWORD dwLen);
+
+DWORD BRAC_EnumAudioPlayback(TCHAR **lpDeviceName,
+                             ANYCHAT_REF(DWORD) dwDeviceNum);
+
+DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
+
+DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName,
+                               DWORD dwLen);
+
+DWORD BRAC_AudioGetVolume(BRAC_AudioDevice device,
+                          ANYCHAT_REF(DWORD) dwVolume);
+
+DWORD BRAC_AudioSetVolume(BRAC_AudioDevice device,
+                          DWORD dwVolume);
+
+DWORD BRAC_FetchAudioPlayBuffer(LPBYTE lpSamples,
+                                DWORD dwSize,
+                                DWORD wParam);
+
+DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
+
+DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
+
+DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
+
 DWORD BRAC_SetInputVideoFormat(BRAC_PixelFormat pixFmt,
                                DWORD dwWidth,
                                DWORD dwHeight,
@@ -269,40 +301,6 @@ DWORD BRAC_ShowLVProperty(HWND hParent, LPCTSTR szCaption ANYCHAT_DEFAULT(NULL),
 
 DWORD BRAC_QueryRoomState(DWORD dwRoomId, int infoname, char *infoval, int infolen);
 
-DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
-
-DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
-
-DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
-
-DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
-
-DWORD BRAC_SelectAudioCapture(LPCTSTR szCaptureName);
-
-DWORD BRAC_GetCurAudioCapture(TCHAR *lpDeviceName, DWORD dwLen);
-
-DWORD BRAC_EnumAudioPlayback(TCHAR **lpDeviceName, ANYCHAT_REF(DWORD) dwDeviceNum);
-
-DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
-
-DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
-
-DWORD BRAC_SetVideoPos(DWORD dwUserid,
-                       HWND hWnd,
-                       DWORD dwLeft,
-                       DWORD dwTop,
-                       DWORD dwRight,
-                       DWORD dwBottom);
-
-DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
-                         HWND hWnd,
-                         DWORD dwLeft ANYCHAT_DEFAULT(0),
-                         DWORD dwTop ANYCHAT_DEFAULT(0),
-                         DWORD dwRight ANYCHAT_DEFAULT(0),
-                         DWORD dwBottom ANYCHAT_DEFAULT(0),
-                         DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
-                         DWORD dwFlags ANYCHAT_DEFAULT(0));
-
 DWORD BRAC_RepaintVideo(DWORD dwUserId, HDC hDC);
 
 DWORD BRAC_SetUserStreamInfo(DWORD dwUserId,
@@ -310,10 +308,6 @@ DWORD BRAC_SetUserStreamInfo(DWORD dwUserId,
                              int infoname,
                              char *infoval,
                              int infolen);
-
-DWORD BRAC_AudioGetVolume(BRAC_AudioDevice device, ANYCHAT_REF(DWORD) dwVolume);
-
-DWORD BRAC_AudioSetVolume(BRAC_AudioDevice device, DWORD dwVolume);
 
 DWORD BRAC_StreamRecordCtrl(DWORD dwUserId, BOOL bStartRecord, DWORD dwFlags, DWORD dwParam);
 
@@ -372,8 +366,6 @@ DWORD BRAC_MultiCastControl(LPCTSTR lpMultiCastAddr,
                             LPCTSTR lpNicAddr,
                             DWORD dwTTL,
                             DWORD dwFlags);
-
-DWORD BRAC_FetchAudioPlayBuffer(LPBYTE lpSamples, DWORD dwSize, DWORD wParam);
 
 DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,
                                TCHAR *lpInParam,
@@ -457,6 +449,22 @@ DWORD BRAC_ImageDecode(CHAR *lpFilePath,
                        DWORD dwOutFmt,
                        CHAR *lpOutFrame,
                        ANYCHAT_REF(DWORD) dwOutSize);
+
+DWORD BRAC_SetVideoPos(DWORD dwUserid,
+                       HWND hWnd,
+                       DWORD dwLeft,
+                       DWORD dwTop,
+                       DWORD dwRight,
+                       DWORD dwBottom);
+
+DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
+                         HWND hWnd,
+                         DWORD dwLeft ANYCHAT_DEFAULT(0),
+                         DWORD dwTop ANYCHAT_DEFAULT(0),
+                         DWORD dwRight ANYCHAT_DEFAULT(0),
+                         DWORD dwBottom ANYCHAT_DEFAULT(0),
+                         DWORD dwStreamIndex ANYCHAT_DEFAULT(0),
+                         DWORD dwFlags ANYCHAT_DEFAULT(0));
 
 
 #ifdef __cplusplus

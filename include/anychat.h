@@ -13,6 +13,9 @@
 // Address rules at most (`BLOCKIP` and `UNBLOCKIP` patterns).
 #define MAX_IP_RULES 1024
 
+// Pictures waiting for the drawing thread before new ones are dropped.
+#define QUEUE 4
+
 #define TRUE 1
 
 #define FALSE 0
@@ -1285,6 +1288,9 @@ typedef void (*BRAC_SDKFilterData_CallBack)(LPBYTE, DWORD, LPVOID);
 
 typedef DWORD *LPDWORD;
 
+// Audio devices (`BRAC_AD_WAVEIN`, `BRAC_AD_WAVEOUT`), int-sized.
+typedef int BRAC_AudioDevice;
+
 // Pixel formats (`BRAC_PIX_FMT_*`), int-sized.
 typedef int BRAC_PixelFormat;
 
@@ -1339,9 +1345,6 @@ typedef void (*BRAC_AudioDataEx_CallBack)(DWORD, LPVOID, DWORD, struct WAVEFORMA
 
 // Received files: `(dwUserid, lpFileName, lpTempFilePath, dwFileLength, wParam, lParam, dwTaskId, lpUserValue)`.
 typedef void (*BRAC_TransFile_CallBack)(DWORD, LPCTSTR, LPCTSTR, DWORD, DWORD, DWORD, DWORD, LPVOID);
-
-// Audio devices (`BRAC_AD_WAVEIN`, `BRAC_AD_WAVEOUT`), int-sized.
-typedef int BRAC_AudioDevice;
 
 // Volume changes: `(device, dwCurrentVolume, lpUserValue)`.
 typedef void (*BRAC_VolumeChange_CallBack)(BRAC_AudioDevice, DWORD, LPVOID);
@@ -1500,8 +1503,14 @@ DWORD BRAC_GetSDKVersion(DWORD *dwMainVer, DWORD *dwSubVer, TCHAR *lpCompileTime
 DWORD BRAC_ActiveCallLog(BOOL bActive);
 
 // Starts the SDK (its network thread). `hWnd` is ignored (no window
-// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Calling it again
-// while initialised returns 0 and changes nothing.
+// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Of `dwFuncMode`,
+// `BRAC_FUNC_VIDEO_AUTODISP` lets `BRAC_SetVideoPos` draw video into X11
+// windows; `BRAC_FUNC_AUDIO_AUTOPLAY` plays every user's audio received,
+// mixed, on the selected speaker (a thread of its own; a speaker that
+// cannot open: `WM_GV_AUDIOPLAYCTRL(0, 1)`), and without it
+// `BRAC_FetchAudioPlayBuffer` serves the mix; video and audio are handed to
+// the data callbacks whatever the other bits say. Calling it again while
+// initialised returns 0 and changes nothing.
 DWORD BRAC_InitSDK(HWND hWnd, DWORD dwFuncMode);
 
 // Logs out if logged in, closes the link and stops the network thread.
@@ -1592,12 +1601,24 @@ DWORD BRAC_GetUserName(DWORD dwUserid, TCHAR *lpUserName, DWORD dwLen);
 
 // `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
 // server or `BRAC_LoginEx` gave, else the user name), LEVEL, CAMERA and
-// HOLDMIC (DWORD), SPEAKVOLUME (DWORD 0–100: the RMS of the last audio
-// chunk received from the user, or of one's own input for -1, from -60
-// dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
-// DEVICETYPE (DWORD 5 = Linux, self only), SELFUSERSTATUS and SELFUSERID
-// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`. A buffer too small for the nick
-// name: what fits (NUL-terminated) and 21.
+// HOLDMIC (DWORD), SPEAKVOLUME (0–100, a DOUBLE as the vendor's when
+// `infolen` is 8, else a DWORD: the RMS of the last audio chunk received
+// from the user, or of one's own input for -1, from -60 dBFS = 0 to 0 dBFS
+// = 100; 0 when none came in the last 500 ms),
+// VIDEOBITRATE and AUDIOBITRATE (DWORD bits per second received from the
+// user over the last second, or sent for -1; 0 when nothing came for 2 s),
+// VIDEOSIZE (DWORD: width in the low 16 bits, height in the high 16, as
+// `WM_GV_VIDEOSIZECHG`), VIDEOCODECID and AUDIOCODECID (DWORD, as
+// `BRAC_GetUserStreamInfo`; 0 before any frame), RECORDING, P2PCONNECT,
+// PACKLOSSRATE, RESENDLOSSRATE, VIDEOROTATION and VIDEOMIRRORED (DWORD 0:
+// no recording, every stream goes through the server over TCP, pictures
+// as sent), DEVICETYPE (DWORD 5 = Linux), LOCALIP (string: this client's
+// address on its link to the server) and INTERNETIP (string: its address
+// as the server saw it at login) — these three for oneself only —,
+// SELFUSERSTATUS and SELFUSERID (DWORD). NETWORKSTATUS and infos of others
+// that are for oneself only: `GV_ERR_FUNCNOTALLOW`; a user this client does
+// not know: 205. A buffer too small for a string: what fits
+// (NUL-terminated) and 21.
 DWORD BRAC_QueryUserState(DWORD dwUserId, int infoname, char *infoval, int infolen);
 
 // Sends a video-call event to `dwUserId` (Request, Reply, Finish).
@@ -1658,9 +1679,13 @@ DWORD BRAC_TransBufferEx(DWORD dwUserid,
                          DWORD *dwTaskId);
 
 // Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
-// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; while
-// it is open, one's own input frames also reach the video data callbacks
-// with one's own user id (self-view). For another user (in the room or the
+// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; unless
+// external video input is on, the selected camera (`BRAC_SelectVideoCapture`,
+// else the first listed) captures at the LOCALVIDEO size and rate and its
+// pictures are sent (a camera missing, failing or ending:
+// `WM_GV_SDKWARNING(802, 0)`); closing stops it and releases the device.
+// While it is open, one's own frames (captured or input) also reach the
+// video data callbacks with one's own user id (self-view). For another user (in the room or the
 // call) it starts (or stops) receiving that user's video, delivered to the
 // video data callbacks: 0. Unknown user: 205. Issued while the login or a
 // room entry is under way, it waits and is checked when it runs.
@@ -1701,8 +1726,12 @@ DWORD BRAC_GetRoomName(DWORD dwRoomId, TCHAR *lpRoomName, DWORD dwLen);
 
 // Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
 // EXTVIDEOINPUT and EXTAUDIOINPUT (non-zero: `BRAC_InputVideoData` /
-// `BRAC_InputAudioData` accepted), AUTORECONNECT and LOWDELAYCTRL (stored
-// and read back, without effect); others: 20. A value of another size: 21.
+// `BRAC_InputAudioData` accepted, and no camera opened), the camera's
+// LOCALVIDEO_WIDTHCTRL, HEIGHTCTRL, FPSCTRL (320×240 at 15 fps when unset;
+// the device may pick the nearest it has) and BITRATECTRL (bit/s; 0: from
+// the size), read when the camera opens, and LOCALVIDEO_APPLYPARAM,
+// AUTORECONNECT and LOWDELAYCTRL (stored and read back, without effect);
+// others: 20. A value of another size: 21.
 // Works before `BRAC_InitSDK` too.
 DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
 
@@ -1744,6 +1773,60 @@ DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUser
 // small: what fits (NUL-terminated) and 21. A group this user does not
 // have, a NULL `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
+
+// Lists the microphones (ALSA's capture devices, "default" first, after the fake one of `ANYCHAT_FAKE_MIC`): the two-step habit (NULL `lpDeviceName`: the count in `dwDeviceNum`; else up to `dwDeviceNum` names, each `malloc`ed for the app to `free`, and their number). A NULL `dwDeviceNum`: 21.
+DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName,
+                            DWORD *dwDeviceNum);
+
+// Selects the microphone by its name as listed by `BRAC_EnumAudioCapture`; a capture running moves to it. A name not listed (or NULL): 21.
+DWORD BRAC_SelectAudioCapture(LPCTSTR szCaptureName);
+
+// Writes the name of the microphone selected (else the first listed; "" when there is none) into `lpDeviceName`; a buffer too small: what fits and 21; NULL or `dwLen` 0: 21.
+DWORD BRAC_GetCurAudioCapture(TCHAR *lpDeviceName,
+                              DWORD dwLen);
+
+// Lists the speakers (ALSA's playback devices, "default" first, after the fake one of `ANYCHAT_FAKE_SPEAKER`), with the two-step habit of `BRAC_EnumAudioCapture`. A NULL `dwDeviceNum`: 21.
+DWORD BRAC_EnumAudioPlayback(TCHAR **lpDeviceName,
+                             DWORD *dwDeviceNum);
+
+// Selects the speaker by its name as listed by `BRAC_EnumAudioPlayback`; playback running moves to it. A name not listed (or NULL): 21.
+DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
+
+// Writes the name of the speaker selected (else the first listed; "" when there is none) into `lpDeviceName`; a buffer too small: what fits and 21; NULL or `dwLen` 0: 21.
+DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName,
+                               DWORD dwLen);
+
+// Writes the volume (0–100, a software gain; 100 by default) of the microphone (`BRAC_AD_WAVEIN`) or of what is played (`BRAC_AD_WAVEOUT`) to `dwVolume`. A NULL `dwVolume` or an unknown `device`: 21.
+DWORD BRAC_AudioGetVolume(BRAC_AudioDevice device,
+                          DWORD *dwVolume);
+
+// Sets the volume (0–100) of the microphone (`BRAC_AD_WAVEIN`: a gain on what is captured and sent) or of what is played and fetched (`BRAC_AD_WAVEOUT`). An unknown `device` or `dwVolume` > 100: 21.
+DWORD BRAC_AudioSetVolume(BRAC_AudioDevice device,
+                          DWORD dwVolume);
+
+// Fills `lpSamples` with `dwSize` bytes of the mix of every user's audio received (16-bit mono PCM at 16,000 Hz; silence where none is buffered; each user's jitter buffer bounded to 200 ms), for an app that plays audio itself. With `BRAC_FUNC_AUDIO_AUTOPLAY` (the library plays the mix): 20. A NULL `lpSamples`, `dwSize` 0 or odd: 21. `wParam` ignored.
+DWORD BRAC_FetchAudioPlayBuffer(LPBYTE lpSamples,
+                                DWORD dwSize,
+                                DWORD wParam);
+
+// Lists the cameras: the fake ones named in `ANYCHAT_FAKE_CAMERA` first
+// (`fake:pattern`, `fake:PATH.y4m`), then every Video4Linux capture device
+// as `"<card> (/dev/videoN)"`. `lpDeviceName` is the app's array of
+// `*dwDeviceNum` pointers: each name written is allocated with `malloc`
+// (free each with `free`), and `*dwDeviceNum` becomes the number written;
+// a NULL `lpDeviceName` only counts. Works before `BRAC_InitSDK`. A NULL
+// `dwDeviceNum`: 21.
+DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
+
+// Selects the camera to capture from by its name in
+// `BRAC_EnumVideoCapture`; while one's camera is open, capture moves to
+// it. A name no camera has (or NULL): 21; before `BRAC_InitSDK`: 2.
+DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
+
+// Writes the name of the camera capturing, else the one selected, else
+// the first listed ("" when there is none). A buffer too small: what fits
+// (NUL-terminated) and 21; NULL or `dwLen` 0: 21; before `BRAC_InitSDK`: 2.
+DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
 
 // Video input as raw frames: `pixFmt` any `BRAC_PIX_FMT_*` but MJPEG and
 // H264 (RGB24, RGB32, BGR32, RGB565, RGB555, YUV420P, YV12, NV12, NV21,
@@ -1799,9 +1882,11 @@ DWORD BRAC_SetInputAudioFormatEx(DWORD dwStreamIndex,
                                  DWORD dwBitsPerSample,
                                  DWORD dwFlags);
 
-// Audio samples of this client (whole sample frames). External audio not
-// enabled or format not set: 20; a partial sample frame: 21; microphone
-// closed: 0 and nothing is sent.
+// Audio samples of this client (whole sample frames), sent as Opus in
+// 20 ms frames (at 8, 12, 16, 24 or 48 kHz; else, or while a receiver
+// cannot decode Opus, as PCM). External audio not enabled or format not
+// set: 20; a partial sample frame: 21; microphone closed: 0 and nothing is
+// sent.
 DWORD BRAC_InputAudioData(LPBYTE lpSamples, DWORD dwSize, DWORD dwTimeStamp);
 
 // As `BRAC_InputAudioData` for stream 0 (`dwFlags` ignored). Other streams: 20.
@@ -1864,51 +1949,6 @@ DWORD BRAC_ShowLVProperty(HWND hParent, LPCTSTR szCaption, DWORD dwX, DWORD dwY)
 // Not supported (no room states): returns 20; a NULL `infoval` or `infolen` <= 0: 21.
 DWORD BRAC_QueryRoomState(DWORD dwRoomId, int infoname, char *infoval, int infolen);
 
-// No local cameras: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-DWORD BRAC_EnumVideoCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
-
-// Not supported (no local cameras): returns 20.
-DWORD BRAC_SelectVideoCapture(LPCTSTR szCaptureName);
-
-// No local cameras: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-DWORD BRAC_GetCurVideoCapture(TCHAR *lpDeviceName, DWORD dwLen);
-
-// No local microphones: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
-
-// Not supported (no local microphones): returns 20.
-DWORD BRAC_SelectAudioCapture(LPCTSTR szCaptureName);
-
-// No local microphones: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-DWORD BRAC_GetCurAudioCapture(TCHAR *lpDeviceName, DWORD dwLen);
-
-// No local speakers: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-DWORD BRAC_EnumAudioPlayback(TCHAR **lpDeviceName, DWORD *dwDeviceNum);
-
-// Not supported (no local speakers): returns 20.
-DWORD BRAC_SelectAudioPlayback(LPCTSTR szDeviceName);
-
-// No local speakers: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-DWORD BRAC_GetCurAudioPlayback(TCHAR *lpDeviceName, DWORD dwLen);
-
-// Not supported (no video rendering): returns 20.
-DWORD BRAC_SetVideoPos(DWORD dwUserid,
-                       HWND hWnd,
-                       DWORD dwLeft,
-                       DWORD dwTop,
-                       DWORD dwRight,
-                       DWORD dwBottom);
-
-// Not supported (no video rendering): returns 20.
-DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
-                         HWND hWnd,
-                         DWORD dwLeft,
-                         DWORD dwTop,
-                         DWORD dwRight,
-                         DWORD dwBottom,
-                         DWORD dwStreamIndex,
-                         DWORD dwFlags);
-
 // Not supported (no video rendering): returns 20.
 DWORD BRAC_RepaintVideo(DWORD dwUserId, HDC hDC);
 
@@ -1918,12 +1958,6 @@ DWORD BRAC_SetUserStreamInfo(DWORD dwUserId,
                              int infoname,
                              char *infoval,
                              int infolen);
-
-// Not supported (no local audio devices): returns 20; a NULL `dwVolume` or an unknown `device`: 21.
-DWORD BRAC_AudioGetVolume(BRAC_AudioDevice device, DWORD *dwVolume);
-
-// Not supported (no local audio devices): returns 20; an unknown `device` or `dwVolume` > 100: 21.
-DWORD BRAC_AudioSetVolume(BRAC_AudioDevice device, DWORD dwVolume);
 
 // Not supported (no recording): starting returns 20, stopping 720 (`GV_ERR_RECORD_NOTASK`).
 DWORD BRAC_StreamRecordCtrl(DWORD dwUserId, BOOL bStartRecord, DWORD dwFlags, DWORD dwParam);
@@ -1999,9 +2033,6 @@ DWORD BRAC_MultiCastControl(LPCTSTR lpMultiCastAddr,
                             LPCTSTR lpNicAddr,
                             DWORD dwTTL,
                             DWORD dwFlags);
-
-// Not supported (no audio playback): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
-DWORD BRAC_FetchAudioPlayBuffer(LPBYTE lpSamples, DWORD dwSize, DWORD wParam);
 
 // Not supported (no server queries): returns 20; a NULL `dwOutSize`: 21.
 DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,
@@ -2100,6 +2131,31 @@ DWORD BRAC_ImageDecode(CHAR *lpFilePath,
                        DWORD dwOutFmt,
                        CHAR *lpOutFrame,
                        DWORD *dwOutSize);
+
+// Draws user `dwUserid`'s video (-1: one's own) into the rectangle
+// (`dwLeft`, `dwTop`)–(`dwRight`, `dwBottom`) of the X11 window whose id
+// is `hWnd` (Qt's `winId()`), scaled, top row on top, on a drawing thread
+// of the library's (a 24-bit TrueColor screen). `hWnd` 0 stops drawing that
+// user. Needs `BRAC_FUNC_VIDEO_AUTODISP` in `BRAC_InitSDK`'s `dwFuncMode`
+// and an X display (`DISPLAY`): else 20; an empty rectangle: 21; before
+// `BRAC_InitSDK`: 2. The window is checked when drawing starts: one that
+// does not exist, or goes away, stops being drawn (logged).
+DWORD BRAC_SetVideoPos(DWORD dwUserid,
+                       HWND hWnd,
+                       DWORD dwLeft,
+                       DWORD dwTop,
+                       DWORD dwRight,
+                       DWORD dwBottom);
+
+// As `BRAC_SetVideoPos` for stream 0 (`dwFlags` ignored); other streams: 20.
+DWORD BRAC_SetVideoPosEx(DWORD dwUserid,
+                         HWND hWnd,
+                         DWORD dwLeft,
+                         DWORD dwTop,
+                         DWORD dwRight,
+                         DWORD dwBottom,
+                         DWORD dwStreamIndex,
+                         DWORD dwFlags);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,6 +13,9 @@
 // Address rules at most (`BLOCKIP` and `UNBLOCKIP` patterns).
 #define MAX_IP_RULES 1024
 
+// Pictures waiting for the drawing thread before new ones are dropped.
+#define QUEUE 4
+
 #define BRAS_SERVERAPPMSG_CONNECTED 1
 
 #define BRAS_SERVERAPPMSG_DISCONNECT 2

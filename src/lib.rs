@@ -31,6 +31,7 @@ pub mod bras;
 pub mod client;
 pub mod codec;
 pub mod core;
+pub mod device;
 pub mod logging;
 pub mod net;
 pub mod ops;

@@ -1,11 +1,12 @@
 //! Builds the C programs in `c_examples/` with gcc against `include/anychat.h`
 //! (or `include/anychatserver.h`) and the freshly built `libanychat.so`, then
 //! runs a whole video call between `callee` and `caller` through a live
-//! `anychat-server`, and `business_server` (a `BRAS_*` program) vetting calls
-//! between `anychat-cli` clients.
+//! `anychat-server`, `business_server` (a `BRAS_*` program) vetting calls
+//! between `anychat-cli` clients, the call log, and the vendor-style C++
+//! programs: `hello.cpp` three to a room, `callcenter.cpp` with
+//! `callcenter_server.c`.
 //!
-//! gcc is required (CI installs it); g++ is used, when present, to check that
-//! the header also compiles and links as C++.
+//! gcc and g++ are required (CI installs them).
 
 mod common;
 
@@ -343,7 +344,7 @@ fn c_callee_and_caller_complete_a_call() {
     // `server` is killed when dropped, here or while unwinding from a panic.
 }
 
-/// The header compiles cleanly as C11 and, when g++ is installed, as C++; both
+/// The header compiles cleanly as C11 and as C++; both
 /// builds link against libanychat.so (so the C++ declarations are `extern "C"`)
 /// and run a few calls that need no server.
 #[test]
@@ -351,14 +352,9 @@ fn header_compiles_as_c_and_cxx() {
     require_gcc();
     let dir = TempDir::new("header");
     let src = source("header_check.c");
-    let mut builds = vec![("gcc", C_FLAGS, dir.path().join("header_check_c"))];
-    if have_tool("g++") {
-        builds.push(("g++", CXX_FLAGS, dir.path().join("header_check_cxx")));
-    } else {
-        eprintln!(
-            "\n!!!!!!!! WARNING: g++ not found on PATH: SKIPPING the C++ compile of include/anychat.h !!!!!!!!\n"
-        );
-    }
+    assert!(have_tool("g++"), "g++ is needed to compile include/anychat.h as C++ (CI installs it)");
+    let builds =
+        [("gcc", C_FLAGS, dir.path().join("header_check_c")), ("g++", CXX_FLAGS, dir.path().join("header_check_cxx"))];
     for (compiler, flags, out) in builds {
         compile(compiler, flags, &src, &out);
         let run = Command::new(&out).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", out.display()));
@@ -658,4 +654,91 @@ fn cpp_hello_stepwise_draws_every_peer_top_down() {
 #[test]
 fn cpp_hello_back_to_back_like_the_vendor_samples() {
     run_hello(&[]);
+}
+
+// ----- the vendor-style call center ---------------------------------------------
+
+/// The call center of the vendor's samples: `callcenter_server.c` fills
+/// every user's groups, friends and nick name from its login callback;
+/// `callcenter.cpp` as a customer lists its friends in the group "Agents",
+/// finds the agent online and calls it; the agent accepts a friend from its
+/// group "Customers"; both enter the call's room, draw each other's
+/// pictures top-down, and the customer hangs up.
+#[test]
+fn cpp_call_center_finds_an_agent_among_its_friends_and_calls_it() {
+    use common::Server;
+
+    assert!(have_tool("g++"), "g++ is needed to build c_examples/callcenter.cpp (CI installs it)");
+    require_gcc();
+    let dir = TempDir::new("callcenter");
+    let (client_bin, server_bin) = (dir.path().join("callcenter"), dir.path().join("callcenter_server"));
+    compile("g++", HELLO_FLAGS, &source("callcenter.cpp"), &client_bin);
+    compile("gcc", C_FLAGS, &source("callcenter_server.c"), &server_bin);
+
+    let server = Server::start(&[]);
+    let core_addr = format!("127.0.0.1:{}", server.business_port);
+    let state = server.state.0.to_string_lossy().into_owned();
+    let env = [("ANYCHAT_CORE_ADDR", core_addr.as_str()), ("ANYCHAT_STATE_DIR", state.as_str())];
+    let mut biz = Proc::spawn_with("callcenter_server", &server_bin, &[], &env, true);
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    biz.expect_line("link up", deadline);
+
+    let port = server.port.to_string();
+    let mut agent = Proc::spawn("agent", &client_bin, &["127.0.0.1", &port, "agent-alice", "agent"]);
+    let ia = agent.expect_line("ready ", deadline).trim_start_matches("ready ").to_string();
+    biz.expect_line(&format!("login user={ia} name=agent-alice role=agent friends=0"), deadline);
+
+    let mut customer = Proc::spawn("customer", &client_bin, &["127.0.0.1", &port, "customer-carol", "customer"]);
+    let statuses = [customer.wait_exit(deadline), agent.wait_exit(deadline)];
+    biz.close_stdin();
+    let biz_status = biz.wait_exit(deadline);
+    let (c_out, a_out, b_out) = (customer.transcript(), agent.transcript(), biz.transcript());
+    let all = format!("{c_out}{a_out}{b_out}");
+    assert!(statuses.iter().all(|s| s.is_some_and(|s| s.success())), "the call center failed: {statuses:?}\n{all}");
+    assert!(biz_status.is_some_and(|s| s.success()), "callcenter_server ended with {biz_status:?}:\n{all}");
+
+    // "login ID 0", the notification (not "login ret 0", the call's result).
+    let ic = c_out
+        .lines()
+        .filter_map(|l| l.strip_prefix("customer stdout: login "))
+        .find_map(|rest| rest.strip_suffix(" 0").filter(|id| id.parse::<u32>().is_ok()))
+        .expect("a login notification")
+        .to_string();
+    // The customer found the agent through its lists and called it.
+    for line in [
+        format!("agent {ia} nick=alice status=1 (0)"),
+        format!("request {ia} -> 0"),
+        "enterroom ret 0".to_string(),
+        format!("drawn {ia} 320x240"),
+        format!("text {ia}->{ic} secret=0 'I see you'"),
+        "finish -> 0".to_string(),
+        format!("call event=4 user={ia} code=0"),
+        "callcenter done".to_string(),
+    ] {
+        assert!(c_out.contains(&format!("customer stdout: {line}")), "no '{line}' from the customer:\n{all}");
+    }
+    // The agent accepted a customer among its friends and saw her.
+    for line in [
+        format!("call event=1 user={ic} code=0 flags=3 param=0 str=a question"),
+        "reply 0 customer=1 -> 0".to_string(),
+        format!("drawn {ic} 320x240"),
+        format!("text {ic}->{ia} secret=0 'thank you'"),
+        format!("call event=4 user={ic} code=0"),
+        "callcenter done".to_string(),
+    ] {
+        assert!(a_out.contains(&format!("agent stdout: {line}")), "no '{line}' from the agent:\n{all}");
+    }
+    assert!(!all.contains("bad picture"), "{all}");
+    // The business server filled both and saw the whole call.
+    for line in [
+        format!("login user={ic} name=customer-carol role=customer friends=1"),
+        format!("request src={ic} tar={ia} -> 0"),
+        format!("START src={ic} tar={ia} room="),
+        format!("FINISH src={ic} tar={ia} code=0"),
+        "callcenter_server done (release 0)".to_string(),
+    ] {
+        assert!(b_out.contains(&format!("callcenter_server stdout: {line}")), "no '{line}' from the server:\n{all}");
+    }
+    assert!(!b_out.contains("stdout: error "), "a BRAS_* call failed:\n{b_out}");
+    assert!(!b_out.contains("stderr:"), "callcenter_server wrote to stderr:\n{b_out}");
 }

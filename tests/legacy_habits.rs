@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Cli, Server};
+use common::{Cli, Server, WAIT};
 
 /// `c`'s lines starting with `prefix` so far.
 fn lines(c: &mut Cli, prefix: &str) -> Vec<String> {
@@ -46,7 +46,8 @@ fn connect_login_enter_issued_back_to_back_end_in_the_room() {
     let mut bob = Cli::login(&server, "bob", &[]);
     assert_eq!(bob.cmd("enter 2"), 0);
     bob.expect("notify ENTERROOM 2 0");
-    let mut alice = Cli::spawn("alice", &[]);
+    // Her camera is the fake one (this machine may have none).
+    let mut alice = Cli::spawn_env("alice", &[], &[("ANYCHAT_FAKE_CAMERA", "pattern")]);
     let mut calls = sequence(&server, "alice", 2);
     calls.push("camera -1 1".into());
     calls.push("text 0 0 hello room".into());
@@ -159,7 +160,11 @@ fn own_frames_reach_the_video_callback_with_ones_own_id() {
 
 fn volume(c: &mut Cli, user: &str) -> u32 {
     assert_eq!(c.cmd(&format!("volume {user}")), 0, "{}: volume {user}", c.name);
-    c.expect("volume ").rsplit(' ').next().unwrap().parse().unwrap()
+    let line = c.expect("volume ");
+    let fields: Vec<&str> = line.split(' ').collect();
+    let (dword, double): (u32, f64) = (fields[2].parse().unwrap(), fields[3].parse().unwrap());
+    assert_eq!(f64::from(dword), double, "the DWORD and the DOUBLE agree: {line}");
+    dword
 }
 
 /// `BRAC_QueryUserState(SPEAKVOLUME)`: the level of the audio received
@@ -194,4 +199,67 @@ fn speak_volume_of_audio_received_and_of_ones_own() {
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert_eq!(volume(&mut bob, &a), 0, "alice's audio stopped");
     assert_eq!(volume(&mut alice, "-1"), 0);
+}
+
+fn user_state(c: &mut Cli, user: &str, info: u32) -> (u32, String) {
+    let code = c.cmd(&format!("userstate {user} {info}"));
+    let value = if code == 0 {
+        let line = c.expect(&format!("userstate {user} {info} "));
+        line.splitn(4, ' ').nth(3).unwrap_or_default().to_string()
+    } else {
+        String::new()
+    };
+    (code, value)
+}
+
+/// The other `BRAC_QueryUserState` infos an app's status panel shows: bit
+/// rates, picture size and codec of the streams received (and sent), the
+/// addresses of oneself, and the zeros of what does not exist here.
+#[cfg(feature = "h264")]
+#[test]
+fn user_state_reports_stream_figures_and_addresses() {
+    use anychat::wire::constants::*;
+    let server = Server::start(&[]);
+    let mut alice = Cli::login(&server, "alice", &[]);
+    let mut bob = Cli::login(&server, "bob", &[]);
+    let a = alice.user_id.to_string();
+    for c in [&mut alice, &mut bob] {
+        assert_eq!(c.cmd("enter 7"), 0);
+        c.expect("notify ENTERROOM 7 0");
+    }
+    assert_eq!(user_state(&mut bob, &a, BRAC_USERSTATE_VIDEOBITRATE), (0, "0".into()), "nothing received yet");
+    assert_eq!(bob.cmd(&format!("camera {a} 1")), 0);
+    assert_eq!(bob.cmd(&format!("mic {a} 1")), 0);
+    assert_eq!(alice.cmd("stream 3 160 120 15"), 0);
+    bob.expect_within(&format!("video from={a} "), std::time::Duration::from_secs(20));
+    // Wait for a whole second of both streams.
+    let deadline = std::time::Instant::now() + WAIT;
+    let rate = |c: &mut Cli, user: &str, info| user_state(c, user, info).1.parse::<u32>().unwrap();
+    while rate(&mut bob, &a, BRAC_USERSTATE_AUDIOBITRATE) == 0 || rate(&mut bob, &a, BRAC_USERSTATE_VIDEOBITRATE) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no bit rate within {WAIT:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (video, audio) =
+        (rate(&mut bob, &a, BRAC_USERSTATE_VIDEOBITRATE), rate(&mut bob, &a, BRAC_USERSTATE_AUDIOBITRATE));
+    let (sent_video, sent_audio) =
+        (rate(&mut alice, "-1", BRAC_USERSTATE_VIDEOBITRATE), rate(&mut alice, "-1", BRAC_USERSTATE_AUDIOBITRATE));
+    println!(
+        "bob receives alice's video at {video} bit/s, audio at {audio}; alice sends {sent_video} and {sent_audio}"
+    );
+    assert!((1_000..10_000_000).contains(&video), "{video}");
+    assert!((1_000..1_000_000).contains(&audio), "{audio}");
+    assert!(sent_video > 0 && sent_audio > 0, "{sent_video} {sent_audio}");
+    assert_eq!(user_state(&mut bob, &a, BRAC_USERSTATE_VIDEOSIZE), (0, (160 | (120 << 16)).to_string()));
+    let (code, codec) = user_state(&mut bob, &a, BRAC_USERSTATE_VIDEOCODECID);
+    assert!(code == 0 && codec != "0", "{code} {codec}");
+    for zero in [BRAC_USERSTATE_P2PCONNECT, BRAC_USERSTATE_PACKLOSSRATE, BRAC_USERSTATE_RECORDING] {
+        assert_eq!(user_state(&mut bob, &a, zero), (0, "0".into()), "info {zero}");
+    }
+    // Addresses: one's own only.
+    assert_eq!(user_state(&mut bob, "-1", BRAC_USERSTATE_LOCALIP), (0, "127.0.0.1".into()));
+    assert_eq!(user_state(&mut bob, "-1", BRAC_USERSTATE_INTERNETIP), (0, "127.0.0.1".into()));
+    assert_eq!(user_state(&mut bob, &a, BRAC_USERSTATE_INTERNETIP).0, GV_ERR_FUNCNOTALLOW);
+    assert_eq!(user_state(&mut bob, &a, BRAC_USERSTATE_NETWORKSTATUS).0, GV_ERR_FUNCNOTALLOW);
+    assert_eq!(user_state(&mut bob, "31337", BRAC_USERSTATE_VIDEOBITRATE).0, GV_ERR_INVALID_USERID);
+    alice.expect_within("streamed ", std::time::Duration::from_secs(30));
 }

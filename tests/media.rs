@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anychat::codec::patterns as codec;
 use anychat::codec::PixelFormat;
 use anychat::wire::constants::{GV_AUDIO_STATE_OPEN, GV_CAMERA_STATE_OPEN};
-use common::{Cli, Server};
+use common::{field, num, Cli, Server};
 
 /// Longest wait for media events: a debug build encoding and decoding
 /// 640×480 in several processes on a small machine.
@@ -41,16 +41,6 @@ const RMS_RANGE: std::ops::Range<f64> = 4000.0..7000.0;
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    line.split_whitespace()
-        .find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-}
-
-fn num(line: &str, key: &str) -> i64 {
-    field(line, key).parse().unwrap_or_else(|_| panic!("bad {key} in {line}"))
 }
 
 /// A `video from=…` line.

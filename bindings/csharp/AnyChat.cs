@@ -1,304 +1,264 @@
-// C# (mono / .NET) binding of the anychat-rs client library (libanychat.so),
-// which exports the vendor's BRAC_* C functions. Only the call-flow
-// functions are declared here: init and release, callbacks, connect, login,
-// rooms, users, the video call and text messages.
+// The idiomatic layer over the exact-typed classes (AnyChat.Native.Core,
+// AnyChat.Native.Server; constants from ANYCHATAPI.AnyChatCoreSDK): an SDK
+// handle that is IDisposable, events instead of raw callbacks, strings as .NET strings (UTF-8 on the wire),
+// errors as AnyChatException. One Client and one BusinessServer per process
+// (the C API is one SDK per process).
 //
-// Library name
-//   The P/Invoke name is "anychat" (AnyChatCoreSDK.LibraryName). On Linux,
-//   mono and .NET look for libanychat.so on LD_LIBRARY_PATH (and the usual
-//   loader paths): run with LD_LIBRARY_PATH=<directory of libanychat.so>.
-//   To load the vendor-named library installed by scripts/install.sh
-//   (libanychatcore.so.0) instead, either compile with
-//   -define:ANYCHAT_VENDOR_LIBNAME (name "anychatcore") or, under mono,
-//   ship a <program>.exe.config with
-//     <configuration><dllmap dll="anychat" target="libanychatcore.so.0"/></configuration>
-//
-// Type mapping (vendor type → C on Linux → C#)
-//   DWORD, WPARAM, LPARAM → unsigned int (32-bit)            → uint
-//   int                   → int                              → int
-//   BOOL                  → long: 64-bit on Linux x86_64 and
-//                           aarch64 (LP64), 32-bit on Windows → IntPtr (pointer-sized)
-//     C long is pointer-sized on every Unix (LP64 and ILP32), so IntPtr is
-//     exact there. Windows (LLP64) has a 32-bit BOOL even on 64-bit: compile
-//     with -define:ANYCHAT_WINDOWS, which makes BOOL an int there and the
-//     callbacks __stdcall (the vendor's CALLBACK on Windows).
-//     Helpers: AnyChatCoreSDK.TRUE / FALSE / ToBOOL(bool) / IsTrue(BOOL).
-//   LPCTSTR (const char*) in → string (marshalled as a NUL-terminated
-//                              narrow string: UTF-8 under mono on Linux)
-//   char* out buffers        → byte[] + length (see the string helpers)
-//   LPDWORD, DWORD*          → uint[] / ref uint
-//   HWND, LPVOID             → IntPtr
-//   LPCTSTR in a callback    → IntPtr (decode with AnyChatCoreSDK.PtrToString)
-// Callbacks are delegates with [UnmanagedFunctionPointer(Cdecl)] (the
-// vendor's CALLBACK is empty on Linux). They come from the SDK's network
-// thread, not from the thread that called InitSDK; they may call the SDK
-// again (reply to a call, enter a room) from inside. The Set...CallBack
-// methods keep the delegate in a static field so that the garbage collector
-// cannot collect it while native code still holds its function pointer.
-// InitSDK hooks AppDomain.ProcessExit to call Release: without it, a mono
-// program that exits with the SDK still running hangs in the runtime's
-// shutdown (the network thread, attached to the runtime by its first
-// callback, never ends). Calling Release yourself before exiting is still
-// the clean way.
+// Events are raised on the SDK's network thread; handlers may call the SDK
+// again (reply to a call, enter a room) and should be short.
 
 using System;
 using System.Runtime.InteropServices;
-using System.Text;
-#if ANYCHAT_WINDOWS
-using BOOL = System.Int32;
-#else
-using BOOL = System.IntPtr;
-#endif
+using ANYCHATAPI;
+using AnyChat.Native;
 
 namespace AnyChat
 {
-    /// <summary>`WM_GV_*` notifications (BRAC_NotifyMessage_CallBack).</summary>
-    [UnmanagedFunctionPointer(AnyChatCoreSDK.CallbackConvention)]
-    public delegate void NotifyMessageCallBack(uint dwNotifyMsg, uint wParam, uint lParam, IntPtr lpUserValue);
-
-    /// <summary>Video-call events: `lpUserStr` is a C string (may be NULL).</summary>
-    [UnmanagedFunctionPointer(AnyChatCoreSDK.CallbackConvention)]
-    public delegate void VideoCallEventCallBack(uint dwEventType, uint dwUserId, uint dwErrorCode, uint dwFlags,
-        uint dwParam, IntPtr lpUserStr, IntPtr lpUserValue);
-
-    /// <summary>Text messages: `lpMsgBuf` points to `dwLen` bytes (NUL-terminated).</summary>
-    [UnmanagedFunctionPointer(AnyChatCoreSDK.CallbackConvention)]
-    public delegate void TextMessageCallBack(uint dwFromUserid, uint dwToUserid, BOOL bSecret, IntPtr lpMsgBuf,
-        uint dwLen, IntPtr lpUserValue);
-
-    public static class AnyChatCoreSDK
+    /// <summary>A function returned a non-zero error code (GV_ERR_*, AC_ERROR_*).</summary>
+    public class AnyChatException : Exception
     {
-#if ANYCHAT_VENDOR_LIBNAME
-        public const string LibraryName = "anychatcore";
-#else
-        public const string LibraryName = "anychat";
-#endif
-#if ANYCHAT_WINDOWS
-        public const CallingConvention CallbackConvention = CallingConvention.StdCall;
-#else
-        public const CallingConvention CallbackConvention = CallingConvention.Cdecl;
-#endif
+        public readonly string Function;
+        public readonly uint Code;
 
-        // ---- constants (values from the vendor's headers, see include/anychat.h)
-
-        public const uint WM_GV = 1224;
-        public const uint WM_GV_CONNECT = WM_GV + 1;
-        public const uint WM_GV_LOGINSYSTEM = WM_GV + 2;
-        public const uint WM_GV_ENTERROOM = WM_GV + 3;
-        public const uint WM_GV_MICSTATECHANGE = WM_GV + 4;
-        public const uint WM_GV_USERATROOM = WM_GV + 5;
-        public const uint WM_GV_LINKCLOSE = WM_GV + 6;
-        public const uint WM_GV_ONLINEUSER = WM_GV + 7;
-        public const uint WM_GV_CAMERASTATE = WM_GV + 11;
-        public const uint WM_GV_USERINFOUPDATE = WM_GV + 16;
-        public const uint WM_GV_FRIENDSTATUS = WM_GV + 17;
-        public const uint WM_GV_SDKWARNING = WM_GV + 41;
-
-        public const uint BRAC_VIDEOCALL_EVENT_REQUEST = 1;
-        public const uint BRAC_VIDEOCALL_EVENT_REPLY = 2;
-        public const uint BRAC_VIDEOCALL_EVENT_START = 3;
-        public const uint BRAC_VIDEOCALL_EVENT_FINISH = 4;
-
-        public const uint BRAC_VIDEOCALL_FLAGS_AUDIO = 0x01;
-        public const uint BRAC_VIDEOCALL_FLAGS_VIDEO = 0x02;
-        public const uint BRAC_VIDEOCALL_FLAGS_FBSRCAUDIO = 0x10;
-        public const uint BRAC_VIDEOCALL_FLAGS_FBSRCVIDEO = 0x20;
-        public const uint BRAC_VIDEOCALL_FLAGS_FBTARAUDIO = 0x40;
-        public const uint BRAC_VIDEOCALL_FLAGS_FBTARVIDEO = 0x80;
-        public const uint BRAC_VIDEOCALL_FLAGS_ASSISTREQ = 0x100;
-        public const uint BRAC_VIDEOCALL_FLAGS_CONTROLREQ = 0x200;
-
-        public const uint AC_ERROR_VIDEOCALL_CANCEL = 100101;
-        public const uint AC_ERROR_VIDEOCALL_OFFLINE = 100102;
-        public const uint AC_ERROR_VIDEOCALL_BUSY = 100103;
-        public const uint AC_ERROR_VIDEOCALL_REJECT = 100104;
-        public const uint AC_ERROR_VIDEOCALL_TIMEOUT = 100105;
-        public const uint AC_ERROR_VIDEOCALL_DISCONNECT = 100106;
-
-        public const int BRAC_USERSTATE_NICKNAME = 6;
-        public const int BRAC_USERSTATE_INTERNETIP = 8;
-        public const int BRAC_USERSTATE_DEVICETYPE = 15;
-        public const int BRAC_USERSTATE_SELFUSERSTATUS = 16;
-        public const int BRAC_USERSTATE_SELFUSERID = 17;
-
-        public const uint GV_ERR_SUCCESS = 0;
-        public const uint GV_ERR_NOTINIT = 2;
-        public const uint GV_ERR_NOTINROOM = 3;
-        public const uint GV_ERR_FUNCNOTALLOW = 20;
-        public const uint GV_ERR_FUNCOPTERROR = 21;
-        public const uint GV_ERR_INVALID_USERID = 205;
-        public const uint GV_ERR_NOTLOGIN = 208;
-
-        /// <summary>"Myself" where a user id is expected.</summary>
-        public const uint SELF = 0xFFFFFFFF;
-
-        // ---- BOOL helpers
-
-#if ANYCHAT_WINDOWS
-        public static readonly BOOL TRUE = 1;
-        public static readonly BOOL FALSE = 0;
-        public static BOOL ToBOOL(bool b) { return b ? 1 : 0; }
-        public static bool IsTrue(BOOL b) { return b != 0; }
-#else
-        public static readonly BOOL TRUE = new IntPtr(1);
-        public static readonly BOOL FALSE = IntPtr.Zero;
-        public static BOOL ToBOOL(bool b) { return b ? TRUE : FALSE; }
-        public static bool IsTrue(BOOL b) { return b != IntPtr.Zero; }
-#endif
-        /// <summary>Size of the C BOOL (long) in bytes on this platform.</summary>
-        public static int SizeOfBOOL { get { return Marshal.SizeOf(typeof(BOOL)); } }
-
-        // ---- the exported functions (all extern "C": cdecl)
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_InitSDK", CallingConvention = CallingConvention.Cdecl)]
-        private static extern uint BRAC_InitSDK(IntPtr hWnd, uint dwFuncMode);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_Release", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint Release();
-
-        private static readonly object exitHookLock = new object();
-        private static bool exitHooked;
-
-        /// <summary>BRAC_InitSDK. Also makes sure that BRAC_Release runs when the
-        /// process exits: once the SDK's network thread has run a callback it
-        /// is attached to the runtime, and mono's shutdown (returning from
-        /// Main, Environment.Exit) waits for it forever if the SDK still runs.</summary>
-        public static uint InitSDK(IntPtr hWnd, uint dwFuncMode)
+        public AnyChatException(string function, uint code) : base(function + " failed: error " + code)
         {
-            lock (exitHookLock)
+            Function = function;
+            Code = code;
+        }
+
+        internal static void Check(string function, uint code)
+        {
+            if (code != 0) throw new AnyChatException(function, code);
+        }
+    }
+
+    public class NotifyEventArgs : EventArgs
+    {
+        public uint Message, WParam, LParam;
+    }
+
+    public class VideoCallEventArgs : EventArgs
+    {
+        public uint Event, UserId, ErrorCode, Flags, Param;
+        public string UserStr;
+    }
+
+    public class TextMessageEventArgs : EventArgs
+    {
+        public uint FromUserId, ToUserId;
+        public bool Secret;
+        public string Text;
+    }
+
+    public class VideoFrameEventArgs : EventArgs
+    {
+        public uint UserId;
+        /// <summary>A copy of the frame, in the pixel format asked for (RGB rows top-down).</summary>
+        public byte[] Frame;
+        public BITMAPINFOHEADER Header;
+    }
+
+    /// <summary>The client SDK (BRAC_*): initialised by the constructor, released by Dispose.</summary>
+    public sealed class Client : IDisposable
+    {
+        static readonly object Lock = new object();
+        static Client current;
+        bool disposed;
+
+        // The delegates handed to the library (AnyChatCoreSDK also keeps them).
+        readonly Core.NotifyMessage_CallBack onNotify;
+        readonly Core.VideoCallEvent_CallBack onVideoCall;
+        readonly Core.TextMessage_CallBack onText;
+        readonly Core.VideoData_CallBack onVideoData;
+
+        public event EventHandler<NotifyEventArgs> Notify;
+        public event EventHandler<VideoCallEventArgs> VideoCall;
+        public event EventHandler<TextMessageEventArgs> TextMessage;
+        /// <summary>Every user's decoded frames (one's own too while one's camera is open),
+        /// when the constructor was given a video format.</summary>
+        public event EventHandler<VideoFrameEventArgs> VideoFrame;
+
+        /// <param name="videoFormat">A BRAC_PIX_FMT_* for VideoFrame, or -1 for none.</param>
+        /// <param name="externalVideo">One's camera is fed by InputVideo instead of a device.</param>
+        /// <param name="funcMode">BRAC_InitSDK's BRAC_FUNC_* flags.</param>
+        public Client(int videoFormat = -1, bool externalVideo = false,
+            uint funcMode = AnyChatCoreSDK.BRAC_FUNC_VIDEO_CBDATA | AnyChatCoreSDK.BRAC_FUNC_AUDIO_CBDATA)
+        {
+            lock (Lock)
             {
-                if (!exitHooked)
-                {
-                    exitHooked = true;
-                    AppDomain.CurrentDomain.ProcessExit += (sender, e) => Release();
-                }
+                if (current != null) throw new InvalidOperationException("one Client per process: dispose the other first");
+                current = this;
             }
-            return BRAC_InitSDK(hWnd, dwFuncMode);
+            onNotify = (m, w, l, u) => Raise(Notify, new NotifyEventArgs { Message = m, WParam = w, LParam = l });
+            onVideoCall = (ev, uid, err, fl, par, s, u) => Raise(VideoCall, new VideoCallEventArgs
+            {
+                Event = ev, UserId = uid, ErrorCode = err, Flags = fl, Param = par,
+                UserStr = Core.PtrToString(s)
+            });
+            onText = (from, to, secret, msg, len, u) => Raise(TextMessage, new TextMessageEventArgs
+            {
+                FromUserId = from, ToUserId = to, Secret = Core.IsTrue(secret),
+                Text = Core.PtrToString(msg, (int)len)
+            });
+            onVideoData = (uid, buf, len, bmi, u) =>
+            {
+                var frame = new byte[len];
+                Marshal.Copy(buf, frame, 0, (int)len);
+                Raise(VideoFrame, new VideoFrameEventArgs { UserId = uid, Frame = frame, Header = bmi });
+            };
+            try
+            {
+                Check("SetNotifyMessageCallBack", Core.SetNotifyMessageCallBack(onNotify, IntPtr.Zero));
+                Check("SetVideoCallEventCallBack", Core.SetVideoCallEventCallBack(onVideoCall, IntPtr.Zero));
+                Check("SetTextMessageCallBack", Core.SetTextMessageCallBack(onText, IntPtr.Zero));
+                if (videoFormat >= 0)
+                    Check("SetVideoDataCallBack", Core.SetVideoDataCallBack(videoFormat, onVideoData, IntPtr.Zero));
+                if (externalVideo) SetOption(AnyChatCoreSDK.BRAC_SO_CORESDK_EXTVIDEOINPUT, 1);
+                Check("InitSDK", Core.InitSDK(IntPtr.Zero, funcMode));
+            }
+            catch
+            {
+                lock (Lock) current = null;
+                throw;
+            }
         }
 
-        [DllImport(LibraryName, EntryPoint = "BRAC_SetNotifyMessageCallBack", CallingConvention = CallingConvention.Cdecl)]
-        private static extern uint BRAC_SetNotifyMessageCallBack(NotifyMessageCallBack lpFunction, IntPtr lpUserValue);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_SetVideoCallEventCallBack", CallingConvention = CallingConvention.Cdecl)]
-        private static extern uint BRAC_SetVideoCallEventCallBack(VideoCallEventCallBack lpFunction, IntPtr lpUserValue);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_SetTextMessageCallBack", CallingConvention = CallingConvention.Cdecl)]
-        private static extern uint BRAC_SetTextMessageCallBack(TextMessageCallBack lpFunction, IntPtr lpUserValue);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_Connect", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint Connect(string lpServerAddr, uint dwPort);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_Login", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint Login(string lpUserName, string lpPassword, uint dwPassEncType);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_Logout", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint Logout();
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_EnterRoom", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint EnterRoom(uint dwRoomid, string lpRoomPass, uint dwPassEncType);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_LeaveRoom", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint LeaveRoom(uint dwRoomid);
-
-        /// <summary>Two-step habit: pass null to learn the count, then an array.</summary>
-        [DllImport(LibraryName, EntryPoint = "BRAC_GetOnlineUser", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint GetOnlineUser([In, Out] uint[] lpUserIDArray, ref uint dwUserNum);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_VideoCallControl", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint VideoCallControl(uint dwEventType, uint dwUserId, uint dwErrorCode, uint dwFlags,
-            uint dwParam, string lpUserStr);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_GetUserName", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint GetUserName(uint dwUserid, [Out] byte[] lpUserName, uint dwLen);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_QueryUserState", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint QueryUserState(uint dwUserId, int infoname, [Out] byte[] infoval, int infolen);
-
-        /// <summary>For the DWORD-valued infos (SELFUSERID, SELFUSERSTATUS, DEVICETYPE).</summary>
-        [DllImport(LibraryName, EntryPoint = "BRAC_QueryUserState", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint QueryUserState(uint dwUserId, int infoname, ref uint infoval, int infolen);
-
-        [DllImport(LibraryName, EntryPoint = "BRAC_SendTextMessage", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint SendTextMessage(uint dwUserid, BOOL bSecret, byte[] lpMsgBuf, uint dwLen);
-
-        // ---- callback registration: the delegate stays referenced here
-
-        // Written, never read: their only job is to keep the delegates reachable.
-#pragma warning disable 0414
-        private static NotifyMessageCallBack notifyCallBack;
-        private static VideoCallEventCallBack videoCallCallBack;
-        private static TextMessageCallBack textCallBack;
-#pragma warning restore 0414
-
-        public static uint SetNotifyMessageCallBack(NotifyMessageCallBack lpFunction, IntPtr lpUserValue)
+        void Raise<T>(EventHandler<T> handler, T args) where T : EventArgs
         {
-            notifyCallBack = lpFunction;
-            return BRAC_SetNotifyMessageCallBack(lpFunction, lpUserValue);
+            if (handler == null) return;
+            try
+            {
+                handler(this, args);
+            }
+            catch (Exception e)
+            {
+                // An exception must not unwind into native code.
+                Console.Error.WriteLine("AnyChat event handler failed: " + e);
+            }
         }
 
-        public static uint SetVideoCallEventCallBack(VideoCallEventCallBack lpFunction, IntPtr lpUserValue)
+        static void Check(string f, uint code) { AnyChatException.Check(f, code); }
+
+        public void Connect(string host, int port) { Check("Connect", Core.Connect(host, (uint)port)); }
+        public void Login(string name, string password = "") { Check("Login", Core.Login(name, password, 0u)); }
+        public void Logout() { Check("Logout", Core.Logout()); }
+        public void EnterRoom(uint roomId, string password = "") { Check("EnterRoom", Core.EnterRoom(roomId, password, 0u)); }
+        public void LeaveRoom(uint roomId = Core.SELF) { Check("LeaveRoom", Core.LeaveRoom(roomId)); }
+
+        /// <summary>BRAC_VideoCallControl: request, reply (errorCode 0 accepts), finish.</summary>
+        public void VideoCallControl(uint ev, uint userId, uint errorCode = 0, uint flags = 0, uint param = 0, string userStr = "")
         {
-            videoCallCallBack = lpFunction;
-            return BRAC_SetVideoCallEventCallBack(lpFunction, lpUserValue);
+            Check("VideoCallControl", Core.VideoCallControl(ev, userId, errorCode, flags, param, userStr));
         }
 
-        public static uint SetTextMessageCallBack(TextMessageCallBack lpFunction, IntPtr lpUserValue)
+        public void SendText(uint userId, string text, bool secret = false)
         {
-            textCallBack = lpFunction;
-            return BRAC_SetTextMessageCallBack(lpFunction, lpUserValue);
+            byte[] b = System.Text.Encoding.UTF8.GetBytes(text);
+            Check("SendTextMessage", Core.SendTextMessage(userId, Core.ToBOOL(secret), text, (uint)b.Length));
         }
 
-        // ---- convenience helpers (strings are UTF-8 here; the library carries bytes unchanged)
+        /// <summary>Opens (closes) a user's camera; SELF is one's own.</summary>
+        public void Camera(uint userId, bool open) { Check("UserCameraControl", Core.UserCameraControl(userId, Core.ToBOOL(open))); }
 
-        public static uint SendTextMessage(uint dwUserid, bool bSecret, string text)
+        public void SetOption(int option, int value)
         {
-            byte[] b = Encoding.UTF8.GetBytes(text);
-            return SendTextMessage(dwUserid, ToBOOL(bSecret), b, (uint)b.Length);
+            byte[] b = BitConverter.GetBytes(value);
+            Check("SetSDKOption", Core.SetSDKOption(option, b, b.Length));
         }
 
-        /// <summary>The name of a user, or null with the error code in `code`.</summary>
-        public static string GetUserName(uint dwUserid, out uint code)
+        public void SetInputVideoFormat(int pixFmt, int width, int height, int fps)
         {
-            byte[] buf = new byte[256];
-            code = GetUserName(dwUserid, buf, (uint)buf.Length);
-            return code == 0 ? CString(buf) : null;
+            Check("SetInputVideoFormat", Core.SetInputVideoFormat(pixFmt, (uint)width, (uint)height, (uint)fps, 0u));
         }
 
-        /// <summary>The other users in this client's room.</summary>
-        public static uint[] GetOnlineUsers(out uint code)
+        /// <summary>One frame of one's camera (external input).</summary>
+        public uint InputVideo(byte[] frame, uint timestampMs) { return Core.InputVideoData(frame, (uint)frame.Length, timestampMs); }
+
+        public string UserName(uint userId)
         {
-            uint n = 0;
-            code = GetOnlineUser(null, ref n);
-            if (code != 0) return null;
-            uint[] ids = new uint[n];
-            code = GetOnlineUser(ids, ref n);
-            if (code != 0) return null;
-            Array.Resize(ref ids, (int)n);
-            return ids;
+            var buf = new byte[256];
+            Check("GetUserName", Core.GetUserName(userId, buf, (uint)buf.Length));
+            return Core.BytesToString(buf);
         }
 
-        /// <summary>Decodes a NUL-terminated C string given by the library (NULL → "").</summary>
-        public static string PtrToString(IntPtr p)
+        /// <summary>BRAC_Release: no event comes after it returns.</summary>
+        public void Dispose()
         {
-            if (p == IntPtr.Zero) return "";
-            int len = 0;
-            while (Marshal.ReadByte(p, len) != 0) len++;
-            return PtrToString(p, len);
+            lock (Lock)
+            {
+                if (disposed) return;
+                disposed = true;
+            }
+            Core.Release();
+            lock (Lock) current = null;
+        }
+    }
+
+    /// <summary>A video-call request the business server decides on.</summary>
+    public class CallRequest
+    {
+        public uint SrcUserId, TarUserId, Flags, Param;
+        public string UserStr;
+    }
+
+    /// <summary>The business server (BRAS_*), linked to the core server at ANYCHAT_CORE_ADDR
+    /// with the secret ANYCHAT_BUSINESS_SECRET (both read from the environment). Set CallFilter
+    /// and the events, then Start.</summary>
+    public sealed class BusinessServer : IDisposable
+    {
+        bool disposed;
+        readonly Server.OnServerAppMessageEx_CallBack onAppMessage;
+        readonly Server.OnVideoCallEvent_CallBack onVideoCall;
+
+        /// <summary>Decides each call request: 0 lets it ring, anything else is the error the
+        /// caller receives. Unset: every call rings.</summary>
+        public Func<CallRequest, uint> CallFilter;
+        /// <summary>The link to the core server: true when up.</summary>
+        public event EventHandler<bool> Link;
+        public event EventHandler<VideoCallEventArgs> VideoCall;
+
+        public BusinessServer()
+        {
+            onAppMessage = (msg, w, l, u) =>
+            {
+                var h = Link;
+                if (msg == AnyChatServerSDK.BRAS_MESSAGE_CORESERVERCONN && h != null) Safe(() => h(this, w == 0));
+            };
+            onVideoCall = (ev, src, tar, code, flags, param, s, u) =>
+            {
+                string str = Core.PtrToString(s);
+                uint answer = 0;
+                if (ev == AnyChatServerSDK.BRAS_VIDEOCALL_EVENT_REQUEST && CallFilter != null)
+                {
+                    answer = AnyChatServerSDK.GV_ERR_FUNCOPTERROR;
+                    Safe(() => answer = CallFilter(new CallRequest { SrcUserId = src, TarUserId = tar, Flags = flags, Param = param, UserStr = str }));
+                }
+                var h = VideoCall;
+                if (h != null)
+                    Safe(() => h(this, new VideoCallEventArgs { Event = ev, UserId = src, ErrorCode = ev == 1 ? answer : code, Flags = flags, Param = param, UserStr = str }));
+                return answer;
+            };
+            AnyChatException.Check("SetOnServerAppMessageExCallBack", Server.SetOnServerAppMessageExCallBack(onAppMessage, IntPtr.Zero));
+            AnyChatException.Check("SetOnVideoCallEventCallBack", Server.SetOnVideoCallEventCallBack(onVideoCall, IntPtr.Zero));
         }
 
-        /// <summary>Decodes `len` bytes at `p` (NULL → "").</summary>
-        public static string PtrToString(IntPtr p, int len)
+        /// <summary>BRAS_InitSDK: links to the core server (Link says when it is up).</summary>
+        public void Start()
         {
-            if (p == IntPtr.Zero || len <= 0) return "";
-            byte[] b = new byte[len];
-            Marshal.Copy(p, b, 0, len);
-            return Encoding.UTF8.GetString(b);
+            AnyChatException.Check("InitSDK", Server.InitSDK(0u));
         }
 
-        private static string CString(byte[] buf)
+        static void Safe(Action a)
         {
-            int len = Array.IndexOf(buf, (byte)0);
-            return Encoding.UTF8.GetString(buf, 0, len < 0 ? buf.Length : len);
+            try { a(); }
+            catch (Exception e) { Console.Error.WriteLine("AnyChat business handler failed: " + e); }
+        }
+
+        public void Dispose()
+        {
+            if (disposed) return;
+            disposed = true;
+            Server.Release();
         }
     }
 }

@@ -261,6 +261,57 @@ pub(crate) unsafe fn put_u32(buf: *mut c_char, len: usize, v: u32) -> DWORD {
     0
 }
 
+/// Writes a double (8 bytes, unaligned) to `buf` of `len` bytes: 21 when it
+/// does not fit.
+///
+/// # Safety
+/// `buf` is NULL or has `len` writable bytes.
+pub(crate) unsafe fn put_f64(buf: *mut c_char, len: usize, v: f64) -> DWORD {
+    if buf.is_null() || len < 8 {
+        return GV_ERR_FUNCOPTERROR;
+    }
+    // SAFETY: at least 8 writable bytes at `buf`; unaligned write.
+    unsafe { std::ptr::write_unaligned(buf as *mut f64, v) };
+    0
+}
+
+/// The vendor's two-step device enumeration: fills the app's array of
+/// `*dwDeviceNum` name pointers with names allocated with `malloc` (the app frees each with `free`, as it frees
+/// them with `GlobalFree` on Windows) and sets `*dwDeviceNum` to the number
+/// written; a NULL array only counts.
+///
+/// # Safety
+/// `names` is NULL or has `*num` writable pointers; `num` is NULL or a
+/// writable DWORD.
+pub(crate) unsafe fn fill_names(names: *mut *mut TCHAR, num: *mut DWORD, list: &[String]) -> DWORD {
+    if num.is_null() {
+        return GV_ERR_FUNCOPTERROR;
+    }
+    if names.is_null() {
+        // SAFETY: checked non-NULL; the caller's DWORD.
+        return unsafe { put(num, list.len() as DWORD) };
+    }
+    // SAFETY: checked non-NULL; the caller's DWORD.
+    let room = unsafe { *num } as usize;
+    let mut written = 0;
+    for name in list.iter().take(room) {
+        // SAFETY: malloc of the name's length and a NUL; NULL checked below.
+        let p = unsafe { libc::malloc(name.len() + 1) } as *mut c_char;
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: `p` has `name.len() + 1` writable bytes; slot `written`
+        // is below `room`, within the caller's array.
+        unsafe {
+            copy_out(p, name.len() + 1, name.as_bytes());
+            *names.add(written) = p;
+        }
+        written += 1;
+    }
+    // SAFETY: as above.
+    unsafe { put(num, written as DWORD) }
+}
+
 /// The two-step (array, count) habit: NULL array → write the count; else
 /// fill up to `*num` ids and set `*num` to the number written. A NULL
 /// `num`: 21.

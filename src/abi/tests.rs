@@ -11,8 +11,11 @@ use std::ffi::{c_int, c_long};
 
 use super::boundary::{self, injected, ERR_INTERNAL};
 use super::brac::api::*;
+use super::brac::audio::*;
+use super::brac::devices::*;
 use super::brac::media::*;
 use super::brac::unsupported::*;
+use super::brac::video::*;
 use super::bras::api::*;
 use super::bras::unsupported::*;
 use super::types::*;

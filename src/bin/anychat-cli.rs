@@ -20,17 +20,25 @@
 //! MS`, `quit`, `loginex NICK ID [STRID]`, `text USER SECRET MSG`, `trans
 //! USER DATA`, `transex USER W L DATA`, `camera USER 0|1`, `mic USER 0|1`,
 //! `camstate USER`, `micstate USER`, `level USER`, `volume USER` (the
-//! speech level, `BRAC_USERSTATE_SPEAKVOLUME`), `roomname ROOM`,
+//! speech level, `BRAC_USERSTATE_SPEAKVOLUME`, read as a DWORD and as a
+//! DOUBLE: printed `volume USER N N.0`), `userstate USER INFO` (any
+//! `BRAC_USERSTATE_*` number; printed `userstate USER INFO VALUE`, a DWORD in
+//! decimal or the string), `roomname ROOM`,
 //! `friends`, `groups`, `groupfriends GROUP` (printed `friends 5,7`, `groups
 //! 1,2`, `groupfriends 1 5,7`, in the library's order), `groupname GROUP`,
-//! `friendstatus USER`, `userinfo USER ID`. User and room ids accept `-1`.
+//! `friendstatus USER`, `userinfo USER ID`, `mics`, `speakers` (the
+//! devices, a `device NAME` line each), `selectmic NAME`, `selectspeaker
+//! NAME`, `curmic`, `curspeaker`, `getvol in|out`, `setvol in|out V`,
+//! `fetch MS` (`BRAC_FetchAudioPlayBuffer` for MS ms in real time, printed
+//! `fetched BYTES rms=R`). User and room ids accept `-1`.
 //! Text, buffers and filter data received are printed
 //! as `text …`, `trans …`, `transex …`, `filter …` lines.
 //!
 //! Options: `--auto-accept` answers every Request with Reply 0 and
 //! `--auto-refuse CODE` with Reply CODE, from inside the callback;
 //! `--auto-enter` enters the call's room on Start, from inside the callback
-//! (the vendor apps' habit). `--no-init` skips the automatic `BRAC_InitSDK`.
+//! (the vendor apps' habit). `--no-init` skips the automatic `BRAC_InitSDK`;
+//! `--func-mode N` is its `dwFuncMode` (8: `BRAC_FUNC_AUDIO_AUTOPLAY`).
 //! `--video-fmt F` is the pixel format the video callback asks for,
 //! `--input-fmt F` the one `stream` feeds (`rgb24` by default; also `rgb32`,
 //! `bgr32`, `rgb565`, `rgb555`, `yuv420p`, `yv12`, `nv12`, `nv21`, `nv16`,
@@ -51,10 +59,15 @@ use std::io::BufRead;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anychat::abi::brac::api::*;
+use anychat::abi::brac::audio::*;
+use anychat::abi::brac::devices::*;
 use anychat::abi::brac::media::*;
+use anychat::abi::brac::video::*;
 use anychat::abi::types::*;
 use anychat::wire::constants::*;
 
+/// `--func-mode N`: `BRAC_InitSDK`'s `dwFuncMode` (e.g. 8, `BRAC_FUNC_AUDIO_AUTOPLAY`).
+static FUNC_MODE: AtomicU32 = AtomicU32::new(0);
 static AUTO_REPLY: AtomicU32 = AtomicU32::new(u32::MAX);
 /// `--slow-video MS`: the first video callback blocks that long.
 static SLOW_VIDEO_MS: AtomicU32 = AtomicU32::new(0);
@@ -110,6 +123,9 @@ fn notify_name(msg: u32) -> String {
         WM_GV_CAMERASTATE => "CAMERASTATE".into(),
         WM_GV_USERINFOUPDATE => "USERINFOUPDATE".into(),
         WM_GV_FRIENDSTATUS => "FRIENDSTATUS".into(),
+        WM_GV_AUDIORECCTRL => "AUDIORECCTRL".into(),
+        WM_GV_AUDIOPLAYCTRL => "AUDIOPLAYCTRL".into(),
+        WM_GV_SDKWARNING => "SDKWARNING".into(),
         other => format!("MSG{other}"),
     }
 }
@@ -373,7 +389,14 @@ fn run_command(line: &str) -> Result<bool, String> {
     // local buffer of the length given.
     let r = unsafe {
         match cmd {
-            "init" => BRAC_InitSDK(std::ptr::null_mut(), 0),
+            // init [FUNCMODE]: BRAC_InitSDK with the BRAC_FUNC_* bits given.
+            "init" => BRAC_InitSDK(std::ptr::null_mut(), args.first().and_then(|m| m.parse().ok()).unwrap_or(0)),
+            // videopos USER WINDOW L T R B: BRAC_SetVideoPos (WINDOW an X window id).
+            "videopos" => {
+                let n: Vec<u32> = args.iter().filter_map(|a| id(Some(a))).collect();
+                let [user, window, l, t, r, b] = n[..] else { return Err(bad()) };
+                BRAC_SetVideoPos(user, window as usize as HWND, l, t, r, b)
+            }
             "release" => BRAC_Release(),
             "connect" => {
                 let host = cstring(args.first().copied());
@@ -475,6 +498,35 @@ fn run_command(line: &str) -> Result<bool, String> {
                 }
                 r
             }
+            "cams" => {
+                // The vendor's habit: an array of slots, each name malloc'd.
+                let mut names = [std::ptr::null_mut::<c_char>(); 16];
+                let mut n: DWORD = names.len() as DWORD;
+                let r = BRAC_EnumVideoCapture(names.as_mut_ptr(), &mut n);
+                let mut list = Vec::new();
+                for p in names.iter().take(n as usize) {
+                    list.push(String::from_utf8_lossy(CStr::from_ptr(*p).to_bytes()).into_owned());
+                    libc::free((*p).cast());
+                }
+                println!("cams {}", list.join("|"));
+                r
+            }
+            "selectcam" => {
+                let name = cstring(Some(&args.join(" ")));
+                BRAC_SelectVideoCapture(name.as_ptr())
+            }
+            "curcam" => {
+                let mut buf = [0 as c_char; 1024];
+                let r = BRAC_GetCurVideoCapture(buf.as_mut_ptr(), buf.len() as DWORD);
+                println!("curcam {}", String::from_utf8_lossy(CStr::from_ptr(buf.as_ptr()).to_bytes()));
+                r
+            }
+            "option" => {
+                // option NUMBER VALUE: BRAC_SetSDKOption with an int.
+                let opt = id(args.first().copied()).ok_or_else(bad)?;
+                let v: i32 = args.get(1).and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+                BRAC_SetSDKOption(opt as i32, v.to_ne_bytes().as_ptr().cast(), 4)
+            }
             "enter" => BRAC_EnterRoom(id(args.first().copied()).ok_or_else(bad)?, std::ptr::null(), 0),
             "enterex" => {
                 let name = cstring(args.first().copied());
@@ -551,8 +603,35 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let mut v: u32 = 0;
                 let info = BRAC_USERSTATE_SPEAKVOLUME as i32;
                 let r = BRAC_QueryUserState(user, info, &mut v as *mut u32 as *mut c_char, 4);
+                // The vendor's DOUBLE too (an 8-byte buffer).
+                let mut d: f64 = -1.0;
+                let rd = BRAC_QueryUserState(user, info, &mut d as *mut f64 as *mut c_char, 8);
+                if r == 0 && rd == 0 {
+                    println!("volume {} {v} {d:.1}", user as i32);
+                }
                 if r == 0 {
-                    println!("volume {} {v}", user as i32);
+                    rd
+                } else {
+                    r
+                }
+            }
+            "userstate" => {
+                let (Some(user), Some(info)) =
+                    (id(args.first().copied()), args.get(1).and_then(|a| a.parse::<u32>().ok()))
+                else {
+                    return Err(bad());
+                };
+                let text = [BRAC_USERSTATE_NICKNAME, BRAC_USERSTATE_LOCALIP, BRAC_USERSTATE_INTERNETIP].contains(&info);
+                let mut buf = [0u8; 256];
+                let r = BRAC_QueryUserState(user, info as i32, buf.as_mut_ptr() as *mut c_char, buf.len() as i32);
+                if r == 0 {
+                    let value = if text {
+                        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+                        String::from_utf8_lossy(&buf[..end]).into_owned()
+                    } else {
+                        u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]).to_string()
+                    };
+                    println!("userstate {} {info} {value}", user as i32);
                 }
                 r
             }
@@ -609,6 +688,71 @@ fn run_command(line: &str) -> Result<bool, String> {
                 if r == 0 {
                     println!("friendstatus {} {v}", user as i32);
                 }
+                r
+            }
+            "mics" | "speakers" => {
+                // The device names, one `device NAME` line each.
+                let mut num: DWORD = 0;
+                let en = if cmd == "mics" { BRAC_EnumAudioCapture } else { BRAC_EnumAudioPlayback };
+                let mut r = en(std::ptr::null_mut(), &mut num);
+                if r == 0 && num > 0 {
+                    let mut names = vec![std::ptr::null_mut::<c_char>(); num as usize];
+                    r = en(names.as_mut_ptr(), &mut num);
+                    for n in names.into_iter().take(num as usize).filter(|n| !n.is_null()) {
+                        println!("device {}", CStr::from_ptr(n).to_string_lossy());
+                        libc::free(n.cast());
+                    }
+                }
+                println!("devices {num}");
+                r
+            }
+            "selectmic" | "selectspeaker" => {
+                let name = rest(0, &mut args);
+                if cmd == "selectmic" {
+                    BRAC_SelectAudioCapture(name.as_ptr())
+                } else {
+                    BRAC_SelectAudioPlayback(name.as_ptr())
+                }
+            }
+            "curmic" | "curspeaker" => {
+                let mut buf = [0 as c_char; 256];
+                let r = if cmd == "curmic" {
+                    BRAC_GetCurAudioCapture(buf.as_mut_ptr(), buf.len() as DWORD)
+                } else {
+                    BRAC_GetCurAudioPlayback(buf.as_mut_ptr(), buf.len() as DWORD)
+                };
+                println!("{cmd} {}", CStr::from_ptr(buf.as_ptr()).to_string_lossy());
+                r
+            }
+            "getvol" | "setvol" => {
+                let dev = if args.first() == Some(&"out") { BRAC_AD_WAVEOUT } else { BRAC_AD_WAVEIN } as i32;
+                if cmd == "getvol" {
+                    let mut v: DWORD = 0;
+                    let r = BRAC_AudioGetVolume(dev, &mut v);
+                    println!("vol {v}");
+                    r
+                } else {
+                    BRAC_AudioSetVolume(dev, id(args.get(1).copied()).ok_or_else(bad)?)
+                }
+            }
+            "fetch" => {
+                // `fetch MS`: MS ms of the mix (16 kHz mono), fetched 20 ms at
+                // a time in real time; prints its RMS and strongest frequency.
+                let ms = id(args.first().copied()).ok_or_else(bad)?;
+                let mut all = Vec::new();
+                let mut r = 0;
+                let start = std::time::Instant::now();
+                for i in 0..ms / 20 {
+                    let mut chunk = [0u8; 640];
+                    r = BRAC_FetchAudioPlayBuffer(chunk.as_mut_ptr(), chunk.len() as DWORD, 0);
+                    if r != 0 {
+                        break;
+                    }
+                    all.extend_from_slice(&chunk);
+                    let due = start + std::time::Duration::from_millis(20 * (i as u64 + 1));
+                    std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+                }
+                println!("fetched {} rms={:.0}", all.len(), patterns::rms(&all));
                 r
             }
             "sleep" => {
@@ -669,10 +813,11 @@ fn main() {
                 }
             },
             "--no-init" => init = false,
+            "--func-mode" => FUNC_MODE.store(args.next().and_then(|v| v.parse().ok()).unwrap_or(0), Ordering::SeqCst),
             "-h" | "--help" => {
                 println!(
                     "usage: anychat-cli [--auto-accept] [--auto-refuse CODE] [--auto-enter] [--no-init] \
-                     [--video-fmt F] [--input-fmt F] [--picture pattern|halfwhite] [--slow-video MS]"
+                     [--video-fmt F] [--input-fmt F] [--picture pattern|halfwhite] [--slow-video MS] [--func-mode N]"
                 );
                 println!("then commands on standard input; see the source's documentation");
                 return;
@@ -692,7 +837,7 @@ fn main() {
     BRAC_SetVideoDataExCallBack(VIDEO_FMT.load(Ordering::SeqCst) as i32, Some(on_video), std::ptr::null_mut());
     BRAC_SetAudioDataExCallBack(Some(on_audio), std::ptr::null_mut());
     if init {
-        let r = BRAC_InitSDK(std::ptr::null_mut(), 0);
+        let r = BRAC_InitSDK(std::ptr::null_mut(), FUNC_MODE.load(Ordering::SeqCst));
         println!("ret init {r}");
     }
     let stdin = std::io::stdin();

@@ -50,7 +50,7 @@ use crate::wire::constants::*;
 pub use crate::wire::keepalive::LinkLoss;
 use crate::wire::keepalive::{Expired, LinkClock};
 use crate::wire::protocol::{
-    ClientMsg, MediaHeader, MediaOut, Role, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO,
+    ClientMsg, MediaHeader, MediaOut, Role, ServerMsg, CODEC_OPUS, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO,
     PROTOCOL_VERSION,
 };
 
@@ -135,6 +135,9 @@ pub enum Command {
     RunQueue,
     /// One's own video frame, shown back to the app while its camera is open.
     OwnVideo(OwnVideo),
+    /// A notification of the library's own devices (a microphone or speaker
+    /// that started, could not open, or ended), for the app in order.
+    Notify { msg: u32, wparam: u32, lparam: u32 },
     /// A media frame (encoded message) for the server: sent only on a link
     /// that completed its handshake.
     Media(Arc<MediaOut>),
@@ -159,8 +162,9 @@ pub enum Output {
     SendMedia(Arc<MediaOut>),
     /// Close the link; nothing more of it is reported.
     Close,
-    /// Decode this H.264 frame of user `from` (with no lock held) and hand
-    /// the picture to [`Engine::on_decoded`]; a frame that does not decode
+    /// Decode this H.264 frame (or Opus audio frame) of user `from` (with
+    /// no lock held) and hand the picture to [`Engine::on_decoded`] (the
+    /// PCM to [`Engine::on_audio_decoded`]); a frame that does not decode
     /// is skipped.
     Decode { from: u32, header: MediaHeader, data: Vec<u8> },
     /// Hand this event to the app's callbacks.
@@ -378,8 +382,18 @@ impl Engine {
             Command::Send(msg) => self.send(msg),
             Command::RunQueue => {}
             Command::OwnVideo(v) => self.own_video(st, v),
+            Command::Notify { msg, wparam, lparam } => {
+                if self.releasing.is_none() {
+                    self.notify(msg, wparam, lparam);
+                }
+            }
             Command::Media(frame) => {
                 if self.is_ready() {
+                    if let Some(me) = st.self_id {
+                        let info = st.streams.entry(me).or_default();
+                        let meter = if frame.video { &mut info.video_meter } else { &mut info.audio_meter };
+                        meter.add(now, frame.bytes.len());
+                    }
                     self.out.push_back(Output::SendMedia(frame));
                 }
             }
@@ -412,11 +426,15 @@ impl Engine {
         self.run_queue(st);
     }
 
-    /// The link's transport connected (TCP, and TLS when asked): the
-    /// `Hello` is on its way.
-    pub fn on_link_up(&mut self, _now: Instant) {
+    /// The link's transport connected (TCP, and TLS when asked) from the
+    /// local address `local` (when the socket tells it): the `Hello` is on
+    /// its way.
+    pub fn on_link_up(&mut self, _now: Instant, st: &mut State, local: Option<SocketAddr>) {
         if let Phase::Linked { up, .. } = &mut self.phase {
             *up = true;
+            if let Some(addr) = local {
+                st.local_ip = addr.ip().to_string().into_bytes();
+            }
         }
     }
 
@@ -669,8 +687,9 @@ impl Engine {
                 tracing::warn!(code, "the server refused the handshake");
                 self.drop_link(st, Down::ConnectFailed);
             }
-            ServerMsg::LoginResult { user_id, code, name, level, nick } => {
+            ServerMsg::LoginResult { user_id, code, name, level, nick, address } => {
                 if code == 0 {
+                    st.internet_ip = address;
                     st.logged_in = true;
                     st.login_in_flight = false;
                     st.self_id = Some(user_id);
@@ -779,6 +798,10 @@ impl Engine {
                 }
             }
             ServerMsg::NeedKeyFrame => self.out.push_back(Output::KeyFrame),
+            ServerMsg::AudioCodec { pcm } => {
+                tracing::debug!(pcm, "the server asks for {} audio", if pcm { "PCM" } else { "Opus" });
+                st.audio_pcm = pcm;
+            }
             ServerMsg::Media { from, header, data } => self.on_media(now, st, from, header, data),
             ServerMsg::UserInfo { user_id, info_id, value } => {
                 st.infos.insert((user_id, info_id), value);
@@ -801,30 +824,50 @@ impl Engine {
     }
 
     /// A media frame of `from`: audio and video this library did not encode
-    /// go to the app as they are; H.264 goes to the driver to decode first.
+    /// go to the app as they are; H.264 and Opus go to the driver to decode
+    /// first.
     fn on_media(&mut self, now: Instant, st: &mut State, from: u32, header: MediaHeader, data: Vec<u8>) {
+        let info = st.streams.entry(from).or_default();
+        let meter = if header.kind == MEDIA_AUDIO { &mut info.audio_meter } else { &mut info.video_meter };
+        meter.add(now, data.len());
         if header.kind == MEDIA_AUDIO {
-            let info = st.streams.entry(from).or_default();
-            info.channels = header.b >> 16;
-            info.rate = header.a;
-            info.audio_codec = header.codec;
-            if header.codec == CODEC_PCM && header.b & 0xFFFF == 16 {
-                st.levels.insert(from, Level { value: super::state::pcm_level(&data), at: now });
+            if header.codec == CODEC_OPUS {
+                self.out.push_back(Output::Decode { from, header, data });
+            } else {
+                self.audio(now, st, from, header, data);
             }
-            self.deliver(Event::Audio {
-                from,
-                channels: (header.b >> 16) as u16,
-                rate: header.a,
-                bits: (header.b & 0xFFFF) as u16,
-                codec: header.codec,
-                timestamp: header.timestamp,
-                data,
-            });
         } else if header.codec == CODEC_H264 {
             self.out.push_back(Output::Decode { from, header, data });
         } else {
             self.video(st, from, header, (header.a, header.b), data, None);
         }
+    }
+
+    /// The 16-bit PCM an [`Output::Decode`] of `from`'s Opus audio gave.
+    pub fn on_audio_decoded(&mut self, now: Instant, st: &mut State, from: u32, header: MediaHeader, pcm: Vec<u8>) {
+        self.audio(now, st, from, header, pcm);
+    }
+
+    /// An audio frame of `from`: its stream info and speech level kept, the
+    /// frame delivered (Opus as the PCM it decoded to, codec 0).
+    fn audio(&mut self, now: Instant, st: &mut State, from: u32, header: MediaHeader, data: Vec<u8>) {
+        let info = st.streams.entry(from).or_default();
+        info.channels = header.b >> 16;
+        info.rate = header.a;
+        info.audio_codec = header.codec;
+        let pcm = header.codec == CODEC_PCM || header.codec == CODEC_OPUS;
+        if pcm && header.b & 0xFFFF == 16 {
+            st.levels.insert(from, Level { value: super::state::pcm_level(&data), at: now });
+        }
+        self.deliver(Event::Audio {
+            from,
+            channels: (header.b >> 16) as u16,
+            rate: header.a,
+            bits: (header.b & 0xFFFF) as u16,
+            codec: if pcm { CODEC_PCM } else { header.codec },
+            timestamp: header.timestamp,
+            data,
+        });
     }
 
     /// The picture (`w` × `h`, I420) an [`Output::Decode`] of `from` gave.

@@ -20,8 +20,8 @@
 //! library lock held: a callback may call any API function, `BRAC_Release`
 //! included. The network thread never waits for a callback, so a slow one
 //! stops neither keep-alives nor this client's own media; it only loses the
-//! oldest decoded video frames (more than [`MAX_PENDING_VIDEO`] waiting)
-//! and, past [`MAX_PENDING_DATA`] bytes waiting, new text, buffers and audio.
+//! oldest decoded video frames (more than [`MAX_PENDING_VIDEO`] waiting;
+//! a callback that never returns: the newest past twice that many) and, past [`MAX_PENDING_DATA`] bytes waiting, new text, buffers and audio.
 //!
 //! The uplink is bounded too: text, buffers and media the app hands over
 //! wait (in the command queue and the link's buffers) up to [`MAX_UPLINK`]
@@ -38,6 +38,8 @@
 //! received is kept for `BRAC_QueryUserState(SPEAKVOLUME)` ([`Client::speak_level`]).
 #![forbid(unsafe_code)]
 
+pub mod audio;
+mod camera;
 pub mod engine;
 pub mod friends;
 mod runtime;
@@ -54,8 +56,9 @@ use parking_lot::Mutex;
 
 use crate::net::link::{strip_tls_scheme, TlsEnv};
 use crate::wire::constants::*;
-use crate::wire::protocol::{ClientMsg, MediaHeader, MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO};
+use crate::wire::protocol::{MediaHeader, DEVICE_CAMERA, MAX_MEDIA_LEN, MEDIA_AUDIO, MEDIA_VIDEO};
 
+pub use self::camera::DEFAULT_CAPTURE;
 pub use self::engine::{Command, Engine, Event, OwnVideo, CODEC_H264, CODEC_PCM, CONNECT_TIMEOUT};
 pub use self::runtime::{EventSink, MAX_PENDING_DATA, MAX_PENDING_VIDEO, MAX_UPLINK};
 use self::runtime::{Shared, ToNet, Uplink};
@@ -63,6 +66,7 @@ pub use self::state::{
     next_call_state, pcm_level, Call, CallPhase, ClientCall, Code, LinkState, ServerAddr, State, StreamInfo, Submitted,
     UserInfo, MAX_NAME_LEN, MAX_QUEUED, MAX_USER_STR_LEN, VIDEOCALL_KNOWN_FLAGS,
 };
+pub use crate::wire::protocol::CODEC_OPUS;
 
 /// How long a user's speech level stands without a new audio chunk; after
 /// that its audio is not received (level 0).
@@ -102,6 +106,12 @@ pub struct Client {
     /// Set when a receiver (or the uplink) lost video: encode a key frame next.
     force_key: Arc<AtomicBool>,
     uplink: Arc<Uplink>,
+    /// Media and notifications to the network thread (shared with the camera's thread).
+    outlet: camera::Outlet,
+    /// This client's own camera (device capture).
+    camera: Mutex<camera::LocalCamera>,
+    /// Own audio out (Opus), the playout mix, the microphone and speaker.
+    audio: audio::Devices,
 }
 
 impl Client {
@@ -113,9 +123,20 @@ impl Client {
             force_key: Arc::new(AtomicBool::new(false)),
             uplink: Arc::new(Uplink::default()),
             released: Arc::new(AtomicBool::new(false)),
+            playout: Arc::new(Mutex::new(crate::codec::audio::Mixer::new())),
         };
         let threads = runtime::start(sink, &shared)?;
+        let outlet = camera::Outlet {
+            state: shared.state.clone(),
+            mailbox: threads.net.mailbox(),
+            force_key: shared.force_key.clone(),
+            uplink: shared.uplink.clone(),
+        };
+        let own = audio::OwnAudio::new(shared.state.clone(), shared.uplink.clone(), threads.net.mailbox());
+        let audio = audio::Devices::new(Arc::new(own), shared.playout.clone());
         Ok(Client {
+            outlet,
+            camera: Mutex::new(camera::LocalCamera::default()),
             state: shared.state,
             net: threads.net,
             callback_thread: threads.callbacks.thread().id(),
@@ -125,6 +146,7 @@ impl Client {
             audio_in: Mutex::new(None),
             force_key: shared.force_key,
             uplink: shared.uplink,
+            audio,
         })
     }
 
@@ -237,8 +259,34 @@ impl Client {
     /// (-1 or one's own id) opens or closes the device state the room sees;
     /// for another user it subscribes to (or leaves) that user's video or
     /// audio, which the core server then relays here.
+    /// One's own camera also starts (or stops) capturing from the selected
+    /// device, unless external video input is on (see [`camera`]); one's own
+    /// microphone likewise starts (or stops) the microphone thread (the
+    /// selected device, or the first listed), unless external audio input is
+    /// on.
     pub fn device(&self, kind: u8, user_id: u32, open: bool) -> Code {
-        self.send_if(|st| st.device(kind, user_id, open))
+        let mut own = false;
+        let code = self.send_if(|st| {
+            own = user_id == u32::MAX || Some(user_id) == st.self_id;
+            st.device(kind, user_id, open)
+        });
+        if code == 0 && own && kind == DEVICE_CAMERA {
+            self.local_camera(open);
+        }
+        if code == 0 && own && kind == crate::wire::protocol::DEVICE_MIC {
+            if open && !self.ext_input(BRAC_SO_CORESDK_EXTAUDIOINPUT) {
+                self.audio.start_capture();
+            } else if !open {
+                self.audio.stop_capture();
+            }
+        }
+        code
+    }
+
+    /// The microphone and speaker (`BRAC_EnumAudio*`, `Select…`, volumes,
+    /// `BRAC_FetchAudioPlayBuffer`).
+    pub(crate) fn audio(&self) -> &audio::Devices {
+        &self.audio
     }
 
     /// `BRAC_Logout`: ends the session and closes the link.
@@ -246,6 +294,8 @@ impl Client {
         if let Err(code) = self.state.lock().logout() {
             return code;
         }
+        self.stop_camera();
+        self.audio.stop_capture();
         self.command(Command::Logout);
         0
     }
@@ -285,6 +335,8 @@ impl Client {
     /// thread; it then ends as soon as the callback returns.
     pub fn shutdown(&self) {
         self.released.store(true, Ordering::SeqCst);
+        self.stop_camera();
+        self.audio.shutdown();
         self.net.stop(ToNet::Command(Command::Shutdown));
         // The network thread has ended and closed the callback queue; wait
         // for a callback still running, unless this is that callback.
@@ -352,9 +404,9 @@ impl Client {
         0
     }
 
-    /// `BRAC_SetInputAudioFormat(Ex)`: `codec` 0 = 16-bit PCM, relayed as
-    /// PCM (no Opus here); any other codec id = already encoded, relayed
-    /// unchanged.
+    /// `BRAC_SetInputAudioFormat(Ex)`: `codec` 0 = 16-bit PCM, sent as Opus
+    /// (see [`audio`]) or PCM; any other codec id = already encoded,
+    /// relayed unchanged.
     pub fn set_audio_input(&self, codec: u32, channels: u32, rate: u32, bits: u32) -> Code {
         let format = crate::codec::AudioFormat {
             channels: channels.min(u16::MAX as u32) as u16,
@@ -374,20 +426,10 @@ impl Client {
         self.state.lock().may_send(video)
     }
 
+    /// The uplink is behind: this frame is lost, the next video frame
+    /// starts afresh ([`camera::Outlet::send_media`]).
     fn send_media(&self, header: MediaHeader, data: &[u8]) {
-        let video = header.kind == MEDIA_VIDEO;
-        let mut bytes = Vec::with_capacity(data.len() + 40);
-        ClientMsg::Media { header, data: data.to_vec() }.encode(&mut bytes);
-        if !self.uplink.admit(bytes.len()) {
-            // The uplink is behind: this frame is lost, the next video
-            // frame starts afresh.
-            if video {
-                self.force_key.store(true, Ordering::SeqCst);
-            }
-            return;
-        }
-        let frame = crate::wire::protocol::MediaOut { bytes, from: 0, video, key: header.key || !video };
-        self.command(Command::Media(Arc::new(frame)));
+        self.outlet.send_media(header, data);
     }
 
     /// `BRAC_InputVideoData(Ex)`: one frame of this client's video. Not set
@@ -453,19 +495,30 @@ impl Client {
     /// Shows one's own frame back to the app (the engine checks that the
     /// camera is open, and the callback thread's bound applies).
     fn own_video(&self, v: OwnVideo) {
-        self.command(Command::OwnVideo(v));
+        self.outlet.own_video(v);
     }
 
     /// Whether one's own frames are wanted for the self-view: copied only
     /// when a video data callback is registered.
     fn self_view() -> bool {
-        SELF_VIEW.load(Ordering::Relaxed)
+        SELF_VIEW.load(Ordering::Relaxed) || SELF_DRAW.load(Ordering::Relaxed)
     }
 
     /// `BRAC_QueryUserState(BRAC_USERSTATE_SPEAKVOLUME)`: the speech level
     /// (0–100, see [`pcm_level`]) of `user`'s audio received here, or of
     /// one's own input (-1 or one's own id); 0 when none came within
     /// [`LEVEL_HOLD`]. A user this client does not know: 205.
+    /// What this client knows of `user`'s streams (oneself, -1 or one's own
+    /// id: what it sends), read by `f` at this moment; nothing received yet:
+    /// all zero. A user this client does not know: 205.
+    pub fn stream_state<T>(&self, user: u32, f: impl FnOnce(&StreamInfo, Instant) -> T) -> Result<T, Code> {
+        let now = Instant::now();
+        self.with_state(|st| {
+            let uid = st.resolve(user).filter(|u| st.users.contains_key(u)).ok_or(GV_ERR_INVALID_USERID)?;
+            Ok(f(&st.streams.get(&uid).copied().unwrap_or_default(), now))
+        })
+    }
+
     pub fn speak_level(&self, user: u32) -> Result<u32, Code> {
         let now = Instant::now();
         self.with_state(|st| {
@@ -493,9 +546,8 @@ impl Client {
             return GV_ERR_FUNCOPTERROR;
         }
         let f = input.format;
-        if input.codec == 0 && f.bits_per_sample == 16 {
-            let level = pcm_level(samples);
-            self.state.lock().own_level(level, Instant::now());
+        if input.codec == 0 {
+            return self.audio.own().send_pcm(f, samples, timestamp);
         }
         let header = MediaHeader {
             kind: MEDIA_AUDIO,
@@ -518,6 +570,15 @@ impl Client {
 /// Whether a video data callback is registered (the C ABI says so): one's
 /// own frames are copied for the self-view only then.
 static SELF_VIEW: AtomicBool = AtomicBool::new(false);
+
+/// Whether one's own video is drawn into a window (`BRAC_SetVideoPos(-1, …)`):
+/// one's own frames are then copied for the self-view too.
+static SELF_DRAW: AtomicBool = AtomicBool::new(false);
+
+/// The C ABI tells whether one's own video is drawn into a window.
+pub fn set_self_draw(wanted: bool) {
+    SELF_DRAW.store(wanted, Ordering::Relaxed);
+}
 
 /// The C ABI's callback registry tells whether a video data callback is
 /// registered (process-wide, as the registry is).
@@ -547,11 +608,17 @@ fn pix_fmt_id(f: crate::codec::PixelFormat) -> u32 {
 
 /// Options `BRAC_SetSDKOption` keeps (process-wide, as in the vendor SDK:
 /// they may be set before `BRAC_InitSDK`).
-pub const KEPT_OPTIONS: [u32; 4] = [
+pub const KEPT_OPTIONS: [u32; 9] = [
     BRAC_SO_CORESDK_EXTVIDEOINPUT,
     BRAC_SO_CORESDK_EXTAUDIOINPUT,
     BRAC_SO_NETWORK_AUTORECONNECT,
     BRAC_SO_CORESDK_LOWDELAYCTRL,
+    // The camera's size, rate and bitrate, read when it opens.
+    BRAC_SO_LOCALVIDEO_WIDTHCTRL,
+    BRAC_SO_LOCALVIDEO_HEIGHTCTRL,
+    BRAC_SO_LOCALVIDEO_FPSCTRL,
+    BRAC_SO_LOCALVIDEO_BITRATECTRL,
+    BRAC_SO_LOCALVIDEO_APPLYPARAM,
 ];
 static OPTIONS: Mutex<Vec<(u32, i32)>> = Mutex::new(Vec::new());
 

@@ -20,7 +20,7 @@
 //! event.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -78,6 +78,9 @@ pub(crate) enum ToNet {
     Command(Command),
     /// A callback panicked on the callback thread (what it said).
     CallbackPanicked(String),
+    /// An event for the app from a device thread (a camera that failed or
+    /// ended), handed to the callback thread in order with the others.
+    Deliver(Event),
     /// Tests: panic on the network thread.
     #[cfg(test)]
     Panic,
@@ -125,6 +128,8 @@ pub(crate) struct Shared {
     pub(crate) uplink: Arc<Uplink>,
     /// Set by `BRAC_Release`: the callback thread calls nothing more.
     pub(crate) released: Arc<AtomicBool>,
+    /// The playout mix the audio received goes to (`client::audio`).
+    pub(crate) playout: Arc<Mutex<crate::codec::audio::Mixer>>,
 }
 
 /// The two threads of one initialised SDK.
@@ -136,11 +141,12 @@ pub(crate) struct Threads {
 /// Starts the network thread and the callback thread; `sink` receives
 /// every event on the callback thread, one at a time, in order.
 pub(crate) fn start(sink: EventSink, shared: &Shared) -> io::Result<Threads> {
-    let (cb_tx, cb_rx) = crossbeam_channel::unbounded::<Event>();
-    let pending_video = Arc::new(AtomicUsize::new(0));
+    let (cb_tx, cb_rx) = crossbeam_channel::unbounded::<ToCallback>();
+    let pending_video = Arc::new(VideoQueue::default());
     let pending_data = Arc::new(AtomicUsize::new(0));
     let (pv, pd) = (pending_video.clone(), pending_data.clone());
     let (state, force_key, uplink) = (shared.state.clone(), shared.force_key.clone(), shared.uplink.clone());
+    let playout = shared.playout.clone();
     let net = NetThread::spawn("anychat-net", Poll::new()?, WAKER, move |poll, rx, mailbox, stopped| {
         let driver = Driver {
             poll,
@@ -159,6 +165,8 @@ pub(crate) fn start(sink: EventSink, shared: &Shared) -> io::Result<Threads> {
             uplink,
             force_key,
             decoders: HashMap::new(),
+            audio_decoders: super::audio::Decoders::default(),
+            playout,
             inbox: Vec::new(),
         };
         network_thread(driver)
@@ -177,27 +185,62 @@ pub(crate) fn start(sink: EventSink, shared: &Shared) -> io::Result<Threads> {
     }
 }
 
+/// What the callback thread receives: an event, or the turn of the oldest
+/// video frame waiting in the [`VideoQueue`].
+enum ToCallback {
+    Event(Event),
+    Video,
+}
+
+/// Decoded video frames waiting for the callback thread: at most
+/// [`MAX_PENDING_VIDEO`]; a frame beyond pushes out the oldest, so a
+/// callback that falls behind (or never returns) loses the oldest frames
+/// and holds a bounded number. The channel carries one
+/// [`ToCallback::Video`] per frame held.
+#[derive(Default)]
+struct VideoQueue(Mutex<VecDeque<Event>>);
+
+impl VideoQueue {
+    /// Holds `ev`; true when it took a new place (the callback thread is to
+    /// be told), false when it replaced the oldest.
+    fn push(&self, ev: Event) -> bool {
+        let mut q = self.0.lock();
+        let room = q.len() < MAX_PENDING_VIDEO;
+        if !room {
+            q.pop_front();
+        }
+        q.push_back(ev);
+        room
+    }
+
+    fn pop(&self) -> Option<Event> {
+        self.0.lock().pop_front()
+    }
+}
+
 /// The callback thread: calls the app, one event at a time, in order, with
 /// no library lock held; a panic in a callback is reported to the network
 /// thread, which reports the link lost.
 fn callback_thread(
-    events: Receiver<Event>,
+    items: Receiver<ToCallback>,
     sink: EventSink,
     released: Arc<AtomicBool>,
-    pending_video: Arc<AtomicUsize>,
+    pending_video: Arc<VideoQueue>,
     pending_data: Arc<AtomicUsize>,
     mailbox: Mailbox<ToNet>,
 ) {
-    for ev in events {
+    for item in items {
+        let ev = match item {
+            ToCallback::Event(ev) => ev,
+            ToCallback::Video => match pending_video.pop() {
+                Some(ev) => ev,
+                None => continue,
+            },
+        };
         if let Some(n) = ev.droppable_len() {
             pending_data.fetch_sub(n, Ordering::SeqCst);
         }
         if released.load(Ordering::SeqCst) {
-            continue;
-        }
-        // A callback that falls behind loses the oldest video frames
-        // (already decoded, so nothing depends on them).
-        if matches!(ev, Event::Video { .. }) && pending_video.fetch_sub(1, Ordering::SeqCst) > MAX_PENDING_VIDEO {
             continue;
         }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| sink(ev))) {
@@ -246,10 +289,12 @@ struct Driver {
     connect_tls: Option<(bool, Result<TlsEnv, TlsError>)>,
     /// TLS for the link the engine is about to open.
     open_tls: Option<LinkTls>,
-    /// Events for the callback thread; video events counted in
-    /// `pending_video`, the bytes of droppable ones in `pending_data`.
-    callbacks: Sender<Event>,
-    pending_video: Arc<AtomicUsize>,
+    /// Events for the callback thread; video events held in
+    /// `pending_video` (a callback that falls behind loses the oldest: they
+    /// are decoded already, so nothing depends on them), the bytes of
+    /// droppable ones counted in `pending_data`.
+    callbacks: Sender<ToCallback>,
+    pending_video: Arc<VideoQueue>,
     pending_data: Arc<AtomicUsize>,
     /// Data events dropped for a slow callback since the last warning.
     data_dropped: u64,
@@ -259,6 +304,10 @@ struct Driver {
     force_key: Arc<AtomicBool>,
     /// One H.264 decoder per user whose video arrives.
     decoders: HashMap<u32, crate::codec::VideoDecoder>,
+    /// One Opus decoder per user whose audio arrives.
+    audio_decoders: super::audio::Decoders,
+    /// The playout mix: every user's PCM received goes to its jitter buffer.
+    playout: Arc<Mutex<crate::codec::audio::Mixer>>,
     /// Messages read from the link and not yet handled.
     inbox: Vec<crate::wire::protocol::ServerMsg>,
 }
@@ -357,6 +406,7 @@ impl Driver {
                 self.engine_call(|e, st| e.on_command(now, st, cmd));
             }
             ToNet::CallbackPanicked(what) => self.engine_call(|e, st| e.on_internal_error(now, st, &what)),
+            ToNet::Deliver(ev) => self.deliver(ev),
             #[cfg(test)]
             ToNet::Panic => panic!("a test asked the network thread to panic"),
         }
@@ -370,7 +420,11 @@ impl Driver {
                 Output::Open { addrs, hello } => {
                     let tls = self.open_tls.take();
                     match Link::connect(self.poll.registry(), SOCKET, addrs, &hello, tls) {
-                        Ok(link) => self.link = Some(link),
+                        Ok(mut link) => {
+                            // What this library decodes, right behind `Hello`.
+                            link.send(&ClientMsg::Caps { caps: super::audio::caps() });
+                            self.link = Some(link);
+                        }
                         Err(e) => self.link_failed(e),
                     }
                 }
@@ -432,6 +486,14 @@ impl Driver {
     /// Decodes an H.264 frame with no lock held; a frame that cannot be
     /// decoded is skipped.
     fn decode(&mut self, from: u32, header: MediaHeader, data: &[u8]) {
+        if header.kind == crate::wire::protocol::MEDIA_AUDIO {
+            if let Some(pcm) = self.audio_decoders.decode(from, &header, data) {
+                let now = Instant::now();
+                let mut st = self.state.lock();
+                self.engine.on_audio_decoded(now, &mut st, from, header, pcm);
+            }
+            return;
+        }
         let decoder = match self.decoders.entry(from) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => match crate::codec::VideoDecoder::new() {
@@ -456,9 +518,10 @@ impl Driver {
         let Some(link) = self.link.as_mut() else { return };
         let result = link.on_event(self.poll.registry(), writable, readable, &mut self.inbox);
         let now = Instant::now();
+        let local = link.local_addr();
         if let Ok(progress) = &result {
             if progress.connected {
-                self.engine.on_link_up(now);
+                self.engine_call(|e, st| e.on_link_up(now, st, local));
             }
             if progress.received {
                 self.engine.on_received(now);
@@ -486,11 +549,18 @@ impl Driver {
     /// Video decoders are kept only for users in sight (this client's room
     /// or its call peer), so that their number stays that of the audience.
     fn prune_decoders(&mut self) {
-        if self.decoders.is_empty() {
-            return;
-        }
         let st = self.state.lock();
-        self.decoders.retain(|uid, _| st.in_sight(*uid));
+        if !self.decoders.is_empty() {
+            self.decoders.retain(|uid, _| st.in_sight(*uid));
+        }
+        self.audio_decoders.retain(|uid| st.in_sight(uid));
+        let mut mix = self.playout.lock();
+        if mix.users() > 0 {
+            let gone: Vec<u32> = mix.user_ids().filter(|u| !st.in_sight(*u)).collect();
+            for u in gone {
+                mix.remove(u);
+            }
+        }
     }
 
     /// Hands the events to the callback thread: the network thread never
@@ -500,7 +570,14 @@ impl Driver {
             return;
         }
         if matches!(ev, Event::Video { .. }) {
-            self.pending_video.fetch_add(1, Ordering::SeqCst);
+            if self.pending_video.push(ev) {
+                let _ = self.callbacks.send(ToCallback::Video);
+            }
+            return;
+        }
+        if let Event::Audio { from, channels, rate, bits: 16, codec: 0, data, .. } = &ev {
+            let format = crate::codec::AudioFormat { channels: *channels, samples_per_sec: *rate, bits_per_sample: 16 };
+            self.playout.lock().push(*from, format, data);
         }
         if let Some(n) = ev.droppable_len() {
             if self.pending_data.load(Ordering::SeqCst) + n > MAX_PENDING_DATA {
@@ -513,7 +590,7 @@ impl Driver {
             self.pending_data.fetch_add(n, Ordering::SeqCst);
             self.data_dropped = 0;
         }
-        let _ = self.callbacks.send(ev);
+        let _ = self.callbacks.send(ToCallback::Event(ev));
     }
 
     /// After a panic: the link and decoders go (their state is unknown),
@@ -523,6 +600,7 @@ impl Driver {
             link.close(self.poll.registry());
         }
         self.decoders.clear();
+        self.audio_decoders.clear();
         self.inbox.clear();
         let now = Instant::now();
         self.engine_call(|e, st| e.on_internal_error(now, st, what));
@@ -550,5 +628,31 @@ impl Driver {
         if had_link {
             self.deliver(Event::Notify { msg: WM_GV_LINKCLOSE, wparam: GV_ERR_CONNECT_ABORT, lparam: 0 });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(timestamp: u32) -> Event {
+        Event::Video { from: 9, w: 2, h: 2, codec: 0, timestamp, data: vec![0; 6], decoded: true, pix_fmt: 0 }
+    }
+
+    /// A callback that never returns holds at most `MAX_PENDING_VIDEO`
+    /// frames, the newest; one turn per frame held.
+    #[test]
+    fn the_video_queue_keeps_the_newest_frames_and_a_turn_for_each() {
+        let q = VideoQueue::default();
+        let turns = (0..10).filter(|t| q.push(frame(*t))).count();
+        assert_eq!(turns, MAX_PENDING_VIDEO);
+        let kept: Vec<u32> = std::iter::from_fn(|| q.pop())
+            .map(|ev| match ev {
+                Event::Video { timestamp, .. } => timestamp,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(kept, (10 - MAX_PENDING_VIDEO as u32..10).collect::<Vec<_>>());
+        assert!(q.push(frame(10)), "room again once read");
     }
 }

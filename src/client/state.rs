@@ -25,7 +25,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::friends::Friends;
 use crate::wire::constants::*;
@@ -107,6 +107,51 @@ pub struct StreamInfo {
     pub channels: u32,
     pub rate: u32,
     pub audio_codec: u32,
+    /// Bytes of video and of audio received from the user (sent, for oneself).
+    pub video_meter: Meter,
+    pub audio_meter: Meter,
+}
+
+/// The bit rate of a stream (`BRAC_USERSTATE_VIDEOBITRATE` / `AUDIOBITRATE`):
+/// bytes are counted over windows of at least a second; the rate is the last
+/// whole window's, 0 once nothing came for [`Meter::QUIET`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Meter {
+    since: Option<Instant>,
+    last: Option<Instant>,
+    bytes: u64,
+    bps: u32,
+}
+
+impl Meter {
+    const WINDOW: Duration = Duration::from_secs(1);
+    pub const QUIET: Duration = Duration::from_secs(2);
+
+    /// `bytes` of the stream came (or went) at `now`.
+    pub fn add(&mut self, now: Instant, bytes: usize) {
+        if self.last.is_none_or(|t| now.saturating_duration_since(t) > Self::QUIET) {
+            // A new start: nothing is known of the rate yet.
+            *self = Meter { since: Some(now), ..Meter::default() };
+        }
+        let since = self.since.unwrap_or(now);
+        let span = now.saturating_duration_since(since);
+        if span >= Self::WINDOW {
+            let bits = self.bytes.saturating_mul(8 * 1000) / (span.as_millis().max(1) as u64);
+            self.bps = u32::try_from(bits).unwrap_or(u32::MAX);
+            self.since = Some(now);
+            self.bytes = 0;
+        }
+        self.bytes = self.bytes.saturating_add(bytes as u64);
+        self.last = Some(now);
+    }
+
+    /// Bits per second at `now`.
+    pub fn bps(&self, now: Instant) -> u32 {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) <= Self::QUIET => self.bps,
+            _ => 0,
+        }
+    }
 }
 
 /// The speech level of a user's last audio chunk (`BRAC_USERSTATE_SPEAKVOLUME`):
@@ -181,6 +226,11 @@ pub struct State {
     pub link: LinkState,
     pub logged_in: bool,
     pub self_id: Option<u32>,
+    /// This client's IP address on its link to the server
+    /// (`BRAC_USERSTATE_LOCALIP`), and as the server sees it (`INTERNETIP`,
+    /// told at login); empty until known.
+    pub local_ip: Vec<u8>,
+    pub internet_ip: Vec<u8>,
     pub room: Option<u32>,
     /// The name the current room was entered by (`BRAC_EnterRoomEx`).
     pub room_name: Vec<u8>,
@@ -220,6 +270,9 @@ pub struct State {
     pub(crate) login_in_flight: bool,
     /// A room entry was sent and not answered yet (until its user list).
     pub(crate) enter_pending: Option<RoomTarget>,
+    /// The server asked for PCM audio (`ServerMsg::AudioCodec`): a receiver
+    /// of this client's audio decodes no Opus.
+    pub audio_pcm: bool,
 }
 
 impl Default for State {
@@ -258,6 +311,8 @@ impl State {
             link: LinkState::Idle,
             logged_in: false,
             self_id: None,
+            local_ip: Vec::new(),
+            internet_ip: Vec::new(),
             room: None,
             room_name: Vec::new(),
             room_users: Vec::new(),
@@ -277,6 +332,7 @@ impl State {
             login_name: None,
             login_in_flight: false,
             enter_pending: None,
+            audio_pcm: false,
         }
     }
 
@@ -333,6 +389,7 @@ impl State {
         self.enter_pending = None;
         self.entering = None;
         self.logging_out = false;
+        self.audio_pcm = false;
         if self.status >= 2 {
             self.status = 4;
         }

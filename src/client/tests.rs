@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::engine::{Command, Engine, Event, LinkLoss, Output, OwnVideo, CODEC_H264, CONNECT_TIMEOUT, RELEASE_LINGER};
 use super::state::{
-    pcm_level, CallPhase, ClientCall, Code, LinkState, ServerAddr, State, Submitted, MAX_NAME_LEN, MAX_QUEUED,
+    pcm_level, CallPhase, ClientCall, Code, LinkState, Meter, ServerAddr, State, Submitted, MAX_NAME_LEN, MAX_QUEUED,
     MAX_USER_STR_LEN,
 };
 use crate::wire::constants::*;
@@ -76,7 +76,8 @@ fn login_msg() -> ClientMsg {
 }
 
 fn login_result(user_id: u32, code: u32) -> ServerMsg {
-    ServerMsg::LoginResult { user_id, code, name: b"me".to_vec(), level: 0, nick: b"me".to_vec() }
+    let address = if code == 0 { b"198.51.100.7".to_vec() } else { Vec::new() };
+    ServerMsg::LoginResult { user_id, code, name: b"me".to_vec(), level: 0, nick: b"me".to_vec(), address }
 }
 
 fn room_user(id: u32) -> RoomUser {
@@ -220,7 +221,8 @@ impl Sim {
     }
 
     fn link_up(&mut self) {
-        self.engine.on_link_up(self.now);
+        let local = SocketAddr::from(([192, 168, 1, 20], 50_000));
+        self.engine.on_link_up(self.now, &mut self.st, Some(local));
         self.pump();
     }
 
@@ -1807,8 +1809,10 @@ fn h264_is_decoded_by_the_driver_then_delivered() {
     let header = MediaHeader { kind: MEDIA_VIDEO, key: true, codec: CODEC_H264, timestamp: 66, a: 640, b: 480 };
     s.server(ServerMsg::Media { from: PEER, header, data: vec![0, 0, 0, 1, 0x65] });
     s.expect(vec![Output::Decode { from: PEER, header, data: vec![0, 0, 0, 1, 0x65] }]);
-    // Nothing known of the stream until the picture comes back.
-    assert!(!s.st.streams.contains_key(&PEER));
+    // Its size is not known until the picture comes back (its bytes are counted).
+    let info = s.st.streams[&PEER];
+    assert_eq!((info.width, info.height, info.video_codec), (0, 0, 0));
+    assert!(info.video_meter != Default::default());
     let picture = vec![9; 4 * 2 * 3 / 2];
     for _ in 0..2 {
         s.engine.on_decoded(&mut s.st, PEER, header, 4, 2, picture.clone());
@@ -2057,4 +2061,61 @@ mod threads {
         // The callback thread ended with it.
         assert!(rx.recv_timeout(WAIT).is_err());
     }
+}
+
+// ----- stream figures (BRAC_QueryUserState) ------------------------------------
+
+#[test]
+fn a_meter_gives_the_bit_rate_of_the_last_whole_second_and_zero_when_quiet() {
+    let t0 = Instant::now();
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    let mut m = Meter::default();
+    assert_eq!(m.bps(t0), 0, "nothing yet");
+    // 25 frames of 500 bytes a second: 100 kbit/s.
+    for i in 0..=50 {
+        m.add(ms(i * 40), 500);
+    }
+    assert_eq!(m.bps(ms(2000)), 100_000);
+    // Still known 2 s after the last frame, then 0.
+    assert_eq!(m.bps(ms(4000)), 100_000);
+    assert_eq!(m.bps(ms(4001)), 0);
+    // A new start after a pause: the old rate is not carried over.
+    m.add(ms(10_000), 100_000);
+    assert_eq!(m.bps(ms(10_000)), 0, "no whole second yet");
+    m.add(ms(11_000), 1);
+    assert_eq!(m.bps(ms(11_000)), 800_000);
+}
+
+#[test]
+fn bytes_received_and_sent_are_counted_per_user_and_kind() {
+    let mut s = in_room(ROOM);
+    let video = MediaHeader { kind: MEDIA_VIDEO, key: true, codec: 7, timestamp: 0, a: 4, b: 2 };
+    let audio = MediaHeader { kind: MEDIA_AUDIO, key: true, codec: 0, timestamp: 0, a: 16_000, b: (1 << 16) | 16 };
+    for i in 0..=10u64 {
+        s.server(ServerMsg::Media { from: PEER, header: video, data: vec![0; 1000] });
+        s.server(ServerMsg::Media { from: PEER, header: audio, data: vec![0; 100] });
+        s.engine.on_command(
+            s.now,
+            &mut s.st,
+            Command::Media(Arc::new(MediaOut { bytes: vec![0; 250], from: ME, video: true, key: true })),
+        );
+        if i < 10 {
+            s.advance(Duration::from_millis(100));
+        }
+    }
+    s.out.clear();
+    let (peer, me) = (s.st.streams[&PEER], s.st.streams[&ME]);
+    // 10 frames counted over the first whole second (the 11th starts the next).
+    assert_eq!(peer.video_meter.bps(s.now), 80_000);
+    assert_eq!(peer.audio_meter.bps(s.now), 8_000);
+    assert_eq!((peer.width, peer.height, peer.video_codec), (4, 2, 7));
+    assert_eq!(me.video_meter.bps(s.now), 20_000);
+    assert_eq!(me.audio_meter.bps(s.now), 0, "no audio sent");
+}
+
+#[test]
+fn the_local_and_the_servers_view_of_ones_address_are_kept() {
+    let s = logged_in();
+    assert_eq!(s.st.local_ip, b"192.168.1.20");
+    assert_eq!(s.st.internet_ip, b"198.51.100.7");
 }

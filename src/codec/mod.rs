@@ -63,13 +63,16 @@
 //! without decoding, for a relay that must resume a stream on a key frame.
 //! Both encoder and decoder are single-threaded and [`Send`].
 //!
-//! # Audio: PCM, no compression
+//! # Audio: PCM and Opus
 //!
-//! Audio is carried as raw interleaved signed 16-bit little-endian PCM, 1 or
-//! 2 channels at 8000 to 48000 Hz: there is no Opus encoder in the
-//! dependency tree, and PCM at call rates costs 128 kbit/s (8 kHz mono) to
-//! 1536 kbit/s (48 kHz stereo). [`AudioFormat::validate`] states what is
-//! accepted.
+//! Audio is fed and handed out as raw interleaved signed 16-bit
+//! little-endian PCM, 1 or 2 channels at 8000 to 48000 Hz
+//! ([`AudioFormat::validate`] states what is accepted). On the wire it is
+//! Opus in 20 ms frames ([`audio::OpusEncoder`], [`audio::OpusDecoder`],
+//! feature `opus`, about 24 kbit/s per channel) at the rates Opus takes
+//! (8, 12, 16, 24, 48 kHz), PCM otherwise (128 kbit/s at 8 kHz mono to
+//! 1536 kbit/s at 48 kHz stereo). [`audio::Mixer`] is the playout mix:
+//! one bounded jitter buffer per user.
 //!
 //! # Synthetic sources
 //!
@@ -94,6 +97,8 @@ use openh264::{OpenH264API, Timestamp};
 
 #[cfg(any(test, feature = "test-patterns"))]
 pub mod patterns;
+
+pub mod audio;
 
 use PixelFormat::*;
 

@@ -177,6 +177,19 @@ pub fn signature_distance(a: &[u8], b: &[u8]) -> u8 {
     a.iter().zip(b).map(|(&x, &y)| x.abs_diff(y)).max().unwrap_or(0)
 }
 
+/// The power of frequency `freq` (Hz) in mono 16-bit samples at `rate` Hz
+/// (Goertzel): compare two frequencies to tell which tone a signal is.
+pub fn tone_power(pcm: &[i16], rate: u32, freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate.max(1));
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in pcm {
+        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

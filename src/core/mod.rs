@@ -34,8 +34,8 @@ use self::friends::Profile;
 use self::journal::{EndedBy, Journal, Missed, Outcome};
 use self::limits::{Attempts, Buckets, Class, Rate, RateAction, RateLimits, CLASSES};
 use crate::wire::protocol::{
-    CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
-    MEDIA_VIDEO, PROTOCOL_VERSION,
+    CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, CAP_OPUS, CODEC_OPUS, DEVICE_CAMERA,
+    DEVICE_MIC, MEDIA_AUDIO, MEDIA_VIDEO, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 
 /// Identifies one transport connection for the lifetime of the process.
@@ -198,6 +198,8 @@ struct Conn {
     business_port: bool,
     /// The peer's address as text, for the business server.
     ip: String,
+    /// What the client decodes (`ClientMsg::Caps`: `CAP_OPUS`); 0 until told.
+    caps: u32,
 }
 
 #[derive(Debug)]
@@ -221,6 +223,9 @@ struct User {
     /// request waits for [`KEY_FRAME_INTERVAL`] to pass.
     key_frame_asked: Option<Instant>,
     key_frame_due: bool,
+    /// This user was told to send PCM audio (`ServerMsg::AudioCodec`): a
+    /// receiver of its audio cannot decode Opus.
+    audio_pcm: bool,
     /// Friends, groups and infos the business server set (`friends.rs`).
     profile: Profile,
     /// When it logged in.
@@ -560,7 +565,8 @@ impl Core {
     pub fn on_connect(&mut self, now: Instant, conn: ConnId, business_port: bool, ip: String) {
         self.now = Some(now);
         let buckets = Buckets::new(now, &self.config.rate_limits);
-        self.conns.insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, buckets, business_port, ip });
+        self.conns
+            .insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, buckets, business_port, ip, caps: 0 });
         self.timers.push(Reverse((now + self.config.keepalive_timeout, Timer::Keepalive(conn))));
         self.timers.push(Reverse((now + self.config.login_timeout, Timer::Login(conn))));
     }
@@ -664,6 +670,11 @@ impl Core {
                 self.close(now, conn, CloseReason::ProtocolViolation("second hello"));
             }
             (_, ClientMsg::Ping { seq }) => self.push(conn, ServerMsg::Pong { seq }),
+            (ConnState::Ready { .. } | ConnState::LoggedIn(_), ClientMsg::Caps { caps }) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.caps = caps;
+                }
+            }
             (ConnState::Business, msg) => self.business_message(now, msg),
             (ConnState::Ready { login: None }, ClientMsg::Login { name, password, .. }) => {
                 self.ask_login(now, conn, LoginAsk { name, app_id: 0, nick: Vec::new() }, password);
@@ -679,7 +690,8 @@ impl Core {
                 let (name, level, nick) =
                     self.users.get(&uid).map(|u| (u.name.clone(), u.level, u.nick.clone())).unwrap_or_default();
                 let code = GV_ERR_ALREADY_LOGIN;
-                self.push(conn, ServerMsg::LoginResult { user_id: uid, code, name, level, nick });
+                let address = Vec::new();
+                self.push(conn, ServerMsg::LoginResult { user_id: uid, code, name, level, nick, address });
             }
             (ConnState::Ready { .. }, ClientMsg::Logout) => {
                 self.close(now, conn, CloseReason::Logout);
@@ -698,7 +710,7 @@ impl Core {
         let Some(c) = self.conns.get(&conn) else { return };
         let business_port = c.business_port;
         let wanted = if business_port { Role::Business } else { Role::Client };
-        let refusal = if version != PROTOCOL_VERSION || role != wanted as u8 {
+        let refusal = if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) || role != wanted as u8 {
             tracing::info!(conn = %conn, version, role, "handshake refused: version or role");
             Some(GV_ERR_CONNECT_OLDVERSION)
         } else if business_port {
@@ -945,6 +957,12 @@ impl Core {
             return;
         }
         let subs = if video { &sender.video_subs } else { &sender.audio_subs };
+        let (sender_conn, sender_pcm) = (sender.conn, sender.audio_pcm);
+        let opus = !video && header.codec == CODEC_OPUS;
+        // A receiver of this audio that decodes no Opus (see "Audio codecs"
+        // in docs/PROTOCOL.md): Opus is not sent to it, and the sender is
+        // told to send PCM; once none is left, Opus again.
+        let mut lacking_opus = false;
         let mut frame: Option<Arc<MediaOut>> = None;
         let mut gone = Vec::new();
         for &to in subs {
@@ -956,6 +974,12 @@ impl Core {
                 continue;
             }
             let Some(conn) = self.users.get(&to).map(|u| u.conn) else { continue };
+            if !video && self.conns.get(&conn).is_some_and(|c| c.caps & CAP_OPUS == 0) {
+                lacking_opus = true;
+                if opus {
+                    continue;
+                }
+            }
             let frame = frame.get_or_insert_with(|| {
                 let mut bytes = Vec::with_capacity(data.len() + 40);
                 ServerMsg::encode_media(uid, &header, &data, &mut bytes);
@@ -965,6 +989,19 @@ impl Core {
         }
         for to in gone {
             self.unsubscribe(to, uid, header.kind);
+        }
+        let switch = if opus && lacking_opus && !sender_pcm {
+            Some(true)
+        } else if !video && header.codec == 0 && sender_pcm && !lacking_opus {
+            Some(false)
+        } else {
+            None
+        };
+        if let Some(pcm) = switch {
+            if let Some(u) = self.users.get_mut(&uid) {
+                u.audio_pcm = pcm;
+            }
+            self.out.push_back(Output::Send(sender_conn, ServerMsg::AudioCodec { pcm }));
         }
     }
 
@@ -1241,7 +1278,8 @@ impl Core {
     // ----- sessions ---------------------------------------------------------
 
     fn refuse_login(&mut self, conn: ConnId, name: Vec<u8>, code: u32) {
-        self.push(conn, ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick: Vec::new() });
+        let (nick, address) = (Vec::new(), Vec::new());
+        self.push(conn, ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick, address });
     }
 
     fn ask_login(&mut self, now: Instant, conn: ConnId, ask: LoginAsk, password: Vec<u8>) {
@@ -1327,6 +1365,7 @@ impl Core {
             subscribed_to: Vec::new(),
             key_frame_asked: None,
             key_frame_due: false,
+            audio_pcm: false,
             profile: Profile::default(),
             since: now,
         };
@@ -1339,7 +1378,8 @@ impl Core {
             None => Vec::new(),
         };
         tracing::info!(user = uid, name = %String::from_utf8_lossy(&name), conn = %conn, "login");
-        self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone(), level, nick });
+        let address = ip.clone();
+        self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone(), level, nick, address });
         self.send_business(ServerMsg::BizUserLogin { user_id: uid, name, level, ip });
         self.friend_status(uid, true);
         self.show_missed(uid);

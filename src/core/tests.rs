@@ -259,11 +259,12 @@ impl World {
         let name = name.as_bytes().to_vec();
         self.send(conn, ClientMsg::Login { name: name.clone(), password: b"pw".to_vec(), pass_enc_type: 0 });
         let msgs = self.take_conn(conn);
-        let [ServerMsg::LoginResult { user_id, code: 0, name: got, level: 0, nick }] = msgs.as_slice() else {
+        let [ServerMsg::LoginResult { user_id, code: 0, name: got, level: 0, nick, address }] = msgs.as_slice() else {
             panic!("login of {name:?}: unexpected {msgs:?}");
         };
         assert_eq!(*got, name);
         assert_eq!(*nick, name, "with no business server the nick name is the user name");
+        assert_eq!(*address, b"127.0.0.1", "the address the server sees");
         assert!(*user_id > 0, "user ids are positive");
         User { conn, id: *user_id, nick: name.clone(), name, level: 0 }
     }
@@ -501,7 +502,17 @@ impl World {
         d.expect_biz(
             bs,
             vec![ServerMsg::BizUserLogin { user_id, name: name.clone(), level, ip: b"127.0.0.1".to_vec() }],
-            &[(&u, vec![ServerMsg::LoginResult { user_id, code: 0, name, level, nick: b"Nick".to_vec() }])],
+            &[(
+                &u,
+                vec![ServerMsg::LoginResult {
+                    user_id,
+                    code: 0,
+                    name,
+                    level,
+                    nick: b"Nick".to_vec(),
+                    address: b"127.0.0.1".to_vec(),
+                }],
+            )],
         );
         u
     }
@@ -674,6 +685,7 @@ fn logging_in_without_business_server_same_name_keeps_same_positive_id() {
             name: b"bob".to_vec(),
             level: 0,
             nick: b"bob".to_vec(),
+            address: vec![],
         }]
     );
 }
@@ -2259,6 +2271,7 @@ fn business_login_verified_gets_the_business_servers_id() {
                     name: b"dave".to_vec(),
                     level: 2,
                     nick: b"dave".to_vec(),
+                    address: b"127.0.0.1".to_vec(),
                 }],
             ),
         ],
@@ -2287,7 +2300,14 @@ fn business_login_refused_gives_the_code() {
             vec![],
             &[(
                 &anon(conn),
-                vec![ServerMsg::LoginResult { user_id: 0, code, name: b"alice".to_vec(), level: 0, nick: vec![] }],
+                vec![ServerMsg::LoginResult {
+                    user_id: 0,
+                    code,
+                    name: b"alice".to_vec(),
+                    level: 0,
+                    nick: vec![],
+                    address: vec![],
+                }],
             )],
         );
         assert_eq!(w.core.online_users(), 0);
@@ -2319,7 +2339,14 @@ fn business_login_without_answer_times_out_with_207() {
         vec![],
         &[(
             &anon(conn),
-            vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"alice".to_vec(), level: 0, nick: vec![] }],
+            vec![ServerMsg::LoginResult {
+                user_id: 0,
+                code: late,
+                name: b"alice".to_vec(),
+                level: 0,
+                nick: vec![],
+                address: vec![],
+            }],
         )],
     );
     w.biz(&bs, ClientMsg::BizVerifyResult { query: q, code: 0, user_id: 5, level: 0, nick: Vec::new() });
@@ -2339,7 +2366,14 @@ fn business_required_refuses_logins_and_calls_while_none_is_linked() {
     let no_bs = GV_ERR_SERVERSDK_FAIL;
     w.drain().expect(&[(
         &anon(conn),
-        vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"alice".to_vec(), level: 0, nick: vec![] }],
+        vec![ServerMsg::LoginResult {
+            user_id: 0,
+            code: no_bs,
+            name: b"alice".to_vec(),
+            level: 0,
+            nick: vec![],
+            address: vec![],
+        }],
     )]);
     assert_eq!(w.core.online_users(), 0);
 
@@ -2369,7 +2403,14 @@ fn business_required_refuses_logins_and_calls_while_none_is_linked() {
     w.send(conn, ClientMsg::Login { name: b"erin".to_vec(), password: b"pw".to_vec(), pass_enc_type: 0 });
     w.drain().expect(&[(
         &anon(conn),
-        vec![ServerMsg::LoginResult { user_id: 0, code: no_bs, name: b"erin".to_vec(), level: 0, nick: vec![] }],
+        vec![ServerMsg::LoginResult {
+            user_id: 0,
+            code: no_bs,
+            name: b"erin".to_vec(),
+            level: 0,
+            nick: vec![],
+            address: vec![],
+        }],
     )]);
     // The call in progress goes on.
     w.finish(&d_user, &c, 0, 0, b"");
@@ -2763,7 +2804,14 @@ fn business_link_lost_with_everything_pending(silent: bool) {
         (&a, vec![call_ev(REPLY, &b, late, 0, b"")]),
         (
             &anon(g_conn),
-            vec![ServerMsg::LoginResult { user_id: 0, code: late, name: b"gina".to_vec(), level: 0, nick: vec![] }],
+            vec![ServerMsg::LoginResult {
+                user_id: 0,
+                code: late,
+                name: b"gina".to_vec(),
+                level: 0,
+                nick: vec![],
+                address: vec![],
+            }],
         ),
         (&h, vec![ServerMsg::EnterRoomResult { room_id: 5, code: late }]),
     ]);
@@ -3270,6 +3318,7 @@ fn a_claimed_id_never_takes_over_another_user() {
             name: b"mallory".to_vec(),
             level: 0,
             nick: vec![],
+            address: vec![],
         }],
     )]);
     assert_eq!(w.core.stats().id_claims_refused, 1);
@@ -3686,8 +3735,14 @@ fn business_blockip_refuses_clients_until_unblockip() {
         &[(conn, CloseReason::Handshake)],
     );
     w.send(early, ClientMsg::Login { name: b"eve".to_vec(), password: vec![], pass_enc_type: 0 });
-    let refused =
-        ServerMsg::LoginResult { user_id: 0, code: GV_ERR_IPADDR_LOCK, name: b"eve".to_vec(), level: 0, nick: vec![] };
+    let refused = ServerMsg::LoginResult {
+        user_id: 0,
+        code: GV_ERR_IPADDR_LOCK,
+        name: b"eve".to_vec(),
+        level: 0,
+        nick: vec![],
+        address: vec![],
+    };
     w.drain().expect(&[(&anon(early), vec![refused])]);
     // Another address connects; a is still there.
     let other = w.raw_connect_on(false, "10.1.2.3");
@@ -4029,4 +4084,49 @@ fn journal_calls_ended_while_vetted_never_rang_and_are_not_missed() {
     assert!(j.contains(&Journal::BusinessAnswer { latency: secs(2), answered: true }), "{j:?}");
     let Some(Journal::Call(r)) = j.iter().find(|e| matches!(e, Journal::Call(_))) else { panic!("{j:?}") };
     assert_eq!((r.outcome, r.ended_by, r.code, r.missed), (Outcome::Vetoed, EndedBy::Business, 4242, false));
+}
+
+/// An Opus audio frame from `u`; returns the codecs each of `all` got, and
+/// the `AudioCodec` switches `u` was sent.
+fn send_audio(w: &mut World, u: &User, codec: u32, all: &[&User]) -> (Vec<(u32, u32)>, Vec<bool>) {
+    w.drain();
+    let header = MediaHeader { kind: MEDIA_AUDIO, key: true, codec, timestamp: 20, a: 16000, b: 0x1_0010 };
+    w.send(u.conn, ClientMsg::Media { header, data: vec![1, 2] });
+    let d = w.drain();
+    let (mut got, mut switches) = (Vec::new(), Vec::new());
+    for r in all {
+        for m in d.to(r.conn) {
+            match m {
+                ServerMsg::Media { header, .. } => got.push((r.id, header.codec)),
+                ServerMsg::AudioCodec { pcm } if r.id == u.id => switches.push(*pcm),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    (got, switches)
+}
+
+#[test]
+fn opus_audio_falls_back_to_pcm_while_a_receiver_cannot_decode_it() {
+    use crate::wire::protocol::{CAP_OPUS, CODEC_OPUS};
+    let (mut w, a, b, c) = three();
+    for u in [&a, &b, &c] {
+        w.enter(u, 10);
+    }
+    w.send(a.conn, ClientMsg::Caps { caps: CAP_OPUS });
+    w.send(b.conn, ClientMsg::Caps { caps: CAP_OPUS });
+    // C sent no Caps (a version 2 client, or one built without Opus).
+    open_devices(&mut w, &a);
+    sub(&mut w, &b, &a, MEDIA_AUDIO);
+    let all = [&a, &b, &c];
+    assert_eq!(send_audio(&mut w, &a, CODEC_OPUS, &all), (vec![(b.id, CODEC_OPUS)], vec![]));
+    // C subscribes: it does not get Opus, and A is asked for PCM, once.
+    sub(&mut w, &c, &a, MEDIA_AUDIO);
+    assert_eq!(send_audio(&mut w, &a, CODEC_OPUS, &all), (vec![(b.id, CODEC_OPUS)], vec![true]));
+    assert_eq!(send_audio(&mut w, &a, CODEC_OPUS, &all), (vec![(b.id, CODEC_OPUS)], vec![]));
+    assert_eq!(send_audio(&mut w, &a, 0, &all), (vec![(b.id, 0), (c.id, 0)], vec![]));
+    // C leaves: the next PCM frame brings Opus back.
+    sub_off(&mut w, &c, &a, MEDIA_AUDIO);
+    assert_eq!(send_audio(&mut w, &a, 0, &all), (vec![(b.id, 0)], vec![false]));
+    assert_eq!(send_audio(&mut w, &a, CODEC_OPUS, &all), (vec![(b.id, CODEC_OPUS)], vec![]));
 }

@@ -250,6 +250,11 @@ impl Link {
         Err(LinkError::ConnectFailed)
     }
 
+    /// The local address of the socket (once connected).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.framed.stream.local_addr().ok()
+    }
+
     /// Whether the link runs over TLS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()

@@ -12,9 +12,20 @@
 
 use std::fmt;
 
-/// Version carried in the handshake. A peer with another version is refused
-/// with [`ServerMsg::Refused`] (`GV_ERR_CONNECT_OLDVERSION`).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version carried in the handshake. A peer with a version outside
+/// [`MIN_PROTOCOL_VERSION`]..=`PROTOCOL_VERSION` is refused with
+/// [`ServerMsg::Refused`] (`GV_ERR_CONNECT_OLDVERSION`). Version 3 added
+/// [`ClientMsg::Caps`] and [`ServerMsg::AudioCodec`] (Opus audio) and the
+/// client's address in [`ServerMsg::LoginResult`].
+pub const PROTOCOL_VERSION: u16 = 3;
+/// Oldest version the core server accepts (a version 2 client would not
+/// decode version 3's `LoginResult`).
+pub const MIN_PROTOCOL_VERSION: u16 = 3;
+/// [`ClientMsg::Caps`] bit: this client decodes Opus audio ([`CODEC_OPUS`]).
+pub const CAP_OPUS: u32 = 1;
+/// The codec id of Opus audio encoded by the client library (20 ms
+/// frames): "OPUS" in ASCII, clear of the vendor's small codec numbers.
+pub const CODEC_OPUS: u32 = 0x4F50_5553;
 /// First four bytes of a `Hello` body after the type byte.
 pub const MAGIC: [u8; 4] = *b"ANYC";
 /// Largest frame body accepted or produced, in bytes (a media frame's).
@@ -161,6 +172,9 @@ pub enum ClientMsg {
     Hello { version: u16, role: u8, secret: Vec<u8>, token: u64 },
     /// `BRAC_Login`.
     Login { name: Vec<u8>, password: Vec<u8>, pass_enc_type: u32 },
+    /// What this client can decode ([`CAP_OPUS`]), sent right after
+    /// `Hello` (version 3); a client that sends none gets PCM audio.
+    Caps { caps: u32 },
     /// `BRAC_LoginEx`: like `Login`, with the user id and nick name the app gives.
     LoginEx { name: Vec<u8>, password: Vec<u8>, user_id: u32, nick: Vec<u8> },
     /// `BRAC_Logout` (and `BRAC_Release` while logged in).
@@ -217,8 +231,10 @@ pub enum ServerMsg {
     Welcome { version: u16, keepalive_ms: u32, token: u64 },
     /// Handshake refused with a `GV_ERR_*` code; the server then closes.
     Refused { code: u32 },
-    /// Answer to `Login`: `WM_GV_LOGINSYSTEM(user_id, code)`.
-    LoginResult { user_id: u32, code: u32, name: Vec<u8>, level: u32, nick: Vec<u8> },
+    /// Answer to `Login`: `WM_GV_LOGINSYSTEM(user_id, code)`; `address` is
+    /// the client's IP address as the server sees it
+    /// (`BRAC_USERSTATE_INTERNETIP`), empty on a refusal.
+    LoginResult { user_id: u32, code: u32, name: Vec<u8>, level: u32, nick: Vec<u8>, address: Vec<u8> },
     /// Answer to `EnterRoom*`: `WM_GV_ENTERROOM(room_id, code)`.
     EnterRoomResult { room_id: u32, code: u32 },
     /// After a successful enter: everyone in the room, the receiver included,
@@ -269,6 +285,9 @@ pub enum ServerMsg {
     Media { from: u32, header: MediaHeader, data: Vec<u8> },
     /// A receiver lost video frames: send a key frame next.
     NeedKeyFrame,
+    /// A receiver of the client's audio cannot decode Opus: send 16-bit
+    /// PCM (`pcm` true) until told otherwise (`pcm` false: Opus again).
+    AudioCodec { pcm: bool },
     /// To the business server: may this call proceed? (`BRAS_OnVideoCallEvent_CallBack`, REQUEST)
     BizAskCall { query: u32, src: u32, tar: u32, flags: u32, param: u32, user_str: Vec<u8> },
     /// To the business server: a call event it watches (REPLY, START, FINISH).
@@ -316,6 +335,7 @@ const C_TRANS_BUFFER: u8 = 0x0B;
 const C_DEVICE: u8 = 0x0C;
 const C_MEDIA: u8 = 0x0D;
 const C_SUBSCRIBE: u8 = 0x0E;
+const C_CAPS: u8 = 0x0F;
 
 const S_WELCOME: u8 = 0x81;
 const S_REFUSED: u8 = 0x82;
@@ -342,6 +362,7 @@ const S_FRIEND_GONE: u8 = 0x96;
 const S_FRIEND_STATUS: u8 = 0x97;
 const S_SYNC_INFO: u8 = 0x98;
 const S_USER_DATA_UPDATED: u8 = 0x99;
+const S_AUDIO_CODEC: u8 = 0x9A;
 const S_BIZ_TEXT: u8 = 0xA7;
 const S_BIZ_TRANS_BUFFER: u8 = 0xA8;
 const S_BIZ_ASK_CALL: u8 = 0xA0;
@@ -580,6 +601,10 @@ impl ClientMsg {
                 w.u8(C_MEDIA);
                 w.media(header, data);
             }
+            ClientMsg::Caps { caps } => {
+                w.u8(C_CAPS);
+                w.u32(*caps);
+            }
             ClientMsg::Subscribe { user_id, kind, on } => {
                 w.u8(C_SUBSCRIBE);
                 w.u32(*user_id);
@@ -696,6 +721,7 @@ impl ClientMsg {
                 ClientMsg::Media { header, data }
             }
             C_SUBSCRIBE => ClientMsg::Subscribe { user_id: r.u32()?, kind: r.u8()?, on: r.bool()? },
+            C_CAPS => ClientMsg::Caps { caps: r.u32()? },
             C_ENTER_ROOM => ClientMsg::EnterRoom { room_id: r.u32()?, password: r.bytes()? },
             C_ENTER_ROOM_NAME => ClientMsg::EnterRoomByName { name: r.bytes()?, password: r.bytes()? },
             C_LEAVE_ROOM => ClientMsg::LeaveRoom { room_id: r.u32()? },
@@ -770,13 +796,14 @@ impl ServerMsg {
                 w.u8(S_REFUSED);
                 w.u32(*code);
             }
-            ServerMsg::LoginResult { user_id, code, name, level, nick } => {
+            ServerMsg::LoginResult { user_id, code, name, level, nick, address } => {
                 w.u8(S_LOGIN_RESULT);
                 w.u32(*user_id);
                 w.u32(*code);
                 w.bytes(name);
                 w.u32(*level);
                 w.bytes(nick);
+                w.bytes(address);
             }
             ServerMsg::EnterRoomResult { room_id, code } => {
                 w.u8(S_ENTER_ROOM_RESULT);
@@ -854,6 +881,10 @@ impl ServerMsg {
                 w.media(header, data);
             }
             ServerMsg::NeedKeyFrame => w.u8(S_NEED_KEY),
+            ServerMsg::AudioCodec { pcm } => {
+                w.u8(S_AUDIO_CODEC);
+                w.u8(*pcm as u8);
+            }
             ServerMsg::UserDataReset => w.u8(S_USER_DATA_RESET),
             ServerMsg::GroupSet { group_id, name } => {
                 w.u8(S_GROUP_SET);
@@ -962,6 +993,7 @@ impl ServerMsg {
                 name: r.bytes()?,
                 level: r.u32()?,
                 nick: r.bytes()?,
+                address: r.bytes()?,
             },
             S_ENTER_ROOM_RESULT => ServerMsg::EnterRoomResult { room_id: r.u32()?, code: r.u32()? },
             S_ROOM_USERS => {
@@ -1000,6 +1032,7 @@ impl ServerMsg {
                 ServerMsg::Media { from, header, data }
             }
             S_NEED_KEY => ServerMsg::NeedKeyFrame,
+            S_AUDIO_CODEC => ServerMsg::AudioCodec { pcm: r.bool()? },
             S_USER_DATA_RESET => ServerMsg::UserDataReset,
             S_GROUP_SET => ServerMsg::GroupSet { group_id: r.u32()?, name: r.bytes()? },
             S_GROUP_GONE => ServerMsg::GroupGone { group_id: r.u32()? },
@@ -1207,6 +1240,7 @@ mod tests {
                 data: vec![0, 0, 0, 1, 0x67],
             },
             ClientMsg::Subscribe { user_id: 9, kind: MEDIA_AUDIO, on: true },
+            ClientMsg::Caps { caps: CAP_OPUS },
         ]
     }
 
@@ -1223,7 +1257,14 @@ mod tests {
             ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15000, token: 0 },
             ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms: 15000, token: u64::MAX },
             ServerMsg::Refused { code: 107 },
-            ServerMsg::LoginResult { user_id: 9, code: 0, name: b"bob".to_vec(), level: 5, nick: b"Bobby".to_vec() },
+            ServerMsg::LoginResult {
+                user_id: 9,
+                code: 0,
+                name: b"bob".to_vec(),
+                level: 5,
+                nick: b"Bobby".to_vec(),
+                address: b"192.0.2.7".to_vec(),
+            },
             ServerMsg::EnterRoomResult { room_id: 3, code: 300 },
             ServerMsg::RoomUsers { room_id: 3, users: vec![u(1), u(2)], more: true },
             ServerMsg::RoomUsers { room_id: 3, users: vec![], more: false },
@@ -1243,6 +1284,7 @@ mod tests {
                 data: vec![0; 640],
             },
             ServerMsg::NeedKeyFrame,
+            ServerMsg::AudioCodec { pcm: true },
             ServerMsg::UserInfo { user_id: 1, info_id: 9, value: b"v".to_vec() },
             ServerMsg::UserDataReset,
             ServerMsg::GroupSet { group_id: 1, name: "我的好友".as_bytes().to_vec() },

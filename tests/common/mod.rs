@@ -268,7 +268,17 @@ impl Cli {
 
     /// Starts a client, connects to `server` and logs in as `name`.
     pub fn login(server: &Server, name: &str, opts: &[&str]) -> Cli {
-        let mut cli = Cli::spawn(name, opts);
+        Cli::login_with(server, name, Cli::spawn(name, opts))
+    }
+
+    /// As [`Cli::login`], with environment variables `env` set (see
+    /// [`Cli::spawn_env`]).
+    pub fn login_env(server: &Server, name: &str, opts: &[&str], env: &[(&str, &str)]) -> Cli {
+        Cli::login_with(server, name, Cli::spawn_env(name, opts, env))
+    }
+
+    /// Connects the client `cli` to `server` and logs in as `name`.
+    pub fn login_with(server: &Server, name: &str, mut cli: Cli) -> Cli {
         cli.send(&format!("connect 127.0.0.1 {}", server.port));
         cli.expect("ret connect 0");
         cli.send(&format!("login {name}"));
@@ -533,4 +543,16 @@ impl Drop for Bras {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The value of `key=` in an output line of `anychat-cli`.
+pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+/// The number after `key=` in an output line of `anychat-cli`.
+pub fn num(line: &str, key: &str) -> i64 {
+    field(line, key).parse().unwrap_or_else(|_| panic!("bad {key} in {line}"))
 }

@@ -20,13 +20,15 @@
 
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{callbacks, media, with_sdk, SDK};
 use crate::abi::boundary::{
-    build_description, bytes_in, c_bytes, copy_out, ffi_boundary, fill_ids, put, put_u32, write_version, Registered,
+    build_description, bytes_in, c_bytes, copy_out, ffi_boundary, fill_ids, put, put_f64, put_u32, write_version,
+    Registered,
 };
 use crate::abi::types::*;
-use crate::client::{Client, Event, MAX_NAME_LEN, MAX_USER_STR_LEN};
+use crate::client::{Client, Event, StreamInfo, MAX_NAME_LEN, MAX_USER_STR_LEN};
 use crate::wire::constants::*;
 use crate::wire::protocol::{DEVICE_CAMERA, DEVICE_MIC, MAX_BLOB_LEN};
 
@@ -82,18 +84,26 @@ pub extern "C" fn BRAC_ActiveCallLog(bActive: BOOL) -> DWORD {
 }
 
 /// Starts the SDK (its network thread). `hWnd` is ignored (no window
-/// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Calling it again
-/// while initialised returns 0 and changes nothing.
+/// messages on Linux; use `BRAC_SetNotifyMessageCallBack`). Of `dwFuncMode`,
+/// `BRAC_FUNC_VIDEO_AUTODISP` lets `BRAC_SetVideoPos` draw video into X11
+/// windows; `BRAC_FUNC_AUDIO_AUTOPLAY` plays every user's audio received,
+/// mixed, on the selected speaker (a thread of its own; a speaker that
+/// cannot open: `WM_GV_AUDIOPLAYCTRL(0, 1)`), and without it
+/// `BRAC_FetchAudioPlayBuffer` serves the mix; video and audio are handed to
+/// the data callbacks whatever the other bits say. Calling it again while
+/// initialised returns 0 and changes nothing.
 #[no_mangle]
 pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
     ffi_boundary! {
-        let _ = (hWnd, dwFuncMode);
+        let _ = hWnd;
+        super::video::set_func_mode(dwFuncMode);
         let mut sdk = SDK.lock();
         if sdk.is_some() {
             return 0;
         }
         match Client::start(Box::new(deliver)) {
             Ok(c) => {
+                c.audio().set_autoplay(dwFuncMode & BRAC_FUNC_AUDIO_AUTOPLAY != 0);
                 *sdk = Some(Arc::new(c));
                 0
             }
@@ -112,6 +122,7 @@ pub extern "C" fn BRAC_InitSDK(hWnd: HWND, dwFuncMode: DWORD) -> DWORD {
 pub extern "C" fn BRAC_Release() -> DWORD {
     ffi_boundary! {
         let client = SDK.lock().take();
+        super::video::release();
         match client {
             Some(c) => {
                 c.shutdown();
@@ -360,12 +371,24 @@ pub unsafe extern "C" fn BRAC_GetUserName(dwUserid: DWORD, lpUserName: *mut TCHA
 
 /// `BRAC_USERSTATE_*` infos: NICKNAME (string: the nick name the business
 /// server or `BRAC_LoginEx` gave, else the user name), LEVEL, CAMERA and
-/// HOLDMIC (DWORD), SPEAKVOLUME (DWORD 0–100: the RMS of the last audio
-/// chunk received from the user, or of one's own input for -1, from -60
-/// dBFS = 0 to 0 dBFS = 100; 0 when none came in the last 500 ms),
-/// DEVICETYPE (DWORD 5 = Linux, self only), SELFUSERSTATUS and SELFUSERID
-/// (DWORD). Others: `GV_ERR_FUNCNOTALLOW`. A buffer too small for the nick
-/// name: what fits (NUL-terminated) and 21.
+/// HOLDMIC (DWORD), SPEAKVOLUME (0–100, a DOUBLE as the vendor's when
+/// `infolen` is 8, else a DWORD: the RMS of the last audio chunk received
+/// from the user, or of one's own input for -1, from -60 dBFS = 0 to 0 dBFS
+/// = 100; 0 when none came in the last 500 ms),
+/// VIDEOBITRATE and AUDIOBITRATE (DWORD bits per second received from the
+/// user over the last second, or sent for -1; 0 when nothing came for 2 s),
+/// VIDEOSIZE (DWORD: width in the low 16 bits, height in the high 16, as
+/// `WM_GV_VIDEOSIZECHG`), VIDEOCODECID and AUDIOCODECID (DWORD, as
+/// `BRAC_GetUserStreamInfo`; 0 before any frame), RECORDING, P2PCONNECT,
+/// PACKLOSSRATE, RESENDLOSSRATE, VIDEOROTATION and VIDEOMIRRORED (DWORD 0:
+/// no recording, every stream goes through the server over TCP, pictures
+/// as sent), DEVICETYPE (DWORD 5 = Linux), LOCALIP (string: this client's
+/// address on its link to the server) and INTERNETIP (string: its address
+/// as the server saw it at login) — these three for oneself only —,
+/// SELFUSERSTATUS and SELFUSERID (DWORD). NETWORKSTATUS and infos of others
+/// that are for oneself only: `GV_ERR_FUNCNOTALLOW`; a user this client does
+/// not know: 205. A buffer too small for a string: what fits
+/// (NUL-terminated) and 21.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_QueryUserState(
     dwUserId: DWORD,
@@ -382,6 +405,10 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
             // SAFETY: `infolen` writable bytes at `infoval`, checked non-NULL.
             let put_dword = |v: u32| -> DWORD { unsafe { put_u32(infoval, len, v) } };
             let Ok(info) = u32::try_from(infoname) else { return GV_ERR_FUNCOPTERROR };
+            let stream = |f: fn(&StreamInfo, Instant) -> u32| match c.stream_state(dwUserId, f) {
+                Ok(v) => put_dword(v),
+                Err(e) => e,
+            };
             match info {
                 BRAC_USERSTATE_LEVEL => match c.with_state(|st| st.user(dwUserId).map(|u| u.level)) {
                     Some(level) => put_dword(level),
@@ -401,9 +428,34 @@ pub unsafe extern "C" fn BRAC_QueryUserState(
                     None => GV_ERR_INVALID_USERID,
                 },
                 BRAC_USERSTATE_SPEAKVOLUME => match c.speak_level(dwUserId) {
+                    // The vendor's DOUBLE when the buffer is one, else a DWORD.
+                    // SAFETY: `infolen` writable bytes at `infoval`, checked non-NULL.
+                    Ok(level) if len == 8 => unsafe { put_f64(infoval, len, f64::from(level)) },
                     Ok(level) => put_dword(level),
                     Err(e) => e,
                 },
+                BRAC_USERSTATE_VIDEOBITRATE => stream(|s, now| s.video_meter.bps(now)),
+                BRAC_USERSTATE_AUDIOBITRATE => stream(|s, now| s.audio_meter.bps(now)),
+                BRAC_USERSTATE_VIDEOSIZE => stream(|s, _| (s.width & 0xFFFF) | ((s.height & 0xFFFF) << 16)),
+                BRAC_USERSTATE_VIDEOCODECID => stream(|s, _| s.video_codec),
+                BRAC_USERSTATE_AUDIOCODECID => stream(|s, _| s.audio_codec),
+                BRAC_USERSTATE_RECORDING
+                | BRAC_USERSTATE_P2PCONNECT
+                | BRAC_USERSTATE_PACKLOSSRATE
+                | BRAC_USERSTATE_RESENDLOSSRATE
+                | BRAC_USERSTATE_VIDEOROTATION
+                | BRAC_USERSTATE_VIDEOMIRRORED => stream(|_, _| 0),
+                BRAC_USERSTATE_LOCALIP | BRAC_USERSTATE_INTERNETIP => {
+                    let ip = c.with_state(|st| {
+                        let me = dwUserId == u32::MAX || st.self_id == Some(dwUserId);
+                        me.then(|| if info == BRAC_USERSTATE_LOCALIP { st.local_ip.clone() } else { st.internet_ip.clone() })
+                    });
+                    match ip {
+                        // SAFETY: `infolen` writable bytes, checked non-NULL.
+                        Some(ip) => unsafe { copy_out(infoval, len, &ip) },
+                        None => GV_ERR_FUNCNOTALLOW,
+                    }
+                }
                 BRAC_USERSTATE_SELFUSERID => put_dword(c.with_state(|st| st.self_id.unwrap_or(u32::MAX))),
                 BRAC_USERSTATE_SELFUSERSTATUS => put_dword(c.with_state(|st| st.status)),
                 BRAC_USERSTATE_DEVICETYPE => {
@@ -563,9 +615,13 @@ pub unsafe extern "C" fn BRAC_TransBufferEx(
 }
 
 /// Opens or closes one's own camera (`dwUserid` -1 or one's own id): the
-/// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; while
-/// it is open, one's own input frames also reach the video data callbacks
-/// with one's own user id (self-view). For another user (in the room or the
+/// core server keeps the state and the room gets `WM_GV_CAMERASTATE`; unless
+/// external video input is on, the selected camera (`BRAC_SelectVideoCapture`,
+/// else the first listed) captures at the LOCALVIDEO size and rate and its
+/// pictures are sent (a camera missing, failing or ending:
+/// `WM_GV_SDKWARNING(802, 0)`); closing stops it and releases the device.
+/// While it is open, one's own frames (captured or input) also reach the
+/// video data callbacks with one's own user id (self-view). For another user (in the room or the
 /// call) it starts (or stops) receiving that user's video, delivered to the
 /// video data callbacks: 0. Unknown user: 205. Issued while the login or a
 /// room entry is under way, it waits and is checked when it runs.
@@ -697,8 +753,12 @@ pub unsafe extern "C" fn BRAC_GetRoomName(dwRoomId: DWORD, lpRoomName: *mut TCHA
 
 /// Options kept by this library (`BRAC_SO_*`, an `int` value of 4 bytes):
 /// EXTVIDEOINPUT and EXTAUDIOINPUT (non-zero: `BRAC_InputVideoData` /
-/// `BRAC_InputAudioData` accepted), AUTORECONNECT and LOWDELAYCTRL (stored
-/// and read back, without effect); others: 20. A value of another size: 21.
+/// `BRAC_InputAudioData` accepted, and no camera opened), the camera's
+/// LOCALVIDEO_WIDTHCTRL, HEIGHTCTRL, FPSCTRL (320×240 at 15 fps when unset;
+/// the device may pick the nearest it has) and BITRATECTRL (bit/s; 0: from
+/// the size), read when the camera opens, and LOCALVIDEO_APPLYPARAM,
+/// AUTORECONNECT and LOWDELAYCTRL (stored and read back, without effect);
+/// others: 20. A value of another size: 21.
 /// Works before `BRAC_InitSDK` too.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char, optlen: c_int) -> DWORD {

@@ -7,8 +7,9 @@
 //! `BRAC_SetInputAudioFormat(Ex)`, `BRAC_UserCameraControl(-1, TRUE)` /
 //! `BRAC_UserSpeakControl(-1, TRUE)`, then `BRAC_InputVideoData(Ex)` /
 //! `BRAC_InputAudioData(Ex)`. Raw video (any `BRAC_PIX_FMT_*` but MJPEG and
-//! H264) is converted to I420 and encoded with H.264 on the calling thread; audio is carried as 16-bit PCM (no
-//! Opus); input already encoded (a codec id given to the `Ex` format call)
+//! H264) is converted to I420 and encoded with H.264 on the calling thread; 16-bit PCM audio is
+//! encoded to Opus (20 ms frames; PCM while a receiver cannot decode Opus) and decoded back to PCM by
+//! receivers; input already encoded (a codec id given to the `Ex` format call)
 //! is relayed unchanged and delivered as such.
 //!
 //! Receiving: `BRAC_UserCameraControl(user, TRUE)` /
@@ -40,6 +41,9 @@ pub(crate) fn deliver_media(ev: Event) {
     match ev {
         Event::Video { from, w, h, codec, timestamp, data, decoded, pix_fmt } => {
             tracing::trace!(target: crate::logging::EVENT_TARGET, "video from={from} {w}x{h} codec={codec} ts={timestamp}");
+            if decoded {
+                super::video::draw(from, w, h, pix_fmt, &data);
+            }
             // One conversion per pixel format asked for.
             let frame = |fmt: PixelFormat| -> Option<(Vec<u8>, BITMAPINFOHEADER)> {
                 if decoded {
@@ -244,9 +248,11 @@ pub extern "C" fn BRAC_SetInputAudioFormatEx(
     }
 }
 
-/// Audio samples of this client (whole sample frames). External audio not
-/// enabled or format not set: 20; a partial sample frame: 21; microphone
-/// closed: 0 and nothing is sent.
+/// Audio samples of this client (whole sample frames), sent as Opus in
+/// 20 ms frames (at 8, 12, 16, 24 or 48 kHz; else, or while a receiver
+/// cannot decode Opus, as PCM). External audio not enabled or format not
+/// set: 20; a partial sample frame: 21; microphone closed: 0 and nothing is
+/// sent.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_InputAudioData(lpSamples: LPBYTE, dwSize: DWORD, dwTimeStamp: DWORD) -> DWORD {
     ffi_boundary! {

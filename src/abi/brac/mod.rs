@@ -1,7 +1,9 @@
 //! `BRAC_*`: the client library's C functions. [`api`] holds the implemented
 //! functions, [`media`] the media input and the delivery of users' video
-//! and audio, [`unsupported`] the functions whose feature is not provided,
-//! with their documented codes; `callbacks` is the registry they all store
+//! and audio, [`audio`] the microphone and speaker, [`devices`] the cameras,
+//! [`video`] the drawing into windows, [`unsupported`] the functions whose
+//! feature is not provided, with their documented codes; `callbacks` is the
+//! registry they all store
 //! the app's callbacks in. This module holds the process's one client
 //! engine, between `BRAC_InitSDK` and `BRAC_Release`.
 
@@ -14,9 +16,12 @@ use crate::client::Client;
 use crate::wire::constants::GV_ERR_NOTINIT;
 
 pub mod api;
+pub mod audio;
 pub(crate) mod callbacks;
+pub mod devices;
 pub mod media;
 pub mod unsupported;
+pub mod video;
 
 /// The client engine `BRAC_InitSDK` started (`None` before it and after
 /// `BRAC_Release`).

@@ -1,5 +1,5 @@
 //! The `BRAC_*` functions of the vendor's client SDK whose feature this
-//! product does not provide (local media devices, rendering, recording,
+//! product does not provide (recording,
 //! file transfer, stream playback, image helpers, friends and business
 //! objects…). They exist so that legacy programs link and run unchanged.
 //!
@@ -8,9 +8,8 @@
 //! - 21 (`GV_ERR_FUNCOPTERROR`) when a required pointer is NULL, a required
 //!   length is 0 (or negative), or an enumerated argument is out of range;
 //! - otherwise 20 (`GV_ERR_FUNCNOTALLOW`), unless the truthful answer is
-//!   known: there are no local devices (`BRAC_Enum*` report 0 devices, the
-//!   current device is ""), no recording task and no GUID file task can
-//!   exist (720 / 701), and the two settings without effect are accepted.
+//!   known: no recording task and no GUID file task can exist (720 / 701),
+//!   and the two settings without effect are accepted.
 //!
 //! The setters of the callbacks of these features accept the registration
 //! (NULL removes it) and return 0, because apps register every callback at
@@ -21,7 +20,7 @@
 use std::ffi::{c_char, c_int};
 
 use super::callbacks;
-use crate::abi::boundary::{copy_out, ffi_boundary, put, Registered};
+use crate::abi::boundary::{ffi_boundary, Registered};
 use crate::abi::types::*;
 use crate::wire::constants::*;
 
@@ -35,34 +34,9 @@ fn unsupported(args_ok: bool) -> DWORD {
     }
 }
 
-/// `BRAC_AD_WAVEIN` or `BRAC_AD_WAVEOUT`.
-fn known_audio_device(d: BRAC_AudioDevice) -> bool {
-    d == BRAC_AD_WAVEIN as c_int || d == BRAC_AD_WAVEOUT as c_int
-}
-
 /// An (info buffer, length) pair of the `int infolen` kind: non-NULL, length > 0.
 fn info_buf(p: *const c_char, len: c_int) -> bool {
     !p.is_null() && len > 0
-}
-
-/// The two-step device enumeration with no devices: `*dwDeviceNum` = 0, 0;
-/// a NULL `dwDeviceNum`: 21. Nothing is written to `lpDeviceName`.
-///
-/// # Safety
-/// `dwDeviceNum` is NULL or points to a writable DWORD.
-unsafe fn no_devices(dwDeviceNum: *mut DWORD) -> DWORD {
-    // SAFETY: forwarded; `put` checks NULL.
-    unsafe { put(dwDeviceNum, 0) }
-}
-
-/// No current device: writes "" into `lpDeviceName` (`dwLen` bytes), 0;
-/// NULL or 0 bytes: 21.
-///
-/// # Safety
-/// `lpDeviceName` is NULL or has `dwLen` writable bytes.
-unsafe fn no_current_device(lpDeviceName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    // SAFETY: forwarded; `copy_out` checks NULL and 0.
-    unsafe { copy_out(lpDeviceName, dwLen as usize, b"") }
 }
 
 /// Start recording: 20 (no recording here); stop: 720 (`GV_ERR_RECORD_NOTASK`).
@@ -153,125 +127,7 @@ pub extern "C" fn BRAC_QueryRoomState(dwRoomId: DWORD, infoname: c_int, infoval:
     }
 }
 
-/// No local cameras: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_EnumVideoCapture(lpDeviceName: *mut *mut TCHAR, dwDeviceNum: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = lpDeviceName;
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_devices(dwDeviceNum) }
-    }
-}
-
-/// Not supported (no local cameras): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SelectVideoCapture(szCaptureName: LPCTSTR) -> DWORD {
-    ffi_boundary! {
-        let _ = szCaptureName;
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// No local cameras: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_GetCurVideoCapture(lpDeviceName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    ffi_boundary! {
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_current_device(lpDeviceName, dwLen) }
-    }
-}
-
-/// No local microphones: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_EnumAudioCapture(lpDeviceName: *mut *mut TCHAR, dwDeviceNum: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = lpDeviceName;
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_devices(dwDeviceNum) }
-    }
-}
-
-/// Not supported (no local microphones): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SelectAudioCapture(szCaptureName: LPCTSTR) -> DWORD {
-    ffi_boundary! {
-        let _ = szCaptureName;
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// No local microphones: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_GetCurAudioCapture(lpDeviceName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    ffi_boundary! {
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_current_device(lpDeviceName, dwLen) }
-    }
-}
-
-/// No local speakers: sets `*dwDeviceNum` to 0 and returns 0; a NULL `dwDeviceNum`: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_EnumAudioPlayback(lpDeviceName: *mut *mut TCHAR, dwDeviceNum: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = lpDeviceName;
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_devices(dwDeviceNum) }
-    }
-}
-
-/// Not supported (no local speakers): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SelectAudioPlayback(szDeviceName: LPCTSTR) -> DWORD {
-    ffi_boundary! {
-        let _ = szDeviceName;
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// No local speakers: writes "" into `lpDeviceName` and returns 0; NULL or `dwLen` 0: 21.
-#[no_mangle]
-pub unsafe extern "C" fn BRAC_GetCurAudioPlayback(lpDeviceName: *mut TCHAR, dwLen: DWORD) -> DWORD {
-    ffi_boundary! {
-        // SAFETY: forwarded from our caller; checked inside.
-        unsafe { no_current_device(lpDeviceName, dwLen) }
-    }
-}
-
 // ----- media streams and rendering ----------------------------------------------
-
-/// Not supported (no video rendering): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SetVideoPos(
-    dwUserid: DWORD,
-    hWnd: HWND,
-    dwLeft: DWORD,
-    dwTop: DWORD,
-    dwRight: DWORD,
-    dwBottom: DWORD,
-) -> DWORD {
-    ffi_boundary! {
-        let _ = (dwUserid, hWnd, dwLeft, dwTop, dwRight, dwBottom);
-        GV_ERR_FUNCNOTALLOW
-    }
-}
-
-/// Not supported (no video rendering): returns 20.
-#[no_mangle]
-pub extern "C" fn BRAC_SetVideoPosEx(
-    dwUserid: DWORD,
-    hWnd: HWND,
-    dwLeft: DWORD,
-    dwTop: DWORD,
-    dwRight: DWORD,
-    dwBottom: DWORD,
-    dwStreamIndex: DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    ffi_boundary! {
-        let _ = (dwUserid, hWnd, dwLeft, dwTop, dwRight, dwBottom, dwStreamIndex, dwFlags);
-        GV_ERR_FUNCNOTALLOW
-    }
-}
 
 /// Not supported (no video rendering): returns 20.
 #[no_mangle]
@@ -294,22 +150,6 @@ pub extern "C" fn BRAC_SetUserStreamInfo(
     ffi_boundary! {
         let _ = (dwUserId, dwStreamIndex, infoname);
         unsupported(info_buf(infoval, infolen))
-    }
-}
-
-/// Not supported (no local audio devices): returns 20; a NULL `dwVolume` or an unknown `device`: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_AudioGetVolume(device: BRAC_AudioDevice, dwVolume: *mut DWORD) -> DWORD {
-    ffi_boundary! {
-        unsupported(known_audio_device(device) && !dwVolume.is_null())
-    }
-}
-
-/// Not supported (no local audio devices): returns 20; an unknown `device` or `dwVolume` > 100: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_AudioSetVolume(device: BRAC_AudioDevice, dwVolume: DWORD) -> DWORD {
-    ffi_boundary! {
-        unsupported(known_audio_device(device) && dwVolume <= 100)
     }
 }
 
@@ -512,15 +352,6 @@ pub extern "C" fn BRAC_MultiCastControl(
 }
 
 // ----- external media input ------------------------------------------------------
-
-/// Not supported (no audio playback): returns 20; a NULL `lpSamples` or `dwSize` 0: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_FetchAudioPlayBuffer(lpSamples: LPBYTE, dwSize: DWORD, wParam: DWORD) -> DWORD {
-    ffi_boundary! {
-        let _ = wParam;
-        unsupported(!lpSamples.is_null() && dwSize > 0)
-    }
-}
 
 // ----- server queries and SDK control -------------------------------------------
 
