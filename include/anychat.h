@@ -1478,6 +1478,8 @@ typedef void (*BRAC_CoreSDKData_CallBack)(DWORD, LPVOID, DWORD, LPCTSTR, LPVOID)
 
 
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

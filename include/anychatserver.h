@@ -229,6 +229,8 @@ typedef void (*BRAS_OnServerRecordEx_CallBack)(DWORD,
 
 
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

@@ -13,6 +13,10 @@
 //! - [`codec`]: H.264 and the pixel and audio formats, in types of its own
 //!   (no C types);
 //! - [`net`]: mio event loops, the framed link, TLS;
+//! - [`ops`]: operating the core server: metrics, the admin listener
+//!   (`/metrics`, the status page), the hand-off of call records;
+//! - `records` (feature `records`): call records, missed calls and user ids
+//!   in SQLite, their writer thread and their export;
 //! - [`logging`]: the libraries' log file for C apps (`BRAC_ActiveCallLog`,
 //!   `ANYCHAT_LOG_FILE`): a `tracing` subscriber with a bounded, lossy
 //!   writer; imports nothing of the crate;
@@ -30,4 +34,7 @@ pub mod core;
 pub mod device;
 pub mod logging;
 pub mod net;
+pub mod ops;
+#[cfg(feature = "records")]
+pub mod records;
 pub mod wire;

@@ -19,7 +19,7 @@ impl Drop for Server {
 /// Starts `anychat-server` on a free loopback port; returns it and its address.
 fn start_server() -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-server"))
-        .args(["--listen", "127.0.0.1:0", "--business-listen", "off", "--log-level", "warn"])
+        .args(["--listen", "127.0.0.1:0", "--business-listen", "off", "--log-level", "warn", "--records", "off"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

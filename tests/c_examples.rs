@@ -275,7 +275,7 @@ fn start_server() -> (Proc, u16) {
     let mut server = Proc::spawn(
         "server",
         Path::new(SERVER),
-        &["--listen", "127.0.0.1:0", "--business-listen", "off", "--log-level", "warn"],
+        &["--listen", "127.0.0.1:0", "--business-listen", "off", "--log-level", "warn", "--records", "off"],
     );
     let deadline = Instant::now() + SERVER_START_TIMEOUT;
     let Some(addr) = server.wait_for_line("anychat-server listening on ", deadline) else {

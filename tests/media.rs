@@ -161,9 +161,25 @@ fn stream(tx: &mut Cli, secs: u32) {
 
 /// Waits for `tx`'s `streamed V A` line: the frames its input calls accepted.
 fn streamed(tx: &mut Cli) -> (u32, u32) {
+    let [video, audio, _, _] = streamed_fed(tx);
+    (video, audio)
+}
+
+/// `stream`'s end: video and audio frames taken by the library, then fed
+/// (a loaded machine feeds fewer in real time).
+fn streamed_fed(tx: &mut Cli) -> [u32; 4] {
     let line = tx.expect_within("streamed ", LONG);
     let f: Vec<u32> = line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
-    (f[0], f[1])
+    [f[0], f[1], f[2], f[3]]
+}
+
+/// Every frame fed was taken, and about as many as real time asks for
+/// (at least half: the feeding thread may be late on a loaded machine).
+#[track_caller]
+fn assert_all_taken(who: &str, [video, audio, video_fed, audio_fed]: [u32; 4], secs: u32) {
+    println!("{who}: {video} of {video_fed} video frames and {audio} of {audio_fed} audio chunks taken");
+    assert_eq!((video, audio), (video_fed, audio_fed), "{who}: frames refused");
+    assert!(video_fed >= secs * 15 / 2 && audio_fed >= secs * 50 / 2, "{who}: fed far too few in {secs} s");
 }
 
 /// Consumes `rx`'s lines starting with `prefix` until one has a timestamp of
@@ -291,10 +307,8 @@ fn call_carries_video_and_audio_both_ways() {
         wait_count(rx, &format!("video from={from} "), 20, LONG);
         wait_stream_end(rx, from, 2, true);
     }
-    let (va, aa) = streamed(&mut a);
-    let (vb, ab) = streamed(&mut b);
-    println!("sent: alice {va} video {aa} audio, bob {vb} video {ab} audio");
-    assert!(va >= 28 && vb >= 28 && aa >= 95 && ab >= 95, "2 s at 15 fps and 50 chunks/s");
+    assert_all_taken("alice", streamed_fed(&mut a), 2);
+    assert_all_taken("bob", streamed_fed(&mut b), 2);
     for (rx, from, fmt) in [(&mut a, bid, fa), (&mut b, aid, fb)] {
         let frames = check_video(rx, from, fmt, 20);
         let matched = check_signatures(&rx.name, &frames);
@@ -528,8 +542,7 @@ fn every_raw_input_format_is_sent() {
         rx.expect(&format!("notify USERATROOM {id} 1"));
         subscribe(&mut rx, id);
         stream(&mut tx, 1);
-        let (video, _) = streamed(&mut tx);
-        assert!(video >= 14, "{name}: {video} frames taken by BRAC_InputVideoData");
+        assert_all_taken(name, streamed_fed(&mut tx), 1);
         wait_count(&mut rx, &format!("video from={id} "), 8, LONG);
         let frames = check_video(&mut rx, id, Fmt::Rgb24, 8);
         let matched = check_signatures(&format!("{name} input"), &frames);
@@ -614,10 +627,8 @@ fn slow_receiver_does_not_slow_the_call() {
     println!("finish reached bob in {to_b:?} (alice's own after {:?})", t.elapsed());
     assert!(fb.ends_with("param=7 str=bye") && fa.ends_with("param=7 str=bye"), "{fb} / {fa}");
     // Alice was not slowed by Bob: her input took every frame in real time.
-    let (va, aa) = streamed(&mut a);
-    let (vb, ab) = streamed(&mut b);
-    println!("sent: alice {va} video {aa} audio, bob {vb} video {ab} audio");
-    assert!(va >= 88 && aa >= 295, "6 s at 15 fps and 50 chunks/s");
+    assert_all_taken("alice", streamed_fed(&mut a), 6);
+    streamed(&mut b);
     let peak = sampler.peak();
     println!("server RSS {rss0} KiB before streaming, peak {peak} KiB (+{} KiB)", peak.saturating_sub(rss0));
     assert!(peak < rss0 + 64 * 1024, "server RSS grew from {rss0} KiB to {peak} KiB");

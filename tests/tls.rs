@@ -225,7 +225,7 @@ fn bad_tls_flags_are_refused_at_start() {
         (vec!["--tls-cert", path(&p.core.cert), "--tls-key", path(&p.core.key)], "need --tls-listen or --business-tls"),
     ] {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_anychat-server"))
-            .args(["--listen", "127.0.0.1:0", "--business-listen", "off"])
+            .args(["--listen", "127.0.0.1:0", "--business-listen", "off", "--records", "off"])
             .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

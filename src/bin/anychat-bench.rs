@@ -8,6 +8,7 @@
 //! anychat-bench ramp  --server 127.0.0.1:8906 --pairs 1000 --start 5000 --step 5000 --max 60000 --step-seconds 10
 //! anychat-bench idle  --server 127.0.0.1:8906 --users 100000 --sources 8 --hold 20 --server-pid PID
 //! anychat-bench media --server 127.0.0.1:8906 --calls 500 --seconds 20 --fps 15 --frame-bytes 6000 --server-pid PID
+//! anychat-bench compare --server 127.0.0.1:8906 --server-pid PID --other 127.0.0.1:9906 --other-pid PID2 --rate 5000
 //! ```
 //!
 //! - `calls`: caller/callee pairs place complete calls (Request, ringing
@@ -28,6 +29,12 @@
 //!   latency (send → receive, stamped in the payload) percentiles, frames
 //!   lost, NeedKeyFrame received and, given `--server-pid`, the server's CPU
 //!   seconds per stream per second and its RSS.
+//!
+//! - `compare`: calls mode against two servers in one run (e.g. one with
+//!   call records and metrics on, one with them off), alternately
+//!   (A B B A …) for `--rounds` rounds on pairs logged in to each; prints
+//!   both sides' calls/s, failures, latency and server CPU per 1,000 calls,
+//!   and how far apart they are.
 //!
 //! Every mode prints a progress line per second and, with `--json FILE`,
 //! writes its summary as JSON. Only loopback servers are accepted, and every
@@ -70,6 +77,31 @@ enum Mode {
     Idle(IdleArgs),
     /// Hold N calls streaming synthetic video (and audio) both ways; measure the relay.
     Media(MediaArgs),
+    /// Calls mode against two servers alternately in one run; how far apart they are.
+    Compare(CompareArgs),
+}
+
+/// Calls mode's settings apply to each server and round (`--duration`:
+/// seconds per round and server; `--pairs`: pairs per server).
+#[derive(Args, Debug, Clone)]
+struct CompareArgs {
+    #[command(flatten)]
+    calls: CallsArgs,
+    /// The second server's client address (a loopback address).
+    #[arg(long)]
+    other: SocketAddr,
+    /// The second server's process id.
+    #[arg(long)]
+    other_pid: Option<u32>,
+    /// What the first server is (printed).
+    #[arg(long, default_value = "A")]
+    label: String,
+    /// What the second server is (printed).
+    #[arg(long, default_value = "B")]
+    other_label: String,
+    /// Rounds (each runs both servers, in turn: A B, then B A, …).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -199,6 +231,7 @@ fn main() -> ExitCode {
         Mode::Ramp(a) => ramp(a),
         Mode::Idle(a) => idle(a),
         Mode::Media(a) => media(a),
+        Mode::Compare(a) => compare(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -708,7 +741,7 @@ fn login_json(l: &LoginSummary) -> Value {
     json!({ "ok": l.ok, "failed": l.failed, "seconds": round3(l.seconds), "pairs_ready": l.pairs_ready })
 }
 
-fn calls(a: CallsArgs) -> Result<()> {
+fn check_calls(a: &CallsArgs) -> Result<()> {
     check_common(&a.common)?;
     check_range("rate", a.rate, 0.0, MAX_RATE)?;
     check_range("duration", a.duration, 0.0, MAX_SECONDS)?;
@@ -719,6 +752,11 @@ fn calls(a: CallsArgs) -> Result<()> {
     if a.pairs < a.common.threads as usize {
         return Err("--pairs must be at least --threads".into());
     }
+    Ok(())
+}
+
+fn calls(a: CallsArgs) -> Result<()> {
+    check_calls(&a)?;
     fds_for(2 * a.pairs)?;
     let c = &a.common;
     let deadline = Instant::now()
@@ -746,6 +784,110 @@ fn calls(a: CallsArgs) -> Result<()> {
     let v = run();
     fleet.stop();
     write_json(c, &v?)
+}
+
+// ----- compare -------------------------------------------------------------
+
+/// One side of a comparison: its steps merged.
+#[derive(Default)]
+struct Side {
+    result: StepResult,
+    server_cpu_s: f64,
+    seconds: f64,
+}
+
+fn compare(c: CompareArgs) -> Result<()> {
+    let a = &c.calls;
+    check_calls(a)?;
+    let mut other = a.common.clone();
+    other.server = c.other;
+    other.server_pid = c.other_pid;
+    check_common(&other)?;
+    fds_for(4 * a.pairs)?;
+    let per_round = 2.0 * (a.duration + a.call_timeout + 5.0);
+    let deadline = Instant::now()
+        + Duration::from_secs_f64(a.common.login_timeout + c.rounds as f64 * per_round + 60.0 + a.pairs as f64 / 50.0);
+    println!(
+        "anychat-bench compare: {} pairs each, {}/s for {} s x {} rounds: {} ({}) vs {} ({})",
+        a.pairs, a.rate, a.duration, c.rounds, c.label, a.common.server, c.other_label, c.other
+    );
+    let prefix = name_prefix(&a.common);
+    let fleets = [
+        Fleet::start(&a.common, pair_users(&prefix, a.pairs), true, deadline)?,
+        Fleet::start(&other, pair_users(&prefix, a.pairs), true, deadline)?,
+    ];
+    let labels = [c.label.as_str(), c.other_label.as_str()];
+    let run = || -> Result<Value> {
+        for (f, label) in fleets.iter().zip(labels) {
+            let login = f.wait_login()?;
+            if login.pairs_ready < a.common.threads as u64 {
+                return Err(format!("{label}: only {} pairs logged in", login.pairs_ready));
+            }
+        }
+        let mut sides = [Side::default(), Side::default()];
+        let mut rounds = Vec::new();
+        for round in 0..c.rounds {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for i in order {
+                println!("--- round {}: {} at {}/s for {} s", round + 1, labels[i], a.rate, a.duration);
+                let (mut r, server, cpu) = fleets[i].step(
+                    a.rate,
+                    Duration::from_secs_f64(a.duration),
+                    Duration::from_secs_f64(a.call_timeout),
+                )?;
+                let mut v = step_summary(a.rate, a.duration, &mut r, fleets[i].server_pid.map(|_| server), cpu);
+                v["server_label"] = json!(labels[i]);
+                v["round"] = json!(round + 1);
+                rounds.push(v);
+                let side = &mut sides[i];
+                side.server_cpu_s += server.cpu_s();
+                side.seconds += a.duration;
+                side.result.merge(r);
+            }
+        }
+        println!("--- compare: {} rounds of {} s per server at {}/s offered", c.rounds, a.duration, a.rate);
+        let mut summary = Vec::new();
+        for (side, label) in sides.iter_mut().zip(labels) {
+            let r = &mut side.result;
+            let p = Percentiles::of(&mut r.latencies_ns);
+            let cps = r.completed as f64 / side.seconds;
+            let per_1000 = if r.completed > 0 { side.server_cpu_s / r.completed as f64 * 1000.0 } else { 0.0 };
+            println!(
+                "{label:>12}: {cps:.1} calls/s achieved, {} failed, setup p50 {:.3} ms p99 {:.3} ms, server cpu {:.4} s per 1,000 calls",
+                r.failed_total(),
+                p.p50,
+                p.p99,
+                per_1000
+            );
+            summary.push(json!({
+                "label": label,
+                "achieved_cps": round3(cps),
+                "failed": r.failed_total(),
+                "setup_latency_ms": p.to_json(),
+                "server_cpu_s_per_1000_calls": (per_1000 * 1e5).round() / 1e5,
+            }));
+        }
+        let pct = |b: f64, a: f64| if a > 0.0 { (b - a) / a * 100.0 } else { 0.0 };
+        let cps = |i: usize| summary[i]["achieved_cps"].as_f64().unwrap_or(0.0);
+        let cpu = |i: usize| summary[i]["server_cpu_s_per_1000_calls"].as_f64().unwrap_or(0.0);
+        let (d_cps, d_cpu) = (pct(cps(1), cps(0)), pct(cpu(1), cpu(0)));
+        println!("{} vs {}: calls/s {d_cps:+.1}%, server cpu per call {d_cpu:+.1}%", labels[1], labels[0]);
+        Ok(json!({
+            "mode": "compare",
+            "pairs": a.pairs,
+            "rate_offered": a.rate,
+            "duration_s": a.duration,
+            "rounds": rounds,
+            "summary": summary,
+            "calls_per_s_diff_pct": round3(d_cps),
+            "server_cpu_per_call_diff_pct": round3(d_cpu),
+        }))
+    };
+    let v = run();
+    for f in fleets {
+        f.stop();
+    }
+    write_json(&a.common, &v?)
 }
 
 // ----- ramp ----------------------------------------------------------------

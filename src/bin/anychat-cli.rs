@@ -429,8 +429,8 @@ mod patterns {
     /// `--picture halfwhite`, a picture whose top half is white) in the
     /// `--input-fmt` format (RGB24 by default) and a 440 Hz tone (16 kHz
     /// mono, 20 ms chunks) as this client's camera and microphone, in real
-    /// time, from a thread of its own; prints `streamed VIDEO AUDIO` (frames
-    /// accepted) at the end.
+    /// time, from a thread of its own; prints `streamed VIDEO AUDIO
+    /// VIDEO_FED AUDIO_FED` (frames accepted, then frames fed) at the end.
     pub fn stream(secs: u32, w: u32, h: u32, fps: u32) -> Result<DWORD, String> {
         let one = 1i32.to_ne_bytes();
         // SAFETY: 4 readable bytes for each option value.
@@ -487,7 +487,8 @@ mod patterns {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
-            println!("streamed {v_ok} {a_ok}");
+            // Taken by the library, then fed (a loaded machine feeds fewer in time).
+            println!("streamed {v_ok} {a_ok} {vn} {}", an / 320);
         });
         Ok(0)
     }

@@ -4,6 +4,8 @@
 //! SIGINT drain it (no more logins nor calls; the calls in progress end at
 //! `--drain-timeout`), a second one ends the calls at once; SIGHUP reloads
 //! what can change at run time.
+//! `anychat-server records …` lists and exports the call records instead
+//! (see `anychat_server/records_cmd.rs`).
 
 mod anychat_server;
 
@@ -55,7 +57,8 @@ const RUNTIME: &[&str] = &[
 #[command(
     name = "anychat-server",
     version = VERSION,
-    about = "anychat-rs core server: users, calls and rooms for BRAC_* clients"
+    about = "anychat-rs core server: users, calls and rooms for BRAC_* clients",
+    after_help = "`anychat-server records --help`: list and export the call records."
 )]
 struct Args {
     /// Configuration file (TOML; every flag is a key). Default:
@@ -160,6 +163,17 @@ struct Args {
     /// Media bytes queued for a slow receiver before its video frames are dropped.
     #[arg(long, default_value_t = 256 * 1024)]
     max_media: usize,
+    /// Address and port of the admin listener (Prometheus /metrics, the
+    /// status page /, /api/status), e.g. 127.0.0.1:8908; off when not given.
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    /// The call records file (SQLite), or `off` (default: records.sqlite3
+    /// in the state folder).
+    #[arg(long)]
+    records: Option<std::path::PathBuf>,
+    /// Call records older than this many days are deleted (0: kept for ever).
+    #[arg(long, default_value_t = 0)]
+    records_keep_days: u32,
 }
 
 /// `--business-listen`: an address, or `off`.
@@ -298,7 +312,7 @@ fn server_config(args: &Args, with_tls: bool) -> Result<(ServerConfig, Option<Pa
             require_business: args.require_business,
             login_timeout: Duration::from_secs_f64(args.login_timeout),
             rate_limits,
-            seed: 0,
+            ..CoreConfig::default()
         },
         max_output: args.max_output,
         slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
@@ -307,11 +321,17 @@ fn server_config(args: &Args, with_tls: bool) -> Result<(ServerConfig, Option<Pa
         max_connections_per_ip: args.max_connections_per_ip,
         tls_listen,
         business_tls,
+        // The records' queue is set once at start (see `main`): a reload
+        // keeps the writer it has.
+        ops: anychat::ops::OpsConfig { records: None, admin_listen: args.admin_listen },
     };
     Ok((config, generated))
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "records") {
+        return anychat_server::records_cmd::main(std::env::args_os().skip(1));
+    }
     let cli: Vec<OsString> = std::env::args_os().collect();
     let loaded = match load(&cli) {
         Ok(l) => l,
@@ -330,13 +350,22 @@ fn main() -> ExitCode {
     };
     let reloader = logs::init(&filter, loaded.args.log_format);
     let args = &loaded.args;
-    let (config, generated) = match server_config(args, true) {
+    let (mut config, generated) = match server_config(args, true) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("anychat-server: {e}");
             return ExitCode::from(2);
         }
     };
+    let records =
+        match anychat_server::records_cmd::open_for_server(&args.records, &args.state_dir, args.records_keep_days) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("anychat-server: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    config.ops.records = records.as_ref().map(|r| r.queue.clone());
     let secret = config.core.business_secret.clone();
     let rates = config.core.rate_limits.describe();
     let fd_limit = raise_fd_limit();
@@ -347,6 +376,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(r) = &records {
+        server.restore(r.restored.clone());
+    }
     let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| args.listen.to_string());
     let mut signals = match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(s) => s,
@@ -365,6 +397,12 @@ fn main() -> ExitCode {
     let _ = writeln!(out, "anychat-server listening on {addr}\n{business}").and_then(|()| out.flush());
     if let Some(tls) = server.tls_addr() {
         let _ = writeln!(out, "anychat-server TLS listener on {tls}").and_then(|()| out.flush());
+    }
+    if let Some(admin) = server.admin_addr() {
+        let _ = writeln!(out, "anychat-server admin listener on {admin}").and_then(|()| out.flush());
+    }
+    if let Some(r) = &records {
+        tracing::info!(file = %r.path.display(), users = r.restored.ids_by_name.len(), "call records kept");
     }
     if let (Some(path), Some(s)) = (&generated, &secret) {
         // Printed once, at the first start; the business server reads it
@@ -407,6 +445,12 @@ fn main() -> ExitCode {
         .expect("spawn signal thread");
     let result = server.run();
     signal_thread.close();
+    drop(server);
+    if let Some(r) = records {
+        // The writer writes what is queued, then ends.
+        drop(r.queue);
+        let _ = r.writer.join();
+    }
     match result {
         Ok(()) => {
             tracing::info!("stopped");

@@ -27,9 +27,11 @@ use std::time::{Duration, Instant};
 
 use crate::wire::constants::*;
 mod friends;
+pub mod journal;
 pub mod limits;
 
 use self::friends::Profile;
+use self::journal::{EndedBy, Journal, Missed, Outcome};
 use self::limits::{Attempts, Buckets, Class, Rate, RateAction, RateLimits, CLASSES};
 use crate::wire::protocol::{
     CallEvent, ClientMsg, MediaHeader, MediaOut, Role, RoomUser, ServerMsg, CAP_OPUS, CODEC_OPUS, DEVICE_CAMERA,
@@ -71,6 +73,17 @@ pub struct CoreConfig {
     /// Randomness from the event loop (the core reads no clock and no random
     /// source): seeds the business link's reconnect tokens.
     pub seed: u64,
+    /// Emit [`Output::Journal`] (call records, new user ids, business
+    /// latency).
+    pub journal: bool,
+    /// With `journal`: keep missed calls and show them to their callee at
+    /// its next login (user info 900; the server turns it on with call
+    /// records, which keep them across restarts).
+    pub missed_calls: bool,
+    /// The wall-clock time (milliseconds since the Unix epoch) at an
+    /// instant, given by the loop: call records' times are reckoned from
+    /// it (None: they count from 0).
+    pub wall_clock: Option<(Instant, u64)>,
 }
 
 impl Default for CoreConfig {
@@ -84,6 +97,9 @@ impl Default for CoreConfig {
             login_timeout: Duration::from_secs(30),
             rate_limits: RateLimits::default(),
             seed: 0,
+            journal: false,
+            missed_calls: false,
+            wall_clock: None,
         }
     }
 }
@@ -148,6 +164,9 @@ pub enum Output {
     /// What paused the reading of a connection (see [`Core::read_pause`])
     /// is over before its time: read it again now.
     Resume(ConnId),
+    /// Something for call records, metrics or logs (only with
+    /// [`CoreConfig::journal`]).
+    Journal(Journal),
 }
 
 /// The code of everything a draining server refuses or ends (see
@@ -216,6 +235,8 @@ struct User {
     audio_pcm: bool,
     /// Friends, groups and infos the business server set (`friends.rs`).
     profile: Profile,
+    /// When it logged in.
+    since: Instant,
 }
 
 /// What a Login or LoginEx asks for.
@@ -271,6 +292,9 @@ struct Call {
     param: u32,
     user_str: Vec<u8>,
     state: CallState,
+    /// When the Request came, and when the callee accepted.
+    requested: Instant,
+    started: Option<Instant>,
 }
 
 impl Call {
@@ -332,11 +356,22 @@ struct Ending {
     user_str: Vec<u8>,
     /// `(event, src, code)` for the business server's note.
     note: Option<(u32, u32, u32)>,
+    /// What the call record says.
+    outcome: Outcome,
+    by: EndedBy,
 }
 
 impl Ending {
     fn new(caller: Option<(u32, u32)>, callee: Option<(u32, u32)>, note: (u32, u32, u32)) -> Self {
-        Ending { caller, callee, param: 0, user_str: Vec::new(), note: Some(note) }
+        let (outcome, by) = (Outcome::Answered, EndedBy::Server);
+        Ending { caller, callee, param: 0, user_str: Vec::new(), note: Some(note), outcome, by }
+    }
+
+    /// What the call record says of this ending.
+    fn why(mut self, outcome: Outcome, by: EndedBy) -> Self {
+        self.outcome = outcome;
+        self.by = by;
+        self
     }
 
     fn carrying(mut self, param: u32, user_str: &[u8]) -> Self {
@@ -381,7 +416,7 @@ pub struct Core {
     business_hold: Option<(u64, Instant)>,
     /// Questions to the business server not answered yet, with the message
     /// that asks them (sent again to a business server that links).
-    queries: HashMap<u32, (Query, ServerMsg)>,
+    queries: HashMap<u32, (Query, ServerMsg, Instant)>,
     next_query: u32,
     /// Wrong business secrets per source address.
     secret_tries: HashMap<String, Attempts>,
@@ -396,6 +431,10 @@ pub struct Core {
     ip_rules: Vec<(Vec<u8>, bool)>,
     /// Draining (see [`Core::start_drain`]): until when calls may go on.
     drain: Option<Instant>,
+    /// Missed calls per callee, shown at its next login (with `journal`).
+    missed: HashMap<u32, Vec<Missed>>,
+    /// The `now` of the event being handled (for call records).
+    now: Option<Instant>,
 }
 
 impl Core {
@@ -427,6 +466,8 @@ impl Core {
             notices: Vec::new(),
             ip_rules: Vec::new(),
             drain: None,
+            missed: HashMap::new(),
+            now: None,
             config,
         }
     }
@@ -484,12 +525,14 @@ impl Core {
                     let f = (FINISH, DRAIN_CODE);
                     Ending::new(Some(f), Some(f), (FINISH, 0, DRAIN_CODE))
                 }
+                // Not answered: the call record says the server was not available.
                 CallState::Ringing { .. } => {
                     let r = (REPLY, DRAIN_CODE);
-                    Ending::new(Some(r), Some(r), (FINISH, 0, DRAIN_CODE))
+                    Ending::new(Some(r), Some(r), (FINISH, 0, DRAIN_CODE)).why(Outcome::Unavailable, EndedBy::Server)
                 }
                 // The callee never heard of it.
-                CallState::Vetting => Ending::new(Some((REPLY, DRAIN_CODE)), None, (FINISH, 0, DRAIN_CODE)),
+                CallState::Vetting => Ending::new(Some((REPLY, DRAIN_CODE)), None, (FINISH, 0, DRAIN_CODE))
+                    .why(Outcome::Unavailable, EndedBy::Server),
             };
             self.end_call(call_id, ending);
         }
@@ -598,6 +641,7 @@ impl Core {
     /// A new transport connection was accepted, on the client listener or
     /// (`business_port`) on the business listener; `ip` is the peer's address.
     pub fn on_connect(&mut self, now: Instant, conn: ConnId, business_port: bool, ip: String) {
+        self.now = Some(now);
         let buckets = Buckets::new(now, &self.config.rate_limits);
         self.conns
             .insert(conn, Conn { state: ConnState::AwaitHello, last_rx: now, buckets, business_port, ip, caps: 0 });
@@ -607,6 +651,7 @@ impl Core {
 
     /// The transport connection closed or failed (a lost connection).
     pub fn on_closed(&mut self, now: Instant, conn: ConnId) {
+        self.now = Some(now);
         if let Some(c) = self.conns.remove(&conn) {
             self.forget_conn(now, conn, c.state, Departure::Lost, GV_ERR_CONNECT_ABORT);
         }
@@ -614,6 +659,7 @@ impl Core {
 
     /// Time passed: fires the ring, keep-alive and question timers due at `now`.
     pub fn on_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
         while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -636,7 +682,8 @@ impl Core {
                         if deadline <= now {
                             tracing::info!(caller = call.caller, callee = call.callee, "call: ring timeout");
                             let t = (REPLY, AC_ERROR_VIDEOCALL_TIMEOUT);
-                            self.end_call(call_id, Ending::new(Some(t), Some(t), (FINISH, 0, t.1)));
+                            let ending = Ending::new(Some(t), Some(t), (FINISH, 0, t.1));
+                            self.end_call(call_id, ending.why(Outcome::Timeout, EndedBy::Server));
                         }
                     }
                 }
@@ -676,6 +723,7 @@ impl Core {
 
     /// A message arrived on a connection.
     pub fn on_message(&mut self, now: Instant, conn: ConnId, msg: ClientMsg) {
+        self.now = Some(now);
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_rx = now;
         if c.state != ConnState::Business {
@@ -1156,7 +1204,7 @@ impl Core {
         self.next_query = self.next_query.wrapping_add(1).max(1);
         let msg = msg(q);
         self.send_business(msg.clone());
-        self.queries.insert(q, (query, msg));
+        self.queries.insert(q, (query, msg, now));
         self.timers.push(Reverse((now + self.config.business_timeout, Timer::Query(q))));
         Some(q)
     }
@@ -1210,8 +1258,12 @@ impl Core {
     /// Resolves a question: `Some((code, user_id, level, nick))` is the
     /// business server's answer, `None` a time-out or a lost link (207).
     fn answer_query(&mut self, now: Instant, q: u32, answer: Option<(u32, u32, u32, Vec<u8>)>) {
-        let Some((query, _)) = self.queries.remove(&q) else { return };
+        let Some((query, _, asked)) = self.queries.remove(&q) else { return };
         let code = answer.as_ref().map_or(GV_ERR_SERVERSDK_TIMEOUT, |a| a.0);
+        self.journal(Journal::BusinessAnswer {
+            latency: now.saturating_duration_since(asked),
+            answered: answer.is_some(),
+        });
         match query {
             Query::Call { call_id } => {
                 let Some(call) = self.calls.get(&call_id).filter(|c| c.state == CallState::Vetting) else { return };
@@ -1226,8 +1278,12 @@ impl Core {
                     "call: refused by the business server"
                 );
                 // The business server knows its own refusal; a time-out it is told.
-                let note = if answer.is_some() { None } else { Some((FINISH, 0, code)) };
-                self.end_call(call_id, Ending { note, ..Ending::new(Some((REPLY, code)), None, (0, 0, 0)) });
+                let (note, outcome) = match answer {
+                    Some(_) => (None, Outcome::Vetoed),
+                    None => (Some((FINISH, 0, code)), Outcome::Unavailable),
+                };
+                let ending = Ending { note, ..Ending::new(Some((REPLY, code)), None, (0, 0, 0)) };
+                self.end_call(call_id, ending.why(outcome, EndedBy::Business));
             }
             Query::Login { conn, ask } => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -1291,12 +1347,12 @@ impl Core {
         let ending = match call.state {
             CallState::Active { .. } => {
                 let f = (FINISH, ev.error_code);
-                Ending::new(Some(f), Some(f), (FINISH, 0, ev.error_code))
+                Ending::new(Some(f), Some(f), (FINISH, 0, ev.error_code)).why(Outcome::Answered, EndedBy::Business)
             }
             CallState::Ringing { .. } | CallState::Vetting => {
                 let code = if ev.error_code != 0 { ev.error_code } else { AC_ERROR_VIDEOCALL_CANCEL };
                 let callee = (call.state != CallState::Vetting).then_some((REPLY, code));
-                Ending::new(Some((REPLY, code)), callee, (FINISH, 0, code))
+                Ending::new(Some((REPLY, code)), callee, (FINISH, 0, code)).why(Outcome::Vetoed, EndedBy::Business)
             }
         };
         self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
@@ -1375,6 +1431,7 @@ impl Core {
             }
             self.next_user_id = id.checked_add(1).filter(|n| *n < u32::MAX).unwrap_or(1);
             self.ids_by_name.insert(name.clone(), id);
+            self.journal(Journal::UserId { name: name.clone(), id });
             id
         };
         if let Some(old) = self.users.get(&uid).map(|u| u.conn) {
@@ -1398,6 +1455,7 @@ impl Core {
             key_frame_due: false,
             audio_pcm: false,
             profile: Profile::default(),
+            since: now,
         };
         self.users.insert(uid, user);
         let ip = match self.conns.get_mut(&conn) {
@@ -1412,6 +1470,7 @@ impl Core {
         self.push(conn, ServerMsg::LoginResult { user_id: uid, code: 0, name: name.clone(), level, nick, address });
         self.send_business(ServerMsg::BizUserLogin { user_id: uid, name, level, ip });
         self.friend_status(uid, true);
+        self.show_missed(uid);
     }
 
     /// Forgets the connection (and its user's session) and asks the loop to
@@ -1471,6 +1530,14 @@ impl Core {
         let Some(call) = self.calls.get(&call_id) else { return };
         let is_caller = call.caller == uid;
         let lost = AC_ERROR_VIDEOCALL_DISCONNECT;
+        let by = if is_caller { EndedBy::Caller } else { EndedBy::Callee };
+        let outcome = match (call.state, how, is_caller) {
+            (CallState::Active { .. }, _, _) => Outcome::Answered,
+            (CallState::Vetting, _, false) => Outcome::Offline,
+            (_, Departure::Lost, _) => Outcome::Lost,
+            (_, Departure::Logout, true) => Outcome::Cancelled,
+            (_, Departure::Logout, false) => Outcome::Refused,
+        };
         let ending = match (call.state, how, is_caller) {
             // The callee never heard of a call still being vetted.
             (CallState::Vetting, Departure::Lost, true) => Ending::new(None, None, (FINISH, 0, lost)),
@@ -1509,7 +1576,7 @@ impl Core {
             }
         };
         tracing::info!(user = uid, ?how, "call ended by departure");
-        self.end_call(call_id, ending);
+        self.end_call(call_id, ending.why(outcome, by));
     }
 
     // ----- video calls ------------------------------------------------------
@@ -1530,26 +1597,37 @@ impl Core {
             return;
         }
         let busy_self = self.users.get(&a).is_some_and(|u| u.call.is_some());
-        let code = if self.drain.is_some() {
-            DRAIN_CODE
+        let (code, outcome, by) = if self.drain.is_some() {
+            (DRAIN_CODE, Outcome::Unavailable, EndedBy::Server)
         } else if busy_self {
-            AC_ERROR_VIDEOCALL_BUSY
+            (AC_ERROR_VIDEOCALL_BUSY, Outcome::Busy, EndedBy::Caller)
         } else if self.business_missing(now) {
-            GV_ERR_SERVERSDK_FAIL
+            (GV_ERR_SERVERSDK_FAIL, Outcome::Unavailable, EndedBy::Server)
         } else {
             match self.users.get(&b) {
-                None => AC_ERROR_VIDEOCALL_OFFLINE,
-                Some(u) if u.call.is_some() => AC_ERROR_VIDEOCALL_BUSY,
-                Some(_) => 0,
+                None => (AC_ERROR_VIDEOCALL_OFFLINE, Outcome::Offline, EndedBy::Server),
+                Some(u) if u.call.is_some() => (AC_ERROR_VIDEOCALL_BUSY, Outcome::Busy, EndedBy::Server),
+                Some(_) => (0, Outcome::Answered, EndedBy::Server),
             }
         };
+        let call_id = self.next_call_id;
+        self.next_call_id += 1;
         if code != 0 {
             tracing::info!(caller = a, callee = b, code, "call: request refused");
             self.send_call(a, b, REPLY, code, ev.flags, 0, &[]);
+            let call = Call {
+                caller: a,
+                callee: b,
+                flags: ev.flags,
+                param: ev.param,
+                user_str: Vec::new(),
+                state: CallState::Vetting,
+                requested: now,
+                started: None,
+            };
+            self.record_call(call_id, &call, outcome, by, code);
             return;
         }
-        let call_id = self.next_call_id;
-        self.next_call_id += 1;
         let call = Call {
             caller: a,
             callee: b,
@@ -1557,6 +1635,8 @@ impl Core {
             param: ev.param,
             user_str: ev.user_str.clone(),
             state: CallState::Vetting,
+            requested: now,
+            started: None,
         };
         self.calls.insert(call_id, call);
         for u in [a, b] {
@@ -1631,14 +1711,18 @@ impl Core {
             CallState::Vetting if uid == b => tracing::debug!(user = uid, "ignored: reply to a call not ringing"),
             CallState::Vetting if ev.error_code != 0 => {
                 tracing::info!(caller = a, callee = b, "call: cancelled by caller before ringing");
-                let ending = Ending::new(None, None, (REPLY, a, cancel));
+                let ending = Ending::new(None, None, (REPLY, a, cancel)).why(Outcome::Cancelled, EndedBy::Caller);
                 self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
             }
             CallState::Ringing { .. } if uid == b && ev.error_code == 0 => {
                 let room = self.alloc_room_id(CALL_ROOM_BASE, u32::MAX, true);
                 self.rooms.insert(room, Room { call: Some(call_id), ..Room::default() });
+                let now = self.now.unwrap_or_else(|| self.calls[&call_id].requested);
                 if let Some(call) = self.calls.get_mut(&call_id) {
                     call.state = CallState::Active { room };
+                    call.started = Some(now);
+                    let setup = now.saturating_duration_since(call.requested);
+                    self.journal(Journal::CallStarted { call_id, setup });
                 }
                 tracing::info!(caller = a, callee = b, room, "call: start");
                 self.send_call(a, b, START, 0, flags, room, &ev.user_str);
@@ -1649,12 +1733,14 @@ impl Core {
             CallState::Ringing { .. } if uid == b => {
                 tracing::info!(caller = a, callee = b, code = ev.error_code, "call: refused by callee");
                 let ending = Ending::new(Some((REPLY, ev.error_code)), None, (REPLY, b, ev.error_code));
+                let ending = ending.why(Outcome::Refused, EndedBy::Callee);
                 self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
             }
             _ if ev.error_code == 0 => tracing::debug!(user = uid, "ignored: caller replied 0"),
             _ => {
                 tracing::info!(caller = a, callee = b, "call: cancelled by caller");
                 let ending = Ending::new(None, Some((REPLY, cancel)), (REPLY, a, cancel));
+                let ending = ending.why(Outcome::Cancelled, EndedBy::Caller);
                 self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
             }
         }
@@ -1671,7 +1757,8 @@ impl Core {
             CallState::Active { .. } => {
                 tracing::info!(caller = a, callee = b, by = uid, code = ev.error_code, "call: finish");
                 let f = (FINISH, ev.error_code);
-                let ending = Ending::new(Some(f), Some(f), (FINISH, uid, ev.error_code));
+                let by = if uid == a { EndedBy::Caller } else { EndedBy::Callee };
+                let ending = Ending::new(Some(f), Some(f), (FINISH, uid, ev.error_code)).why(Outcome::Answered, by);
                 self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
             }
             // While ringing: a refusal from the callee, a cancel from the caller.
@@ -1687,6 +1774,8 @@ impl Core {
     /// that parties see FINISH before the room departures).
     fn end_call(&mut self, call_id: u64, e: Ending) {
         let Some(call) = self.calls.remove(&call_id) else { return };
+        let code = e.caller.or(e.callee).map(|x| x.1).or(e.note.map(|n| n.2)).unwrap_or(0);
+        self.record_call(call_id, &call, e.outcome, e.by, code);
         let (a, b, flags) = (call.caller, call.callee, call.flags);
         for u in [a, b] {
             if let Some(user) = self.users.get_mut(&u) {
@@ -1737,7 +1826,8 @@ impl Core {
         loop {
             let id = *next;
             *next = if id + 1 >= end { base } else { id + 1 };
-            let asked = self.queries.values().any(|q| matches!(q, (Query::Enter { room_id, .. }, _) if *room_id == id));
+            let asked =
+                self.queries.values().any(|q| matches!(q, (Query::Enter { room_id, .. }, _, _) if *room_id == id));
             if !self.rooms.contains_key(&id) && !asked {
                 return id;
             }

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use super::journal::{CallRecord, EndedBy, Journal, Missed, Outcome, Restored, MISSED_CALLS_INFO};
 use super::{
     CloseReason, ConnId, Core, CoreConfig, Output, ANY_ROOM, CALL_ROOM_BASE, DRAIN_CODE, KEY_FRAME_INTERVAL,
     NAMED_ROOM_BASE,
@@ -76,6 +77,8 @@ struct Drained {
     closed: Vec<(ConnId, CloseReason)>,
     /// Connections to read again (what paused them is over).
     resumed: Vec<ConnId>,
+    /// Journal events, in order.
+    journal: Vec<Journal>,
 }
 
 impl Drained {
@@ -143,6 +146,7 @@ impl From<Vec<Output>> for Drained {
                     d.sent.entry(conn).or_default().push(msg);
                 }
                 Output::Resume(conn) => d.resumed.push(conn),
+                Output::Journal(j) => d.journal.push(j),
             }
         }
         d
@@ -3763,6 +3767,324 @@ fn business_blockip_refuses_clients_until_unblockip() {
     w.advance(w.core.config().business_timeout, &[]);
     w.link_business();
     assert_eq!(w.core.stats().ip_refusals, 2);
+}
+
+// ----- the journal: call records, missed calls, restored state ---------------
+
+/// Wall-clock milliseconds the journal tests' clock starts at.
+const WALL0: u64 = 1_700_000_000_000;
+
+fn journal_world() -> World {
+    let mut w = World::new();
+    let t0 = w.t0;
+    w.core = Core::new(CoreConfig {
+        journal: true,
+        missed_calls: true,
+        wall_clock: Some((t0, WALL0)),
+        ring_timeout: secs(60),
+        keepalive_timeout: secs(15),
+        ..CoreConfig::default()
+    });
+    w
+}
+
+impl World {
+    /// The journal events output since the last drain (other outputs dropped).
+    fn journal(&mut self) -> Vec<Journal> {
+        self.drain().journal
+    }
+
+    /// The one call record among the journal events since the last drain.
+    #[track_caller]
+    fn record(&mut self) -> CallRecord {
+        let records: Vec<CallRecord> = self
+            .journal()
+            .into_iter()
+            .filter_map(|j| match j {
+                Journal::Call(r) => Some(*r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(records.len(), 1, "one call record: {records:?}");
+        records.into_iter().next().unwrap()
+    }
+
+    /// Logs `name` in; returns the user and what it was sent after its
+    /// `LoginResult`.
+    fn login_seeing(&mut self, name: &str) -> (User, Vec<ServerMsg>) {
+        let conn = self.connect();
+        self.send(conn, ClientMsg::Login { name: name.as_bytes().to_vec(), password: vec![], pass_enc_type: 0 });
+        let mut msgs = self.take_conn(conn);
+        let ServerMsg::LoginResult { user_id, code: 0, .. } = msgs.remove(0) else { panic!("login of {name}") };
+        let name = name.as_bytes().to_vec();
+        (User { conn, id: user_id, nick: name.clone(), name, level: 0 }, msgs)
+    }
+
+    fn wall(&self) -> u64 {
+        WALL0 + (self.now - self.t0).as_millis() as u64
+    }
+}
+
+#[test]
+fn journal_answered_call_has_one_record_with_times_parties_and_room() {
+    let mut w = journal_world();
+    let a = w.login("alice");
+    let b = w.login("bob");
+    let ids = w.journal();
+    assert_eq!(
+        ids,
+        vec![
+            Journal::UserId { name: b"alice".to_vec(), id: a.id },
+            Journal::UserId { name: b"bob".to_vec(), id: b.id }
+        ],
+        "new user ids are journaled"
+    );
+    w.advance(secs(1), &[]);
+    let requested = w.wall();
+    w.ring(&a, &b);
+    w.advance(secs(3), &[]);
+    w.reply(&b, &a, 0, B_PARAM, B_STR);
+    let started = w.wall();
+    let j = w.journal();
+    let [Journal::CallStarted { call_id, setup }] = j.as_slice() else { panic!("started: {j:?}") };
+    assert_eq!(*setup, secs(3));
+    w.advance(secs(10), &[]);
+    w.finish(&b, &a, 0, 0, b"");
+    let r = w.record();
+    assert_eq!(r.call_id, *call_id);
+    assert_eq!((r.caller, r.callee, r.flags), (a.id, b.id, FLAGS));
+    assert_eq!((r.caller_name.as_str(), r.callee_name.as_str()), ("alice", "bob"));
+    assert_eq!((r.caller_addr.as_str(), r.callee_addr.as_str()), ("127.0.0.1", "127.0.0.1"));
+    assert_eq!((r.requested_ms, r.started_ms, r.ended_ms), (requested, Some(started), w.wall()));
+    assert_eq!((r.setup_ms(), r.duration_ms()), (Some(3000), 10_000));
+    assert_eq!((r.outcome, r.ended_by, r.code), (Outcome::Answered, EndedBy::Callee, 0));
+    assert!(r.room.is_some_and(|room| room >= CALL_ROOM_BASE));
+    assert!(!r.missed);
+}
+
+#[test]
+fn journal_outcome_and_who_ended_each_kind_of_attempt() {
+    type Scene = fn(&mut World, &User, &User);
+    let scenes: [(&str, Scene, Outcome, EndedBy, u32, bool); 8] = [
+        (
+            "refused",
+            |w, a, b| w.reply(b, a, AC_ERROR_VIDEOCALL_REJECT, 0, b""),
+            Outcome::Refused,
+            EndedBy::Callee,
+            AC_ERROR_VIDEOCALL_REJECT,
+            false,
+        ),
+        (
+            "cancelled",
+            |w, a, b| w.reply(a, b, AC_ERROR_VIDEOCALL_CANCEL, 0, b""),
+            Outcome::Cancelled,
+            EndedBy::Caller,
+            AC_ERROR_VIDEOCALL_CANCEL,
+            true,
+        ),
+        (
+            "time-out",
+            |w, _, _| w.advance(secs(61), &[]),
+            Outcome::Timeout,
+            EndedBy::Server,
+            AC_ERROR_VIDEOCALL_TIMEOUT,
+            true,
+        ),
+        ("caller lost", |w, a, _| w.close(a.conn), Outcome::Lost, EndedBy::Caller, AC_ERROR_VIDEOCALL_DISCONNECT, true),
+        (
+            "callee lost",
+            |w, _, b| w.close(b.conn),
+            Outcome::Lost,
+            EndedBy::Callee,
+            AC_ERROR_VIDEOCALL_DISCONNECT,
+            false,
+        ),
+        ("callee logout", |w, _, b| w.logout(b), Outcome::Refused, EndedBy::Callee, AC_ERROR_VIDEOCALL_REJECT, false),
+        ("caller logout", |w, a, _| w.logout(a), Outcome::Cancelled, EndedBy::Caller, AC_ERROR_VIDEOCALL_CANCEL, true),
+        (
+            "answered, then lost",
+            |w, a, b| {
+                w.reply(b, a, 0, 0, b"");
+                w.close(a.conn)
+            },
+            Outcome::Answered,
+            EndedBy::Caller,
+            AC_ERROR_VIDEOCALL_DISCONNECT,
+            false,
+        ),
+    ];
+    for (what, scene, outcome, by, code, missed) in scenes {
+        let mut w = journal_world();
+        let a = w.login("alice");
+        let b = w.login("bob");
+        w.ring(&a, &b);
+        w.journal();
+        scene(&mut w, &a, &b);
+        let r = w.record();
+        assert_eq!((r.outcome, r.ended_by, r.code, r.missed), (outcome, by, code, missed), "{what}");
+        assert_eq!(r.started_ms.is_some(), outcome == Outcome::Answered, "{what}");
+    }
+}
+
+#[test]
+fn journal_requests_refused_at_once_are_recorded_too() {
+    let mut w = journal_world();
+    let a = w.login("alice");
+    let b = w.login("bob");
+    let c = w.login("carol");
+    w.journal();
+    // Busy: bob is in a call with carol.
+    w.ring(&c, &b);
+    w.journal();
+    w.request(&a, &b, 0, b"");
+    let r = w.record();
+    assert_eq!(
+        (r.outcome, r.ended_by, r.code, r.missed),
+        (Outcome::Busy, EndedBy::Server, AC_ERROR_VIDEOCALL_BUSY, true)
+    );
+    assert_eq!(r.started_ms, None);
+    assert_eq!(r.requested_ms, r.ended_ms);
+    // The caller itself busy: nothing missed by the callee.
+    w.request(&c, &a, 0, b"");
+    let r = w.record();
+    assert_eq!((r.outcome, r.ended_by, r.missed), (Outcome::Busy, EndedBy::Caller, false));
+    // Offline: an id nobody has.
+    w.video_call(&a, REQUEST, 4242, 0, FLAGS, 0, b"");
+    let r = w.record();
+    assert_eq!((r.callee, r.outcome, r.ended_by, r.missed), (4242, Outcome::Offline, EndedBy::Server, true));
+    assert_eq!(r.callee_name, "");
+    let ids: Vec<u64> = [r.call_id].to_vec();
+    assert!(ids[0] >= 3, "every attempt has a call id of its own");
+}
+
+#[test]
+fn journal_missed_calls_are_shown_at_the_next_login_once() {
+    let mut w = journal_world();
+    let a = w.login("alice");
+    let b = w.login("bob");
+    w.logout(&b);
+    w.journal();
+    w.advance(secs(2), &[]);
+    let at = w.wall();
+    w.video_call(&a, REQUEST, b.id, 0, FLAGS, 0, b"");
+    let missed = w.record();
+    assert_eq!((missed.outcome, missed.missed), (Outcome::Offline, true));
+    // Another one that rang out while bob was away again later is kept too.
+    let (b2, shown) = w.login_seeing("bob");
+    assert_eq!(b2.id, b.id, "same name, same id");
+    let j = w.drain();
+    let line = format!("{at}\t{}\talice\t{FLAGS}\toffline\n", a.id);
+    assert_eq!(
+        shown,
+        &[ServerMsg::UserInfo { user_id: b.id, info_id: MISSED_CALLS_INFO, value: line.into_bytes() }],
+        "missed call shown as the user's own info 900"
+    );
+    assert_eq!(j.journal, vec![Journal::MissedShown { user_id: b.id, call_ids: vec![missed.call_id] }]);
+    // Shown once: the next login has nothing to show.
+    w.logout(&b2);
+    let (_, shown) = w.login_seeing("bob");
+    assert!(shown.is_empty(), "nothing missed since");
+}
+
+#[test]
+fn journal_restored_names_call_ids_and_missed_calls_continue() {
+    let mut w = journal_world();
+    let missed =
+        Missed { call_id: 77, caller: 41, caller_name: "dave".into(), flags: 1, at_ms: 5, outcome: Outcome::Timeout };
+    w.core.restore(Restored {
+        ids_by_name: vec![(b"carol".to_vec(), 40), (b"dave".to_vec(), 41)],
+        next_call_id: 500,
+        missed: vec![(40, missed)],
+    });
+    let (c, shown) = w.login_seeing("carol");
+    assert_eq!(c.id, 40, "a restored name keeps its id");
+    assert_eq!(
+        shown,
+        &[ServerMsg::UserInfo {
+            user_id: 40,
+            info_id: MISSED_CALLS_INFO,
+            value: b"5\t41\tdave\t1\ttimeout\n".to_vec()
+        }]
+    );
+    let e = w.login("erin");
+    assert_eq!(e.id, 42, "new names get ids after the restored ones");
+    w.journal();
+    w.request(&e, &c, 0, b"");
+    w.drain();
+    w.reply(&c, &e, AC_ERROR_VIDEOCALL_REJECT, 0, b"");
+    assert_eq!(w.record().call_id, 500, "call ids continue after the recorded ones");
+}
+
+#[test]
+fn journal_off_emits_nothing_and_keeps_no_missed_calls() {
+    let mut w = World::new();
+    let a = w.login("alice");
+    let b = w.login("bob");
+    w.logout(&b);
+    w.video_call(&a, REQUEST, b.id, 0, FLAGS, 0, b"");
+    assert!(w.drain().journal.is_empty());
+    let (_, shown) = w.login_seeing("bob");
+    assert!(shown.is_empty());
+}
+
+#[test]
+fn journal_status_lists_users_calls_and_rooms() {
+    let mut w = journal_world();
+    let a = w.login("alice");
+    let b = w.login("bob");
+    w.ring(&a, &b);
+    w.advance(secs(2), &[]);
+    w.reply(&b, &a, 0, 0, b"");
+    w.advance(secs(5), &[]);
+    let s = w.core.status(w.now, 10);
+    assert_eq!(s.users_online, 2);
+    assert_eq!(s.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
+    assert_eq!((s.calls_vetting, s.calls_ringing, s.calls_active), (0, 0, 1));
+    let call = &s.calls[0];
+    assert_eq!((call.caller_name.as_str(), call.callee_name.as_str(), call.state), ("alice", "bob", "active"));
+    assert_eq!((call.age_ms, call.talk_ms), (7000, Some(5000)));
+    assert_eq!(s.rooms.len(), 1, "the call's room");
+    assert_eq!(s.rooms[0].call, Some(call.call_id));
+    assert!(w.core.status(w.now, 1).users.len() == 1, "lists are capped");
+}
+
+#[test]
+fn journal_without_missed_calls_records_them_but_shows_nothing() {
+    let mut w = journal_world();
+    let t0 = w.t0;
+    w.core = Core::new(CoreConfig { journal: true, wall_clock: Some((t0, WALL0)), ..CoreConfig::default() });
+    let a = w.login("alice");
+    let b = w.login("bob");
+    w.logout(&b);
+    w.journal();
+    w.video_call(&a, REQUEST, b.id, 0, FLAGS, 0, b"");
+    assert!(w.record().missed, "the record says the callee missed it");
+    let (_, shown) = w.login_seeing("bob");
+    assert!(shown.is_empty(), "without missed_calls nothing is shown at login");
+}
+
+#[test]
+fn journal_calls_ended_while_vetted_never_rang_and_are_not_missed() {
+    let mut w = journal_world();
+    let a = w.login("alice");
+    let b = w.login("bob");
+    let bs = w.link_business();
+    // Cancelled before the business server answered.
+    w.ask_call(&bs, &a, &b);
+    w.journal();
+    w.reply(&a, &b, AC_ERROR_VIDEOCALL_CANCEL, 0, b"");
+    let r = w.record();
+    assert_eq!((r.outcome, r.ended_by, r.missed), (Outcome::Cancelled, EndedBy::Caller, false));
+    // Vetoed: the business server's answer is timed.
+    w.advance(secs(1), &[]);
+    let q = w.ask_call(&bs, &a, &b);
+    w.journal();
+    w.advance(secs(2), &[]);
+    w.verdict(&bs, q, 4242);
+    let j = w.journal();
+    assert!(j.contains(&Journal::BusinessAnswer { latency: secs(2), answered: true }), "{j:?}");
+    let Some(Journal::Call(r)) = j.iter().find(|e| matches!(e, Journal::Call(_))) else { panic!("{j:?}") };
+    assert_eq!((r.outcome, r.ended_by, r.code, r.missed), (Outcome::Vetoed, EndedBy::Business, 4242, false));
 }
 
 /// An Opus audio frame from `u`; returns the codecs each of `all` got, and

@@ -181,6 +181,11 @@ impl Framed {
         self.media.push(frame, dropped);
     }
 
+    /// Media frames and bytes queued, not written yet (for counting drops).
+    pub fn media_backlog(&self) -> (usize, usize) {
+        (self.media.queued_frames(), self.media.pending_bytes())
+    }
+
     /// Signalling bytes not written yet.
     pub fn pending(&self) -> usize {
         self.out.len() - self.written

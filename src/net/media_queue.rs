@@ -49,6 +49,11 @@ impl MediaQueue {
         self.partial.is_some()
     }
 
+    /// Frames waiting (not counting the frame being written).
+    pub fn queued_frames(&self) -> usize {
+        self.frames.len()
+    }
+
     /// Bytes waiting (the frame being written included).
     pub fn pending_bytes(&self) -> usize {
         self.bytes + self.partial.as_ref().map_or(0, |(f, at)| f.bytes.len() - at)

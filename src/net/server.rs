@@ -53,9 +53,11 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::core::journal::Restored;
 use crate::core::{ConnId, Core, CoreConfig, Output};
 use crate::net::framed::{Framed, ReadEnd, ReadError, ReadOutcome, Take};
 use crate::net::tls::Stream;
+use crate::ops::{Ops, OpsConfig};
 use crate::wire::constants::{GV_ERR_CONNECT_OVERFLOW, GV_ERR_IPADDR_LOCK};
 use crate::wire::protocol::{ClientMsg, ServerMsg};
 
@@ -105,6 +107,8 @@ pub struct ServerConfig {
     pub tls_listen: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
     /// The business listener speaks TLS with this configuration (None: plain TCP).
     pub business_tls: Option<Arc<rustls::ServerConfig>>,
+    /// Call records and the admin listener (`crate::ops`).
+    pub ops: OpsConfig,
 }
 
 impl Default for ServerConfig {
@@ -120,6 +124,7 @@ impl Default for ServerConfig {
             max_connections_per_ip: 4096,
             tls_listen: None,
             business_tls: None,
+            ops: OpsConfig::default(),
         }
     }
 }
@@ -288,6 +293,9 @@ pub struct Server {
     control: (crossbeam_channel::Sender<Control>, crossbeam_channel::Receiver<Control>),
     /// Drained: return once flushed, or at this time.
     exit_by: Option<Instant>,
+    /// Metrics, records hand-off, admin requests.
+    ops: Ops,
+    admin_addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -320,6 +328,26 @@ impl Server {
         if config.core.seed == 0 {
             config.core.seed = random_seed();
         }
+        let started = Instant::now();
+        config.core.wall_clock = Some((started, crate::ops::unix_ms_now()));
+        let (admin, admin_rx, admin_addr) = match config.ops.admin_listen {
+            Some(addr) => {
+                let (admin, rx) =
+                    crate::ops::admin::bind(addr).map_err(|e| annotate(e, &format!("admin listener {addr}")))?;
+                let bound = admin.local_addr()?;
+                (Some(admin), Some(rx), Some(bound))
+            }
+            None => (None, None, None),
+        };
+        let ops = Ops::new(config.ops.records.clone(), admin_rx, started);
+        config.core.journal |= ops.wants_journal();
+        config.core.missed_calls |= config.ops.records.is_some();
+        if let Some(admin) = admin {
+            let w = waker.clone();
+            admin.spawn(Arc::new(move || {
+                let _ = w.wake();
+            }))?;
+        }
         let max_connections = connection_cap(config.max_connections);
         Ok(Server {
             poll,
@@ -350,6 +378,8 @@ impl Server {
             waker,
             control: crossbeam_channel::unbounded(),
             exit_by: None,
+            ops,
+            admin_addr,
         })
     }
 
@@ -366,6 +396,16 @@ impl Server {
     /// The TLS listener's bound address, if it has one.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_listener.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// The admin listener's bound address, if it has one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Gives the core back what the call records kept (before [`Server::run`]).
+    pub fn restore(&mut self, restored: Restored) {
+        self.core.restore(restored);
     }
 
     /// Connections accepted at most at a time.
@@ -438,6 +478,15 @@ impl Server {
             if now >= self.next_housekeeping {
                 self.housekeeping(now);
             }
+            let l = &self.stats;
+            let figures = crate::ops::LoopFigures {
+                refused_full: l.refused_full,
+                refused_per_ip: l.refused_per_ip,
+                bad_frames: l.bad_frames,
+                slow_readers: l.slow_readers,
+                bulk_dropped: l.bulk_dropped,
+            };
+            self.ops.serve_admin(now, &self.core, self.conns.len(), figures);
             if self.core.drained() {
                 let exit_by = *self.exit_by.get_or_insert(now + DRAIN_FLUSH);
                 let flushed = self.conns.iter().all(|(_, c)| c.framed.pending() == 0 && !c.framed.stream.wants_write());
@@ -731,7 +780,16 @@ impl Server {
                 }
                 Output::Media(id, frame) => {
                     let Some(key) = self.key_of(id) else { continue };
-                    self.conns[key].framed.push_media(frame, &mut self.dropped);
+                    let framed = &mut self.conns[key].framed;
+                    let (frames, bytes) = framed.media_backlog();
+                    let len = frame.bytes.len();
+                    framed.push_media(frame, &mut self.dropped);
+                    let (frames_after, bytes_after) = framed.media_backlog();
+                    self.ops.media(
+                        len,
+                        frames + 1 - frames_after.min(frames + 1),
+                        bytes + len - bytes_after.min(bytes + len),
+                    );
                     for from in self.dropped.drain(..) {
                         tracing::debug!(conn = %id, from, "slow receiver: video frames dropped");
                         self.core.on_media_dropped(now, from);
@@ -750,6 +808,7 @@ impl Server {
                         self.mark_ready(key);
                     }
                 }
+                Output::Journal(event) => self.ops.journal(event),
             }
         }
     }

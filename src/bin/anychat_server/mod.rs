@@ -1,5 +1,6 @@
-//! Parts of `anychat-server`: its settings (flags, environment, file) and
-//! its log.
+//! Parts of `anychat-server`: its settings (flags, environment, file), its
+//! log, and the `records` subcommand.
 
 pub mod config;
 pub mod logs;
+pub mod records_cmd;
