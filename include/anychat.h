@@ -1729,9 +1729,13 @@ DWORD BRAC_GetRoomName(DWORD dwRoomId, TCHAR *lpRoomName, DWORD dwLen);
 // `BRAC_InputAudioData` accepted, and no camera opened), the camera's
 // LOCALVIDEO_WIDTHCTRL, HEIGHTCTRL, FPSCTRL (320×240 at 15 fps when unset;
 // the device may pick the nearest it has) and BITRATECTRL (bit/s; 0: from
-// the size), read when the camera opens, and LOCALVIDEO_APPLYPARAM,
-// AUTORECONNECT and LOWDELAYCTRL (stored and read back, without effect);
-// others: 20. A value of another size: 21.
+// the size), read when the camera opens, LOCALVIDEO_APPLYPARAM (non-zero:
+// a camera capturing now restarts with them), AUTORECONNECT and
+// LOWDELAYCTRL (stored and read back, without effect),
+// and AUDIO_ECHOCTRL, NSCTRL, AGCCTRL and VADCTRL (non-zero: echo
+// cancellation, noise suppression, gain control, voice detection of the
+// microphone, from its next 20 ms; 20 in a build without the audio
+// processing module); others: 20. A value of another size: 21.
 // Works before `BRAC_InitSDK` too.
 DWORD BRAC_SetSDKOption(int optname, const char *optval, int optlen);
 

@@ -149,3 +149,44 @@ fn a_microphone_tone_reaches_the_peers_speaker_and_fetch_buffer_as_opus_or_pcm()
     }
     println!("B's speaker: {heard:.1} s of 440 Hz at rms {level:.0}; D fetched rms {fetched_rms:.0}");
 }
+
+/// The microphone's processing options: kept and read back when this build
+/// has the audio processing module (feature `apm`), else refused with 20;
+/// with all four on, A's microphone still reaches B's speaker.
+#[test]
+fn processing_options_are_kept_and_the_microphone_still_reaches_the_peer() {
+    let server = Server::start(&[]);
+    let dir = TempDir::new("audio-processing");
+    let wav = dir.0.join("b-speaker.wav");
+    const SECS: f64 = 2.0;
+    let mut a = join(server.port, "a", 1, &[], &[("ANYCHAT_FAKE_MIC", &format!("tone:440:{SECS}"))]);
+    let mut b = join(server.port, "b", 1, &["--func-mode", "8"], &[("ANYCHAT_FAKE_SPEAKER", wav.to_str().unwrap())]);
+    b.expect("notify AUDIOPLAYCTRL 1 0");
+    // BRAC_SO_AUDIO_VADCTRL 1, NSCTRL 2, ECHOCTRL 3, AGCCTRL 4.
+    let expected = if cfg!(feature = "apm") { 0 } else { 20 };
+    for opt in [1, 2, 3, 4] {
+        assert_eq!(a.cmd(&format!("option {opt} 1")), expected, "BRAC_SetSDKOption({opt}, 1)");
+        a.send(&format!("getoption {opt}"));
+        if expected == 0 {
+            a.expect(&format!("option {opt} 1"));
+            a.expect("ret getoption 0");
+        } else {
+            a.expect("ret getoption 20");
+        }
+    }
+    assert_eq!(b.cmd(&format!("mic {} 1", a.user_id)), 0);
+    assert_eq!(a.cmd("mic -1 1"), 0);
+    a.expect("notify AUDIORECCTRL 1 0");
+    a.expect_within("notify AUDIORECCTRL 0 2", Duration::from_secs(10));
+    b.send("sleep 300");
+    b.expect("ret sleep 0");
+    let samples = wav_samples(&wav);
+    let windows: Vec<&[i16]> = samples.chunks(1600).filter(|w| rms(w) > 1000.0).collect();
+    let heard = windows.len() as f64 / 10.0;
+    println!("B's speaker: {heard:.1} s of A's processed tone");
+    assert!(heard > SECS / 2.0, "{heard} s of A's tone on B's speaker");
+    let body: Vec<i16> = windows.concat();
+    for other in [300.0, 600.0, 1000.0] {
+        assert!(power(&body, 440.0) > 10.0 * power(&body, other), "440 Hz is not the tone heard");
+    }
+}

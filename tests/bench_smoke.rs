@@ -104,3 +104,42 @@ fn bench_media_relays_frames() {
     assert!(v["video"]["key_sent"].as_u64().is_some_and(|k| k > 0), "key frames sent");
     assert!(v["server"]["cpu_s_per_stream_per_s"].as_f64().is_some(), "server CPU read from /proc");
 }
+
+/// `media --audio-codec opus`: the codec is timed in-process, and audio of
+/// Opus packet sizes reaches every receiver, at a fraction of PCM's bytes.
+#[cfg(feature = "opus")]
+#[test]
+fn bench_media_opus_mode_reports_codec_cost_and_relays() {
+    let (_server, addr) = start_server();
+    let json = std::env::temp_dir().join(format!("anychat-bench-opus-smoke-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_anychat-bench"))
+        .args(["media", "--server", &addr, "--calls", "2", "--seconds", "1", "--audio-codec", "opus"])
+        .args(["--codec-seconds", "1", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run anychat-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "anychat-bench media --audio-codec opus failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("the JSON summary");
+    let _ = std::fs::remove_file(&json);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(v["audio_codec"], "opus");
+    assert_eq!(v["completed"].as_u64(), Some(2), "every call finished:\n{stdout}");
+    let opus = &v["opus"];
+    assert_eq!(opus["frames"].as_u64(), Some(50), "1 s of 20 ms frames timed:\n{stdout}");
+    for k in ["encode_us_per_frame", "decode_us_per_frame"] {
+        assert!(opus[k].as_f64().is_some_and(|t| t > 0.0), "{k} measured:\n{stdout}");
+    }
+    let (up, pcm) = (opus["wire_up_bytes_per_s"].as_f64().unwrap(), opus["pcm_up_bytes_per_s"].as_f64().unwrap());
+    assert!(up > 0.0 && up * 4.0 < pcm, "Opus {up} B/s against PCM {pcm} B/s");
+    let audio = &v["audio"];
+    assert!(audio["received"].as_u64().is_some_and(|n| n > 0), "audio relayed:\n{stdout}");
+    assert_eq!(audio["silent_streams"].as_u64(), Some(0), "every audio stream arrived:\n{stdout}");
+    let per_frame = audio["wire_bytes_per_frame"].as_f64().unwrap();
+    assert!(per_frame * 50.0 * 4.0 < pcm, "{per_frame} B per audio message sent");
+}

@@ -115,6 +115,18 @@ fn fake_camera_reaches_the_peer_through_the_vendor_calls() {
         }
     }
     check_pictures(&mut b, a.user_id, 160, 120, 5);
+
+    // While it captures: BRAC_SO_LOCALVIDEO_APPLYPARAM restarts the capture
+    // with the size set since, without closing the camera.
+    capture_size(&mut a, 320, 240, 15);
+    assert_eq!(a.cmd(&format!("option {BRAC_SO_LOCALVIDEO_APPLYPARAM} 1")), 0);
+    loop {
+        let line = b.expect_within(&format!("video from={} ", a.user_id), LONG);
+        if num(&line, "w") == 320 {
+            break;
+        }
+    }
+    check_pictures(&mut b, a.user_id, 320, 240, 5);
     a.assert_not_seen("notify SDKWARNING");
 }
 

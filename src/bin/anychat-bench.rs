@@ -9,6 +9,7 @@
 //! anychat-bench idle  --server 127.0.0.1:8906 --users 100000 --sources 8 --hold 20 --server-pid PID
 //! anychat-bench media --server 127.0.0.1:8906 --calls 500 --seconds 20 --fps 15 --frame-bytes 6000 --server-pid PID
 //! anychat-bench compare --server 127.0.0.1:8906 --server-pid PID --other 127.0.0.1:9906 --other-pid PID2 --rate 5000
+//! anychat-bench media --server 127.0.0.1:8906 --calls 200 --seconds 20 --audio-codec opus --server-pid PID
 //! ```
 //!
 //! - `calls`: caller/callee pairs place complete calls (Request, ringing
@@ -27,8 +28,12 @@
 //!   every `--key-every` frames and on `NeedKeyFrame`) and with `--audio`
 //!   20 ms PCM chunks, both ways; prints offered and relayed frames/s, frame
 //!   latency (send → receive, stamped in the payload) percentiles, frames
-//!   lost, NeedKeyFrame received and, given `--server-pid`, the server's CPU
-//!   seconds per stream per second and its RSS.
+//!   lost, NeedKeyFrame received, audio bytes per stream on the wire and,
+//!   given `--server-pid`, the server's CPU seconds per stream per second
+//!   and its RSS. `--audio-codec opus` first times the library's Opus
+//!   encoder and decoder (µs per 20 ms frame, share of one core per
+//!   stream, bytes per second against PCM), then sends audio frames of the
+//!   sizes of the packets it made.
 //!
 //! - `compare`: calls mode against two servers in one run (e.g. one with
 //!   call records and metrics on, one with them off), alternately
@@ -51,6 +56,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use anychat_bench::audio_codec;
 use anychat_bench::media::{self as bench_media, MediaPlan, MediaResult, StreamStats};
 use anychat_bench::procfs::{self, ProcSample};
 use anychat_bench::stats::{round3, Percentiles, StepResult};
@@ -209,9 +215,24 @@ struct MediaArgs {
     /// Also send 20 ms PCM chunks (640 bytes, 16 kHz mono) at 50/s each way.
     #[arg(long)]
     audio: bool,
+    /// Audio codec of `--audio`: `pcm`, or `opus` (implies `--audio`): first
+    /// times the library's Opus encoder and decoder in-process over
+    /// `--codec-seconds` of a synthetic voice, then sends packets of the
+    /// sizes they made.
+    #[arg(long, value_enum, default_value_t = AudioCodecArg::Pcm)]
+    audio_codec: AudioCodecArg,
+    /// Seconds of audio the Opus encoder and decoder are timed over.
+    #[arg(long, default_value_t = 20.0)]
+    codec_seconds: f64,
     /// Seconds to wait, once the sending stops, for frames still in flight.
     #[arg(long, default_value_t = 2.0)]
     drain: f64,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum AudioCodecArg {
+    Pcm,
+    Opus,
 }
 
 const MAX_RATE: f64 = 1_000_000.0;
@@ -1145,6 +1166,20 @@ fn media(a: MediaArgs) -> Result<()> {
         return Err("--key-every must be in 1..=1000000".into());
     }
     fds_for(2 * a.calls)?;
+    let mut a = a;
+    let opus = if a.audio_codec == AudioCodecArg::Opus {
+        check_range("codec-seconds", a.codec_seconds, 0.1, MAX_SECONDS)?;
+        if !anychat::codec::audio::opus_built() {
+            return Err("--audio-codec opus: this build has no Opus (feature `opus`)".into());
+        }
+        a.audio = true;
+        let cost = audio_codec::measure(a.codec_seconds)?;
+        cost.print();
+        Some(cost)
+    } else {
+        None
+    };
+    let a = a;
     let c = &a.common;
     let plan = MediaPlan {
         seconds: Duration::from_secs_f64(a.seconds),
@@ -1152,6 +1187,7 @@ fn media(a: MediaArgs) -> Result<()> {
         frame_bytes: a.frame_bytes,
         key_every: a.key_every,
         audio: a.audio,
+        opus_sizes: opus.as_ref().map(|o| &*Vec::leak(o.packet_sizes.clone())),
         drain: Duration::from_secs_f64(a.drain),
         call_timeout: Duration::from_secs_f64(MEDIA_CALL_TIMEOUT),
     };
@@ -1167,7 +1203,11 @@ fn media(a: MediaArgs) -> Result<()> {
         a.fps,
         a.frame_bytes,
         a.key_every,
-        if a.audio { ", audio 50 x 640 B/s" } else { "" },
+        match (a.audio, &opus) {
+            (false, _) => String::new(),
+            (true, None) => ", audio PCM 50/s x 640 B".into(),
+            (true, Some(o)) => format!(", audio Opus 50/s x {:.0} B on average", o.payload_bytes_per_s / 50.0),
+        },
         a.seconds,
         c.server,
         c.threads
@@ -1181,6 +1221,9 @@ fn media(a: MediaArgs) -> Result<()> {
         }
         let (mut r, server, cpu, window_s) = fleet.media(plan)?;
         let mut v = media_summary(&a, &mut r, c.server_pid.map(|_| server), cpu, window_s);
+        if let Some(o) = &opus {
+            v["opus"] = o.to_json();
+        }
         v["login"] = login_json(&login);
         v["server_addr"] = json!(c.server.to_string());
         v["threads"] = json!(c.threads);
@@ -1240,6 +1283,14 @@ fn media_summary(a: &MediaArgs, r: &mut MediaResult, server: Option<ServerUse>, 
     );
     if a.audio {
         stream_lines("audio", &r.audio, seconds);
+        let per_frame = r.audio.wire_bytes_sent as f64 / r.audio.sent.max(1) as f64;
+        println!(
+            "audio on the wire ({}): {per_frame:.1} B per message sent = {:.0} B/s = {:.1} kbit/s per stream \
+             (sender -> server)",
+            if a.audio_codec == AudioCodecArg::Opus { "Opus" } else { "PCM" },
+            per_frame * bench_media::AUDIO_PER_SECOND,
+            per_frame * bench_media::AUDIO_PER_SECOND * 8.0 / 1000.0
+        );
     }
     let lag = r.send_lag.percentiles();
     println!(
@@ -1254,6 +1305,7 @@ fn media_summary(a: &MediaArgs, r: &mut MediaResult, server: Option<ServerUse>, 
         "frame_bytes": a.frame_bytes,
         "key_every": a.key_every,
         "audio": a.audio,
+        "audio_codec": if a.audio_codec == AudioCodecArg::Opus { "opus" } else { "pcm" },
         "placed": calls.placed,
         "calls_up": r.up,
         "completed": calls.completed,

@@ -672,6 +672,14 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let v: i32 = args.get(1).and_then(|v| v.parse().ok()).ok_or_else(bad)?;
                 BRAC_SetSDKOption(opt as i32, v.to_ne_bytes().as_ptr().cast(), 4)
             }
+            "getoption" => {
+                // getoption NUMBER: BRAC_GetSDKOption as an int, printed.
+                let opt = id(args.first().copied()).ok_or_else(bad)?;
+                let mut v = [0u8; 4];
+                let r = BRAC_GetSDKOption(opt as i32, v.as_mut_ptr().cast(), 4);
+                println!("option {opt} {}", i32::from_ne_bytes(v));
+                r
+            }
             "enter" => BRAC_EnterRoom(id(args.first().copied()).ok_or_else(bad)?, std::ptr::null(), 0),
             "enterex" => {
                 let name = cstring(args.first().copied());

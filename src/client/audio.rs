@@ -13,6 +13,12 @@
 //! - **Playing.** With `BRAC_FUNC_AUDIO_AUTOPLAY`, `anychat-speaker` pulls
 //!   20 ms of the mix at a time and writes it to the speaker; without it
 //!   `BRAC_FetchAudioPlayBuffer` pulls from the same mix.
+//! - **Processing.** With `BRAC_SO_AUDIO_ECHOCTRL`, `NSCTRL`, `AGCCTRL` or
+//!   `VADCTRL` on, `anychat-mic` runs each chunk through
+//!   [`Processor`] (WebRTC's audio processing, feature `apm`) before it is
+//!   encoded; for echo cancellation the speaker thread (or
+//!   `BRAC_FetchAudioPlayBuffer`) gives what it plays to the processor's
+//!   far-end half.
 //!
 //! Device reads and writes happen only on the two device threads, with no
 //! library lock held: the mixer's own lock is taken for a pull or a push,
@@ -30,6 +36,7 @@ use super::runtime::{ToNet, Uplink};
 use super::state::{pcm_level, Code, State};
 use super::Command;
 use crate::codec::audio::{bytes_of, opus_built, opus_rate, Mixer, OpusDecoder, OpusEncoder, MIX_FORMAT};
+use crate::codec::processing::{Processor, Settings};
 use crate::codec::AudioFormat;
 use crate::device::audio as dev;
 use crate::net::link::Mailbox;
@@ -95,6 +102,12 @@ impl OwnAudio {
     /// sent only while logged in with the microphone open (else 0, nothing
     /// sent). Keeps one's own speech level.
     pub(crate) fn send_pcm(&self, format: AudioFormat, pcm: &[u8], timestamp: u32) -> Code {
+        self.send_pcm_voiced(format, pcm, timestamp, None)
+    }
+
+    /// [`OwnAudio::send_pcm`], and with voice detection on (`voice` Some)
+    /// a chunk without voice counts as a speech level of 0.
+    fn send_pcm_voiced(&self, format: AudioFormat, pcm: &[u8], timestamp: u32, voice: Option<bool>) -> Code {
         let pcm_only = {
             let mut st = self.state.lock();
             match st.may_send(false) {
@@ -102,7 +115,7 @@ impl OwnAudio {
                 Ok(false) => return 0,
                 Ok(true) => {}
             }
-            st.own_level(pcm_level(pcm), Instant::now());
+            st.own_level(if voice == Some(false) { 0 } else { pcm_level(pcm) }, Instant::now());
             st.audio_pcm
         };
         let b = (u32::from(format.channels) << 16) | 16;
@@ -216,6 +229,10 @@ pub(crate) struct Devices {
     capture: Mutex<Option<Worker>>,
     player: Mutex<Option<Worker>>,
     autoplay: AtomicBool,
+    /// The far-end half of the microphone's audio processing while it runs
+    /// (echo cancellation): what the speaker plays, or the app fetches, is
+    /// given to it.
+    far_end: Arc<Mutex<Option<Processor>>>,
 }
 
 impl Devices {
@@ -230,6 +247,7 @@ impl Devices {
             capture: Mutex::new(None),
             player: Mutex::new(None),
             autoplay: AtomicBool::new(false),
+            far_end: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -283,11 +301,12 @@ impl Devices {
     pub(crate) fn start_capture(&self) {
         self.stop_capture();
         let stop = Arc::new(AtomicBool::new(false));
-        let (own, name, volume, flag) =
-            (self.own.clone(), self.mic.lock().clone(), self.mic_volume.clone(), stop.clone());
-        let spawned = std::thread::Builder::new()
-            .name("anychat-mic".into())
-            .spawn(move || capture_thread(&own, name.as_deref(), &volume, &flag));
+        let (own, name, volume, flag, far_end) =
+            (self.own.clone(), self.mic.lock().clone(), self.mic_volume.clone(), stop.clone(), self.far_end.clone());
+        let spawned = std::thread::Builder::new().name("anychat-mic".into()).spawn(move || {
+            capture_thread(&own, name.as_deref(), &volume, &flag, &far_end);
+            *far_end.lock() = None;
+        });
         match spawned {
             Ok(thread) => *self.capture.lock() = Some(Worker { stop, thread }),
             Err(e) => tracing::warn!("cannot start the microphone thread: {e}"),
@@ -325,16 +344,17 @@ impl Devices {
             w.stop();
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let (own, mix, name, volume, flag) = (
+        let (own, mix, name, volume, flag, far_end) = (
             self.own.clone(),
             self.playout.clone(),
             self.speaker.lock().clone(),
             self.speaker_volume.clone(),
             stop.clone(),
+            self.far_end.clone(),
         );
         let spawned = std::thread::Builder::new()
             .name("anychat-speaker".into())
-            .spawn(move || player_thread(&own, &mix, name.as_deref(), &volume, &flag));
+            .spawn(move || player_thread(&own, &mix, name.as_deref(), &volume, &flag, &far_end));
         match spawned {
             Ok(thread) => *self.player.lock() = Some(Worker { stop, thread }),
             Err(e) => tracing::warn!("cannot start the speaker thread: {e}"),
@@ -354,6 +374,7 @@ impl Devices {
         let mut samples = vec![0i16; out.len() / 2];
         let gain = self.speaker_volume.load(Ordering::Relaxed) as f32 / 100.0;
         self.playout.lock().pull(&mut samples, gain);
+        far_end(&self.far_end, &samples);
         out.copy_from_slice(&bytes_of(&samples));
         0
     }
@@ -375,9 +396,71 @@ fn scale(samples: &mut [i16], volume: u32) {
     }
 }
 
-/// `anychat-mic`: reads 20 ms at a time and sends it, until stopped or
-/// the device ends (`WM_GV_AUDIORECCTRL(0, DEVICE_ENDED)`).
-fn capture_thread(own: &OwnAudio, name: Option<&str>, volume: &AtomicU32, stop: &AtomicBool) {
+/// What the app turned on of the microphone's processing.
+fn processing_settings() -> Settings {
+    let on = |o| super::sdk_option(o).is_some_and(|v| v != 0);
+    Settings {
+        echo: on(BRAC_SO_AUDIO_ECHOCTRL),
+        noise: on(BRAC_SO_AUDIO_NSCTRL),
+        gain: on(BRAC_SO_AUDIO_AGCCTRL),
+        voice: on(BRAC_SO_AUDIO_VADCTRL),
+    }
+}
+
+/// Gives what is played to the echo canceller, when it runs.
+fn far_end(slot: &Mutex<Option<Processor>>, played: &[i16]) {
+    if let Some(p) = slot.lock().as_mut() {
+        if processing_settings().echo {
+            p.render(played);
+        }
+    }
+}
+
+/// The microphone's processing, made when first asked for (and its far-end
+/// half published for the speaker), configured from the options each chunk.
+struct MicProcessing<'a> {
+    far_end: &'a Mutex<Option<Processor>>,
+    processor: Option<Processor>,
+    failed: bool,
+}
+
+impl MicProcessing<'_> {
+    /// Processes one chunk in place; voice detected (None: detection off).
+    fn run(&mut self, samples: &mut [i16]) -> Option<bool> {
+        let s = processing_settings();
+        if self.processor.is_none() && s.any() && !self.failed {
+            match Processor::new() {
+                Ok(p) => {
+                    *self.far_end.lock() = Some(p.render_side());
+                    self.processor = Some(p);
+                }
+                Err(e) => {
+                    tracing::warn!("microphone: {e}");
+                    self.failed = true;
+                }
+            }
+        }
+        let p = self.processor.as_mut()?;
+        p.set(s);
+        if !s.any() {
+            return None;
+        }
+        p.capture(samples);
+        p.voice()
+    }
+}
+
+/// `anychat-mic`: reads 20 ms at a time, processes it (echo cancellation,
+/// noise suppression, gain control, voice detection: as the options ask)
+/// and sends it, until stopped or the device ends
+/// (`WM_GV_AUDIORECCTRL(0, DEVICE_ENDED)`).
+fn capture_thread(
+    own: &OwnAudio,
+    name: Option<&str>,
+    volume: &AtomicU32,
+    stop: &AtomicBool,
+    far_end: &Mutex<Option<Processor>>,
+) {
     let mut mic = match dev::open_capture(name, MIC_FORMAT.samples_per_sec, MIC_FORMAT.channels) {
         Ok(m) => m,
         Err(e) => {
@@ -389,6 +472,7 @@ fn capture_thread(own: &OwnAudio, name: Option<&str>, volume: &AtomicU32, stop: 
     tracing::info!("microphone {} open", name.unwrap_or("(default)"));
     own.notify(WM_GV_AUDIORECCTRL, 1, 0);
     let start = Instant::now();
+    let mut processing = MicProcessing { far_end, processor: None, failed: false };
     let mut buf = vec![0i16; PERIOD * usize::from(MIC_FORMAT.channels)];
     while !stop.load(Ordering::SeqCst) {
         if let Err(e) = mic.read(&mut buf) {
@@ -400,15 +484,23 @@ fn capture_thread(own: &OwnAudio, name: Option<&str>, volume: &AtomicU32, stop: 
             break;
         }
         scale(&mut buf, volume.load(Ordering::Relaxed));
+        let voice = processing.run(&mut buf);
         // Timestamps: ms since the capture began, at the end of the chunk.
         let ts = start.elapsed().as_millis() as u32;
-        own.send_pcm(MIC_FORMAT, &bytes_of(&buf), ts);
+        own.send_pcm_voiced(MIC_FORMAT, &bytes_of(&buf), ts, voice);
     }
 }
 
 /// `anychat-speaker`: plays the mix 20 ms at a time until stopped or the
 /// device fails (`WM_GV_AUDIOPLAYCTRL(0, DEVICE_ENDED)`).
-fn player_thread(own: &OwnAudio, mix: &Mutex<Mixer>, name: Option<&str>, volume: &AtomicU32, stop: &AtomicBool) {
+fn player_thread(
+    own: &OwnAudio,
+    mix: &Mutex<Mixer>,
+    name: Option<&str>,
+    volume: &AtomicU32,
+    stop: &AtomicBool,
+    far: &Mutex<Option<Processor>>,
+) {
     let mut speaker = match dev::open_playback(name, MIX_FORMAT.samples_per_sec, MIX_FORMAT.channels) {
         Ok(s) => s,
         Err(e) => {
@@ -423,6 +515,7 @@ fn player_thread(own: &OwnAudio, mix: &Mutex<Mixer>, name: Option<&str>, volume:
     while !stop.load(Ordering::SeqCst) {
         let gain = volume.load(Ordering::Relaxed) as f32 / 100.0;
         mix.lock().pull(&mut buf, gain);
+        far_end(far, &buf);
         if let Err(e) = speaker.write(&buf) {
             tracing::warn!("speaker: {e}");
             own.notify(WM_GV_AUDIOPLAYCTRL, 0, DEVICE_ENDED);

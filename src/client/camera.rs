@@ -149,6 +149,15 @@ impl Client {
         }
     }
 
+    /// `BRAC_SO_LOCALVIDEO_APPLYPARAM`: a camera capturing now restarts
+    /// with the size, rate and bitrate set since it opened.
+    pub fn apply_camera_params(&self) {
+        if self.camera.lock().capture.is_some() {
+            self.local_camera(false);
+            self.local_camera(true);
+        }
+    }
+
     /// Stops the capture (logout, release).
     pub(crate) fn stop_camera(&self) {
         let old = self.camera.lock().capture.take();

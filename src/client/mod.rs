@@ -620,11 +620,21 @@ pub const KEPT_OPTIONS: [u32; 9] = [
     BRAC_SO_LOCALVIDEO_BITRATECTRL,
     BRAC_SO_LOCALVIDEO_APPLYPARAM,
 ];
+/// The microphone's processing (`codec::processing`): kept, and applied
+/// by the microphone thread, when this build has it (feature `apm`).
+pub const AUDIO_PROCESSING_OPTIONS: [u32; 4] =
+    [BRAC_SO_AUDIO_ECHOCTRL, BRAC_SO_AUDIO_NSCTRL, BRAC_SO_AUDIO_AGCCTRL, BRAC_SO_AUDIO_VADCTRL];
 static OPTIONS: Mutex<Vec<(u32, i32)>> = Mutex::new(Vec::new());
+
+/// Whether `BRAC_SetSDKOption` keeps `option` in this build.
+pub fn is_kept_option(option: u32) -> bool {
+    KEPT_OPTIONS.contains(&option)
+        || (crate::codec::processing::processing_built() && AUDIO_PROCESSING_OPTIONS.contains(&option))
+}
 
 /// Keeps an option's value; false for an option not kept.
 pub fn set_sdk_option(option: u32, value: i32) -> bool {
-    if !KEPT_OPTIONS.contains(&option) {
+    if !is_kept_option(option) {
         return false;
     }
     let mut o = OPTIONS.lock();
@@ -635,7 +645,7 @@ pub fn set_sdk_option(option: u32, value: i32) -> bool {
 
 /// A kept option's value (0 when never set); None for an option not kept.
 pub fn sdk_option(option: u32) -> Option<i32> {
-    if !KEPT_OPTIONS.contains(&option) {
+    if !is_kept_option(option) {
         return None;
     }
     Some(OPTIONS.lock().iter().find(|(k, _)| *k == option).map_or(0, |(_, v)| *v))

@@ -99,6 +99,7 @@ use openh264::{OpenH264API, Timestamp};
 pub mod patterns;
 
 pub mod audio;
+pub mod processing;
 
 use PixelFormat::*;
 

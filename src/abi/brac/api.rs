@@ -756,15 +756,19 @@ pub unsafe extern "C" fn BRAC_GetRoomName(dwRoomId: DWORD, lpRoomName: *mut TCHA
 /// `BRAC_InputAudioData` accepted, and no camera opened), the camera's
 /// LOCALVIDEO_WIDTHCTRL, HEIGHTCTRL, FPSCTRL (320×240 at 15 fps when unset;
 /// the device may pick the nearest it has) and BITRATECTRL (bit/s; 0: from
-/// the size), read when the camera opens, and LOCALVIDEO_APPLYPARAM,
-/// AUTORECONNECT and LOWDELAYCTRL (stored and read back, without effect);
-/// others: 20. A value of another size: 21.
+/// the size), read when the camera opens, LOCALVIDEO_APPLYPARAM (non-zero:
+/// a camera capturing now restarts with them), AUTORECONNECT and
+/// LOWDELAYCTRL (stored and read back, without effect),
+/// and AUDIO_ECHOCTRL, NSCTRL, AGCCTRL and VADCTRL (non-zero: echo
+/// cancellation, noise suppression, gain control, voice detection of the
+/// microphone, from its next 20 ms; 20 in a build without the audio
+/// processing module); others: 20. A value of another size: 21.
 /// Works before `BRAC_InitSDK` too.
 #[no_mangle]
 pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char, optlen: c_int) -> DWORD {
     ffi_boundary! {
         let Ok(opt) = u32::try_from(optname) else { return GV_ERR_FUNCOPTERROR };
-        if !crate::client::KEPT_OPTIONS.contains(&opt) {
+        if !crate::client::is_kept_option(opt) {
             return GV_ERR_FUNCNOTALLOW;
         }
         if optval.is_null() || optlen != 4 {
@@ -773,6 +777,12 @@ pub unsafe extern "C" fn BRAC_SetSDKOption(optname: c_int, optval: *const c_char
         // SAFETY: 4 readable bytes at `optval`, checked above; unaligned read.
         let v = unsafe { std::ptr::read_unaligned(optval as *const i32) };
         crate::client::set_sdk_option(opt, v);
+        if opt == BRAC_SO_LOCALVIDEO_APPLYPARAM && v != 0 {
+            if let Ok(c) = super::sdk() {
+                // Outside any library lock: the capture thread is joined.
+                c.apply_camera_params();
+            }
+        }
         0
     }
 }
@@ -794,7 +804,7 @@ pub unsafe extern "C" fn BRAC_GetSDKOption(optname: c_int, optval: *mut c_char, 
                 // SAFETY: `optlen` writable bytes, checked above.
                 return unsafe { copy_out(optval, optlen as usize, build_description().as_bytes()) };
             }
-            o if crate::client::KEPT_OPTIONS.contains(&o) => crate::client::sdk_option(o).unwrap_or(0),
+            o if crate::client::is_kept_option(o) => crate::client::sdk_option(o).unwrap_or(0),
             _ => return GV_ERR_FUNCNOTALLOW,
         };
         // SAFETY: `optlen` writable bytes at `optval`, checked non-NULL.

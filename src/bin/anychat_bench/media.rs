@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anychat::wire::constants::BRAC_PIX_FMT_H264;
-use anychat::wire::protocol::{MediaHeader, MEDIA_AUDIO, MEDIA_VIDEO};
+use anychat::wire::protocol::{MediaHeader, CODEC_OPUS, MEDIA_AUDIO, MEDIA_VIDEO};
 use serde_json::{json, Value};
 
 use super::stats::{round3, Histogram, StepResult};
@@ -50,6 +50,9 @@ pub struct MediaPlan {
     /// A key frame every this many video frames (and on NeedKeyFrame).
     pub key_every: u64,
     pub audio: bool,
+    /// Opus audio (`--audio-codec opus`): the sizes of real Opus packets,
+    /// sent in turn in place of 640-byte PCM frames. None: PCM.
+    pub opus_sizes: Option<&'static [u16]>,
     /// After the sending stops: how long frames still in flight are awaited.
     pub drain: Duration,
     /// Time for a call to start (both STARTs) and, at the end, to finish.
@@ -57,6 +60,17 @@ pub struct MediaPlan {
 }
 
 impl MediaPlan {
+    /// Header and payload size of audio frame number `seq`.
+    pub fn audio_frame(&self, seq: u64, timestamp_ms: u32) -> (MediaHeader, usize) {
+        match self.opus_sizes.filter(|s| !s.is_empty()) {
+            Some(sizes) => (
+                MediaHeader { codec: CODEC_OPUS, ..audio_header(timestamp_ms) },
+                usize::from(sizes[(seq % sizes.len() as u64) as usize]).max(STAMP_LEN),
+            ),
+            None => (audio_header(timestamp_ms), AUDIO_BYTES),
+        }
+    }
+
     pub fn video_period(&self) -> Duration {
         Duration::from_secs_f64(1.0 / self.fps)
     }
@@ -205,6 +219,8 @@ pub struct StreamStats {
     pub silent: u64,
     /// Frames that the sender skipped because its own output was backed up.
     pub skipped_by_sender: u64,
+    /// Bytes of the messages sent (framing and media header included).
+    pub wire_bytes_sent: u64,
     /// Send time → receive time of every frame received, ns.
     pub latency: Histogram,
 }
@@ -220,6 +236,7 @@ impl StreamStats {
         self.before_first += o.before_first;
         self.silent += o.silent;
         self.skipped_by_sender += o.skipped_by_sender;
+        self.wire_bytes_sent += o.wire_bytes_sent;
         self.latency.merge(&o.latency);
     }
 
@@ -255,6 +272,8 @@ impl StreamStats {
             "before_first_received": self.before_first,
             "silent_streams": self.silent,
             "skipped_by_sender": self.skipped_by_sender,
+            "wire_bytes_sent": self.wire_bytes_sent,
+            "wire_bytes_per_frame": round3(self.wire_bytes_sent as f64 / self.sent.max(1) as f64),
             "latency_ms": self.latency.percentiles().to_json(),
         });
         if let Some(n) = need_key {
@@ -344,6 +363,7 @@ mod tests {
             frame_bytes: 6000,
             key_every: 30,
             audio: false,
+            opus_sizes: None,
             drain: Duration::from_secs(1),
             call_timeout: Duration::from_secs(1),
         };

@@ -1,5 +1,6 @@
 //! Parts of `anychat-bench`, the core server's load generator.
 
+pub mod audio_codec;
 pub mod media;
 pub mod procfs;
 pub mod stats;

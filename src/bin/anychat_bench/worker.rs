@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use anychat::wire::constants::*;
 use anychat::wire::protocol::{
-    split_frame, CallEvent, ClientMsg, MediaHeader, Role, ServerMsg, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
+    split_frame, CallEvent, ClientMsg, MediaHeader, Role, ServerMsg, CAP_OPUS, DEVICE_CAMERA, DEVICE_MIC, MEDIA_AUDIO,
     MEDIA_VIDEO, PROTOCOL_VERSION,
 };
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -40,7 +40,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::media::{self, MediaPlan, MediaResult, Noise, Side, AUDIO_BYTES};
+use super::media::{self, MediaPlan, MediaResult, Noise, Side};
 use super::stats::{reason_code, StepResult};
 
 const REQUEST: u32 = BRAC_VIDEOCALL_EVENT_REQUEST;
@@ -572,6 +572,10 @@ impl Worker {
             }
             // Camera and microphone states (ours and the peer's): nothing to check.
             ServerMsg::Device { .. } if phase == Phase::LoggedIn && self.media_mode => {}
+            // Opus audio sent before the peer said it decodes Opus: the
+            // server asks for PCM (the frames meanwhile are not relayed, and
+            // count as sent before the first received), then for Opus again.
+            ServerMsg::AudioCodec { .. } if phase == Phase::LoggedIn && self.media_mode => {}
             _ => {
                 if self.cfg.pairs {
                     self.retire(idx / 2, Some("unexpected".into()));
@@ -817,6 +821,10 @@ impl Worker {
         ClientMsg::Device { kind: DEVICE_CAMERA, open: true }.encode(&mut c.out);
         ClientMsg::Subscribe { user_id: peer, kind: MEDIA_VIDEO, on: true }.encode(&mut c.out);
         if audio {
+            if m.plan.opus_sizes.is_some() {
+                // As a client with Opus: the server relays Opus to it.
+                ClientMsg::Caps { caps: CAP_OPUS }.encode(&mut c.out);
+            }
             ClientMsg::Device { kind: DEVICE_MIC, open: true }.encode(&mut c.out);
             ClientMsg::Subscribe { user_id: peer, kind: MEDIA_AUDIO, on: true }.encode(&mut c.out);
         }
@@ -905,10 +913,13 @@ impl Worker {
         } else {
             let seq = side.audio_sent;
             side.audio_sent += 1;
-            (media::audio_header(timestamp), noise.payload(AUDIO_BYTES, !((idx as u64) << 32) ^ seq, seq))
+            let (header, len) = m.plan.audio_frame(seq, timestamp);
+            (header, noise.payload(len, !((idx as u64) << 32) ^ seq, seq))
         };
         let len = data.len();
+        let before = c.out.len();
         ClientMsg::Media { header, data }.encode(&mut c.out);
+        stats.wire_bytes_sent += (c.out.len() - before) as u64;
         // The payload is the message's last field.
         side.stamps.push((c.out.len() - len, due));
         stats.sent += 1;
