@@ -38,7 +38,8 @@ pub const ENGINE_QUEUE: usize = 65_536;
 /// What the loop asks of the engine.
 #[derive(Debug)]
 pub enum ToEngine {
-    /// The cluster-wide id of a user name (made on first use).
+    /// The cluster-wide id of a user name (made on first use), and the
+    /// user's presence here on `conn` (as `Present`).
     ResolveId { conn: ConnId, name: Vec<u8> },
     /// User `uid` logged in here on `conn`; a session of it on another
     /// server is kicked out.
@@ -315,6 +316,11 @@ return 0";
                     key.extend_from_slice(&name);
                     let next = format!("{PREFIX}nextid");
                     let uid = self.run_cmd(|c, s| s.resolve.key(&key).key(&next).invoke::<u32>(c));
+                    // Where the user is, before its client learns it is
+                    // logged in: a Request placed after that finds it.
+                    if let Some(uid) = uid {
+                        self.handle(ToEngine::Present { uid, conn: conn.0 });
+                    }
                     self.tell(FromEngine::Id { conn, uid });
                 }
                 ToEngine::Present { uid, conn } => {

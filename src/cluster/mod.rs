@@ -83,6 +83,8 @@ pub struct Cluster {
     by_conn: HashMap<ConnId, u32>,
     /// Logins waiting for their cluster-wide id.
     holding: HashMap<ConnId, ClientMsg>,
+    /// Logins whose id was given (and presence set) but not answered yet.
+    claimed: HashMap<ConnId, u32>,
     /// Local users in a call held elsewhere.
     away: HashMap<u32, Away>,
     /// Remote users attached here (callers of calls held here): their home.
@@ -130,6 +132,7 @@ impl Cluster {
             sessions: HashMap::new(),
             by_conn: HashMap::new(),
             holding: HashMap::new(),
+            claimed: HashMap::new(),
             away: HashMap::new(),
             ghosts: HashMap::new(),
             out: Vec::new(),
@@ -271,12 +274,22 @@ impl Cluster {
                     self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(msg) });
                     return None;
                 }
-                if let ServerMsg::LoginResult { user_id, code: 0, .. } = msg {
-                    if let Some(old) = self.sessions.insert(*user_id, *conn) {
-                        self.by_conn.remove(&old);
+                if let ServerMsg::LoginResult { user_id, code, .. } = msg {
+                    let claimed = self.claimed.remove(conn);
+                    if *code == 0 {
+                        if let Some(old) = self.sessions.insert(*user_id, *conn) {
+                            self.by_conn.remove(&old);
+                        }
+                        self.by_conn.insert(*conn, *user_id);
                     }
-                    self.by_conn.insert(*conn, *user_id);
-                    self.engine(ToEngine::Present { uid: *user_id, conn: conn.0 });
+                    // The id claimed before the login is the user's unless a
+                    // business server gave another (or refused the login).
+                    if claimed.is_some_and(|c| *code != 0 || c != *user_id) {
+                        self.engine(ToEngine::Absent { uid: claimed.unwrap_or(0), conn: conn.0 });
+                    }
+                    if *code == 0 && claimed != Some(*user_id) {
+                        self.engine(ToEngine::Present { uid: *user_id, conn: conn.0 });
+                    }
                 }
             }
             Output::Media(conn, frame) => {
@@ -318,6 +331,9 @@ impl Cluster {
 
     fn session_gone(&mut self, conn: ConnId, logout: bool) {
         self.holding.remove(&conn);
+        if let Some(uid) = self.claimed.remove(&conn) {
+            self.engine(ToEngine::Absent { uid, conn: conn.0 });
+        }
         let Some(uid) = self.by_conn.remove(&conn) else { return };
         if self.sessions.get(&uid) == Some(&conn) {
             self.sessions.remove(&uid);
@@ -368,6 +384,7 @@ impl Cluster {
                         if let ClientMsg::Login { name, .. } | ClientMsg::LoginEx { name, .. } = &msg {
                             core.remember_id(name.clone(), uid);
                         }
+                        self.claimed.insert(conn, uid);
                         core.on_message(now, conn, msg);
                     }
                     None => {
