@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Cli, Server};
+use common::{field, free_port, Cli, Server};
 
 /// A `redis-server` of the test's own on a free port, without persistence.
 struct Redis {
@@ -63,12 +63,6 @@ fn member(redis: &Redis, name: &str, extra: &[&str]) -> Server {
     let s = Server::start(&args);
     s.expect_log("cluster on");
     s
-}
-
-fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    line.split_whitespace()
-        .find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
 }
 
 /// A calls B (B accepts from its callback); both enter the call's room from
@@ -319,4 +313,32 @@ fn engine_lost_local_calls_go_on_cross_server_requests_fail_fast_then_heal() {
         std::thread::sleep(Duration::from_millis(100));
     }
     b.expect_call("REQUEST", a.user_id, 0);
+}
+
+#[test]
+fn call_across_servers_carries_video_and_audio_both_ways() {
+    let redis = Redis::start();
+    let s1 = member(&redis, "s1", &[]);
+    let s2 = member(&redis, "s2", &[]);
+    let fmt = ["--video-fmt", "yuv420p"];
+    let mut a = Cli::login(&s1, "alice", &[&["--auto-enter"][..], &fmt].concat());
+    let mut b = Cli::login(&s2, "bob", &[&["--auto-accept", "--auto-enter"][..], &fmt].concat());
+    establish(&mut a, &mut b);
+    let (aid, bid) = (a.user_id, b.user_id);
+    for (rx, of) in [(&mut a, bid), (&mut b, aid)] {
+        assert_eq!(rx.cmd(&format!("camera {of} 1")), 0);
+        assert_eq!(rx.cmd(&format!("mic {of} 1")), 0);
+    }
+    for tx in [&mut a, &mut b] {
+        assert_eq!(tx.cmd("stream 1"), 0);
+    }
+    // Frames of the other server's user arrive (relayed through the engine).
+    for (rx, from) in [(&mut a, bid), (&mut b, aid)] {
+        for _ in 0..5 {
+            rx.expect_within(&format!("video from={from} "), Duration::from_secs(20));
+        }
+        for _ in 0..10 {
+            rx.expect_within(&format!("audio from={from} "), Duration::from_secs(20));
+        }
+    }
 }

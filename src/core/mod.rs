@@ -211,6 +211,29 @@ struct User {
     profile: Profile,
 }
 
+impl User {
+    /// A user just logged in on `conn`: no room, no call, devices closed.
+    fn new(name: Vec<u8>, nick: Vec<u8>, level: u32, conn: ConnId) -> Self {
+        User {
+            name,
+            nick,
+            level,
+            camera: GV_CAMERA_STATE_NORMAL,
+            mic: GV_AUDIO_STATE_NORMAL,
+            conn,
+            room: None,
+            call: None,
+            video_subs: Vec::new(),
+            audio_subs: Vec::new(),
+            subscribed_to: Vec::new(),
+            key_frame_asked: None,
+            key_frame_due: false,
+            audio_pcm: false,
+            profile: Profile::default(),
+        }
+    }
+}
+
 /// What a Login or LoginEx asks for.
 #[derive(Debug, Clone)]
 struct LoginAsk {
@@ -1299,24 +1322,7 @@ impl Core {
             self.push(old, ServerMsg::LinkClose { code: GV_ERR_LOGIN_NEWLOGIN });
             self.close(now, old, CloseReason::LoggedInElsewhere);
         }
-        let user = User {
-            name: name.clone(),
-            nick: nick.clone(),
-            level,
-            camera: GV_CAMERA_STATE_NORMAL,
-            mic: GV_AUDIO_STATE_NORMAL,
-            conn,
-            room: None,
-            call: None,
-            video_subs: Vec::new(),
-            audio_subs: Vec::new(),
-            subscribed_to: Vec::new(),
-            key_frame_asked: None,
-            key_frame_due: false,
-            audio_pcm: false,
-            profile: Profile::default(),
-        };
-        self.users.insert(uid, user);
+        self.users.insert(uid, User::new(name.clone(), nick.clone(), level, conn));
         let ip = match self.conns.get_mut(&conn) {
             Some(c) => {
                 c.state = ConnState::LoggedIn(uid);
@@ -1837,23 +1843,7 @@ impl Core {
         let state = ConnState::LoggedIn(info.user_id);
         let caps = CAP_OPUS;
         self.conns.insert(conn, Conn { state, last_rx: now, buckets, business_port: false, ip: String::new(), caps });
-        let user = User {
-            name: info.name,
-            nick: info.nick,
-            level: info.level,
-            camera: info.camera,
-            mic: info.mic,
-            conn,
-            room: None,
-            call: None,
-            video_subs: Vec::new(),
-            audio_subs: Vec::new(),
-            subscribed_to: Vec::new(),
-            key_frame_asked: None,
-            key_frame_due: false,
-            audio_pcm: false,
-            profile: Profile::default(),
-        };
+        let user = User { camera: info.camera, mic: info.mic, ..User::new(info.name, info.nick, info.level, conn) };
         self.users.insert(info.user_id, user);
         true
     }
