@@ -29,6 +29,7 @@
 pub mod abi;
 pub mod bras;
 pub mod client;
+pub mod cluster;
 pub mod codec;
 pub mod core;
 pub mod device;

@@ -151,6 +151,11 @@ struct CallsArgs {
     /// Seconds after which a call not complete counts as failed.
     #[arg(long, default_value_t = 5.0)]
     call_timeout: f64,
+    /// Another core server of the same cluster (docs/CLUSTER.md): the run
+    /// is made twice, callers and callees on --server ("within"), then
+    /// callers on --server and callees here ("across"), side by side.
+    #[arg(long)]
+    peer_server: Option<SocketAddr>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -671,7 +676,7 @@ impl Fleet {
 }
 
 fn pair_users(prefix: &str, pairs: usize) -> Vec<UserSpec> {
-    (0..2 * pairs).map(|i| UserSpec { name: format!("{prefix}{i}").into_bytes(), source: None }).collect()
+    (0..2 * pairs).map(|i| UserSpec { name: format!("{prefix}{i}").into_bytes(), source: None, server: None }).collect()
 }
 
 /// Raises the open-file limit for `conns` sockets; fails when it cannot.
@@ -779,14 +784,41 @@ fn check_calls(a: &CallsArgs) -> Result<()> {
 fn calls(a: CallsArgs) -> Result<()> {
     check_calls(&a)?;
     fds_for(2 * a.pairs)?;
+    let Some(peer) = a.peer_server else { return calls_run(&a, None).and_then(|v| write_json(&a.common, &v)) };
+    if !peer.ip().is_loopback() {
+        return Err(format!("{peer} is not a loopback address: anychat-bench only loads local servers"));
+    }
+    let within = calls_run(&a, None)?;
+    let across = calls_run(&a, Some(peer))?;
+    let p = |v: &Value, q: &str| v["setup_latency_ms"][q].as_f64().unwrap_or(f64::NAN);
+    let rate = |v: &Value| v["achieved_cps"].as_f64().unwrap_or(f64::NAN);
+    println!("cluster: setup latency ms   p50      p99      calls/s");
+    for (what, v) in [("within one server", &within), ("across servers   ", &across)] {
+        println!("  {what}    {:>7.3}  {:>7.3}  {:>9.0}", p(v, "p50"), p(v, "p99"), rate(v));
+    }
+    write_json(&a.common, &json!({ "mode": "cluster", "within": within, "across": across }))
+}
+
+/// One calls run; with `peer`, the callees log in to that server.
+fn calls_run(a: &CallsArgs, peer: Option<SocketAddr>) -> Result<Value> {
     let c = &a.common;
     let deadline = Instant::now()
         + Duration::from_secs_f64(c.login_timeout + a.duration + a.call_timeout + 60.0 + a.pairs as f64 / 100.0);
     println!(
-        "anychat-bench calls: {} pairs, {}/s for {} s against {} ({} thread(s))",
-        a.pairs, a.rate, a.duration, c.server, c.threads
+        "anychat-bench calls: {} pairs, {}/s for {} s against {}{} ({} thread(s))",
+        a.pairs,
+        a.rate,
+        a.duration,
+        c.server,
+        peer.map(|p| format!(", callees on {p}")).unwrap_or_default(),
+        c.threads
     );
-    let fleet = Fleet::start(c, pair_users(&name_prefix(c), a.pairs), true, deadline)?;
+    let tag = if peer.is_some() { "x" } else { "" };
+    let mut users = pair_users(&format!("{}{tag}", name_prefix(c)), a.pairs);
+    for callee in users.iter_mut().skip(1).step_by(2) {
+        callee.server = peer;
+    }
+    let fleet = Fleet::start(c, users, true, deadline)?;
     let run = || -> Result<Value> {
         let login = fleet.wait_login()?;
         if login.pairs_ready < c.threads as u64 {
@@ -797,6 +829,9 @@ fn calls(a: CallsArgs) -> Result<()> {
         let mut v = step_summary(a.rate, a.duration, &mut r, c.server_pid.map(|_| server), cpu);
         v["mode"] = json!("calls");
         v["server_addr"] = json!(c.server.to_string());
+        if let Some(p) = peer {
+            v["peer_server_addr"] = json!(p.to_string());
+        }
         v["pairs"] = json!(a.pairs);
         v["threads"] = json!(c.threads);
         v["login"] = login_json(&login);
@@ -804,7 +839,7 @@ fn calls(a: CallsArgs) -> Result<()> {
     };
     let v = run();
     fleet.stop();
-    write_json(c, &v?)
+    v
 }
 
 // ----- compare -------------------------------------------------------------
@@ -1045,6 +1080,7 @@ fn idle(a: IdleArgs) -> Result<()> {
         .map(|i| UserSpec {
             name: format!("{prefix}{i}").into_bytes(),
             source: Some(Ipv4Addr::new(127, 0, 0, 1 + (i % a.sources as usize) as u8)),
+            server: None,
         })
         .collect();
     let before = procfs::sample(pid).ok_or("the server process is gone")?;

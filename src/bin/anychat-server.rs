@@ -174,6 +174,31 @@ struct Args {
     /// Call records older than this many days are deleted (0: kept for ever).
     #[arg(long, default_value_t = 0)]
     records_keep_days: u32,
+    /// Form a cluster with the other core servers using this engine
+    /// (redis://host:port[/db]); off when not given (docs/CLUSTER.md).
+    #[arg(long, value_name = "URL")]
+    cluster_engine: Option<String>,
+    /// This server's name in the cluster, unique among its servers
+    /// (letters, digits, '-', '_', '.'; default: the host name and port).
+    #[arg(long, value_name = "NAME", value_parser = parse_cluster_name)]
+    cluster_name: Option<String>,
+    /// The address other servers and operators know this server by
+    /// (default: --listen).
+    #[arg(long, value_name = "ADDR")]
+    cluster_advertise: Option<String>,
+    /// Seconds this server's lease in the engine lasts unless renewed: the
+    /// calls of a server that dies end within it and a third of it more.
+    #[arg(long, default_value_t = 6.0, value_parser = parse_secs)]
+    cluster_lease: f64,
+}
+
+fn parse_cluster_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}': 1 to 64 letters, digits, '-', '_' or '.'"))
+    }
 }
 
 /// `--business-listen`: an address, or `off`.
@@ -324,6 +349,16 @@ fn server_config(args: &Args, with_tls: bool) -> Result<(ServerConfig, Option<Pa
         // The records' queue is set once at start (see `main`): a reload
         // keeps the writer it has.
         ops: anychat::ops::OpsConfig { records: None, admin_listen: args.admin_listen },
+        cluster: args.cluster_engine.as_ref().map(|engine| anychat::cluster::ClusterConfig {
+            engine: engine.clone(),
+            name: args.cluster_name.clone().unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+                let host: String = host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                format!("{}-{}", if host.is_empty() { "server" } else { &host }, args.listen.port())
+            }),
+            advertise: Some(args.cluster_advertise.clone().unwrap_or_else(|| args.listen.to_string())),
+            lease: Duration::from_secs_f64(args.cluster_lease),
+        }),
     };
     Ok((config, generated))
 }

@@ -21,7 +21,7 @@
 #![forbid(unsafe_code)]
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -239,6 +239,30 @@ struct User {
     since: Instant,
 }
 
+impl User {
+    /// A user just logged in on `conn`: no room, no call, devices closed.
+    fn new(name: Vec<u8>, nick: Vec<u8>, level: u32, conn: ConnId, since: Instant) -> Self {
+        User {
+            name,
+            nick,
+            level,
+            camera: GV_CAMERA_STATE_NORMAL,
+            mic: GV_AUDIO_STATE_NORMAL,
+            conn,
+            room: None,
+            call: None,
+            video_subs: Vec::new(),
+            audio_subs: Vec::new(),
+            subscribed_to: Vec::new(),
+            key_frame_asked: None,
+            key_frame_due: false,
+            audio_pcm: false,
+            profile: Profile::default(),
+            since,
+        }
+    }
+}
+
 /// What a Login or LoginEx asks for.
 #[derive(Debug, Clone)]
 struct LoginAsk {
@@ -435,6 +459,8 @@ pub struct Core {
     missed: HashMap<u32, Vec<Missed>>,
     /// The `now` of the event being handled (for call records).
     now: Option<Instant>,
+    /// Cluster: local users in a call another server holds (they count as busy).
+    busy_elsewhere: HashSet<u32>,
 }
 
 impl Core {
@@ -468,6 +494,7 @@ impl Core {
             drain: None,
             missed: HashMap::new(),
             now: None,
+            busy_elsewhere: HashSet::new(),
             config,
         }
     }
@@ -1439,25 +1466,7 @@ impl Core {
             self.push(old, ServerMsg::LinkClose { code: GV_ERR_LOGIN_NEWLOGIN });
             self.close(now, old, CloseReason::LoggedInElsewhere);
         }
-        let user = User {
-            name: name.clone(),
-            nick: nick.clone(),
-            level,
-            camera: GV_CAMERA_STATE_NORMAL,
-            mic: GV_AUDIO_STATE_NORMAL,
-            conn,
-            room: None,
-            call: None,
-            video_subs: Vec::new(),
-            audio_subs: Vec::new(),
-            subscribed_to: Vec::new(),
-            key_frame_asked: None,
-            key_frame_due: false,
-            audio_pcm: false,
-            profile: Profile::default(),
-            since: now,
-        };
-        self.users.insert(uid, user);
+        self.users.insert(uid, User::new(name.clone(), nick.clone(), level, conn, now));
         let ip = match self.conns.get_mut(&conn) {
             Some(c) => {
                 c.state = ConnState::LoggedIn(uid);
@@ -1596,7 +1605,7 @@ impl Core {
             tracing::debug!(user = a, "ignored: request to itself");
             return;
         }
-        let busy_self = self.users.get(&a).is_some_and(|u| u.call.is_some());
+        let busy_self = self.users.get(&a).is_some_and(|u| u.call.is_some()) || self.busy_elsewhere.contains(&a);
         let (code, outcome, by) = if self.drain.is_some() {
             (DRAIN_CODE, Outcome::Unavailable, EndedBy::Server)
         } else if busy_self {
@@ -1606,7 +1615,9 @@ impl Core {
         } else {
             match self.users.get(&b) {
                 None => (AC_ERROR_VIDEOCALL_OFFLINE, Outcome::Offline, EndedBy::Server),
-                Some(u) if u.call.is_some() => (AC_ERROR_VIDEOCALL_BUSY, Outcome::Busy, EndedBy::Server),
+                Some(u) if u.call.is_some() || self.busy_elsewhere.contains(&b) => {
+                    (AC_ERROR_VIDEOCALL_BUSY, Outcome::Busy, EndedBy::Server)
+                }
                 Some(_) => (0, Outcome::Answered, EndedBy::Server),
             }
         };
@@ -1962,6 +1973,77 @@ impl Core {
             }
             self.send_user(*m, ServerMsg::LeftRoom { room_id });
             self.send_business(ServerMsg::BizUserRoom { user_id: *m, room_id, entered: false });
+        }
+    }
+}
+
+// ----- cluster hooks (src/cluster/ drives them; unused without a cluster) ----
+
+impl Core {
+    /// Whether `uid` is logged in here (a local session or a remote user
+    /// attached with [`Core::attach_remote`]).
+    pub fn has_user(&self, uid: u32) -> bool {
+        self.users.contains_key(&uid)
+    }
+
+    /// Whether `uid` takes part in a call held here.
+    pub fn in_call(&self, uid: u32) -> bool {
+        self.users.get(&uid).is_some_and(|u| u.call.is_some())
+    }
+
+    /// What others may know of `uid` (name, nick name, level, devices).
+    pub fn user_info(&self, uid: u32) -> Option<RoomUser> {
+        self.users.contains_key(&uid).then(|| self.room_user(uid))
+    }
+
+    /// The id the cluster gave `name`: a login by that name gets it.
+    pub fn remember_id(&mut self, name: Vec<u8>, uid: u32) {
+        self.ids_by_name.insert(name, uid);
+    }
+
+    /// Marks a local user as taking part in a call another server holds:
+    /// a Request from or to it is answered BUSY here.
+    pub fn set_busy_elsewhere(&mut self, uid: u32, busy: bool) {
+        if busy {
+            self.busy_elsewhere.insert(uid);
+        } else {
+            self.busy_elsewhere.remove(&uid);
+        }
+    }
+
+    /// Attaches a user of another server on connection `conn` (which has no
+    /// socket: its outputs go back to the user's own server), so that a call
+    /// with it runs here like any other. No business-server note, no
+    /// keep-alive (its server's liveness stands for it). False when `uid` is
+    /// already logged in here.
+    pub fn attach_remote(&mut self, now: Instant, conn: ConnId, info: RoomUser) -> bool {
+        if self.users.contains_key(&info.user_id) || self.conns.contains_key(&conn) {
+            return false;
+        }
+        let buckets = Buckets::new(now, &self.config.rate_limits);
+        let state = ConnState::LoggedIn(info.user_id);
+        let caps = CAP_OPUS;
+        self.conns.insert(conn, Conn { state, last_rx: now, buckets, business_port: false, ip: String::new(), caps });
+        let user =
+            User { camera: info.camera, mic: info.mic, ..User::new(info.name, info.nick, info.level, conn, now) };
+        self.users.insert(info.user_id, user);
+        true
+    }
+
+    /// Detaches a remote user: its session here ends as a logout
+    /// (`logout`) or a lost connection, with no business-server note.
+    pub fn detach_remote(&mut self, conn: ConnId, logout: bool) {
+        if let Some(Conn { state: ConnState::LoggedIn(uid), .. }) = self.conns.remove(&conn) {
+            self.drop_user(uid, if logout { Departure::Logout } else { Departure::Lost });
+        }
+    }
+
+    /// Closes `uid`'s session with `WM_GV_LINKCLOSE(code)` (a newer login
+    /// on another server).
+    pub fn close_user(&mut self, now: Instant, uid: u32, code: u32) {
+        if let Some(conn) = self.users.get(&uid).map(|u| u.conn) {
+            self.push(conn, ServerMsg::LinkClose { code });
+            self.close(now, conn, CloseReason::LoggedInElsewhere);
         }
     }
 }

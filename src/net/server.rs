@@ -53,6 +53,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::cluster::{Cluster, ClusterConfig};
 use crate::core::journal::Restored;
 use crate::core::{ConnId, Core, CoreConfig, Output};
 use crate::net::framed::{Framed, ReadEnd, ReadError, ReadOutcome, Take};
@@ -79,6 +80,9 @@ pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// When `accept` fails for another reason than a connection aborted, it is
 /// tried again after this.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// A connection whose login waits for its cluster-wide id is looked at
+/// again after this (the answer resumes it sooner).
+const CLUSTER_HOLD: Duration = Duration::from_secs(1);
 /// Descriptors kept free below the process's limit (logs, the reserve, epoll)
 /// when the connection cap is taken from it.
 const FD_RESERVE: u64 = 64;
@@ -109,6 +113,8 @@ pub struct ServerConfig {
     pub business_tls: Option<Arc<rustls::ServerConfig>>,
     /// Call records and the admin listener (`crate::ops`).
     pub ops: OpsConfig,
+    /// Form a cluster with other core servers (None: a server alone).
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for ServerConfig {
@@ -125,6 +131,7 @@ impl Default for ServerConfig {
             tls_listen: None,
             business_tls: None,
             ops: OpsConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -296,6 +303,8 @@ pub struct Server {
     /// Metrics, records hand-off, admin requests.
     ops: Ops,
     admin_addr: Option<SocketAddr>,
+    /// The cluster (src/cluster/), when one is configured.
+    cluster: Option<Cluster>,
 }
 
 impl Server {
@@ -339,6 +348,19 @@ impl Server {
             }
             None => (None, None, None),
         };
+        let cluster = match &config.cluster {
+            Some(c) => {
+                let me = format!("{}.{:08x}", c.name, config.core.seed as u32);
+                let w = waker.clone();
+                let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+                    let _ = w.wake();
+                });
+                let link = crate::cluster::engine::spawn(&c.engine, &me, c.lease, notify)?;
+                tracing::info!(instance = %me, engine = %c.engine, advertise = ?c.advertise, "cluster on");
+                Some(Cluster::new(me, link))
+            }
+            None => None,
+        };
         let ops = Ops::new(config.ops.records.clone(), admin_rx, started);
         config.core.journal |= ops.wants_journal();
         config.core.missed_calls |= config.ops.records.is_some();
@@ -380,6 +402,7 @@ impl Server {
             exit_by: None,
             ops,
             admin_addr,
+            cluster,
         })
     }
 
@@ -429,7 +452,8 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while !self.stop.load(Ordering::SeqCst) {
-            let timeout = if self.ready.is_empty() {
+            let cluster_pending = self.cluster.as_ref().is_some_and(|c| c.pending());
+            let timeout = if self.ready.is_empty() && !cluster_pending {
                 let next = [self.core.next_deadline(), self.timers.peek().map(|Reverse((t, _))| *t), self.exit_by]
                     .into_iter()
                     .flatten()
@@ -472,6 +496,9 @@ impl Server {
             self.take_controls(now);
             self.fire_timers(now);
             self.read_ready(now);
+            if let Some(c) = &mut self.cluster {
+                c.on_engine(&mut self.core, now);
+            }
             self.core.on_timeout(now);
             self.apply_outputs(now);
             self.flush_dirty(now);
@@ -684,7 +711,11 @@ impl Server {
         if let Some(until) = self.core.read_pause(id, now) {
             return self.pause(key, until);
         }
+        if self.cluster.as_ref().is_some_and(|c| c.holds(id)) {
+            return self.pause(key, now + CLUSTER_HOLD);
+        }
         let core = &mut self.core;
+        let mut cluster = self.cluster.as_mut();
         let limit = Cell::new(core.frame_limit(id));
         let mut messages = MESSAGE_BUDGET;
         let mut stop = Stop::Budget;
@@ -702,11 +733,23 @@ impl Server {
                     stop = Stop::Paused(until);
                     return Ok(Take::Stop);
                 }
+                if cluster.as_ref().is_some_and(|c| c.holds(id)) {
+                    stop = Stop::Paused(now + CLUSTER_HOLD);
+                    return Ok(Take::Stop);
+                }
                 if messages == 0 {
                     stop = Stop::Budget;
                     return Ok(Take::Stop);
                 }
-                core.on_message(now, id, ClientMsg::decode(body)?);
+                let msg = ClientMsg::decode(body)?;
+                // A cluster sees the message first (and may take it).
+                let msg = match cluster.as_mut() {
+                    Some(c) => c.on_client(core, id, msg),
+                    None => Some(msg),
+                };
+                if let Some(msg) = msg {
+                    core.on_message(now, id, msg);
+                }
                 messages -= 1;
                 limit.set(core.frame_limit(id));
                 Ok(Take::Taken)
@@ -758,7 +801,31 @@ impl Server {
 
     /// Carries out the core's outputs: encode messages, schedule closes.
     fn apply_outputs(&mut self, now: Instant) {
-        while let Some(out) = self.core.poll_output() {
+        loop {
+            self.apply_outputs_once(now);
+            // Remote users whose call ended go once their events went out.
+            if !self.cluster.as_mut().is_some_and(|c| c.after_step(&mut self.core)) {
+                break;
+            }
+        }
+    }
+
+    fn apply_outputs_once(&mut self, now: Instant) {
+        loop {
+            let out = match self.core.poll_output() {
+                Some(out) => out,
+                None => match self.cluster.as_mut().and_then(|c| c.poll_output()) {
+                    Some(out) => out,
+                    None => break,
+                },
+            };
+            let out = match self.cluster.as_mut() {
+                Some(c) => match c.on_output(out) {
+                    Some(out) => out,
+                    None => continue,
+                },
+                None => out,
+            };
             match out {
                 Output::Send(id, msg) => {
                     let Some(key) = self.key_of(id) else { continue };
@@ -1001,6 +1068,9 @@ impl Server {
         tracing::debug!(conn = %conn.id, peer = %conn.peer, "connection removed");
         if tell_core {
             self.core.on_closed(now, conn.id);
+            if let Some(c) = &mut self.cluster {
+                c.on_closed(conn.id);
+            }
         }
     }
 }

@@ -91,6 +91,8 @@ pub struct Shared {
 pub struct UserSpec {
     pub name: Vec<u8>,
     pub source: Option<Ipv4Addr>,
+    /// Another server of a cluster for this user (None: `WorkerConfig::server`).
+    pub server: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -358,7 +360,7 @@ impl Worker {
         while self.connecting < self.cfg.connect_concurrency && self.next_connect < self.conns.len() {
             let idx = self.next_connect;
             self.next_connect += 1;
-            match open(self.cfg.server, self.cfg.users[idx].source) {
+            match open(self.cfg.users[idx].server.unwrap_or(self.cfg.server), self.cfg.users[idx].source) {
                 Ok(mut stream) => {
                     let token = Token(idx);
                     if let Err(e) =

@@ -1,0 +1,532 @@
+//! Core servers forming one cluster over Redis (see `docs/CLUSTER.md`).
+//!
+//! [`Cluster`] sits between the server's loop and its [`Core`]: it sees the
+//! messages of the local users before the core does ([`Cluster::on_client`])
+//! and the core's outputs before the loop carries them out
+//! ([`Cluster::on_output`]), and it is fed what the engine thread reports
+//! ([`Cluster::on_engine`]). It reads no clock and touches no socket: what
+//! it asks of the engine goes into a channel ([`engine::ToEngine`]).
+//!
+//! The design in one paragraph: a user's **home** is the server it is
+//! logged in to; a call between users of two servers is **held** by the
+//! callee's home, where the caller is attached as a *remote user*
+//! ([`Core::attach_remote`]) for the length of the call. The holder's core
+//! runs the whole call contract as for two local users; what it sends the
+//! remote user goes back to its home in [`Envelope::Deliver`], what that
+//! user sends about the call comes in [`Envelope::Ghost`]. Each home knows
+//! which of its users are in a call held elsewhere and marks them busy in
+//! its core ([`Core::set_busy_elsewhere`]), so a user takes part in one call
+//! at most, cluster-wide, without a lock in the engine.
+#![forbid(unsafe_code)]
+
+pub mod engine;
+pub mod envelope;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::TrySendError;
+
+use self::engine::{EngineLink, FromEngine, ToEngine};
+use self::envelope::{frame_body, Envelope};
+use crate::core::{CloseReason, ConnId, Core, Output};
+use crate::wire::constants::*;
+use crate::wire::protocol::{CallEvent, ClientMsg, MediaOut, RoomUser, ServerMsg};
+
+/// A Request to a user of another server while the engine is unreachable:
+/// the caller gets `REPLY(100106)` (the peer cannot be reached).
+pub const CODE_ENGINE_DOWN_CALL: u32 = AC_ERROR_VIDEOCALL_DISCONNECT;
+/// A login while the engine is unreachable (no cluster-wide id can be
+/// given): `WM_GV_LOGINSYSTEM(0, 100)` (`GV_ERR_CONNECT_TIMEOUT`).
+pub const CODE_ENGINE_DOWN_LOGIN: u32 = GV_ERR_CONNECT_TIMEOUT;
+/// Envelopes handled per loop iteration at most.
+const ENGINE_BUDGET: usize = 256;
+
+/// Cluster settings of one core server.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The engine, `redis://host:port[/db]`.
+    pub engine: String,
+    /// This server's name, unique in the cluster (letters, digits, `-_.`).
+    pub name: String,
+    /// The address other servers reach this one at (reported, for operators).
+    pub advertise: Option<String>,
+    /// How long this server's lease in the engine lasts without renewal:
+    /// a killed server's calls end within it (plus a third of it).
+    pub lease: Duration,
+}
+
+/// A local user's call that another server holds.
+#[derive(Debug)]
+struct Away {
+    /// The holder (None: being located).
+    owner: Option<String>,
+    peer: u32,
+    /// Messages about the call sent before the holder was known.
+    queued: Vec<Vec<u8>>,
+    /// START came: the call is in progress (in room `room`).
+    room: Option<u32>,
+    /// The user left before the holder was known (`Some(logout)`).
+    gone: Option<bool>,
+}
+
+/// The cluster side of one core server.
+pub struct Cluster {
+    /// This server's instance name (`name.random`: a restarted server is
+    /// another instance).
+    me: String,
+    link: EngineLink,
+    up: bool,
+    /// Local sessions: user → connection, and back.
+    sessions: HashMap<u32, ConnId>,
+    by_conn: HashMap<ConnId, u32>,
+    /// Logins waiting for their cluster-wide id.
+    holding: HashMap<ConnId, ClientMsg>,
+    /// Logins whose id was given (and presence set) but not answered yet.
+    claimed: HashMap<ConnId, u32>,
+    /// Local users in a call held elsewhere.
+    away: HashMap<u32, Away>,
+    /// Remote users attached here (callers of calls held here): their home.
+    ghosts: HashMap<u32, String>,
+    out: Vec<Output>,
+    /// Commands the engine queue refused (full).
+    pub refused: u64,
+}
+
+/// The connection id of remote user `uid` attached here: slot `u32::MAX`,
+/// which the loop never gives a socket.
+pub fn ghost_conn(uid: u32) -> ConnId {
+    ConnId(((uid as u64) << 32) | 0xFFFF_FFFF)
+}
+
+fn ghost_uid(conn: ConnId) -> Option<u32> {
+    (conn.0 & 0xFFFF_FFFF == 0xFFFF_FFFF).then_some((conn.0 >> 32) as u32)
+}
+
+fn frame_of_server(msg: &ServerMsg) -> Vec<u8> {
+    let mut b = Vec::new();
+    msg.encode(&mut b);
+    b
+}
+
+fn frame_of_client(msg: &ClientMsg) -> Vec<u8> {
+    let mut b = Vec::new();
+    msg.encode(&mut b);
+    b
+}
+
+fn call_event(peer: u32, event: u32, code: u32) -> ServerMsg {
+    let ev = CallEvent { event, user_id: peer, error_code: code, flags: 0, param: 0, user_str: Vec::new() };
+    let peer = RoomUser { user_id: peer, name: Vec::new(), nick: Vec::new(), level: 0, camera: 0, mic: 0 };
+    ServerMsg::VideoCall { ev, peer }
+}
+
+impl Cluster {
+    /// `me`: this server's instance name; `link`: the engine threads.
+    pub fn new(me: String, link: EngineLink) -> Self {
+        Cluster {
+            me,
+            link,
+            up: true,
+            sessions: HashMap::new(),
+            by_conn: HashMap::new(),
+            holding: HashMap::new(),
+            claimed: HashMap::new(),
+            away: HashMap::new(),
+            ghosts: HashMap::new(),
+            out: Vec::new(),
+            refused: 0,
+        }
+    }
+
+    /// This server's instance name.
+    pub fn instance(&self) -> &str {
+        &self.me
+    }
+
+    fn engine(&mut self, cmd: ToEngine) -> bool {
+        match self.link.tx.try_send(cmd) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.refused += 1;
+                false
+            }
+        }
+    }
+
+    fn send_to(&mut self, server: &str, env: Envelope) {
+        self.engine(ToEngine::Send { to: server.to_string(), env: env.encode() });
+    }
+
+    fn send_local(&mut self, uid: u32, msg: ServerMsg) {
+        if let Some(conn) = self.sessions.get(&uid) {
+            self.out.push(Output::Send(*conn, msg));
+        }
+    }
+
+    /// The next output for the loop (messages to local connections, reads
+    /// to resume), after the core's.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if self.out.is_empty() {
+            None
+        } else {
+            Some(self.out.remove(0))
+        }
+    }
+
+    /// Whether `conn`'s reading waits (its login waits for its id).
+    pub fn holds(&self, conn: ConnId) -> bool {
+        self.holding.contains_key(&conn)
+    }
+
+    /// A local connection's message, before the core: `Some` goes on to the
+    /// core, `None` was taken here.
+    pub fn on_client(&mut self, core: &mut Core, conn: ConnId, msg: ClientMsg) -> Option<ClientMsg> {
+        let Some(&uid) = self.by_conn.get(&conn) else {
+            // Not logged in: a Login gets its cluster-wide id first.
+            let name = match &msg {
+                ClientMsg::Login { name, .. } | ClientMsg::LoginEx { name, user_id: 0, .. } => name.clone(),
+                _ => return Some(msg),
+            };
+            if name.is_empty() || name.len() > crate::core::MAX_USER_NAME || !core.is_open(conn) {
+                return Some(msg);
+            }
+            if !self.up || !self.engine(ToEngine::ResolveId { conn, name: name.clone() }) {
+                let (nick, address) = (Vec::new(), Vec::new());
+                let code = CODE_ENGINE_DOWN_LOGIN;
+                self.out.push(Output::Send(
+                    conn,
+                    ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick, address },
+                ));
+                return None;
+            }
+            self.holding.insert(conn, msg);
+            return None;
+        };
+        if let ClientMsg::VideoCall(ev) = &msg {
+            if ev.event == BRAC_VIDEOCALL_EVENT_REQUEST {
+                let b = ev.user_id;
+                if b == uid || core.has_user(b) || core.in_call(uid) || self.away.contains_key(&uid) {
+                    return Some(msg); // local, or answered BUSY by the core
+                }
+                if !self.up {
+                    self.send_local(uid, call_event(b, BRAC_VIDEOCALL_EVENT_REPLY, CODE_ENGINE_DOWN_CALL));
+                    return None;
+                }
+                let Some(user) = core.user_info(uid) else { return Some(msg) };
+                let env = Envelope::Ghost { home: self.me.clone(), user, frame: frame_of_client(&msg) }.encode();
+                if !self.engine(ToEngine::Locate { from: uid, to: b, env }) {
+                    self.send_local(uid, call_event(b, BRAC_VIDEOCALL_EVENT_REPLY, CODE_ENGINE_DOWN_CALL));
+                    return None;
+                }
+                self.away.insert(uid, Away { owner: None, peer: b, queued: Vec::new(), room: None, gone: None });
+                core.set_busy_elsewhere(uid, true);
+                return None;
+            }
+        }
+        let Some(away) = self.away.get(&uid) else { return Some(msg) };
+        let peer = away.peer;
+        let in_room = away.room;
+        let forward = match &msg {
+            ClientMsg::VideoCall(ev) => ev.user_id == peer,
+            ClientMsg::EnterRoom { room_id, .. } => Some(*room_id) == in_room,
+            ClientMsg::LeaveRoom { room_id } => Some(*room_id) == in_room || *room_id == u32::MAX,
+            ClientMsg::Subscribe { user_id, .. } => *user_id == peer,
+            ClientMsg::TransBuffer { to, .. } => *to == peer,
+            ClientMsg::Text { .. } | ClientMsg::Media { .. } | ClientMsg::Device { .. } => in_room.is_some(),
+            _ => false,
+        };
+        if !forward {
+            return Some(msg);
+        }
+        let frame = frame_of_client(&msg);
+        self.forward(core, uid, frame);
+        // The local core keeps the user's own device state too.
+        matches!(msg, ClientMsg::Device { .. } | ClientMsg::LeaveRoom { .. }).then_some(msg)
+    }
+
+    /// Sends a client frame of local user `uid` to the holder of its call.
+    fn forward(&mut self, core: &Core, uid: u32, frame: Vec<u8>) {
+        let Some(away) = self.away.get_mut(&uid) else { return };
+        let Some(owner) = away.owner.clone() else {
+            away.queued.push(frame);
+            return;
+        };
+        let user = core.user_info(uid).unwrap_or(RoomUser {
+            user_id: uid,
+            name: Vec::new(),
+            nick: Vec::new(),
+            level: 0,
+            camera: 0,
+            mic: 0,
+        });
+        self.send_to(&owner, Envelope::Ghost { home: self.me.clone(), user, frame });
+    }
+
+    /// An output of the core, before the loop: `None` was taken here (it
+    /// was for a remote user).
+    pub fn on_output(&mut self, out: Output) -> Option<Output> {
+        match &out {
+            Output::Send(conn, msg) => {
+                if let Some(uid) = ghost_uid(*conn) {
+                    let home = self.ghosts.get(&uid)?.clone();
+                    self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(msg) });
+                    return None;
+                }
+                if let ServerMsg::LoginResult { user_id, code, .. } = msg {
+                    let claimed = self.claimed.remove(conn);
+                    if *code == 0 {
+                        if let Some(old) = self.sessions.insert(*user_id, *conn) {
+                            self.by_conn.remove(&old);
+                        }
+                        self.by_conn.insert(*conn, *user_id);
+                    }
+                    // The id claimed before the login is the user's unless a
+                    // business server gave another (or refused the login).
+                    if claimed.is_some_and(|c| *code != 0 || c != *user_id) {
+                        self.engine(ToEngine::Absent { uid: claimed.unwrap_or(0), conn: conn.0 });
+                    }
+                    if *code == 0 && claimed != Some(*user_id) {
+                        self.engine(ToEngine::Present { uid: *user_id, conn: conn.0 });
+                    }
+                }
+            }
+            Output::Media(conn, frame) => {
+                if let Some(uid) = ghost_uid(*conn) {
+                    let home = self.ghosts.get(&uid)?.clone();
+                    let env = Envelope::Media {
+                        to: uid,
+                        from: frame.from,
+                        video: frame.video,
+                        key: frame.key,
+                        frame: frame.bytes.clone(),
+                    };
+                    self.send_to(&home, env);
+                    return None;
+                }
+            }
+            Output::Close(conn, reason) => {
+                if let Some(uid) = ghost_uid(*conn) {
+                    // The core ended the remote user's session here (a login
+                    // of the same user here, a kick-out).
+                    if let Some(home) = self.ghosts.remove(&uid) {
+                        self.send_to(&home, Envelope::Ended { owner: self.me.clone(), uid });
+                    }
+                    return None;
+                }
+                self.session_gone(*conn, *reason == CloseReason::Logout);
+            }
+            Output::Resume(_) | Output::Journal(_) => {}
+        }
+        Some(out)
+    }
+
+    /// The loop dropped a connection (closed socket, read error): a lost
+    /// session.
+    pub fn on_closed(&mut self, conn: ConnId) {
+        self.holding.remove(&conn);
+        self.session_gone(conn, false);
+    }
+
+    fn session_gone(&mut self, conn: ConnId, logout: bool) {
+        self.holding.remove(&conn);
+        if let Some(uid) = self.claimed.remove(&conn) {
+            self.engine(ToEngine::Absent { uid, conn: conn.0 });
+        }
+        let Some(uid) = self.by_conn.remove(&conn) else { return };
+        if self.sessions.get(&uid) == Some(&conn) {
+            self.sessions.remove(&uid);
+        }
+        self.engine(ToEngine::Absent { uid, conn: conn.0 });
+        if let Some(away) = self.away.get_mut(&uid) {
+            match away.owner.clone() {
+                Some(owner) => {
+                    self.away.remove(&uid);
+                    self.send_to(&owner, Envelope::Gone { home: self.me.clone(), uid, logout });
+                }
+                None => away.gone = Some(logout),
+            }
+        }
+    }
+
+    /// Ends local user `uid`'s call held elsewhere, as the holder would
+    /// have (its server was lost).
+    fn away_lost(&mut self, core: &mut Core, uid: u32) {
+        if let Some(away) = self.away.remove(&uid) {
+            core.set_busy_elsewhere(uid, false);
+            let event = if away.room.is_some() { BRAC_VIDEOCALL_EVENT_FINISH } else { BRAC_VIDEOCALL_EVENT_REPLY };
+            self.send_local(uid, call_event(away.peer, event, AC_ERROR_VIDEOCALL_DISCONNECT));
+        }
+    }
+
+    /// What the engine thread reported, at most a budget per iteration.
+    /// True when more is waiting.
+    pub fn on_engine(&mut self, core: &mut Core, now: Instant) -> bool {
+        for _ in 0..ENGINE_BUDGET {
+            let Ok(what) = self.link.rx.try_recv() else { return false };
+            self.engine_event(core, now, what);
+        }
+        !self.link.rx.is_empty()
+    }
+
+    fn engine_event(&mut self, core: &mut Core, now: Instant, what: FromEngine) {
+        match what {
+            FromEngine::Health(up) => {
+                self.up = up;
+                tracing::info!(up, "cluster engine");
+            }
+            FromEngine::Id { conn, uid } => {
+                let Some(msg) = self.holding.remove(&conn) else { return };
+                self.out.push(Output::Resume(conn));
+                match uid {
+                    Some(uid) => {
+                        if let ClientMsg::Login { name, .. } | ClientMsg::LoginEx { name, .. } = &msg {
+                            core.remember_id(name.clone(), uid);
+                        }
+                        self.claimed.insert(conn, uid);
+                        core.on_message(now, conn, msg);
+                    }
+                    None => {
+                        let name = match msg {
+                            ClientMsg::Login { name, .. } | ClientMsg::LoginEx { name, .. } => name,
+                            _ => Vec::new(),
+                        };
+                        let (nick, address, code) = (Vec::new(), Vec::new(), CODE_ENGINE_DOWN_LOGIN);
+                        let msg = ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick, address };
+                        self.out.push(Output::Send(conn, msg));
+                    }
+                }
+            }
+            FromEngine::Located { from, owner } => {
+                let Some(peer) = self.away.get(&from).map(|a| a.peer) else { return };
+                match owner {
+                    Ok(Some(owner)) => {
+                        self.engine(ToEngine::Watch(owner.clone()));
+                        let Some(away) = self.away.get_mut(&from) else { return };
+                        if let Some(logout) = away.gone {
+                            self.away.remove(&from);
+                            core.set_busy_elsewhere(from, false);
+                            self.send_to(&owner, Envelope::Gone { home: self.me.clone(), uid: from, logout });
+                            return;
+                        }
+                        away.owner = Some(owner);
+                        for frame in std::mem::take(&mut away.queued) {
+                            self.forward(core, from, frame);
+                        }
+                    }
+                    Ok(None) | Err(()) => {
+                        self.away.remove(&from);
+                        core.set_busy_elsewhere(from, false);
+                        let code = if owner.is_ok() { AC_ERROR_VIDEOCALL_OFFLINE } else { CODE_ENGINE_DOWN_CALL };
+                        self.send_local(from, call_event(peer, BRAC_VIDEOCALL_EVENT_REPLY, code));
+                    }
+                }
+            }
+            FromEngine::Dead(server) => {
+                let lost: Vec<u32> =
+                    self.ghosts.iter().filter(|(_, home)| **home == server).map(|(uid, _)| *uid).collect();
+                for uid in lost {
+                    self.ghosts.remove(&uid);
+                    core.detach_remote(ghost_conn(uid), false);
+                }
+                let away: Vec<u32> = self
+                    .away
+                    .iter()
+                    .filter(|(_, a)| a.owner.as_deref() == Some(server.as_str()))
+                    .map(|(uid, _)| *uid)
+                    .collect();
+                for uid in away {
+                    self.away_lost(core, uid);
+                }
+            }
+            FromEngine::Inbound(env) => self.inbound(core, now, env),
+        }
+    }
+
+    fn inbound(&mut self, core: &mut Core, now: Instant, env: Envelope) {
+        match env {
+            Envelope::Deliver { to, frame } => {
+                let Some(msg) = frame_body(&frame).and_then(|b| ServerMsg::decode(b).ok()) else { return };
+                if let (ServerMsg::VideoCall { ev, .. }, Some(away)) = (&msg, self.away.get_mut(&to)) {
+                    let over = ev.event == BRAC_VIDEOCALL_EVENT_FINISH
+                        || (ev.event == BRAC_VIDEOCALL_EVENT_REPLY && ev.error_code != 0);
+                    if ev.event == BRAC_VIDEOCALL_EVENT_START {
+                        away.room = Some(ev.param);
+                    }
+                    if over {
+                        self.away.remove(&to);
+                        core.set_busy_elsewhere(to, false);
+                    }
+                }
+                self.send_local(to, msg);
+            }
+            Envelope::Media { to, from, video, key, frame } => {
+                if let Some(conn) = self.sessions.get(&to) {
+                    self.out.push(Output::Media(*conn, Arc::new(MediaOut { bytes: frame, from, video, key })));
+                }
+            }
+            Envelope::Ghost { home, user, frame } => {
+                let uid = user.user_id;
+                let Some(msg) = frame_body(&frame).and_then(|b| ClientMsg::decode(b).ok()) else { return };
+                let conn = ghost_conn(uid);
+                match self.ghosts.get(&uid) {
+                    Some(h) if *h == home => {}
+                    Some(_) => return,
+                    None => {
+                        let request =
+                            matches!(&msg, ClientMsg::VideoCall(ev) if ev.event == BRAC_VIDEOCALL_EVENT_REQUEST);
+                        if !request {
+                            return; // about a call that is over
+                        }
+                        if !core.attach_remote(now, conn, user) {
+                            let ClientMsg::VideoCall(ev) = &msg else { return };
+                            let busy = call_event(ev.user_id, BRAC_VIDEOCALL_EVENT_REPLY, AC_ERROR_VIDEOCALL_BUSY);
+                            self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(&busy) });
+                            return;
+                        }
+                        self.engine(ToEngine::Watch(home.clone()));
+                        self.ghosts.insert(uid, home);
+                    }
+                }
+                core.on_message(now, conn, msg);
+            }
+            Envelope::Gone { home, uid, logout } => {
+                if self.ghosts.get(&uid) == Some(&home) {
+                    self.ghosts.remove(&uid);
+                    core.detach_remote(ghost_conn(uid), logout);
+                }
+            }
+            Envelope::Ended { owner, uid } => {
+                if self.away.get(&uid).is_some_and(|a| a.owner.as_ref() == Some(&owner)) {
+                    self.away.remove(&uid);
+                    core.set_busy_elsewhere(uid, false);
+                }
+            }
+            Envelope::Kick { uid, conn } => {
+                if self.sessions.get(&uid) == Some(&ConnId(conn)) {
+                    core.close_user(now, uid, GV_ERR_LOGIN_NEWLOGIN);
+                }
+            }
+        }
+    }
+
+    /// Whether the engine has reported more than was handled.
+    pub fn pending(&self) -> bool {
+        !self.link.rx.is_empty()
+    }
+
+    /// Once the outputs of a step went out: remote users whose call here is
+    /// over are detached (their last events went home first). True when
+    /// one was.
+    pub fn after_step(&mut self, core: &mut Core) -> bool {
+        let done: Vec<u32> = self.ghosts.keys().copied().filter(|uid| !core.in_call(*uid)).collect();
+        for uid in &done {
+            if let Some(home) = self.ghosts.remove(uid) {
+                self.send_to(&home, Envelope::Ended { owner: self.me.clone(), uid: *uid });
+            }
+            core.detach_remote(ghost_conn(*uid), true);
+        }
+        !done.is_empty()
+    }
+}
