@@ -190,6 +190,13 @@ DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, ANYCHAT_REF(D
 
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
+DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,
+                               TCHAR *lpInParam,
+                               DWORD dwInSize,
+                               TCHAR *lpResult,
+                               ANYCHAT_REF(DWORD) dwOutSize,
+                               DWORD dwFlags ANYCHAT_DEFAULT(0));
+
 DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName,
                             ANYCHAT_REF(DWORD) dwDeviceNum);
 
@@ -366,13 +373,6 @@ DWORD BRAC_MultiCastControl(LPCTSTR lpMultiCastAddr,
                             LPCTSTR lpNicAddr,
                             DWORD dwTTL,
                             DWORD dwFlags);
-
-DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,
-                               TCHAR *lpInParam,
-                               DWORD dwInSize,
-                               TCHAR *lpResult,
-                               ANYCHAT_REF(DWORD) dwOutSize,
-                               DWORD dwFlags ANYCHAT_DEFAULT(0));
 
 DWORD BRAC_SDKControl(DWORD dwCtrlCode, CHAR *lpInParam, CHAR *lpResult, DWORD dwBufSize);
 

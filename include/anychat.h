@@ -1778,6 +1778,24 @@ DWORD BRAC_GetGroupFriends(DWORD dwGroupId, LPDWORD lpUserIDArray, DWORD *dwUser
 // have, a NULL `lpGroupName` or `dwLen` 0: 21; not logged in: 208.
 DWORD BRAC_GetGroupName(DWORD dwGroupId, TCHAR *lpGroupName, DWORD dwLen);
 
+// Asks the core server, and waits (at most 5 s) for its answer:
+// `ANYCHAT_SERVERQUERY_USERIDBYNAME` (`lpInParam` a user name: its id, a
+// DWORD, for a user logged in since the server started or kept by its call
+// records), `NAMEBYUSERID` (`lpInParam` a DWORD user id: the name,
+// NUL-terminated) and `ONLINEUSERS` (the number of users online, a DWORD).
+// `*dwOutSize` is the size of `lpResult` and becomes the size of the
+// answer; a NULL `lpResult` only asks for that size (the query runs). A
+// result larger than `*dwOutSize`: 21 (nothing written). Unknown user:
+// 205; the other queries (str ids, files, queues, status): 20; no answer
+// within 5 s: 100; not logged in: 208; a NULL `dwOutSize`, or input
+// missing: 21. `dwFlags` ignored.
+DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,
+                               TCHAR *lpInParam,
+                               DWORD dwInSize,
+                               TCHAR *lpResult,
+                               DWORD *dwOutSize,
+                               DWORD dwFlags);
+
 // Lists the microphones (ALSA's capture devices, "default" first, after the fake one of `ANYCHAT_FAKE_MIC`): the two-step habit (NULL `lpDeviceName`: the count in `dwDeviceNum`; else up to `dwDeviceNum` names, each `malloc`ed for the app to `free`, and their number). A NULL `dwDeviceNum`: 21.
 DWORD BRAC_EnumAudioCapture(TCHAR **lpDeviceName,
                             DWORD *dwDeviceNum);
@@ -2037,14 +2055,6 @@ DWORD BRAC_MultiCastControl(LPCTSTR lpMultiCastAddr,
                             LPCTSTR lpNicAddr,
                             DWORD dwTTL,
                             DWORD dwFlags);
-
-// Not supported (no server queries): returns 20; a NULL `dwOutSize`: 21.
-DWORD BRAC_QueryInfoFromServer(DWORD dwInfoName,
-                               TCHAR *lpInParam,
-                               DWORD dwInSize,
-                               TCHAR *lpResult,
-                               DWORD *dwOutSize,
-                               DWORD dwFlags);
 
 // Not supported (no SDK control codes): returns 20.
 DWORD BRAC_SDKControl(DWORD dwCtrlCode, CHAR *lpInParam, CHAR *lpResult, DWORD dwBufSize);

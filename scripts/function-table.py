@@ -19,7 +19,7 @@ BEGIN, END = "<!-- functions:begin -->", "<!-- functions:end -->"
 PARTLY = {
     "BRAC_SetCallBack", "BRAC_QueryUserState", "BRAC_SetSDKOption", "BRAC_GetSDKOption",
     "BRAC_UserCameraControl", "BRAC_UserSpeakControl", "BRAC_UserCameraControlEx", "BRAC_UserSpeakControlEx",
-    "BRAC_GetRoomOnlineUsers", "BRAC_InitSDK", "BRAC_LoginEx", "BRAC_TransBufferEx",
+    "BRAC_GetRoomOnlineUsers", "BRAC_InitSDK", "BRAC_LoginEx", "BRAC_TransBufferEx", "BRAC_QueryInfoFromServer",
     "BRAS_SetCallBack", "BRAS_UserInfoControl", "BRAS_SetSDKOption", "BRAS_VideoCallControl", "BRAS_InitSDK",
 }
 

@@ -305,9 +305,16 @@ fn cli_calls_by_name_for_a_person() {
     a.send("help");
     a.expect("commands (USER:");
     a.expect("ret help 0");
-    // An unknown name is an error that says what to do.
+    // A name the server does not know is an error that says what to do.
     a.send("call zed");
-    assert!(a.expect("error unknown user 'zed'").contains("give the id"));
+    let error = a.expect("error unknown user 'zed'");
+    assert!(error.contains("answered 205") && error.contains("give the id"), "{error}");
+    // A name never seen here: the server tells its id
+    // (BRAC_QueryInfoFromServer(USERIDBYNAME)).
+    assert_eq!(a.cmd("call bob"), 0);
+    b.expect_call("REQUEST", a.user_id, 0);
+    assert_eq!(b.cmd("refuse"), 0);
+    a.expect_call("REPLY", b.user_id, 100104);
     // In one room, users know each other's names.
     assert_eq!(a.cmd("enter 1"), 0);
     assert_eq!(b.cmd("enter 1"), 0);

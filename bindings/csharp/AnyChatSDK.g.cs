@@ -381,6 +381,9 @@ namespace AnyChat.Native
         public static extern uint GetGroupName(uint dwGroupId, ref int lpGroupName, uint dwLen);
         [DllImport(CoreLibrary, EntryPoint = "BRAC_GetGroupName", CallingConvention = CallingConvention.Cdecl)]
         public static extern uint GetGroupName(uint dwGroupId, ref double lpGroupName, uint dwLen);
+        /// <summary>BRAC_QueryInfoFromServer: Asks the core server, and waits (at most 5 s) for its answer.</summary>
+        [DllImport(CoreLibrary, EntryPoint = "BRAC_QueryInfoFromServer", CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint QueryInfoFromServer(uint dwInfoName, byte[] lpInParam, uint dwInSize, byte[] lpResult, ref uint dwOutSize, uint dwFlags);
         /// <summary>BRAC_EnumAudioCapture: Lists the microphones (ALSA's capture devices, "default" first, after the fake one of ANYCHAT_FAKE_MIC).</summary>
         [DllImport(CoreLibrary, EntryPoint = "BRAC_EnumAudioCapture", CallingConvention = CallingConvention.Cdecl)]
         public static extern uint EnumAudioCapture(IntPtr lpDeviceName, ref uint dwDeviceNum);
@@ -675,9 +678,6 @@ namespace AnyChat.Native
         /// <summary>BRAC_MultiCastControl: Not supported (no multicast).</summary>
         [DllImport(CoreLibrary, EntryPoint = "BRAC_MultiCastControl", CallingConvention = CallingConvention.Cdecl)]
         public static extern uint MultiCastControl([MarshalAs(UnmanagedType.LPUTF8Str)] string lpMultiCastAddr, uint dwPort, [MarshalAs(UnmanagedType.LPUTF8Str)] string lpNicAddr, uint dwTTL, uint dwFlags);
-        /// <summary>BRAC_QueryInfoFromServer: Not supported (no server queries).</summary>
-        [DllImport(CoreLibrary, EntryPoint = "BRAC_QueryInfoFromServer", CallingConvention = CallingConvention.Cdecl)]
-        public static extern uint QueryInfoFromServer(uint dwInfoName, byte[] lpInParam, uint dwInSize, byte[] lpResult, ref uint dwOutSize, uint dwFlags);
         /// <summary>BRAC_SDKControl: Not supported (no SDK control codes).</summary>
         [DllImport(CoreLibrary, EntryPoint = "BRAC_SDKControl", CallingConvention = CallingConvention.Cdecl)]
         public static extern uint SDKControl(uint dwCtrlCode, byte[] lpInParam, byte[] lpResult, uint dwBufSize);
@@ -2413,6 +2413,14 @@ namespace ANYCHATAPI
             if (lpGroupName != null) { lpGroupName.Length = 0; lpGroupName.Append(N.BytesToString(lpGroupName_)); }
             return r;
         }
+        /// <summary>BRAC_QueryInfoFromServer (vendor types): Asks the core server, and waits (at most 5 s) for its answer.</summary>
+        public static int QueryInfoFromServer(int dwInfoName, byte[] lpInParam, int dwInSize, byte[] lpResult, ref int dwOutSize, int dwFlags)
+        {
+            uint dwOutSize_ = unchecked((uint)dwOutSize);
+            int r = unchecked((int)AnyChat.Native.Core.QueryInfoFromServer(unchecked((uint)dwInfoName), lpInParam, unchecked((uint)dwInSize), lpResult, ref dwOutSize_, unchecked((uint)dwFlags)));
+            dwOutSize = unchecked((int)dwOutSize_);
+            return r;
+        }
         /// <summary>BRAC_EnumAudioCapture (vendor types): Lists the microphones (ALSA's capture devices, "default" first, after the fake one of ANYCHAT_FAKE_MIC).</summary>
         public static int EnumAudioCapture(IntPtr[] lpDeviceName, ref int dwDeviceNum)
         {
@@ -3051,14 +3059,6 @@ namespace ANYCHATAPI
         public static int MultiCastControl(string lpMultiCastAddr, int dwPort, string lpNicAddr, int dwTTL, int dwFlags)
         {
             int r = unchecked((int)AnyChat.Native.Core.MultiCastControl(lpMultiCastAddr, unchecked((uint)dwPort), lpNicAddr, unchecked((uint)dwTTL), unchecked((uint)dwFlags)));
-            return r;
-        }
-        /// <summary>BRAC_QueryInfoFromServer (vendor types): Not supported (no server queries).</summary>
-        public static int QueryInfoFromServer(int dwInfoName, byte[] lpInParam, int dwInSize, byte[] lpResult, ref int dwOutSize, int dwFlags)
-        {
-            uint dwOutSize_ = unchecked((uint)dwOutSize);
-            int r = unchecked((int)AnyChat.Native.Core.QueryInfoFromServer(unchecked((uint)dwInfoName), lpInParam, unchecked((uint)dwInSize), lpResult, ref dwOutSize_, unchecked((uint)dwFlags)));
-            dwOutSize = unchecked((int)dwOutSize_);
             return r;
         }
         /// <summary>BRAC_SDKControl (vendor types): Not supported (no SDK control codes).</summary>

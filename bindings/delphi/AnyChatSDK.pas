@@ -1029,6 +1029,8 @@ function BRAC_GetUserGroups(lpGroupIDArray: PDWORD; var dwGroupNum: DWORD): DWOR
 function BRAC_GetGroupFriends(dwGroupId: DWORD; lpUserIDArray: PDWORD; var dwUserNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { The name of group dwGroupId (ADDGROUP's lpStrValue). }
 function BRAC_GetGroupName(dwGroupId: DWORD; lpGroupName: PAnsiChar; dwLen: DWORD): DWORD; cdecl; external AnyChatCoreLib;
+{ Asks the core server, and waits (at most 5 s) for its answer. }
+function BRAC_QueryInfoFromServer(dwInfoName: DWORD; lpInParam: PAnsiChar; dwInSize: DWORD; lpResult: PAnsiChar; var dwOutSize: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Lists the microphones (ALSA's capture devices, "default" first, after the fake one of ANYCHAT_FAKE_MIC). }
 function BRAC_EnumAudioCapture(lpDeviceName: PPAnsiChar; var dwDeviceNum: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Selects the microphone by its name as listed by BRAC_EnumAudioCapture. }
@@ -1133,8 +1135,6 @@ function BRAC_PrivateChatEchoEx(dwUserid: DWORD; dwRequestid: DWORD; dwErrorCode
 function BRAC_PrivateChatExit(dwUserid: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no multicast). }
 function BRAC_MultiCastControl(lpMultiCastAddr: PAnsiChar; dwPort: DWORD; lpNicAddr: PAnsiChar; dwTTL: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
-{ Not supported (no server queries). }
-function BRAC_QueryInfoFromServer(dwInfoName: DWORD; lpInParam: PAnsiChar; dwInSize: DWORD; lpResult: PAnsiChar; var dwOutSize: DWORD; dwFlags: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no SDK control codes). }
 function BRAC_SDKControl(dwCtrlCode: DWORD; lpInParam: PAnsiChar; lpResult: PAnsiChar; dwBufSize: DWORD): DWORD; cdecl; external AnyChatCoreLib;
 { Not supported (no client-side user control). }

@@ -55,7 +55,8 @@
 //! over TLS (see `docs/TLS.md`).
 //!
 //! For a person: wherever a user id is expected a user's name works too
-//! (one this client has seen: in its room, in a call, among its friends),
+//! (one this client has seen: in its room, in a call, among its friends;
+//! else asked of the server with `BRAC_QueryInfoFromServer`),
 //! and `call USER`, `accept`, `refuse [CODE]`, `hangup` act on the call
 //! going on; `help` lists the commands. When standard input is a terminal
 //! it shows a prompt, and then (or with `--interactive`) it explains events in
@@ -168,8 +169,9 @@ fn who(user: u32) -> String {
     }
 }
 
-/// A user argument: an id, or the name of a user this client has seen
-/// (its room's users and its friends are looked at again first).
+/// A user argument: an id, or a user's name: one this client has seen (its
+/// room's users and its friends are looked at again first), else the
+/// server's answer to `BRAC_QueryInfoFromServer(USERIDBYNAME)`.
 fn user_arg(s: Option<&str>) -> Result<u32, String> {
     let s = s.ok_or("a user (name or id) is needed")?;
     if let Some(v) = id(Some(s)) {
@@ -194,11 +196,28 @@ fn user_arg(s: Option<&str>) -> Result<u32, String> {
             }
         }
     }
-    known(s).ok_or_else(|| {
-        format!(
-            "unknown user '{s}' (a name is known once seen in this client's room, a call or its friends; give the id)"
+    if let Some(v) = known(s) {
+        return Ok(v);
+    }
+    // Not seen here: the server knows (BRAC_QueryInfoFromServer).
+    let name = s.as_bytes();
+    let mut out = [0u8; 4];
+    let mut size = out.len() as DWORD;
+    // SAFETY: `name` and `out` are live buffers of the lengths given.
+    let r = unsafe {
+        BRAC_QueryInfoFromServer(
+            ANYCHAT_SERVERQUERY_USERIDBYNAME,
+            name.as_ptr() as *mut c_char,
+            name.len() as DWORD,
+            out.as_mut_ptr() as *mut c_char,
+            &mut size,
+            0,
         )
-    })
+    };
+    if r == 0 && size == 4 {
+        return Ok(u32::from_le_bytes(out));
+    }
+    Err(format!("unknown user '{s}' (the server answered {r}; give the id)"))
 }
 
 /// A `# …` line for a person.
@@ -275,17 +294,19 @@ unsafe extern "system" fn on_call(
         // SAFETY: the library passes a NUL-terminated string valid for this call.
         String::from_utf8_lossy(unsafe { CStr::from_ptr(user_str) }.to_bytes()).into_owned()
     };
+    // The incoming call is known before its line is printed: a script that
+    // answers on that line finds it.
+    if event == BRAC_VIDEOCALL_EVENT_REQUEST {
+        INCOMING.store(user, Ordering::SeqCst);
+        PEER.store(user, Ordering::SeqCst);
+    }
     println!("call {} user={user} code={code} flags={flags} param={param} str={s}", event_name(event));
     let peer = who(user);
     let clear = |slot: &AtomicU32| {
         let _ = slot.compare_exchange(user, NOBODY, Ordering::SeqCst, Ordering::SeqCst);
     };
     match event {
-        BRAC_VIDEOCALL_EVENT_REQUEST => {
-            INCOMING.store(user, Ordering::SeqCst);
-            PEER.store(user, Ordering::SeqCst);
-            explain(format!("{peer} is calling you: accept or refuse"));
-        }
+        BRAC_VIDEOCALL_EVENT_REQUEST => explain(format!("{peer} is calling you: accept or refuse")),
         BRAC_VIDEOCALL_EVENT_REPLY if code == 0 => explain(format!("{peer} is ringing (hangup cancels)")),
         BRAC_VIDEOCALL_EVENT_REPLY => {
             clear(&INCOMING);
@@ -984,7 +1005,7 @@ fn code_name_if_human(r: DWORD) -> Option<&'static str> {
 }
 
 const HELP: &str = "\
-commands (USER: a name seen in a room, a call or the friends, or an id):
+commands (USER: a name (seen here, or asked of the server) or an id):
   connect HOST PORT          connect to a core server (tls://HOST for TLS)
   login NAME [PASS]          log in; logout, release
   call USER [FLAGS]          place a call (flags: 1 audio, 2 video, 3 both)

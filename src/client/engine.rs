@@ -798,6 +798,12 @@ impl Engine {
                 }
             }
             ServerMsg::NeedKeyFrame => self.out.push_back(Output::KeyFrame),
+            ServerMsg::QueryResult { id, code, output } => {
+                // Only the queries an API call waits for (see `Client::query_server`).
+                if let Some(slot) = st.queries.get_mut(&id) {
+                    *slot = Some((code, output));
+                }
+            }
             ServerMsg::AudioCodec { pcm } => {
                 tracing::debug!(pcm, "the server asks for {} audio", if pcm { "PCM" } else { "Opus" });
                 st.audio_pcm = pcm;

@@ -96,6 +96,8 @@ struct AudioInput {
 /// One initialised SDK: the handle API threads use.
 pub struct Client {
     state: Arc<Mutex<State>>,
+    /// Notified after the network thread changed `state`.
+    changed: Arc<parking_lot::Condvar>,
     net: crate::net::link::NetThread<ToNet>,
     /// The thread that runs the app's callbacks.
     callbacks: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -124,6 +126,7 @@ impl Client {
             uplink: Arc::new(Uplink::default()),
             released: Arc::new(AtomicBool::new(false)),
             playout: Arc::new(Mutex::new(crate::codec::audio::Mixer::new())),
+            changed: Arc::new(parking_lot::Condvar::new()),
         };
         let threads = runtime::start(sink, &shared)?;
         let outlet = camera::Outlet {
@@ -137,6 +140,7 @@ impl Client {
         Ok(Client {
             outlet,
             camera: Mutex::new(camera::LocalCamera::default()),
+            changed: shared.changed.clone(),
             state: shared.state,
             net: threads.net,
             callback_thread: threads.callbacks.thread().id(),
@@ -517,6 +521,41 @@ impl Client {
             let uid = st.resolve(user).filter(|u| st.users.contains_key(u)).ok_or(GV_ERR_INVALID_USERID)?;
             Ok(f(&st.streams.get(&uid).copied().unwrap_or_default(), now))
         })
+    }
+
+    /// `BRAC_QueryInfoFromServer`: asks the server (query `info` with
+    /// `input`) and waits for its answer, at most `timeout`. Not logged in:
+    /// 208; the link lost meanwhile: 101; no answer in time: 100; else the
+    /// server's code or its output.
+    pub fn query_server(&self, info: u32, input: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Code> {
+        const MAX_WAITING: usize = 64;
+        let deadline = Instant::now() + timeout;
+        let mut st = self.state.lock();
+        if !st.logged_in {
+            return Err(GV_ERR_NOTLOGIN);
+        }
+        if st.queries.len() >= MAX_WAITING {
+            return Err(GV_ERR_FUNCNOTALLOW);
+        }
+        st.next_query = st.next_query.wrapping_add(1);
+        let id = st.next_query;
+        st.queries.insert(id, None);
+        drop(st);
+        self.command(Command::Send(crate::wire::protocol::ClientMsg::Query { id, info, input }));
+        let mut st = self.state.lock();
+        let result = loop {
+            if let Some(Some((code, output))) = st.queries.get(&id) {
+                break if *code == 0 { Ok(output.clone()) } else { Err(*code) };
+            }
+            if !st.logged_in {
+                break Err(GV_ERR_CONNECT_ABORT);
+            }
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                break Err(GV_ERR_CONNECT_TIMEOUT);
+            }
+        };
+        st.queries.remove(&id);
+        result
     }
 
     pub fn speak_level(&self, user: u32) -> Result<u32, Code> {

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::engine::{Command, Engine, Event, LinkLoss, Output};
 use super::state::{LinkState, ServerAddr, State};
@@ -130,6 +130,9 @@ pub(crate) struct Shared {
     pub(crate) released: Arc<AtomicBool>,
     /// The playout mix the audio received goes to (`client::audio`).
     pub(crate) playout: Arc<Mutex<crate::codec::audio::Mixer>>,
+    /// Notified (with `state`) after the engine handled anything: an API
+    /// call waiting for the server's answer (`Client::query_server`) looks.
+    pub(crate) changed: Arc<Condvar>,
 }
 
 /// The two threads of one initialised SDK.
@@ -147,6 +150,7 @@ pub(crate) fn start(sink: EventSink, shared: &Shared) -> io::Result<Threads> {
     let (pv, pd) = (pending_video.clone(), pending_data.clone());
     let (state, force_key, uplink) = (shared.state.clone(), shared.force_key.clone(), shared.uplink.clone());
     let playout = shared.playout.clone();
+    let changed = shared.changed.clone();
     let net = NetThread::spawn("anychat-net", Poll::new()?, WAKER, move |poll, rx, mailbox, stopped| {
         let driver = Driver {
             poll,
@@ -163,6 +167,7 @@ pub(crate) fn start(sink: EventSink, shared: &Shared) -> io::Result<Threads> {
             pending_data: pd,
             data_dropped: 0,
             uplink,
+            changed,
             force_key,
             decoders: HashMap::new(),
             audio_decoders: super::audio::Decoders::default(),
@@ -300,6 +305,8 @@ struct Driver {
     data_dropped: u64,
     /// What the API threads queued for the server, and what the link holds.
     uplink: Arc<Uplink>,
+    /// See [`Shared::changed`].
+    changed: Arc<Condvar>,
     /// Shared with the API threads' encoder: send a key frame next.
     force_key: Arc<AtomicBool>,
     /// One H.264 decoder per user whose video arrives.
@@ -365,6 +372,7 @@ impl Driver {
             let mut st = self.state.lock();
             f(&mut self.engine, &mut st);
         }
+        self.changed.notify_all();
         self.carry_out();
     }
 

@@ -242,6 +242,10 @@ pub struct State {
     pub infos: HashMap<(u32, u32), Vec<u8>>,
     /// Friends and groups the business server set (`friends.rs`).
     pub friends: Friends,
+    /// `BRAC_QueryInfoFromServer` queries sent, by id: `None` until the
+    /// server's answer (code, output) arrives.
+    pub queries: HashMap<u32, Option<(Code, Vec<u8>)>>,
+    pub(crate) next_query: u32,
     /// Last task id given to a `BRAC_TransBuffer(Ex)`.
     pub(crate) next_task: u32,
     /// Streams received, by user.
@@ -319,6 +323,8 @@ impl State {
             users: HashMap::new(),
             infos: HashMap::new(),
             friends: Friends::default(),
+            queries: HashMap::new(),
+            next_query: 0,
             next_task: 0,
             streams: HashMap::new(),
             levels: HashMap::new(),

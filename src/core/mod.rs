@@ -569,6 +569,43 @@ impl Core {
         &self.config
     }
 
+    /// `BRAC_QueryInfoFromServer`: a user's id by name (a DWORD, little
+    /// endian; a name logged in here since the start, or kept by the call
+    /// records), a user's name by id (NUL-terminated; online or kept), the
+    /// number of users online (a DWORD). Unknown user: 205; other queries:
+    /// 20.
+    fn query(&self, info: u32, input: &[u8]) -> (u32, Vec<u8>) {
+        let text = input.split(|b| *b == 0).next().unwrap_or_default();
+        match info {
+            ANYCHAT_SERVERQUERY_USERIDBYNAME => {
+                let online = self.users.iter().find(|(_, u)| u.name == text).map(|(id, _)| *id);
+                match online.or_else(|| self.ids_by_name.get(text).copied()) {
+                    Some(id) => (0, id.to_le_bytes().to_vec()),
+                    None => (GV_ERR_INVALID_USERID, Vec::new()),
+                }
+            }
+            ANYCHAT_SERVERQUERY_NAMEBYUSERID => {
+                let Ok(raw) = <[u8; 4]>::try_from(input.get(..4).unwrap_or_default()) else {
+                    return (GV_ERR_FUNCOPTERROR, Vec::new());
+                };
+                let id = u32::from_le_bytes(raw);
+                let name =
+                    self.users.get(&id).map(|u| u.name.clone()).or_else(|| {
+                        self.ids_by_name.iter().find(|(_, kept)| **kept == id).map(|(name, _)| name.clone())
+                    });
+                match name {
+                    Some(mut name) => {
+                        name.push(0);
+                        (0, name)
+                    }
+                    None => (GV_ERR_INVALID_USERID, Vec::new()),
+                }
+            }
+            ANYCHAT_SERVERQUERY_ONLINEUSERS => (0, (self.users.len() as u32).to_le_bytes().to_vec()),
+            _ => (GV_ERR_FUNCNOTALLOW, Vec::new()),
+        }
+    }
+
     /// Number of users logged in.
     pub fn online_users(&self) -> usize {
         self.users.len()
@@ -784,6 +821,13 @@ impl Core {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.caps = caps;
                 }
+            }
+            (ConnState::LoggedIn(_), ClientMsg::Query { id, info, input }) => {
+                let (code, output) = self.query(info, &input);
+                self.push(conn, ServerMsg::QueryResult { id, code, output });
+            }
+            (ConnState::Ready { .. }, ClientMsg::Query { id, .. }) => {
+                self.push(conn, ServerMsg::QueryResult { id, code: GV_ERR_NOTLOGIN, output: Vec::new() });
             }
             (ConnState::Business, msg) => self.business_message(now, msg),
             (ConnState::Ready { login: None }, ClientMsg::Login { name, password, .. }) => {

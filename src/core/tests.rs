@@ -4257,3 +4257,37 @@ fn reconfigure_applies_new_ring_timeout_and_rate_limits() {
     let t = AC_ERROR_VIDEOCALL_TIMEOUT;
     w.drain().expect(&[(&a, vec![call_ev(REPLY, &b, t, 0, b"")]), (&b, vec![call_ev(REPLY, &a, t, 0, b"")])]);
 }
+
+// ----- server queries (BRAC_QueryInfoFromServer) -------------------------------
+
+#[test]
+fn queries_give_ids_by_name_names_by_id_and_the_number_online() {
+    use crate::wire::constants::{
+        ANYCHAT_SERVERQUERY_NAMEBYUSERID as NAME, ANYCHAT_SERVERQUERY_ONLINEUSERS as ONLINE,
+        ANYCHAT_SERVERQUERY_USERIDBYNAME as ID, ANYCHAT_SERVERQUERY_USERIDBYSTRID as STRID,
+    };
+    let (mut w, a, b, _c) = three();
+    let ask = |w: &mut World, info: u32, input: &[u8]| {
+        w.send(a.conn, ClientMsg::Query { id: 9, info, input: input.to_vec() });
+        match w.take_conn(a.conn).as_slice() {
+            [ServerMsg::QueryResult { id: 9, code, output }] => (*code, output.clone()),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(ask(&mut w, ID, &b.name), (0, b.id.to_le_bytes().to_vec()));
+    assert_eq!(ask(&mut w, ID, b"nobody"), (GV_ERR_INVALID_USERID, vec![]));
+    let mut name = b.name.clone();
+    name.push(0);
+    assert_eq!(ask(&mut w, NAME, &b.id.to_le_bytes()), (0, name));
+    assert_eq!(ask(&mut w, NAME, &[1, 2]), (GV_ERR_FUNCOPTERROR, vec![]));
+    assert_eq!(ask(&mut w, ONLINE, &[]), (0, 3u32.to_le_bytes().to_vec()));
+    assert_eq!(ask(&mut w, STRID, b"x"), (GV_ERR_FUNCNOTALLOW, vec![]));
+    // A name that logged out is still known by its kept id.
+    w.logout(&b);
+    assert_eq!(ask(&mut w, ID, &b.name), (0, b.id.to_le_bytes().to_vec()));
+    // Before a login: 208.
+    let conn = w.connect();
+    w.send(conn, ClientMsg::Query { id: 1, info: ID, input: b"x".to_vec() });
+    let refused = ServerMsg::QueryResult { id: 1, code: GV_ERR_NOTLOGIN, output: vec![] };
+    assert_eq!(w.take_conn(conn), vec![refused]);
+}

@@ -175,6 +175,10 @@ pub enum ClientMsg {
     /// What this client can decode ([`CAP_OPUS`]), sent right after
     /// `Hello` (version 3); a client that sends none gets PCM audio.
     Caps { caps: u32 },
+    /// `BRAC_QueryInfoFromServer`: query `id` (the client's, echoed in
+    /// [`ServerMsg::QueryResult`]) of kind `info` (`ANYCHAT_SERVERQUERY_*`)
+    /// with its input bytes.
+    Query { id: u32, info: u32, input: Vec<u8> },
     /// `BRAC_LoginEx`: like `Login`, with the user id and nick name the app gives.
     LoginEx { name: Vec<u8>, password: Vec<u8>, user_id: u32, nick: Vec<u8> },
     /// `BRAC_Logout` (and `BRAC_Release` while logged in).
@@ -288,6 +292,9 @@ pub enum ServerMsg {
     /// A receiver of the client's audio cannot decode Opus: send 16-bit
     /// PCM (`pcm` true) until told otherwise (`pcm` false: Opus again).
     AudioCodec { pcm: bool },
+    /// The answer to [`ClientMsg::Query`] `id`: 0 and the output bytes, or
+    /// a `GV_ERR_*` code.
+    QueryResult { id: u32, code: u32, output: Vec<u8> },
     /// To the business server: may this call proceed? (`BRAS_OnVideoCallEvent_CallBack`, REQUEST)
     BizAskCall { query: u32, src: u32, tar: u32, flags: u32, param: u32, user_str: Vec<u8> },
     /// To the business server: a call event it watches (REPLY, START, FINISH).
@@ -336,6 +343,7 @@ const C_DEVICE: u8 = 0x0C;
 const C_MEDIA: u8 = 0x0D;
 const C_SUBSCRIBE: u8 = 0x0E;
 const C_CAPS: u8 = 0x0F;
+const C_QUERY: u8 = 0x10;
 
 const S_WELCOME: u8 = 0x81;
 const S_REFUSED: u8 = 0x82;
@@ -363,6 +371,7 @@ const S_FRIEND_STATUS: u8 = 0x97;
 const S_SYNC_INFO: u8 = 0x98;
 const S_USER_DATA_UPDATED: u8 = 0x99;
 const S_AUDIO_CODEC: u8 = 0x9A;
+const S_QUERY_RESULT: u8 = 0x9B;
 const S_BIZ_TEXT: u8 = 0xA7;
 const S_BIZ_TRANS_BUFFER: u8 = 0xA8;
 const S_BIZ_ASK_CALL: u8 = 0xA0;
@@ -605,6 +614,12 @@ impl ClientMsg {
                 w.u8(C_CAPS);
                 w.u32(*caps);
             }
+            ClientMsg::Query { id, info, input } => {
+                w.u8(C_QUERY);
+                w.u32(*id);
+                w.u32(*info);
+                w.bytes(input);
+            }
             ClientMsg::Subscribe { user_id, kind, on } => {
                 w.u8(C_SUBSCRIBE);
                 w.u32(*user_id);
@@ -722,6 +737,7 @@ impl ClientMsg {
             }
             C_SUBSCRIBE => ClientMsg::Subscribe { user_id: r.u32()?, kind: r.u8()?, on: r.bool()? },
             C_CAPS => ClientMsg::Caps { caps: r.u32()? },
+            C_QUERY => ClientMsg::Query { id: r.u32()?, info: r.u32()?, input: r.bytes()? },
             C_ENTER_ROOM => ClientMsg::EnterRoom { room_id: r.u32()?, password: r.bytes()? },
             C_ENTER_ROOM_NAME => ClientMsg::EnterRoomByName { name: r.bytes()?, password: r.bytes()? },
             C_LEAVE_ROOM => ClientMsg::LeaveRoom { room_id: r.u32()? },
@@ -885,6 +901,12 @@ impl ServerMsg {
                 w.u8(S_AUDIO_CODEC);
                 w.u8(*pcm as u8);
             }
+            ServerMsg::QueryResult { id, code, output } => {
+                w.u8(S_QUERY_RESULT);
+                w.u32(*id);
+                w.u32(*code);
+                w.bytes(output);
+            }
             ServerMsg::UserDataReset => w.u8(S_USER_DATA_RESET),
             ServerMsg::GroupSet { group_id, name } => {
                 w.u8(S_GROUP_SET);
@@ -1033,6 +1055,7 @@ impl ServerMsg {
             }
             S_NEED_KEY => ServerMsg::NeedKeyFrame,
             S_AUDIO_CODEC => ServerMsg::AudioCodec { pcm: r.bool()? },
+            S_QUERY_RESULT => ServerMsg::QueryResult { id: r.u32()?, code: r.u32()?, output: r.bytes()? },
             S_USER_DATA_RESET => ServerMsg::UserDataReset,
             S_GROUP_SET => ServerMsg::GroupSet { group_id: r.u32()?, name: r.bytes()? },
             S_GROUP_GONE => ServerMsg::GroupGone { group_id: r.u32()? },
@@ -1241,6 +1264,7 @@ mod tests {
             },
             ClientMsg::Subscribe { user_id: 9, kind: MEDIA_AUDIO, on: true },
             ClientMsg::Caps { caps: CAP_OPUS },
+            ClientMsg::Query { id: 7, info: 1, input: b"alice".to_vec() },
         ]
     }
 
@@ -1285,6 +1309,7 @@ mod tests {
             },
             ServerMsg::NeedKeyFrame,
             ServerMsg::AudioCodec { pcm: true },
+            ServerMsg::QueryResult { id: 7, code: 0, output: 5u32.to_le_bytes().to_vec() },
             ServerMsg::UserInfo { user_id: 1, info_id: 9, value: b"v".to_vec() },
             ServerMsg::UserDataReset,
             ServerMsg::GroupSet { group_id: 1, name: "我的好友".as_bytes().to_vec() },

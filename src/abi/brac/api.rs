@@ -933,3 +933,63 @@ pub unsafe extern "C" fn BRAC_GetGroupName(dwGroupId: DWORD, lpGroupName: *mut T
         })
     }
 }
+
+// ----- server queries ---------------------------------------------------------
+
+/// How long `BRAC_QueryInfoFromServer` waits for the server's answer.
+const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Asks the core server, and waits (at most 5 s) for its answer:
+/// `ANYCHAT_SERVERQUERY_USERIDBYNAME` (`lpInParam` a user name: its id, a
+/// DWORD, for a user logged in since the server started or kept by its call
+/// records), `NAMEBYUSERID` (`lpInParam` a DWORD user id: the name,
+/// NUL-terminated) and `ONLINEUSERS` (the number of users online, a DWORD).
+/// `*dwOutSize` is the size of `lpResult` and becomes the size of the
+/// answer; a NULL `lpResult` only asks for that size (the query runs). A
+/// result larger than `*dwOutSize`: 21 (nothing written). Unknown user:
+/// 205; the other queries (str ids, files, queues, status): 20; no answer
+/// within 5 s: 100; not logged in: 208; a NULL `dwOutSize`, or input
+/// missing: 21. `dwFlags` ignored.
+#[no_mangle]
+pub unsafe extern "C" fn BRAC_QueryInfoFromServer(
+    dwInfoName: DWORD,
+    lpInParam: *mut TCHAR,
+    dwInSize: DWORD,
+    lpResult: *mut TCHAR,
+    dwOutSize: *mut DWORD,
+    dwFlags: DWORD,
+) -> DWORD {
+    ffi_boundary! {
+        let _ = dwFlags;
+        if dwOutSize.is_null() || (lpInParam.is_null() && dwInSize > 0) {
+            return GV_ERR_FUNCOPTERROR;
+        }
+        let input = if dwInSize == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: `dwInSize` readable bytes at `lpInParam`, checked non-NULL.
+            match unsafe { bytes_in(lpInParam as *const u8, dwInSize, MAX_NAME_LEN * 4) } {
+                Ok(b) => b.to_vec(),
+                Err(e) => return e,
+            }
+        };
+        with_sdk(|c| match c.query_server(dwInfoName, input, QUERY_TIMEOUT) {
+            Err(code) => code,
+            Ok(out) => {
+                // SAFETY: checked non-NULL; the caller's DWORD.
+                let room = unsafe { *dwOutSize } as usize;
+                // SAFETY: as above.
+                unsafe { *dwOutSize = out.len() as DWORD };
+                if lpResult.is_null() {
+                    return 0;
+                }
+                if out.len() > room {
+                    return GV_ERR_FUNCOPTERROR;
+                }
+                // SAFETY: `room` >= `out.len()` writable bytes at `lpResult`.
+                unsafe { std::ptr::copy_nonoverlapping(out.as_ptr(), lpResult as *mut u8, out.len()) };
+                0
+            }
+        })
+    }
+}

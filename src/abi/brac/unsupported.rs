@@ -355,22 +355,6 @@ pub extern "C" fn BRAC_MultiCastControl(
 
 // ----- server queries and SDK control -------------------------------------------
 
-/// Not supported (no server queries): returns 20; a NULL `dwOutSize`: 21.
-#[no_mangle]
-pub extern "C" fn BRAC_QueryInfoFromServer(
-    dwInfoName: DWORD,
-    lpInParam: *mut TCHAR,
-    dwInSize: DWORD,
-    lpResult: *mut TCHAR,
-    dwOutSize: *mut DWORD,
-    dwFlags: DWORD,
-) -> DWORD {
-    ffi_boundary! {
-        let _ = (dwInfoName, lpInParam, dwInSize, lpResult, dwFlags);
-        unsupported(!dwOutSize.is_null())
-    }
-}
-
 /// Not supported (no SDK control codes): returns 20.
 #[no_mangle]
 pub extern "C" fn BRAC_SDKControl(
