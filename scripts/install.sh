@@ -28,15 +28,20 @@ DESTDIR=${DESTDIR:-}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 major=${version%%.*}
 
+# The builds must not see the install's DESTDIR and PREFIX: bundled C and
+# C++ (libopus, WebRTC audio processing) run `make install` into cargo's
+# build folders, which DESTDIR would move elsewhere.
+build() { env -u DESTDIR -u PREFIX cargo build "$@"; }
+
 if [ -z "${LIB:-}" ]; then
     profile=${PROFILE:-release}
     out="${CARGO_TARGET_DIR:-target}/$([ "$profile" = dev ] && echo debug || echo "$profile")"
     if [ -z "${BIN:-}" ]; then
         # The core server needs none of the library's H.264 (openh264, C++).
-        cargo build --profile "$profile" --locked --bin anychat-server --no-default-features --features cli
+        build --profile "$profile" --locked --bin anychat-server --no-default-features --features cli
         BIN=$out/anychat-server
     fi
-    cargo build --profile "$profile" --locked --lib
+    build --profile "$profile" --locked --lib
     LIB=$out/libanychat.so
 fi
 [ -f "$LIB" ] || { echo "install.sh: no library at $LIB" >&2; exit 1; }
