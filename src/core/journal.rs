@@ -391,7 +391,7 @@ impl Core {
         for (name, id) in r.ids_by_name {
             if id != 0 && id != u32::MAX {
                 self.next_user_id = self.next_user_id.max(id.saturating_add(1)).min(u32::MAX - 1);
-                self.ids_by_name.insert(name, id);
+                self.keep_id(name, id);
             }
         }
         self.next_call_id = self.next_call_id.max(r.next_call_id);

@@ -417,6 +417,9 @@ pub struct Core {
     conns: HashMap<ConnId, Conn>,
     users: HashMap<u32, User>,
     ids_by_name: HashMap<Vec<u8>, u32>,
+    /// The other way round (the last name given each id), for
+    /// `ANYCHAT_SERVERQUERY_NAMEBYUSERID`.
+    names_by_id: HashMap<u32, Vec<u8>>,
     next_user_id: u32,
     calls: HashMap<u64, Call>,
     next_call_id: u64,
@@ -469,6 +472,7 @@ impl Core {
             conns: HashMap::new(),
             users: HashMap::new(),
             ids_by_name: HashMap::new(),
+            names_by_id: HashMap::new(),
             next_user_id: 1,
             calls: HashMap::new(),
             next_call_id: 1,
@@ -589,10 +593,7 @@ impl Core {
                     return (GV_ERR_FUNCOPTERROR, Vec::new());
                 };
                 let id = u32::from_le_bytes(raw);
-                let name =
-                    self.users.get(&id).map(|u| u.name.clone()).or_else(|| {
-                        self.ids_by_name.iter().find(|(_, kept)| **kept == id).map(|(name, _)| name.clone())
-                    });
+                let name = self.users.get(&id).map(|u| u.name.clone()).or_else(|| self.names_by_id.get(&id).cloned());
                 match name {
                     Some(mut name) => {
                         name.push(0);
@@ -1501,7 +1502,7 @@ impl Core {
                 id = id.checked_add(1).filter(|n| *n < u32::MAX).unwrap_or(1);
             }
             self.next_user_id = id.checked_add(1).filter(|n| *n < u32::MAX).unwrap_or(1);
-            self.ids_by_name.insert(name.clone(), id);
+            self.keep_id(name.clone(), id);
             self.journal(Journal::UserId { name: name.clone(), id });
             id
         };
@@ -2042,7 +2043,13 @@ impl Core {
 
     /// The id the cluster gave `name`: a login by that name gets it.
     pub fn remember_id(&mut self, name: Vec<u8>, uid: u32) {
-        self.ids_by_name.insert(name, uid);
+        self.keep_id(name, uid);
+    }
+
+    /// Keeps the id given to `name`, both ways.
+    fn keep_id(&mut self, name: Vec<u8>, id: u32) {
+        self.names_by_id.insert(id, name.clone());
+        self.ids_by_name.insert(name, id);
     }
 
     /// Marks a local user as taking part in a call another server holds:
