@@ -16,7 +16,8 @@
 //! Keys (all under `anychat:`): `id:<name>` the user id of a name,
 //! `nextid` the last id given, `user:<id>` where the user is logged in
 //! (`<server>/<connection>`), `alive:<server>` the server's lease (expires
-//! unless renewed); channel `srv:<server>` carries envelopes to a server.
+//! unless renewed), `room:<id>` the server holding an ordinary room;
+//! channel `srv:<server>` carries envelopes to a server.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +53,12 @@ pub enum ToEngine {
     Send { to: String, env: Vec<u8> },
     /// Report when server `0`'s lease runs out.
     Watch(String),
+    /// Where ordinary room `room` is held, for `uid`'s entry: when another
+    /// server (whose lease holds) holds it, `env` is sent there; otherwise
+    /// this server takes it.
+    LocateRoom { uid: u32, room: u32, env: Vec<u8> },
+    /// This server no longer holds room `room` (it became empty).
+    ReleaseRoom { room: u32 },
 }
 
 /// What the engine tells the loop.
@@ -64,6 +71,9 @@ pub enum FromEngine {
     Located { from: u32, owner: Result<Option<String>, ()> },
     /// An envelope from another server.
     Inbound(Envelope),
+    /// Where `uid`'s room went: `Ok(server)` (this server's own name: it
+    /// holds the room now), `Err(())` Redis unreachable.
+    RoomLocated { uid: u32, room: u32, owner: Result<String, ()> },
     /// A watched server's lease ran out.
     Dead(String),
     /// Redis became reachable (true) or unreachable (false).
@@ -143,6 +153,16 @@ if redis.call('EXISTS', ARGV[2] .. 'alive:' .. srv) == 0 then return false end
 if redis.call('PUBLISH', ARGV[2] .. 'srv:' .. srv, ARGV[1]) == 0 then return false end
 return srv";
 
+    /// The holder of room KEYS[1]: another server whose lease holds gets
+    /// ARGV[1] and is returned; otherwise this server (ARGV[3]) takes it.
+    const LOCATE_ROOM: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[3] and redis.call('EXISTS', ARGV[2] .. 'alive:' .. v) == 1 then
+  if redis.call('PUBLISH', ARGV[2] .. 'srv:' .. v, ARGV[1]) > 0 then return v end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return ARGV[3]";
+
     /// Deletes KEYS[1] if it still holds ARGV[1].
     const ABSENT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -157,11 +177,14 @@ return 0";
         notify: Arc<dyn Fn() + Send + Sync>,
         /// The sessions this server holds (set again after Redis restarts).
         present: HashMap<u32, u64>,
+        /// The rooms this server holds (set again after Redis restarts).
+        rooms: HashSet<u32>,
         watched: HashSet<String>,
         up: bool,
         last_try: Option<Instant>,
         resolve: redis::Script,
         locate: redis::Script,
+        locate_room: redis::Script,
         absent: redis::Script,
     }
 
@@ -181,11 +204,13 @@ return 0";
                 out,
                 notify,
                 present: HashMap::new(),
+                rooms: HashSet::new(),
                 watched: HashSet::new(),
                 up: false,
                 last_try: None,
                 resolve: redis::Script::new(RESOLVE),
                 locate: redis::Script::new(LOCATE),
+                locate_room: redis::Script::new(LOCATE_ROOM),
                 absent: redis::Script::new(ABSENT),
             }
         }
@@ -244,6 +269,9 @@ return 0";
                 .arg(self.lease.as_millis() as u64);
             for (uid, conn) in &self.present {
                 pipe.cmd("SET").arg(format!("{PREFIX}user:{uid}")).arg(format!("{}/{conn}", self.me)).ignore();
+            }
+            for room in &self.rooms {
+                pipe.cmd("SET").arg(format!("{PREFIX}room:{room}")).arg(&self.me).arg("NX").ignore();
             }
             let r: redis::RedisResult<()> = match self.con.as_mut() {
                 Some(c) => pipe.query(c),
@@ -365,6 +393,22 @@ return 0";
                 }
                 ToEngine::Watch(server) => {
                     self.watched.insert(server);
+                }
+                ToEngine::LocateRoom { uid, room, env } => {
+                    let key = format!("{PREFIX}room:{room}");
+                    let owner = self
+                        .run_cmd(|c, s| s.locate_room.key(&key).arg(env).arg(PREFIX).arg(&s.me).invoke::<String>(c))
+                        .ok_or(());
+                    if owner.as_ref().is_ok_and(|o| *o == self.me) {
+                        self.rooms.insert(room);
+                    }
+                    self.tell(FromEngine::RoomLocated { uid, room, owner });
+                }
+                ToEngine::ReleaseRoom { room } => {
+                    self.rooms.remove(&room);
+                    let key = format!("{PREFIX}room:{room}");
+                    let me = self.me.clone();
+                    self.run_cmd(|c, s| s.absent.key(&key).arg(&me).invoke::<u32>(c));
                 }
             }
         }

@@ -22,6 +22,9 @@ pub enum Envelope {
     Kick { uid: u32, conn: u64 },
     /// The call of `uid` that server `owner` held is over.
     Ended { owner: String, uid: u32 },
+    /// Server `owner` does not hold room `room` (any more): `uid`'s home
+    /// looks for its holder again.
+    Relocate { owner: String, uid: u32, room: u32 },
 }
 
 const DELIVER: u8 = 1;
@@ -30,6 +33,7 @@ const GHOST: u8 = 3;
 const GONE: u8 = 4;
 const KICK: u8 = 5;
 const ENDED: u8 = 6;
+const RELOCATE: u8 = 7;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_be_bytes());
@@ -109,6 +113,12 @@ impl Envelope {
                 put_bytes(&mut out, owner.as_bytes());
                 out.extend_from_slice(&uid.to_be_bytes());
             }
+            Envelope::Relocate { owner, uid, room } => {
+                out.push(RELOCATE);
+                put_bytes(&mut out, owner.as_bytes());
+                out.extend_from_slice(&uid.to_be_bytes());
+                out.extend_from_slice(&room.to_be_bytes());
+            }
         }
         out
     }
@@ -134,6 +144,7 @@ impl Envelope {
             GONE => Envelope::Gone { home: r.text()?, uid: r.u32()?, logout: r.u8()? != 0 },
             KICK => Envelope::Kick { uid: r.u32()?, conn: r.u64()? },
             ENDED => Envelope::Ended { owner: r.text()?, uid: r.u32()? },
+            RELOCATE => Envelope::Relocate { owner: r.text()?, uid: r.u32()?, room: r.u32()? },
             _ => return None,
         };
         r.0.is_empty().then_some(env)
@@ -161,6 +172,7 @@ mod tests {
             Envelope::Gone { home: "h".into(), uid: 3, logout: true },
             Envelope::Kick { uid: 4, conn: 1 << 40 },
             Envelope::Ended { owner: "s2.y".into(), uid: 5 },
+            Envelope::Relocate { owner: "s3.z".into(), uid: 6, room: 100 },
         ];
         for e in all {
             let b = e.encode();

@@ -21,8 +21,9 @@
 
 pub mod engine;
 pub mod envelope;
+pub mod rooms;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,8 +88,15 @@ pub struct Cluster {
     claimed: HashMap<ConnId, u32>,
     /// Local users in a call held elsewhere.
     away: HashMap<u32, Away>,
-    /// Remote users attached here (callers of calls held here): their home.
+    /// Remote users attached here (callers of calls held here, members of
+    /// rooms held here): their home.
     ghosts: HashMap<u32, String>,
+    /// Ordinary rooms this server holds (`rooms.rs`).
+    claims: HashSet<u32>,
+    /// Local users in an ordinary room another server holds.
+    roomed: HashMap<u32, rooms::RemoteRoom>,
+    /// Room entries waiting for the engine to say where the room is.
+    entering: HashMap<ConnId, rooms::Entering>,
     out: Vec<Output>,
     /// Commands the engine queue refused (full).
     pub refused: u64,
@@ -135,6 +143,9 @@ impl Cluster {
             claimed: HashMap::new(),
             away: HashMap::new(),
             ghosts: HashMap::new(),
+            claims: HashSet::new(),
+            roomed: HashMap::new(),
+            entering: HashMap::new(),
             out: Vec::new(),
             refused: 0,
         }
@@ -175,9 +186,10 @@ impl Cluster {
         }
     }
 
-    /// Whether `conn`'s reading waits (its login waits for its id).
+    /// Whether `conn`'s reading waits (its login waits for its id, or its
+    /// room entry for the room's holder).
     pub fn holds(&self, conn: ConnId) -> bool {
-        self.holding.contains_key(&conn)
+        self.holding.contains_key(&conn) || self.entering.contains_key(&conn)
     }
 
     /// A local connection's message, before the core: `Some` goes on to the
@@ -204,6 +216,11 @@ impl Cluster {
             self.holding.insert(conn, msg);
             return None;
         };
+        if matches!(msg, ClientMsg::EnterRoom { .. } | ClientMsg::EnterRoomByName { .. })
+            && !self.on_enter(core, conn, uid, &msg)
+        {
+            return None;
+        }
         if let ClientMsg::VideoCall(ev) = &msg {
             if ev.event == BRAC_VIDEOCALL_EVENT_REQUEST {
                 let b = ev.user_id;
@@ -225,7 +242,7 @@ impl Cluster {
                 return None;
             }
         }
-        let Some(away) = self.away.get(&uid) else { return Some(msg) };
+        let Some(away) = self.away.get(&uid) else { return self.room_forward(core, uid, msg) };
         let peer = away.peer;
         let in_room = away.room;
         let forward = match &msg {
@@ -238,7 +255,7 @@ impl Cluster {
             _ => false,
         };
         if !forward {
-            return Some(msg);
+            return self.room_forward(core, uid, msg);
         }
         let frame = frame_of_client(&msg);
         self.forward(core, uid, frame);
@@ -253,6 +270,11 @@ impl Cluster {
             away.queued.push(frame);
             return;
         };
+        self.ghost_frame(core, &owner, uid, frame);
+    }
+
+    /// Sends server `owner` a client frame of local user `uid`.
+    fn ghost_frame(&mut self, core: &Core, owner: &str, uid: u32, frame: Vec<u8>) {
         let user = core.user_info(uid).unwrap_or(RoomUser {
             user_id: uid,
             name: Vec::new(),
@@ -261,7 +283,7 @@ impl Cluster {
             camera: 0,
             mic: 0,
         });
-        self.send_to(&owner, Envelope::Ghost { home: self.me.clone(), user, frame });
+        self.send_to(owner, Envelope::Ghost { home: self.me.clone(), user, frame });
     }
 
     /// An output of the core, before the loop: `None` was taken here (it
@@ -325,12 +347,12 @@ impl Cluster {
     /// The loop dropped a connection (closed socket, read error): a lost
     /// session.
     pub fn on_closed(&mut self, conn: ConnId) {
-        self.holding.remove(&conn);
         self.session_gone(conn, false);
     }
 
     fn session_gone(&mut self, conn: ConnId, logout: bool) {
         self.holding.remove(&conn);
+        self.entering.remove(&conn);
         if let Some(uid) = self.claimed.remove(&conn) {
             self.engine(ToEngine::Absent { uid, conn: conn.0 });
         }
@@ -339,6 +361,9 @@ impl Cluster {
             self.sessions.remove(&uid);
         }
         self.engine(ToEngine::Absent { uid, conn: conn.0 });
+        if let Some(rr) = self.roomed.remove(&uid) {
+            self.send_to(&rr.owner, Envelope::Gone { home: self.me.clone(), uid, logout });
+        }
         if let Some(away) = self.away.get_mut(&uid) {
             match away.owner.clone() {
                 Some(owner) => {
@@ -423,7 +448,9 @@ impl Cluster {
                     }
                 }
             }
+            FromEngine::RoomLocated { uid, room, owner } => self.room_located(core, now, uid, room, owner),
             FromEngine::Dead(server) => {
+                self.rooms_lost(&server);
                 let lost: Vec<u32> =
                     self.ghosts.iter().filter(|(_, home)| **home == server).map(|(uid, _)| *uid).collect();
                 for uid in lost {
@@ -448,6 +475,7 @@ impl Cluster {
         match env {
             Envelope::Deliver { to, frame } => {
                 let Some(msg) = frame_body(&frame).and_then(|b| ServerMsg::decode(b).ok()) else { return };
+                self.room_delivered(to, &msg);
                 if let (ServerMsg::VideoCall { ev, .. }, Some(away)) = (&msg, self.away.get_mut(&to)) {
                     let over = ev.event == BRAC_VIDEOCALL_EVENT_FINISH
                         || (ev.event == BRAC_VIDEOCALL_EVENT_REPLY && ev.error_code != 0);
@@ -470,19 +498,35 @@ impl Cluster {
                 let uid = user.user_id;
                 let Some(msg) = frame_body(&frame).and_then(|b| ClientMsg::decode(b).ok()) else { return };
                 let conn = ghost_conn(uid);
+                // An entry into a room this server does not hold (any more).
+                let enter = match &msg {
+                    ClientMsg::EnterRoom { room_id, .. } if rooms::spans_servers(*room_id) => Some(*room_id),
+                    _ => None,
+                };
+                if let Some(room) = enter.filter(|r| !self.claims.contains(r)) {
+                    self.send_to(&home, Envelope::Relocate { owner: self.me.clone(), uid, room });
+                    return;
+                }
                 match self.ghosts.get(&uid) {
                     Some(h) if *h == home => {}
                     Some(_) => return,
                     None => {
                         let request =
                             matches!(&msg, ClientMsg::VideoCall(ev) if ev.event == BRAC_VIDEOCALL_EVENT_REQUEST);
-                        if !request {
-                            return; // about a call that is over
+                        if !request && enter.is_none() {
+                            return; // about a call or room that is over
                         }
                         if !core.attach_remote(now, conn, user) {
-                            let ClientMsg::VideoCall(ev) = &msg else { return };
-                            let busy = call_event(ev.user_id, BRAC_VIDEOCALL_EVENT_REPLY, AC_ERROR_VIDEOCALL_BUSY);
-                            self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(&busy) });
+                            let refusal = match (&msg, enter) {
+                                (ClientMsg::VideoCall(ev), _) => {
+                                    call_event(ev.user_id, BRAC_VIDEOCALL_EVENT_REPLY, AC_ERROR_VIDEOCALL_BUSY)
+                                }
+                                (_, Some(room_id)) => {
+                                    ServerMsg::EnterRoomResult { room_id, code: rooms::CODE_ROOM_UNREACHABLE }
+                                }
+                                _ => return,
+                            };
+                            self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(&refusal) });
                             return;
                         }
                         self.engine(ToEngine::Watch(home.clone()));
@@ -503,6 +547,7 @@ impl Cluster {
                     core.set_busy_elsewhere(uid, false);
                 }
             }
+            Envelope::Relocate { owner, uid, room } => self.relocate(core, &owner, uid, room),
             Envelope::Kick { uid, conn } => {
                 if self.sessions.get(&uid) == Some(&ConnId(conn)) {
                     core.close_user(now, uid, GV_ERR_LOGIN_NEWLOGIN);
@@ -516,11 +561,14 @@ impl Cluster {
         !self.link.rx.is_empty()
     }
 
-    /// Once the outputs of a step went out: remote users whose call here is
-    /// over are detached (their last events went home first). True when
-    /// one was.
+    /// Once the outputs of a step went out: remote users whose call and
+    /// room here are over are detached (their last events went home
+    /// first), and rooms held here that became empty are let go. True when
+    /// a user was detached.
     pub fn after_step(&mut self, core: &mut Core) -> bool {
-        let done: Vec<u32> = self.ghosts.keys().copied().filter(|uid| !core.in_call(*uid)).collect();
+        self.release_emptied(core);
+        let done: Vec<u32> =
+            self.ghosts.keys().copied().filter(|uid| !core.in_call(*uid) && !core.in_room_or_entering(*uid)).collect();
         for uid in &done {
             if let Some(home) = self.ghosts.remove(uid) {
                 self.send_to(&home, Envelope::Ended { owner: self.me.clone(), uid: *uid });

@@ -464,6 +464,9 @@ pub struct Core {
     now: Option<Instant>,
     /// Cluster: local users in a call another server holds (they count as busy).
     busy_elsewhere: HashSet<u32>,
+    /// Ordinary rooms that became empty since the cluster last looked
+    /// (None: not tracked, no cluster).
+    emptied_rooms: Option<Vec<u32>>,
 }
 
 impl Core {
@@ -499,6 +502,7 @@ impl Core {
             missed: HashMap::new(),
             now: None,
             busy_elsewhere: HashSet::new(),
+            emptied_rooms: None,
             config,
         }
     }
@@ -1991,11 +1995,17 @@ impl Core {
         self.send_business(ServerMsg::BizUserRoom { user_id: uid, room_id, entered: false });
     }
 
-    /// Forgets an ordinary room nobody is in (and its name).
+    /// Forgets an ordinary room nobody is in (and its name); a cluster is
+    /// told of it (also of a room whose entry was refused before it existed).
     fn drop_room_if_empty(&mut self, room_id: u32) {
         if self.rooms.get(&room_id).is_some_and(|r| r.members.is_empty() && r.call.is_none()) {
             if let Some(name) = self.rooms.remove(&room_id).and_then(|r| r.name) {
                 self.named_rooms.remove(&name);
+            }
+        }
+        if !self.rooms.contains_key(&room_id) {
+            if let Some(emptied) = &mut self.emptied_rooms {
+                emptied.push(room_id);
             }
         }
     }
@@ -2087,6 +2097,36 @@ impl Core {
         if let Some(Conn { state: ConnState::LoggedIn(uid), .. }) = self.conns.remove(&conn) {
             self.drop_user(uid, if logout { Departure::Logout } else { Departure::Lost });
         }
+    }
+
+    /// The room `uid` is in here, if any.
+    pub fn room_of(&self, uid: u32) -> Option<u32> {
+        self.users.get(&uid).and_then(|u| u.room)
+    }
+
+    /// Whether `uid` is in a room here, or waits for the business server's
+    /// answer to enter one.
+    pub fn in_room_or_entering(&self, uid: u32) -> bool {
+        self.room_of(uid).is_some()
+            || self.queries.values().any(|q| matches!(q, (Query::Enter { uid: u, .. }, _, _) if *u == uid))
+    }
+
+    /// Whether room `room_id` has members here, or an entry into it waits
+    /// for the business server's answer.
+    pub fn room_in_use(&self, room_id: u32) -> bool {
+        self.rooms.contains_key(&room_id)
+            || self.queries.values().any(|q| matches!(q, (Query::Enter { room_id: r, .. }, _, _) if *r == room_id))
+    }
+
+    /// From now on, remember the ordinary rooms that become empty, for
+    /// [`Core::take_emptied_rooms`].
+    pub fn track_emptied_rooms(&mut self) {
+        self.emptied_rooms.get_or_insert_with(Vec::new);
+    }
+
+    /// The ordinary rooms that became empty since the last call.
+    pub fn take_emptied_rooms(&mut self) -> Vec<u32> {
+        self.emptied_rooms.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Closes `uid`'s session with `WM_GV_LINKCLOSE(code)` (a newer login

@@ -371,6 +371,10 @@ impl Server {
             }))?;
         }
         let max_connections = connection_cap(config.max_connections);
+        let mut core = Core::new(config.core);
+        if cluster.is_some() {
+            core.track_emptied_rooms();
+        }
         Ok(Server {
             poll,
             listener,
@@ -378,7 +382,7 @@ impl Server {
             tls_listener,
             business_tls: config.business_tls,
             conns: Slab::new(),
-            core: Core::new(config.core),
+            core,
             generations: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             dirty: Vec::new(),
