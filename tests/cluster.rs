@@ -315,11 +315,12 @@ fn engine_lost_local_calls_go_on_cross_server_requests_fail_fast_then_heal() {
     b.expect_call("REQUEST", a.user_id, 0);
 }
 
-#[test]
-fn call_across_servers_carries_video_and_audio_both_ways() {
+/// A call between users of two servers, streaming both ways; `s2_extra`:
+/// flags of the second server.
+fn media_across(s2_extra: &[&str]) -> (Server, Server, Redis) {
     let redis = Redis::start();
     let s1 = member(&redis, "s1", &[]);
-    let s2 = member(&redis, "s2", &[]);
+    let s2 = member(&redis, "s2", s2_extra);
     let fmt = ["--video-fmt", "yuv420p"];
     let mut a = Cli::login(&s1, "alice", &[&["--auto-enter"][..], &fmt].concat());
     let mut b = Cli::login(&s2, "bob", &[&["--auto-accept", "--auto-enter"][..], &fmt].concat());
@@ -332,7 +333,7 @@ fn call_across_servers_carries_video_and_audio_both_ways() {
     for tx in [&mut a, &mut b] {
         assert_eq!(tx.cmd("stream 1"), 0);
     }
-    // Frames of the other server's user arrive (relayed through the engine).
+    // Frames of the other server's user arrive.
     for (rx, from) in [(&mut a, bid), (&mut b, aid)] {
         for _ in 0..5 {
             rx.expect_within(&format!("video from={from} "), Duration::from_secs(20));
@@ -341,6 +342,39 @@ fn call_across_servers_carries_video_and_audio_both_ways() {
             rx.expect_within(&format!("audio from={from} "), Duration::from_secs(20));
         }
     }
+    (s1, s2, redis)
+}
+
+#[test]
+fn call_across_servers_carries_video_and_audio_both_ways_over_media_links() {
+    let (s1, s2, _redis) = media_across(&[]);
+    // Each server opened a direct link to the other for the media it sends.
+    for s in [&s1, &s2] {
+        let seen = [s.expect_log("cluster: media link "), s.expect_log("cluster: media link ")];
+        assert!(seen.iter().any(|l| l.contains("media link from another server")), "{seen:?}");
+        assert!(seen.iter().any(|l| l.contains("media link up")), "{seen:?}");
+    }
+    // A link that does not present the server's token is refused.
+    use anychat::wire::protocol::{ClientMsg, Role, ServerMsg, PROTOCOL_VERSION};
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", s1.port)).unwrap();
+    let mut hello = Vec::new();
+    let secret = b"not the token".to_vec();
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Peer as u8, secret, token: 0 }.encode(&mut hello);
+    tcp.write_all(&hello).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    let refused = ServerMsg::decode(&answer[4..]).expect("an answer, then the link closed");
+    assert!(matches!(refused, ServerMsg::Refused { .. }), "{refused:?}");
+}
+
+#[test]
+fn media_goes_through_the_engine_when_no_link_can_be_made() {
+    // s2 advertises an address nobody listens on: s1 cannot open a link to
+    // it, and relays its media through the engine instead.
+    let (s1, _s2, _redis) = media_across(&["--cluster-advertise", "127.0.0.1:1"]);
+    s1.expect_log("cluster: no media link, media goes through the engine");
 }
 
 /// Enters ordinary room `room` and waits for the entry and the listing.

@@ -21,6 +21,7 @@
 
 pub mod engine;
 pub mod envelope;
+pub mod links;
 pub mod rooms;
 
 use std::collections::{HashMap, HashSet};
@@ -33,7 +34,7 @@ use self::engine::{EngineLink, FromEngine, ToEngine};
 use self::envelope::{frame_body, Envelope};
 use crate::core::{CloseReason, ConnId, Core, Output};
 use crate::wire::constants::*;
-use crate::wire::protocol::{CallEvent, ClientMsg, MediaOut, RoomUser, ServerMsg};
+use crate::wire::protocol::{CallEvent, ClientMsg, MediaOut, RoomUser, ServerMsg, MEDIA_VIDEO};
 
 /// A Request to a user of another server while the engine is unreachable:
 /// the caller gets `REPLY(100106)` (the peer cannot be reached).
@@ -97,6 +98,14 @@ pub struct Cluster {
     roomed: HashMap<u32, rooms::RemoteRoom>,
     /// Room entries waiting for the engine to say where the room is.
     entering: HashMap<ConnId, rooms::Entering>,
+    /// The token a media link from another server must present.
+    token: String,
+    /// This server's media links to the others (`links.rs`).
+    links: HashMap<String, links::Link>,
+    /// Media links from the others.
+    peer_in: HashSet<ConnId>,
+    /// Links connected by the engine thread, for the loop to take in.
+    dialed: Vec<(String, std::net::TcpStream)>,
     out: Vec<Output>,
     /// Commands the engine queue refused (full).
     pub refused: u64,
@@ -124,6 +133,18 @@ fn frame_of_client(msg: &ClientMsg) -> Vec<u8> {
     b
 }
 
+/// What the others may know of local user `uid`.
+fn user_of(core: &Core, uid: u32) -> RoomUser {
+    core.user_info(uid).unwrap_or(RoomUser {
+        user_id: uid,
+        name: Vec::new(),
+        nick: Vec::new(),
+        level: 0,
+        camera: 0,
+        mic: 0,
+    })
+}
+
 fn call_event(peer: u32, event: u32, code: u32) -> ServerMsg {
     let ev = CallEvent { event, user_id: peer, error_code: code, flags: 0, param: 0, user_str: Vec::new() };
     let peer = RoomUser { user_id: peer, name: Vec::new(), nick: Vec::new(), level: 0, camera: 0, mic: 0 };
@@ -131,8 +152,9 @@ fn call_event(peer: u32, event: u32, code: u32) -> ServerMsg {
 }
 
 impl Cluster {
-    /// `me`: this server's instance name; `link`: the engine threads.
-    pub fn new(me: String, link: EngineLink) -> Self {
+    /// `me`: this server's instance name; `link`: the engine threads;
+    /// `token`: what a media link from another server must present.
+    pub fn new(me: String, link: EngineLink, token: String) -> Self {
         Cluster {
             me,
             link,
@@ -146,6 +168,10 @@ impl Cluster {
             claims: HashSet::new(),
             roomed: HashMap::new(),
             entering: HashMap::new(),
+            token,
+            links: HashMap::new(),
+            peer_in: HashSet::new(),
+            dialed: Vec::new(),
             out: Vec::new(),
             refused: 0,
         }
@@ -194,8 +220,15 @@ impl Cluster {
 
     /// A local connection's message, before the core: `Some` goes on to the
     /// core, `None` was taken here.
-    pub fn on_client(&mut self, core: &mut Core, conn: ConnId, msg: ClientMsg) -> Option<ClientMsg> {
+    pub fn on_client(&mut self, core: &mut Core, now: Instant, conn: ConnId, msg: ClientMsg) -> Option<ClientMsg> {
+        if self.peer_in.contains(&conn) {
+            self.on_link(core, now, msg);
+            return None;
+        }
         let Some(&uid) = self.by_conn.get(&conn) else {
+            if self.peer_hello(core, conn, &msg) {
+                return None;
+            }
             // Not logged in: a Login gets its cluster-wide id first.
             let name = match &msg {
                 ClientMsg::Login { name, .. } | ClientMsg::LoginEx { name, user_id: 0, .. } => name.clone(),
@@ -242,7 +275,7 @@ impl Cluster {
                 return None;
             }
         }
-        let Some(away) = self.away.get(&uid) else { return self.room_forward(core, uid, msg) };
+        let Some(away) = self.away.get(&uid) else { return self.room_forward(core, now, uid, msg) };
         let peer = away.peer;
         let in_room = away.room;
         let forward = match &msg {
@@ -255,7 +288,11 @@ impl Cluster {
             _ => false,
         };
         if !forward {
-            return self.room_forward(core, uid, msg);
+            return self.room_forward(core, now, uid, msg);
+        }
+        if let (ClientMsg::Media { .. }, Some(owner)) = (&msg, away.owner.clone()) {
+            self.media_to(core, now, &owner, uid, &msg);
+            return None;
         }
         let frame = frame_of_client(&msg);
         self.forward(core, uid, frame);
@@ -275,20 +312,22 @@ impl Cluster {
 
     /// Sends server `owner` a client frame of local user `uid`.
     fn ghost_frame(&mut self, core: &Core, owner: &str, uid: u32, frame: Vec<u8>) {
-        let user = core.user_info(uid).unwrap_or(RoomUser {
-            user_id: uid,
-            name: Vec::new(),
-            nick: Vec::new(),
-            level: 0,
-            camera: 0,
-            mic: 0,
-        });
+        let user = user_of(core, uid);
         self.send_to(owner, Envelope::Ghost { home: self.me.clone(), user, frame });
+    }
+
+    /// Sends server `owner` a media frame of local user `uid` (over the
+    /// media link when there is one).
+    fn media_to(&mut self, core: &Core, now: Instant, owner: &str, uid: u32, msg: &ClientMsg) {
+        let ClientMsg::Media { header, .. } = msg else { return };
+        let (video, key) = (header.kind == MEDIA_VIDEO, header.key);
+        let env = Envelope::Ghost { home: self.me.clone(), user: user_of(core, uid), frame: frame_of_client(msg) };
+        self.send_media(now, owner, env, uid, video, key);
     }
 
     /// An output of the core, before the loop: `None` was taken here (it
     /// was for a remote user).
-    pub fn on_output(&mut self, out: Output) -> Option<Output> {
+    pub fn on_output(&mut self, now: Instant, out: Output) -> Option<Output> {
         match &out {
             Output::Send(conn, msg) => {
                 if let Some(uid) = ghost_uid(*conn) {
@@ -317,14 +356,9 @@ impl Cluster {
             Output::Media(conn, frame) => {
                 if let Some(uid) = ghost_uid(*conn) {
                     let home = self.ghosts.get(&uid)?.clone();
-                    let env = Envelope::Media {
-                        to: uid,
-                        from: frame.from,
-                        video: frame.video,
-                        key: frame.key,
-                        frame: frame.bytes.clone(),
-                    };
-                    self.send_to(&home, env);
+                    let (from, video, key) = (frame.from, frame.video, frame.key);
+                    let env = Envelope::Media { to: uid, from, video, key, frame: frame.bytes.clone() };
+                    self.send_media(now, &home, env, from, video, key);
                     return None;
                 }
             }
@@ -337,6 +371,7 @@ impl Cluster {
                     }
                     return None;
                 }
+                self.link_closed(*conn);
                 self.session_gone(*conn, *reason == CloseReason::Logout);
             }
             Output::Resume(_) | Output::Journal(_) => {}
@@ -347,6 +382,7 @@ impl Cluster {
     /// The loop dropped a connection (closed socket, read error): a lost
     /// session.
     pub fn on_closed(&mut self, conn: ConnId) {
+        self.link_closed(conn);
         self.session_gone(conn, false);
     }
 
@@ -449,6 +485,7 @@ impl Cluster {
                 }
             }
             FromEngine::RoomLocated { uid, room, owner } => self.room_located(core, now, uid, room, owner),
+            FromEngine::Dialed { server, stream } => self.dialed(now, server, stream),
             FromEngine::Dead(server) => {
                 self.rooms_lost(&server);
                 let lost: Vec<u32> =

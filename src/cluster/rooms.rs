@@ -114,7 +114,7 @@ impl Cluster {
 
     /// A message of a local user in a room held elsewhere: `None` went to
     /// the holder.
-    pub(super) fn room_forward(&mut self, core: &Core, uid: u32, msg: ClientMsg) -> Option<ClientMsg> {
+    pub(super) fn room_forward(&mut self, core: &Core, now: Instant, uid: u32, msg: ClientMsg) -> Option<ClientMsg> {
         let Some(rr) = self.roomed.get(&uid) else { return Some(msg) };
         let forward = match &msg {
             ClientMsg::Text { .. } | ClientMsg::Media { .. } | ClientMsg::Device { .. } => true,
@@ -127,6 +127,10 @@ impl Cluster {
             return Some(msg);
         }
         let owner = rr.owner.clone();
+        if matches!(msg, ClientMsg::Media { .. }) {
+            self.media_to(core, now, &owner, uid, &msg);
+            return None;
+        }
         if matches!(msg, ClientMsg::LeaveRoom { .. }) {
             self.roomed.remove(&uid);
         }

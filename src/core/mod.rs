@@ -193,6 +193,9 @@ enum ConnState {
     LoggedIn(u32),
     /// The linked business server.
     Business,
+    /// A media link between two core servers of a cluster (its messages
+    /// are the cluster's; no rate, keep-alive or login time-out).
+    Peer,
 }
 
 #[derive(Debug)]
@@ -655,7 +658,7 @@ impl Core {
     pub fn read_pause(&self, conn: ConnId, now: Instant) -> Option<Instant> {
         let c = self.conns.get(&conn)?;
         match c.state {
-            ConnState::Business => None,
+            ConnState::Business | ConnState::Peer => None,
             ConnState::Ready { login: Some(_) } => Some(now + self.config.business_timeout),
             _ => c.buckets.ready_at(now, &self.config.rate_limits),
         }
@@ -667,7 +670,9 @@ impl Core {
         match self.conns.get(&conn).map(|c| &c.state) {
             Some(ConnState::AwaitHello) | None => MAX_FRAME_BEFORE_HELLO,
             Some(ConnState::Ready { .. }) => MAX_FRAME_BEFORE_LOGIN,
-            Some(ConnState::LoggedIn(_) | ConnState::Business) => crate::wire::protocol::MAX_FRAME_LEN,
+            Some(ConnState::LoggedIn(_) | ConnState::Business | ConnState::Peer) => {
+                crate::wire::protocol::MAX_FRAME_LEN
+            }
         }
     }
 
@@ -738,6 +743,9 @@ impl Core {
                 Timer::Keepalive(conn) => {
                     let Some(c) = self.conns.get(&conn) else { continue };
                     let due = c.last_rx + self.config.keepalive_timeout;
+                    if c.state == ConnState::Peer {
+                        continue;
+                    }
                     if due <= now {
                         tracing::info!(conn = %conn, "keep-alive timeout");
                         self.close(now, conn, CloseReason::KeepaliveTimeout);
@@ -795,6 +803,9 @@ impl Core {
         self.now = Some(now);
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_rx = now;
+        if c.state == ConnState::Peer {
+            return;
+        }
         if c.state != ConnState::Business {
             let class = Class::of(&msg);
             // What a message makes the server send is counted where it is
@@ -812,6 +823,7 @@ impl Core {
         }
         let Some(c) = self.conns.get(&conn) else { return };
         match (&c.state, msg) {
+            (ConnState::Peer, _) => {}
             (ConnState::AwaitHello, ClientMsg::Hello { version, role, secret, token }) => {
                 self.hello(now, conn, version, role, secret, token);
             }
@@ -2127,6 +2139,14 @@ impl Core {
     /// The ordinary rooms that became empty since the last call.
     pub fn take_emptied_rooms(&mut self) -> Vec<u32> {
         self.emptied_rooms.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Makes `conn` a media link between two core servers (the cluster
+    /// checked its `Hello`, or opened it).
+    pub fn make_peer(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = ConnState::Peer;
+        }
     }
 
     /// Closes `uid`'s session with `WM_GV_LINKCLOSE(code)` (a newer login
