@@ -324,13 +324,15 @@ return 0";
                 .arg(1)
                 .arg("PX")
                 .arg(self.lease.as_millis() as u64);
-            for (uid, conn) in &self.present {
-                pipe.cmd("SET").arg(format!("{PREFIX}user:{uid}")).arg(format!("{}/{conn}", self.me)).ignore();
-            }
             pipe.cmd("SET")
                 .arg(format!("{PREFIX}peer:{}", self.me))
                 .arg(format!("{} {}", self.peer.address, self.peer.token))
+                .arg("PX")
+                .arg(self.lease.as_millis() as u64)
                 .ignore();
+            for (uid, conn) in &self.present {
+                pipe.cmd("SET").arg(format!("{PREFIX}user:{uid}")).arg(format!("{}/{conn}", self.me)).ignore();
+            }
             for room in &self.rooms {
                 pipe.cmd("SET").arg(format!("{PREFIX}room:{room}")).arg(&self.me).arg("NX").ignore();
             }
@@ -417,8 +419,26 @@ return 0";
             if self.run_cmd(|c, _| redis::cmd("SET").arg(&alive).arg(1).arg("PX").arg(px).query::<()>(c)).is_none() {
                 return;
             }
+            // Where media links come in, and the number online here: renewed
+            // with the lease, gone with it.
             let (counts, online) = (format!("{PREFIX}counts"), self.present.len());
-            self.run_cmd(|c, s| redis::cmd("HSET").arg(&counts).arg(&s.me).arg(online).query::<()>(c));
+            let (peer, entry) =
+                (format!("{PREFIX}peer:{}", self.me), format!("{} {}", self.peer.address, self.peer.token));
+            self.run_cmd(|c, s| {
+                redis::pipe()
+                    .cmd("HSET")
+                    .arg(&counts)
+                    .arg(&s.me)
+                    .arg(online)
+                    .ignore()
+                    .cmd("SET")
+                    .arg(&peer)
+                    .arg(&entry)
+                    .arg("PX")
+                    .arg(px)
+                    .ignore()
+                    .query::<()>(c)
+            });
             let watched: Vec<String> = self.watched.iter().cloned().collect();
             for w in watched {
                 let key = format!("{PREFIX}alive:{w}");
