@@ -419,8 +419,10 @@ impl Cluster {
     fn session_gone(&mut self, conn: ConnId, logout: bool) {
         self.holding.remove(&conn);
         self.entering.remove(&conn);
-        self.queries.retain(|(c, _), _| *c != conn);
-        self.asked.retain(|(c, _), _| *c != conn);
+        if !self.queries.is_empty() || !self.asked.is_empty() {
+            self.queries.retain(|(c, _), _| *c != conn);
+            self.asked.retain(|(c, _), _| *c != conn);
+        }
         if let Some(uid) = self.claimed.remove(&conn) {
             self.engine(ToEngine::Absent { uid, conn: conn.0 });
         }
