@@ -19,6 +19,7 @@
 //! at most, cluster-wide, without a lock in the engine.
 #![forbid(unsafe_code)]
 
+pub mod business;
 pub mod engine;
 pub mod envelope;
 
@@ -92,6 +93,8 @@ pub struct Cluster {
     out: Vec<Output>,
     /// Commands the engine queue refused (full).
     pub refused: u64,
+    /// The business server of the cluster (`business.rs`).
+    biz: business::Business,
 }
 
 /// The connection id of remote user `uid` attached here: slot `u32::MAX`,
@@ -137,6 +140,7 @@ impl Cluster {
             ghosts: HashMap::new(),
             out: Vec::new(),
             refused: 0,
+            biz: Default::default(),
         }
     }
 
@@ -183,6 +187,9 @@ impl Cluster {
     /// A local connection's message, before the core: `Some` goes on to the
     /// core, `None` was taken here.
     pub fn on_client(&mut self, core: &mut Core, conn: ConnId, msg: ClientMsg) -> Option<ClientMsg> {
+        if core.business_link().is_some_and(|(b, _)| b == conn) {
+            return self.from_business(core, msg);
+        }
         let Some(&uid) = self.by_conn.get(&conn) else {
             // Not logged in: a Login gets its cluster-wide id first.
             let name = match &msg {
@@ -267,6 +274,7 @@ impl Cluster {
     /// An output of the core, before the loop: `None` was taken here (it
     /// was for a remote user).
     pub fn on_output(&mut self, out: Output) -> Option<Output> {
+        let out = self.business_output(out)?;
         match &out {
             Output::Send(conn, msg) => {
                 if let Some(uid) = ghost_uid(*conn) {
@@ -375,7 +383,12 @@ impl Cluster {
             FromEngine::Health(up) => {
                 self.up = up;
                 tracing::info!(up, "cluster engine");
+                if !up {
+                    self.business_at(core, now, None);
+                }
             }
+            FromEngine::BusinessHome(home) => self.business_at(core, now, home),
+            FromEngine::BusinessConflict(home) => self.business_conflict(core, now, home),
             FromEngine::Id { conn, uid } => {
                 let Some(msg) = self.holding.remove(&conn) else { return };
                 self.out.push(Output::Resume(conn));
@@ -424,6 +437,7 @@ impl Cluster {
                 }
             }
             FromEngine::Dead(server) => {
+                self.business_dead(core, now, &server);
                 let lost: Vec<u32> =
                     self.ghosts.iter().filter(|(_, home)| **home == server).map(|(uid, _)| *uid).collect();
                 for uid in lost {
@@ -508,6 +522,9 @@ impl Cluster {
                     core.close_user(now, uid, GV_ERR_LOGIN_NEWLOGIN);
                 }
             }
+            env @ (Envelope::BizUp { .. } | Envelope::BizDown { .. } | Envelope::BizHome { .. }) => {
+                self.business_inbound(core, now, env)
+            }
         }
     }
 
@@ -520,6 +537,7 @@ impl Cluster {
     /// over are detached (their last events went home first). True when
     /// one was.
     pub fn after_step(&mut self, core: &mut Core) -> bool {
+        self.business_step(core);
         let done: Vec<u32> = self.ghosts.keys().copied().filter(|uid| !core.in_call(*uid)).collect();
         for uid in &done {
             if let Some(home) = self.ghosts.remove(uid) {

@@ -1,0 +1,364 @@
+//! One business server for the whole cluster (see `docs/CLUSTER.md`, "One
+//! business server").
+//!
+//! The business server links to any core server, its **business home**,
+//! which publishes itself in the engine (`anychat:business` =
+//! `<instance>/<token>`, valid while the instance's lease holds) and tells
+//! every server ([`Envelope::BizHome`] on the channel of all servers; each
+//! lease renewal reads the key again). Every other server attaches a
+//! *remote business link* to its core ([`Core::attach_remote_business`] on
+//! [`REMOTE_BUSINESS`], a connection without socket): the core asks and
+//! tells it whatever it would ask and tell a business server of its own,
+//! and the cluster relays that to the business home ([`Envelope::BizUp`]),
+//! whose cluster hands it to the real link. Questions are renumbered there
+//! (ids from [`QUERY_IDS_END`] up; a core numbers its own below) and their
+//! answers go back to the asking server ([`Envelope::BizDown`]), which
+//! feeds them to its core as coming from its business link.
+//!
+//! What the business server orders about a user goes where the user is:
+//! a forced finish to the server holding the user's call, everything else
+//! to the user's home (`anychat:user:<id>`), both published by the one
+//! engine connection of the business home, in the business server's order.
+//! Room buffers and address rules go to every server.
+//!
+//! Each call is held by one core and each login happens on one core: each
+//! reaches the business server once, from there.
+#![forbid(unsafe_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use super::engine::ToEngine;
+use super::envelope::{frame_body, Envelope};
+use super::{frame_of_client, frame_of_server, Cluster};
+use crate::core::{ConnId, Core, Output, QUERY_IDS_END};
+use crate::wire::constants::*;
+use crate::wire::protocol::{ClientMsg, ServerMsg};
+
+/// The connection id of the remote business link: slot `u32::MAX - 1`,
+/// which the loop never gives a socket (nor is it a remote user's).
+pub const REMOTE_BUSINESS: ConnId = ConnId(0xFFFF_FFFF_FFFF_FFFE);
+
+/// Questions relayed to the business server and not answered yet, at most
+/// (one more is not relayed: the asking core's time-out answers it).
+pub const MAX_RELAYED: usize = 65_536;
+
+/// `GV_ERR_ALREADY_LOGIN`: a business server linked while another server of
+/// the cluster has one.
+const CODE_SECOND_BUSINESS: u32 = GV_ERR_ALREADY_LOGIN;
+
+/// A question relayed to the business server for another server's core.
+#[derive(Debug)]
+struct Relayed {
+    from: String,
+    query: u32,
+    at: Instant,
+}
+
+/// The cluster's side of the business server.
+#[derive(Debug, Default)]
+pub(super) struct Business {
+    /// The business server linked to this server (a socket), as last seen.
+    local: Option<ConnId>,
+    /// The business home, when it is another server (the remote link is
+    /// attached to the core).
+    remote: Option<String>,
+    /// On the business home: relayed questions by the id given them here.
+    relayed: HashMap<u32, Relayed>,
+    next: u32,
+    /// Servers whose lease is watched for their relayed questions.
+    askers: HashSet<String>,
+}
+
+/// The question id of an answer of the business server.
+fn answer_query(msg: &mut ClientMsg) -> Option<&mut u32> {
+    match msg {
+        ClientMsg::BizCallVerdict { query, .. }
+        | ClientMsg::BizVerifyResult { query, .. }
+        | ClientMsg::BizEnterVerdict { query, .. } => Some(query),
+        _ => None,
+    }
+}
+
+/// The question id of a question to the business server.
+fn question_query(msg: &mut ServerMsg) -> Option<&mut u32> {
+    match msg {
+        ServerMsg::BizAskCall { query, .. }
+        | ServerMsg::BizAskVerify { query, .. }
+        | ServerMsg::BizAskEnter { query, .. } => Some(query),
+        _ => None,
+    }
+}
+
+/// Whether a core's message is one for the business server.
+fn for_business(msg: &ServerMsg) -> bool {
+    matches!(
+        msg,
+        ServerMsg::BizAskCall { .. }
+            | ServerMsg::BizCallNote { .. }
+            | ServerMsg::BizAskVerify { .. }
+            | ServerMsg::BizAskEnter { .. }
+            | ServerMsg::BizUserLogin { .. }
+            | ServerMsg::BizUserLogout { .. }
+            | ServerMsg::BizUserRoom { .. }
+            | ServerMsg::BizText { .. }
+            | ServerMsg::BizTransBuffer { .. }
+    )
+}
+
+/// What the business server sends every server: room buffers and address rules.
+fn for_all(msg: &ClientMsg) -> bool {
+    match msg {
+        ClientMsg::BizSendRoom { .. } => true,
+        ClientMsg::BizUserControl { ctrl, .. } => {
+            matches!(*ctrl, BRAS_USERINFO_CTRLCODE_BLOCKIP | BRAS_USERINFO_CTRLCODE_UNBLOCKIP)
+        }
+        _ => false,
+    }
+}
+
+/// The user a command of the business server is about, and whether it is
+/// a forced finish (which goes to the server holding the user's call).
+fn about_user(msg: &ClientMsg) -> Option<(u32, bool)> {
+    match msg {
+        ClientMsg::BizVideoCall(ev) if ev.event == BRAC_VIDEOCALL_EVENT_FINISH => Some((ev.user_id, true)),
+        ClientMsg::BizUserControl { user_id, .. }
+        | ClientMsg::BizSetUserInfo { user_id, .. }
+        | ClientMsg::BizSendBuf { user_id, .. }
+        | ClientMsg::BizTransBuffer { user_id, .. } => Some((*user_id, false)),
+        _ => None,
+    }
+}
+
+impl Cluster {
+    /// A message of the business server linked here, before the core:
+    /// `Some` goes on to the core, `None` went to another server.
+    pub(super) fn from_business(&mut self, core: &Core, mut msg: ClientMsg) -> Option<ClientMsg> {
+        if let Some(query) = answer_query(&mut msg).filter(|q| **q >= QUERY_IDS_END) {
+            // An answer to a relayed question (a late one is dropped: the
+            // asking core answered it at its time-out).
+            let relayed = self.biz.relayed.remove(query)?;
+            *query = relayed.query;
+            self.send_to(&relayed.from, Envelope::BizDown { from: self.me.clone(), frame: frame_of_client(&msg) });
+            return None;
+        }
+        if for_all(&msg) {
+            let env = Envelope::BizDown { from: self.me.clone(), frame: frame_of_client(&msg) };
+            self.engine(ToEngine::Broadcast(env.encode()));
+            return Some(msg);
+        }
+        let Some((uid, finish)) = about_user(&msg) else { return Some(msg) };
+        if finish && core.in_call(uid) {
+            return Some(msg);
+        }
+        if finish && self.to_holder(uid, &msg) {
+            return None;
+        }
+        if self.sessions.contains_key(&uid) || !self.up {
+            return Some(msg);
+        }
+        // A user of another server (or of none).
+        let env = Envelope::BizDown { from: self.me.clone(), frame: frame_of_client(&msg) }.encode();
+        self.engine(ToEngine::ToUser { uid, env });
+        None
+    }
+
+    /// A forced finish of local user `uid`, whose call another server
+    /// holds, goes there. True when it went.
+    fn to_holder(&mut self, uid: u32, msg: &ClientMsg) -> bool {
+        let Some(owner) = self.away.get(&uid).and_then(|a| a.owner.clone()) else { return false };
+        self.send_to(&owner, Envelope::BizDown { from: self.me.clone(), frame: frame_of_client(msg) });
+        true
+    }
+
+    /// An output of the core for its remote business link: relayed to the
+    /// business home. `None` was taken here.
+    pub(super) fn business_output(&mut self, out: Output) -> Option<Output> {
+        match &out {
+            Output::Send(conn, msg) if *conn == REMOTE_BUSINESS => {
+                if let Some(home) = self.biz.remote.clone().filter(|_| for_business(msg)) {
+                    self.send_to(&home, Envelope::BizUp { from: self.me.clone(), frame: frame_of_server(msg) });
+                }
+                None
+            }
+            Output::Close(conn, _) | Output::Media(conn, _) | Output::Resume(conn) if *conn == REMOTE_BUSINESS => None,
+            _ => Some(out),
+        }
+    }
+
+    /// An envelope about the business server from another server.
+    pub(super) fn business_inbound(&mut self, core: &mut Core, now: Instant, env: Envelope) {
+        match env {
+            Envelope::BizUp { from, frame } => self.relay_up(core, now, from, &frame),
+            Envelope::BizDown { from, frame } => {
+                let Some(msg) = frame_body(&frame).and_then(|b| ClientMsg::decode(b).ok()) else { return };
+                if for_all(&msg) && from == self.me {
+                    return; // this server's own broadcast
+                }
+                if let Some((uid, true)) = about_user(&msg) {
+                    if !core.in_call(uid) && self.to_holder(uid, &msg) {
+                        return;
+                    }
+                }
+                if let Some((b, _)) = core.business_link() {
+                    core.on_message(now, b, msg);
+                }
+            }
+            Envelope::BizHome { home, token, up } => {
+                if up {
+                    self.business_at(core, now, Some((home, token)));
+                } else if self.biz.remote.as_ref() == Some(&home) {
+                    self.business_at(core, now, None);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// On the business home: a message of another server's core for the
+    /// business server, its question renumbered.
+    fn relay_up(&mut self, core: &Core, now: Instant, from: String, frame: &[u8]) {
+        let Some((bras, _)) = core.business_link().filter(|(b, _)| *b != REMOTE_BUSINESS) else { return };
+        let Some(mut msg) = frame_body(frame).and_then(|b| ServerMsg::decode(b).ok()) else { return };
+        if let Some(query) = question_query(&mut msg) {
+            if self.biz.relayed.len() >= MAX_RELAYED {
+                tracing::warn!(server = %from, "business server: too many questions waiting, one not relayed");
+                return;
+            }
+            let mut q = self.biz.next.max(QUERY_IDS_END);
+            while self.biz.relayed.contains_key(&q) {
+                q = q.checked_add(1).unwrap_or(QUERY_IDS_END);
+            }
+            self.biz.next = q.checked_add(1).unwrap_or(QUERY_IDS_END);
+            self.biz.relayed.insert(q, Relayed { from: from.clone(), query: *query, at: now });
+            *query = q;
+            if self.biz.askers.insert(from.clone()) {
+                self.engine(ToEngine::Watch(from));
+            }
+        }
+        self.out.push(Output::Send(bras, msg));
+    }
+
+    /// Where the business server is now (the engine's word, at each lease
+    /// renewal or in a `BizHome` envelope): another server's is attached to
+    /// the core, and detached when it goes.
+    pub(super) fn business_at(&mut self, core: &mut Core, now: Instant, home: Option<(String, u64)>) {
+        // Relayed questions never answered: their askers gave up long ago.
+        let ttl = core.config().business_timeout * 2;
+        self.biz.relayed.retain(|_, r| now.saturating_duration_since(r.at) < ttl);
+        match home {
+            Some((home, _)) if home == self.me => {
+                if self.biz.local.is_none() {
+                    // Left from a link lost while the engine was unreachable.
+                    self.engine(ToEngine::ReleaseBusiness);
+                }
+            }
+            Some((home, _)) if self.biz.remote.as_ref() == Some(&home) => {}
+            Some((home, token)) => {
+                if self.biz.remote.is_some() {
+                    core.unlink_business(now, 0);
+                } else if core.business_link().is_some() {
+                    // Both linked at once: the one published first stays.
+                    tracing::warn!(server = %home, "cluster: another server has a business server linked too");
+                    return;
+                }
+                if core.attach_remote_business(now, REMOTE_BUSINESS, token) {
+                    tracing::info!(server = %home, "cluster: the business server is linked to that server");
+                    self.biz.remote = Some(home);
+                }
+            }
+            None => {
+                if self.biz.remote.take().is_some() {
+                    tracing::warn!("cluster: the business server of the cluster is gone");
+                    core.unlink_business(now, 0);
+                }
+            }
+        }
+    }
+
+    /// A business server linked here while another server had one already.
+    pub(super) fn business_conflict(&mut self, core: &mut Core, now: Instant, home: String) {
+        if core.business_link().is_some_and(|(b, _)| b != REMOTE_BUSINESS) {
+            core.unlink_business(now, CODE_SECOND_BUSINESS);
+        }
+        self.business_at(core, now, Some((home, 0)));
+    }
+
+    /// Server `server` died: its relayed questions are forgotten; if it was
+    /// the business home, the remote link goes.
+    pub(super) fn business_dead(&mut self, core: &mut Core, now: Instant, server: &str) {
+        self.biz.askers.remove(server);
+        self.biz.relayed.retain(|_, r| r.from != server);
+        if self.biz.remote.as_deref() == Some(server) {
+            self.business_at(core, now, None);
+        }
+    }
+
+    /// After each step: a business server that linked here (or went) is
+    /// published in the engine.
+    pub(super) fn business_step(&mut self, core: &Core) {
+        let local = core.business_link().filter(|(b, _)| *b != REMOTE_BUSINESS);
+        if local.map(|l| l.0) == self.biz.local {
+            return;
+        }
+        self.biz.local = local.map(|l| l.0);
+        match local {
+            Some((_, token)) => {
+                self.engine(ToEngine::SetBusiness { token });
+            }
+            None => {
+                self.engine(ToEngine::ReleaseBusiness);
+                self.biz.relayed.clear();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::protocol::CallEvent;
+
+    #[test]
+    fn what_goes_where() {
+        let finish = CallEvent {
+            event: BRAC_VIDEOCALL_EVENT_FINISH,
+            user_id: 7,
+            error_code: 1,
+            flags: 0,
+            param: 0,
+            user_str: Vec::new(),
+        };
+        assert_eq!(about_user(&ClientMsg::BizVideoCall(finish.clone())), Some((7, true)));
+        let other = CallEvent { event: BRAC_VIDEOCALL_EVENT_REQUEST, ..finish };
+        assert_eq!(about_user(&ClientMsg::BizVideoCall(other)), None);
+        let kick = ClientMsg::BizUserControl {
+            user_id: 9,
+            ctrl: BRAS_USERINFO_CTRLCODE_KICKOUT,
+            wparam: 0,
+            lparam: 0,
+            text: Vec::new(),
+        };
+        assert_eq!(about_user(&kick), Some((9, false)));
+        assert!(!for_all(&kick));
+        let block = ClientMsg::BizUserControl {
+            user_id: 0,
+            ctrl: BRAS_USERINFO_CTRLCODE_BLOCKIP,
+            wparam: 0,
+            lparam: 0,
+            text: b"10.*".to_vec(),
+        };
+        assert!(for_all(&block));
+        assert!(for_all(&ClientMsg::BizSendRoom { room_id: 1, data: Vec::new() }));
+        let mut v = ClientMsg::BizVerifyResult { query: 5, code: 0, user_id: 1, level: 0, nick: Vec::new() };
+        *answer_query(&mut v).unwrap() = 6;
+        assert!(matches!(v, ClientMsg::BizVerifyResult { query: 6, .. }));
+        let mut q =
+            ServerMsg::BizAskEnter { query: 1, user_id: 1, room_id: 2, room_name: Vec::new(), password: Vec::new() };
+        assert_eq!(question_query(&mut q).copied(), Some(1));
+        assert!(for_business(&q));
+        assert!(!for_business(&ServerMsg::Refused { code: 201 }));
+        // Never a remote user's connection.
+        assert_eq!(super::super::ghost_uid(REMOTE_BUSINESS), None);
+    }
+}
