@@ -133,7 +133,7 @@ fn about_user(msg: &ClientMsg) -> Option<(u32, bool)> {
 impl Cluster {
     /// A message of the business server linked here, before the core:
     /// `Some` goes on to the core, `None` went to another server.
-    pub(super) fn from_business(&mut self, core: &Core, mut msg: ClientMsg) -> Option<ClientMsg> {
+    pub(super) fn on_business_msg(&mut self, core: &Core, mut msg: ClientMsg) -> Option<ClientMsg> {
         if let Some(query) = answer_query(&mut msg).filter(|q| **q >= QUERY_IDS_END) {
             // An answer to a relayed question (a late one is dropped: the
             // asking core answered it at its time-out).
@@ -151,7 +151,7 @@ impl Cluster {
         if finish && core.in_call(uid) {
             return Some(msg);
         }
-        if finish && self.to_holder(uid, &msg) {
+        if finish && self.send_to_holder(uid, &msg) {
             return None;
         }
         if self.sessions.contains_key(&uid) || !self.up {
@@ -165,7 +165,7 @@ impl Cluster {
 
     /// A forced finish of local user `uid`, whose call another server
     /// holds, goes there. True when it went.
-    fn to_holder(&mut self, uid: u32, msg: &ClientMsg) -> bool {
+    fn send_to_holder(&mut self, uid: u32, msg: &ClientMsg) -> bool {
         let Some(owner) = self.away.get(&uid).and_then(|a| a.owner.clone()) else { return false };
         self.send_to(&owner, Envelope::BizDown { from: self.me.clone(), frame: frame_of_client(msg) });
         true
@@ -196,7 +196,7 @@ impl Cluster {
                     return; // this server's own broadcast
                 }
                 if let Some((uid, true)) = about_user(&msg) {
-                    if !core.in_call(uid) && self.to_holder(uid, &msg) {
+                    if !core.in_call(uid) && self.send_to_holder(uid, &msg) {
                         return;
                     }
                 }

@@ -188,7 +188,7 @@ impl Cluster {
     /// core, `None` was taken here.
     pub fn on_client(&mut self, core: &mut Core, conn: ConnId, msg: ClientMsg) -> Option<ClientMsg> {
         if core.business_link().is_some_and(|(b, _)| b == conn) {
-            return self.from_business(core, msg);
+            return self.on_business_msg(core, msg);
         }
         let Some(&uid) = self.by_conn.get(&conn) else {
             // Not logged in: a Login gets its cluster-wide id first.
