@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{member, Redis};
-use common::{field, Bras, Cli, Server, WAIT};
+use common::{call_to_start, poll, Bras, Cli, Server};
 
 const ATTACHED: &str = "the business server is linked to that server";
 const GONE: &str = "the business server of the cluster is gone";
@@ -31,16 +31,6 @@ fn bras_on(home: &Server, others: &[&Server], opts: &[&str]) -> Bras {
 /// How many lines the business server printed so far start with `prefix`.
 fn count(bras: &mut Bras, prefix: &str) -> usize {
     bras.transcript().iter().filter(|l| l.starts_with(prefix)).count()
-}
-
-/// A calls B (who accepts from its callback) up to START for both.
-fn call_to_start(a: &mut Cli, b: &mut Cli) {
-    assert_eq!(a.cmd(&format!("request {}", b.user_id)), 0);
-    b.expect_call("REQUEST", a.user_id, 0);
-    a.expect_call("REPLY", b.user_id, 0);
-    let sa = a.expect_call("START", b.user_id, 0);
-    let sb = b.expect_call("START", a.user_id, 0);
-    assert_eq!(field(&sa, "param"), field(&sb, "param"));
 }
 
 /// X calls Y, Y accepts, X hangs up: the business server sees the Request,
@@ -66,23 +56,6 @@ fn seen_once(bras: &mut Bras, servers: [&Server; 2], x: &mut Cli, y: &mut Cli) {
     }
     for l in [&request, &reply, &start, &finish] {
         assert_eq!(count(bras, l), 1, "'{l}' in {:#?}", bras.transcript());
-    }
-}
-
-/// Runs a query command until it prints `want` (what the business server
-/// did reaches the client a moment later).
-#[track_caller]
-fn poll(cli: &mut Cli, cmd: &str, want: &str) {
-    let deadline = Instant::now() + WAIT;
-    let word = cmd.split_whitespace().next().unwrap();
-    loop {
-        let code = cli.cmd(cmd);
-        let line = if code == 0 { cli.expect(&format!("{word} ")) } else { String::new() };
-        if line == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{}: '{cmd}' gave {code} '{line}', not '{want}'", cli.name);
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
