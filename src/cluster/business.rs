@@ -317,7 +317,146 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::protocol::CallEvent;
+    use crate::cluster::engine::{test_link, FromEngine};
+    use crate::core::CoreConfig;
+    use crate::wire::protocol::{CallEvent, Role, PROTOCOL_VERSION};
+    use crossbeam_channel::Receiver;
+
+    /// A core with its cluster (no engine behind the channels).
+    fn server(me: &str) -> (Core, Cluster, Receiver<ToEngine>, Instant) {
+        let (link, cmds, _tell) = test_link();
+        (Core::new(CoreConfig::default()), Cluster::new(me.into(), link), cmds, Instant::now())
+    }
+
+    /// The core's outputs through the cluster, then the cluster's own.
+    fn outputs(core: &mut Core, cl: &mut Cluster) -> Vec<Output> {
+        let mut all = Vec::new();
+        while let Some(o) = core.poll_output().or_else(|| cl.poll_output()) {
+            all.extend(cl.on_output(o));
+        }
+        cl.after_step(core);
+        all
+    }
+
+    fn hello(role: Role) -> ClientMsg {
+        ClientMsg::Hello { version: PROTOCOL_VERSION, role: role as u8, secret: Vec::new(), token: 0 }
+    }
+
+    fn envelope(cmd: ToEngine) -> (String, Envelope) {
+        match cmd {
+            ToEngine::Send { to, env } => (to, Envelope::decode(&env).unwrap()),
+            ToEngine::ToUser { uid, env } => (format!("user {uid}"), Envelope::decode(&env).unwrap()),
+            ToEngine::Broadcast(env) => ("all".into(), Envelope::decode(&env).unwrap()),
+            other => panic!("not an envelope: {other:?}"),
+        }
+    }
+
+    /// A login question of server 2's core goes to the business server of
+    /// server 1 under an id of server 1's, its answer back to server 2 under
+    /// server 2's id, and logs the user in there; a late or unknown answer
+    /// goes nowhere; a command about a user of server 2 goes to its home;
+    /// the business server's loss detaches the remote link.
+    #[test]
+    fn a_login_question_relayed_and_answered_across_servers() {
+        let (mut c1, mut l1, cmds1, now) = server("s1.a");
+        let (mut c2, mut l2, cmds2, _) = server("s2.b");
+        // The business server links to server 1, which publishes itself.
+        let bras = ConnId(1);
+        c1.on_connect(now, bras, true, "10.0.0.2".into());
+        c1.on_message(now, bras, hello(Role::Business));
+        outputs(&mut c1, &mut l1);
+        let token = c1.business_link().unwrap().1;
+        assert!(matches!(cmds1.try_recv(), Ok(ToEngine::SetBusiness { token: t }) if t == token));
+        // Server 2 learns it and attaches it.
+        l2.business_at(&mut c2, now, Some(("s1.a".into(), token)));
+        assert_eq!(c2.business_link(), Some((REMOTE_BUSINESS, token)));
+        outputs(&mut c2, &mut l2);
+        assert!(cmds2.try_recv().is_err(), "server 2 publishes nothing");
+        // A login on server 2: its question goes to server 1.
+        let user = ConnId(5);
+        c2.on_connect(now, user, false, "127.0.0.1".into());
+        c2.on_message(now, user, hello(Role::Client));
+        let login = ClientMsg::Login { name: b"carol".to_vec(), password: b"pw".to_vec(), pass_enc_type: 0 };
+        c2.on_message(now, user, login);
+        outputs(&mut c2, &mut l2);
+        let (to, up) = envelope(cmds2.try_recv().unwrap());
+        assert_eq!(to, "s1.a");
+        let Envelope::BizUp { from, frame } = up.clone() else { panic!("{up:?}") };
+        assert_eq!(from, "s2.b");
+        let asked = ServerMsg::decode(frame_body(&frame).unwrap()).unwrap();
+        let ServerMsg::BizAskVerify { query: q2, .. } = asked else { panic!("{asked:?}") };
+        assert!(q2 < QUERY_IDS_END);
+        // Server 1 hands it to the business server under an id of its own.
+        l1.business_inbound(&mut c1, now, up);
+        let out = outputs(&mut c1, &mut l1);
+        let [Output::Send(to, ServerMsg::BizAskVerify { query: q1, name, .. })] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!((*to, name.as_slice()), (bras, &b"carol"[..]));
+        assert!(*q1 >= QUERY_IDS_END);
+        let q1 = *q1;
+        assert!(matches!(cmds1.try_recv(), Ok(ToEngine::Watch(s)) if s == "s2.b"));
+        // Its answer goes back to server 2 with server 2's id.
+        let answer = ClientMsg::BizVerifyResult { query: q1, code: 0, user_id: 9000, level: 7, nick: b"C".to_vec() };
+        assert_eq!(l1.on_client(&mut c1, bras, answer.clone()), None);
+        let (to, down) = envelope(cmds1.try_recv().unwrap());
+        assert_eq!(to, "s2.b");
+        let Envelope::BizDown { frame, .. } = &down else { panic!("{down:?}") };
+        let back = ClientMsg::decode(frame_body(frame).unwrap()).unwrap();
+        assert!(matches!(back, ClientMsg::BizVerifyResult { query, user_id: 9000, .. } if query == q2));
+        // A second answer goes nowhere; one to server 1's own question goes to its core.
+        assert_eq!(l1.on_client(&mut c1, bras, answer), None);
+        assert!(cmds1.try_recv().is_err());
+        let own = ClientMsg::BizCallVerdict { query: 3, code: 0 };
+        assert_eq!(l1.on_client(&mut c1, bras, own.clone()), Some(own));
+        // Server 2's core logs the user in with the business server's id.
+        l2.business_inbound(&mut c2, now, down);
+        let out = outputs(&mut c2, &mut l2);
+        assert!(
+            out.iter().any(
+                |o| matches!(o, Output::Send(c, ServerMsg::LoginResult { user_id: 9000, code: 0, .. }) if *c == user)
+            ),
+            "{out:?}"
+        );
+        // Where the user is, before the business server hears of it.
+        assert!(matches!(cmds2.try_recv(), Ok(ToEngine::Present { uid: 9000, .. })));
+        let (_, up) = envelope(cmds2.try_recv().unwrap());
+        let Envelope::BizUp { frame, .. } = up else { panic!("{up:?}") };
+        let told = ServerMsg::decode(frame_body(&frame).unwrap()).unwrap();
+        assert!(matches!(told, ServerMsg::BizUserLogin { user_id: 9000, .. }), "{told:?}");
+        // A kick-out of that user, from the business server: to its home.
+        let kick = ClientMsg::BizUserControl {
+            user_id: 9000,
+            ctrl: BRAS_USERINFO_CTRLCODE_KICKOUT,
+            wparam: 0,
+            lparam: 0,
+            text: Vec::new(),
+        };
+        assert_eq!(l1.on_client(&mut c1, bras, kick), None);
+        let (to, _) = envelope(cmds1.try_recv().unwrap());
+        assert_eq!(to, "user 9000");
+        // Room buffers go to every server and to server 1's core.
+        let room = ClientMsg::BizSendRoom { room_id: 1, data: b"x".to_vec() };
+        assert_eq!(l1.on_client(&mut c1, bras, room.clone()), Some(room));
+        assert_eq!(envelope(cmds1.try_recv().unwrap()).0, "all");
+        // A question of a server that died is forgotten.
+        l1.business_inbound(&mut c1, now, Envelope::BizUp { from: "s2.b".into(), frame: frame_of_server(&asked) });
+        let out = outputs(&mut c1, &mut l1);
+        let [Output::Send(_, ServerMsg::BizAskVerify { query, .. })] = out.as_slice() else { panic!("{out:?}") };
+        let late = ClientMsg::BizVerifyResult { query: *query, code: 0, user_id: 1, level: 0, nick: Vec::new() };
+        l1.engine_event(&mut c1, now, FromEngine::Dead("s2.b".into()));
+        assert_eq!(l1.on_client(&mut c1, bras, late), None);
+        assert!(cmds1.try_recv().is_err());
+        // The business server unlinks: server 1 withdraws, server 2 detaches.
+        c1.on_closed(now, bras);
+        outputs(&mut c1, &mut l1);
+        assert!(matches!(cmds1.try_recv(), Ok(ToEngine::ReleaseBusiness)));
+        let gone = Envelope::BizHome { home: "s1.a".into(), token: 0, up: false };
+        l2.business_inbound(&mut c2, now, gone);
+        assert_eq!(c2.business_link(), None);
+        let out = outputs(&mut c2, &mut l2);
+        assert!(out.is_empty(), "nothing reaches a socket: {out:?}");
+    }
 
     #[test]
     fn what_goes_where() {

@@ -102,6 +102,15 @@ impl Drop for EngineLink {
 
 pub const PREFIX: &str = "anychat:";
 
+/// The loop's ends of channels with no engine thread behind them, and the
+/// other ends (unit tests of the cluster).
+#[cfg(test)]
+pub fn test_link() -> (EngineLink, Receiver<ToEngine>, Sender<FromEngine>) {
+    let (tx, cmd_rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
+    let (out_tx, rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
+    (EngineLink { tx, rx, stop: Arc::new(AtomicBool::new(false)) }, cmd_rx, out_tx)
+}
+
 #[cfg(feature = "cluster")]
 fn channel_of(server: &str) -> String {
     format!("{PREFIX}srv:{server}")
