@@ -122,8 +122,9 @@ fn business_server_on_one_server_decides_and_ends_calls_on_the_others() {
 
 /// Linked to server 1, the business server answers the login questions of
 /// server 3 (a refusal with its code; an acceptance with its id and nick
-/// name), kicks a user of server 3 out, and fills friends and groups of
-/// users of servers 2 and 3 from its login callback.
+/// name), kicks a user of server 3 out, fills friends and groups of users
+/// of servers 2 and 3 from its login callback, and hears of the users of a
+/// server killed as logged out.
 #[test]
 fn business_server_on_one_server_answers_logins_kicks_out_and_fills_friends_on_the_others() {
     let redis = Redis::start();
@@ -164,6 +165,12 @@ fn business_server_on_one_server_answers_logins_kicks_out_and_fills_friends_on_t
     poll(&mut b, "friends", &format!("friends {ia}"));
     poll(&mut b, "groups", "groups 1,2");
     bras.assert_not_seen("callcenter-error");
+
+    // Server 3 killed: the business server hears that its user is gone
+    // (within the lease and a third of it), as a lost connection.
+    s3.kill();
+    bras.expect_within(&format!("logout user={ib} code=101"), Duration::from_secs(4));
+    bras.assert_not_seen(&format!("logout user={ia} "));
 }
 
 /// The business server unlinks: the other servers detach it and behave as

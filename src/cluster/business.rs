@@ -66,8 +66,63 @@ pub(super) struct Business {
     /// On the business home: relayed questions by the id given them here.
     relayed: HashMap<u32, Relayed>,
     next: u32,
-    /// Servers whose lease is watched for their relayed questions.
-    askers: HashSet<String>,
+    /// On the business home: the servers relaying to the business server
+    /// (their leases watched), with what it was told of them and not yet
+    /// of its end — told it as lost if that server dies.
+    relaying: HashMap<String, Told>,
+}
+
+/// What the business server was told of one server's users and calls.
+#[derive(Debug, Default)]
+struct Told {
+    users: HashSet<u32>,
+    /// Calls started: (caller, callee) → flags.
+    calls: HashMap<(u32, u32), u32>,
+}
+
+impl Told {
+    /// Keeps track of what `msg` tells the business server.
+    fn note(&mut self, msg: &ServerMsg) {
+        match msg {
+            ServerMsg::BizUserLogin { user_id, .. } => {
+                self.users.insert(*user_id);
+            }
+            ServerMsg::BizUserLogout { user_id, .. } => {
+                self.users.remove(user_id);
+            }
+            ServerMsg::BizCallNote { event, src, tar, flags, .. } if *event == BRAC_VIDEOCALL_EVENT_START => {
+                self.calls.insert((*src, *tar), *flags);
+            }
+            ServerMsg::BizCallNote { event, src, tar, error_code, .. }
+                if *event == BRAC_VIDEOCALL_EVENT_FINISH
+                    || (*event == BRAC_VIDEOCALL_EVENT_REPLY && *error_code != 0) =>
+            {
+                self.calls.retain(|(a, b), _| ![*src, *tar].contains(a) && ![*src, *tar].contains(b));
+            }
+            _ => {}
+        }
+    }
+
+    /// What the business server hears when the server is lost: its calls
+    /// end (`FINISH(100106)` from the server), its users log out (101).
+    fn lost(self) -> Vec<ServerMsg> {
+        let mut calls: Vec<_> = self.calls.into_iter().collect();
+        calls.sort_unstable();
+        let mut users: Vec<u32> = self.users.into_iter().collect();
+        users.sort_unstable();
+        let code = AC_ERROR_VIDEOCALL_DISCONNECT;
+        let ends = calls.into_iter().map(|((_, tar), flags)| ServerMsg::BizCallNote {
+            event: BRAC_VIDEOCALL_EVENT_FINISH,
+            src: 0,
+            tar,
+            error_code: code,
+            flags,
+            param: 0,
+            user_str: Vec::new(),
+        });
+        let code = GV_ERR_CONNECT_ABORT;
+        ends.chain(users.into_iter().map(|user_id| ServerMsg::BizUserLogout { user_id, code })).collect()
+    }
 }
 
 /// The question id of an answer of the business server.
@@ -232,10 +287,11 @@ impl Cluster {
             self.biz.next = q.checked_add(1).unwrap_or(QUERY_IDS_END);
             self.biz.relayed.insert(q, Relayed { from: from.clone(), query: *query, at: now });
             *query = q;
-            if self.biz.askers.insert(from.clone()) {
-                self.engine(ToEngine::Watch(from));
-            }
         }
+        if !self.biz.relaying.contains_key(&from) {
+            self.engine(ToEngine::Watch(from.clone()));
+        }
+        self.biz.relaying.entry(from).or_default().note(&msg);
         self.out.push(Output::Send(bras, msg));
     }
 
@@ -284,11 +340,24 @@ impl Cluster {
         self.business_at(core, now, Some((home, 0)));
     }
 
-    /// Server `server` died: its relayed questions are forgotten; if it was
+    /// Server `server` died: its relayed questions are forgotten and the
+    /// business server is told its calls and sessions are lost; if it was
     /// the business home, the remote link goes.
     pub(super) fn business_dead(&mut self, core: &mut Core, now: Instant, server: &str) {
-        self.biz.askers.remove(server);
         self.biz.relayed.retain(|_, r| r.from != server);
+        if let Some(told) = self.biz.relaying.remove(server) {
+            if let Some((bras, _)) = core.business_link().filter(|(b, _)| *b != REMOTE_BUSINESS) {
+                tracing::info!(
+                    server,
+                    calls = told.calls.len(),
+                    users = told.users.len(),
+                    "cluster: lost with its server"
+                );
+                for msg in told.lost() {
+                    self.out.push(Output::Send(bras, msg));
+                }
+            }
+        }
         if self.biz.remote.as_deref() == Some(server) {
             self.business_at(core, now, None);
         }
@@ -309,6 +378,7 @@ impl Cluster {
             None => {
                 self.engine(ToEngine::ReleaseBusiness);
                 self.biz.relayed.clear();
+                self.biz.relaying.clear();
             }
         }
     }
@@ -421,9 +491,22 @@ mod tests {
         // Where the user is, before the business server hears of it.
         assert!(matches!(cmds2.try_recv(), Ok(ToEngine::Present { uid: 9000, .. })));
         let (_, up) = envelope(cmds2.try_recv().unwrap());
-        let Envelope::BizUp { frame, .. } = up else { panic!("{up:?}") };
-        let told = ServerMsg::decode(frame_body(&frame).unwrap()).unwrap();
+        let Envelope::BizUp { frame, .. } = &up else { panic!("{up:?}") };
+        let told = ServerMsg::decode(frame_body(frame).unwrap()).unwrap();
         assert!(matches!(told, ServerMsg::BizUserLogin { user_id: 9000, .. }), "{told:?}");
+        l1.business_inbound(&mut c1, now, up);
+        assert_eq!(outputs(&mut c1, &mut l1), vec![Output::Send(bras, told)]);
+        let start = ServerMsg::BizCallNote {
+            event: BRAC_VIDEOCALL_EVENT_START,
+            src: 42,
+            tar: 9000,
+            error_code: 0,
+            flags: 3,
+            param: 0x7000_0000,
+            user_str: Vec::new(),
+        };
+        l1.business_inbound(&mut c1, now, Envelope::BizUp { from: "s2.b".into(), frame: frame_of_server(&start) });
+        assert_eq!(outputs(&mut c1, &mut l1), vec![Output::Send(bras, start)]);
         // A kick-out of that user, from the business server: to its home.
         let kick = ClientMsg::BizUserControl {
             user_id: 9000,
@@ -447,6 +530,18 @@ mod tests {
         l1.engine_event(&mut c1, now, FromEngine::Dead("s2.b".into()));
         assert_eq!(l1.on_client(&mut c1, bras, late), None);
         assert!(cmds1.try_recv().is_err());
+        // And the business server hears that its call and its user are lost.
+        let finish = ServerMsg::BizCallNote {
+            event: BRAC_VIDEOCALL_EVENT_FINISH,
+            src: 0,
+            tar: 9000,
+            error_code: AC_ERROR_VIDEOCALL_DISCONNECT,
+            flags: 3,
+            param: 0,
+            user_str: Vec::new(),
+        };
+        let logout = ServerMsg::BizUserLogout { user_id: 9000, code: GV_ERR_CONNECT_ABORT };
+        assert_eq!(outputs(&mut c1, &mut l1), vec![Output::Send(bras, finish), Output::Send(bras, logout)]);
         // The business server unlinks: server 1 withdraws, server 2 detaches.
         c1.on_closed(now, bras);
         outputs(&mut c1, &mut l1);
