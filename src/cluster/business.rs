@@ -395,14 +395,14 @@ mod tests {
     /// A core with its cluster (no engine behind the channels).
     fn server(me: &str) -> (Core, Cluster, Receiver<ToEngine>, Instant) {
         let (link, cmds, _tell) = test_link();
-        (Core::new(CoreConfig::default()), Cluster::new(me.into(), link), cmds, Instant::now())
+        (Core::new(CoreConfig::default()), Cluster::new(me.into(), link, "token".into()), cmds, Instant::now())
     }
 
     /// The core's outputs through the cluster, then the cluster's own.
     fn outputs(core: &mut Core, cl: &mut Cluster) -> Vec<Output> {
         let mut all = Vec::new();
         while let Some(o) = core.poll_output().or_else(|| cl.poll_output()) {
-            all.extend(cl.on_output(o));
+            all.extend(cl.on_output(Instant::now(), o));
         }
         cl.after_step(core);
         all
@@ -468,17 +468,17 @@ mod tests {
         assert!(matches!(cmds1.try_recv(), Ok(ToEngine::Watch(s)) if s == "s2.b"));
         // Its answer goes back to server 2 with server 2's id.
         let answer = ClientMsg::BizVerifyResult { query: q1, code: 0, user_id: 9000, level: 7, nick: b"C".to_vec() };
-        assert_eq!(l1.on_client(&mut c1, bras, answer.clone()), None);
+        assert_eq!(l1.on_client(&mut c1, now, bras, answer.clone()), None);
         let (to, down) = envelope(cmds1.try_recv().unwrap());
         assert_eq!(to, "s2.b");
         let Envelope::BizDown { frame, .. } = &down else { panic!("{down:?}") };
         let back = ClientMsg::decode(frame_body(frame).unwrap()).unwrap();
         assert!(matches!(back, ClientMsg::BizVerifyResult { query, user_id: 9000, .. } if query == q2));
         // A second answer goes nowhere; one to server 1's own question goes to its core.
-        assert_eq!(l1.on_client(&mut c1, bras, answer), None);
+        assert_eq!(l1.on_client(&mut c1, now, bras, answer), None);
         assert!(cmds1.try_recv().is_err());
         let own = ClientMsg::BizCallVerdict { query: 3, code: 0 };
-        assert_eq!(l1.on_client(&mut c1, bras, own.clone()), Some(own));
+        assert_eq!(l1.on_client(&mut c1, now, bras, own.clone()), Some(own));
         // Server 2's core logs the user in with the business server's id.
         l2.business_inbound(&mut c2, now, down);
         let out = outputs(&mut c2, &mut l2);
@@ -515,12 +515,12 @@ mod tests {
             lparam: 0,
             text: Vec::new(),
         };
-        assert_eq!(l1.on_client(&mut c1, bras, kick), None);
+        assert_eq!(l1.on_client(&mut c1, now, bras, kick), None);
         let (to, _) = envelope(cmds1.try_recv().unwrap());
         assert_eq!(to, "user 9000");
         // Room buffers go to every server and to server 1's core.
         let room = ClientMsg::BizSendRoom { room_id: 1, data: b"x".to_vec() };
-        assert_eq!(l1.on_client(&mut c1, bras, room.clone()), Some(room));
+        assert_eq!(l1.on_client(&mut c1, now, bras, room.clone()), Some(room));
         assert_eq!(envelope(cmds1.try_recv().unwrap()).0, "all");
         // A question of a server that died is forgotten.
         l1.business_inbound(&mut c1, now, Envelope::BizUp { from: "s2.b".into(), frame: frame_of_server(&asked) });
@@ -528,7 +528,7 @@ mod tests {
         let [Output::Send(_, ServerMsg::BizAskVerify { query, .. })] = out.as_slice() else { panic!("{out:?}") };
         let late = ClientMsg::BizVerifyResult { query: *query, code: 0, user_id: 1, level: 0, nick: Vec::new() };
         l1.engine_event(&mut c1, now, FromEngine::Dead("s2.b".into()));
-        assert_eq!(l1.on_client(&mut c1, bras, late), None);
+        assert_eq!(l1.on_client(&mut c1, now, bras, late), None);
         assert!(cmds1.try_recv().is_err());
         // And the business server hears that its call and its user are lost.
         let finish = ServerMsg::BizCallNote {

@@ -16,7 +16,9 @@
 //! Keys (all under `anychat:`): `id:<name>` the user id of a name,
 //! `nextid` the last id given, `user:<id>` where the user is logged in
 //! (`<server>/<connection>`), `alive:<server>` the server's lease (expires
-//! unless renewed), `business` the server the business server is linked to
+//! unless renewed), `room:<id>` the server holding an ordinary room,
+//! `peer:<server>` where its media links come in (`<address> <token>`),
+//! `business` the server the business server is linked to
 //! (`<server>/<token>`, valid while that server's lease holds); channel
 //! `srv:<server>` carries envelopes to a server, `all` to every server.
 #![forbid(unsafe_code)]
@@ -64,6 +66,15 @@ pub enum ToEngine {
     ToUser { uid: u32, env: Vec<u8> },
     /// Send `env` to every server (this one too).
     Broadcast(Vec<u8>),
+    /// Where ordinary room `room` is held, for `uid`'s entry: when another
+    /// server (whose lease holds) holds it, `env` is sent there; otherwise
+    /// this server takes it.
+    LocateRoom { uid: u32, room: u32, env: Vec<u8> },
+    /// This server no longer holds room `room` (it became empty).
+    ReleaseRoom { room: u32 },
+    /// Open a media link to server `0` (its address and token are in the
+    /// engine); answered by `Dialed`.
+    Dial(String),
 }
 
 /// What the engine tells the loop.
@@ -76,6 +87,12 @@ pub enum FromEngine {
     Located { from: u32, owner: Result<Option<String>, ()> },
     /// An envelope from another server.
     Inbound(Envelope),
+    /// Where `uid`'s room went: `Ok(server)` (this server's own name: it
+    /// holds the room now), `Err(())` Redis unreachable.
+    RoomLocated { uid: u32, room: u32, owner: Result<String, ()> },
+    /// A media link to `server`, connected and its `Hello` sent (`Err`:
+    /// why not).
+    Dialed { server: String, stream: Result<std::net::TcpStream, String> },
     /// A watched server's lease ran out.
     Dead(String),
     /// Redis became reachable (true) or unreachable (false).
@@ -122,16 +139,31 @@ fn channel_all() -> String {
     format!("{PREFIX}all")
 }
 
+/// Where this server takes media links from the others: its address, and
+/// the token a link must present.
+#[derive(Debug, Clone)]
+pub struct PeerEntry {
+    pub address: String,
+    pub token: String,
+}
+
 /// Starts the engine threads for server `me` with lease `lease` on the
 /// Redis at `url`; `notify` wakes the loop.
 #[cfg(feature = "cluster")]
-pub fn spawn(url: &str, me: &str, lease: Duration, notify: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<EngineLink> {
+pub fn spawn(
+    url: &str,
+    me: &str,
+    lease: Duration,
+    peer: PeerEntry,
+    notify: Arc<dyn Fn() + Send + Sync>,
+) -> std::io::Result<EngineLink> {
     let client = redis::Client::open(url)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--cluster-engine {url}: {e}")))?;
     let (tx, cmd_rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
     let (out_tx, rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
-    let mut cmds = redis_impl::Commands::new(client.clone(), me.to_string(), lease, out_tx.clone(), notify.clone());
+    let mut cmds =
+        redis_impl::Commands::new(client.clone(), me.to_string(), lease, peer, out_tx.clone(), notify.clone());
     std::thread::Builder::new().name("anychat-cluster".into()).spawn(move || cmds.run(cmd_rx))?;
     let (me, stop2) = (me.to_string(), stop.clone());
     std::thread::Builder::new()
@@ -142,7 +174,13 @@ pub fn spawn(url: &str, me: &str, lease: Duration, notify: Arc<dyn Fn() + Send +
 
 /// Without the `cluster` feature there is no engine client.
 #[cfg(not(feature = "cluster"))]
-pub fn spawn(_: &str, _: &str, _: Duration, _: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<EngineLink> {
+pub fn spawn(
+    _: &str,
+    _: &str,
+    _: Duration,
+    _: PeerEntry,
+    _: Arc<dyn Fn() + Send + Sync>,
+) -> std::io::Result<EngineLink> {
     Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "built without the `cluster` feature"))
 }
 
@@ -174,6 +212,16 @@ if not srv then return false end
 if redis.call('EXISTS', ARGV[2] .. 'alive:' .. srv) == 0 then return false end
 if redis.call('PUBLISH', ARGV[2] .. 'srv:' .. srv, ARGV[1]) == 0 then return false end
 return srv";
+
+    /// The holder of room KEYS[1]: another server whose lease holds gets
+    /// ARGV[1] and is returned; otherwise this server (ARGV[3]) takes it.
+    const LOCATE_ROOM: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[3] and redis.call('EXISTS', ARGV[2] .. 'alive:' .. v) == 1 then
+  if redis.call('PUBLISH', ARGV[2] .. 'srv:' .. v, ARGV[1]) > 0 then return v end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return ARGV[3]";
 
     /// Deletes KEYS[1] if it still holds ARGV[1].
     const ABSENT: &str = r"
@@ -212,10 +260,13 @@ return v";
         con: Option<redis::Connection>,
         me: String,
         lease: Duration,
+        peer: PeerEntry,
         out: Sender<FromEngine>,
         notify: Arc<dyn Fn() + Send + Sync>,
         /// The sessions this server holds (set again after Redis restarts).
         present: HashMap<u32, u64>,
+        /// The rooms this server holds (set again after Redis restarts).
+        rooms: HashSet<u32>,
         watched: HashSet<String>,
         /// The token of the business server linked here, if one is.
         business: Option<u64>,
@@ -223,6 +274,7 @@ return v";
         last_try: Option<Instant>,
         resolve: redis::Script,
         locate: redis::Script,
+        locate_room: redis::Script,
         absent: redis::Script,
         biz_set: redis::Script,
         biz_release: redis::Script,
@@ -234,6 +286,7 @@ return v";
             client: redis::Client,
             me: String,
             lease: Duration,
+            peer: PeerEntry,
             out: Sender<FromEngine>,
             notify: Arc<dyn Fn() + Send + Sync>,
         ) -> Self {
@@ -242,15 +295,18 @@ return v";
                 con: None,
                 me,
                 lease,
+                peer,
                 out,
                 notify,
                 present: HashMap::new(),
+                rooms: HashSet::new(),
                 watched: HashSet::new(),
                 business: None,
                 up: false,
                 last_try: None,
                 resolve: redis::Script::new(RESOLVE),
                 locate: redis::Script::new(LOCATE),
+                locate_room: redis::Script::new(LOCATE_ROOM),
                 absent: redis::Script::new(ABSENT),
                 biz_set: redis::Script::new(BIZ_SET),
                 biz_release: redis::Script::new(BIZ_RELEASE),
@@ -313,6 +369,13 @@ return v";
             for (uid, conn) in &self.present {
                 pipe.cmd("SET").arg(format!("{PREFIX}user:{uid}")).arg(format!("{}/{conn}", self.me)).ignore();
             }
+            pipe.cmd("SET")
+                .arg(format!("{PREFIX}peer:{}", self.me))
+                .arg(format!("{} {}", self.peer.address, self.peer.token))
+                .ignore();
+            for room in &self.rooms {
+                pipe.cmd("SET").arg(format!("{PREFIX}room:{room}")).arg(&self.me).arg("NX").ignore();
+            }
             let r: redis::RedisResult<()> = match self.con.as_mut() {
                 Some(c) => pipe.query(c),
                 None => return,
@@ -371,8 +434,8 @@ return v";
                 }
             }
             // The server stopped: its lease goes at once.
-            let me = format!("{PREFIX}alive:{}", self.me);
-            self.run_cmd(|c, _| redis::cmd("DEL").arg(&me).query::<()>(c));
+            let (me, peer) = (format!("{PREFIX}alive:{}", self.me), format!("{PREFIX}peer:{}", self.me));
+            self.run_cmd(|c, _| redis::cmd("DEL").arg(&me).arg(&peer).query::<()>(c));
         }
 
         fn tick(&mut self) {
@@ -476,8 +539,69 @@ return v";
                     let ch = channel_all();
                     self.run_cmd(|c, _| redis::cmd("PUBLISH").arg(&ch).arg(env).query::<u64>(c));
                 }
+                ToEngine::LocateRoom { uid, room, env } => {
+                    let key = format!("{PREFIX}room:{room}");
+                    let owner = self
+                        .run_cmd(|c, s| s.locate_room.key(&key).arg(env).arg(PREFIX).arg(&s.me).invoke::<String>(c))
+                        .ok_or(());
+                    if owner.as_ref().is_ok_and(|o| *o == self.me) {
+                        self.rooms.insert(room);
+                    }
+                    self.tell(FromEngine::RoomLocated { uid, room, owner });
+                }
+                ToEngine::Dial(server) => {
+                    let key = format!("{PREFIX}peer:{server}");
+                    let entry = self.run_cmd(|c, _| redis::cmd("GET").arg(&key).query::<Option<String>>(c));
+                    let Some(Some(entry)) = entry else {
+                        let stream = Err("no address in the engine".to_string());
+                        self.tell(FromEngine::Dialed { server, stream });
+                        return;
+                    };
+                    // The connect may take up to IO_TIMEOUT: not on this thread.
+                    let (out, notify) = (self.out.clone(), self.notify.clone());
+                    let spawned = std::thread::Builder::new().name("anychat-dial".into()).spawn(move || {
+                        let stream = dial(&entry);
+                        if out.send(FromEngine::Dialed { server, stream }).is_ok() {
+                            notify();
+                        }
+                    });
+                    if let Err(e) = spawned {
+                        tracing::warn!("cluster: cannot start a dialing thread: {e}");
+                    }
+                }
+                ToEngine::ReleaseRoom { room } => {
+                    self.rooms.remove(&room);
+                    let key = format!("{PREFIX}room:{room}");
+                    let me = self.me.clone();
+                    self.run_cmd(|c, s| s.absent.key(&key).arg(&me).invoke::<u32>(c));
+                }
             }
         }
+    }
+
+    /// Connects to a peer's `<address> <token>` and sends its `Hello`.
+    fn dial(entry: &str) -> Result<std::net::TcpStream, String> {
+        use std::io::Write;
+        use std::net::ToSocketAddrs;
+        let (address, token) = entry.split_once(' ').ok_or("a malformed peer entry")?;
+        let addr = address
+            .to_socket_addrs()
+            .map_err(|e| format!("{address}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{address}: no address"))?;
+        let mut tcp = std::net::TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("{addr}: {e}"))?;
+        let hello = crate::wire::protocol::ClientMsg::Hello {
+            version: crate::wire::protocol::PROTOCOL_VERSION,
+            role: crate::wire::protocol::Role::Peer as u8,
+            secret: token.as_bytes().to_vec(),
+            token: 0,
+        };
+        let mut frame = Vec::new();
+        hello.encode(&mut frame);
+        let _ = tcp.set_nodelay(true);
+        tcp.set_write_timeout(Some(IO_TIMEOUT)).and_then(|()| tcp.write_all(&frame)).map_err(|e| e.to_string())?;
+        tcp.set_nonblocking(true).map_err(|e| e.to_string())?;
+        Ok(tcp)
     }
 
     /// The subscriber thread: this server's channel and the one of every

@@ -197,6 +197,9 @@ enum ConnState {
     LoggedIn(u32),
     /// The linked business server.
     Business,
+    /// A media link between two core servers of a cluster (its messages
+    /// are the cluster's; no rate, keep-alive or login time-out).
+    Peer,
 }
 
 #[derive(Debug)]
@@ -468,6 +471,9 @@ pub struct Core {
     now: Option<Instant>,
     /// Cluster: local users in a call another server holds (they count as busy).
     busy_elsewhere: HashSet<u32>,
+    /// Ordinary rooms that became empty since the cluster last looked
+    /// (None: not tracked, no cluster).
+    emptied_rooms: Option<Vec<u32>>,
 }
 
 impl Core {
@@ -503,6 +509,7 @@ impl Core {
             missed: HashMap::new(),
             now: None,
             busy_elsewhere: HashSet::new(),
+            emptied_rooms: None,
             config,
         }
     }
@@ -655,7 +662,7 @@ impl Core {
     pub fn read_pause(&self, conn: ConnId, now: Instant) -> Option<Instant> {
         let c = self.conns.get(&conn)?;
         match c.state {
-            ConnState::Business => None,
+            ConnState::Business | ConnState::Peer => None,
             ConnState::Ready { login: Some(_) } => Some(now + self.config.business_timeout),
             _ => c.buckets.ready_at(now, &self.config.rate_limits),
         }
@@ -667,7 +674,9 @@ impl Core {
         match self.conns.get(&conn).map(|c| &c.state) {
             Some(ConnState::AwaitHello) | None => MAX_FRAME_BEFORE_HELLO,
             Some(ConnState::Ready { .. }) => MAX_FRAME_BEFORE_LOGIN,
-            Some(ConnState::LoggedIn(_) | ConnState::Business) => crate::wire::protocol::MAX_FRAME_LEN,
+            Some(ConnState::LoggedIn(_) | ConnState::Business | ConnState::Peer) => {
+                crate::wire::protocol::MAX_FRAME_LEN
+            }
         }
     }
 
@@ -738,6 +747,9 @@ impl Core {
                 Timer::Keepalive(conn) => {
                     let Some(c) = self.conns.get(&conn) else { continue };
                     let due = c.last_rx + self.config.keepalive_timeout;
+                    if c.state == ConnState::Peer {
+                        continue;
+                    }
                     if due <= now {
                         tracing::info!(conn = %conn, "keep-alive timeout");
                         self.close(now, conn, CloseReason::KeepaliveTimeout);
@@ -795,6 +807,9 @@ impl Core {
         self.now = Some(now);
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_rx = now;
+        if c.state == ConnState::Peer {
+            return;
+        }
         if c.state != ConnState::Business {
             let class = Class::of(&msg);
             // What a message makes the server send is counted where it is
@@ -812,6 +827,7 @@ impl Core {
         }
         let Some(c) = self.conns.get(&conn) else { return };
         match (&c.state, msg) {
+            (ConnState::Peer, _) => {}
             (ConnState::AwaitHello, ClientMsg::Hello { version, role, secret, token }) => {
                 self.hello(now, conn, version, role, secret, token);
             }
@@ -2000,11 +2016,17 @@ impl Core {
         self.send_business(ServerMsg::BizUserRoom { user_id: uid, room_id, entered: false });
     }
 
-    /// Forgets an ordinary room nobody is in (and its name).
+    /// Forgets an ordinary room nobody is in (and its name); a cluster is
+    /// told of it (also of a room whose entry was refused before it existed).
     fn drop_room_if_empty(&mut self, room_id: u32) {
         if self.rooms.get(&room_id).is_some_and(|r| r.members.is_empty() && r.call.is_none()) {
             if let Some(name) = self.rooms.remove(&room_id).and_then(|r| r.name) {
                 self.named_rooms.remove(&name);
+            }
+        }
+        if !self.rooms.contains_key(&room_id) {
+            if let Some(emptied) = &mut self.emptied_rooms {
+                emptied.push(room_id);
             }
         }
     }
@@ -2131,6 +2153,44 @@ impl Core {
             tracing::info!(conn = %b, code, "business link ended by the cluster");
             self.push(b, ServerMsg::Refused { code });
             self.close(now, b, CloseReason::Handshake);
+        }
+    }
+
+    /// The room `uid` is in here, if any.
+    pub fn room_of(&self, uid: u32) -> Option<u32> {
+        self.users.get(&uid).and_then(|u| u.room)
+    }
+
+    /// Whether `uid` is in a room here, or waits for the business server's
+    /// answer to enter one.
+    pub fn in_room_or_entering(&self, uid: u32) -> bool {
+        self.room_of(uid).is_some()
+            || self.queries.values().any(|q| matches!(q, (Query::Enter { uid: u, .. }, _, _) if *u == uid))
+    }
+
+    /// Whether room `room_id` has members here, or an entry into it waits
+    /// for the business server's answer.
+    pub fn room_in_use(&self, room_id: u32) -> bool {
+        self.rooms.contains_key(&room_id)
+            || self.queries.values().any(|q| matches!(q, (Query::Enter { room_id: r, .. }, _, _) if *r == room_id))
+    }
+
+    /// From now on, remember the ordinary rooms that become empty, for
+    /// [`Core::take_emptied_rooms`].
+    pub fn track_emptied_rooms(&mut self) {
+        self.emptied_rooms.get_or_insert_with(Vec::new);
+    }
+
+    /// The ordinary rooms that became empty since the last call.
+    pub fn take_emptied_rooms(&mut self) -> Vec<u32> {
+        self.emptied_rooms.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Makes `conn` a media link between two core servers (the cluster
+    /// checked its `Hello`, or opened it).
+    pub fn make_peer(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = ConnState::Peer;
         }
     }
 
