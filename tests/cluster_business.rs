@@ -123,8 +123,9 @@ fn business_server_on_one_server_decides_and_ends_calls_on_the_others() {
 /// Linked to server 1, the business server answers the login questions of
 /// server 3 (a refusal with its code; an acceptance with its id and nick
 /// name), kicks a user of server 3 out, fills friends and groups of users
-/// of servers 2 and 3 from its login callback, and hears of the users of a
-/// server killed as logged out.
+/// of servers 2 and 3 from its login callback, reaches the members of a
+/// room spanning servers once, and hears of the users of a server killed as
+/// logged out.
 #[test]
 fn business_server_on_one_server_answers_logins_kicks_out_and_fills_friends_on_the_others() {
     let redis = Redis::start();
@@ -165,6 +166,24 @@ fn business_server_on_one_server_answers_logins_kicks_out_and_fills_friends_on_t
     poll(&mut b, "friends", &format!("friends {ia}"));
     poll(&mut b, "groups", "groups 1,2");
     bras.assert_not_seen("callcenter-error");
+
+    // A room held by server 2 with a member of server 3: each entry is put
+    // to the business server once, and its room buffer reaches each member once.
+    for (c, id) in [(&mut a, ia), (&mut b, ib)] {
+        assert_eq!(c.cmd("enter 100"), 0);
+        c.expect("notify ENTERROOM 100 0");
+        bras.expect(&format!("prepare user={id} room=100 -> 0"));
+    }
+    assert_eq!(bras.cmd("sendroom 100 hello"), 0);
+    for (c, id) in [(&mut a, ia), (&mut b, ib)] {
+        c.expect("filter len=5 data=hello");
+        // Synchronise: a buffer for the user alone comes after any second copy.
+        assert_eq!(bras.cmd(&format!("sendbuf {id} x")), 0);
+        c.expect("filter len=1 data=x");
+        let copies = c.transcript().iter().filter(|l| l.starts_with("filter len=5")).count();
+        assert_eq!(copies, 1, "{}", c.name);
+        assert_eq!(count(&mut bras, &format!("prepare user={id} ")), 1);
+    }
 
     // Server 3 killed: the business server hears that its user is gone
     // (within the lease and a third of it), as a lost connection.
