@@ -53,6 +53,8 @@ struct Relayed {
     from: String,
     query: u32,
     at: Instant,
+    /// A call's question: (caller, callee).
+    call: Option<(u32, u32)>,
 }
 
 /// The cluster's side of the business server.
@@ -76,7 +78,8 @@ pub(super) struct Business {
 #[derive(Debug, Default)]
 struct Told {
     users: HashSet<u32>,
-    /// Calls started: (caller, callee) → flags.
+    /// Calls asked about or noted started, not noted ended: (caller,
+    /// callee) → flags.
     calls: HashMap<(u32, u32), u32>,
 }
 
@@ -91,6 +94,9 @@ impl Told {
                 self.users.remove(user_id);
             }
             ServerMsg::BizCallNote { event, src, tar, flags, .. } if *event == BRAC_VIDEOCALL_EVENT_START => {
+                self.calls.insert((*src, *tar), *flags);
+            }
+            ServerMsg::BizAskCall { src, tar, flags, .. } => {
                 self.calls.insert((*src, *tar), *flags);
             }
             ServerMsg::BizCallNote { event, src, tar, error_code, .. }
@@ -194,6 +200,12 @@ impl Cluster {
             // asking core answered it at its time-out).
             let relayed = self.biz.relayed.remove(query)?;
             *query = relayed.query;
+            if let (ClientMsg::BizCallVerdict { code, .. }, Some(call)) = (&msg, relayed.call) {
+                // A veto ends the call (its end is not noted).
+                if let Some(told) = self.biz.relaying.get_mut(&relayed.from).filter(|_| *code != 0) {
+                    told.calls.remove(&call);
+                }
+            }
             self.send_to(&relayed.from, Envelope::BizDown { from: self.me.clone(), frame: frame_of_client(&msg) });
             return None;
         }
@@ -275,6 +287,10 @@ impl Cluster {
     fn relay_up(&mut self, core: &Core, now: Instant, from: String, frame: &[u8]) {
         let Some((bras, _)) = core.business_link().filter(|(b, _)| *b != REMOTE_BUSINESS) else { return };
         let Some(mut msg) = frame_body(frame).and_then(|b| ServerMsg::decode(b).ok()) else { return };
+        let call = match &msg {
+            ServerMsg::BizAskCall { src, tar, .. } => Some((*src, *tar)),
+            _ => None,
+        };
         if let Some(query) = question_query(&mut msg) {
             if self.biz.relayed.len() >= MAX_RELAYED {
                 tracing::warn!(server = %from, "business server: too many questions waiting, one not relayed");
@@ -285,7 +301,7 @@ impl Cluster {
                 q = q.checked_add(1).unwrap_or(QUERY_IDS_END);
             }
             self.biz.next = q.checked_add(1).unwrap_or(QUERY_IDS_END);
-            self.biz.relayed.insert(q, Relayed { from: from.clone(), query: *query, at: now });
+            self.biz.relayed.insert(q, Relayed { from: from.clone(), query: *query, at: now, call });
             *query = q;
         }
         if !self.biz.relaying.contains_key(&from) {
@@ -522,6 +538,17 @@ mod tests {
         let room = ClientMsg::BizSendRoom { room_id: 1, data: b"x".to_vec() };
         assert_eq!(l1.on_client(&mut c1, now, bras, room.clone()), Some(room));
         assert_eq!(envelope(cmds1.try_recv().unwrap()).0, "all");
+        // Two calls asked about: one vetoed, one still waiting.
+        for (src, tar, code) in [(7, 8, Some(4242)), (5, 6, None)] {
+            let ask = ServerMsg::BizAskCall { query: 1, src, tar, flags: 1, param: 0, user_str: Vec::new() };
+            l1.business_inbound(&mut c1, now, Envelope::BizUp { from: "s2.b".into(), frame: frame_of_server(&ask) });
+            let out = outputs(&mut c1, &mut l1);
+            let [Output::Send(_, ServerMsg::BizAskCall { query, .. })] = out.as_slice() else { panic!("{out:?}") };
+            if let Some(code) = code {
+                assert_eq!(l1.on_client(&mut c1, now, bras, ClientMsg::BizCallVerdict { query: *query, code }), None);
+                assert!(cmds1.try_recv().is_ok());
+            }
+        }
         // A question of a server that died is forgotten.
         l1.business_inbound(&mut c1, now, Envelope::BizUp { from: "s2.b".into(), frame: frame_of_server(&asked) });
         let out = outputs(&mut c1, &mut l1);
@@ -530,18 +557,20 @@ mod tests {
         l1.engine_event(&mut c1, now, FromEngine::Dead("s2.b".into()));
         assert_eq!(l1.on_client(&mut c1, now, bras, late), None);
         assert!(cmds1.try_recv().is_err());
-        // And the business server hears that its call and its user are lost.
-        let finish = ServerMsg::BizCallNote {
+        // And the business server hears that its calls (not the vetoed one)
+        // and its user are lost.
+        let finish = |tar, flags| ServerMsg::BizCallNote {
             event: BRAC_VIDEOCALL_EVENT_FINISH,
             src: 0,
-            tar: 9000,
+            tar,
             error_code: AC_ERROR_VIDEOCALL_DISCONNECT,
-            flags: 3,
+            flags,
             param: 0,
             user_str: Vec::new(),
         };
         let logout = ServerMsg::BizUserLogout { user_id: 9000, code: GV_ERR_CONNECT_ABORT };
-        assert_eq!(outputs(&mut c1, &mut l1), vec![Output::Send(bras, finish), Output::Send(bras, logout)]);
+        let lost = [finish(6, 1), finish(9000, 3), logout].map(|m| Output::Send(bras, m));
+        assert_eq!(outputs(&mut c1, &mut l1), lost.to_vec());
         // The business server unlinks: server 1 withdraws, server 2 detaches.
         c1.on_closed(now, bras);
         outputs(&mut c1, &mut l1);
