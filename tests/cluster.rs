@@ -35,7 +35,7 @@ fn ids_names_and_login_elsewhere_across_servers() {
     let s1 = member(&redis, "s1", &[]);
     let s2 = member(&redis, "s2", &[]);
     let mut a1 = Cli::login(&s1, "alice", &[]);
-    let b = Cli::login(&s2, "bob", &[]);
+    let mut b = Cli::login(&s2, "bob", &[]);
     assert_ne!(a1.user_id, b.user_id, "ids are unique across servers");
     // The same name on the other server: the same id, and the old session
     // is closed with LINKCLOSE(209).
@@ -46,6 +46,29 @@ fn ids_names_and_login_elsewhere_across_servers() {
     let a3 = Cli::login(&s1, "alice", &[]);
     assert_eq!(a3.user_id, a1.user_id);
     a2.expect("notify LINKCLOSE 209 0");
+    // What the server is asked about users (BRAC_QueryInfoFromServer) is
+    // answered for the whole cluster: a name logged in only on the other
+    // server, its id, and the number online on all servers.
+    let mut c = Cli::login(&s1, "carol", &[]);
+    assert_eq!(c.cmd("query 1 bob"), 0);
+    assert_eq!(c.expect("query 1 "), format!("query 1 {}", b.user_id));
+    assert_eq!(c.cmd(&format!("query 4 {}", b.user_id)), 0);
+    assert_eq!(c.expect("query 4 "), "query 4 bob");
+    assert_ne!(c.cmd("query 1 nobody-at-all"), 0, "a name never seen anywhere");
+    // alice (s1), bob, carol: each server publishes its count once per
+    // lease third (0.5 s here).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert_eq!(c.cmd("query 201"), 0);
+        if c.expect("query 201 ") == "query 201 3" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the number online never counted both servers");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A call by name to a user of the other server.
+    assert_eq!(c.cmd("call bob"), 0);
+    b.expect_call("REQUEST", c.user_id, 0);
     // A restarted server keeps giving the same ids (they live in the engine).
     drop(s1);
     let s3 = member(&redis, "s3", &[]);

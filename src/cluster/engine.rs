@@ -18,9 +18,10 @@
 //! (`<server>/<connection>`), `alive:<server>` the server's lease (expires
 //! unless renewed), `room:<id>` the server holding an ordinary room,
 //! `peer:<server>` where its media links come in (`<address> <token>`),
-//! `business` the server the business server is linked to
-//! (`<server>/<token>`, valid while that server's lease holds); channel
-//! `srv:<server>` carries envelopes to a server, `all` to every server.
+//! `name:<id>` the name of an id, hash `counts` each server's number of
+//! users online, `business` the server the business server is linked to
+//! (`<server>/<token>`, valid while that server's lease holds);
+//! channel `srv:<server>` carries envelopes to a server, `all` to every server.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,6 +76,9 @@ pub enum ToEngine {
     /// Open a media link to server `0` (its address and token are in the
     /// engine); answered by `Dialed`.
     Dial(String),
+    /// `BRAC_QueryInfoFromServer` across the cluster (a user's id by name,
+    /// a name by id, the number online); answered by `Answer`.
+    Query { conn: ConnId, id: u32, info: u32, input: Vec<u8> },
 }
 
 /// What the engine tells the loop.
@@ -93,6 +97,9 @@ pub enum FromEngine {
     /// A media link to `server`, connected and its `Hello` sent (`Err`:
     /// why not).
     Dialed { server: String, stream: Result<std::net::TcpStream, String> },
+    /// The answer to `conn`'s query `id`: `(code, output)`, or None when
+    /// Redis is unreachable.
+    Answer { conn: ConnId, id: u32, result: Option<(u32, Vec<u8>)> },
     /// A watched server's lease ran out.
     Dead(String),
     /// Redis became reachable (true) or unreachable (false).
@@ -196,11 +203,27 @@ mod redis_impl {
     /// Gives a name its id: the kept one, or the next of `nextid`.
     const RESOLVE: &str = r"
 local id = redis.call('GET', KEYS[1])
-if id then return tonumber(id) end
-id = redis.call('INCR', KEYS[2])
-if id >= 4294967295 then id = 1; redis.call('SET', KEYS[2], 1) end
-redis.call('SET', KEYS[1], id)
-return id";
+if not id then
+  id = redis.call('INCR', KEYS[2])
+  if id >= 4294967295 then id = 1; redis.call('SET', KEYS[2], 1) end
+  redis.call('SET', KEYS[1], id)
+end
+redis.call('SET', ARGV[2] .. 'name:' .. id, ARGV[1])
+return tonumber(id)";
+
+    /// The users online on every server whose lease holds (the entries of
+    /// the others are deleted).
+    const ONLINE: &str = r"
+local t = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #t, 2 do
+  if redis.call('EXISTS', ARGV[1] .. 'alive:' .. t[i]) == 1 then
+    n = n + tonumber(t[i + 1])
+  else
+    redis.call('HDEL', KEYS[1], t[i])
+  end
+end
+return n";
 
     /// Publishes ARGV[1] to the server where KEYS[1] says the user is, if
     /// that server's lease holds; returns the server, or false.
@@ -279,6 +302,7 @@ return v";
         biz_set: redis::Script,
         biz_release: redis::Script,
         biz_home: redis::Script,
+        online: redis::Script,
     }
 
     impl Commands {
@@ -307,6 +331,7 @@ return v";
                 resolve: redis::Script::new(RESOLVE),
                 locate: redis::Script::new(LOCATE),
                 locate_room: redis::Script::new(LOCATE_ROOM),
+                online: redis::Script::new(ONLINE),
                 absent: redis::Script::new(ABSENT),
                 biz_set: redis::Script::new(BIZ_SET),
                 biz_release: redis::Script::new(BIZ_RELEASE),
@@ -366,13 +391,15 @@ return v";
                 .arg(1)
                 .arg("PX")
                 .arg(self.lease.as_millis() as u64);
-            for (uid, conn) in &self.present {
-                pipe.cmd("SET").arg(format!("{PREFIX}user:{uid}")).arg(format!("{}/{conn}", self.me)).ignore();
-            }
             pipe.cmd("SET")
                 .arg(format!("{PREFIX}peer:{}", self.me))
                 .arg(format!("{} {}", self.peer.address, self.peer.token))
+                .arg("PX")
+                .arg(self.lease.as_millis() as u64)
                 .ignore();
+            for (uid, conn) in &self.present {
+                pipe.cmd("SET").arg(format!("{PREFIX}user:{uid}")).arg(format!("{}/{conn}", self.me)).ignore();
+            }
             for room in &self.rooms {
                 pipe.cmd("SET").arg(format!("{PREFIX}room:{room}")).arg(&self.me).arg("NX").ignore();
             }
@@ -436,6 +463,40 @@ return v";
             // The server stopped: its lease goes at once.
             let (me, peer) = (format!("{PREFIX}alive:{}", self.me), format!("{PREFIX}peer:{}", self.me));
             self.run_cmd(|c, _| redis::cmd("DEL").arg(&me).arg(&peer).query::<()>(c));
+            let counts = format!("{PREFIX}counts");
+            self.run_cmd(|c, s| redis::cmd("HDEL").arg(&counts).arg(&s.me).query::<()>(c));
+        }
+
+        /// A query about users of the whole cluster: `(code, output)` as
+        /// the core answers it, None when Redis is unreachable.
+        fn query(&mut self, info: u32, input: &[u8]) -> Option<(u32, Vec<u8>)> {
+            use crate::wire::constants::*;
+            let text = input.split(|b| *b == 0).next().unwrap_or_default();
+            let found = |v: Option<Vec<u8>>| v.map_or((GV_ERR_INVALID_USERID, Vec::new()), |v| (0, v));
+            match info {
+                ANYCHAT_SERVERQUERY_USERIDBYNAME => {
+                    let mut key = format!("{PREFIX}id:").into_bytes();
+                    key.extend_from_slice(text);
+                    let id = self.run_cmd(|c, _| redis::cmd("GET").arg(&key).query::<Option<u32>>(c))?;
+                    Some(found(id.map(|id| id.to_le_bytes().to_vec())))
+                }
+                ANYCHAT_SERVERQUERY_NAMEBYUSERID => {
+                    let raw = <[u8; 4]>::try_from(input.get(..4).unwrap_or_default()).ok();
+                    let Some(raw) = raw else { return Some((GV_ERR_FUNCOPTERROR, Vec::new())) };
+                    let key = format!("{PREFIX}name:{}", u32::from_le_bytes(raw));
+                    let name = self.run_cmd(|c, _| redis::cmd("GET").arg(&key).query::<Option<Vec<u8>>>(c))?;
+                    Some(found(name.map(|mut n| {
+                        n.push(0);
+                        n
+                    })))
+                }
+                ANYCHAT_SERVERQUERY_ONLINEUSERS => {
+                    let key = format!("{PREFIX}counts");
+                    let n = self.run_cmd(|c, s| s.online.key(&key).arg(PREFIX).invoke::<u32>(c))?;
+                    Some((0, n.to_le_bytes().to_vec()))
+                }
+                _ => Some((GV_ERR_FUNCNOTALLOW, Vec::new())),
+            }
         }
 
         fn tick(&mut self) {
@@ -444,6 +505,26 @@ return v";
             if self.run_cmd(|c, _| redis::cmd("SET").arg(&alive).arg(1).arg("PX").arg(px).query::<()>(c)).is_none() {
                 return;
             }
+            // Where media links come in, and the number online here: renewed
+            // with the lease, gone with it.
+            let (counts, online) = (format!("{PREFIX}counts"), self.present.len());
+            let (peer, entry) =
+                (format!("{PREFIX}peer:{}", self.me), format!("{} {}", self.peer.address, self.peer.token));
+            self.run_cmd(|c, s| {
+                redis::pipe()
+                    .cmd("HSET")
+                    .arg(&counts)
+                    .arg(&s.me)
+                    .arg(online)
+                    .ignore()
+                    .cmd("SET")
+                    .arg(&peer)
+                    .arg(&entry)
+                    .arg("PX")
+                    .arg(px)
+                    .ignore()
+                    .query::<()>(c)
+            });
             let watched: Vec<String> = self.watched.iter().cloned().collect();
             for w in watched {
                 let key = format!("{PREFIX}alive:{w}");
@@ -473,7 +554,8 @@ return v";
                     let mut key = format!("{PREFIX}id:").into_bytes();
                     key.extend_from_slice(&name);
                     let next = format!("{PREFIX}nextid");
-                    let uid = self.run_cmd(|c, s| s.resolve.key(&key).key(&next).invoke::<u32>(c));
+                    let uid =
+                        self.run_cmd(|c, s| s.resolve.key(&key).key(&next).arg(&name).arg(PREFIX).invoke::<u32>(c));
                     // Where the user is, before its client learns it is
                     // logged in: a Request placed after that finds it.
                     if let Some(uid) = uid {
@@ -568,6 +650,10 @@ return v";
                     if let Err(e) = spawned {
                         tracing::warn!("cluster: cannot start a dialing thread: {e}");
                     }
+                }
+                ToEngine::Query { conn, id, info, input } => {
+                    let result = self.query(info, &input);
+                    self.tell(FromEngine::Answer { conn, id, result });
                 }
                 ToEngine::ReleaseRoom { room } => {
                     self.rooms.remove(&room);

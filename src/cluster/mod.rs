@@ -45,6 +45,9 @@ pub const CODE_ENGINE_DOWN_CALL: u32 = AC_ERROR_VIDEOCALL_DISCONNECT;
 pub const CODE_ENGINE_DOWN_LOGIN: u32 = GV_ERR_CONNECT_TIMEOUT;
 /// Envelopes handled per loop iteration at most.
 const ENGINE_BUDGET: usize = 256;
+/// Queries answered across the cluster at once, at most (more: the core's
+/// own answer).
+const MAX_QUERIES: usize = 4096;
 
 /// Cluster settings of one core server.
 #[derive(Debug, Clone)]
@@ -107,6 +110,11 @@ pub struct Cluster {
     peer_in: HashSet<ConnId>,
     /// Links connected by the engine thread, for the loop to take in.
     dialed: Vec<(String, std::net::TcpStream)>,
+    /// Local users' queries the core is answering: what they ask.
+    queries: HashMap<(ConnId, u32), (u32, Vec<u8>)>,
+    /// Queries the engine is answering: the core's own answer, given if
+    /// the engine cannot.
+    asked: HashMap<(ConnId, u32), (u32, Vec<u8>)>,
     out: Vec<Output>,
     /// Commands the engine queue refused (full).
     pub refused: u64,
@@ -175,6 +183,8 @@ impl Cluster {
             links: HashMap::new(),
             peer_in: HashSet::new(),
             dialed: Vec::new(),
+            queries: HashMap::new(),
+            asked: HashMap::new(),
             out: Vec::new(),
             refused: 0,
             biz: Default::default(),
@@ -261,6 +271,14 @@ impl Cluster {
         {
             return None;
         }
+        if let ClientMsg::Query { id, info, input } = &msg {
+            // The core answers first (and charges it); what it cannot know
+            // of the other servers' users is then asked of the engine.
+            if self.queries.len() + self.asked.len() < MAX_QUERIES {
+                self.queries.insert((conn, *id), (*info, input.clone()));
+            }
+            return Some(msg);
+        }
         if let ClientMsg::VideoCall(ev) = &msg {
             if ev.event == BRAC_VIDEOCALL_EVENT_REQUEST {
                 let b = ev.user_id;
@@ -343,6 +361,18 @@ impl Cluster {
                     self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(msg) });
                     return None;
                 }
+                if let ServerMsg::QueryResult { id, code, output } = msg {
+                    if let Some((info, input)) = self.queries.remove(&(*conn, *id)) {
+                        let wider = info == ANYCHAT_SERVERQUERY_ONLINEUSERS || *code == GV_ERR_INVALID_USERID;
+                        if self.up && wider {
+                            let ask = ToEngine::Query { conn: *conn, id: *id, info, input };
+                            if self.engine(ask) {
+                                self.asked.insert((*conn, *id), (*code, output.clone()));
+                                return None;
+                            }
+                        }
+                    }
+                }
                 if let ServerMsg::LoginResult { user_id, code, .. } = msg {
                     let claimed = self.claimed.remove(conn);
                     if *code == 0 {
@@ -397,6 +427,8 @@ impl Cluster {
     fn session_gone(&mut self, conn: ConnId, logout: bool) {
         self.holding.remove(&conn);
         self.entering.remove(&conn);
+        self.queries.retain(|(c, _), _| *c != conn);
+        self.asked.retain(|(c, _), _| *c != conn);
         if let Some(uid) = self.claimed.remove(&conn) {
             self.engine(ToEngine::Absent { uid, conn: conn.0 });
         }
@@ -499,6 +531,11 @@ impl Cluster {
             }
             FromEngine::RoomLocated { uid, room, owner } => self.room_located(core, now, uid, room, owner),
             FromEngine::Dialed { server, stream } => self.dialed(now, server, stream),
+            FromEngine::Answer { conn, id, result } => {
+                let Some(local) = self.asked.remove(&(conn, id)) else { return };
+                let (code, output) = result.unwrap_or(local);
+                self.out.push(Output::Send(conn, ServerMsg::QueryResult { id, code, output }));
+            }
             FromEngine::Dead(server) => {
                 self.business_dead(core, now, &server);
                 self.rooms_lost(&server);
