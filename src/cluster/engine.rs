@@ -19,8 +19,9 @@
 //! unless renewed), `room:<id>` the server holding an ordinary room,
 //! `peer:<server>` where its media links come in (`<address> <token>`),
 //! `name:<id>` the name of an id, hash `counts` each server's number of
-//! users online;
-//! channel `srv:<server>` carries envelopes to a server.
+//! users online, `business` the server the business server is linked to
+//! (`<server>/<token>`, valid while that server's lease holds);
+//! channel `srv:<server>` carries envelopes to a server, `all` to every server.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +57,16 @@ pub enum ToEngine {
     Send { to: String, env: Vec<u8> },
     /// Report when server `0`'s lease runs out.
     Watch(String),
+    /// The business server linked here (reconnect token `token`): this
+    /// server is the cluster's business home, unless another one is
+    /// ([`FromEngine::BusinessConflict`]); every server is told.
+    SetBusiness { token: u64 },
+    /// The business server linked here is gone.
+    ReleaseBusiness,
+    /// Send `env` to the server where user `uid` is logged in (if any).
+    ToUser { uid: u32, env: Vec<u8> },
+    /// Send `env` to every server (this one too).
+    Broadcast(Vec<u8>),
     /// Where ordinary room `room` is held, for `uid`'s entry: when another
     /// server (whose lease holds) holds it, `env` is sent there; otherwise
     /// this server takes it.
@@ -93,6 +104,11 @@ pub enum FromEngine {
     Dead(String),
     /// Redis became reachable (true) or unreachable (false).
     Health(bool),
+    /// Where the business server is (its server and reconnect token), as
+    /// the engine says at each lease renewal; `None`: nowhere.
+    BusinessHome(Option<(String, u64)>),
+    /// `SetBusiness` found the business server linked to that other server.
+    BusinessConflict(String),
 }
 
 /// The loop's ends of the channels.
@@ -110,9 +126,24 @@ impl Drop for EngineLink {
 
 pub const PREFIX: &str = "anychat:";
 
+/// The loop's ends of channels with no engine thread behind them, and the
+/// other ends (unit tests of the cluster).
+#[cfg(test)]
+pub fn test_link() -> (EngineLink, Receiver<ToEngine>, Sender<FromEngine>) {
+    let (tx, cmd_rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
+    let (out_tx, rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
+    (EngineLink { tx, rx, stop: Arc::new(AtomicBool::new(false)) }, cmd_rx, out_tx)
+}
+
 #[cfg(feature = "cluster")]
 fn channel_of(server: &str) -> String {
     format!("{PREFIX}srv:{server}")
+}
+
+/// The channel every server listens to.
+#[cfg(feature = "cluster")]
+fn channel_all() -> String {
+    format!("{PREFIX}all")
 }
 
 /// Where this server takes media links from the others: its address, and
@@ -220,6 +251,33 @@ return ARGV[3]";
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
 
+    /// Makes ARGV[1] the business home (KEYS[1] = `ARGV[1]/ARGV[2]`) and
+    /// publishes ARGV[4] to every server, unless another server whose lease
+    /// holds is: then returns that server.
+    const BIZ_SET: &str = r"
+local v = redis.call('GET', KEYS[1])
+local srv = v and string.match(v, '^(.*)/')
+if srv and srv ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. 'alive:' .. srv) == 1 then return srv end
+redis.call('SET', KEYS[1], ARGV[1] .. '/' .. ARGV[2])
+redis.call('PUBLISH', ARGV[3] .. 'all', ARGV[4])
+return false";
+
+    /// Deletes KEYS[1] if it names server ARGV[1], and then publishes ARGV[2]
+    /// to every server.
+    const BIZ_RELEASE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v or string.match(v, '^(.*)/') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[3] .. 'all', ARGV[2])
+return 1";
+
+    /// KEYS[1] (`server/token`) if that server's lease holds, else false.
+    const BIZ_HOME: &str = r"
+local v = redis.call('GET', KEYS[1])
+local srv = v and string.match(v, '^(.*)/')
+if not srv or redis.call('EXISTS', ARGV[1] .. 'alive:' .. srv) == 0 then return false end
+return v";
+
     pub struct Commands {
         client: redis::Client,
         con: Option<redis::Connection>,
@@ -233,12 +291,17 @@ return 0";
         /// The rooms this server holds (set again after Redis restarts).
         rooms: HashSet<u32>,
         watched: HashSet<String>,
+        /// The token of the business server linked here, if one is.
+        business: Option<u64>,
         up: bool,
         last_try: Option<Instant>,
         resolve: redis::Script,
         locate: redis::Script,
         locate_room: redis::Script,
         absent: redis::Script,
+        biz_set: redis::Script,
+        biz_release: redis::Script,
+        biz_home: redis::Script,
         online: redis::Script,
     }
 
@@ -262,6 +325,7 @@ return 0";
                 present: HashMap::new(),
                 rooms: HashSet::new(),
                 watched: HashSet::new(),
+                business: None,
                 up: false,
                 last_try: None,
                 resolve: redis::Script::new(RESOLVE),
@@ -269,6 +333,9 @@ return 0";
                 locate_room: redis::Script::new(LOCATE_ROOM),
                 online: redis::Script::new(ONLINE),
                 absent: redis::Script::new(ABSENT),
+                biz_set: redis::Script::new(BIZ_SET),
+                biz_release: redis::Script::new(BIZ_RELEASE),
+                biz_home: redis::Script::new(BIZ_HOME),
             }
         }
 
@@ -342,6 +409,25 @@ return 0";
             };
             if let Err(e) = r {
                 self.down(&e);
+                return;
+            }
+            if let Some(token) = self.business {
+                self.set_business(token);
+            }
+        }
+
+        /// Makes this server the business home (see [`ToEngine::SetBusiness`]).
+        fn set_business(&mut self, token: u64) {
+            self.business = Some(token);
+            let key = format!("{PREFIX}business");
+            let env = Envelope::BizHome { home: self.me.clone(), token, up: true }.encode();
+            let other = self.run_cmd(|c, s| {
+                s.biz_set.key(&key).arg(&s.me).arg(token).arg(PREFIX).arg(env).invoke::<Option<String>>(c)
+            });
+            if let Some(Some(other)) = other {
+                tracing::warn!(server = %other, "cluster: a business server is linked to another server already");
+                self.business = None;
+                self.tell(FromEngine::BusinessConflict(other));
             }
         }
 
@@ -452,6 +538,14 @@ return 0";
                     None => return,
                 }
             }
+            let key = format!("{PREFIX}business");
+            if let Some(home) = self.run_cmd(|c, s| s.biz_home.key(&key).arg(PREFIX).invoke::<Option<String>>(c)) {
+                let home = home.and_then(|v| {
+                    let (srv, token) = v.rsplit_once('/')?;
+                    Some((srv.to_string(), token.parse().ok()?))
+                });
+                self.tell(FromEngine::BusinessHome(home));
+            }
         }
 
         fn handle(&mut self, cmd: ToEngine) {
@@ -511,6 +605,21 @@ return 0";
                 }
                 ToEngine::Watch(server) => {
                     self.watched.insert(server);
+                }
+                ToEngine::SetBusiness { token } => self.set_business(token),
+                ToEngine::ReleaseBusiness => {
+                    self.business = None;
+                    let key = format!("{PREFIX}business");
+                    let env = Envelope::BizHome { home: self.me.clone(), token: 0, up: false }.encode();
+                    self.run_cmd(|c, s| s.biz_release.key(&key).arg(&s.me).arg(env).arg(PREFIX).invoke::<u32>(c));
+                }
+                ToEngine::ToUser { uid, env } => {
+                    let key = format!("{PREFIX}user:{uid}");
+                    self.run_cmd(|c, s| s.locate.key(&key).arg(env).arg(PREFIX).invoke::<Option<String>>(c));
+                }
+                ToEngine::Broadcast(env) => {
+                    let ch = channel_all();
+                    self.run_cmd(|c, _| redis::cmd("PUBLISH").arg(&ch).arg(env).query::<u64>(c));
                 }
                 ToEngine::LocateRoom { uid, room, env } => {
                     let key = format!("{PREFIX}room:{room}");
@@ -581,7 +690,8 @@ return 0";
         Ok(tcp)
     }
 
-    /// The subscriber thread: this server's channel, reconnecting on loss.
+    /// The subscriber thread: this server's channel and the one of every
+    /// server, reconnecting on loss.
     pub fn subscribe(
         client: redis::Client,
         me: &str,
@@ -589,7 +699,7 @@ return 0";
         notify: Arc<dyn Fn() + Send + Sync>,
         stop: Arc<AtomicBool>,
     ) {
-        let ch = channel_of(me);
+        let ch = [channel_of(me), channel_all()];
         while !stop.load(Ordering::SeqCst) {
             let run = || -> redis::RedisResult<()> {
                 let mut con = client.get_connection_with_timeout(IO_TIMEOUT)?;

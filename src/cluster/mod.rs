@@ -19,6 +19,7 @@
 //! at most, cluster-wide, without a lock in the engine.
 #![forbid(unsafe_code)]
 
+pub mod business;
 pub mod engine;
 pub mod envelope;
 pub mod links;
@@ -117,6 +118,8 @@ pub struct Cluster {
     out: Vec<Output>,
     /// Commands the engine queue refused (full).
     pub refused: u64,
+    /// The business server of the cluster (`business.rs`).
+    biz: business::Business,
 }
 
 /// The connection id of remote user `uid` attached here: slot `u32::MAX`,
@@ -184,6 +187,7 @@ impl Cluster {
             asked: HashMap::new(),
             out: Vec::new(),
             refused: 0,
+            biz: Default::default(),
         }
     }
 
@@ -231,6 +235,9 @@ impl Cluster {
     /// A local connection's message, before the core: `Some` goes on to the
     /// core, `None` was taken here.
     pub fn on_client(&mut self, core: &mut Core, now: Instant, conn: ConnId, msg: ClientMsg) -> Option<ClientMsg> {
+        if core.business_link().is_some_and(|(b, _)| b == conn) {
+            return self.on_business_msg(core, msg);
+        }
         if self.peer_in.contains(&conn) {
             self.on_link(core, now, msg);
             return None;
@@ -346,6 +353,7 @@ impl Cluster {
     /// An output of the core, before the loop: `None` was taken here (it
     /// was for a remote user).
     pub fn on_output(&mut self, now: Instant, out: Output) -> Option<Output> {
+        let out = self.business_output(out)?;
         match &out {
             Output::Send(conn, msg) => {
                 if let Some(uid) = ghost_uid(*conn) {
@@ -470,7 +478,12 @@ impl Cluster {
             FromEngine::Health(up) => {
                 self.up = up;
                 tracing::info!(up, "cluster engine");
+                if !up {
+                    self.business_at(core, now, None);
+                }
             }
+            FromEngine::BusinessHome(home) => self.business_at(core, now, home),
+            FromEngine::BusinessConflict(home) => self.business_conflict(core, now, home),
             FromEngine::Id { conn, uid } => {
                 let Some(msg) = self.holding.remove(&conn) else { return };
                 self.out.push(Output::Resume(conn));
@@ -526,6 +539,7 @@ impl Cluster {
                 self.out.push(Output::Send(conn, ServerMsg::QueryResult { id, code, output }));
             }
             FromEngine::Dead(server) => {
+                self.business_dead(core, now, &server);
                 self.rooms_lost(&server);
                 let lost: Vec<u32> =
                     self.ghosts.iter().filter(|(_, home)| **home == server).map(|(uid, _)| *uid).collect();
@@ -629,6 +643,9 @@ impl Cluster {
                     core.close_user(now, uid, GV_ERR_LOGIN_NEWLOGIN);
                 }
             }
+            env @ (Envelope::BizUp { .. } | Envelope::BizDown { .. } | Envelope::BizHome { .. }) => {
+                self.business_inbound(core, now, env)
+            }
         }
     }
 
@@ -642,6 +659,7 @@ impl Cluster {
     /// first), and rooms held here that became empty are let go. True when
     /// a user was detached.
     pub fn after_step(&mut self, core: &mut Core) -> bool {
+        self.business_step(core);
         self.release_emptied(core);
         let done: Vec<u32> =
             self.ghosts.keys().copied().filter(|uid| !core.in_call(*uid) && !core.in_room_or_entering(*uid)).collect();

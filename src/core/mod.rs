@@ -176,6 +176,10 @@ pub enum Output {
 /// (or `REPLY` while they ring).
 pub const DRAIN_CODE: u32 = GV_ERR_CONNECT_OVERFLOW;
 
+/// The core numbers its questions to the business server below this (the
+/// ids above are a cluster's, for the questions it relays: `src/cluster/`).
+pub const QUERY_IDS_END: u32 = 0x8000_0000;
+
 /// Room ids the server allocates for calls start here; ids in use are skipped.
 pub const CALL_ROOM_BASE: u32 = 0x7000_0000;
 /// Room ids the server allocates for named rooms (`BRAC_EnterRoomEx`).
@@ -908,19 +912,23 @@ impl Core {
             return;
         }
         tracing::info!(conn = %conn, "business server linked");
+        self.tokens_made += 1;
+        let token = splitmix64(self.config.seed ^ self.tokens_made.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token });
+        self.business_linked_on(conn, token);
+    }
+
+    /// `conn` is the business server's link now (with reconnect token
+    /// `token`): it learns the calls in progress, so that it can end them,
+    /// and gets the questions that waited for it.
+    fn business_linked_on(&mut self, conn: ConnId, token: u64) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.state = ConnState::Business;
         }
         self.business = Some(conn);
         self.business_expected = true;
         self.business_hold = None;
-        self.tokens_made += 1;
-        self.business_token = splitmix64(self.config.seed ^ self.tokens_made.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let token = self.business_token;
-        self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token });
-        // A business server that links (or links again) learns the calls in
-        // progress, so that it can end them, and gets the questions that
-        // waited for it.
+        self.business_token = token;
         let mut active: Vec<(u32, u32, u32, u32)> = self
             .calls
             .values()
@@ -1289,7 +1297,8 @@ impl Core {
             return None;
         }
         let q = self.next_query;
-        self.next_query = self.next_query.wrapping_add(1).max(1);
+        // Ids below QUERY_IDS_END: a cluster renumbers relayed questions above.
+        self.next_query = if q + 1 >= QUERY_IDS_END { 1 } else { q + 1 };
         let msg = msg(q);
         self.send_business(msg.clone());
         self.queries.insert(q, (query, msg, now));
@@ -2108,6 +2117,42 @@ impl Core {
     pub fn detach_remote(&mut self, conn: ConnId, logout: bool) {
         if let Some(Conn { state: ConnState::LoggedIn(uid), .. }) = self.conns.remove(&conn) {
             self.drop_user(uid, if logout { Departure::Logout } else { Departure::Lost });
+        }
+    }
+
+    /// The business server's link and its reconnect token, if one is linked
+    /// (a socket here, or a remote link of [`Core::attach_remote_business`]).
+    pub fn business_link(&self) -> Option<(ConnId, u64)> {
+        self.business.map(|b| (b, self.business_token))
+    }
+
+    /// Attaches the business server linked to another server of the
+    /// cluster on connection `conn` (no socket: what the core sends it is
+    /// relayed, its answers and commands are fed back with
+    /// [`Core::on_message`] on `conn`). The core treats it as its own
+    /// business server, linked with reconnect token `token`. False when one
+    /// is linked here already.
+    pub fn attach_remote_business(&mut self, now: Instant, conn: ConnId, token: u64) -> bool {
+        if self.business.is_some() || self.conns.contains_key(&conn) {
+            return false;
+        }
+        tracing::info!(conn = %conn, "business server of the cluster attached");
+        let buckets = Buckets::new(now, &self.config.rate_limits);
+        let state = ConnState::AwaitHello;
+        self.conns.insert(conn, Conn { state, last_rx: now, buckets, business_port: true, ip: String::new(), caps: 0 });
+        self.business_linked_on(conn, token);
+        true
+    }
+
+    /// Ends the business link, remote or not, as when its socket closes:
+    /// a socket is sent `Refused(code)` and closed (a second business
+    /// server of the cluster, found late); a remote link is forgotten (the
+    /// server it is linked to died, or it unlinked).
+    pub fn unlink_business(&mut self, now: Instant, code: u32) {
+        if let Some(b) = self.business {
+            tracing::info!(conn = %b, code, "business link ended by the cluster");
+            self.push(b, ServerMsg::Refused { code });
+            self.close(now, b, CloseReason::Handshake);
         }
     }
 
