@@ -126,9 +126,11 @@ fn call_accepted_across_servers_room_names_and_finish_by_either() {
 #[test]
 fn offline_busy_refuse_cancel_and_ring_timeout_across_servers() {
     let redis = Redis::start();
-    let s1 = member(&redis, "s1", &["--ring-timeout", "1"]);
-    let s2 = member(&redis, "s2", &["--ring-timeout", "1"]);
-    let s3 = member(&redis, "s3", &["--ring-timeout", "1"]);
+    // The ring time-out leaves room for the busy checks below on a loaded
+    // machine (each is a few engine hops).
+    let s1 = member(&redis, "s1", &["--ring-timeout", "3"]);
+    let s2 = member(&redis, "s2", &["--ring-timeout", "3"]);
+    let s3 = member(&redis, "s3", &["--ring-timeout", "3"]);
     let mut a = Cli::login(&s1, "alice", &[]);
     let mut b = Cli::login(&s2, "bob", &[]);
     let mut c = Cli::login(&s3, "carol", &[]);
