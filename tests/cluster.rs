@@ -348,6 +348,13 @@ fn media_goes_through_the_engine_when_no_link_can_be_made() {
     s1.expect_log("cluster: no media link, media goes through the engine");
 }
 
+/// An engine and three core servers of a cluster on it.
+fn three_servers() -> (Redis, [Server; 3]) {
+    let redis = Redis::start();
+    let servers = ["s1", "s2", "s3"].map(|name| member(&redis, name, &[]));
+    (redis, servers)
+}
+
 /// Enters ordinary room `room` and waits for the entry and the listing.
 fn enter(c: &mut Cli, room: u32) {
     assert_eq!(c.cmd(&format!("enter {room}")), 0);
@@ -364,10 +371,7 @@ fn online(c: &mut Cli) -> Vec<u32> {
 
 #[test]
 fn ordinary_room_spans_servers_text_buffers_media_and_departures() {
-    let redis = Redis::start();
-    let s1 = member(&redis, "s1", &[]);
-    let s2 = member(&redis, "s2", &[]);
-    let s3 = member(&redis, "s3", &[]);
+    let (_redis, [s1, s2, s3]) = three_servers();
     let fmt = ["--video-fmt", "yuv420p"];
     let mut a = Cli::login(&s1, "alice", &fmt);
     let mut b = Cli::login(&s2, "bob", &fmt);
@@ -429,10 +433,7 @@ fn ordinary_room_spans_servers_text_buffers_media_and_departures() {
 
 #[test]
 fn call_room_admits_only_its_parties_and_a_lost_room_holder_empties_its_room() {
-    let redis = Redis::start();
-    let s1 = member(&redis, "s1", &[]);
-    let s2 = member(&redis, "s2", &[]);
-    let s3 = member(&redis, "s3", &[]);
+    let (_redis, [s1, s2, s3]) = three_servers();
     let mut a = Cli::login(&s1, "alice", &[]);
     let mut b = Cli::login(&s2, "bob", &["--auto-enter"]);
     let mut c = Cli::login(&s3, "carol", &["--auto-accept", "--auto-enter"]);
@@ -472,10 +473,7 @@ fn call_room_admits_only_its_parties_and_a_lost_room_holder_empties_its_room() {
 
 #[test]
 fn room_entered_by_name_is_one_room_across_servers() {
-    let redis = Redis::start();
-    let s1 = member(&redis, "s1", &[]);
-    let s2 = member(&redis, "s2", &[]);
-    let s3 = member(&redis, "s3", &[]);
+    let (_redis, [s1, s2, s3]) = three_servers();
     let mut a = Cli::login(&s1, "alice", &[]);
     let mut b = Cli::login(&s2, "bob", &[]);
     let mut c = Cli::login(&s3, "carol", &[]);

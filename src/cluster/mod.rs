@@ -102,6 +102,8 @@ pub struct Cluster {
     roomed: HashMap<u32, rooms::RemoteRoom>,
     /// Room entries waiting for the engine to say where the room is.
     entering: HashMap<ConnId, rooms::Entering>,
+    /// What local users were told of rooms held elsewhere.
+    told: HashMap<u32, rooms::Told>,
     /// Room names another server said an entry is coming for.
     room_names: HashMap<Vec<u8>, u32>,
     /// The token a media link from another server must present.
@@ -182,6 +184,7 @@ impl Cluster {
             roomed: HashMap::new(),
             entering: HashMap::new(),
             room_names: HashMap::new(),
+            told: HashMap::new(),
             token,
             links: HashMap::new(),
             peer_in: HashSet::new(),
@@ -442,6 +445,7 @@ impl Cluster {
             self.sessions.remove(&uid);
         }
         self.engine(ToEngine::Absent { uid, conn: conn.0 });
+        self.told.remove(&uid);
         if let Some(rr) = self.roomed.remove(&uid) {
             self.send_to(&rr.owner, Envelope::Gone { home: self.me.clone(), uid, logout });
         }

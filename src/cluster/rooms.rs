@@ -15,7 +15,7 @@
 //! A call's room stays with the server holding the call.
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::envelope::Envelope;
@@ -41,12 +41,29 @@ pub(super) struct RemoteRoom {
     pub owner: String,
     /// The name it was entered by, if it was.
     name: Option<Vec<u8>>,
-    /// Who the user was told is in the room (told they left if its holder
-    /// is lost).
-    members: HashSet<u32>,
     /// The entry, kept to look for the room again.
     entry: ClientMsg,
     tries: u8,
+}
+
+/// What a local user was told of a room held elsewhere, from the holder's
+/// messages (which may come before the engine's answer to the entry).
+#[derive(Debug)]
+pub(super) struct Told {
+    room: u32,
+    /// Who is in it (told they left if its holder is lost).
+    members: HashSet<u32>,
+    /// The entry was refused.
+    refused: bool,
+}
+
+/// What `uid` was told of `room` (forgotten when it was of another room).
+fn told_of(told: &mut HashMap<u32, Told>, uid: u32, room: u32) -> &mut Told {
+    let t = told.entry(uid).or_insert_with(|| Told { room, members: HashSet::new(), refused: false });
+    if t.room != room {
+        *t = Told { room, members: HashSet::new(), refused: false };
+    }
+    t
 }
 
 /// An entry waiting for the engine to say where the room is (the user's
@@ -151,6 +168,7 @@ impl Cluster {
                 self.engine(ToEngine::LocateRoom { uid, room, envs })
             });
         if sent {
+            self.told.remove(&uid);
             self.entering.insert(conn, Entering { entry, tries });
         } else {
             self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE });
@@ -159,6 +177,7 @@ impl Cluster {
 
     /// Takes `uid` out of the room another server holds for it.
     pub(super) fn leave_remote(&mut self, core: &Core, uid: u32) {
+        self.told.remove(&uid);
         if let Some(rr) = self.roomed.remove(&uid) {
             let leave = ClientMsg::LeaveRoom { room_id: rr.room };
             self.ghost_frame(core, &rr.owner, uid, frame_of_client(&leave));
@@ -186,6 +205,7 @@ impl Cluster {
         }
         if matches!(msg, ClientMsg::LeaveRoom { .. }) {
             self.roomed.remove(&uid);
+            self.told.remove(&uid);
         }
         self.ghost_frame(core, &owner, uid, frame_of_client(&msg));
         // The local core keeps the user's own device state too.
@@ -229,8 +249,10 @@ impl Cluster {
                 self.engine(ToEngine::Watch(o.clone()));
                 let (entry, tries) = (entering.entry, entering.tries);
                 let name = name_of(&entry).cloned();
-                let rr = RemoteRoom { room, owner: o, name, members: HashSet::new(), entry, tries };
-                self.roomed.insert(uid, rr);
+                if self.told.get(&uid).is_some_and(|t| t.room == room && t.refused) {
+                    return; // the holder's refusal came first
+                }
+                self.roomed.insert(uid, RemoteRoom { room, owner: o, name, entry, tries });
             }
             Err(()) => self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE }),
         }
@@ -250,25 +272,28 @@ impl Cluster {
         self.locate_room(core, conn, uid, room, rr.entry, rr.tries + 1);
     }
 
-    /// A message for local user `to` from the holder of its room: the
-    /// members it was told of are kept.
+    /// A message for local user `to` from another server (the holder of
+    /// its room): what it is told of the room is kept.
     pub(super) fn room_delivered(&mut self, to: u32, msg: &ServerMsg) {
-        let Some(rr) = self.roomed.get_mut(&to) else { return };
         match msg {
-            ServerMsg::RoomUsers { room_id, users, .. } if *room_id == rr.room => {
-                rr.members.extend(users.iter().map(|u| u.user_id).filter(|u| *u != to));
+            ServerMsg::RoomUsers { room_id, users, .. } => {
+                told_of(&mut self.told, to, *room_id)
+                    .members
+                    .extend(users.iter().map(|u| u.user_id).filter(|u| *u != to));
             }
-            ServerMsg::UserAtRoom { room_id, user, entered } if *room_id == rr.room => {
+            ServerMsg::UserAtRoom { room_id, user, entered } => {
+                let t = told_of(&mut self.told, to, *room_id);
                 if *entered {
-                    rr.members.insert(user.user_id);
+                    t.members.insert(user.user_id);
                 } else {
-                    rr.members.remove(&user.user_id);
+                    t.members.remove(&user.user_id);
                 }
             }
-            ServerMsg::EnterRoomResult { room_id, code }
-                if *room_id == rr.room && *code != 0 && *code != GV_ERR_ROOM_ALREADIN =>
-            {
-                self.roomed.remove(&to);
+            ServerMsg::EnterRoomResult { room_id, code } if *code != 0 && *code != GV_ERR_ROOM_ALREADIN => {
+                told_of(&mut self.told, to, *room_id).refused = true;
+                if self.roomed.get(&to).is_some_and(|rr| rr.room == *room_id) {
+                    self.roomed.remove(&to);
+                }
             }
             _ => {}
         }
@@ -297,7 +322,8 @@ impl Cluster {
         let lost: Vec<u32> = self.roomed.iter().filter(|(_, rr)| rr.owner == server).map(|(uid, _)| *uid).collect();
         for uid in lost {
             let Some(rr) = self.roomed.remove(&uid) else { continue };
-            for m in rr.members {
+            let told = self.told.remove(&uid).filter(|t| t.room == rr.room);
+            for m in told.map(|t| t.members).unwrap_or_default() {
                 self.send_local(uid, room_event(rr.room, m));
             }
             self.send_local(uid, ServerMsg::LeftRoom { room_id: rr.room });
