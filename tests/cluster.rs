@@ -6,82 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{field, free_port, Cli, Server};
-
-/// A `redis-server` of the test's own on a free port, without persistence.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        Redis::start_on(free_port())
-    }
-
-    fn start_on(port: u16) -> Redis {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed for the cluster tests (apt-get install redis-server)");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if line.contains("Ready to accept connections") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(10)).expect("redis-server did not become ready");
-        Redis { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A core server of the cluster on `redis`, named `name`.
-fn member(redis: &Redis, name: &str, extra: &[&str]) -> Server {
-    let url = redis.url();
-    let mut args = vec!["--cluster-engine", &url, "--cluster-name", name, "--cluster-lease", "1.5"];
-    args.extend_from_slice(extra);
-    let s = Server::start(&args);
-    s.expect_log("cluster on");
-    s
-}
-
-/// A calls B (B accepts from its callback); both enter the call's room from
-/// their START callbacks. Returns the room id.
-fn establish(a: &mut Cli, b: &mut Cli) -> u32 {
-    assert_eq!(a.cmd(&format!("request {} 3 42 hello there", b.user_id)), 0);
-    let req = b.expect_call("REQUEST", a.user_id, 0);
-    assert!(req.ends_with("flags=3 param=42 str=hello there"), "{req}");
-    a.expect_call("REPLY", b.user_id, 0);
-    let sa = a.expect_call("START", b.user_id, 0);
-    let sb = b.expect_call("START", a.user_id, 0);
-    assert_eq!(field(&sa, "param"), field(&sb, "param"), "the same room id to both");
-    let room: u32 = field(&sa, "param").parse().unwrap();
-    for c in [&mut *a, &mut *b] {
-        c.expect("ret auto-enter 0");
-        c.expect(&format!("notify ENTERROOM {room} 0"));
-    }
-    room
-}
+use common::cluster::{establish, member, Redis};
+use common::{field, Cli};
 
 #[test]
 fn ids_names_and_login_elsewhere_across_servers() {

@@ -21,6 +21,9 @@
 
 pub mod engine;
 pub mod envelope;
+mod isolation;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -441,6 +444,7 @@ impl Cluster {
                 }
             }
             FromEngine::Inbound(env) => self.inbound(core, now, env),
+            FromEngine::LeaseLost => self.lease_lost(core),
         }
     }
 

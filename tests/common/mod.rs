@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+pub mod cluster;
+
 /// Longest wait for an expected line before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
