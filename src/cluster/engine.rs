@@ -24,7 +24,7 @@
 //! forever) and subscribes again once Redis answers.
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,7 +118,7 @@ pub fn spawn(url: &str, me: &str, lease: Duration, notify: Arc<dyn Fn() + Send +
     let (out_tx, rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     // Bumped by the commands thread each time Redis is lost.
-    let losses = Arc::new(AtomicU64::new(0));
+    let losses = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut cmds = redis_impl::Commands::new(client.clone(), me.to_string(), lease, out_tx.clone(), notify.clone());
     cmds.losses = losses.clone();
     std::thread::Builder::new().name("anychat-cluster".into()).spawn(move || cmds.run(cmd_rx))?;
@@ -138,6 +138,7 @@ pub fn spawn(_: &str, _: &str, _: Duration, _: Arc<dyn Fn() + Send + Sync>) -> s
 #[cfg(feature = "cluster")]
 mod redis_impl {
     use std::collections::{HashMap, HashSet};
+    use std::sync::atomic::AtomicU64;
     use std::time::Instant;
 
     use crossbeam_channel::RecvTimeoutError;

@@ -267,7 +267,7 @@ impl Engine {
                     self.ends[i].renewed = Some(now);
                     let watched: Vec<String> = self.ends[i].watched.iter().cloned().collect();
                     for w in watched {
-                        if !self.store.alive.get(&w).is_some_and(|t| *t > now) {
+                        if self.store.alive.get(&w).is_none_or(|t| *t <= now) {
                             self.ends[i].watched.remove(&w);
                             self.tell(i, FromEngine::Dead(w));
                         }
@@ -502,6 +502,15 @@ impl Sim {
             .collect()
     }
 
+    /// Asserts that `c` got exactly the event `want`, and returns how long
+    /// after `since` it came.
+    #[track_caller]
+    fn one_call(&mut self, c: &Cl, want: Ev, since: Instant) -> Duration {
+        let got = self.calls_at(c);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [want], "user {}", c.id);
+        got[0].1 - since
+    }
+
     fn calls(&mut self, c: &Cl) -> Vec<Ev> {
         self.calls_at(c).into_iter().map(|(e, _)| e).collect()
     }
@@ -595,9 +604,7 @@ fn offline_refuse_cancel_and_ring_timeout_across_servers() {
     let rang = s.now;
     s.advance(RING + Duration::from_secs(1));
     for (c, peer) in [(&a, &b), (&b, &a)] {
-        let got = s.calls_at(c);
-        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [(REPLY, peer.id, TIMEOUT)]);
-        let at = got[0].1 - rang;
+        let at = s.one_call(c, (REPLY, peer.id, TIMEOUT), rang);
         assert!(at >= RING && at <= RING + STEP, "time-out after {at:?}");
     }
     s.ring(&a, &b);
@@ -743,9 +750,8 @@ fn a_dead_server_ends_its_calls_within_the_lease_and_its_users_log_in_elsewhere(
     s.kill(0);
     s.advance(bound + Duration::from_secs(1));
     for (c, want) in [(&b, (FINISH, a.id, LOST)), (&i, (REPLY, h.id, LOST))] {
-        let got = s.calls_at(c);
-        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [want]);
-        assert!(got[0].1 - t <= bound, "after {:?}", got[0].1 - t);
+        let after = s.one_call(c, want, t);
+        assert!(after <= bound, "after {after:?}");
     }
     // Its users log in elsewhere at once and call again.
     let a = s.login(2, "alice");
@@ -758,9 +764,8 @@ fn a_dead_server_ends_its_calls_within_the_lease_and_its_users_log_in_elsewhere(
     let t = s.now;
     s.kill(1);
     s.advance(bound + Duration::from_secs(1));
-    let got = s.calls_at(&a);
-    assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [(FINISH, b.id, LOST)]);
-    assert!(got[0].1 - t <= bound, "after {:?}", got[0].1 - t);
+    let after = s.one_call(&a, (FINISH, b.id, LOST), t);
+    assert!(after <= bound, "after {after:?}");
     // Its user is offline for the others (its lease is gone).
     s.call(&a, REQUEST, &b, 0);
     assert_eq!(s.calls(&a), [(REPLY, b.id, OFFLINE)]);
@@ -853,9 +858,7 @@ fn a_silent_cut_ends_calls_across_it_on_both_sides_and_heals() {
         (&h, (REPLY, i.id, LOST), peers),
         (&i, (REPLY, h.id, LOST), own),
     ] {
-        let got = s.calls_at(x);
-        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [want], "user {}", x.id);
-        let after = got[0].1 - t;
+        let after = s.one_call(x, want, t);
         assert!(after <= bound, "user {}: after {after:?}", x.id);
     }
     // The call within s1 goes on.
