@@ -72,6 +72,9 @@ struct Away {
     room: Option<u32>,
     /// The user left before the holder was known (`Some(logout)`).
     gone: Option<bool>,
+    /// The user ended the call itself (Reply ≠ 0 or Finish): the holder
+    /// answers it with nothing but `Ended`.
+    ended: bool,
 }
 
 /// The cluster side of one core server.
@@ -93,6 +96,8 @@ pub struct Cluster {
     /// Remote users attached here (callers of calls held here): their home.
     ghosts: HashMap<u32, String>,
     out: Vec<Output>,
+    /// What to tell other servers once the engine is back (`isolation.rs`).
+    after_heal: Vec<(String, Envelope)>,
     /// Commands the engine queue refused (full).
     pub refused: u64,
 }
@@ -139,6 +144,7 @@ impl Cluster {
             away: HashMap::new(),
             ghosts: HashMap::new(),
             out: Vec::new(),
+            after_heal: Vec::new(),
             refused: 0,
         }
     }
@@ -223,12 +229,20 @@ impl Cluster {
                     self.send_local(uid, call_event(b, BRAC_VIDEOCALL_EVENT_REPLY, CODE_ENGINE_DOWN_CALL));
                     return None;
                 }
-                self.away.insert(uid, Away { owner: None, peer: b, queued: Vec::new(), room: None, gone: None });
+                self.away.insert(
+                    uid,
+                    Away { owner: None, peer: b, queued: Vec::new(), room: None, gone: None, ended: false },
+                );
                 core.set_busy_elsewhere(uid, true);
                 return None;
             }
         }
-        let Some(away) = self.away.get(&uid) else { return Some(msg) };
+        let Some(away) = self.away.get_mut(&uid) else { return Some(msg) };
+        if let ClientMsg::VideoCall(ev) = &msg {
+            let ends = ev.event == BRAC_VIDEOCALL_EVENT_FINISH
+                || (ev.event == BRAC_VIDEOCALL_EVENT_REPLY && ev.error_code != 0);
+            away.ended |= ends && ev.user_id == away.peer;
+        }
         let peer = away.peer;
         let in_room = away.room;
         let forward = match &msg {
@@ -378,6 +392,9 @@ impl Cluster {
             FromEngine::Health(up) => {
                 self.up = up;
                 tracing::info!(up, "cluster engine");
+                if up {
+                    self.healed();
+                }
             }
             FromEngine::Id { conn, uid } => {
                 let Some(msg) = self.holding.remove(&conn) else { return };
@@ -429,6 +446,7 @@ impl Cluster {
             FromEngine::Dead(server) => {
                 let lost: Vec<u32> =
                     self.ghosts.iter().filter(|(_, home)| **home == server).map(|(uid, _)| *uid).collect();
+                self.tell_dead(&server);
                 for uid in lost {
                     self.ghosts.remove(&uid);
                     core.detach_remote(ghost_conn(uid), false);
@@ -502,9 +520,15 @@ impl Cluster {
                 }
             }
             Envelope::Ended { owner, uid } => {
-                if self.away.get(&uid).is_some_and(|a| a.owner.as_ref() == Some(&owner)) {
-                    self.away.remove(&uid);
-                    core.set_busy_elsewhere(uid, false);
+                // Its last event came first, or the user ended the call;
+                // otherwise the holder lost it: it ends here as lost.
+                match self.away.get(&uid) {
+                    Some(a) if a.owner.as_ref() == Some(&owner) && a.ended => {
+                        self.away.remove(&uid);
+                        core.set_busy_elsewhere(uid, false);
+                    }
+                    Some(a) if a.owner.as_ref() == Some(&owner) => self.away_lost(core, uid),
+                    _ => {}
                 }
             }
             Envelope::Kick { uid, conn } => {

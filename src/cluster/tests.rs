@@ -885,3 +885,44 @@ fn a_silent_cut_ends_calls_across_it_on_both_sides_and_heals() {
     s.ring(&j, &k);
     s.ring(&e, &c);
 }
+
+#[test]
+fn both_sides_end_each_call_once_when_they_disagree_on_a_lease() {
+    let mut s = Sim::new();
+    let a = s.login(0, "alice");
+    let b = s.login(1, "bob");
+    let c = s.login(1, "carol");
+    let d = s.login(2, "dave");
+    let e = s.login(1, "erin");
+    let f = s.login(0, "frank");
+    // s1 saw its lease run out while cut off and heals before the others
+    // looked (they never saw it gone): what it ended, it tells them then.
+    s.establish(&a, &b);
+    s.establish(&c, &d);
+    for what in [FromEngine::Health(false), FromEngine::LeaseLost] {
+        s.engine.tell(1, what);
+    }
+    s.settle();
+    assert_eq!(s.calls(&b), [(FINISH, a.id, LOST)]);
+    assert_eq!(s.calls(&c), [(FINISH, d.id, LOST)]);
+    assert_eq!((s.calls(&a), s.calls(&d)), (vec![], vec![]));
+    s.engine.tell(1, FromEngine::Health(true));
+    s.settle();
+    assert_eq!(s.calls(&a), [(FINISH, b.id, LOST)]);
+    assert_eq!(s.calls(&d), [(FINISH, c.id, LOST)]);
+    assert_eq!((s.calls(&b), s.calls(&c)), (vec![], vec![]));
+    // A server sees s1's lease gone while s1 lives on (a late renewal):
+    // what it ends, s1 ends too.
+    s.establish(&a, &b);
+    s.establish(&e, &f);
+    let s1 = s.engine.ends[1].name.clone();
+    s.engine.tell(0, FromEngine::Dead(s1));
+    s.settle();
+    for (x, peer) in [(&a, &b), (&b, &a), (&e, &f), (&f, &e)] {
+        assert_eq!(s.calls(x), [(FINISH, peer.id, LOST)], "user {}", x.id);
+    }
+    // Nobody is left busy.
+    s.ring(&a, &b);
+    s.ring(&d, &c);
+    s.ring(&e, &f);
+}
