@@ -8,24 +8,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, Bras, Cli, Server};
+use common::{call_to_start, free_port, Bras, Cli, Server};
 
 fn field<'a>(line: &'a str, key: &str) -> &'a str {
     line.split_whitespace()
         .find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
         .unwrap_or_else(|| panic!("no {key} in {line}"))
-}
-
-/// A calls B (B answers as its options say) up to START for both; returns
-/// the room id.
-fn call_to_start(a: &mut Cli, b: &mut Cli) -> u32 {
-    assert_eq!(a.cmd(&format!("request {}", b.user_id)), 0);
-    b.expect_call("REQUEST", a.user_id, 0);
-    a.expect_call("REPLY", b.user_id, 0);
-    let sa = a.expect_call("START", b.user_id, 0);
-    let sb = b.expect_call("START", a.user_id, 0);
-    assert_eq!(field(&sa, "param"), field(&sb, "param"));
-    field(&sa, "param").parse().unwrap()
 }
 
 /// A REQUEST the business server answers with 4242: the caller gets

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{establish, member, Redis};
-use common::{field, Cli};
+use common::{field, Cli, Server};
 
 #[test]
 fn ids_names_and_login_elsewhere_across_servers() {
@@ -17,7 +17,7 @@ fn ids_names_and_login_elsewhere_across_servers() {
     let s1 = member(&redis, "s1", &[]);
     let s2 = member(&redis, "s2", &[]);
     let mut a1 = Cli::login(&s1, "alice", &[]);
-    let b = Cli::login(&s2, "bob", &[]);
+    let mut b = Cli::login(&s2, "bob", &[]);
     assert_ne!(a1.user_id, b.user_id, "ids are unique across servers");
     // The same name on the other server: the same id, and the old session
     // is closed with LINKCLOSE(209).
@@ -28,6 +28,29 @@ fn ids_names_and_login_elsewhere_across_servers() {
     let a3 = Cli::login(&s1, "alice", &[]);
     assert_eq!(a3.user_id, a1.user_id);
     a2.expect("notify LINKCLOSE 209 0");
+    // What the server is asked about users (BRAC_QueryInfoFromServer) is
+    // answered for the whole cluster: a name logged in only on the other
+    // server, its id, and the number online on all servers.
+    let mut c = Cli::login(&s1, "carol", &[]);
+    assert_eq!(c.cmd("query 1 bob"), 0);
+    assert_eq!(c.expect("query 1 "), format!("query 1 {}", b.user_id));
+    assert_eq!(c.cmd(&format!("query 4 {}", b.user_id)), 0);
+    assert_eq!(c.expect("query 4 "), "query 4 bob");
+    assert_ne!(c.cmd("query 1 nobody-at-all"), 0, "a name never seen anywhere");
+    // alice (s1), bob, carol: each server publishes its count once per
+    // lease third (0.5 s here).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert_eq!(c.cmd("query 201"), 0);
+        if c.expect("query 201 ") == "query 201 3" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the number online never counted both servers");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A call by name to a user of the other server.
+    assert_eq!(c.cmd("call bob"), 0);
+    b.expect_call("REQUEST", c.user_id, 0);
     // A restarted server keeps giving the same ids (they live in the engine).
     drop(s1);
     let s3 = member(&redis, "s3", &[]);
@@ -243,11 +266,12 @@ fn engine_lost_local_calls_go_on_cross_server_requests_fail_fast_then_heal() {
     b.expect_call("REQUEST", a.user_id, 0);
 }
 
-#[test]
-fn call_across_servers_carries_video_and_audio_both_ways() {
+/// A call between users of two servers, streaming both ways; `s2_extra`:
+/// flags of the second server.
+fn media_across(s2_extra: &[&str]) -> (Server, Server, Redis) {
     let redis = Redis::start();
     let s1 = member(&redis, "s1", &[]);
-    let s2 = member(&redis, "s2", &[]);
+    let s2 = member(&redis, "s2", s2_extra);
     let fmt = ["--video-fmt", "yuv420p"];
     let mut a = Cli::login(&s1, "alice", &[&["--auto-enter"][..], &fmt].concat());
     let mut b = Cli::login(&s2, "bob", &[&["--auto-accept", "--auto-enter"][..], &fmt].concat());
@@ -260,7 +284,7 @@ fn call_across_servers_carries_video_and_audio_both_ways() {
     for tx in [&mut a, &mut b] {
         assert_eq!(tx.cmd("stream 1"), 0);
     }
-    // Frames of the other server's user arrive (relayed through the engine).
+    // Frames of the other server's user arrive.
     for (rx, from) in [(&mut a, bid), (&mut b, aid)] {
         for _ in 0..5 {
             rx.expect_within(&format!("video from={from} "), Duration::from_secs(20));
@@ -269,4 +293,159 @@ fn call_across_servers_carries_video_and_audio_both_ways() {
             rx.expect_within(&format!("audio from={from} "), Duration::from_secs(20));
         }
     }
+    (s1, s2, redis)
+}
+
+#[test]
+fn call_across_servers_carries_video_and_audio_both_ways_over_media_links() {
+    let (s1, s2, _redis) = media_across(&[]);
+    // Each server opened a direct link to the other for the media it sends.
+    for s in [&s1, &s2] {
+        let seen = [s.expect_log("cluster: media link "), s.expect_log("cluster: media link ")];
+        assert!(seen.iter().any(|l| l.contains("media link from another server")), "{seen:?}");
+        assert!(seen.iter().any(|l| l.contains("media link up")), "{seen:?}");
+    }
+    // A link that does not present the server's token is refused.
+    use anychat::wire::protocol::{ClientMsg, Role, ServerMsg, PROTOCOL_VERSION};
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", s1.port)).unwrap();
+    let mut hello = Vec::new();
+    let secret = b"not the token".to_vec();
+    ClientMsg::Hello { version: PROTOCOL_VERSION, role: Role::Peer as u8, secret, token: 0 }.encode(&mut hello);
+    tcp.write_all(&hello).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    let refused = ServerMsg::decode(&answer[4..]).expect("an answer, then the link closed");
+    assert!(matches!(refused, ServerMsg::Refused { .. }), "{refused:?}");
+}
+
+#[test]
+fn media_goes_through_the_engine_when_no_link_can_be_made() {
+    // s2 advertises an address nobody listens on: s1 cannot open a link to
+    // it, and relays its media through the engine instead.
+    let (s1, _s2, _redis) = media_across(&["--cluster-advertise", "127.0.0.1:1"]);
+    s1.expect_log("cluster: no media link, media goes through the engine");
+}
+
+/// Enters ordinary room `room` and waits for the entry and the listing.
+fn enter(c: &mut Cli, room: u32) {
+    assert_eq!(c.cmd(&format!("enter {room}")), 0);
+    c.expect(&format!("notify ENTERROOM {room} 0"));
+    c.expect("notify ONLINEUSER ");
+}
+
+/// The users `c` sees in its room, sorted.
+fn online(c: &mut Cli) -> Vec<u32> {
+    assert_eq!(c.cmd("online"), 0);
+    let line = c.expect("users ");
+    line["users ".len()..].split(',').filter(|v| !v.is_empty()).map(|v| v.parse().unwrap()).collect()
+}
+
+#[test]
+fn ordinary_room_spans_servers_text_buffers_media_and_departures() {
+    let redis = Redis::start();
+    let s1 = member(&redis, "s1", &[]);
+    let s2 = member(&redis, "s2", &[]);
+    let s3 = member(&redis, "s3", &[]);
+    let fmt = ["--video-fmt", "yuv420p"];
+    let mut a = Cli::login(&s1, "alice", &fmt);
+    let mut b = Cli::login(&s2, "bob", &fmt);
+    let mut c = Cli::login(&s3, "carol", &fmt);
+    let mut d = Cli::login(&s2, "dave", &fmt);
+    // Four users of three servers enter room 100, one after the other:
+    // each newcomer is listed to those inside, and sees them all.
+    enter(&mut a, 100);
+    let mut inside: Vec<u32> = vec![a.user_id];
+    for n in [&mut b, &mut c, &mut d] {
+        enter(n, 100);
+        let mut want = inside.clone();
+        want.sort_unstable();
+        assert_eq!(online(n), want, "the room as user {} sees it", n.user_id);
+        inside.push(n.user_id);
+    }
+    for (who, arrivals) in [(&mut a, vec![b.user_id, c.user_id, d.user_id]), (&mut b, vec![c.user_id, d.user_id])] {
+        for id in arrivals {
+            who.expect(&format!("notify USERATROOM {id} 1"));
+        }
+    }
+    c.expect(&format!("notify USERATROOM {} 1", d.user_id));
+    // Text to the room reaches everyone on every server; a private message
+    // and a buffer reach their one addressee.
+    assert_eq!(c.cmd("text 0 0 hello room"), 0);
+    for n in [&mut a, &mut b, &mut d] {
+        n.expect(&format!("text from={} to=0 secret=0 msg=hello room", c.user_id));
+    }
+    assert_eq!(a.cmd(&format!("text {} 1 psst", d.user_id)), 0);
+    d.expect(&format!("text from={} to={} secret=1 msg=psst", a.user_id, d.user_id));
+    assert_eq!(d.cmd(&format!("trans {} ping from dave", c.user_id)), 0);
+    c.expect(&format!("trans from={} len=14 data=ping from dave", d.user_id));
+    // Media between users of two servers neither of which holds the room.
+    assert_eq!(d.cmd(&format!("camera {} 1", c.user_id)), 0);
+    assert_eq!(d.cmd(&format!("mic {} 1", c.user_id)), 0);
+    assert_eq!(c.cmd("stream 1"), 0);
+    for _ in 0..3 {
+        d.expect_within(&format!("video from={} ", c.user_id), Duration::from_secs(20));
+    }
+    d.expect_within(&format!("audio from={} ", c.user_id), Duration::from_secs(20));
+    // Departures: one leaves, one's link drops; the others see both go.
+    assert_eq!(b.cmd("leave 100"), 0);
+    for n in [&mut a, &mut c, &mut d] {
+        n.expect(&format!("notify USERATROOM {} 0", b.user_id));
+    }
+    d.kill(9);
+    for n in [&mut a, &mut c] {
+        n.expect_within(&format!("notify USERATROOM {} 0", d.user_id), Duration::from_secs(20));
+    }
+    let mut want = vec![a.user_id, c.user_id];
+    want.sort_unstable();
+    assert_eq!(online(&mut a), vec![c.user_id]);
+    assert_eq!(online(&mut c), vec![a.user_id]);
+    // The one who left comes back: the room is still one.
+    enter(&mut b, 100);
+    want.sort_unstable();
+    assert_eq!(online(&mut b), want);
+}
+
+#[test]
+fn call_room_admits_only_its_parties_and_a_lost_room_holder_empties_its_room() {
+    let redis = Redis::start();
+    let s1 = member(&redis, "s1", &[]);
+    let s2 = member(&redis, "s2", &[]);
+    let s3 = member(&redis, "s3", &[]);
+    let mut a = Cli::login(&s1, "alice", &[]);
+    let mut b = Cli::login(&s2, "bob", &["--auto-enter"]);
+    let mut c = Cli::login(&s3, "carol", &["--auto-accept", "--auto-enter"]);
+    // s1 holds room 7 (its user entered first); b and c are in it too.
+    enter(&mut a, 7);
+    enter(&mut b, 7);
+    enter(&mut c, 7);
+    // b calls c: both go into the call's room, leaving room 7.
+    let call_room = establish(&mut b, &mut c);
+    a.expect(&format!("notify USERATROOM {} 0", b.user_id));
+    a.expect(&format!("notify USERATROOM {} 0", c.user_id));
+    // Nobody else may enter the call's room, from any server.
+    assert_eq!(a.cmd(&format!("enter {call_room}")), 0);
+    a.expect(&format!("notify ENTERROOM {call_room} 300"));
+    let mut e = Cli::login(&s3, "erin", &[]);
+    assert_eq!(e.cmd(&format!("enter {call_room}")), 0);
+    e.expect(&format!("notify ENTERROOM {call_room} 300"));
+    assert_eq!(b.cmd(&format!("finish {}", c.user_id)), 0);
+    c.expect_call("FINISH", b.user_id, 0);
+    // Back in room 7; then the room's holder (s1) dies: the members on the
+    // other servers see everyone leave, and a new entry makes a new room.
+    enter(&mut b, 7);
+    enter(&mut e, 7);
+    b.expect(&format!("notify USERATROOM {} 1", e.user_id));
+    s1.kill();
+    let (aid, bid, eid) = (a.user_id, b.user_id, e.user_id);
+    for (n, others) in [(&mut b, [aid, eid]), (&mut e, [aid, bid])] {
+        for id in others {
+            n.expect_within(&format!("notify USERATROOM {id} 0"), Duration::from_secs(5));
+        }
+        assert_ne!(n.cmd("online"), 0, "out of the room");
+    }
+    enter(&mut e, 7);
+    enter(&mut b, 7);
+    assert_eq!(online(&mut b), vec![e.user_id]);
 }

@@ -10,32 +10,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Bras, Cli, Server, WAIT};
-
-/// Runs a query command: its code and, when 0, the line it printed.
-fn query(cli: &mut Cli, cmd: &str) -> (u32, String) {
-    let code = cli.cmd(cmd);
-    let word = cmd.split_whitespace().next().unwrap();
-    let line = if code == 0 { cli.expect(&format!("{word} ")) } else { String::new() };
-    (code, line)
-}
-
-/// Runs a query command until it prints `want` (what the business server
-/// did reaches the client on its own link, a moment later).
-#[track_caller]
-fn poll(cli: &mut Cli, cmd: &str, want: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (code, line) = query(cli, cmd);
-        if code == 0 && line == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{}: '{cmd}' gave {code} '{line}', not '{want}'", cli.name);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{poll, query, Bras, Cli, Server};
 
 /// The vendor's call-center flow: the business server fills each newcomer's
 /// groups and friends (everyone online) and adds the newcomer to everyone's

@@ -151,11 +151,25 @@ struct CallsArgs {
     /// Seconds after which a call not complete counts as failed.
     #[arg(long, default_value_t = 5.0)]
     call_timeout: f64,
-    /// Another core server of the same cluster (docs/CLUSTER.md): the run
-    /// is made twice, callers and callees on --server ("within"), then
-    /// callers on --server and callees here ("across"), side by side.
+    #[command(flatten)]
+    cluster: ClusterOpts,
+}
+
+/// A cluster run (docs/CLUSTER.md): the run is made twice, both parties of
+/// every call on --server ("within"), then callers on --server and callees
+/// on --peer-server ("across"), side by side.
+#[derive(Args, Debug, Clone, Default)]
+struct ClusterOpts {
+    /// Another core server of the same cluster (a loopback address).
     #[arg(long)]
     peer_server: Option<SocketAddr>,
+    /// That server's process id: its CPU time is reported.
+    #[arg(long)]
+    peer_pid: Option<u32>,
+    /// The cluster engine's (redis-server's) process id: its CPU time per
+    /// call, or per relayed frame, is reported.
+    #[arg(long)]
+    engine_pid: Option<u32>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -232,6 +246,8 @@ struct MediaArgs {
     /// Seconds to wait, once the sending stops, for frames still in flight.
     #[arg(long, default_value_t = 2.0)]
     drain: f64,
+    #[command(flatten)]
+    cluster: ClusterOpts,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -784,19 +800,48 @@ fn check_calls(a: &CallsArgs) -> Result<()> {
 fn calls(a: CallsArgs) -> Result<()> {
     check_calls(&a)?;
     fds_for(2 * a.pairs)?;
-    let Some(peer) = a.peer_server else { return calls_run(&a, None).and_then(|v| write_json(&a.common, &v)) };
+    if a.cluster.peer_server.is_none() {
+        return calls_run(&a, None).and_then(|v| write_json(&a.common, &v));
+    }
+    let (within, across) = cluster_runs(&a.cluster, |peer| calls_run(&a, peer))?;
+    let p = |v: &Value, q: &str| v["setup_latency_ms"][q].as_f64().unwrap_or(f64::NAN);
+    let rate = |v: &Value| v["achieved_cps"].as_f64().unwrap_or(f64::NAN);
+    let per_call = |v: &Value| {
+        let calls = v["completed"].as_f64().unwrap_or(0.0).max(1.0);
+        v["engine_cpu_s"].as_f64().map_or("-".to_string(), |s| format!("{:.3}", s * 1000.0 / calls))
+    };
+    println!("cluster: setup latency ms   p50      p99      calls/s   engine CPU ms/call");
+    for (what, v) in [("within one server", &within), ("across servers   ", &across)] {
+        println!("  {what}    {:>7.3}  {:>7.3}  {:>9.0}   {:>8}", p(v, "p50"), p(v, "p99"), rate(v), per_call(v));
+    }
+    write_json(&a.common, &json!({ "mode": "cluster", "within": within, "across": across }))
+}
+
+/// Runs `run` within one server, then across two (`run(Some(peer))`), each
+/// with the CPU time the peer server and the engine used meanwhile.
+fn cluster_runs(o: &ClusterOpts, run: impl Fn(Option<SocketAddr>) -> Result<Value>) -> Result<(Value, Value)> {
+    let peer = o.peer_server.ok_or("no --peer-server")?;
     if !peer.ip().is_loopback() {
         return Err(format!("{peer} is not a loopback address: anychat-bench only loads local servers"));
     }
-    let within = calls_run(&a, None)?;
-    let across = calls_run(&a, Some(peer))?;
-    let p = |v: &Value, q: &str| v["setup_latency_ms"][q].as_f64().unwrap_or(f64::NAN);
-    let rate = |v: &Value| v["achieved_cps"].as_f64().unwrap_or(f64::NAN);
-    println!("cluster: setup latency ms   p50      p99      calls/s");
-    for (what, v) in [("within one server", &within), ("across servers   ", &across)] {
-        println!("  {what}    {:>7.3}  {:>7.3}  {:>9.0}", p(v, "p50"), p(v, "p99"), rate(v));
+    for (flag, pid) in [("--peer-pid", o.peer_pid), ("--engine-pid", o.engine_pid)] {
+        if pid.is_some_and(|p| procfs::cpu_seconds(p).is_none()) {
+            return Err(format!("{flag}: cannot read /proc/{}/stat", pid.unwrap_or(0)));
+        }
     }
-    write_json(&a.common, &json!({ "mode": "cluster", "within": within, "across": across }))
+    let measured = |peer: Option<SocketAddr>| -> Result<Value> {
+        let cpu = |pid: Option<u32>| pid.and_then(procfs::cpu_seconds);
+        let (peer0, engine0) = (cpu(o.peer_pid), cpu(o.engine_pid));
+        let mut v = run(peer)?;
+        if let (Some(a), Some(b)) = (peer0, cpu(o.peer_pid)) {
+            v["peer_cpu_s"] = json!(round3(b - a));
+        }
+        if let (Some(a), Some(b)) = (engine0, cpu(o.engine_pid)) {
+            v["engine_cpu_s"] = json!(round3(b - a));
+        }
+        Ok(v)
+    };
+    Ok((measured(None)?, measured(Some(peer))?))
 }
 
 /// One calls run; with `peer`, the callees log in to that server.
@@ -1249,25 +1294,64 @@ fn media(a: MediaArgs) -> Result<()> {
         c.threads
     );
     bench_media::now_ns();
-    let fleet = Fleet::start(c, pair_users(&name_prefix(c), a.calls), true, deadline)?;
+    let run = |peer| media_run(&a, plan, opus.as_ref(), peer, deadline);
+    if a.cluster.peer_server.is_none() {
+        return run(None).and_then(|v| write_json(c, &v));
+    }
+    let (within, across) = cluster_runs(&a.cluster, run)?;
+    println!("cluster: latency ms (send -> receive)   p50      p99   engine CPU us/frame");
+    let frames =
+        |v: &Value| v["video"]["received"].as_f64().unwrap_or(0.0) + v["audio"]["received"].as_f64().unwrap_or(0.0);
+    for (what, v) in [("within one server", &within), ("across servers   ", &across)] {
+        for kind in ["video", "audio"].into_iter().filter(|k| !v[*k].is_null()) {
+            let q = |p: &str| v[kind]["latency_ms"][p].as_f64().unwrap_or(f64::NAN);
+            let engine =
+                v["engine_cpu_s"].as_f64().map_or("-".to_string(), |s| format!("{:.1}", s * 1e6 / frames(v).max(1.0)));
+            println!("  {what} {kind}      {:>7.3}  {:>7.3}   {:>8}", q("p50"), q("p99"), engine);
+        }
+    }
+    write_json(c, &json!({ "mode": "cluster-media", "within": within, "across": across }))
+}
+
+/// One media run; with `peer`, the callees log in to that server.
+fn media_run(
+    a: &MediaArgs,
+    plan: MediaPlan,
+    opus: Option<&audio_codec::OpusCost>,
+    peer: Option<SocketAddr>,
+    deadline: Instant,
+) -> Result<Value> {
+    let c = &a.common;
+    let tag = if peer.is_some() { "x" } else { "" };
+    let mut users = pair_users(&format!("{}{tag}", name_prefix(c)), a.calls);
+    for callee in users.iter_mut().skip(1).step_by(2) {
+        callee.server = peer;
+    }
+    if let Some(p) = peer {
+        println!("callees on {p}");
+    }
+    let fleet = Fleet::start(c, users, true, deadline)?;
     let run = || -> Result<Value> {
         let login = fleet.wait_login()?;
         if login.pairs_ready == 0 {
             return Err("no pair logged in".into());
         }
         let (mut r, server, cpu, window_s) = fleet.media(plan)?;
-        let mut v = media_summary(&a, &mut r, c.server_pid.map(|_| server), cpu, window_s);
-        if let Some(o) = &opus {
+        let mut v = media_summary(a, &mut r, c.server_pid.map(|_| server), cpu, window_s);
+        if let Some(o) = opus {
             v["opus"] = o.to_json();
         }
         v["login"] = login_json(&login);
         v["server_addr"] = json!(c.server.to_string());
+        if let Some(p) = peer {
+            v["peer_server_addr"] = json!(p.to_string());
+        }
         v["threads"] = json!(c.threads);
         Ok(v)
     };
     let v = run();
     fleet.stop();
-    write_json(c, &v?)
+    v
 }
 
 fn stream_lines(what: &str, s: &StreamStats, seconds: f64) {

@@ -23,7 +23,9 @@
 //! speech level, `BRAC_USERSTATE_SPEAKVOLUME`, read as a DWORD and as a
 //! DOUBLE: printed `volume USER N N.0`), `userstate USER INFO` (any
 //! `BRAC_USERSTATE_*` number; printed `userstate USER INFO VALUE`, a DWORD in
-//! decimal or the string), `roomname ROOM`,
+//! decimal or the string), `query INFO [ARG]` (`BRAC_QueryInfoFromServer`:
+//! an `ANYCHAT_SERVERQUERY_*` number and its text, or an id for
+//! NAMEBYUSERID; printed `query INFO VALUE`), `roomname ROOM`,
 //! `friends`, `groups`, `groupfriends GROUP` (printed `friends 5,7`, `groups
 //! 1,2`, `groupfriends 1 5,7`, in the library's order), `groupname GROUP`,
 //! `friendstatus USER`, `userinfo USER ID`, `mics`, `speakers` (the
@@ -863,6 +865,37 @@ fn run_command(line: &str) -> Result<bool, String> {
                 }
                 r
             }
+            "query" => {
+                // BRAC_QueryInfoFromServer: NAMEBYUSERID (4) takes an id,
+                // the others a text; a 4-byte answer is printed as a number
+                // unless it is a name.
+                let info = id(args.first().copied()).ok_or_else(bad)?;
+                let arg = args.get(1).copied().unwrap_or("");
+                let input = if info == ANYCHAT_SERVERQUERY_NAMEBYUSERID {
+                    id(Some(arg)).ok_or_else(bad)?.to_le_bytes().to_vec()
+                } else {
+                    arg.as_bytes().to_vec()
+                };
+                let mut out = [0u8; 256];
+                let mut size = out.len() as DWORD;
+                let r = BRAC_QueryInfoFromServer(
+                    info,
+                    input.as_ptr() as *mut c_char,
+                    input.len() as DWORD,
+                    out.as_mut_ptr() as *mut c_char,
+                    &mut size,
+                    0,
+                );
+                if r == 0 {
+                    let out = &out[..(size as usize).min(out.len())];
+                    let value = match <[u8; 4]>::try_from(out) {
+                        Ok(v) if info != ANYCHAT_SERVERQUERY_NAMEBYUSERID => u32::from_le_bytes(v).to_string(),
+                        _ => String::from_utf8_lossy(out.split(|b| *b == 0).next().unwrap_or_default()).into_owned(),
+                    };
+                    println!("query {info} {value}");
+                }
+                r
+            }
             "status" | "selfid" => {
                 let info = if cmd == "status" { BRAC_USERSTATE_SELFUSERSTATUS } else { BRAC_USERSTATE_SELFUSERID };
                 let mut v: u32 = 0;
@@ -1015,6 +1048,7 @@ commands (USER: a name (seen here, or asked of the server) or an id):
   online | roomusers ROOM    users of one's room
   text USER SECRET MSG       text to a user of the room (USER 0: everyone)
   camera USER 0|1, mic USER 0|1, friends, groups, name USER, status, selfid
+  query INFO [ARG]           ask the server (1 id by name, 4 name by id, 201 users online)
   request, reply, finish, event, trans, transex, ...: the raw BRAC_* calls
   quit";
 

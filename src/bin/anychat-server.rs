@@ -182,8 +182,10 @@ struct Args {
     /// (letters, digits, '-', '_', '.'; default: the host name and port).
     #[arg(long, value_name = "NAME", value_parser = parse_cluster_name)]
     cluster_name: Option<String>,
-    /// The address other servers and operators know this server by
-    /// (default: --listen).
+    /// The address other servers open media links to (this server's client
+    /// listener as they reach it; default: the address --listen bound,
+    /// which is right on one machine; with servers on several machines and
+    /// --listen 0.0.0.0, give this machine's address).
     #[arg(long, value_name = "ADDR")]
     cluster_advertise: Option<String>,
     /// Seconds this server's lease in the engine lasts unless renewed: the
@@ -356,7 +358,7 @@ fn server_config(args: &Args, with_tls: bool) -> Result<(ServerConfig, Option<Pa
                 let host: String = host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
                 format!("{}-{}", if host.is_empty() { "server" } else { &host }, args.listen.port())
             }),
-            advertise: Some(args.cluster_advertise.clone().unwrap_or_else(|| args.listen.to_string())),
+            advertise: args.cluster_advertise.clone(),
             lease: Duration::from_secs_f64(args.cluster_lease),
         }),
     };

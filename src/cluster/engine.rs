@@ -16,7 +16,12 @@
 //! Keys (all under `anychat:`): `id:<name>` the user id of a name,
 //! `nextid` the last id given, `user:<id>` where the user is logged in
 //! (`<server>/<connection>`), `alive:<server>` the server's lease (expires
-//! unless renewed); channel `srv:<server>` carries envelopes to a server.
+//! unless renewed), `room:<id>` the server holding an ordinary room,
+//! `peer:<server>` where its media links come in (`<address> <token>`),
+//! `name:<id>` the name of an id, hash `counts` each server's number of
+//! users online, `business` the server the business server is linked to
+//! (`<server>/<token>`, valid while that server's lease holds);
+//! channel `srv:<server>` carries envelopes to a server, `all` to every server.
 //!
 //! A silent cut (no RST: the bytes just stop) is noticed by the commands
 //! thread within [`IO_TIMEOUT`] of its next command or lease renewal; the
@@ -57,6 +62,28 @@ pub enum ToEngine {
     Send { to: String, env: Vec<u8> },
     /// Report when server `0`'s lease runs out.
     Watch(String),
+    /// The business server linked here (reconnect token `token`): this
+    /// server is the cluster's business home, unless another one is
+    /// ([`FromEngine::BusinessConflict`]); every server is told.
+    SetBusiness { token: u64 },
+    /// The business server linked here is gone.
+    ReleaseBusiness,
+    /// Send `env` to the server where user `uid` is logged in (if any).
+    ToUser { uid: u32, env: Vec<u8> },
+    /// Send `env` to every server (this one too).
+    Broadcast(Vec<u8>),
+    /// Where ordinary room `room` is held, for `uid`'s entry: when another
+    /// server (whose lease holds) holds it, `env` is sent there; otherwise
+    /// this server takes it.
+    LocateRoom { uid: u32, room: u32, env: Vec<u8> },
+    /// This server no longer holds room `room` (it became empty).
+    ReleaseRoom { room: u32 },
+    /// Open a media link to server `0` (its address and token are in the
+    /// engine); answered by `Dialed`.
+    Dial(String),
+    /// `BRAC_QueryInfoFromServer` across the cluster (a user's id by name,
+    /// a name by id, the number online); answered by `Answer`.
+    Query { conn: ConnId, id: u32, info: u32, input: Vec<u8> },
 }
 
 /// What the engine tells the loop.
@@ -69,6 +96,15 @@ pub enum FromEngine {
     Located { from: u32, owner: Result<Option<String>, ()> },
     /// An envelope from another server.
     Inbound(Envelope),
+    /// Where `uid`'s room went: `Ok(server)` (this server's own name: it
+    /// holds the room now), `Err(())` Redis unreachable.
+    RoomLocated { uid: u32, room: u32, owner: Result<String, ()> },
+    /// A media link to `server`, connected and its `Hello` sent (`Err`:
+    /// why not).
+    Dialed { server: String, stream: Result<std::net::TcpStream, String> },
+    /// The answer to `conn`'s query `id`: `(code, output)`, or None when
+    /// Redis is unreachable.
+    Answer { conn: ConnId, id: u32, result: Option<(u32, Vec<u8>)> },
     /// A watched server's lease ran out.
     Dead(String),
     /// Redis became reachable (true) or unreachable (false).
@@ -77,6 +113,11 @@ pub enum FromEngine {
     /// other servers count its users offline and have ended their calls
     /// with them (told once per loss).
     LeaseLost,
+    /// Where the business server is (its server and reconnect token), as
+    /// the engine says at each lease renewal; `None`: nowhere.
+    BusinessHome(Option<(String, u64)>),
+    /// `SetBusiness` found the business server linked to that other server.
+    BusinessConflict(String),
 }
 
 /// The loop's ends of the channels.
@@ -84,15 +125,6 @@ pub struct EngineLink {
     pub tx: Sender<ToEngine>,
     pub rx: Receiver<FromEngine>,
     stop: Arc<AtomicBool>,
-}
-
-impl EngineLink {
-    /// The loop's ends of two channels whose other ends the caller drives
-    /// (the cluster's unit tests: an engine in memory).
-    #[cfg(test)]
-    pub(crate) fn from_channels(tx: Sender<ToEngine>, rx: Receiver<FromEngine>) -> EngineLink {
-        EngineLink { tx, rx, stop: Arc::new(AtomicBool::new(false)) }
-    }
 }
 
 impl Drop for EngineLink {
@@ -103,15 +135,50 @@ impl Drop for EngineLink {
 
 pub const PREFIX: &str = "anychat:";
 
+/// The loop's ends of channels with no engine thread behind them, and the
+/// other ends (unit tests of the cluster).
+#[cfg(test)]
+pub fn test_link() -> (EngineLink, Receiver<ToEngine>, Sender<FromEngine>) {
+    test_link_of(ENGINE_QUEUE)
+}
+
+/// As [`test_link`], with room for `queue` commands.
+#[cfg(test)]
+pub fn test_link_of(queue: usize) -> (EngineLink, Receiver<ToEngine>, Sender<FromEngine>) {
+    let (tx, cmd_rx) = crossbeam_channel::bounded(queue);
+    let (out_tx, rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
+    (EngineLink { tx, rx, stop: Arc::new(AtomicBool::new(false)) }, cmd_rx, out_tx)
+}
+
 #[cfg(feature = "cluster")]
 fn channel_of(server: &str) -> String {
     format!("{PREFIX}srv:{server}")
 }
 
+/// The channel every server listens to.
+#[cfg(feature = "cluster")]
+fn channel_all() -> String {
+    format!("{PREFIX}all")
+}
+
+/// Where this server takes media links from the others: its address, and
+/// the token a link must present.
+#[derive(Debug, Clone)]
+pub struct PeerEntry {
+    pub address: String,
+    pub token: String,
+}
+
 /// Starts the engine threads for server `me` with lease `lease` on the
 /// Redis at `url`; `notify` wakes the loop.
 #[cfg(feature = "cluster")]
-pub fn spawn(url: &str, me: &str, lease: Duration, notify: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<EngineLink> {
+pub fn spawn(
+    url: &str,
+    me: &str,
+    lease: Duration,
+    peer: PeerEntry,
+    notify: Arc<dyn Fn() + Send + Sync>,
+) -> std::io::Result<EngineLink> {
     let client = redis::Client::open(url)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--cluster-engine {url}: {e}")))?;
     let (tx, cmd_rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
@@ -119,7 +186,8 @@ pub fn spawn(url: &str, me: &str, lease: Duration, notify: Arc<dyn Fn() + Send +
     let stop = Arc::new(AtomicBool::new(false));
     // Bumped by the commands thread each time Redis is lost.
     let losses = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut cmds = redis_impl::Commands::new(client.clone(), me.to_string(), lease, out_tx.clone(), notify.clone());
+    let mut cmds =
+        redis_impl::Commands::new(client.clone(), me.to_string(), lease, peer, out_tx.clone(), notify.clone());
     cmds.losses = losses.clone();
     std::thread::Builder::new().name("anychat-cluster".into()).spawn(move || cmds.run(cmd_rx))?;
     let (me, stop2) = (me.to_string(), stop.clone());
@@ -131,7 +199,13 @@ pub fn spawn(url: &str, me: &str, lease: Duration, notify: Arc<dyn Fn() + Send +
 
 /// Without the `cluster` feature there is no engine client.
 #[cfg(not(feature = "cluster"))]
-pub fn spawn(_: &str, _: &str, _: Duration, _: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<EngineLink> {
+pub fn spawn(
+    _: &str,
+    _: &str,
+    _: Duration,
+    _: PeerEntry,
+    _: Arc<dyn Fn() + Send + Sync>,
+) -> std::io::Result<EngineLink> {
     Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "built without the `cluster` feature"))
 }
 
@@ -148,11 +222,27 @@ mod redis_impl {
     /// Gives a name its id: the kept one, or the next of `nextid`.
     const RESOLVE: &str = r"
 local id = redis.call('GET', KEYS[1])
-if id then return tonumber(id) end
-id = redis.call('INCR', KEYS[2])
-if id >= 4294967295 then id = 1; redis.call('SET', KEYS[2], 1) end
-redis.call('SET', KEYS[1], id)
-return id";
+if not id then
+  id = redis.call('INCR', KEYS[2])
+  if id >= 4294967295 then id = 1; redis.call('SET', KEYS[2], 1) end
+  redis.call('SET', KEYS[1], id)
+end
+redis.call('SET', ARGV[2] .. 'name:' .. id, ARGV[1])
+return tonumber(id)";
+
+    /// The users online on every server whose lease holds (the entries of
+    /// the others are deleted).
+    const ONLINE: &str = r"
+local t = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #t, 2 do
+  if redis.call('EXISTS', ARGV[1] .. 'alive:' .. t[i]) == 1 then
+    n = n + tonumber(t[i + 1])
+  else
+    redis.call('HDEL', KEYS[1], t[i])
+  end
+end
+return n";
 
     /// Publishes ARGV[1] to the server where KEYS[1] says the user is, if
     /// that server's lease holds; returns the server, or false.
@@ -164,6 +254,16 @@ if not srv then return false end
 if redis.call('EXISTS', ARGV[2] .. 'alive:' .. srv) == 0 then return false end
 if redis.call('PUBLISH', ARGV[2] .. 'srv:' .. srv, ARGV[1]) == 0 then return false end
 return srv";
+
+    /// The holder of room KEYS[1]: another server whose lease holds gets
+    /// ARGV[1] and is returned; otherwise this server (ARGV[3]) takes it.
+    const LOCATE_ROOM: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[3] and redis.call('EXISTS', ARGV[2] .. 'alive:' .. v) == 1 then
+  if redis.call('PUBLISH', ARGV[2] .. 'srv:' .. v, ARGV[1]) > 0 then return v end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return ARGV[3]";
 
     /// After Redis was lost: sets each KEYS[i] (`user:<id>`) to ARGV[i]
     /// (this server's session) unless it names another session now (a
@@ -184,18 +284,50 @@ return lost";
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
 
+    /// Makes ARGV[1] the business home (KEYS[1] = `ARGV[1]/ARGV[2]`) and
+    /// publishes ARGV[4] to every server, unless another server whose lease
+    /// holds is: then returns that server.
+    const BIZ_SET: &str = r"
+local v = redis.call('GET', KEYS[1])
+local srv = v and string.match(v, '^(.*)/')
+if srv and srv ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. 'alive:' .. srv) == 1 then return srv end
+redis.call('SET', KEYS[1], ARGV[1] .. '/' .. ARGV[2])
+redis.call('PUBLISH', ARGV[3] .. 'all', ARGV[4])
+return false";
+
+    /// Deletes KEYS[1] if it names server ARGV[1], and then publishes ARGV[2]
+    /// to every server.
+    const BIZ_RELEASE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v or string.match(v, '^(.*)/') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[3] .. 'all', ARGV[2])
+return 1";
+
+    /// KEYS[1] (`server/token`) if that server's lease holds, else false.
+    const BIZ_HOME: &str = r"
+local v = redis.call('GET', KEYS[1])
+local srv = v and string.match(v, '^(.*)/')
+if not srv or redis.call('EXISTS', ARGV[1] .. 'alive:' .. srv) == 0 then return false end
+return v";
+
     pub struct Commands {
         client: redis::Client,
         con: Option<redis::Connection>,
         me: String,
         lease: Duration,
+        peer: PeerEntry,
         out: Sender<FromEngine>,
         notify: Arc<dyn Fn() + Send + Sync>,
         /// The sessions this server holds (set again after Redis restarts).
         present: HashMap<u32, u64>,
+        /// The rooms this server holds (set again after Redis restarts).
+        rooms: HashSet<u32>,
+        watched: HashSet<String>,
+        /// The token of the business server linked here, if one is.
+        business: Option<u64>,
         /// Sessions that ended while Redis was unreachable (deleted on restore).
         stale: Vec<(u32, u64)>,
-        watched: HashSet<String>,
         up: bool,
         last_try: Option<Instant>,
         /// When Redis last answered a renewal of this server's lease.
@@ -205,9 +337,14 @@ return 0";
         /// Bumped each time Redis is lost (the subscriber subscribes again).
         pub losses: Arc<AtomicU64>,
         resolve: redis::Script,
-        locate: redis::Script,
-        absent: redis::Script,
         restore_script: redis::Script,
+        locate: redis::Script,
+        locate_room: redis::Script,
+        absent: redis::Script,
+        biz_set: redis::Script,
+        biz_release: redis::Script,
+        biz_home: redis::Script,
+        online: redis::Script,
     }
 
     impl Commands {
@@ -215,6 +352,7 @@ return 0";
             client: redis::Client,
             me: String,
             lease: Duration,
+            peer: PeerEntry,
             out: Sender<FromEngine>,
             notify: Arc<dyn Fn() + Send + Sync>,
         ) -> Self {
@@ -223,20 +361,28 @@ return 0";
                 con: None,
                 me,
                 lease,
+                peer,
                 out,
                 notify,
                 present: HashMap::new(),
-                stale: Vec::new(),
+                rooms: HashSet::new(),
                 watched: HashSet::new(),
+                business: None,
+                stale: Vec::new(),
                 up: false,
                 last_try: None,
                 renewed: None,
                 lease_lost: false,
                 losses: Arc::new(AtomicU64::new(0)),
                 resolve: redis::Script::new(RESOLVE),
-                locate: redis::Script::new(LOCATE),
-                absent: redis::Script::new(ABSENT),
                 restore_script: redis::Script::new(RESTORE),
+                locate: redis::Script::new(LOCATE),
+                locate_room: redis::Script::new(LOCATE_ROOM),
+                online: redis::Script::new(ONLINE),
+                absent: redis::Script::new(ABSENT),
+                biz_set: redis::Script::new(BIZ_SET),
+                biz_release: redis::Script::new(BIZ_RELEASE),
+                biz_home: redis::Script::new(BIZ_HOME),
             }
         }
 
@@ -285,35 +431,49 @@ return 0";
             }
         }
 
-        /// After (re)connecting: this server's lease, its sessions (unless
-        /// a newer login elsewhere took one meanwhile: that session is
-        /// kicked out here as by a `Kick`), and the keys of sessions that
-        /// ended meanwhile. False when Redis failed again.
+        /// After (re)connecting: this server's lease, its media-link entry,
+        /// its sessions (unless a newer login elsewhere took one meanwhile:
+        /// that session is kicked out here as by a `Kick`), the keys of
+        /// sessions that ended meanwhile, its rooms and its business
+        /// server. False when Redis failed again.
         fn restore(&mut self) -> bool {
             let Some(mut con) = self.con.take() else { return false };
             let r = self.restore_on(&mut con);
             self.con = Some(con);
-            match r {
-                Ok(lost) => {
-                    self.renewed = Some(Instant::now());
-                    self.lease_lost = false;
-                    for (uid, conn) in lost {
-                        tracing::info!(user = uid, "cluster: logged in elsewhere while the engine was unreachable");
-                        self.present.remove(&uid);
-                        self.tell(FromEngine::Inbound(Envelope::Kick { uid, conn }));
-                    }
-                    true
-                }
+            let lost = match r {
+                Ok(lost) => lost,
                 Err(e) => {
                     self.down(&e);
-                    false
+                    return false;
                 }
+            };
+            self.renewed = Some(Instant::now());
+            self.lease_lost = false;
+            for (uid, conn) in lost {
+                tracing::info!(user = uid, "cluster: logged in elsewhere while the engine was unreachable");
+                self.present.remove(&uid);
+                self.tell(FromEngine::Inbound(Envelope::Kick { uid, conn }));
             }
+            if let Some(token) = self.business {
+                self.set_business(token);
+            }
+            self.con.is_some()
         }
 
         fn restore_on(&mut self, con: &mut redis::Connection) -> redis::RedisResult<Vec<(u32, u64)>> {
-            let alive = format!("{PREFIX}alive:{}", self.me);
-            redis::cmd("SET").arg(&alive).arg(1).arg("PX").arg(self.lease.as_millis() as u64).query::<()>(con)?;
+            let px = self.lease.as_millis() as u64;
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET").arg(format!("{PREFIX}alive:{}", self.me)).arg(1).arg("PX").arg(px).ignore();
+            pipe.cmd("SET")
+                .arg(format!("{PREFIX}peer:{}", self.me))
+                .arg(format!("{} {}", self.peer.address, self.peer.token))
+                .arg("PX")
+                .arg(px)
+                .ignore();
+            for room in &self.rooms {
+                pipe.cmd("SET").arg(format!("{PREFIX}room:{room}")).arg(&self.me).arg("NX").ignore();
+            }
+            pipe.query::<()>(con)?;
             let sessions: Vec<(u32, u64)> = self.present.iter().map(|(u, c)| (*u, *c)).collect();
             let mut lost = Vec::new();
             for chunk in sessions.chunks(RESTORE_CHUNK) {
@@ -329,6 +489,21 @@ return 0";
                 self.absent.key(key).arg(format!("{}/{conn}", self.me)).invoke::<u32>(con)?;
             }
             Ok(lost)
+        }
+
+        /// Makes this server the business home (see [`ToEngine::SetBusiness`]).
+        fn set_business(&mut self, token: u64) {
+            self.business = Some(token);
+            let key = format!("{PREFIX}business");
+            let env = Envelope::BizHome { home: self.me.clone(), token, up: true }.encode();
+            let other = self.run_cmd(|c, s| {
+                s.biz_set.key(&key).arg(&s.me).arg(token).arg(PREFIX).arg(env).invoke::<Option<String>>(c)
+            });
+            if let Some(Some(other)) = other {
+                tracing::warn!(server = %other, "cluster: a business server is linked to another server already");
+                self.business = None;
+                self.tell(FromEngine::BusinessConflict(other));
+            }
         }
 
         /// Runs `f` on the connection; an error marks Redis unreachable.
@@ -365,8 +540,42 @@ return 0";
                 }
             }
             // The server stopped: its lease goes at once.
-            let me = format!("{PREFIX}alive:{}", self.me);
-            self.run_cmd(|c, _| redis::cmd("DEL").arg(&me).query::<()>(c));
+            let (me, peer) = (format!("{PREFIX}alive:{}", self.me), format!("{PREFIX}peer:{}", self.me));
+            self.run_cmd(|c, _| redis::cmd("DEL").arg(&me).arg(&peer).query::<()>(c));
+            let counts = format!("{PREFIX}counts");
+            self.run_cmd(|c, s| redis::cmd("HDEL").arg(&counts).arg(&s.me).query::<()>(c));
+        }
+
+        /// A query about users of the whole cluster: `(code, output)` as
+        /// the core answers it, None when Redis is unreachable.
+        fn query(&mut self, info: u32, input: &[u8]) -> Option<(u32, Vec<u8>)> {
+            use crate::wire::constants::*;
+            let text = input.split(|b| *b == 0).next().unwrap_or_default();
+            let found = |v: Option<Vec<u8>>| v.map_or((GV_ERR_INVALID_USERID, Vec::new()), |v| (0, v));
+            match info {
+                ANYCHAT_SERVERQUERY_USERIDBYNAME => {
+                    let mut key = format!("{PREFIX}id:").into_bytes();
+                    key.extend_from_slice(text);
+                    let id = self.run_cmd(|c, _| redis::cmd("GET").arg(&key).query::<Option<u32>>(c))?;
+                    Some(found(id.map(|id| id.to_le_bytes().to_vec())))
+                }
+                ANYCHAT_SERVERQUERY_NAMEBYUSERID => {
+                    let raw = <[u8; 4]>::try_from(input.get(..4).unwrap_or_default()).ok();
+                    let Some(raw) = raw else { return Some((GV_ERR_FUNCOPTERROR, Vec::new())) };
+                    let key = format!("{PREFIX}name:{}", u32::from_le_bytes(raw));
+                    let name = self.run_cmd(|c, _| redis::cmd("GET").arg(&key).query::<Option<Vec<u8>>>(c))?;
+                    Some(found(name.map(|mut n| {
+                        n.push(0);
+                        n
+                    })))
+                }
+                ANYCHAT_SERVERQUERY_ONLINEUSERS => {
+                    let key = format!("{PREFIX}counts");
+                    let n = self.run_cmd(|c, s| s.online.key(&key).arg(PREFIX).invoke::<u32>(c))?;
+                    Some((0, n.to_le_bytes().to_vec()))
+                }
+                _ => Some((GV_ERR_FUNCNOTALLOW, Vec::new())),
+            }
         }
 
         /// While Redis is unreachable: when this server's lease runs out
@@ -392,6 +601,26 @@ return 0";
                 return;
             }
             self.renewed = Some(Instant::now());
+            // Where media links come in, and the number online here: renewed
+            // with the lease, gone with it.
+            let (counts, online) = (format!("{PREFIX}counts"), self.present.len());
+            let (peer, entry) =
+                (format!("{PREFIX}peer:{}", self.me), format!("{} {}", self.peer.address, self.peer.token));
+            self.run_cmd(|c, s| {
+                redis::pipe()
+                    .cmd("HSET")
+                    .arg(&counts)
+                    .arg(&s.me)
+                    .arg(online)
+                    .ignore()
+                    .cmd("SET")
+                    .arg(&peer)
+                    .arg(&entry)
+                    .arg("PX")
+                    .arg(px)
+                    .ignore()
+                    .query::<()>(c)
+            });
             let watched: Vec<String> = self.watched.iter().cloned().collect();
             for w in watched {
                 let key = format!("{PREFIX}alive:{w}");
@@ -405,6 +634,14 @@ return 0";
                     None => return,
                 }
             }
+            let key = format!("{PREFIX}business");
+            if let Some(home) = self.run_cmd(|c, s| s.biz_home.key(&key).arg(PREFIX).invoke::<Option<String>>(c)) {
+                let home = home.and_then(|v| {
+                    let (srv, token) = v.rsplit_once('/')?;
+                    Some((srv.to_string(), token.parse().ok()?))
+                });
+                self.tell(FromEngine::BusinessHome(home));
+            }
         }
 
         fn handle(&mut self, cmd: ToEngine) {
@@ -413,7 +650,8 @@ return 0";
                     let mut key = format!("{PREFIX}id:").into_bytes();
                     key.extend_from_slice(&name);
                     let next = format!("{PREFIX}nextid");
-                    let uid = self.run_cmd(|c, s| s.resolve.key(&key).key(&next).invoke::<u32>(c));
+                    let uid =
+                        self.run_cmd(|c, s| s.resolve.key(&key).key(&next).arg(&name).arg(PREFIX).invoke::<u32>(c));
                     // Where the user is, before its client learns it is
                     // logged in: a Request placed after that finds it.
                     if let Some(uid) = uid {
@@ -466,15 +704,96 @@ return 0";
                 ToEngine::Watch(server) => {
                     self.watched.insert(server);
                 }
+                ToEngine::SetBusiness { token } => self.set_business(token),
+                ToEngine::ReleaseBusiness => {
+                    self.business = None;
+                    let key = format!("{PREFIX}business");
+                    let env = Envelope::BizHome { home: self.me.clone(), token: 0, up: false }.encode();
+                    self.run_cmd(|c, s| s.biz_release.key(&key).arg(&s.me).arg(env).arg(PREFIX).invoke::<u32>(c));
+                }
+                ToEngine::ToUser { uid, env } => {
+                    let key = format!("{PREFIX}user:{uid}");
+                    self.run_cmd(|c, s| s.locate.key(&key).arg(env).arg(PREFIX).invoke::<Option<String>>(c));
+                }
+                ToEngine::Broadcast(env) => {
+                    let ch = channel_all();
+                    self.run_cmd(|c, _| redis::cmd("PUBLISH").arg(&ch).arg(env).query::<u64>(c));
+                }
+                ToEngine::LocateRoom { uid, room, env } => {
+                    let key = format!("{PREFIX}room:{room}");
+                    let owner = self
+                        .run_cmd(|c, s| s.locate_room.key(&key).arg(env).arg(PREFIX).arg(&s.me).invoke::<String>(c))
+                        .ok_or(());
+                    if owner.as_ref().is_ok_and(|o| *o == self.me) {
+                        self.rooms.insert(room);
+                    }
+                    self.tell(FromEngine::RoomLocated { uid, room, owner });
+                }
+                ToEngine::Dial(server) => {
+                    let key = format!("{PREFIX}peer:{server}");
+                    let entry = self.run_cmd(|c, _| redis::cmd("GET").arg(&key).query::<Option<String>>(c));
+                    let Some(Some(entry)) = entry else {
+                        let stream = Err("no address in the engine".to_string());
+                        self.tell(FromEngine::Dialed { server, stream });
+                        return;
+                    };
+                    // The connect may take up to IO_TIMEOUT: not on this thread.
+                    let (out, notify) = (self.out.clone(), self.notify.clone());
+                    let spawned = std::thread::Builder::new().name("anychat-dial".into()).spawn(move || {
+                        let stream = dial(&entry);
+                        if out.send(FromEngine::Dialed { server, stream }).is_ok() {
+                            notify();
+                        }
+                    });
+                    if let Err(e) = spawned {
+                        tracing::warn!("cluster: cannot start a dialing thread: {e}");
+                    }
+                }
+                ToEngine::Query { conn, id, info, input } => {
+                    let result = self.query(info, &input);
+                    self.tell(FromEngine::Answer { conn, id, result });
+                }
+                ToEngine::ReleaseRoom { room } => {
+                    self.rooms.remove(&room);
+                    let key = format!("{PREFIX}room:{room}");
+                    let me = self.me.clone();
+                    self.run_cmd(|c, s| s.absent.key(&key).arg(&me).invoke::<u32>(c));
+                }
             }
         }
+    }
+
+    /// Connects to a peer's `<address> <token>` and sends its `Hello`.
+    fn dial(entry: &str) -> Result<std::net::TcpStream, String> {
+        use std::io::Write;
+        use std::net::ToSocketAddrs;
+        let (address, token) = entry.split_once(' ').ok_or("a malformed peer entry")?;
+        let addr = address
+            .to_socket_addrs()
+            .map_err(|e| format!("{address}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{address}: no address"))?;
+        let mut tcp = std::net::TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("{addr}: {e}"))?;
+        let hello = crate::wire::protocol::ClientMsg::Hello {
+            version: crate::wire::protocol::PROTOCOL_VERSION,
+            role: crate::wire::protocol::Role::Peer as u8,
+            secret: token.as_bytes().to_vec(),
+            token: 0,
+        };
+        let mut frame = Vec::new();
+        hello.encode(&mut frame);
+        let _ = tcp.set_nodelay(true);
+        tcp.set_write_timeout(Some(IO_TIMEOUT)).and_then(|()| tcp.write_all(&frame)).map_err(|e| e.to_string())?;
+        tcp.set_nonblocking(true).map_err(|e| e.to_string())?;
+        Ok(tcp)
     }
 
     /// The subscriber looks at `losses` at least this often.
     const SUB_WAIT: Duration = Duration::from_millis(250);
 
-    /// The subscriber thread: this server's channel, reconnecting on loss
-    /// (a closed connection, or Redis lost by the commands thread).
+    /// The subscriber thread: this server's channel and the one of every
+    /// server, reconnecting on loss (a closed connection, or Redis lost by
+    /// the commands thread).
     pub fn subscribe(
         client: redis::Client,
         me: &str,
@@ -483,7 +802,7 @@ return 0";
         stop: Arc<AtomicBool>,
         losses: Arc<AtomicU64>,
     ) {
-        let ch = channel_of(me);
+        let ch = [channel_of(me), channel_all()];
         while !stop.load(Ordering::SeqCst) {
             let run = || -> redis::RedisResult<()> {
                 let lost = losses.load(Ordering::SeqCst);

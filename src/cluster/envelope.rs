@@ -22,6 +22,18 @@ pub enum Envelope {
     Kick { uid: u32, conn: u64 },
     /// The call of `uid` that server `owner` held is over.
     Ended { owner: String, uid: u32 },
+    /// Server `owner` does not hold room `room` (any more): `uid`'s home
+    /// looks for its holder again.
+    Relocate { owner: String, uid: u32, room: u32 },
+    /// For the business server of the cluster, from server `from`'s core:
+    /// one server message (a whole frame) to relay to it.
+    BizUp { from: String, frame: Vec<u8> },
+    /// From the business server of the cluster (relayed by server `from`):
+    /// one of its messages (a whole client frame) for this server's core.
+    BizDown { from: String, frame: Vec<u8> },
+    /// Server `home` has the business server linked (`up`, with reconnect
+    /// token `token`), or not any more.
+    BizHome { home: String, token: u64, up: bool },
 }
 
 const DELIVER: u8 = 1;
@@ -30,6 +42,10 @@ const GHOST: u8 = 3;
 const GONE: u8 = 4;
 const KICK: u8 = 5;
 const ENDED: u8 = 6;
+const RELOCATE: u8 = 7;
+const BIZ_UP: u8 = 8;
+const BIZ_DOWN: u8 = 9;
+const BIZ_HOME: u8 = 10;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_be_bytes());
@@ -109,6 +125,23 @@ impl Envelope {
                 put_bytes(&mut out, owner.as_bytes());
                 out.extend_from_slice(&uid.to_be_bytes());
             }
+            Envelope::Relocate { owner, uid, room } => {
+                out.push(RELOCATE);
+                put_bytes(&mut out, owner.as_bytes());
+                out.extend_from_slice(&uid.to_be_bytes());
+                out.extend_from_slice(&room.to_be_bytes());
+            }
+            Envelope::BizUp { from, frame } | Envelope::BizDown { from, frame } => {
+                out.push(if matches!(self, Envelope::BizUp { .. }) { BIZ_UP } else { BIZ_DOWN });
+                put_bytes(&mut out, from.as_bytes());
+                put_bytes(&mut out, frame);
+            }
+            Envelope::BizHome { home, token, up } => {
+                out.push(BIZ_HOME);
+                put_bytes(&mut out, home.as_bytes());
+                out.extend_from_slice(&token.to_be_bytes());
+                out.push(*up as u8);
+            }
         }
         out
     }
@@ -134,6 +167,10 @@ impl Envelope {
             GONE => Envelope::Gone { home: r.text()?, uid: r.u32()?, logout: r.u8()? != 0 },
             KICK => Envelope::Kick { uid: r.u32()?, conn: r.u64()? },
             ENDED => Envelope::Ended { owner: r.text()?, uid: r.u32()? },
+            RELOCATE => Envelope::Relocate { owner: r.text()?, uid: r.u32()?, room: r.u32()? },
+            BIZ_UP => Envelope::BizUp { from: r.text()?, frame: r.bytes()? },
+            BIZ_DOWN => Envelope::BizDown { from: r.text()?, frame: r.bytes()? },
+            BIZ_HOME => Envelope::BizHome { home: r.text()?, token: r.u64()?, up: r.u8()? != 0 },
             _ => return None,
         };
         r.0.is_empty().then_some(env)
@@ -161,6 +198,10 @@ mod tests {
             Envelope::Gone { home: "h".into(), uid: 3, logout: true },
             Envelope::Kick { uid: 4, conn: 1 << 40 },
             Envelope::Ended { owner: "s2.y".into(), uid: 5 },
+            Envelope::Relocate { owner: "s3.z".into(), uid: 6, room: 100 },
+            Envelope::BizUp { from: "s3.z".into(), frame: vec![1, 2, 3] },
+            Envelope::BizDown { from: "s1.x".into(), frame: vec![4] },
+            Envelope::BizHome { home: "s1.x".into(), token: 1 << 50, up: true },
         ];
         for e in all {
             let b = e.encode();

@@ -7,8 +7,8 @@
 //! side, so that no call is left that only one side still believes in:
 //! its users in a call held elsewhere get `FINISH(100106)` (`REPLY(100106)`
 //! while ringing), and the remote users attached here are detached as lost
-//! connections (their peers here get the same). Calls within this server
-//! go on.
+//! connections (their peers here get the same), and its users in rooms
+//! held elsewhere leave them. Calls within this server go on.
 //!
 //! The two sides need not see the same thing: this server may heal just
 //! after its lease ran out by its own clock and before the others looked
@@ -45,6 +45,12 @@ impl Cluster {
                 self.after_heal.push((home, Envelope::Ended { owner: me.clone(), uid }));
             }
             core.detach_remote(ghost_conn(uid), false);
+        }
+        // Local users in rooms held elsewhere leave them, as when their
+        // holder is lost.
+        let holders: std::collections::BTreeSet<String> = self.roomed.values().map(|r| r.owner.clone()).collect();
+        for holder in holders {
+            self.rooms_lost(&holder);
         }
     }
 

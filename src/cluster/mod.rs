@@ -19,13 +19,16 @@
 //! at most, cluster-wide, without a lock in the engine.
 #![forbid(unsafe_code)]
 
+pub mod business;
 pub mod engine;
 pub mod envelope;
 mod isolation;
+pub mod links;
+pub mod rooms;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,7 +38,7 @@ use self::engine::{EngineLink, FromEngine, ToEngine};
 use self::envelope::{frame_body, Envelope};
 use crate::core::{CloseReason, ConnId, Core, Output};
 use crate::wire::constants::*;
-use crate::wire::protocol::{CallEvent, ClientMsg, MediaOut, RoomUser, ServerMsg};
+use crate::wire::protocol::{CallEvent, ClientMsg, MediaOut, RoomUser, ServerMsg, MEDIA_VIDEO};
 
 /// A Request to a user of another server while the engine is unreachable:
 /// the caller gets `REPLY(100106)` (the peer cannot be reached).
@@ -45,6 +48,9 @@ pub const CODE_ENGINE_DOWN_CALL: u32 = AC_ERROR_VIDEOCALL_DISCONNECT;
 pub const CODE_ENGINE_DOWN_LOGIN: u32 = GV_ERR_CONNECT_TIMEOUT;
 /// Envelopes handled per loop iteration at most.
 const ENGINE_BUDGET: usize = 256;
+/// Queries answered across the cluster at once, at most (more: the core's
+/// own answer).
+const MAX_QUERIES: usize = 4096;
 
 /// Cluster settings of one core server.
 #[derive(Debug, Clone)]
@@ -93,13 +99,35 @@ pub struct Cluster {
     claimed: HashMap<ConnId, u32>,
     /// Local users in a call held elsewhere.
     away: HashMap<u32, Away>,
-    /// Remote users attached here (callers of calls held here): their home.
+    /// Remote users attached here (callers of calls held here, members of
+    /// rooms held here): their home.
     ghosts: HashMap<u32, String>,
+    /// Ordinary rooms this server holds (`rooms.rs`).
+    claims: HashSet<u32>,
+    /// Local users in an ordinary room another server holds.
+    roomed: HashMap<u32, rooms::RemoteRoom>,
+    /// Room entries waiting for the engine to say where the room is.
+    entering: HashMap<ConnId, rooms::Entering>,
+    /// The token a media link from another server must present.
+    token: String,
+    /// This server's media links to the others (`links.rs`).
+    links: HashMap<String, links::Link>,
+    /// Media links from the others.
+    peer_in: HashSet<ConnId>,
+    /// Links connected by the engine thread, for the loop to take in.
+    dialed: Vec<(String, std::net::TcpStream)>,
+    /// Local users' queries the core is answering: what they ask.
+    queries: HashMap<(ConnId, u32), (u32, Vec<u8>)>,
+    /// Queries the engine is answering: the core's own answer, given if
+    /// the engine cannot.
+    asked: HashMap<(ConnId, u32), (u32, Vec<u8>)>,
     out: Vec<Output>,
     /// What to tell other servers once the engine is back (`isolation.rs`).
     after_heal: Vec<(String, Envelope)>,
     /// Commands the engine queue refused (full).
     pub refused: u64,
+    /// The business server of the cluster (`business.rs`).
+    biz: business::Business,
 }
 
 /// The connection id of remote user `uid` attached here: slot `u32::MAX`,
@@ -124,6 +152,18 @@ fn frame_of_client(msg: &ClientMsg) -> Vec<u8> {
     b
 }
 
+/// What the others may know of local user `uid`.
+fn user_of(core: &Core, uid: u32) -> RoomUser {
+    core.user_info(uid).unwrap_or(RoomUser {
+        user_id: uid,
+        name: Vec::new(),
+        nick: Vec::new(),
+        level: 0,
+        camera: 0,
+        mic: 0,
+    })
+}
+
 fn call_event(peer: u32, event: u32, code: u32) -> ServerMsg {
     let ev = CallEvent { event, user_id: peer, error_code: code, flags: 0, param: 0, user_str: Vec::new() };
     let peer = RoomUser { user_id: peer, name: Vec::new(), nick: Vec::new(), level: 0, camera: 0, mic: 0 };
@@ -131,8 +171,9 @@ fn call_event(peer: u32, event: u32, code: u32) -> ServerMsg {
 }
 
 impl Cluster {
-    /// `me`: this server's instance name; `link`: the engine threads.
-    pub fn new(me: String, link: EngineLink) -> Self {
+    /// `me`: this server's instance name; `link`: the engine threads;
+    /// `token`: what a media link from another server must present.
+    pub fn new(me: String, link: EngineLink, token: String) -> Self {
         Cluster {
             me,
             link,
@@ -143,9 +184,19 @@ impl Cluster {
             claimed: HashMap::new(),
             away: HashMap::new(),
             ghosts: HashMap::new(),
+            claims: HashSet::new(),
+            roomed: HashMap::new(),
+            entering: HashMap::new(),
+            token,
+            links: HashMap::new(),
+            peer_in: HashSet::new(),
+            dialed: Vec::new(),
+            queries: HashMap::new(),
+            asked: HashMap::new(),
             out: Vec::new(),
             after_heal: Vec::new(),
             refused: 0,
+            biz: Default::default(),
         }
     }
 
@@ -184,15 +235,26 @@ impl Cluster {
         }
     }
 
-    /// Whether `conn`'s reading waits (its login waits for its id).
+    /// Whether `conn`'s reading waits (its login waits for its id, or its
+    /// room entry for the room's holder).
     pub fn holds(&self, conn: ConnId) -> bool {
-        self.holding.contains_key(&conn)
+        self.holding.contains_key(&conn) || self.entering.contains_key(&conn)
     }
 
     /// A local connection's message, before the core: `Some` goes on to the
     /// core, `None` was taken here.
-    pub fn on_client(&mut self, core: &mut Core, conn: ConnId, msg: ClientMsg) -> Option<ClientMsg> {
+    pub fn on_client(&mut self, core: &mut Core, now: Instant, conn: ConnId, msg: ClientMsg) -> Option<ClientMsg> {
+        if core.business_link().is_some_and(|(b, _)| b == conn) {
+            return self.on_business_msg(core, msg);
+        }
+        if self.peer_in.contains(&conn) {
+            self.on_link(core, now, msg);
+            return None;
+        }
         let Some(&uid) = self.by_conn.get(&conn) else {
+            if self.peer_hello(core, conn, &msg) {
+                return None;
+            }
             // Not logged in: a Login gets its cluster-wide id first.
             let name = match &msg {
                 ClientMsg::Login { name, .. } | ClientMsg::LoginEx { name, user_id: 0, .. } => name.clone(),
@@ -213,6 +275,19 @@ impl Cluster {
             self.holding.insert(conn, msg);
             return None;
         };
+        if matches!(msg, ClientMsg::EnterRoom { .. } | ClientMsg::EnterRoomByName { .. })
+            && !self.on_enter(core, conn, uid, &msg)
+        {
+            return None;
+        }
+        if let ClientMsg::Query { id, info, input } = &msg {
+            // The core answers first (and charges it); what it cannot know
+            // of the other servers' users is then asked of the engine.
+            if self.queries.len() + self.asked.len() < MAX_QUERIES {
+                self.queries.insert((conn, *id), (*info, input.clone()));
+            }
+            return Some(msg);
+        }
         if let ClientMsg::VideoCall(ev) = &msg {
             if ev.event == BRAC_VIDEOCALL_EVENT_REQUEST {
                 let b = ev.user_id;
@@ -237,7 +312,7 @@ impl Cluster {
                 return None;
             }
         }
-        let Some(away) = self.away.get_mut(&uid) else { return Some(msg) };
+        let Some(away) = self.away.get_mut(&uid) else { return self.room_forward(core, now, uid, msg) };
         if let ClientMsg::VideoCall(ev) = &msg {
             let ends = ev.event == BRAC_VIDEOCALL_EVENT_FINISH
                 || (ev.event == BRAC_VIDEOCALL_EVENT_REPLY && ev.error_code != 0);
@@ -255,7 +330,11 @@ impl Cluster {
             _ => false,
         };
         if !forward {
-            return Some(msg);
+            return self.room_forward(core, now, uid, msg);
+        }
+        if let (ClientMsg::Media { .. }, Some(owner)) = (&msg, away.owner.clone()) {
+            self.media_to(core, now, &owner, uid, &msg);
+            return None;
         }
         let frame = frame_of_client(&msg);
         self.forward(core, uid, frame);
@@ -270,26 +349,46 @@ impl Cluster {
             away.queued.push(frame);
             return;
         };
-        let user = core.user_info(uid).unwrap_or(RoomUser {
-            user_id: uid,
-            name: Vec::new(),
-            nick: Vec::new(),
-            level: 0,
-            camera: 0,
-            mic: 0,
-        });
-        self.send_to(&owner, Envelope::Ghost { home: self.me.clone(), user, frame });
+        self.ghost_frame(core, &owner, uid, frame);
+    }
+
+    /// Sends server `owner` a client frame of local user `uid`.
+    fn ghost_frame(&mut self, core: &Core, owner: &str, uid: u32, frame: Vec<u8>) {
+        let user = user_of(core, uid);
+        self.send_to(owner, Envelope::Ghost { home: self.me.clone(), user, frame });
+    }
+
+    /// Sends server `owner` a media frame of local user `uid` (over the
+    /// media link when there is one).
+    fn media_to(&mut self, core: &Core, now: Instant, owner: &str, uid: u32, msg: &ClientMsg) {
+        let ClientMsg::Media { header, .. } = msg else { return };
+        let (video, key) = (header.kind == MEDIA_VIDEO, header.key);
+        let env = Envelope::Ghost { home: self.me.clone(), user: user_of(core, uid), frame: frame_of_client(msg) };
+        self.send_media(now, owner, env, uid, video, key);
     }
 
     /// An output of the core, before the loop: `None` was taken here (it
     /// was for a remote user).
-    pub fn on_output(&mut self, out: Output) -> Option<Output> {
+    pub fn on_output(&mut self, now: Instant, out: Output) -> Option<Output> {
+        let out = self.business_output(out)?;
         match &out {
             Output::Send(conn, msg) => {
                 if let Some(uid) = ghost_uid(*conn) {
                     let home = self.ghosts.get(&uid)?.clone();
                     self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(msg) });
                     return None;
+                }
+                if let ServerMsg::QueryResult { id, code, output } = msg {
+                    if let Some((info, input)) = self.queries.remove(&(*conn, *id)) {
+                        let wider = info == ANYCHAT_SERVERQUERY_ONLINEUSERS || *code == GV_ERR_INVALID_USERID;
+                        if self.up && wider {
+                            let ask = ToEngine::Query { conn: *conn, id: *id, info, input };
+                            if self.engine(ask) {
+                                self.asked.insert((*conn, *id), (*code, output.clone()));
+                                return None;
+                            }
+                        }
+                    }
                 }
                 if let ServerMsg::LoginResult { user_id, code, .. } = msg {
                     let claimed = self.claimed.remove(conn);
@@ -312,14 +411,9 @@ impl Cluster {
             Output::Media(conn, frame) => {
                 if let Some(uid) = ghost_uid(*conn) {
                     let home = self.ghosts.get(&uid)?.clone();
-                    let env = Envelope::Media {
-                        to: uid,
-                        from: frame.from,
-                        video: frame.video,
-                        key: frame.key,
-                        frame: frame.bytes.clone(),
-                    };
-                    self.send_to(&home, env);
+                    let (from, video, key) = (frame.from, frame.video, frame.key);
+                    let env = Envelope::Media { to: uid, from, video, key, frame: frame.bytes.clone() };
+                    self.send_media(now, &home, env, from, video, key);
                     return None;
                 }
             }
@@ -332,6 +426,7 @@ impl Cluster {
                     }
                     return None;
                 }
+                self.link_closed(*conn);
                 self.session_gone(*conn, *reason == CloseReason::Logout);
             }
             Output::Resume(_) | Output::Journal(_) => {}
@@ -342,12 +437,17 @@ impl Cluster {
     /// The loop dropped a connection (closed socket, read error): a lost
     /// session.
     pub fn on_closed(&mut self, conn: ConnId) {
-        self.holding.remove(&conn);
+        self.link_closed(conn);
         self.session_gone(conn, false);
     }
 
     fn session_gone(&mut self, conn: ConnId, logout: bool) {
         self.holding.remove(&conn);
+        self.entering.remove(&conn);
+        if !self.queries.is_empty() || !self.asked.is_empty() {
+            self.queries.retain(|(c, _), _| *c != conn);
+            self.asked.retain(|(c, _), _| *c != conn);
+        }
         if let Some(uid) = self.claimed.remove(&conn) {
             self.engine(ToEngine::Absent { uid, conn: conn.0 });
         }
@@ -356,6 +456,9 @@ impl Cluster {
             self.sessions.remove(&uid);
         }
         self.engine(ToEngine::Absent { uid, conn: conn.0 });
+        if let Some(rr) = self.roomed.remove(&uid) {
+            self.send_to(&rr.owner, Envelope::Gone { home: self.me.clone(), uid, logout });
+        }
         if let Some(away) = self.away.get_mut(&uid) {
             match away.owner.clone() {
                 Some(owner) => {
@@ -394,8 +497,12 @@ impl Cluster {
                 tracing::info!(up, "cluster engine");
                 if up {
                     self.healed();
+                } else {
+                    self.business_at(core, now, None);
                 }
             }
+            FromEngine::BusinessHome(home) => self.business_at(core, now, home),
+            FromEngine::BusinessConflict(home) => self.business_conflict(core, now, home),
             FromEngine::Id { conn, uid } => {
                 let Some(msg) = self.holding.remove(&conn) else { return };
                 self.out.push(Output::Resume(conn));
@@ -443,7 +550,16 @@ impl Cluster {
                     }
                 }
             }
+            FromEngine::RoomLocated { uid, room, owner } => self.room_located(core, now, uid, room, owner),
+            FromEngine::Dialed { server, stream } => self.dialed(now, server, stream),
+            FromEngine::Answer { conn, id, result } => {
+                let Some(local) = self.asked.remove(&(conn, id)) else { return };
+                let (code, output) = result.unwrap_or(local);
+                self.out.push(Output::Send(conn, ServerMsg::QueryResult { id, code, output }));
+            }
             FromEngine::Dead(server) => {
+                self.business_dead(core, now, &server);
+                self.rooms_lost(&server);
                 let lost: Vec<u32> =
                     self.ghosts.iter().filter(|(_, home)| **home == server).map(|(uid, _)| *uid).collect();
                 self.tell_dead(&server);
@@ -470,6 +586,7 @@ impl Cluster {
         match env {
             Envelope::Deliver { to, frame } => {
                 let Some(msg) = frame_body(&frame).and_then(|b| ServerMsg::decode(b).ok()) else { return };
+                self.room_delivered(to, &msg);
                 if let (ServerMsg::VideoCall { ev, .. }, Some(away)) = (&msg, self.away.get_mut(&to)) {
                     let over = ev.event == BRAC_VIDEOCALL_EVENT_FINISH
                         || (ev.event == BRAC_VIDEOCALL_EVENT_REPLY && ev.error_code != 0);
@@ -492,19 +609,35 @@ impl Cluster {
                 let uid = user.user_id;
                 let Some(msg) = frame_body(&frame).and_then(|b| ClientMsg::decode(b).ok()) else { return };
                 let conn = ghost_conn(uid);
+                // An entry into a room this server does not hold (any more).
+                let enter = match &msg {
+                    ClientMsg::EnterRoom { room_id, .. } if rooms::spans_servers(*room_id) => Some(*room_id),
+                    _ => None,
+                };
+                if let Some(room) = enter.filter(|r| !self.claims.contains(r)) {
+                    self.send_to(&home, Envelope::Relocate { owner: self.me.clone(), uid, room });
+                    return;
+                }
                 match self.ghosts.get(&uid) {
                     Some(h) if *h == home => {}
                     Some(_) => return,
                     None => {
                         let request =
                             matches!(&msg, ClientMsg::VideoCall(ev) if ev.event == BRAC_VIDEOCALL_EVENT_REQUEST);
-                        if !request {
-                            return; // about a call that is over
+                        if !request && enter.is_none() {
+                            return; // about a call or room that is over
                         }
                         if !core.attach_remote(now, conn, user) {
-                            let ClientMsg::VideoCall(ev) = &msg else { return };
-                            let busy = call_event(ev.user_id, BRAC_VIDEOCALL_EVENT_REPLY, AC_ERROR_VIDEOCALL_BUSY);
-                            self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(&busy) });
+                            let refusal = match (&msg, enter) {
+                                (ClientMsg::VideoCall(ev), _) => {
+                                    call_event(ev.user_id, BRAC_VIDEOCALL_EVENT_REPLY, AC_ERROR_VIDEOCALL_BUSY)
+                                }
+                                (_, Some(room_id)) => {
+                                    ServerMsg::EnterRoomResult { room_id, code: rooms::CODE_ROOM_UNREACHABLE }
+                                }
+                                _ => return,
+                            };
+                            self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(&refusal) });
                             return;
                         }
                         self.engine(ToEngine::Watch(home.clone()));
@@ -531,10 +664,14 @@ impl Cluster {
                     _ => {}
                 }
             }
+            Envelope::Relocate { owner, uid, room } => self.relocate(core, &owner, uid, room),
             Envelope::Kick { uid, conn } => {
                 if self.sessions.get(&uid) == Some(&ConnId(conn)) {
                     core.close_user(now, uid, GV_ERR_LOGIN_NEWLOGIN);
                 }
+            }
+            env @ (Envelope::BizUp { .. } | Envelope::BizDown { .. } | Envelope::BizHome { .. }) => {
+                self.business_inbound(core, now, env)
             }
         }
     }
@@ -544,11 +681,15 @@ impl Cluster {
         !self.link.rx.is_empty()
     }
 
-    /// Once the outputs of a step went out: remote users whose call here is
-    /// over are detached (their last events went home first). True when
-    /// one was.
+    /// Once the outputs of a step went out: remote users whose call and
+    /// room here are over are detached (their last events went home
+    /// first), and rooms held here that became empty are let go. True when
+    /// a user was detached.
     pub fn after_step(&mut self, core: &mut Core) -> bool {
-        let done: Vec<u32> = self.ghosts.keys().copied().filter(|uid| !core.in_call(*uid)).collect();
+        self.business_step(core);
+        self.release_emptied(core);
+        let done: Vec<u32> =
+            self.ghosts.keys().copied().filter(|uid| !core.in_call(*uid) && !core.in_room_or_entering(*uid)).collect();
         for uid in &done {
             if let Some(home) = self.ghosts.remove(uid) {
                 self.send_to(&home, Envelope::Ended { owner: self.me.clone(), uid: *uid });

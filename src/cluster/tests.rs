@@ -7,8 +7,10 @@
 //! name, `user:<id>` presence set with SET … GET and a `Kick` to the old
 //! holder, leases that run out in simulated time, `Locate` checking the
 //! callee's lease, envelopes routed to the right server, `Watch` → `Dead`,
-//! `Health`, and the restore after a loss (`RESTORE`: a newer login
-//! elsewhere is not overwritten, its old session is kicked).
+//! `Health`, the restore after a loss (`RESTORE`: a newer login elsewhere
+//! is not overwritten, its old session is kicked), rooms (`LOCATE_ROOM`),
+//! the business key, queries and broadcasts. Media links are never
+//! connected here (`Dial` fails): media goes through the engine.
 //!
 //! Time is `Sim::now`, only ever moved forward in steps of [`STEP`]; the
 //! bounds of `docs/CLUSTER.md` are asserted on the simulated times at which
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::engine::{EngineLink, FromEngine, ToEngine};
+use super::engine::{test_link_of, FromEngine, ToEngine};
 use super::envelope::Envelope;
 use super::Cluster;
 use crate::core::{ConnId, Core, CoreConfig, Output};
@@ -56,6 +58,12 @@ struct Store {
     users: HashMap<u32, String>,
     /// `alive:<instance>` → when it expires.
     alive: HashMap<String, Instant>,
+    /// `name:<id>`.
+    names: HashMap<u32, Vec<u8>>,
+    /// `room:<id>` → the instance holding it.
+    rooms: HashMap<u32, String>,
+    /// `business` → `(instance, token)`.
+    business: Option<(String, u64)>,
 }
 
 /// The engine's end of one server's link, and what its engine threads keep.
@@ -74,6 +82,8 @@ struct End {
     up: bool,
     present: HashMap<u32, u64>,
     stale: Vec<(u32, u64)>,
+    rooms: HashSet<u32>,
+    business: Option<u64>,
     watched: HashSet<String>,
     next_tick: Instant,
     renewed: Option<Instant>,
@@ -106,6 +116,32 @@ impl Engine {
         let _ = self.ends[i].tell.send(what);
     }
 
+    /// Whether `server`'s lease holds.
+    fn alive(&self, server: &str, now: Instant) -> bool {
+        self.store.alive.get(server).is_some_and(|t| *t > now)
+    }
+
+    /// PUBLISH to every server's `all` channel.
+    fn broadcast(&mut self, env: &[u8]) {
+        let names: Vec<String> = self.ends.iter().map(|e| e.name.clone()).collect();
+        for name in names {
+            self.publish(&name, env);
+        }
+    }
+
+    /// The BIZ_SET script: refused when another server whose lease holds
+    /// is the business home.
+    fn set_business(&mut self, i: usize, token: u64, now: Instant) {
+        let name = self.ends[i].name.clone();
+        self.ends[i].business = Some(token);
+        if let Some((other, _)) = self.store.business.clone().filter(|(s, _)| *s != name && self.alive(s, now)) {
+            self.ends[i].business = None;
+            return self.tell(i, FromEngine::BusinessConflict(other));
+        }
+        self.store.business = Some((name.clone(), token));
+        self.broadcast(&Envelope::BizHome { home: name, token, up: true }.encode());
+    }
+
     /// PUBLISH to `server`'s channel: false when nobody is subscribed.
     fn publish(&mut self, server: &str, env: &[u8]) -> bool {
         let Some(j) = self.ends.iter().position(|e| e.name == server) else { return false };
@@ -126,6 +162,9 @@ impl Engine {
         }
         let name = self.ends[i].name.clone();
         self.store.alive.insert(name.clone(), now + LEASE);
+        for room in self.ends[i].rooms.clone() {
+            self.store.rooms.entry(room).or_insert_with(|| name.clone());
+        }
         let present: Vec<(u32, u64)> = self.ends[i].present.iter().map(|(u, c)| (*u, *c)).collect();
         for (uid, conn) in present {
             let mine = session(&name, conn);
@@ -141,6 +180,9 @@ impl Engine {
         }
         for (uid, conn) in std::mem::take(&mut self.ends[i].stale) {
             self.absent(&name, uid, conn);
+        }
+        if let Some(token) = self.ends[i].business {
+            self.set_business(i, token, now);
         }
         let end = &mut self.ends[i];
         end.renewed = Some(now);
@@ -187,8 +229,9 @@ impl Engine {
             ToEngine::ResolveId { conn, name: user } => {
                 let uid = ok.then(|| {
                     let next = self.store.next_id + 1;
-                    let id = *self.store.ids.entry(user).or_insert(next);
+                    let id = *self.store.ids.entry(user.clone()).or_insert(next);
                     self.store.next_id = self.store.next_id.max(id);
+                    self.store.names.insert(id, user);
                     id
                 });
                 match uid {
@@ -213,9 +256,7 @@ impl Engine {
                 let owner = if ok {
                     // The LOCATE script: the callee's server, if its lease holds.
                     let srv = self.store.users.get(&to).map(|v| server_of(v).0.to_string());
-                    Ok(srv
-                        .filter(|s| self.store.alive.get(s).is_some_and(|t| *t > now))
-                        .filter(|s| self.publish(s, &env)))
+                    Ok(srv.filter(|s| self.alive(s, now)).filter(|s| self.publish(s, &env)))
                 } else {
                     self.failed(i);
                     Err(())
@@ -232,6 +273,101 @@ impl Engine {
             ToEngine::Watch(server) => {
                 self.ends[i].watched.insert(server);
             }
+            ToEngine::SetBusiness { token } => {
+                if ok {
+                    self.set_business(i, token, now);
+                } else {
+                    self.ends[i].business = Some(token);
+                    self.failed(i);
+                }
+            }
+            ToEngine::ReleaseBusiness => {
+                self.ends[i].business = None;
+                if !ok {
+                    return self.failed(i);
+                }
+                if self.store.business.as_ref().is_some_and(|(s, _)| *s == name) {
+                    self.store.business = None;
+                    self.broadcast(&Envelope::BizHome { home: name, token: 0, up: false }.encode());
+                }
+            }
+            ToEngine::ToUser { uid, env } => {
+                if !ok {
+                    return self.failed(i);
+                }
+                let srv = self.store.users.get(&uid).map(|v| server_of(v).0.to_string());
+                if let Some(srv) = srv.filter(|s| self.alive(s, now)) {
+                    self.publish(&srv, &env);
+                }
+            }
+            ToEngine::Broadcast(env) => {
+                if ok {
+                    self.broadcast(&env);
+                } else {
+                    self.failed(i);
+                }
+            }
+            ToEngine::LocateRoom { uid, room, env } => {
+                let owner = if ok {
+                    // LOCATE_ROOM: another live holder gets the entry, or
+                    // this server takes the room.
+                    let held = self.store.rooms.get(&room).cloned();
+                    match held.filter(|h| *h != name && self.alive(h, now)) {
+                        Some(h) if self.publish(&h, &env) => Ok(h),
+                        _ => {
+                            self.store.rooms.insert(room, name.clone());
+                            self.ends[i].rooms.insert(room);
+                            Ok(name.clone())
+                        }
+                    }
+                } else {
+                    self.failed(i);
+                    Err(())
+                };
+                self.tell(i, FromEngine::RoomLocated { uid, room, owner });
+            }
+            ToEngine::ReleaseRoom { room } => {
+                self.ends[i].rooms.remove(&room);
+                if !ok {
+                    return self.failed(i);
+                }
+                if self.store.rooms.get(&room) == Some(&name) {
+                    self.store.rooms.remove(&room);
+                }
+            }
+            ToEngine::Dial(server) => {
+                self.tell(i, FromEngine::Dialed { server, stream: Err("no media links in simulation".into()) });
+            }
+            ToEngine::Query { conn, id, info, input } => {
+                let result = ok.then(|| self.query(info, &input, now));
+                if !ok {
+                    self.failed(i);
+                }
+                self.tell(i, FromEngine::Answer { conn, id, result });
+            }
+        }
+    }
+
+    /// A query about users of the whole cluster, as `engine.rs` answers it.
+    fn query(&self, info: u32, input: &[u8], now: Instant) -> (u32, Vec<u8>) {
+        let text = input.split(|b| *b == 0).next().unwrap_or_default();
+        match info {
+            ANYCHAT_SERVERQUERY_USERIDBYNAME => match self.store.ids.get(text) {
+                Some(id) => (0, id.to_le_bytes().to_vec()),
+                None => (GV_ERR_INVALID_USERID, Vec::new()),
+            },
+            ANYCHAT_SERVERQUERY_NAMEBYUSERID => {
+                let id = input.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
+                match id.and_then(|id| self.store.names.get(&id)) {
+                    Some(name) => (0, [name.as_slice(), &[0]].concat()),
+                    None => (GV_ERR_INVALID_USERID, Vec::new()),
+                }
+            }
+            ANYCHAT_SERVERQUERY_ONLINEUSERS => {
+                let n: usize = self.ends.iter().filter(|e| self.alive(&e.name, now)).map(|e| e.present.len()).sum();
+                (0, (n as u32).to_le_bytes().to_vec())
+            }
+            _ => (GV_ERR_FUNCNOTALLOW, Vec::new()),
         }
     }
 
@@ -267,11 +403,13 @@ impl Engine {
                     self.ends[i].renewed = Some(now);
                     let watched: Vec<String> = self.ends[i].watched.iter().cloned().collect();
                     for w in watched {
-                        if self.store.alive.get(&w).is_none_or(|t| *t <= now) {
+                        if !self.alive(&w, now) {
                             self.ends[i].watched.remove(&w);
                             self.tell(i, FromEngine::Dead(w));
                         }
                     }
+                    let home = self.store.business.clone().filter(|(s, _)| self.alive(s, now));
+                    self.tell(i, FromEngine::BusinessHome(home));
                 } else {
                     self.failed(i);
                 }
@@ -325,8 +463,7 @@ impl Sim {
         let mut nodes = Vec::new();
         let mut ends = Vec::new();
         for n in 0u64..3 {
-            let (tx, cmds) = crossbeam_channel::bounded(queue);
-            let (tell, rx) = crossbeam_channel::unbounded();
+            let (link, cmds, tell) = test_link_of(queue);
             let name = format!("s{n}.0000000{n}");
             let config = CoreConfig {
                 ring_timeout: RING,
@@ -334,7 +471,7 @@ impl Sim {
                 seed: n + 1,
                 ..CoreConfig::default()
             };
-            let cluster = Cluster::new(name.clone(), EngineLink::from_channels(tx, rx));
+            let cluster = Cluster::new(name.clone(), link, format!("token{n}"));
             nodes.push(Node { core: Core::new(config), cluster, alive: true, inbox: VecDeque::new() });
             ends.push(End {
                 name,
@@ -346,6 +483,8 @@ impl Sim {
                 up: false,
                 present: HashMap::new(),
                 stale: Vec::new(),
+                rooms: HashSet::new(),
+                business: None,
                 watched: HashSet::new(),
                 next_tick: now,
                 renewed: None,
@@ -378,7 +517,7 @@ impl Sim {
             if !node.core.is_open(conn) {
                 continue;
             }
-            if let Some(msg) = node.cluster.on_client(&mut node.core, conn, msg) {
+            if let Some(msg) = node.cluster.on_client(&mut node.core, now, conn, msg) {
                 node.core.on_message(now, conn, msg);
             }
         }
@@ -394,7 +533,7 @@ impl Sim {
                         None => break,
                     },
                 };
-                let Some(out) = node.cluster.on_output(out) else {
+                let Some(out) = node.cluster.on_output(now, out) else {
                     busy = true;
                     continue;
                 };

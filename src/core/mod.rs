@@ -176,6 +176,10 @@ pub enum Output {
 /// (or `REPLY` while they ring).
 pub const DRAIN_CODE: u32 = GV_ERR_CONNECT_OVERFLOW;
 
+/// The core numbers its questions to the business server below this (the
+/// ids above are a cluster's, for the questions it relays: `src/cluster/`).
+pub const QUERY_IDS_END: u32 = 0x8000_0000;
+
 /// Room ids the server allocates for calls start here; ids in use are skipped.
 pub const CALL_ROOM_BASE: u32 = 0x7000_0000;
 /// Room ids the server allocates for named rooms (`BRAC_EnterRoomEx`).
@@ -193,6 +197,9 @@ enum ConnState {
     LoggedIn(u32),
     /// The linked business server.
     Business,
+    /// A media link between two core servers of a cluster (its messages
+    /// are the cluster's; no rate, keep-alive or login time-out).
+    Peer,
 }
 
 #[derive(Debug)]
@@ -464,6 +471,9 @@ pub struct Core {
     now: Option<Instant>,
     /// Cluster: local users in a call another server holds (they count as busy).
     busy_elsewhere: HashSet<u32>,
+    /// Ordinary rooms that became empty since the cluster last looked
+    /// (None: not tracked, no cluster).
+    emptied_rooms: Option<Vec<u32>>,
 }
 
 impl Core {
@@ -499,6 +509,7 @@ impl Core {
             missed: HashMap::new(),
             now: None,
             busy_elsewhere: HashSet::new(),
+            emptied_rooms: None,
             config,
         }
     }
@@ -651,7 +662,7 @@ impl Core {
     pub fn read_pause(&self, conn: ConnId, now: Instant) -> Option<Instant> {
         let c = self.conns.get(&conn)?;
         match c.state {
-            ConnState::Business => None,
+            ConnState::Business | ConnState::Peer => None,
             ConnState::Ready { login: Some(_) } => Some(now + self.config.business_timeout),
             _ => c.buckets.ready_at(now, &self.config.rate_limits),
         }
@@ -663,7 +674,9 @@ impl Core {
         match self.conns.get(&conn).map(|c| &c.state) {
             Some(ConnState::AwaitHello) | None => MAX_FRAME_BEFORE_HELLO,
             Some(ConnState::Ready { .. }) => MAX_FRAME_BEFORE_LOGIN,
-            Some(ConnState::LoggedIn(_) | ConnState::Business) => crate::wire::protocol::MAX_FRAME_LEN,
+            Some(ConnState::LoggedIn(_) | ConnState::Business | ConnState::Peer) => {
+                crate::wire::protocol::MAX_FRAME_LEN
+            }
         }
     }
 
@@ -734,6 +747,9 @@ impl Core {
                 Timer::Keepalive(conn) => {
                     let Some(c) = self.conns.get(&conn) else { continue };
                     let due = c.last_rx + self.config.keepalive_timeout;
+                    if c.state == ConnState::Peer {
+                        continue;
+                    }
                     if due <= now {
                         tracing::info!(conn = %conn, "keep-alive timeout");
                         self.close(now, conn, CloseReason::KeepaliveTimeout);
@@ -791,6 +807,9 @@ impl Core {
         self.now = Some(now);
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_rx = now;
+        if c.state == ConnState::Peer {
+            return;
+        }
         if c.state != ConnState::Business {
             let class = Class::of(&msg);
             // What a message makes the server send is counted where it is
@@ -808,6 +827,7 @@ impl Core {
         }
         let Some(c) = self.conns.get(&conn) else { return };
         match (&c.state, msg) {
+            (ConnState::Peer, _) => {}
             (ConnState::AwaitHello, ClientMsg::Hello { version, role, secret, token }) => {
                 self.hello(now, conn, version, role, secret, token);
             }
@@ -892,19 +912,23 @@ impl Core {
             return;
         }
         tracing::info!(conn = %conn, "business server linked");
+        self.tokens_made += 1;
+        let token = splitmix64(self.config.seed ^ self.tokens_made.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token });
+        self.business_linked_on(conn, token);
+    }
+
+    /// `conn` is the business server's link now (with reconnect token
+    /// `token`): it learns the calls in progress, so that it can end them,
+    /// and gets the questions that waited for it.
+    fn business_linked_on(&mut self, conn: ConnId, token: u64) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.state = ConnState::Business;
         }
         self.business = Some(conn);
         self.business_expected = true;
         self.business_hold = None;
-        self.tokens_made += 1;
-        self.business_token = splitmix64(self.config.seed ^ self.tokens_made.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let token = self.business_token;
-        self.push(conn, ServerMsg::Welcome { version: PROTOCOL_VERSION, keepalive_ms, token });
-        // A business server that links (or links again) learns the calls in
-        // progress, so that it can end them, and gets the questions that
-        // waited for it.
+        self.business_token = token;
         let mut active: Vec<(u32, u32, u32, u32)> = self
             .calls
             .values()
@@ -1273,7 +1297,8 @@ impl Core {
             return None;
         }
         let q = self.next_query;
-        self.next_query = self.next_query.wrapping_add(1).max(1);
+        // Ids below QUERY_IDS_END: a cluster renumbers relayed questions above.
+        self.next_query = if q + 1 >= QUERY_IDS_END { 1 } else { q + 1 };
         let msg = msg(q);
         self.send_business(msg.clone());
         self.queries.insert(q, (query, msg, now));
@@ -1991,11 +2016,17 @@ impl Core {
         self.send_business(ServerMsg::BizUserRoom { user_id: uid, room_id, entered: false });
     }
 
-    /// Forgets an ordinary room nobody is in (and its name).
+    /// Forgets an ordinary room nobody is in (and its name); a cluster is
+    /// told of it (also of a room whose entry was refused before it existed).
     fn drop_room_if_empty(&mut self, room_id: u32) {
         if self.rooms.get(&room_id).is_some_and(|r| r.members.is_empty() && r.call.is_none()) {
             if let Some(name) = self.rooms.remove(&room_id).and_then(|r| r.name) {
                 self.named_rooms.remove(&name);
+            }
+        }
+        if !self.rooms.contains_key(&room_id) {
+            if let Some(emptied) = &mut self.emptied_rooms {
+                emptied.push(room_id);
             }
         }
     }
@@ -2086,6 +2117,80 @@ impl Core {
     pub fn detach_remote(&mut self, conn: ConnId, logout: bool) {
         if let Some(Conn { state: ConnState::LoggedIn(uid), .. }) = self.conns.remove(&conn) {
             self.drop_user(uid, if logout { Departure::Logout } else { Departure::Lost });
+        }
+    }
+
+    /// The business server's link and its reconnect token, if one is linked
+    /// (a socket here, or a remote link of [`Core::attach_remote_business`]).
+    pub fn business_link(&self) -> Option<(ConnId, u64)> {
+        self.business.map(|b| (b, self.business_token))
+    }
+
+    /// Attaches the business server linked to another server of the
+    /// cluster on connection `conn` (no socket: what the core sends it is
+    /// relayed, its answers and commands are fed back with
+    /// [`Core::on_message`] on `conn`). The core treats it as its own
+    /// business server, linked with reconnect token `token`. False when one
+    /// is linked here already.
+    pub fn attach_remote_business(&mut self, now: Instant, conn: ConnId, token: u64) -> bool {
+        if self.business.is_some() || self.conns.contains_key(&conn) {
+            return false;
+        }
+        tracing::info!(conn = %conn, "business server of the cluster attached");
+        let buckets = Buckets::new(now, &self.config.rate_limits);
+        let state = ConnState::AwaitHello;
+        self.conns.insert(conn, Conn { state, last_rx: now, buckets, business_port: true, ip: String::new(), caps: 0 });
+        self.business_linked_on(conn, token);
+        true
+    }
+
+    /// Ends the business link, remote or not, as when its socket closes:
+    /// a socket is sent `Refused(code)` and closed (a second business
+    /// server of the cluster, found late); a remote link is forgotten (the
+    /// server it is linked to died, or it unlinked).
+    pub fn unlink_business(&mut self, now: Instant, code: u32) {
+        if let Some(b) = self.business {
+            tracing::info!(conn = %b, code, "business link ended by the cluster");
+            self.push(b, ServerMsg::Refused { code });
+            self.close(now, b, CloseReason::Handshake);
+        }
+    }
+
+    /// The room `uid` is in here, if any.
+    pub fn room_of(&self, uid: u32) -> Option<u32> {
+        self.users.get(&uid).and_then(|u| u.room)
+    }
+
+    /// Whether `uid` is in a room here, or waits for the business server's
+    /// answer to enter one.
+    pub fn in_room_or_entering(&self, uid: u32) -> bool {
+        self.room_of(uid).is_some()
+            || self.queries.values().any(|q| matches!(q, (Query::Enter { uid: u, .. }, _, _) if *u == uid))
+    }
+
+    /// Whether room `room_id` has members here, or an entry into it waits
+    /// for the business server's answer.
+    pub fn room_in_use(&self, room_id: u32) -> bool {
+        self.rooms.contains_key(&room_id)
+            || self.queries.values().any(|q| matches!(q, (Query::Enter { room_id: r, .. }, _, _) if *r == room_id))
+    }
+
+    /// From now on, remember the ordinary rooms that become empty, for
+    /// [`Core::take_emptied_rooms`].
+    pub fn track_emptied_rooms(&mut self) {
+        self.emptied_rooms.get_or_insert_with(Vec::new);
+    }
+
+    /// The ordinary rooms that became empty since the last call.
+    pub fn take_emptied_rooms(&mut self) -> Vec<u32> {
+        self.emptied_rooms.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Makes `conn` a media link between two core servers (the cluster
+    /// checked its `Hello`, or opened it).
+    pub fn make_peer(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.state = ConnState::Peer;
         }
     }
 

@@ -4291,3 +4291,43 @@ fn queries_give_ids_by_name_names_by_id_and_the_number_online() {
     let refused = ServerMsg::QueryResult { id: 1, code: GV_ERR_NOTLOGIN, output: vec![] };
     assert_eq!(w.take_conn(conn), vec![refused]);
 }
+
+// ----- a cluster's remote business link (src/cluster/business.rs) -------------
+
+/// A business server linked to another server of a cluster, attached as a
+/// remote link: it learns the calls in progress, is asked and answers like
+/// one linked here, a second one linking here is refused (201); unlinked,
+/// its questions time out (207) as when a business server's link is lost.
+#[test]
+fn business_remote_link_is_asked_and_told_like_a_local_one() {
+    let (mut w, a, b, c) = three();
+    let d = w.login("dave");
+    let room = w.start(&a, &b);
+    let bs = Biz { conn: ConnId(0xFFFF_FFFF_FFFF_FFFE) };
+    assert!(w.core.attach_remote_business(w.now, bs.conn, 77));
+    assert!(!w.core.attach_remote_business(w.now, bs.conn, 78), "one business link at a time");
+    assert_eq!(w.core.business_link(), Some((bs.conn, 77)));
+    w.drain().expect_biz(&bs, vec![note(START, a.id, b.id, 0, room, b"")], &[]);
+    w.assert_refused(true, biz_hello(b""), GV_ERR_ALREADY_LOGIN);
+    // A call between two others: asked of the remote link, rings on its answer.
+    let q = w.ask_call(&bs, &c, &d);
+    w.verdict(&bs, q, 4242);
+    w.drain().expect(&[(&c, vec![call_ev(REPLY, &d, 4242, 0, b"")])]);
+    assert!(q < super::QUERY_IDS_END, "the core's ids leave room for a cluster's");
+    // Unlinked: the question asked meanwhile waits, then gets 207.
+    w.core.unlink_business(w.now, 0);
+    let d = w.drain();
+    assert_eq!(d.closed, vec![(bs.conn, CloseReason::Handshake)]);
+    assert!(w.core.business_link().is_none());
+    w.finish(&a, &b, 0, 0, b"");
+    w.drain();
+    w.request(&c, &b, A_PARAM, A_STR);
+    w.drain().expect_nothing();
+    w.advance(secs(5), &[]);
+    let late = GV_ERR_SERVERSDK_TIMEOUT;
+    w.drain().expect(&[(&c, vec![call_ev(REPLY, &b, late, 0, b"")])]);
+    // Attached again (the token held): the next question goes to it.
+    assert!(w.core.attach_remote_business(w.now, bs.conn, 77));
+    w.drain();
+    w.ask_call(&bs, &c, &b);
+}

@@ -83,6 +83,9 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// A connection whose login waits for its cluster-wide id is looked at
 /// again after this (the answer resumes it sooner).
 const CLUSTER_HOLD: Duration = Duration::from_secs(1);
+/// A media link between two servers queues this many times `max_media`
+/// (it carries the streams of many users).
+const LINK_MEDIA_SHARE: usize = 16;
 /// Descriptors kept free below the process's limit (logs, the reserve, epoll)
 /// when the connection cap is taken from it.
 const FD_RESERVE: u64 = 64;
@@ -355,9 +358,17 @@ impl Server {
                 let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
                     let _ = w.wake();
                 });
-                let link = crate::cluster::engine::spawn(&c.engine, &me, c.lease, notify)?;
-                tracing::info!(instance = %me, engine = %c.engine, advertise = ?c.advertise, "cluster on");
-                Some(Cluster::new(me, link))
+                // Media links from the other servers come in on the client
+                // listener, with this token.
+                let address = match &c.advertise {
+                    Some(a) => a.clone(),
+                    None => listener.local_addr()?.to_string(),
+                };
+                let token = format!("{:016x}{:016x}", random_seed(), random_seed());
+                let peer = crate::cluster::engine::PeerEntry { address: address.clone(), token: token.clone() };
+                let link = crate::cluster::engine::spawn(&c.engine, &me, c.lease, peer, notify)?;
+                tracing::info!(instance = %me, engine = %c.engine, advertise = %address, "cluster on");
+                Some(Cluster::new(me, link, token))
             }
             None => None,
         };
@@ -371,6 +382,10 @@ impl Server {
             }))?;
         }
         let max_connections = connection_cap(config.max_connections);
+        let mut core = Core::new(config.core);
+        if cluster.is_some() {
+            core.track_emptied_rooms();
+        }
         Ok(Server {
             poll,
             listener,
@@ -378,7 +393,7 @@ impl Server {
             tls_listener,
             business_tls: config.business_tls,
             conns: Slab::new(),
-            core: Core::new(config.core),
+            core,
             generations: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             dirty: Vec::new(),
@@ -498,6 +513,9 @@ impl Server {
             self.read_ready(now);
             if let Some(c) = &mut self.cluster {
                 c.on_engine(&mut self.core, now);
+                for (server, tcp) in c.take_dialed() {
+                    self.adopt_link(now, server, tcp);
+                }
             }
             self.core.on_timeout(now);
             self.apply_outputs(now);
@@ -660,6 +678,48 @@ impl Server {
         self.mark_ready(key);
     }
 
+    /// A media link to another server of the cluster, connected (and its
+    /// `Hello` sent) by the engine thread: served like any connection,
+    /// with a larger media queue (it carries many users' streams).
+    fn adopt_link(&mut self, now: Instant, server: String, tcp: std::net::TcpStream) {
+        let peer = match tcp.peer_addr() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(%server, "cluster: media link lost before use: {e}");
+                return;
+            }
+        };
+        let mut stream = Stream::plain(mio::net::TcpStream::from_std(tcp));
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if self.generations.len() <= key {
+            self.generations.resize(key + 1, 0);
+        }
+        self.generations[key] = self.generations[key].wrapping_add(1);
+        let id = ConnId(((self.generations[key] as u64) << 32) | key as u64);
+        if let Err(e) = self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE) {
+            tracing::warn!(%server, "cannot register the media link: {e}");
+            return;
+        }
+        entry.insert(Connection {
+            framed: Framed::new(stream, self.max_media.saturating_mul(LINK_MEDIA_SHARE), false),
+            id,
+            peer,
+            closing: None,
+            dirty: false,
+            ready: false,
+            read_closed: false,
+            held_by_output: false,
+            over_since: None,
+        });
+        *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        self.core.on_connect(now, id, false, peer.ip().to_string());
+        self.core.make_peer(id);
+        if let Some(c) = &mut self.cluster {
+            c.link_up(server, id);
+        }
+    }
+
     // ----- reading ----------------------------------------------------------
 
     fn mark_ready(&mut self, key: usize) {
@@ -744,7 +804,7 @@ impl Server {
                 let msg = ClientMsg::decode(body)?;
                 // A cluster sees the message first (and may take it).
                 let msg = match cluster.as_mut() {
-                    Some(c) => c.on_client(core, id, msg),
+                    Some(c) => c.on_client(core, now, id, msg),
                     None => Some(msg),
                 };
                 if let Some(msg) = msg {
@@ -820,7 +880,7 @@ impl Server {
                 },
             };
             let out = match self.cluster.as_mut() {
-                Some(c) => match c.on_output(out) {
+                Some(c) => match c.on_output(now, out) {
                     Some(out) => out,
                     None => continue,
                 },

@@ -95,6 +95,10 @@ pub enum Role {
     Client = 1,
     /// The business server (`BRAS_*` library), on the business listener.
     Business = 2,
+    /// Another core server of the same cluster, on the client listener: a
+    /// link carrying media between the two (`docs/CLUSTER.md`). Its
+    /// `secret` is the token the receiving server published in the engine.
+    Peer = 3,
 }
 
 /// Why a frame or message could not be decoded.
@@ -223,6 +227,9 @@ pub enum ClientMsg {
     BizTransBuffer { user_id: u32, data: Vec<u8> },
     /// Business server: `BRAS_SetUserInfo`.
     BizSetUserInfo { user_id: u32, info_id: u32, value: Vec<u8> },
+    /// On a peer link only: an envelope from another core server of the
+    /// cluster.
+    Relay { env: Vec<u8> },
 }
 
 /// Messages from the core server to a client.
@@ -344,6 +351,7 @@ const C_MEDIA: u8 = 0x0D;
 const C_SUBSCRIBE: u8 = 0x0E;
 const C_CAPS: u8 = 0x0F;
 const C_QUERY: u8 = 0x10;
+const C_RELAY: u8 = 0x30;
 
 const S_WELCOME: u8 = 0x81;
 const S_REFUSED: u8 = 0x82;
@@ -699,6 +707,11 @@ impl ClientMsg {
                 w.u32(*info_id);
                 w.bytes(value);
             }
+            ClientMsg::Relay { env } => {
+                w.u8(C_RELAY);
+                w.u32(env.len() as u32);
+                w.out.extend_from_slice(env);
+            }
         })
     }
 
@@ -765,6 +778,13 @@ impl ClientMsg {
             C_BIZ_TRANS_BUFFER => ClientMsg::BizTransBuffer { user_id: r.u32()?, data: r.blob()? },
             C_BIZ_SET_USER_INFO => {
                 ClientMsg::BizSetUserInfo { user_id: r.u32()?, info_id: r.u32()?, value: r.bytes()? }
+            }
+            C_RELAY => {
+                let n = r.u32()? as usize;
+                if n > MAX_FRAME_LEN {
+                    return Err(DecodeError::BlobTooLong(n));
+                }
+                ClientMsg::Relay { env: r.take(n)?.to_vec() }
             }
             t => return Err(DecodeError::UnknownType(t)),
         };
@@ -1254,6 +1274,7 @@ mod tests {
             ClientMsg::BizSendRoom { room_id: 6, data: vec![7] },
             ClientMsg::BizTransBuffer { user_id: 6, data: vec![8, 9] },
             ClientMsg::BizSetUserInfo { user_id: 6, info_id: 1, value: b"x".to_vec() },
+            ClientMsg::Relay { env: vec![2, 0, 0, 0, 1] },
             ClientMsg::LoginEx { name: b"n".to_vec(), password: vec![], user_id: 77, nick: b"Nick".to_vec() },
             ClientMsg::Text { to: u32::MAX, secret: false, text: vec![0xB0, 0xA1] },
             ClientMsg::TransBuffer { to: 3, ex: true, wparam: 1, lparam: 2, task_id: 9, data: vec![1; 1000] },

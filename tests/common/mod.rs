@@ -581,3 +581,38 @@ pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
 pub fn num(line: &str, key: &str) -> i64 {
     field(line, key).parse().unwrap_or_else(|_| panic!("bad {key} in {line}"))
 }
+
+/// A calls B (B answers as its options say) up to START for both; returns
+/// the room id.
+pub fn call_to_start(a: &mut Cli, b: &mut Cli) -> u32 {
+    assert_eq!(a.cmd(&format!("request {}", b.user_id)), 0);
+    b.expect_call("REQUEST", a.user_id, 0);
+    a.expect_call("REPLY", b.user_id, 0);
+    let sa = a.expect_call("START", b.user_id, 0);
+    let sb = b.expect_call("START", a.user_id, 0);
+    assert_eq!(field(&sa, "param"), field(&sb, "param"));
+    field(&sa, "param").parse().unwrap()
+}
+
+/// Runs a query command: its code and, when 0, the line it printed.
+pub fn query(cli: &mut Cli, cmd: &str) -> (u32, String) {
+    let code = cli.cmd(cmd);
+    let word = cmd.split_whitespace().next().unwrap();
+    let line = if code == 0 { cli.expect(&format!("{word} ")) } else { String::new() };
+    (code, line)
+}
+
+/// Runs a query command until it prints `want` (what the business server
+/// did reaches the client on its own link, a moment later).
+#[track_caller]
+pub fn poll(cli: &mut Cli, cmd: &str, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (code, line) = query(cli, cmd);
+        if code == 0 && line == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{}: '{cmd}' gave {code} '{line}', not '{want}'", cli.name);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

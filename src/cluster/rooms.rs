@@ -1,0 +1,251 @@
+//! Ordinary rooms across servers.
+//!
+//! An ordinary room (entered by number, below the rooms entered by name)
+//! is **held** by one server at a time, named in the engine
+//! (`anychat:room:<id>`): the first server whose user enters it takes it.
+//! A user of another server who enters it is attached there as a remote
+//! user, as the caller of a call is: the holder's core runs the room for
+//! all its members (listing, arrivals and departures, text, buffers, media,
+//! the business server's question and notes), and the user's home forwards
+//! what the user sends about the room. When the room becomes empty its
+//! holder lets it go; an entry that reaches a holder that has just let it
+//! go is sent back (`Relocate`) and looked for again.
+//!
+//! Rooms entered by name and calls' rooms stay with one server: a name's
+//! room id is given by the server it is entered on, and a call's room
+//! belongs to the server holding the call.
+#![forbid(unsafe_code)]
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::envelope::Envelope;
+use super::{frame_of_client, Cluster, ToEngine};
+use crate::core::{ConnId, Core, Output, ANY_ROOM, NAMED_ROOM_BASE};
+use crate::wire::constants::*;
+use crate::wire::protocol::{ClientMsg, RoomUser, ServerMsg};
+
+/// An entry into a room whose holder cannot be found (the engine is
+/// unreachable, or the room moved away too many times in a row):
+/// `WM_GV_ENTERROOM(room, 307)`.
+pub const CODE_ROOM_UNREACHABLE: u32 = GV_ERR_ROOM_ENTERFAIL;
+/// An entry is looked for again at most this many times after its holder
+/// let the room go.
+const RELOCATE_TRIES: u8 = 3;
+
+/// A local user's ordinary room held by another server.
+#[derive(Debug)]
+pub(super) struct RemoteRoom {
+    pub room: u32,
+    pub owner: String,
+    /// Who the user was told is in the room (told they left if its holder
+    /// is lost).
+    members: HashSet<u32>,
+    /// The entry, kept to look for the room again.
+    entry: ClientMsg,
+    tries: u8,
+}
+
+/// An entry waiting for the engine to say where the room is (the user's
+/// connection is not read meanwhile).
+#[derive(Debug)]
+pub(super) struct Entering {
+    entry: ClientMsg,
+    tries: u8,
+}
+
+/// Whether room `room_id` may span servers: ordinary rooms by number.
+pub fn spans_servers(room_id: u32) -> bool {
+    room_id != 0 && room_id < NAMED_ROOM_BASE
+}
+
+fn room_event(room_id: u32, user_id: u32) -> ServerMsg {
+    let user = RoomUser { user_id, name: Vec::new(), nick: Vec::new(), level: 0, camera: 0, mic: 0 };
+    ServerMsg::UserAtRoom { room_id, user, entered: false }
+}
+
+impl Cluster {
+    /// A local user's entry into a room (by number or name), before the
+    /// core. False: taken here.
+    pub(super) fn on_enter(&mut self, core: &mut Core, conn: ConnId, uid: u32, msg: &ClientMsg) -> bool {
+        let target = match msg {
+            ClientMsg::EnterRoom { room_id, .. } => Some(*room_id),
+            _ => None,
+        };
+        // Another room: the one held elsewhere is left first.
+        if let Some(rr) = self.roomed.get(&uid) {
+            if target == Some(rr.room) {
+                let owner = rr.owner.clone();
+                self.ghost_frame(core, &owner, uid, frame_of_client(msg));
+                return false;
+            }
+            self.leave_remote(core, uid);
+        }
+        let Some(room) = target.filter(|r| spans_servers(*r)) else { return true };
+        if self.claims.contains(&room) {
+            return true;
+        }
+        self.locate_room(core, conn, uid, msg.clone(), 0);
+        false
+    }
+
+    /// Asks the engine where `room` is, for `uid`'s entry `entry`.
+    fn locate_room(&mut self, core: &Core, conn: ConnId, uid: u32, entry: ClientMsg, tries: u8) {
+        let ClientMsg::EnterRoom { room_id: room, .. } = entry else { return };
+        let sent = self.up
+            && core.user_info(uid).is_some_and(|user| {
+                let env = Envelope::Ghost { home: self.me.clone(), user, frame: frame_of_client(&entry) }.encode();
+                self.engine(ToEngine::LocateRoom { uid, room, env })
+            });
+        if sent {
+            self.entering.insert(conn, Entering { entry, tries });
+        } else {
+            self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE });
+        }
+    }
+
+    /// Takes `uid` out of the room another server holds for it.
+    pub(super) fn leave_remote(&mut self, core: &Core, uid: u32) {
+        if let Some(rr) = self.roomed.remove(&uid) {
+            let leave = ClientMsg::LeaveRoom { room_id: rr.room };
+            self.ghost_frame(core, &rr.owner, uid, frame_of_client(&leave));
+        }
+    }
+
+    /// A message of a local user in a room held elsewhere: `None` went to
+    /// the holder.
+    pub(super) fn room_forward(&mut self, core: &Core, now: Instant, uid: u32, msg: ClientMsg) -> Option<ClientMsg> {
+        let Some(rr) = self.roomed.get(&uid) else { return Some(msg) };
+        let forward = match &msg {
+            ClientMsg::Text { .. } | ClientMsg::Media { .. } | ClientMsg::Device { .. } => true,
+            ClientMsg::Subscribe { .. } => true,
+            ClientMsg::TransBuffer { to, .. } => *to != 0,
+            ClientMsg::LeaveRoom { room_id } => *room_id == rr.room || *room_id == ANY_ROOM,
+            _ => false,
+        };
+        if !forward {
+            return Some(msg);
+        }
+        let owner = rr.owner.clone();
+        if matches!(msg, ClientMsg::Media { .. }) {
+            self.media_to(core, now, &owner, uid, &msg);
+            return None;
+        }
+        if matches!(msg, ClientMsg::LeaveRoom { .. }) {
+            self.roomed.remove(&uid);
+        }
+        self.ghost_frame(core, &owner, uid, frame_of_client(&msg));
+        // The local core keeps the user's own device state too.
+        matches!(msg, ClientMsg::Device { .. }).then_some(msg)
+    }
+
+    /// The engine said where a room is.
+    pub(super) fn room_located(
+        &mut self,
+        core: &mut Core,
+        now: Instant,
+        uid: u32,
+        room: u32,
+        owner: Result<String, ()>,
+    ) {
+        let conn = self.sessions.get(&uid).copied();
+        let entering = conn.and_then(|c| self.entering.remove(&c));
+        let Some((conn, entering)) = conn.zip(entering) else {
+            // The user left meanwhile.
+            match owner {
+                Ok(o) if o == self.me => {
+                    self.claims.insert(room);
+                    self.release_if_unused(core, room);
+                }
+                Ok(o) => self.send_to(&o, Envelope::Gone { home: self.me.clone(), uid, logout: true }),
+                Err(()) => {}
+            }
+            return;
+        };
+        self.out.push(Output::Resume(conn));
+        match owner {
+            Ok(o) if o == self.me => {
+                self.claims.insert(room);
+                core.on_message(now, conn, entering.entry);
+                self.release_if_unused(core, room);
+            }
+            Ok(o) => {
+                // Entering a room leaves the one the user is in here.
+                if core.room_of(uid).is_some() {
+                    core.on_message(now, conn, ClientMsg::LeaveRoom { room_id: ANY_ROOM });
+                }
+                self.engine(ToEngine::Watch(o.clone()));
+                let (entry, tries) = (entering.entry, entering.tries);
+                self.roomed.insert(uid, RemoteRoom { room, owner: o, members: HashSet::new(), entry, tries });
+            }
+            Err(()) => self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE }),
+        }
+    }
+
+    /// The holder of `uid`'s room no longer holds it: look again.
+    pub(super) fn relocate(&mut self, core: &Core, owner: &str, uid: u32, room: u32) {
+        if !self.roomed.get(&uid).is_some_and(|rr| rr.owner == owner && rr.room == room) {
+            return;
+        }
+        let Some(rr) = self.roomed.remove(&uid) else { return };
+        let Some(conn) = self.sessions.get(&uid).copied() else { return };
+        if rr.tries >= RELOCATE_TRIES {
+            self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE });
+            return;
+        }
+        self.locate_room(core, conn, uid, rr.entry, rr.tries + 1);
+    }
+
+    /// A message for local user `to` from the holder of its room: the
+    /// members it was told of are kept.
+    pub(super) fn room_delivered(&mut self, to: u32, msg: &ServerMsg) {
+        let Some(rr) = self.roomed.get_mut(&to) else { return };
+        match msg {
+            ServerMsg::RoomUsers { room_id, users, .. } if *room_id == rr.room => {
+                rr.members.extend(users.iter().map(|u| u.user_id).filter(|u| *u != to));
+            }
+            ServerMsg::UserAtRoom { room_id, user, entered } if *room_id == rr.room => {
+                if *entered {
+                    rr.members.insert(user.user_id);
+                } else {
+                    rr.members.remove(&user.user_id);
+                }
+            }
+            ServerMsg::EnterRoomResult { room_id, code }
+                if *room_id == rr.room && *code != 0 && *code != GV_ERR_ROOM_ALREADIN =>
+            {
+                self.roomed.remove(&to);
+            }
+            _ => {}
+        }
+    }
+
+    /// Server `server` is lost: its rooms are gone; their local members are
+    /// told everyone left, and that they are out.
+    pub(super) fn rooms_lost(&mut self, server: &str) {
+        let lost: Vec<u32> = self.roomed.iter().filter(|(_, rr)| rr.owner == server).map(|(uid, _)| *uid).collect();
+        for uid in lost {
+            let Some(rr) = self.roomed.remove(&uid) else { continue };
+            for m in rr.members {
+                self.send_local(uid, room_event(rr.room, m));
+            }
+            self.send_local(uid, ServerMsg::LeftRoom { room_id: rr.room });
+        }
+    }
+
+    /// Lets the engine know this server no longer holds `room` once nobody
+    /// is in it here.
+    fn release_if_unused(&mut self, core: &Core, room: u32) {
+        if self.claims.contains(&room) && !core.room_in_use(room) {
+            self.claims.remove(&room);
+            self.engine(ToEngine::ReleaseRoom { room });
+        }
+    }
+
+    /// After a step: rooms held here that became empty are let go.
+    pub(super) fn release_emptied(&mut self, core: &mut Core) {
+        for room in core.take_emptied_rooms() {
+            self.release_if_unused(core, room);
+        }
+    }
+}
