@@ -108,9 +108,11 @@ fn call_accepted_across_servers_room_names_and_finish_by_either() {
 #[test]
 fn offline_busy_refuse_cancel_and_ring_timeout_across_servers() {
     let redis = Redis::start();
-    let s1 = member(&redis, "s1", &["--ring-timeout", "1"]);
-    let s2 = member(&redis, "s2", &["--ring-timeout", "1"]);
-    let s3 = member(&redis, "s3", &["--ring-timeout", "1"]);
+    // The ring time-out leaves room for the busy checks below on a loaded
+    // machine (each is a few engine hops).
+    let s1 = member(&redis, "s1", &["--ring-timeout", "3"]);
+    let s2 = member(&redis, "s2", &["--ring-timeout", "3"]);
+    let s3 = member(&redis, "s3", &["--ring-timeout", "3"]);
     let mut a = Cli::login(&s1, "alice", &[]);
     let mut b = Cli::login(&s2, "bob", &[]);
     let mut c = Cli::login(&s3, "carol", &[]);
@@ -448,4 +450,41 @@ fn call_room_admits_only_its_parties_and_a_lost_room_holder_empties_its_room() {
     enter(&mut e, 7);
     enter(&mut b, 7);
     assert_eq!(online(&mut b), vec![e.user_id]);
+}
+
+#[test]
+fn room_entered_by_name_is_one_room_across_servers() {
+    let redis = Redis::start();
+    let s1 = member(&redis, "s1", &[]);
+    let s2 = member(&redis, "s2", &[]);
+    let s3 = member(&redis, "s3", &[]);
+    let mut a = Cli::login(&s1, "alice", &[]);
+    let mut b = Cli::login(&s2, "bob", &[]);
+    let mut c = Cli::login(&s3, "carol", &[]);
+    // The same name on three servers: one room id, one room.
+    let mut room = None;
+    for n in [&mut a, &mut b, &mut c] {
+        assert_eq!(n.cmd("enterex lobby"), 0);
+        let line = n.expect("notify ENTERROOM ");
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(parts[3], "0", "{line}");
+        let id: u32 = parts[2].parse().unwrap();
+        assert_eq!(*room.get_or_insert(id), id, "one id for the name on every server");
+        assert_eq!(n.cmd(&format!("roomname {id}")), 0);
+        n.expect("roomname lobby");
+    }
+    let mut want = vec![a.user_id, b.user_id];
+    want.sort_unstable();
+    assert_eq!(online(&mut c), want);
+    assert_eq!(a.cmd("text 0 0 hi lobby"), 0);
+    for n in [&mut b, &mut c] {
+        n.expect(&format!("text from={} to=0 secret=0 msg=hi lobby", a.user_id));
+    }
+    // Another name is another room.
+    assert_eq!(b.cmd("enterex hall"), 0);
+    let line = b.expect("notify ENTERROOM ");
+    assert_ne!(line.split_whitespace().nth(2).unwrap().parse::<u32>().unwrap(), room.unwrap());
+    for n in [&mut a, &mut c] {
+        n.expect(&format!("notify USERATROOM {} 0", b.user_id));
+    }
 }

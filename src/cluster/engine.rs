@@ -17,6 +17,8 @@
 //! `nextid` the last id given, `user:<id>` where the user is logged in
 //! (`<server>/<connection>`), `alive:<server>` the server's lease (expires
 //! unless renewed), `room:<id>` the server holding an ordinary room,
+//! `roomname:<name>` the id of a room entered by name (`nextroom` the last
+//! given),
 //! `peer:<server>` where its media links come in (`<address> <token>`),
 //! `name:<id>` the name of an id, hash `counts` each server's number of
 //! users online, `business` the server the business server is linked to
@@ -73,9 +75,12 @@ pub enum ToEngine {
     /// Send `env` to every server (this one too).
     Broadcast(Vec<u8>),
     /// Where ordinary room `room` is held, for `uid`'s entry: when another
-    /// server (whose lease holds) holds it, `env` is sent there; otherwise
-    /// this server takes it.
-    LocateRoom { uid: u32, room: u32, env: Vec<u8> },
+    /// server (whose lease holds) holds it, `envs` are sent there, in
+    /// order; otherwise this server takes it.
+    LocateRoom { uid: u32, room: u32, envs: Vec<Vec<u8>> },
+    /// The cluster-wide id of a room name (made on first use), for the
+    /// entry of `conn`.
+    RoomId { conn: ConnId, name: Vec<u8> },
     /// This server no longer holds room `room` (it became empty).
     ReleaseRoom { room: u32 },
     /// Open a media link to server `0` (its address and token are in the
@@ -105,6 +110,9 @@ pub enum FromEngine {
     /// The answer to `conn`'s query `id`: `(code, output)`, or None when
     /// Redis is unreachable.
     Answer { conn: ConnId, id: u32, result: Option<(u32, Vec<u8>)> },
+    /// The id of the room name `conn` enters by (`None`: Redis
+    /// unreachable).
+    RoomId { conn: ConnId, id: Option<u32> },
     /// A watched server's lease ran out.
     Dead(String),
     /// Redis became reachable (true) or unreachable (false).
@@ -256,14 +264,29 @@ if redis.call('PUBLISH', ARGV[2] .. 'srv:' .. srv, ARGV[1]) == 0 then return fal
 return srv";
 
     /// The holder of room KEYS[1]: another server whose lease holds gets
-    /// ARGV[1] and is returned; otherwise this server (ARGV[3]) takes it.
+    /// ARGV[3..] and is returned; otherwise this server (ARGV[2]) takes it.
     const LOCATE_ROOM: &str = r"
 local v = redis.call('GET', KEYS[1])
-if v and v ~= ARGV[3] and redis.call('EXISTS', ARGV[2] .. 'alive:' .. v) == 1 then
-  if redis.call('PUBLISH', ARGV[2] .. 'srv:' .. v, ARGV[1]) > 0 then return v end
+if v and v ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. 'alive:' .. v) == 1 then
+  local heard = 0
+  for i = 3, #ARGV do heard = redis.call('PUBLISH', ARGV[1] .. 'srv:' .. v, ARGV[i]) end
+  if heard > 0 then return v end
 end
-redis.call('SET', KEYS[1], ARGV[3])
-return ARGV[3]";
+redis.call('SET', KEYS[1], ARGV[2])
+return ARGV[2]";
+
+    /// Gives a room name (KEYS[1]) its id: the kept one, or the next of
+    /// KEYS[2] within ARGV[1] .. ARGV[2] (the rooms entered by name).
+    const ROOM_ID: &str = r"
+local id = redis.call('GET', KEYS[1])
+if id then return tonumber(id) end
+id = redis.call('INCR', KEYS[2])
+if id < tonumber(ARGV[1]) or id >= tonumber(ARGV[2]) then
+  id = tonumber(ARGV[1])
+  redis.call('SET', KEYS[2], id)
+end
+redis.call('SET', KEYS[1], id)
+return id";
 
     /// After Redis was lost: sets each KEYS[i] (`user:<id>`) to ARGV[i]
     /// (this server's session) unless it names another session now (a
@@ -340,6 +363,7 @@ return v";
         restore_script: redis::Script,
         locate: redis::Script,
         locate_room: redis::Script,
+        room_id: redis::Script,
         absent: redis::Script,
         biz_set: redis::Script,
         biz_release: redis::Script,
@@ -378,6 +402,7 @@ return v";
                 restore_script: redis::Script::new(RESTORE),
                 locate: redis::Script::new(LOCATE),
                 locate_room: redis::Script::new(LOCATE_ROOM),
+                room_id: redis::Script::new(ROOM_ID),
                 online: redis::Script::new(ONLINE),
                 absent: redis::Script::new(ABSENT),
                 biz_set: redis::Script::new(BIZ_SET),
@@ -719,15 +744,30 @@ return v";
                     let ch = channel_all();
                     self.run_cmd(|c, _| redis::cmd("PUBLISH").arg(&ch).arg(env).query::<u64>(c));
                 }
-                ToEngine::LocateRoom { uid, room, env } => {
+                ToEngine::LocateRoom { uid, room, envs } => {
                     let key = format!("{PREFIX}room:{room}");
                     let owner = self
-                        .run_cmd(|c, s| s.locate_room.key(&key).arg(env).arg(PREFIX).arg(&s.me).invoke::<String>(c))
+                        .run_cmd(|c, s| {
+                            let mut call = s.locate_room.key(&key);
+                            call.arg(PREFIX).arg(&s.me);
+                            for env in &envs {
+                                call.arg(env.as_slice());
+                            }
+                            call.invoke::<String>(c)
+                        })
                         .ok_or(());
                     if owner.as_ref().is_ok_and(|o| *o == self.me) {
                         self.rooms.insert(room);
                     }
                     self.tell(FromEngine::RoomLocated { uid, room, owner });
+                }
+                ToEngine::RoomId { conn, name } => {
+                    let mut key = format!("{PREFIX}roomname:").into_bytes();
+                    key.extend_from_slice(&name);
+                    let next = format!("{PREFIX}nextroom");
+                    let (base, end) = (crate::core::NAMED_ROOM_BASE, crate::core::CALL_ROOM_BASE);
+                    let id = self.run_cmd(|c, s| s.room_id.key(&key).key(&next).arg(base).arg(end).invoke::<u32>(c));
+                    self.tell(FromEngine::RoomId { conn, id });
                 }
                 ToEngine::Dial(server) => {
                     let key = format!("{PREFIX}peer:{server}");

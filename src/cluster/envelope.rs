@@ -25,6 +25,9 @@ pub enum Envelope {
     /// Server `owner` does not hold room `room` (any more): `uid`'s home
     /// looks for its holder again.
     Relocate { owner: String, uid: u32, room: u32 },
+    /// Room `room` is the one entered by `name` (sent before an entry by
+    /// name to the room's holder).
+    RoomName { room: u32, name: Vec<u8> },
     /// For the business server of the cluster, from server `from`'s core:
     /// one server message (a whole frame) to relay to it.
     BizUp { from: String, frame: Vec<u8> },
@@ -46,6 +49,7 @@ const RELOCATE: u8 = 7;
 const BIZ_UP: u8 = 8;
 const BIZ_DOWN: u8 = 9;
 const BIZ_HOME: u8 = 10;
+const ROOM_NAME: u8 = 11;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_be_bytes());
@@ -131,6 +135,11 @@ impl Envelope {
                 out.extend_from_slice(&uid.to_be_bytes());
                 out.extend_from_slice(&room.to_be_bytes());
             }
+            Envelope::RoomName { room, name } => {
+                out.push(ROOM_NAME);
+                out.extend_from_slice(&room.to_be_bytes());
+                put_bytes(&mut out, name);
+            }
             Envelope::BizUp { from, frame } | Envelope::BizDown { from, frame } => {
                 out.push(if matches!(self, Envelope::BizUp { .. }) { BIZ_UP } else { BIZ_DOWN });
                 put_bytes(&mut out, from.as_bytes());
@@ -168,6 +177,7 @@ impl Envelope {
             KICK => Envelope::Kick { uid: r.u32()?, conn: r.u64()? },
             ENDED => Envelope::Ended { owner: r.text()?, uid: r.u32()? },
             RELOCATE => Envelope::Relocate { owner: r.text()?, uid: r.u32()?, room: r.u32()? },
+            ROOM_NAME => Envelope::RoomName { room: r.u32()?, name: r.bytes()? },
             BIZ_UP => Envelope::BizUp { from: r.text()?, frame: r.bytes()? },
             BIZ_DOWN => Envelope::BizDown { from: r.text()?, frame: r.bytes()? },
             BIZ_HOME => Envelope::BizHome { home: r.text()?, token: r.u64()?, up: r.u8()? != 0 },
@@ -199,6 +209,7 @@ mod tests {
             Envelope::Kick { uid: 4, conn: 1 << 40 },
             Envelope::Ended { owner: "s2.y".into(), uid: 5 },
             Envelope::Relocate { owner: "s3.z".into(), uid: 6, room: 100 },
+            Envelope::RoomName { room: 0x6000_0001, name: b"lobby".to_vec() },
             Envelope::BizUp { from: "s3.z".into(), frame: vec![1, 2, 3] },
             Envelope::BizDown { from: "s1.x".into(), frame: vec![4] },
             Envelope::BizHome { home: "s1.x".into(), token: 1 << 50, up: true },

@@ -108,6 +108,8 @@ pub struct Cluster {
     roomed: HashMap<u32, rooms::RemoteRoom>,
     /// Room entries waiting for the engine to say where the room is.
     entering: HashMap<ConnId, rooms::Entering>,
+    /// Room names another server said an entry is coming for.
+    room_names: HashMap<Vec<u8>, u32>,
     /// The token a media link from another server must present.
     token: String,
     /// This server's media links to the others (`links.rs`).
@@ -187,6 +189,7 @@ impl Cluster {
             claims: HashSet::new(),
             roomed: HashMap::new(),
             entering: HashMap::new(),
+            room_names: HashMap::new(),
             token,
             links: HashMap::new(),
             peer_in: HashSet::new(),
@@ -551,6 +554,7 @@ impl Cluster {
                 }
             }
             FromEngine::RoomLocated { uid, room, owner } => self.room_located(core, now, uid, room, owner),
+            FromEngine::RoomId { conn, id } => self.room_named(core, now, conn, id),
             FromEngine::Dialed { server, stream } => self.dialed(now, server, stream),
             FromEngine::Answer { conn, id, result } => {
                 let Some(local) = self.asked.remove(&(conn, id)) else { return };
@@ -610,13 +614,20 @@ impl Cluster {
                 let Some(msg) = frame_body(&frame).and_then(|b| ClientMsg::decode(b).ok()) else { return };
                 let conn = ghost_conn(uid);
                 // An entry into a room this server does not hold (any more).
-                let enter = match &msg {
-                    ClientMsg::EnterRoom { room_id, .. } if rooms::spans_servers(*room_id) => Some(*room_id),
-                    _ => None,
-                };
+                let enter = self.entry_room(&msg);
                 if let Some(room) = enter.filter(|r| !self.claims.contains(r)) {
                     self.send_to(&home, Envelope::Relocate { owner: self.me.clone(), uid, room });
                     return;
+                }
+                if let ClientMsg::EnterRoomByName { name, .. } = &msg {
+                    // Its id came first (`RoomName`); without it the entry
+                    // cannot be placed.
+                    let Some(room) = enter else {
+                        let refusal = ServerMsg::EnterRoomResult { room_id: 0, code: rooms::CODE_ROOM_UNREACHABLE };
+                        self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(&refusal) });
+                        return;
+                    };
+                    core.name_room(name.clone(), room);
                 }
                 match self.ghosts.get(&uid) {
                     Some(h) if *h == home => {}
@@ -665,6 +676,7 @@ impl Cluster {
                 }
             }
             Envelope::Relocate { owner, uid, room } => self.relocate(core, &owner, uid, room),
+            Envelope::RoomName { room, name } => self.heard_room_name(room, name),
             Envelope::Kick { uid, conn } => {
                 if self.sessions.get(&uid) == Some(&ConnId(conn)) {
                     core.close_user(now, uid, GV_ERR_LOGIN_NEWLOGIN);

@@ -1,7 +1,8 @@
 //! Ordinary rooms across servers.
 //!
-//! An ordinary room (entered by number, below the rooms entered by name)
-//! is **held** by one server at a time, named in the engine
+//! An ordinary room (entered by number or by name; a name's id is given by
+//! the engine, `anychat:roomname:<name>`, in the range the core keeps for
+//! rooms entered by name) is **held** by one server at a time, named in the engine
 //! (`anychat:room:<id>`): the first server whose user enters it takes it.
 //! A user of another server who enters it is attached there as a remote
 //! user, as the caller of a call is: the holder's core runs the room for
@@ -11,9 +12,7 @@
 //! holder lets it go; an entry that reaches a holder that has just let it
 //! go is sent back (`Relocate`) and looked for again.
 //!
-//! Rooms entered by name and calls' rooms stay with one server: a name's
-//! room id is given by the server it is entered on, and a call's room
-//! belongs to the server holding the call.
+//! A call's room stays with the server holding the call.
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
@@ -21,7 +20,7 @@ use std::time::Instant;
 
 use super::envelope::Envelope;
 use super::{frame_of_client, Cluster, ToEngine};
-use crate::core::{ConnId, Core, Output, ANY_ROOM, NAMED_ROOM_BASE};
+use crate::core::{ConnId, Core, Output, ANY_ROOM, CALL_ROOM_BASE};
 use crate::wire::constants::*;
 use crate::wire::protocol::{ClientMsg, RoomUser, ServerMsg};
 
@@ -32,12 +31,16 @@ pub const CODE_ROOM_UNREACHABLE: u32 = GV_ERR_ROOM_ENTERFAIL;
 /// An entry is looked for again at most this many times after its holder
 /// let the room go.
 const RELOCATE_TRIES: u8 = 3;
+/// Room names heard of (`RoomName`) and not yet entered, at most.
+const MAX_ROOM_NAMES: usize = 4096;
 
 /// A local user's ordinary room held by another server.
 #[derive(Debug)]
 pub(super) struct RemoteRoom {
     pub room: u32,
     pub owner: String,
+    /// The name it was entered by, if it was.
+    name: Option<Vec<u8>>,
     /// Who the user was told is in the room (told they left if its holder
     /// is lost).
     members: HashSet<u32>,
@@ -54,9 +57,18 @@ pub(super) struct Entering {
     tries: u8,
 }
 
-/// Whether room `room_id` may span servers: ordinary rooms by number.
+/// Whether room `room_id` may span servers: the ordinary rooms, not the
+/// calls' rooms.
 pub fn spans_servers(room_id: u32) -> bool {
-    room_id != 0 && room_id < NAMED_ROOM_BASE
+    room_id != 0 && room_id < CALL_ROOM_BASE
+}
+
+/// The name of an entry by name.
+fn name_of(entry: &ClientMsg) -> Option<&Vec<u8>> {
+    match entry {
+        ClientMsg::EnterRoomByName { name, .. } => Some(name),
+        _ => None,
+    }
 }
 
 fn room_event(room_id: u32, user_id: u32) -> ServerMsg {
@@ -72,30 +84,71 @@ impl Cluster {
             ClientMsg::EnterRoom { room_id, .. } => Some(*room_id),
             _ => None,
         };
+        let name = name_of(msg);
         // Another room: the one held elsewhere is left first.
         if let Some(rr) = self.roomed.get(&uid) {
-            if target == Some(rr.room) {
+            if target == Some(rr.room) || (name.is_some() && name == rr.name.as_ref()) {
                 let owner = rr.owner.clone();
                 self.ghost_frame(core, &owner, uid, frame_of_client(msg));
                 return false;
             }
             self.leave_remote(core, uid);
         }
+        if let Some(name) = name {
+            // Its id first (the core answers a bad name as usual).
+            if name.is_empty() || name.len() > crate::wire::protocol::MAX_STR_LEN {
+                return true;
+            }
+            if self.up && self.engine(ToEngine::RoomId { conn, name: name.clone() }) {
+                self.entering.insert(conn, Entering { entry: msg.clone(), tries: 0 });
+            } else {
+                self.send_local(uid, ServerMsg::EnterRoomResult { room_id: 0, code: CODE_ROOM_UNREACHABLE });
+            }
+            return false;
+        }
         let Some(room) = target.filter(|r| spans_servers(*r)) else { return true };
         if self.claims.contains(&room) {
             return true;
         }
-        self.locate_room(core, conn, uid, msg.clone(), 0);
+        self.locate_room(core, conn, uid, room, msg.clone(), 0);
         false
     }
 
+    /// The engine gave the name `conn` enters by its id.
+    pub(super) fn room_named(&mut self, core: &mut Core, now: Instant, conn: ConnId, id: Option<u32>) {
+        let Some(entering) = self.entering.remove(&conn) else { return };
+        let Some(&uid) = self.by_conn.get(&conn) else { return };
+        self.out.push(Output::Resume(conn));
+        let Some(room) = id else {
+            self.send_local(uid, ServerMsg::EnterRoomResult { room_id: 0, code: CODE_ROOM_UNREACHABLE });
+            return;
+        };
+        if self.claims.contains(&room) {
+            self.enter_here(core, now, conn, room, entering.entry);
+        } else {
+            self.locate_room(core, conn, uid, room, entering.entry, entering.tries);
+        }
+    }
+
+    /// Feeds a local user's entry into room `room`, held here, to the core.
+    fn enter_here(&mut self, core: &mut Core, now: Instant, conn: ConnId, room: u32, entry: ClientMsg) {
+        if let Some(name) = name_of(&entry) {
+            core.name_room(name.clone(), room);
+        }
+        core.on_message(now, conn, entry);
+        self.release_if_unused(core, room);
+    }
+
     /// Asks the engine where `room` is, for `uid`'s entry `entry`.
-    fn locate_room(&mut self, core: &Core, conn: ConnId, uid: u32, entry: ClientMsg, tries: u8) {
-        let ClientMsg::EnterRoom { room_id: room, .. } = entry else { return };
+    fn locate_room(&mut self, core: &Core, conn: ConnId, uid: u32, room: u32, entry: ClientMsg, tries: u8) {
         let sent = self.up
             && core.user_info(uid).is_some_and(|user| {
-                let env = Envelope::Ghost { home: self.me.clone(), user, frame: frame_of_client(&entry) }.encode();
-                self.engine(ToEngine::LocateRoom { uid, room, env })
+                let mut envs = Vec::new();
+                if let Some(name) = name_of(&entry) {
+                    envs.push(Envelope::RoomName { room, name: name.clone() }.encode());
+                }
+                envs.push(Envelope::Ghost { home: self.me.clone(), user, frame: frame_of_client(&entry) }.encode());
+                self.engine(ToEngine::LocateRoom { uid, room, envs })
             });
         if sent {
             self.entering.insert(conn, Entering { entry, tries });
@@ -166,8 +219,7 @@ impl Cluster {
         match owner {
             Ok(o) if o == self.me => {
                 self.claims.insert(room);
-                core.on_message(now, conn, entering.entry);
-                self.release_if_unused(core, room);
+                self.enter_here(core, now, conn, room, entering.entry);
             }
             Ok(o) => {
                 // Entering a room leaves the one the user is in here.
@@ -176,7 +228,9 @@ impl Cluster {
                 }
                 self.engine(ToEngine::Watch(o.clone()));
                 let (entry, tries) = (entering.entry, entering.tries);
-                self.roomed.insert(uid, RemoteRoom { room, owner: o, members: HashSet::new(), entry, tries });
+                let name = name_of(&entry).cloned();
+                let rr = RemoteRoom { room, owner: o, name, members: HashSet::new(), entry, tries };
+                self.roomed.insert(uid, rr);
             }
             Err(()) => self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE }),
         }
@@ -193,7 +247,7 @@ impl Cluster {
             self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE });
             return;
         }
-        self.locate_room(core, conn, uid, rr.entry, rr.tries + 1);
+        self.locate_room(core, conn, uid, room, rr.entry, rr.tries + 1);
     }
 
     /// A message for local user `to` from the holder of its room: the
@@ -217,6 +271,23 @@ impl Cluster {
                 self.roomed.remove(&to);
             }
             _ => {}
+        }
+    }
+
+    /// Another server says the entry by `name` that follows is for `room`.
+    pub(super) fn heard_room_name(&mut self, room: u32, name: Vec<u8>) {
+        if self.room_names.len() >= MAX_ROOM_NAMES {
+            self.room_names.clear();
+        }
+        self.room_names.insert(name, room);
+    }
+
+    /// The room a remote user's entry is for, if it may span servers.
+    pub(super) fn entry_room(&mut self, msg: &ClientMsg) -> Option<u32> {
+        match msg {
+            ClientMsg::EnterRoom { room_id, .. } => Some(*room_id).filter(|r| spans_servers(*r)),
+            ClientMsg::EnterRoomByName { name, .. } => self.room_names.remove(name),
+            _ => None,
         }
     }
 

@@ -2175,6 +2175,15 @@ impl Core {
             || self.queries.values().any(|q| matches!(q, (Query::Enter { room_id: r, .. }, _, _) if *r == room_id))
     }
 
+    /// Room `room_id` is the one entered by `name` (its id given by the
+    /// cluster): an entry by that name goes to it.
+    pub fn name_room(&mut self, name: Vec<u8>, room_id: u32) {
+        if let Some(old) = self.named_rooms.insert(name.clone(), room_id).filter(|old| *old != room_id) {
+            tracing::warn!(old, room = room_id, "a room name changed its id");
+        }
+        self.rooms.entry(room_id).or_insert_with(|| Room { name: Some(name), ..Room::default() });
+    }
+
     /// From now on, remember the ordinary rooms that become empty, for
     /// [`Core::take_emptied_rooms`].
     pub fn track_emptied_rooms(&mut self) {

@@ -648,30 +648,8 @@ impl Server {
             }
             return;
         }
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
-        if self.generations.len() <= key {
-            self.generations.resize(key + 1, 0);
-        }
-        self.generations[key] = self.generations[key].wrapping_add(1);
-        let id = ConnId(((self.generations[key] as u64) << 32) | key as u64);
-        if let Err(e) = self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE) {
-            tracing::warn!(%peer, "cannot register connection: {e}");
-            return;
-        }
         let _ = stream.set_nodelay(true);
-        entry.insert(Connection {
-            framed: Framed::new(stream, self.max_media, false),
-            id,
-            peer,
-            closing: None,
-            dirty: false,
-            ready: false,
-            read_closed: false,
-            held_by_output: false,
-            over_since: None,
-        });
-        *self.per_ip.entry(ip).or_insert(0) += 1;
+        let Some((key, id)) = self.insert_conn(stream, peer, self.max_media) else { return };
         tracing::debug!(%peer, conn = %id, business, "accepted");
         self.core.on_connect(now, id, business, ip.to_string());
         // Bytes may have arrived with the connection.
@@ -689,7 +667,20 @@ impl Server {
                 return;
             }
         };
-        let mut stream = Stream::plain(mio::net::TcpStream::from_std(tcp));
+        let stream = Stream::plain(mio::net::TcpStream::from_std(tcp));
+        let Some((_, id)) = self.insert_conn(stream, peer, self.max_media.saturating_mul(LINK_MEDIA_SHARE)) else {
+            return;
+        };
+        self.core.on_connect(now, id, false, peer.ip().to_string());
+        self.core.make_peer(id);
+        if let Some(c) = &mut self.cluster {
+            c.link_up(server, id);
+        }
+    }
+
+    /// Registers a connection in the poll and the slab (its id: the slot
+    /// and the slot's generation), with a media queue of `max_media` bytes.
+    fn insert_conn(&mut self, mut stream: Stream, peer: SocketAddr, max_media: usize) -> Option<(usize, ConnId)> {
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         if self.generations.len() <= key {
@@ -698,11 +689,11 @@ impl Server {
         self.generations[key] = self.generations[key].wrapping_add(1);
         let id = ConnId(((self.generations[key] as u64) << 32) | key as u64);
         if let Err(e) = self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE) {
-            tracing::warn!(%server, "cannot register the media link: {e}");
-            return;
+            tracing::warn!(%peer, "cannot register connection: {e}");
+            return None;
         }
         entry.insert(Connection {
-            framed: Framed::new(stream, self.max_media.saturating_mul(LINK_MEDIA_SHARE), false),
+            framed: Framed::new(stream, max_media, false),
             id,
             peer,
             closing: None,
@@ -713,11 +704,7 @@ impl Server {
             over_since: None,
         });
         *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
-        self.core.on_connect(now, id, false, peer.ip().to_string());
-        self.core.make_peer(id);
-        if let Some(c) = &mut self.cluster {
-            c.link_up(server, id);
-        }
+        Some((key, id))
     }
 
     // ----- reading ----------------------------------------------------------
