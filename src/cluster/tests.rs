@@ -9,7 +9,7 @@
 //! callee's lease, envelopes routed to the right server, `Watch` → `Dead`,
 //! `Health`, the restore after a loss (`RESTORE`: a newer login elsewhere
 //! is not overwritten, its old session is kicked), rooms (`LOCATE_ROOM`),
-//! the business key, queries and broadcasts. Media links are never
+//! room names, the business key, queries and broadcasts. Media links are never
 //! connected here (`Dial` fails): media goes through the engine.
 //!
 //! Time is `Sim::now`, only ever moved forward in steps of [`STEP`]; the
@@ -64,6 +64,9 @@ struct Store {
     rooms: HashMap<u32, String>,
     /// `business` → `(instance, token)`.
     business: Option<(String, u64)>,
+    /// `roomname:<name>` and `nextroom`.
+    room_ids: HashMap<Vec<u8>, u32>,
+    next_room: u32,
 }
 
 /// The engine's end of one server's link, and what its engine threads keep.
@@ -307,13 +310,13 @@ impl Engine {
                     self.failed(i);
                 }
             }
-            ToEngine::LocateRoom { uid, room, env } => {
+            ToEngine::LocateRoom { uid, room, envs } => {
                 let owner = if ok {
                     // LOCATE_ROOM: another live holder gets the entry, or
                     // this server takes the room.
                     let held = self.store.rooms.get(&room).cloned();
                     match held.filter(|h| *h != name && self.alive(h, now)) {
-                        Some(h) if self.publish(&h, &env) => Ok(h),
+                        Some(h) if envs.iter().fold(false, |_, env| self.publish(&h, env)) => Ok(h),
                         _ => {
                             self.store.rooms.insert(room, name.clone());
                             self.ends[i].rooms.insert(room);
@@ -334,6 +337,18 @@ impl Engine {
                 if self.store.rooms.get(&room) == Some(&name) {
                     self.store.rooms.remove(&room);
                 }
+            }
+            ToEngine::RoomId { conn, name: room } => {
+                let id = ok.then(|| {
+                    let next = self.store.next_room.max(crate::core::NAMED_ROOM_BASE - 1) + 1;
+                    let id = *self.store.room_ids.entry(room).or_insert(next);
+                    self.store.next_room = self.store.next_room.max(id);
+                    id
+                });
+                if !ok {
+                    self.failed(i);
+                }
+                self.tell(i, FromEngine::RoomId { conn, id });
             }
             ToEngine::Dial(server) => {
                 self.tell(i, FromEngine::Dialed { server, stream: Err("no media links in simulation".into()) });
