@@ -1080,3 +1080,34 @@ fn both_sides_end_each_call_once_when_they_disagree_on_a_lease() {
     s.ring(&d, &c);
     s.ring(&e, &f);
 }
+
+#[test]
+fn a_cut_off_server_s_users_leave_rooms_held_elsewhere_and_its_members_leave_its_rooms() {
+    let mut s = Sim::new();
+    let a = s.login(0, "alice");
+    let b = s.login(1, "bob");
+    let c = s.login(1, "carol");
+    let d = s.login(0, "dave");
+    // Room 5 held by s0 (A first), with B of s1; room 6 held by s1 (C
+    // first), with D of s0.
+    for (x, room) in [(&a, 5), (&b, 5), (&c, 6), (&d, 6)] {
+        s.send(x, ClientMsg::EnterRoom { room_id: room, password: Vec::new() });
+        let got = s.take(x);
+        assert!(got.contains(&ServerMsg::EnterRoomResult { room_id: room, code: 0 }), "{got:?}");
+    }
+    for x in [&a, &c] {
+        s.take(x);
+    }
+    s.engine.ends[1].cut = true;
+    s.advance(LEASE * 2);
+    // Each side sees the other's user leave its room, and the users of
+    // rooms held across the cut are out of them.
+    let left = |got: &[ServerMsg], room: u32, uid: u32| {
+        got.iter().any(|m| matches!(m, ServerMsg::UserAtRoom { room_id, user, entered: false } if *room_id == room && user.user_id == uid))
+    };
+    let (ga, gb, gc, gd) = (s.take(&a), s.take(&b), s.take(&c), s.take(&d));
+    assert!(left(&ga, 5, b.id), "A sees B leave: {ga:?}");
+    assert!(left(&gb, 5, a.id) && gb.contains(&ServerMsg::LeftRoom { room_id: 5 }), "B is out of room 5: {gb:?}");
+    assert!(left(&gc, 6, d.id), "C sees D leave: {gc:?}");
+    assert!(left(&gd, 6, c.id) && gd.contains(&ServerMsg::LeftRoom { room_id: 6 }), "D is out of room 6: {gd:?}");
+}
