@@ -8,26 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{member, Redis};
+use common::cluster::{establish, member, Redis};
 use common::{field, Cli, Server};
-
-/// A calls B (B accepts from its callback); both enter the call's room from
-/// their START callbacks. Returns the room id.
-fn establish(a: &mut Cli, b: &mut Cli) -> u32 {
-    assert_eq!(a.cmd(&format!("request {} 3 42 hello there", b.user_id)), 0);
-    let req = b.expect_call("REQUEST", a.user_id, 0);
-    assert!(req.ends_with("flags=3 param=42 str=hello there"), "{req}");
-    a.expect_call("REPLY", b.user_id, 0);
-    let sa = a.expect_call("START", b.user_id, 0);
-    let sb = b.expect_call("START", a.user_id, 0);
-    assert_eq!(field(&sa, "param"), field(&sb, "param"), "the same room id to both");
-    let room: u32 = field(&sa, "param").parse().unwrap();
-    for c in [&mut *a, &mut *b] {
-        c.expect("ret auto-enter 0");
-        c.expect(&format!("notify ENTERROOM {room} 0"));
-    }
-    room
-}
 
 #[test]
 fn ids_names_and_login_elsewhere_across_servers() {

@@ -24,6 +24,11 @@
 //! users online, `business` the server the business server is linked to
 //! (`<server>/<token>`, valid while that server's lease holds);
 //! channel `srv:<server>` carries envelopes to a server, `all` to every server.
+//!
+//! A silent cut (no RST: the bytes just stop) is noticed by the commands
+//! thread within [`IO_TIMEOUT`] of its next command or lease renewal; the
+//! subscriber then drops its connection (it would otherwise wait on it
+//! forever) and subscribes again once Redis answers.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,6 +117,10 @@ pub enum FromEngine {
     Dead(String),
     /// Redis became reachable (true) or unreachable (false).
     Health(bool),
+    /// Redis has been unreachable since this server's lease ran out: the
+    /// other servers count its users offline and have ended their calls
+    /// with them (told once per loss).
+    LeaseLost,
     /// Where the business server is (its server and reconnect token), as
     /// the engine says at each lease renewal; `None`: nowhere.
     BusinessHome(Option<(String, u64)>),
@@ -138,7 +147,13 @@ pub const PREFIX: &str = "anychat:";
 /// other ends (unit tests of the cluster).
 #[cfg(test)]
 pub fn test_link() -> (EngineLink, Receiver<ToEngine>, Sender<FromEngine>) {
-    let (tx, cmd_rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
+    test_link_of(ENGINE_QUEUE)
+}
+
+/// As [`test_link`], with room for `queue` commands.
+#[cfg(test)]
+pub fn test_link_of(queue: usize) -> (EngineLink, Receiver<ToEngine>, Sender<FromEngine>) {
+    let (tx, cmd_rx) = crossbeam_channel::bounded(queue);
     let (out_tx, rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
     (EngineLink { tx, rx, stop: Arc::new(AtomicBool::new(false)) }, cmd_rx, out_tx)
 }
@@ -177,13 +192,16 @@ pub fn spawn(
     let (tx, cmd_rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
     let (out_tx, rx) = crossbeam_channel::bounded(ENGINE_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
+    // Bumped by the commands thread each time Redis is lost.
+    let losses = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut cmds =
         redis_impl::Commands::new(client.clone(), me.to_string(), lease, peer, out_tx.clone(), notify.clone());
+    cmds.losses = losses.clone();
     std::thread::Builder::new().name("anychat-cluster".into()).spawn(move || cmds.run(cmd_rx))?;
     let (me, stop2) = (me.to_string(), stop.clone());
     std::thread::Builder::new()
         .name("anychat-cluster-sub".into())
-        .spawn(move || redis_impl::subscribe(client, &me, out_tx, notify, stop2))?;
+        .spawn(move || redis_impl::subscribe(client, &me, out_tx, notify, stop2, losses))?;
     Ok(EngineLink { tx, rx, stop })
 }
 
@@ -202,6 +220,7 @@ pub fn spawn(
 #[cfg(feature = "cluster")]
 mod redis_impl {
     use std::collections::{HashMap, HashSet};
+    use std::sync::atomic::AtomicU64;
     use std::time::Instant;
 
     use crossbeam_channel::RecvTimeoutError;
@@ -269,6 +288,20 @@ end
 redis.call('SET', KEYS[1], id)
 return id";
 
+    /// After Redis was lost: sets each KEYS[i] (`user:<id>`) to ARGV[i]
+    /// (this server's session) unless it names another session now (a
+    /// newer login elsewhere meanwhile); returns the indexes of those.
+    const RESTORE: &str = r"
+local lost = {}
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  if not v or v == ARGV[i] then redis.call('SET', k, ARGV[i]) else lost[#lost + 1] = i end
+end
+return lost";
+
+    /// Sessions restored per script call at most (Redis runs one at a time).
+    const RESTORE_CHUNK: usize = 1000;
+
     /// Deletes KEYS[1] if it still holds ARGV[1].
     const ABSENT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -316,9 +349,18 @@ return v";
         watched: HashSet<String>,
         /// The token of the business server linked here, if one is.
         business: Option<u64>,
+        /// Sessions that ended while Redis was unreachable (deleted on restore).
+        stale: Vec<(u32, u64)>,
         up: bool,
         last_try: Option<Instant>,
+        /// When Redis last answered a renewal of this server's lease.
+        renewed: Option<Instant>,
+        /// `LeaseLost` was told since.
+        lease_lost: bool,
+        /// Bumped each time Redis is lost (the subscriber subscribes again).
+        pub losses: Arc<AtomicU64>,
         resolve: redis::Script,
+        restore_script: redis::Script,
         locate: redis::Script,
         locate_room: redis::Script,
         room_id: redis::Script,
@@ -350,9 +392,14 @@ return v";
                 rooms: HashSet::new(),
                 watched: HashSet::new(),
                 business: None,
+                stale: Vec::new(),
                 up: false,
                 last_try: None,
+                renewed: None,
+                lease_lost: false,
+                losses: Arc::new(AtomicU64::new(0)),
                 resolve: redis::Script::new(RESOLVE),
+                restore_script: redis::Script::new(RESTORE),
                 locate: redis::Script::new(LOCATE),
                 locate_room: redis::Script::new(LOCATE_ROOM),
                 room_id: redis::Script::new(ROOM_ID),
@@ -383,10 +430,10 @@ return v";
                         let _ = c.set_read_timeout(Some(IO_TIMEOUT));
                         let _ = c.set_write_timeout(Some(IO_TIMEOUT));
                         self.con = Some(c);
-                        if !self.up {
+                        // Reachable once this server is registered again.
+                        if !self.up && self.restore() {
                             self.up = true;
                             tracing::info!("cluster engine reachable");
-                            self.restore();
                             self.tell(FromEngine::Health(true));
                         }
                     }
@@ -402,43 +449,71 @@ return v";
         fn down(&mut self, e: &redis::RedisError) {
             self.con = None;
             if self.up {
+                self.losses.fetch_add(1, Ordering::SeqCst);
                 self.up = false;
                 tracing::warn!("cluster engine unreachable: {e}");
                 self.tell(FromEngine::Health(false));
             }
         }
 
-        /// After (re)connecting: this server's lease and its sessions.
-        fn restore(&mut self) {
-            let mut pipe = redis::pipe();
-            pipe.cmd("SET")
-                .arg(format!("{PREFIX}alive:{}", self.me))
-                .arg(1)
-                .arg("PX")
-                .arg(self.lease.as_millis() as u64);
-            pipe.cmd("SET")
-                .arg(format!("{PREFIX}peer:{}", self.me))
-                .arg(format!("{} {}", self.peer.address, self.peer.token))
-                .arg("PX")
-                .arg(self.lease.as_millis() as u64)
-                .ignore();
-            for (uid, conn) in &self.present {
-                pipe.cmd("SET").arg(format!("{PREFIX}user:{uid}")).arg(format!("{}/{conn}", self.me)).ignore();
-            }
-            for room in &self.rooms {
-                pipe.cmd("SET").arg(format!("{PREFIX}room:{room}")).arg(&self.me).arg("NX").ignore();
-            }
-            let r: redis::RedisResult<()> = match self.con.as_mut() {
-                Some(c) => pipe.query(c),
-                None => return,
+        /// After (re)connecting: this server's lease, its media-link entry,
+        /// its sessions (unless a newer login elsewhere took one meanwhile:
+        /// that session is kicked out here as by a `Kick`), the keys of
+        /// sessions that ended meanwhile, its rooms and its business
+        /// server. False when Redis failed again.
+        fn restore(&mut self) -> bool {
+            let Some(mut con) = self.con.take() else { return false };
+            let r = self.restore_on(&mut con);
+            self.con = Some(con);
+            let lost = match r {
+                Ok(lost) => lost,
+                Err(e) => {
+                    self.down(&e);
+                    return false;
+                }
             };
-            if let Err(e) = r {
-                self.down(&e);
-                return;
+            self.renewed = Some(Instant::now());
+            self.lease_lost = false;
+            for (uid, conn) in lost {
+                tracing::info!(user = uid, "cluster: logged in elsewhere while the engine was unreachable");
+                self.present.remove(&uid);
+                self.tell(FromEngine::Inbound(Envelope::Kick { uid, conn }));
             }
             if let Some(token) = self.business {
                 self.set_business(token);
             }
+            self.con.is_some()
+        }
+
+        fn restore_on(&mut self, con: &mut redis::Connection) -> redis::RedisResult<Vec<(u32, u64)>> {
+            let px = self.lease.as_millis() as u64;
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET").arg(format!("{PREFIX}alive:{}", self.me)).arg(1).arg("PX").arg(px).ignore();
+            pipe.cmd("SET")
+                .arg(format!("{PREFIX}peer:{}", self.me))
+                .arg(format!("{} {}", self.peer.address, self.peer.token))
+                .arg("PX")
+                .arg(px)
+                .ignore();
+            for room in &self.rooms {
+                pipe.cmd("SET").arg(format!("{PREFIX}room:{room}")).arg(&self.me).arg("NX").ignore();
+            }
+            pipe.query::<()>(con)?;
+            let sessions: Vec<(u32, u64)> = self.present.iter().map(|(u, c)| (*u, *c)).collect();
+            let mut lost = Vec::new();
+            for chunk in sessions.chunks(RESTORE_CHUNK) {
+                let mut inv = self.restore_script.prepare_invoke();
+                for (uid, conn) in chunk {
+                    inv.key(format!("{PREFIX}user:{uid}")).arg(format!("{}/{conn}", self.me));
+                }
+                let idx: Vec<usize> = inv.invoke(con)?;
+                lost.extend(idx.into_iter().filter_map(|i| chunk.get(i.wrapping_sub(1)).copied()));
+            }
+            for (uid, conn) in std::mem::take(&mut self.stale) {
+                let key = format!("{PREFIX}user:{uid}");
+                self.absent.key(key).arg(format!("{}/{conn}", self.me)).invoke::<u32>(con)?;
+            }
+            Ok(lost)
         }
 
         /// Makes this server the business home (see [`ToEngine::SetBusiness`]).
@@ -479,7 +554,11 @@ return v";
                     self.tick();
                     next = now + tick;
                 }
-                match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                let wake = match self.lease_runs_out() {
+                    Some(t) => t.min(next),
+                    None => next,
+                };
+                match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
                     Ok(cmd) => self.handle(cmd),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -524,12 +603,29 @@ return v";
             }
         }
 
+        /// While Redis is unreachable: when this server's lease runs out
+        /// (None: up, or told already). Tells `LeaseLost` once it has.
+        fn lease_runs_out(&mut self) -> Option<Instant> {
+            if self.up || self.lease_lost {
+                return None;
+            }
+            let at = self.renewed? + self.lease;
+            if Instant::now() < at {
+                return Some(at);
+            }
+            tracing::warn!("cluster: this server's lease ran out while the engine was unreachable");
+            self.lease_lost = true;
+            self.tell(FromEngine::LeaseLost);
+            None
+        }
+
         fn tick(&mut self) {
             let alive = format!("{PREFIX}alive:{}", self.me);
             let px = self.lease.as_millis() as u64;
             if self.run_cmd(|c, _| redis::cmd("SET").arg(&alive).arg(1).arg("PX").arg(px).query::<()>(c)).is_none() {
                 return;
             }
+            self.renewed = Some(Instant::now());
             // Where media links come in, and the number online here: renewed
             // with the lease, gone with it.
             let (counts, online) = (format!("{PREFIX}counts"), self.present.len());
@@ -615,7 +711,9 @@ return v";
                     }
                     let key = format!("{PREFIX}user:{uid}");
                     let value = format!("{}/{conn}", self.me);
-                    self.run_cmd(|c, s| s.absent.key(&key).arg(&value).invoke::<u32>(c));
+                    if self.run_cmd(|c, s| s.absent.key(&key).arg(&value).invoke::<u32>(c)).is_none() {
+                        self.stale.push((uid, conn));
+                    }
                 }
                 ToEngine::Locate { from, to, env } => {
                     let key = format!("{PREFIX}user:{to}");
@@ -730,23 +828,36 @@ return v";
         Ok(tcp)
     }
 
+    /// The subscriber looks at `losses` at least this often.
+    const SUB_WAIT: Duration = Duration::from_millis(250);
+
     /// The subscriber thread: this server's channel and the one of every
-    /// server, reconnecting on loss.
+    /// server, reconnecting on loss (a closed connection, or Redis lost by
+    /// the commands thread).
     pub fn subscribe(
         client: redis::Client,
         me: &str,
         out: Sender<FromEngine>,
         notify: Arc<dyn Fn() + Send + Sync>,
         stop: Arc<AtomicBool>,
+        losses: Arc<AtomicU64>,
     ) {
         let ch = [channel_of(me), channel_all()];
         while !stop.load(Ordering::SeqCst) {
             let run = || -> redis::RedisResult<()> {
+                let lost = losses.load(Ordering::SeqCst);
                 let mut con = client.get_connection_with_timeout(IO_TIMEOUT)?;
+                con.set_read_timeout(Some(IO_TIMEOUT))?;
+                con.set_write_timeout(Some(IO_TIMEOUT))?;
                 let mut sub = con.as_pubsub();
                 sub.subscribe(&ch)?;
-                sub.set_read_timeout(Some(Duration::from_secs(1)))?;
+                sub.set_read_timeout(Some(SUB_WAIT))?;
                 while !stop.load(Ordering::SeqCst) {
+                    // Redis was lost since: this connection may be cut
+                    // silently (and what it still holds is stale).
+                    if losses.load(Ordering::SeqCst) != lost {
+                        return Err(redis::RedisError::from((redis::ErrorKind::IoError, "engine lost")));
+                    }
                     let msg = match sub.get_message() {
                         Ok(m) => m,
                         Err(e) if e.is_timeout() => continue,

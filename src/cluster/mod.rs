@@ -22,8 +22,11 @@
 pub mod business;
 pub mod engine;
 pub mod envelope;
+mod isolation;
 pub mod links;
 pub mod rooms;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -75,6 +78,9 @@ struct Away {
     room: Option<u32>,
     /// The user left before the holder was known (`Some(logout)`).
     gone: Option<bool>,
+    /// The user ended the call itself (Reply ≠ 0 or Finish): the holder
+    /// answers it with nothing but `Ended`.
+    ended: bool,
 }
 
 /// The cluster side of one core server.
@@ -120,6 +126,8 @@ pub struct Cluster {
     /// the engine cannot.
     asked: HashMap<(ConnId, u32), (u32, Vec<u8>)>,
     out: Vec<Output>,
+    /// What to tell other servers once the engine is back (`isolation.rs`).
+    after_heal: Vec<(String, Envelope)>,
     /// Commands the engine queue refused (full).
     pub refused: u64,
     /// The business server of the cluster (`business.rs`).
@@ -192,6 +200,7 @@ impl Cluster {
             queries: HashMap::new(),
             asked: HashMap::new(),
             out: Vec::new(),
+            after_heal: Vec::new(),
             refused: 0,
             biz: Default::default(),
         }
@@ -301,12 +310,20 @@ impl Cluster {
                     self.send_local(uid, call_event(b, BRAC_VIDEOCALL_EVENT_REPLY, CODE_ENGINE_DOWN_CALL));
                     return None;
                 }
-                self.away.insert(uid, Away { owner: None, peer: b, queued: Vec::new(), room: None, gone: None });
+                self.away.insert(
+                    uid,
+                    Away { owner: None, peer: b, queued: Vec::new(), room: None, gone: None, ended: false },
+                );
                 core.set_busy_elsewhere(uid, true);
                 return None;
             }
         }
-        let Some(away) = self.away.get(&uid) else { return self.room_forward(core, now, uid, msg) };
+        let Some(away) = self.away.get_mut(&uid) else { return self.room_forward(core, now, uid, msg) };
+        if let ClientMsg::VideoCall(ev) = &msg {
+            let ends = ev.event == BRAC_VIDEOCALL_EVENT_FINISH
+                || (ev.event == BRAC_VIDEOCALL_EVENT_REPLY && ev.error_code != 0);
+            away.ended |= ends && ev.user_id == away.peer;
+        }
         let peer = away.peer;
         let in_room = away.room;
         let forward = match &msg {
@@ -485,7 +502,9 @@ impl Cluster {
             FromEngine::Health(up) => {
                 self.up = up;
                 tracing::info!(up, "cluster engine");
-                if !up {
+                if up {
+                    self.healed();
+                } else {
                     self.business_at(core, now, None);
                 }
             }
@@ -551,6 +570,7 @@ impl Cluster {
                 self.rooms_lost(&server);
                 let lost: Vec<u32> =
                     self.ghosts.iter().filter(|(_, home)| **home == server).map(|(uid, _)| *uid).collect();
+                self.tell_dead(&server);
                 for uid in lost {
                     self.ghosts.remove(&uid);
                     core.detach_remote(ghost_conn(uid), false);
@@ -566,6 +586,7 @@ impl Cluster {
                 }
             }
             FromEngine::Inbound(env) => self.inbound(core, now, env),
+            FromEngine::LeaseLost => self.lease_lost(core),
         }
     }
 
@@ -647,9 +668,15 @@ impl Cluster {
                 }
             }
             Envelope::Ended { owner, uid } => {
-                if self.away.get(&uid).is_some_and(|a| a.owner.as_ref() == Some(&owner)) {
-                    self.away.remove(&uid);
-                    core.set_busy_elsewhere(uid, false);
+                // Its last event came first, or the user ended the call;
+                // otherwise the holder lost it: it ends here as lost.
+                match self.away.get(&uid) {
+                    Some(a) if a.owner.as_ref() == Some(&owner) && a.ended => {
+                        self.away.remove(&uid);
+                        core.set_busy_elsewhere(uid, false);
+                    }
+                    Some(a) if a.owner.as_ref() == Some(&owner) => self.away_lost(core, uid),
+                    _ => {}
                 }
             }
             Envelope::Relocate { owner, uid, room } => self.relocate(core, &owner, uid, room),

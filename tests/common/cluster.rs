@@ -1,26 +1,46 @@
-//! A cluster's engine for the tests: a `redis-server` of the test's own,
-//! and core servers forming a cluster on it.
+//! A cluster of core servers for the tests: a `redis-server` of the test's
+//! own, core servers on it, and a proxy that cuts the network between a
+//! server and Redis silently (no RST: the bytes just stop, as with a pulled
+//! cable) and heals it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{free_port, Server};
+use super::{field, free_port, Cli, Server};
 
-/// A `redis-server` of the test's own on a free port, without persistence.
+/// A `redis-server` of the test's own on a free port.
 pub struct Redis {
     child: Child,
     pub port: u16,
 }
 
 impl Redis {
+    /// Without persistence.
     pub fn start() -> Redis {
         Redis::start_on(free_port())
     }
 
+    /// Without persistence, on `port`.
     pub fn start_on(port: u16) -> Redis {
+        Redis::spawn(port, &["--save", "", "--appendonly", "no"])
+    }
+
+    /// With its append-only file in `dir` (written at every command): a
+    /// restart on the same folder keeps everything.
+    pub fn start_persistent(port: u16, dir: &Path) -> Redis {
+        let dir = dir.to_str().expect("a UTF-8 temp folder");
+        Redis::spawn(port, &["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir])
+    }
+
+    fn spawn(port: u16, args: &[&str]) -> Redis {
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -50,12 +70,157 @@ impl Drop for Redis {
     }
 }
 
-/// A core server of the cluster on `redis`, named `name`.
-pub fn member(redis: &Redis, name: &str, extra: &[&str]) -> Server {
-    let url = redis.url();
-    let mut args = vec!["--cluster-engine", &url, "--cluster-name", name, "--cluster-lease", "1.5"];
+/// A core server of the cluster on the engine at `url`, named `name`, with a
+/// 1.5 s lease.
+pub fn member_at(url: &str, name: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--cluster-engine", url, "--cluster-name", name, "--cluster-lease", "1.5"];
     args.extend_from_slice(extra);
     let s = Server::start(&args);
     s.expect_log("cluster on");
     s
+}
+
+/// A core server of the cluster on `redis`, named `name`.
+pub fn member(redis: &Redis, name: &str, extra: &[&str]) -> Server {
+    member_at(&redis.url(), name, extra)
+}
+
+/// A calls B (B accepts from its callback); both enter the call's room from
+/// their START callbacks. Returns the room id.
+pub fn establish(a: &mut Cli, b: &mut Cli) -> u32 {
+    assert_eq!(a.cmd(&format!("request {} 3 42 hello there", b.user_id)), 0);
+    let req = b.expect_call("REQUEST", a.user_id, 0);
+    assert!(req.ends_with("flags=3 param=42 str=hello there"), "{req}");
+    a.expect_call("REPLY", b.user_id, 0);
+    let sa = a.expect_call("START", b.user_id, 0);
+    let sb = b.expect_call("START", a.user_id, 0);
+    assert_eq!(field(&sa, "param"), field(&sb, "param"), "the same room id to both");
+    let room: u32 = field(&sa, "param").parse().unwrap();
+    for c in [&mut *a, &mut *b] {
+        c.expect("ret auto-enter 0");
+        c.expect(&format!("notify ENTERROOM {room} 0"));
+    }
+    room
+}
+
+#[derive(Default)]
+struct Cut {
+    /// Nothing is forwarded.
+    on: bool,
+    /// Bumped by every cut: a connection older than the last cut is closed
+    /// when the cut heals.
+    generation: u64,
+    /// Connections accepted during the cut, never answered.
+    held: Vec<TcpStream>,
+}
+
+/// A TCP proxy to `127.0.0.1:<to>` that can cut the link silently: while
+/// cut, no byte goes either way and no socket is closed; new connections
+/// are accepted and never answered. On heal, the connections that lived
+/// through the cut are closed (what they held is dropped) and new ones
+/// work again.
+pub struct Blackhole {
+    pub port: u16,
+    state: Arc<Mutex<Cut>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// How often a pump looks at the cut while it waits.
+const POLL: Duration = Duration::from_millis(10);
+
+impl Blackhole {
+    pub fn start(to: u16) -> Blackhole {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(Cut::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if sp.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let mut cut = st.lock().unwrap();
+                if cut.on {
+                    cut.held.push(client);
+                    continue;
+                }
+                let generation = cut.generation;
+                drop(cut);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else { continue };
+                for (from, into) in [(&client, &server), (&server, &client)] {
+                    let (from, into) = (from.try_clone().unwrap(), into.try_clone().unwrap());
+                    let (st, sp) = (st.clone(), sp.clone());
+                    std::thread::spawn(move || pump(from, into, generation, &st, &sp));
+                }
+            }
+        });
+        Blackhole { port, state, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops forwarding, both ways, without closing anything.
+    pub fn cut(&self) {
+        let mut cut = self.state.lock().unwrap();
+        cut.on = true;
+        cut.generation += 1;
+    }
+
+    /// Forwards again: connections that lived through the cut are closed.
+    pub fn heal(&self) {
+        let mut cut = self.state.lock().unwrap();
+        cut.on = false;
+        for s in cut.held.drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self.heal();
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Copies `from` into `into` while the link is up; waits (reading nothing)
+/// while it is cut; closes both once the link healed after a cut it lived
+/// through.
+fn pump(mut from: TcpStream, mut into: TcpStream, generation: u64, state: &Mutex<Cut>, stop: &AtomicBool) {
+    let _ = from.set_read_timeout(Some(POLL));
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::SeqCst) {
+        let (on, now) = {
+            let cut = state.lock().unwrap();
+            (cut.on, cut.generation)
+        };
+        if on {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        if now != generation {
+            break;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                // Read across the cut's start: lost with the connection.
+                if state.lock().unwrap().generation != generation {
+                    continue;
+                }
+                if into.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = into.shutdown(Shutdown::Both);
 }
