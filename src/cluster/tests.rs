@@ -69,6 +69,15 @@ struct Store {
     next_room: u32,
 }
 
+impl Store {
+    /// The rooms server `prefix` (its instance name's start) holds, sorted.
+    fn rooms_of(&self, prefix: &str) -> Vec<u32> {
+        let mut r: Vec<u32> = self.rooms.iter().filter(|(_, s)| s.starts_with(prefix)).map(|(r, _)| *r).collect();
+        r.sort_unstable();
+        r
+    }
+}
+
 /// The engine's end of one server's link, and what its engine threads keep.
 struct End {
     name: String,
@@ -487,7 +496,10 @@ impl Sim {
                 ..CoreConfig::default()
             };
             let cluster = Cluster::new(name.clone(), link, format!("token{n}"));
-            nodes.push(Node { core: Core::new(config), cluster, alive: true, inbox: VecDeque::new() });
+            // As the server's loop does when a cluster is configured.
+            let mut core = Core::new(config);
+            core.track_emptied_rooms();
+            nodes.push(Node { core, cluster, alive: true, inbox: VecDeque::new() });
             ends.push(End {
                 name,
                 cmds,
@@ -1110,4 +1122,96 @@ fn a_cut_off_server_s_users_leave_rooms_held_elsewhere_and_its_members_leave_its
     assert!(left(&gb, 5, a.id) && gb.contains(&ServerMsg::LeftRoom { room_id: 5 }), "B is out of room 5: {gb:?}");
     assert!(left(&gc, 6, d.id), "C sees D leave: {gc:?}");
     assert!(left(&gd, 6, c.id) && gd.contains(&ServerMsg::LeftRoom { room_id: 6 }), "D is out of room 6: {gd:?}");
+}
+
+/// The ids of the users of a room listing among `got`.
+fn listed(got: &[ServerMsg], room: u32) -> Vec<u32> {
+    let mut ids: Vec<u32> = got
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::RoomUsers { room_id, users, .. } if *room_id == room => Some(users.iter().map(|u| u.user_id)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn an_ordinary_room_is_one_room_on_three_servers_and_is_let_go_when_empty() {
+    let mut s = Sim::new();
+    let (a, b, c) = (s.login(0, "alice"), s.login(1, "bob"), s.login(2, "carol"));
+    let enter = ClientMsg::EnterRoom { room_id: 9, password: Vec::new() };
+    for x in [&a, &b, &c] {
+        s.send(x, enter.clone());
+    }
+    // The first in (s0) holds it; the others are listed to the newcomer.
+    let got = s.take(&c);
+    assert!(got.contains(&ServerMsg::EnterRoomResult { room_id: 9, code: 0 }), "{got:?}");
+    let mut want = vec![a.id, b.id, c.id];
+    want.sort_unstable();
+    assert_eq!(listed(&got, 9), want);
+    assert_eq!(s.engine.store.rooms_of("s0"), vec![9]);
+    // Text from a member of s2 reaches the member of s1.
+    s.take(&b);
+    s.send(&c, ClientMsg::Text { to: 0, secret: false, text: b"hi".to_vec() });
+    assert!(s.take(&b).iter().any(|m| matches!(m, ServerMsg::Text { from, .. } if *from == c.id)));
+    // Everyone leaves: the holder lets the room go, and the next entry
+    // (on s1) makes s1 the holder.
+    for x in [&a, &b, &c] {
+        s.send(x, ClientMsg::LeaveRoom { room_id: 9 });
+    }
+    assert!(s.engine.store.rooms_of("s0").is_empty(), "released");
+    s.send(&b, enter);
+    assert_eq!(s.engine.store.rooms_of("s1"), vec![9]);
+}
+
+#[test]
+fn an_entry_reaching_a_holder_that_just_let_the_room_go_is_looked_for_again() {
+    let mut s = Sim::new();
+    let (b, a) = (s.login(0, "bob"), s.login(2, "alice"));
+    let enter = ClientMsg::EnterRoom { room_id: 4, password: Vec::new() };
+    s.send(&a, enter.clone());
+    s.take(&a);
+    // At the same instant A (the holder's last member) leaves and B (s0)
+    // enters: the engine finds s2 holding the room for B before it runs
+    // s2's release, so B's entry reaches s2 after s2 let the room go.
+    s.nodes[2].inbox.push_back((a.conn, ClientMsg::LeaveRoom { room_id: 4 }));
+    s.nodes[0].inbox.push_back((b.conn, enter));
+    s.settle();
+    let got = s.take(&b);
+    let results: Vec<&ServerMsg> = got.iter().filter(|m| matches!(m, ServerMsg::EnterRoomResult { .. })).collect();
+    assert_eq!(results, [&ServerMsg::EnterRoomResult { room_id: 4, code: 0 }], "{got:?}");
+    assert_eq!(s.engine.store.rooms_of("s0"), vec![4], "B's server took the room");
+    // A comes back: it joins B's room, on s0.
+    s.send(&a, ClientMsg::EnterRoom { room_id: 4, password: Vec::new() });
+    assert_eq!(listed(&s.take(&a), 4), {
+        let mut v = vec![a.id, b.id];
+        v.sort_unstable();
+        v
+    });
+}
+
+#[test]
+fn a_room_entered_by_name_gets_one_id_across_servers() {
+    let mut s = Sim::new();
+    let (a, b) = (s.login(0, "alice"), s.login(1, "bob"));
+    let by_name = ClientMsg::EnterRoomByName { name: b"lobby".to_vec(), password: Vec::new() };
+    let mut ids = Vec::new();
+    for x in [&a, &b] {
+        s.send(x, by_name.clone());
+        let got = s.take(x);
+        let room = got.iter().find_map(|m| match m {
+            ServerMsg::EnterRoomResult { room_id, code: 0 } => Some(*room_id),
+            _ => None,
+        });
+        ids.push(room.unwrap_or_else(|| panic!("not entered: {got:?}")));
+    }
+    assert_eq!(ids[0], ids[1], "one id for the name");
+    assert!((crate::core::NAMED_ROOM_BASE..crate::core::CALL_ROOM_BASE).contains(&ids[0]));
+    assert!(s
+        .take(&a)
+        .iter()
+        .any(|m| matches!(m, ServerMsg::UserAtRoom { user, entered: true, .. } if user.user_id == b.id)));
 }
