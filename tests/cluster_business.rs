@@ -166,6 +166,20 @@ fn business_server_on_one_server_answers_logins_kicks_out_and_fills_friends_on_t
     poll(&mut b, "friends", &format!("friends {ia}"));
     poll(&mut b, "groups", "groups 1,2");
     bras.assert_not_seen("callcenter-error");
+    // Friends' status across servers: B's friend A (server 2) reads online
+    // as soon as B's lists are announced (WM_GV_USERINFOUPDATE waited for
+    // it); A hears that its friend B (server 3) logged in.
+    b.expect("notify USERINFOUPDATE 0 0");
+    assert_eq!(b.cmd(&format!("friendstatus {ia}")), 0);
+    assert_eq!(b.expect("friendstatus "), format!("friendstatus {ia} 1"));
+    a.expect(&format!("notify FRIENDSTATUS {ib} 1"));
+    assert_eq!(a.cmd(&format!("friendstatus {ib}")), 0);
+    assert_eq!(a.expect("friendstatus "), format!("friendstatus {ib} 1"));
+    // B leaves and comes back: A hears both.
+    b.quit();
+    a.expect(&format!("notify FRIENDSTATUS {ib} 0"));
+    let mut b = Cli::login(&s3, "bob", &[]);
+    a.expect(&format!("notify FRIENDSTATUS {ib} 1"));
 
     // A room held by server 2 with a member of server 3: each entry is put
     // to the business server once, and its room buffer reaches each member once.
@@ -190,6 +204,8 @@ fn business_server_on_one_server_answers_logins_kicks_out_and_fills_friends_on_t
     s3.kill();
     bras.expect_within(&format!("logout user={ib} code=101"), Duration::from_secs(4));
     bras.assert_not_seen(&format!("logout user={ia} "));
+    // ... and so does its friend on server 2: B is offline.
+    a.expect_within(&format!("notify FRIENDSTATUS {ib} 0"), Duration::from_secs(4));
 }
 
 /// The business server unlinks: the other servers detach it and behave as

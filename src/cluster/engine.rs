@@ -17,6 +17,7 @@
 //! `nextid` the last id given, `user:<id>` where the user is logged in
 //! (`<server>/<connection>`), `alive:<server>` the server's lease (expires
 //! unless renewed), `room:<id>` the server holding an ordinary room,
+//! `watchers:<id>` the servers to tell when the user logs in or out (set),
 //! `roomname:<name>` the id of a room entered by name (`nextroom` the last
 //! given),
 //! `peer:<server>` where its media links come in (`<address> <token>`),
@@ -86,6 +87,12 @@ pub enum ToEngine {
     /// Open a media link to server `0` (its address and token are in the
     /// engine); answered by `Dialed`.
     Dial(String),
+    /// A local user has `uid` as a friend: this server hears when `uid`
+    /// logs in or out anywhere (`Presence` envelopes), starting with where
+    /// it is now.
+    WatchFriend(u32),
+    /// No local user has `uid` as a friend any more.
+    UnwatchFriend(u32),
     /// `BRAC_QueryInfoFromServer` across the cluster (a user's id by name,
     /// a name by id, the number online); answered by `Answer`.
     Query { conn: ConnId, id: u32, info: u32, input: Vec<u8> },
@@ -302,6 +309,28 @@ return lost";
     /// Sessions restored per script call at most (Redis runs one at a time).
     const RESTORE_CHUNK: usize = 1000;
 
+    /// Publishes ARGV[3] (a `Presence`) to every server in the set KEYS[1]
+    /// whose lease holds, but this one (ARGV[2]); the others leave the set.
+    const PRESENCE: &str = r"
+for _, srv in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. 'alive:' .. srv) == 0 then
+    redis.call('SREM', KEYS[1], srv)
+  elseif srv ~= ARGV[2] then
+    redis.call('PUBLISH', ARGV[1] .. 'srv:' .. srv, ARGV[3])
+  end
+end
+return 0";
+
+    /// Adds this server (ARGV[2]) to the watchers of user KEYS[2] (set
+    /// KEYS[1]) and returns the server the user is logged in to, if its
+    /// lease holds.
+    const WATCH_FRIEND: &str = r"
+redis.call('SADD', KEYS[1], ARGV[2])
+local v = redis.call('GET', KEYS[2])
+local srv = v and string.match(v, '^(.*)/')
+if not srv or redis.call('EXISTS', ARGV[1] .. 'alive:' .. srv) == 0 then return false end
+return srv";
+
     /// Deletes KEYS[1] if it still holds ARGV[1].
     const ABSENT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -346,6 +375,9 @@ return v";
         present: HashMap<u32, u64>,
         /// The rooms this server holds (set again after Redis restarts).
         rooms: HashSet<u32>,
+        /// The users whose logins this server watches (set again after
+        /// Redis restarts).
+        friends: HashSet<u32>,
         watched: HashSet<String>,
         /// The token of the business server linked here, if one is.
         business: Option<u64>,
@@ -365,6 +397,8 @@ return v";
         locate_room: redis::Script,
         room_id: redis::Script,
         absent: redis::Script,
+        presence: redis::Script,
+        watch_friend: redis::Script,
         biz_set: redis::Script,
         biz_release: redis::Script,
         biz_home: redis::Script,
@@ -390,6 +424,7 @@ return v";
                 notify,
                 present: HashMap::new(),
                 rooms: HashSet::new(),
+                friends: HashSet::new(),
                 watched: HashSet::new(),
                 business: None,
                 stale: Vec::new(),
@@ -405,6 +440,8 @@ return v";
                 room_id: redis::Script::new(ROOM_ID),
                 online: redis::Script::new(ONLINE),
                 absent: redis::Script::new(ABSENT),
+                presence: redis::Script::new(PRESENCE),
+                watch_friend: redis::Script::new(WATCH_FRIEND),
                 biz_set: redis::Script::new(BIZ_SET),
                 biz_release: redis::Script::new(BIZ_RELEASE),
                 biz_home: redis::Script::new(BIZ_HOME),
@@ -498,6 +535,9 @@ return v";
             for room in &self.rooms {
                 pipe.cmd("SET").arg(format!("{PREFIX}room:{room}")).arg(&self.me).arg("NX").ignore();
             }
+            for uid in &self.friends {
+                pipe.cmd("SADD").arg(format!("{PREFIX}watchers:{uid}")).arg(&self.me).ignore();
+            }
             pipe.query::<()>(con)?;
             let sessions: Vec<(u32, u64)> = self.present.iter().map(|(u, c)| (*u, *c)).collect();
             let mut lost = Vec::new();
@@ -514,6 +554,14 @@ return v";
                 self.absent.key(key).arg(format!("{}/{conn}", self.me)).invoke::<u32>(con)?;
             }
             Ok(lost)
+        }
+
+        /// Tells the servers watching `uid` that it logged in here
+        /// (`online`) or out.
+        fn tell_watchers(&mut self, uid: u32, online: bool) {
+            let set = format!("{PREFIX}watchers:{uid}");
+            let env = Envelope::Presence { uid, online, server: self.me.clone() }.encode();
+            self.run_cmd(|c, s| s.presence.key(&set).arg(PREFIX).arg(&s.me).arg(env).invoke::<u32>(c));
         }
 
         /// Makes this server the business home (see [`ToEngine::SetBusiness`]).
@@ -690,6 +738,7 @@ return v";
                     let value = format!("{}/{conn}", self.me);
                     let old = self
                         .run_cmd(|c, _| redis::cmd("SET").arg(&key).arg(&value).arg("GET").query::<Option<String>>(c));
+                    let reachable = old.is_some();
                     if let Some(Some(old)) = old {
                         let (srv, conn) = old.rsplit_once('/').unwrap_or((old.as_str(), "0"));
                         if srv != self.me {
@@ -704,6 +753,9 @@ return v";
                             self.run_cmd(|c, _| redis::cmd("PUBLISH").arg(&ch).arg(env).query::<u64>(c));
                         }
                     }
+                    if reachable {
+                        self.tell_watchers(uid, true);
+                    }
                 }
                 ToEngine::Absent { uid, conn } => {
                     if self.present.get(&uid) == Some(&conn) {
@@ -711,9 +763,28 @@ return v";
                     }
                     let key = format!("{PREFIX}user:{uid}");
                     let value = format!("{}/{conn}", self.me);
-                    if self.run_cmd(|c, s| s.absent.key(&key).arg(&value).invoke::<u32>(c)).is_none() {
-                        self.stale.push((uid, conn));
+                    match self.run_cmd(|c, s| s.absent.key(&key).arg(&value).invoke::<u32>(c)) {
+                        None => self.stale.push((uid, conn)),
+                        // Its own session ended (not replaced by a login elsewhere).
+                        Some(1) => self.tell_watchers(uid, false),
+                        Some(_) => {}
                     }
+                }
+                ToEngine::WatchFriend(uid) => {
+                    self.friends.insert(uid);
+                    let (set, user) = (format!("{PREFIX}watchers:{uid}"), format!("{PREFIX}user:{uid}"));
+                    let at = self.run_cmd(|c, s| {
+                        s.watch_friend.key(&set).key(&user).arg(PREFIX).arg(&s.me).invoke::<Option<String>>(c)
+                    });
+                    // Unreachable: offline as far as anyone here can tell.
+                    let server = at.flatten().unwrap_or_default();
+                    let online = !server.is_empty();
+                    self.tell(FromEngine::Inbound(Envelope::Presence { uid, online, server }));
+                }
+                ToEngine::UnwatchFriend(uid) => {
+                    self.friends.remove(&uid);
+                    let set = format!("{PREFIX}watchers:{uid}");
+                    self.run_cmd(|c, s| redis::cmd("SREM").arg(&set).arg(&s.me).query::<u32>(c));
                 }
                 ToEngine::Locate { from, to, env } => {
                     let key = format!("{PREFIX}user:{to}");

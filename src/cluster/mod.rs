@@ -22,6 +22,7 @@
 pub mod business;
 pub mod engine;
 pub mod envelope;
+pub mod friends;
 mod isolation;
 pub mod links;
 pub mod rooms;
@@ -108,6 +109,8 @@ pub struct Cluster {
     roomed: HashMap<u32, rooms::RemoteRoom>,
     /// Room entries waiting for the engine to say where the room is.
     entering: HashMap<ConnId, rooms::Entering>,
+    /// Local users' friends and where they are (`friends.rs`).
+    friends: friends::Friends,
     /// What local users were told of rooms held elsewhere.
     told: HashMap<u32, rooms::Told>,
     /// Room names another server said an entry is coming for.
@@ -193,6 +196,7 @@ impl Cluster {
             entering: HashMap::new(),
             room_names: HashMap::new(),
             told: HashMap::new(),
+            friends: friends::Friends::default(),
             token,
             links: HashMap::new(),
             peer_in: HashSet::new(),
@@ -377,6 +381,14 @@ impl Cluster {
     /// was for a remote user).
     pub fn on_output(&mut self, now: Instant, out: Output) -> Option<Output> {
         let out = self.business_output(out)?;
+        if let Output::Send(conn, msg) = &out {
+            let friendly =
+                matches!(msg, ServerMsg::FriendSet { .. } | ServerMsg::FriendGone { .. } | ServerMsg::UserDataUpdated);
+            if let Some(uid) = self.by_conn.get(conn).copied().filter(|_| friendly) {
+                let Output::Send(conn, msg) = out else { return None };
+                return self.friends_out(uid, msg).map(|msg| Output::Send(conn, msg));
+            }
+        }
         match &out {
             Output::Send(conn, msg) => {
                 if let Some(uid) = ghost_uid(*conn) {
@@ -458,6 +470,7 @@ impl Cluster {
             self.engine(ToEngine::Absent { uid, conn: conn.0 });
         }
         let Some(uid) = self.by_conn.remove(&conn) else { return };
+        self.friends_gone(uid);
         if self.sessions.get(&uid) == Some(&conn) {
             self.sessions.remove(&uid);
         }
@@ -568,6 +581,7 @@ impl Cluster {
             FromEngine::Dead(server) => {
                 self.business_dead(core, now, &server);
                 self.rooms_lost(&server);
+                self.presence_lost(core, &server);
                 let lost: Vec<u32> =
                     self.ghosts.iter().filter(|(_, home)| **home == server).map(|(uid, _)| *uid).collect();
                 self.tell_dead(&server);
@@ -681,6 +695,7 @@ impl Cluster {
             }
             Envelope::Relocate { owner, uid, room } => self.relocate(core, &owner, uid, room),
             Envelope::RoomName { room, name } => self.heard_room_name(room, name),
+            Envelope::Presence { uid, online, server } => self.presence(core, uid, online, server),
             Envelope::Kick { uid, conn } => {
                 if self.sessions.get(&uid) == Some(&ConnId(conn)) {
                     core.close_user(now, uid, GV_ERR_LOGIN_NEWLOGIN);

@@ -67,6 +67,8 @@ struct Store {
     /// `roomname:<name>` and `nextroom`.
     room_ids: HashMap<Vec<u8>, u32>,
     next_room: u32,
+    /// `watchers:<id>`.
+    watchers: HashMap<u32, HashSet<String>>,
 }
 
 impl Store {
@@ -191,7 +193,7 @@ impl Engine {
             }
         }
         for (uid, conn) in std::mem::take(&mut self.ends[i].stale) {
-            self.absent(&name, uid, conn);
+            self.absent(&name, uid, conn, now);
         }
         if let Some(token) = self.ends[i].business {
             self.set_business(i, token, now);
@@ -211,13 +213,25 @@ impl Engine {
         }
     }
 
-    fn absent(&mut self, name: &str, uid: u32, conn: u64) {
+    fn absent(&mut self, name: &str, uid: u32, conn: u64, now: Instant) {
         if self.store.users.get(&uid) == Some(&session(name, conn)) {
             self.store.users.remove(&uid);
+            self.tell_watchers(name, uid, false, now);
         }
     }
 
-    fn present(&mut self, i: usize, uid: u32, conn: u64) {
+    /// The PRESENCE script: every live watcher of `uid` but `name` hears it.
+    fn tell_watchers(&mut self, name: &str, uid: u32, online: bool, now: Instant) {
+        let env = Envelope::Presence { uid, online, server: name.to_string() }.encode();
+        let watchers: Vec<String> = self.store.watchers.get(&uid).into_iter().flatten().cloned().collect();
+        for w in watchers {
+            if w != name && self.alive(&w, now) {
+                self.publish(&w, &env);
+            }
+        }
+    }
+
+    fn present(&mut self, i: usize, uid: u32, conn: u64, now: Instant) {
         self.ends[i].present.insert(uid, conn);
         if !self.reachable(i) {
             return self.failed(i);
@@ -230,6 +244,7 @@ impl Engine {
                 self.publish(&srv, &Envelope::Kick { uid, conn }.encode());
             }
         }
+        self.tell_watchers(&name, uid, true, now);
     }
 
     /// One command of server `i`, as `engine.rs` runs it.
@@ -247,18 +262,36 @@ impl Engine {
                     id
                 });
                 match uid {
-                    Some(uid) => self.present(i, uid, conn.0),
+                    Some(uid) => self.present(i, uid, conn.0, now),
                     None => self.failed(i),
                 }
                 self.tell(i, FromEngine::Id { conn, uid });
             }
-            ToEngine::Present { uid, conn } => self.present(i, uid, conn),
+            ToEngine::Present { uid, conn } => self.present(i, uid, conn, now),
+            ToEngine::WatchFriend(uid) => {
+                // WATCH_FRIEND: join the watchers, and where the user is.
+                let server = if ok {
+                    self.store.watchers.entry(uid).or_default().insert(name.clone());
+                    let srv = self.store.users.get(&uid).map(|v| server_of(v).0.to_string());
+                    srv.filter(|s| self.alive(s, now)).unwrap_or_default()
+                } else {
+                    self.failed(i);
+                    String::new()
+                };
+                let online = !server.is_empty();
+                self.tell(i, FromEngine::Inbound(Envelope::Presence { uid, online, server }));
+            }
+            ToEngine::UnwatchFriend(uid) => {
+                if let Some(w) = self.store.watchers.get_mut(&uid) {
+                    w.remove(&name);
+                }
+            }
             ToEngine::Absent { uid, conn } => {
                 if self.ends[i].present.get(&uid) == Some(&conn) {
                     self.ends[i].present.remove(&uid);
                 }
                 if ok {
-                    self.absent(&name, uid, conn);
+                    self.absent(&name, uid, conn, now);
                 } else {
                     self.ends[i].stale.push((uid, conn));
                     self.failed(i);

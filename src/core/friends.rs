@@ -304,12 +304,15 @@ impl Core {
     }
 
     /// `uid`'s session ended (its `User` already removed): its profile goes,
-    /// and the users who have it as a friend hear it went offline.
-    pub(super) fn user_data_gone(&mut self, uid: u32, profile: Profile) {
+    /// and (`offline`: it was its own session, not a remote user's) the
+    /// users who have it as a friend hear it went offline.
+    pub(super) fn user_data_gone(&mut self, uid: u32, profile: Profile, offline: bool) {
         for (fid, _) in profile.friends {
             self.unwatch(uid, fid);
         }
-        self.friend_status(uid, false);
+        if offline {
+            self.friend_status(uid, false);
+        }
     }
 
     // ----- BLOCKIP / UNBLOCKIP ------------------------------------------------

@@ -244,6 +244,9 @@ struct User {
     profile: Profile,
     /// When it logged in.
     since: Instant,
+    /// A user of another server attached here ([`Core::attach_remote`]):
+    /// its coming and going here say nothing of it being online.
+    remote: bool,
 }
 
 impl User {
@@ -266,6 +269,7 @@ impl User {
             audio_pcm: false,
             profile: Profile::default(),
             since,
+            remote: false,
         }
     }
 }
@@ -1602,7 +1606,7 @@ impl Core {
                 }
             }
         }
-        self.user_data_gone(uid, user.profile);
+        self.user_data_gone(uid, user.profile, !user.remote);
     }
 
     fn depart_call(&mut self, uid: u32, call_id: u64, how: Departure) {
@@ -2106,8 +2110,12 @@ impl Core {
         let state = ConnState::LoggedIn(info.user_id);
         let caps = CAP_OPUS;
         self.conns.insert(conn, Conn { state, last_rx: now, buckets, business_port: false, ip: String::new(), caps });
-        let user =
-            User { camera: info.camera, mic: info.mic, ..User::new(info.name, info.nick, info.level, conn, now) };
+        let user = User {
+            camera: info.camera,
+            mic: info.mic,
+            remote: true,
+            ..User::new(info.name, info.nick, info.level, conn, now)
+        };
         self.users.insert(info.user_id, user);
         true
     }
@@ -2193,6 +2201,12 @@ impl Core {
     /// The ordinary rooms that became empty since the last call.
     pub fn take_emptied_rooms(&mut self) -> Vec<u32> {
         self.emptied_rooms.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// `uid`, a user of another server, logged in (`online`) or out there:
+    /// the users here who have it as a friend hear of it.
+    pub fn friend_presence(&mut self, uid: u32, online: bool) {
+        self.friend_status(uid, online);
     }
 
     /// Makes `conn` a media link between two core servers (the cluster
