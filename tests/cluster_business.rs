@@ -172,6 +172,14 @@ fn business_server_on_one_server_answers_logins_kicks_out_and_fills_friends_on_t
     b.expect("notify USERINFOUPDATE 0 0");
     assert_eq!(b.cmd(&format!("friendstatus {ia}")), 0);
     assert_eq!(b.expect("friendstatus "), format!("friendstatus {ia} 1"));
+    // ... and its infos, which the business server set on server 2; a
+    // change of them there reaches B.
+    assert_eq!(b.cmd(&format!("userinfo {ia} 1")), 0);
+    assert_eq!(b.expect("userinfo "), format!("userinfo {ia} 1 alice"));
+    assert_eq!(bras.cmd(&format!("setinfo {ia} 1 Alice-2")), 0);
+    b.expect(&format!("notify USERINFOUPDATE {ia} 1"));
+    assert_eq!(b.cmd(&format!("userinfo {ia} 1")), 0);
+    assert_eq!(b.expect("userinfo "), format!("userinfo {ia} 1 Alice-2"));
     a.expect(&format!("notify FRIENDSTATUS {ib} 1"));
     assert_eq!(a.cmd(&format!("friendstatus {ib}")), 0);
     assert_eq!(a.expect("friendstatus "), format!("friendstatus {ib} 1"));

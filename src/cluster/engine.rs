@@ -18,6 +18,7 @@
 //! (`<server>/<connection>`), `alive:<server>` the server's lease (expires
 //! unless renewed), `room:<id>` the server holding an ordinary room,
 //! `watchers:<id>` the servers to tell when the user logs in or out (set),
+//! `info:<id>` the infos the business server set for a user online (hash),
 //! `roomname:<name>` the id of a room entered by name (`nextroom` the last
 //! given),
 //! `peer:<server>` where its media links come in (`<address> <token>`),
@@ -88,9 +89,12 @@ pub enum ToEngine {
     /// engine); answered by `Dialed`.
     Dial(String),
     /// A local user has `uid` as a friend: this server hears when `uid`
-    /// logs in or out anywhere (`Presence` envelopes), starting with where
-    /// it is now.
+    /// logs in or out anywhere, or its infos change (`Presence`, `InfoSet`
+    /// envelopes); answered by `Friend` (where it is now, its infos).
     WatchFriend(u32),
+    /// Local user `uid`'s info `info_id` is `value` now (its friends on
+    /// other servers hear it).
+    SetInfo { uid: u32, info_id: u32, value: Vec<u8> },
     /// No local user has `uid` as a friend any more.
     UnwatchFriend(u32),
     /// `BRAC_QueryInfoFromServer` across the cluster (a user's id by name,
@@ -120,6 +124,9 @@ pub enum FromEngine {
     /// The id of the room name `conn` enters by (`None`: Redis
     /// unreachable).
     RoomId { conn: ConnId, id: Option<u32> },
+    /// The answer to `WatchFriend`: the server `uid` is logged in to (its
+    /// lease holding; `None`: nowhere, or Redis unreachable) and its infos.
+    Friend { uid: u32, server: Option<String>, infos: Vec<(u32, Vec<u8>)> },
     /// A watched server's lease ran out.
     Dead(String),
     /// Redis became reachable (true) or unreachable (false).
@@ -556,11 +563,10 @@ return v";
             Ok(lost)
         }
 
-        /// Tells the servers watching `uid` that it logged in here
-        /// (`online`) or out.
-        fn tell_watchers(&mut self, uid: u32, online: bool) {
+        /// Tells the servers watching `uid` of it (`Presence`, `InfoSet`).
+        fn tell_watchers(&mut self, uid: u32, env: Envelope) {
             let set = format!("{PREFIX}watchers:{uid}");
-            let env = Envelope::Presence { uid, online, server: self.me.clone() }.encode();
+            let env = env.encode();
             self.run_cmd(|c, s| s.presence.key(&set).arg(PREFIX).arg(&s.me).arg(env).invoke::<u32>(c));
         }
 
@@ -754,7 +760,7 @@ return v";
                         }
                     }
                     if reachable {
-                        self.tell_watchers(uid, true);
+                        self.tell_watchers(uid, Envelope::Presence { uid, online: true, server: self.me.clone() });
                     }
                 }
                 ToEngine::Absent { uid, conn } => {
@@ -765,8 +771,13 @@ return v";
                     let value = format!("{}/{conn}", self.me);
                     match self.run_cmd(|c, s| s.absent.key(&key).arg(&value).invoke::<u32>(c)) {
                         None => self.stale.push((uid, conn)),
-                        // Its own session ended (not replaced by a login elsewhere).
-                        Some(1) => self.tell_watchers(uid, false),
+                        // Its own session ended (not replaced by a login
+                        // elsewhere): its infos go with it.
+                        Some(1) => {
+                            let info = format!("{PREFIX}info:{uid}");
+                            self.run_cmd(|c, _| redis::cmd("DEL").arg(&info).query::<u32>(c));
+                            self.tell_watchers(uid, Envelope::Presence { uid, online: false, server: self.me.clone() });
+                        }
                         Some(_) => {}
                     }
                 }
@@ -776,10 +787,25 @@ return v";
                     let at = self.run_cmd(|c, s| {
                         s.watch_friend.key(&set).key(&user).arg(PREFIX).arg(&s.me).invoke::<Option<String>>(c)
                     });
+                    let info = format!("{PREFIX}info:{uid}");
+                    let infos = match at {
+                        Some(Some(_)) => self
+                            .run_cmd(|c, _| redis::cmd("HGETALL").arg(&info).query::<Vec<(u32, Vec<u8>)>>(c))
+                            .unwrap_or_default(),
+                        _ => Vec::new(),
+                    };
                     // Unreachable: offline as far as anyone here can tell.
-                    let server = at.flatten().unwrap_or_default();
-                    let online = !server.is_empty();
-                    self.tell(FromEngine::Inbound(Envelope::Presence { uid, online, server }));
+                    self.tell(FromEngine::Friend { uid, server: at.flatten(), infos });
+                }
+                ToEngine::SetInfo { uid, info_id, value } => {
+                    let info = format!("{PREFIX}info:{uid}");
+                    if self
+                        .run_cmd(|c, _| redis::cmd("HSET").arg(&info).arg(info_id).arg(&value).query::<u32>(c))
+                        .is_some()
+                    {
+                        let env = Envelope::InfoSet { uid, info_id, value };
+                        self.tell_watchers(uid, env);
+                    }
                 }
                 ToEngine::UnwatchFriend(uid) => {
                     self.friends.remove(&uid);

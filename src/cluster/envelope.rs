@@ -31,6 +31,9 @@ pub enum Envelope {
     /// User `uid` logged in to server `server` (`online`), or out of it; an
     /// empty `server`: not logged in anywhere.
     Presence { uid: u32, online: bool, server: String },
+    /// User `uid`'s info `info_id` is `value` now (`BRAS_SetUserInfo` on
+    /// its server).
+    InfoSet { uid: u32, info_id: u32, value: Vec<u8> },
     /// For the business server of the cluster, from server `from`'s core:
     /// one server message (a whole frame) to relay to it.
     BizUp { from: String, frame: Vec<u8> },
@@ -54,6 +57,7 @@ const BIZ_DOWN: u8 = 9;
 const BIZ_HOME: u8 = 10;
 const ROOM_NAME: u8 = 11;
 const PRESENCE: u8 = 12;
+const INFO_SET: u8 = 13;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_be_bytes());
@@ -150,6 +154,12 @@ impl Envelope {
                 out.push(*online as u8);
                 put_bytes(&mut out, server.as_bytes());
             }
+            Envelope::InfoSet { uid, info_id, value } => {
+                out.push(INFO_SET);
+                out.extend_from_slice(&uid.to_be_bytes());
+                out.extend_from_slice(&info_id.to_be_bytes());
+                put_bytes(&mut out, value);
+            }
             Envelope::BizUp { from, frame } | Envelope::BizDown { from, frame } => {
                 out.push(if matches!(self, Envelope::BizUp { .. }) { BIZ_UP } else { BIZ_DOWN });
                 put_bytes(&mut out, from.as_bytes());
@@ -189,6 +199,7 @@ impl Envelope {
             RELOCATE => Envelope::Relocate { owner: r.text()?, uid: r.u32()?, room: r.u32()? },
             ROOM_NAME => Envelope::RoomName { room: r.u32()?, name: r.bytes()? },
             PRESENCE => Envelope::Presence { uid: r.u32()?, online: r.u8()? != 0, server: r.text()? },
+            INFO_SET => Envelope::InfoSet { uid: r.u32()?, info_id: r.u32()?, value: r.bytes()? },
             BIZ_UP => Envelope::BizUp { from: r.text()?, frame: r.bytes()? },
             BIZ_DOWN => Envelope::BizDown { from: r.text()?, frame: r.bytes()? },
             BIZ_HOME => Envelope::BizHome { home: r.text()?, token: r.u64()?, up: r.u8()? != 0 },
@@ -222,6 +233,7 @@ mod tests {
             Envelope::Relocate { owner: "s3.z".into(), uid: 6, room: 100 },
             Envelope::RoomName { room: 0x6000_0001, name: b"lobby".to_vec() },
             Envelope::Presence { uid: 8, online: true, server: "s1.x".into() },
+            Envelope::InfoSet { uid: 8, info_id: 2, value: b"v".to_vec() },
             Envelope::BizUp { from: "s3.z".into(), frame: vec![1, 2, 3] },
             Envelope::BizDown { from: "s1.x".into(), frame: vec![4] },
             Envelope::BizHome { home: "s1.x".into(), token: 1 << 50, up: true },

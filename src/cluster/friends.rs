@@ -1,12 +1,16 @@
-//! Friends' status across servers.
+//! Friends' status and infos across servers.
 //!
-//! A core knows whether a friend is online only among its own users. So
-//! for every friend a local user has (the core's `FriendSet` going out),
-//! this server joins the friend's watchers in the engine
-//! (`anychat:watchers:<id>`, [`ToEngine::WatchFriend`]): it learns at once
-//! where the friend is logged in, and hears a `Presence` envelope whenever
-//! the friend logs in or out on another server (its home publishes one to
-//! each watcher). A friend online elsewhere is reported to the local users
+//! A core knows whether a friend is online, and its infos, only among its
+//! own users. So for every friend a local user has (the core's `FriendSet`
+//! going out, or its lists sent again by `SYNCDATA`), this server joins the
+//! friend's watchers in the engine (`anychat:watchers:<id>`,
+//! [`ToEngine::WatchFriend`]): it learns at once where the friend is logged
+//! in and its infos (`anychat:info:<id>`, kept by the friend's server while
+//! it is online; sent to the user as `SyncInfo`), and hears a `Presence`
+//! envelope whenever the friend logs in or out on another server, an
+//! `InfoSet` whenever its infos change there (the friend's server publishes
+//! them to each watcher; the core's `UserInfo` to a user about itself is
+//! what makes its server publish). A friend online elsewhere is reported to the local users
 //! who have it as a friend as the core reports a local one
 //! (`WM_GV_FRIENDSTATUS`, [`Core::friend_presence`]); a `FriendSet` going
 //! out for a friend known to be online elsewhere says so. The
@@ -49,19 +53,24 @@ impl Cluster {
                 let f = &mut self.friends;
                 let new = f.watching.entry(fid).or_default().insert(uid);
                 f.of_user.entry(uid).or_default().insert(fid);
-                if new && f.watching[&fid].len() == 1 && !f.looking.contains_key(&fid) {
-                    if self.engine(ToEngine::WatchFriend(fid)) {
-                        self.friends.looking.insert(fid, vec![uid]);
-                        self.friends.waiting.entry(uid).or_default().0 += 1;
-                    }
-                } else if let Some(w) = self.friends.looking.get_mut(&fid) {
-                    if !w.contains(&uid) {
-                        w.push(uid);
-                        self.friends.waiting.entry(uid).or_default().0 += 1;
-                    }
+                if new {
+                    self.look_up(uid, fid);
                 }
                 let online = online || self.friends.elsewhere.contains_key(&fid);
                 Some(ServerMsg::FriendSet { user_id: fid, online, group })
+            }
+            ServerMsg::UserDataReset => {
+                // SYNCDATA: the friends' infos are sent again too.
+                let fids: Vec<u32> = self.friends.of_user.get(&uid).into_iter().flatten().copied().collect();
+                for fid in fids {
+                    self.look_up(uid, fid);
+                }
+                Some(msg)
+            }
+            ServerMsg::UserInfo { user_id, info_id, ref value } if user_id == uid => {
+                // The user's own info changed: its friends elsewhere hear it.
+                self.engine(ToEngine::SetInfo { uid, info_id, value: value.clone() });
+                Some(msg)
             }
             ServerMsg::FriendGone { user_id: fid } => {
                 self.unwatch_friend(uid, fid);
@@ -76,6 +85,42 @@ impl Cluster {
             },
             msg => Some(msg),
         }
+    }
+
+    /// Asks the engine where friend `fid` of local user `uid` is, and its
+    /// infos (joining its watchers): `uid`'s lists are announced once the
+    /// answer came.
+    fn look_up(&mut self, uid: u32, fid: u32) {
+        if let Some(w) = self.friends.looking.get_mut(&fid) {
+            if !w.contains(&uid) {
+                w.push(uid);
+                self.friends.waiting.entry(uid).or_default().0 += 1;
+            }
+        } else if self.engine(ToEngine::WatchFriend(fid)) {
+            self.friends.looking.insert(fid, vec![uid]);
+            self.friends.waiting.entry(uid).or_default().0 += 1;
+        }
+    }
+
+    /// The engine's answer about friend `fid`: the users who asked get its
+    /// infos (a friend of another server's), then its status.
+    pub(super) fn friend_found(
+        &mut self,
+        core: &mut Core,
+        fid: u32,
+        server: Option<String>,
+        infos: Vec<(u32, Vec<u8>)>,
+    ) {
+        if !self.sessions.contains_key(&fid) {
+            let asked = self.friends.looking.get(&fid).cloned().unwrap_or_default();
+            for w in asked {
+                for (info_id, value) in &infos {
+                    self.send_local(w, ServerMsg::SyncInfo { user_id: fid, info_id: *info_id, value: value.clone() });
+                }
+            }
+        }
+        let online = server.is_some();
+        self.presence(core, fid, online, server.unwrap_or_default());
     }
 
     /// `uid` no longer has `fid` as a friend.

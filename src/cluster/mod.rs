@@ -382,8 +382,14 @@ impl Cluster {
     pub fn on_output(&mut self, now: Instant, out: Output) -> Option<Output> {
         let out = self.business_output(out)?;
         if let Output::Send(conn, msg) = &out {
-            let friendly =
-                matches!(msg, ServerMsg::FriendSet { .. } | ServerMsg::FriendGone { .. } | ServerMsg::UserDataUpdated);
+            let friendly = matches!(
+                msg,
+                ServerMsg::FriendSet { .. }
+                    | ServerMsg::FriendGone { .. }
+                    | ServerMsg::UserDataUpdated
+                    | ServerMsg::UserDataReset
+                    | ServerMsg::UserInfo { .. }
+            );
             if let Some(uid) = self.by_conn.get(conn).copied().filter(|_| friendly) {
                 let Output::Send(conn, msg) = out else { return None };
                 return self.friends_out(uid, msg).map(|msg| Output::Send(conn, msg));
@@ -573,6 +579,7 @@ impl Cluster {
             FromEngine::RoomLocated { uid, room, owner } => self.room_located(core, now, uid, room, owner),
             FromEngine::RoomId { conn, id } => self.room_named(core, now, conn, id),
             FromEngine::Dialed { server, stream } => self.dialed(now, server, stream),
+            FromEngine::Friend { uid, server, infos } => self.friend_found(core, uid, server, infos),
             FromEngine::Answer { conn, id, result } => {
                 let Some(local) = self.asked.remove(&(conn, id)) else { return };
                 let (code, output) = result.unwrap_or(local);
@@ -696,6 +703,7 @@ impl Cluster {
             Envelope::Relocate { owner, uid, room } => self.relocate(core, &owner, uid, room),
             Envelope::RoomName { room, name } => self.heard_room_name(room, name),
             Envelope::Presence { uid, online, server } => self.presence(core, uid, online, server),
+            Envelope::InfoSet { uid, info_id, value } => core.friend_info(uid, info_id, value),
             Envelope::Kick { uid, conn } => {
                 if self.sessions.get(&uid) == Some(&ConnId(conn)) {
                     core.close_user(now, uid, GV_ERR_LOGIN_NEWLOGIN);

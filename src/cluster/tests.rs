@@ -69,6 +69,8 @@ struct Store {
     next_room: u32,
     /// `watchers:<id>`.
     watchers: HashMap<u32, HashSet<String>>,
+    /// `info:<id>`.
+    infos: HashMap<u32, Vec<(u32, Vec<u8>)>>,
 }
 
 impl Store {
@@ -216,13 +218,15 @@ impl Engine {
     fn absent(&mut self, name: &str, uid: u32, conn: u64, now: Instant) {
         if self.store.users.get(&uid) == Some(&session(name, conn)) {
             self.store.users.remove(&uid);
-            self.tell_watchers(name, uid, false, now);
+            self.store.infos.remove(&uid);
+            let env = Envelope::Presence { uid, online: false, server: name.to_string() };
+            self.tell_watchers(name, uid, env, now);
         }
     }
 
     /// The PRESENCE script: every live watcher of `uid` but `name` hears it.
-    fn tell_watchers(&mut self, name: &str, uid: u32, online: bool, now: Instant) {
-        let env = Envelope::Presence { uid, online, server: name.to_string() }.encode();
+    fn tell_watchers(&mut self, name: &str, uid: u32, env: Envelope, now: Instant) {
+        let env = env.encode();
         let watchers: Vec<String> = self.store.watchers.get(&uid).into_iter().flatten().cloned().collect();
         for w in watchers {
             if w != name && self.alive(&w, now) {
@@ -244,7 +248,8 @@ impl Engine {
                 self.publish(&srv, &Envelope::Kick { uid, conn }.encode());
             }
         }
-        self.tell_watchers(&name, uid, true, now);
+        let env = Envelope::Presence { uid, online: true, server: name.clone() };
+        self.tell_watchers(&name, uid, env, now);
     }
 
     /// One command of server `i`, as `engine.rs` runs it.
@@ -273,13 +278,24 @@ impl Engine {
                 let server = if ok {
                     self.store.watchers.entry(uid).or_default().insert(name.clone());
                     let srv = self.store.users.get(&uid).map(|v| server_of(v).0.to_string());
-                    srv.filter(|s| self.alive(s, now)).unwrap_or_default()
+                    srv.filter(|s| self.alive(s, now))
                 } else {
                     self.failed(i);
-                    String::new()
+                    None
                 };
-                let online = !server.is_empty();
-                self.tell(i, FromEngine::Inbound(Envelope::Presence { uid, online, server }));
+                let infos = server.as_ref().and_then(|_| self.store.infos.get(&uid).cloned()).unwrap_or_default();
+                self.tell(i, FromEngine::Friend { uid, server, infos });
+            }
+            ToEngine::SetInfo { uid, info_id, value } => {
+                if !ok {
+                    return self.failed(i);
+                }
+                let infos = self.store.infos.entry(uid).or_default();
+                match infos.iter_mut().find(|(id, _)| *id == info_id) {
+                    Some(v) => v.1 = value.clone(),
+                    None => infos.push((info_id, value.clone())),
+                }
+                self.tell_watchers(&name, uid, Envelope::InfoSet { uid, info_id, value }, now);
             }
             ToEngine::UnwatchFriend(uid) => {
                 if let Some(w) = self.store.watchers.get_mut(&uid) {

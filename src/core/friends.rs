@@ -294,6 +294,19 @@ impl Core {
         }
     }
 
+    /// `uid`, a user of another server (a cluster hook), has info `info_id`
+    /// = `value` now: the users here who have it as a friend hear of it
+    /// (`WM_GV_USERINFOUPDATE(uid, info_id)`).
+    pub fn friend_info(&mut self, uid: u32, info_id: u32, value: Vec<u8>) {
+        if value.len() > MAX_INFO_LEN {
+            return;
+        }
+        let watchers = self.friend_of.get(&uid).cloned().unwrap_or_default();
+        for to in watchers.into_iter().filter(|w| *w != uid) {
+            self.send_user(to, ServerMsg::UserInfo { user_id: uid, info_id, value: value.clone() });
+        }
+    }
+
     /// `uid` logged in (`online`) or out: the users online who have it as
     /// a friend hear of it.
     pub(super) fn friend_status(&mut self, uid: u32, online: bool) {
