@@ -12,7 +12,7 @@
 //! them to each watcher; the core's `UserInfo` to a user about itself is
 //! what makes its server publish). A friend online elsewhere is reported to the local users
 //! who have it as a friend as the core reports a local one
-//! (`WM_GV_FRIENDSTATUS`, [`Core::friend_presence`]); a `FriendSet` going
+//! (`WM_GV_FRIENDSTATUS`, [`Core::friend_status`]); a `FriendSet` going
 //! out for a friend known to be online elsewhere says so. The
 //! `UserDataUpdated` that ends a business server's burst waits until the
 //! status of the friends it added is known, so that an app reading its
@@ -163,7 +163,7 @@ impl Cluster {
         let now = self.friends.elsewhere.contains_key(&uid);
         // A login or logout here the core reports itself.
         if now != was && !self.sessions.contains_key(&uid) {
-            core.friend_presence(uid, now);
+            core.friend_status(uid, now);
         }
         for w in self.friends.looking.remove(&uid).unwrap_or_default() {
             let Some(entry) = self.friends.waiting.get_mut(&w) else { continue };

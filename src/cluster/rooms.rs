@@ -39,8 +39,6 @@ const MAX_ROOM_NAMES: usize = 4096;
 pub(super) struct RemoteRoom {
     pub room: u32,
     pub owner: String,
-    /// The name it was entered by, if it was.
-    name: Option<Vec<u8>>,
     /// The entry, kept to look for the room again.
     entry: ClientMsg,
     tries: u8,
@@ -59,9 +57,10 @@ pub(super) struct Told {
 
 /// What `uid` was told of `room` (forgotten when it was of another room).
 fn told_of(told: &mut HashMap<u32, Told>, uid: u32, room: u32) -> &mut Told {
-    let t = told.entry(uid).or_insert_with(|| Told { room, members: HashSet::new(), refused: false });
+    let fresh = || Told { room, members: HashSet::new(), refused: false };
+    let t = told.entry(uid).or_insert_with(fresh);
     if t.room != room {
-        *t = Told { room, members: HashSet::new(), refused: false };
+        *t = fresh();
     }
     t
 }
@@ -104,7 +103,7 @@ impl Cluster {
         let name = name_of(msg);
         // Another room: the one held elsewhere is left first.
         if let Some(rr) = self.roomed.get(&uid) {
-            if target == Some(rr.room) || (name.is_some() && name == rr.name.as_ref()) {
+            if target == Some(rr.room) || (name.is_some() && name == name_of(&rr.entry)) {
                 let owner = rr.owner.clone();
                 self.ghost_frame(core, &owner, uid, frame_of_client(msg));
                 return false;
@@ -149,6 +148,9 @@ impl Cluster {
 
     /// Feeds a local user's entry into room `room`, held here, to the core.
     fn enter_here(&mut self, core: &mut Core, now: Instant, conn: ConnId, room: u32, entry: ClientMsg) {
+        // The first room held here: from now on the core tells which rooms
+        // became empty (for `release_emptied`).
+        core.track_emptied_rooms();
         if let Some(name) = name_of(&entry) {
             core.name_room(name.clone(), room);
         }
@@ -248,11 +250,10 @@ impl Cluster {
                 }
                 self.engine(ToEngine::Watch(o.clone()));
                 let (entry, tries) = (entering.entry, entering.tries);
-                let name = name_of(&entry).cloned();
                 if self.told.get(&uid).is_some_and(|t| t.room == room && t.refused) {
                     return; // the holder's refusal came first
                 }
-                self.roomed.insert(uid, RemoteRoom { room, owner: o, name, entry, tries });
+                self.roomed.insert(uid, RemoteRoom { room, owner: o, entry, tries });
             }
             Err(()) => self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE }),
         }

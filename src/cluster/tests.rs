@@ -545,10 +545,7 @@ impl Sim {
                 ..CoreConfig::default()
             };
             let cluster = Cluster::new(name.clone(), link, format!("token{n}"));
-            // As the server's loop does when a cluster is configured.
-            let mut core = Core::new(config);
-            core.track_emptied_rooms();
-            nodes.push(Node { core, cluster, alive: true, inbox: VecDeque::new() });
+            nodes.push(Node { core: Core::new(config), cluster, alive: true, inbox: VecDeque::new() });
             ends.push(End {
                 name,
                 cmds,

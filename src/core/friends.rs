@@ -307,9 +307,10 @@ impl Core {
         }
     }
 
-    /// `uid` logged in (`online`) or out: the users online who have it as
-    /// a friend hear of it.
-    pub(super) fn friend_status(&mut self, uid: u32, online: bool) {
+    /// `uid` logged in (`online`) or out, here or (a cluster hook) on
+    /// another server: the users online here who have it as a friend hear
+    /// of it.
+    pub fn friend_status(&mut self, uid: u32, online: bool) {
         let watchers = self.friend_of.get(&uid).cloned().unwrap_or_default();
         for w in watchers.into_iter().filter(|w| *w != uid) {
             self.send_user(w, ServerMsg::FriendStatus { user_id: uid, online });

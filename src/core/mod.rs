@@ -2203,12 +2203,6 @@ impl Core {
         self.emptied_rooms.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    /// `uid`, a user of another server, logged in (`online`) or out there:
-    /// the users here who have it as a friend hear of it.
-    pub fn friend_presence(&mut self, uid: u32, online: bool) {
-        self.friend_status(uid, online);
-    }
-
     /// Makes `conn` a media link between two core servers (the cluster
     /// checked its `Hello`, or opened it).
     pub fn make_peer(&mut self, conn: ConnId) {

@@ -382,10 +382,6 @@ impl Server {
             }))?;
         }
         let max_connections = connection_cap(config.max_connections);
-        let mut core = Core::new(config.core);
-        if cluster.is_some() {
-            core.track_emptied_rooms();
-        }
         Ok(Server {
             poll,
             listener,
@@ -393,7 +389,7 @@ impl Server {
             tls_listener,
             business_tls: config.business_tls,
             conns: Slab::new(),
-            core,
+            core: Core::new(config.core),
             generations: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             dirty: Vec::new(),
