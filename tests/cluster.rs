@@ -127,16 +127,12 @@ fn offline_busy_refuse_cancel_and_ring_timeout_across_servers() {
     let r = a.expect_call("REPLY", b.user_id, 100104);
     assert!(r.ends_with("param=3 str=no"), "{r}");
     // Cancel by the caller (Reply 100101).
-    assert_eq!(a.cmd(&format!("request {}", b.user_id)), 0);
-    b.expect_call("REQUEST", a.user_id, 0);
-    a.expect_call("REPLY", b.user_id, 0);
+    ring(&mut a, &mut b);
     assert_eq!(a.cmd(&format!("reply {} 100101", b.user_id)), 0);
     b.expect_call("REPLY", a.user_id, 100101);
     // Busy, cluster-wide: while A rings B, C (a third server) reaches
     // neither, and B reaches nobody.
-    assert_eq!(a.cmd(&format!("request {}", b.user_id)), 0);
-    b.expect_call("REQUEST", a.user_id, 0);
-    a.expect_call("REPLY", b.user_id, 0);
+    ring(&mut a, &mut b);
     assert_eq!(c.cmd(&format!("request {}", a.user_id)), 0);
     c.expect_call("REPLY", a.user_id, 100103);
     assert_eq!(c.cmd(&format!("request {}", b.user_id)), 0);
@@ -145,9 +141,7 @@ fn offline_busy_refuse_cancel_and_ring_timeout_across_servers() {
     a.expect_call("REPLY", b.user_id, 100105);
     b.expect_call("REPLY", a.user_id, 100105);
     // Free again: C calls A and A accepts... by Finish while ringing = refusal.
-    assert_eq!(c.cmd(&format!("request {}", a.user_id)), 0);
-    a.expect_call("REQUEST", c.user_id, 0);
-    c.expect_call("REPLY", a.user_id, 0);
+    ring(&mut c, &mut a);
     assert_eq!(a.cmd(&format!("finish {}", c.user_id)), 0);
     c.expect_call("REPLY", a.user_id, 100104);
 }
@@ -166,16 +160,12 @@ fn lost_connection_logout_and_login_elsewhere_end_calls_across_servers() {
     // The caller logs out while ringing: a cancel.
     let mut a = Cli::login(&s1, "alice", &[]);
     let mut c = Cli::login(&s2, "carol", &[]);
-    assert_eq!(a.cmd(&format!("request {}", c.user_id)), 0);
-    c.expect_call("REQUEST", a.user_id, 0);
-    a.expect_call("REPLY", c.user_id, 0);
+    ring(&mut a, &mut c);
     assert_eq!(a.cmd("logout"), 0);
     c.expect_call("REPLY", a.user_id, 100101);
     // The callee logs out while ringing: a refusal.
     let mut a = Cli::login(&s1, "alice", &[]);
-    assert_eq!(a.cmd(&format!("request {}", c.user_id)), 0);
-    c.expect_call("REQUEST", a.user_id, 0);
-    a.expect_call("REPLY", c.user_id, 0);
+    ring(&mut a, &mut c);
     assert_eq!(c.cmd("logout"), 0);
     a.expect_call("REPLY", c.user_id, 100104);
     // The caller logs out during the call: FINISH(0) to the other.
@@ -328,6 +318,13 @@ fn media_goes_through_the_engine_when_no_link_can_be_made() {
     // it, and relays its media through the engine instead.
     let (s1, _s2, _redis) = media_across(&["--cluster-advertise", "127.0.0.1:1"]);
     s1.expect_log("cluster: no media link, media goes through the engine");
+}
+
+/// A rings B: B gets the Request, A the Reply 0.
+fn ring(a: &mut Cli, b: &mut Cli) {
+    assert_eq!(a.cmd(&format!("request {}", b.user_id)), 0);
+    b.expect_call("REQUEST", a.user_id, 0);
+    a.expect_call("REPLY", b.user_id, 0);
 }
 
 /// An engine and three core servers of a cluster on it.
