@@ -32,7 +32,7 @@ pub const CODE_ROOM_UNREACHABLE: u32 = GV_ERR_ROOM_ENTERFAIL;
 /// let the room go.
 const RELOCATE_TRIES: u8 = 3;
 /// Room names heard of (`RoomName`) and not yet entered, at most.
-const MAX_ROOM_NAMES: usize = 4096;
+pub(super) const MAX_ROOM_NAMES: usize = 4096;
 
 /// A local user's ordinary room held by another server.
 #[derive(Debug)]

@@ -1261,3 +1261,39 @@ fn a_room_entered_by_name_gets_one_id_across_servers() {
         .iter()
         .any(|m| matches!(m, ServerMsg::UserAtRoom { user, entered: true, .. } if user.user_id == b.id)));
 }
+
+#[test]
+fn queries_waiting_for_the_engine_are_bounded() {
+    let mut s = Sim::new();
+    let a = s.login(0, "alice");
+    // The engine stops taking commands: the queries the core cannot answer
+    // (an unknown name) wait for it, at most MAX_QUERIES; the ones over the
+    // bound get the core's own answer at once.
+    s.engine.ends[0].stalled = true;
+    let over = 10;
+    for id in 0..(super::MAX_QUERIES + over) as u32 {
+        let q = ClientMsg::Query { id, info: ANYCHAT_SERVERQUERY_USERIDBYNAME, input: b"nobody".to_vec() };
+        s.nodes[0].inbox.push_back((a.conn, q));
+    }
+    s.settle();
+    let answered = |got: &[ServerMsg]| {
+        got.iter().filter(|m| matches!(m, ServerMsg::QueryResult { code: GV_ERR_INVALID_USERID, .. })).count()
+    };
+    assert_eq!(answered(&s.take(&a)), over);
+    assert_eq!(s.nodes[0].cluster.asked.len(), super::MAX_QUERIES);
+    // The engine back: every waiting query is answered.
+    s.engine.ends[0].stalled = false;
+    s.settle();
+    assert_eq!(answered(&s.take(&a)), super::MAX_QUERIES);
+    assert!(s.nodes[0].cluster.asked.is_empty());
+}
+
+#[test]
+fn room_names_heard_of_are_bounded() {
+    let mut s = Sim::new();
+    let cluster = &mut s.nodes[0].cluster;
+    for i in 0..=super::rooms::MAX_ROOM_NAMES as u32 {
+        cluster.heard_room_name(0x6000_0000 + i, format!("room{i}").into_bytes());
+        assert!(cluster.room_names.len() <= super::rooms::MAX_ROOM_NAMES);
+    }
+}
