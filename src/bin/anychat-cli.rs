@@ -32,7 +32,10 @@
 //! devices, a `device NAME` line each), `selectmic NAME`, `selectspeaker
 //! NAME`, `curmic`, `curspeaker`, `getvol in|out`, `setvol in|out V`,
 //! `fetch MS` (`BRAC_FetchAudioPlayBuffer` for MS ms in real time, printed
-//! `fetched BYTES rms=R`). User and room ids accept `-1`.
+//! `fetched BYTES rms=R`), `stream SECS [W H FPS]` (feeds a test picture
+//! and a tone through the external input for SECS seconds, then prints
+//! `streamed V A V_FED A_FED`), `stopstream` (ends it sooner). User and
+//! room ids accept `-1`.
 //! Text, buffers and filter data received are printed
 //! as `text …`, `trans …`, `transex …`, `filter …` lines.
 //!
@@ -96,6 +99,8 @@ static VIDEO_FMT: AtomicU32 = AtomicU32::new(BRAC_PIX_FMT_RGB24);
 static INPUT_FMT: AtomicU32 = AtomicU32::new(BRAC_PIX_FMT_RGB24);
 /// `--picture halfwhite`: `stream` feeds a picture whose top half is white.
 static HALF_WHITE: AtomicU32 = AtomicU32::new(0);
+/// `stopstream`: the running `stream` ends before its time.
+static STOP_STREAM: AtomicBool = AtomicBool::new(false);
 
 /// The `BRAC_PIX_FMT_*` value of a format name of `--video-fmt` and `--input-fmt`.
 fn format_by_name(name: &str) -> Option<u32> {
@@ -483,12 +488,13 @@ mod patterns {
         }
         BRAC_UserCameraControl(u32::MAX, 1);
         BRAC_UserSpeakControl(u32::MAX, 1);
+        super::STOP_STREAM.store(false, Ordering::SeqCst);
         std::thread::spawn(move || {
             let fmt = anychat::codec::AudioFormat { channels: 1, samples_per_sec: 16000, bits_per_sample: 16 };
             let start = std::time::Instant::now();
             let (mut vn, mut an, mut v_ok, mut a_ok) = (0u32, 0u64, 0u32, 0u32);
             let end = std::time::Duration::from_secs(secs as u64);
-            while start.elapsed() < end {
+            while start.elapsed() < end && !super::STOP_STREAM.load(Ordering::SeqCst) {
                 let t = start.elapsed();
                 if t.as_secs_f64() * fps as f64 >= vn as f64 {
                     let rgb = if half_white { half_white_rgb24(w, h) } else { test_pattern_rgb24(w, h, vn) };
@@ -642,6 +648,10 @@ fn run_command(line: &str) -> Result<bool, String> {
                 let h = id(args.get(2).copied()).unwrap_or(480);
                 let fps = id(args.get(3).copied()).unwrap_or(15);
                 patterns::stream(secs, w, h, fps)?
+            }
+            "stopstream" => {
+                STOP_STREAM.store(true, Ordering::SeqCst);
+                0
             }
             "streaminfo" => {
                 let user = id(args.first().copied()).ok_or_else(bad)?;
