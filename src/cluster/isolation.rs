@@ -41,8 +41,8 @@ impl Cluster {
             self.away_lost(core, uid);
         }
         for uid in ghosts {
-            if let Some(home) = self.ghosts.remove(&uid) {
-                self.after_heal.push((home, Envelope::Ended { owner: me.clone(), uid }));
+            if let Some(g) = self.ghosts.remove(&uid) {
+                self.after_heal.push((g.home, Envelope::Ended { owner: me.clone(), uid, call: g.call }));
             }
             core.detach_remote(ghost_conn(uid), false);
         }
@@ -67,9 +67,10 @@ impl Cluster {
     /// it too, in case it lives on (a late renewal).
     pub(super) fn tell_dead(&mut self, server: &str) {
         let me = self.me.clone();
-        let ended: Vec<u32> = self.ghosts.iter().filter(|(_, h)| *h == server).map(|(u, _)| *u).collect();
-        for uid in ended {
-            self.send_to(server, Envelope::Ended { owner: me.clone(), uid });
+        let ended: Vec<(u32, u64)> =
+            self.ghosts.iter().filter(|(_, g)| g.home == server).map(|(u, g)| (*u, g.call)).collect();
+        for (uid, call) in ended {
+            self.send_to(server, Envelope::Ended { owner: me.clone(), uid, call });
         }
         let gone: Vec<u32> =
             self.away.iter().filter(|(_, a)| a.owner.as_deref() == Some(server)).map(|(u, _)| *u).collect();

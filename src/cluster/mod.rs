@@ -70,6 +70,9 @@ pub struct ClusterConfig {
 /// A local user's call that another server holds.
 #[derive(Debug)]
 struct Away {
+    /// This server's number for the call (sent with its Request; an
+    /// `Ended` about another call of the user's is stale).
+    call: u64,
     /// The holder (None: being located).
     owner: Option<String>,
     peer: u32,
@@ -82,6 +85,15 @@ struct Away {
     /// The user ended the call itself (Reply ≠ 0 or Finish): the holder
     /// answers it with nothing but `Ended`.
     ended: bool,
+}
+
+/// A remote user attached here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ghost {
+    /// The user's server.
+    home: String,
+    /// The home's number for the last call the user asked for here (0: none).
+    call: u64,
 }
 
 /// The cluster side of one core server.
@@ -101,8 +113,10 @@ pub struct Cluster {
     /// Local users in a call held elsewhere.
     away: HashMap<u32, Away>,
     /// Remote users attached here (callers of calls held here, members of
-    /// rooms held here): their home.
-    ghosts: HashMap<u32, String>,
+    /// rooms held here).
+    ghosts: HashMap<u32, Ghost>,
+    /// The last number given to a call of a local user held elsewhere.
+    calls: u64,
     /// Ordinary rooms this server holds (`rooms.rs`).
     claims: HashSet<u32>,
     /// Local users in an ordinary room another server holds.
@@ -191,6 +205,7 @@ impl Cluster {
             claimed: HashMap::new(),
             away: HashMap::new(),
             ghosts: HashMap::new(),
+            calls: 0,
             claims: HashSet::new(),
             roomed: HashMap::new(),
             entering: HashMap::new(),
@@ -309,14 +324,16 @@ impl Cluster {
                     return None;
                 }
                 let Some(user) = core.user_info(uid) else { return Some(msg) };
-                let env = Envelope::Ghost { home: self.me.clone(), user, frame: frame_of_client(&msg) }.encode();
+                self.calls += 1;
+                let call = self.calls;
+                let env = Envelope::Ghost { home: self.me.clone(), user, call, frame: frame_of_client(&msg) }.encode();
                 if !self.engine(ToEngine::Locate { from: uid, to: b, env }) {
                     self.send_local(uid, call_event(b, BRAC_VIDEOCALL_EVENT_REPLY, CODE_ENGINE_DOWN_CALL));
                     return None;
                 }
                 self.away.insert(
                     uid,
-                    Away { owner: None, peer: b, queued: Vec::new(), room: None, gone: None, ended: false },
+                    Away { call, owner: None, peer: b, queued: Vec::new(), room: None, gone: None, ended: false },
                 );
                 core.set_busy_elsewhere(uid, true);
                 return None;
@@ -362,10 +379,16 @@ impl Cluster {
         self.ghost_frame(core, &owner, uid, frame);
     }
 
+    /// Tells the home of remote user `uid`, detached here, that its call
+    /// here is over.
+    fn ended(&mut self, ghost: Ghost, uid: u32) {
+        self.send_to(&ghost.home, Envelope::Ended { owner: self.me.clone(), uid, call: ghost.call });
+    }
+
     /// Sends server `owner` a client frame of local user `uid`.
     fn ghost_frame(&mut self, core: &Core, owner: &str, uid: u32, frame: Vec<u8>) {
         let user = user_of(core, uid);
-        self.send_to(owner, Envelope::Ghost { home: self.me.clone(), user, frame });
+        self.send_to(owner, Envelope::Ghost { home: self.me.clone(), user, call: 0, frame });
     }
 
     /// Sends server `owner` a media frame of local user `uid` (over the
@@ -373,7 +396,8 @@ impl Cluster {
     fn media_to(&mut self, core: &Core, now: Instant, owner: &str, uid: u32, msg: &ClientMsg) {
         let ClientMsg::Media { header, .. } = msg else { return };
         let (video, key) = (header.kind == MEDIA_VIDEO, header.key);
-        let env = Envelope::Ghost { home: self.me.clone(), user: user_of(core, uid), frame: frame_of_client(msg) };
+        let (user, frame) = (user_of(core, uid), frame_of_client(msg));
+        let env = Envelope::Ghost { home: self.me.clone(), user, call: 0, frame };
         self.send_media(now, owner, env, uid, video, key);
     }
 
@@ -398,7 +422,7 @@ impl Cluster {
         match &out {
             Output::Send(conn, msg) => {
                 if let Some(uid) = ghost_uid(*conn) {
-                    let home = self.ghosts.get(&uid)?.clone();
+                    let home = self.ghosts.get(&uid)?.home.clone();
                     self.send_to(&home, Envelope::Deliver { to: uid, frame: frame_of_server(msg) });
                     return None;
                 }
@@ -434,7 +458,7 @@ impl Cluster {
             }
             Output::Media(conn, frame) => {
                 if let Some(uid) = ghost_uid(*conn) {
-                    let home = self.ghosts.get(&uid)?.clone();
+                    let home = self.ghosts.get(&uid)?.home.clone();
                     let (from, video, key) = (frame.from, frame.video, frame.key);
                     let env = Envelope::Media { to: uid, from, video, key, frame: frame.bytes.clone() };
                     self.send_media(now, &home, env, from, video, key);
@@ -445,8 +469,8 @@ impl Cluster {
                 if let Some(uid) = ghost_uid(*conn) {
                     // The core ended the remote user's session here (a login
                     // of the same user here, a kick-out).
-                    if let Some(home) = self.ghosts.remove(&uid) {
-                        self.send_to(&home, Envelope::Ended { owner: self.me.clone(), uid });
+                    if let Some(ghost) = self.ghosts.remove(&uid) {
+                        self.ended(ghost, uid);
                     }
                     return None;
                 }
@@ -590,7 +614,7 @@ impl Cluster {
                 self.rooms_lost(&server);
                 self.presence_lost(core, &server);
                 let lost: Vec<u32> =
-                    self.ghosts.iter().filter(|(_, home)| **home == server).map(|(uid, _)| *uid).collect();
+                    self.ghosts.iter().filter(|(_, g)| g.home == server).map(|(uid, _)| *uid).collect();
                 self.tell_dead(&server);
                 for uid in lost {
                     self.ghosts.remove(&uid);
@@ -634,7 +658,7 @@ impl Cluster {
                     self.out.push(Output::Media(*conn, Arc::new(MediaOut { bytes: frame, from, video, key })));
                 }
             }
-            Envelope::Ghost { home, user, frame } => {
+            Envelope::Ghost { home, user, call, frame } => {
                 let uid = user.user_id;
                 let Some(msg) = frame_body(&frame).and_then(|b| ClientMsg::decode(b).ok()) else { return };
                 let conn = ghost_conn(uid);
@@ -654,8 +678,8 @@ impl Cluster {
                     };
                     core.name_room(name.clone(), room);
                 }
-                match self.ghosts.get(&uid) {
-                    Some(h) if *h == home => {}
+                match self.ghosts.get_mut(&uid) {
+                    Some(g) if g.home == home => g.call = if call != 0 { call } else { g.call },
                     Some(_) => return,
                     None => {
                         let request =
@@ -677,27 +701,29 @@ impl Cluster {
                             return;
                         }
                         self.engine(ToEngine::Watch(home.clone()));
-                        self.ghosts.insert(uid, home);
+                        self.ghosts.insert(uid, Ghost { home, call });
                     }
                 }
                 core.on_message(now, conn, msg);
             }
             Envelope::Gone { home, uid, logout } => {
-                if self.ghosts.get(&uid) == Some(&home) {
+                if self.ghosts.get(&uid).is_some_and(|g| g.home == home) {
                     self.ghosts.remove(&uid);
                     core.detach_remote(ghost_conn(uid), logout);
                 }
             }
-            Envelope::Ended { owner, uid } => {
+            Envelope::Ended { owner, uid, call } => {
                 // Its last event came first, or the user ended the call;
-                // otherwise the holder lost it: it ends here as lost.
+                // otherwise the holder lost it: it ends here as lost. About
+                // another call (an earlier one, told late after a cut): nothing.
                 match self.away.get(&uid) {
-                    Some(a) if a.owner.as_ref() == Some(&owner) && a.ended => {
+                    Some(a) if a.owner.as_ref() != Some(&owner) || a.call != call => {}
+                    Some(a) if a.ended => {
                         self.away.remove(&uid);
                         core.set_busy_elsewhere(uid, false);
                     }
-                    Some(a) if a.owner.as_ref() == Some(&owner) => self.away_lost(core, uid),
-                    _ => {}
+                    Some(_) => self.away_lost(core, uid),
+                    None => {}
                 }
             }
             Envelope::Relocate { owner, uid, room } => self.relocate(core, &owner, uid, room),
@@ -730,8 +756,8 @@ impl Cluster {
         let done: Vec<u32> =
             self.ghosts.keys().copied().filter(|uid| !core.in_call(*uid) && !core.in_room_or_entering(*uid)).collect();
         for uid in &done {
-            if let Some(home) = self.ghosts.remove(uid) {
-                self.send_to(&home, Envelope::Ended { owner: self.me.clone(), uid: *uid });
+            if let Some(ghost) = self.ghosts.remove(uid) {
+                self.ended(ghost, *uid);
             }
             core.detach_remote(ghost_conn(*uid), true);
         }

@@ -166,7 +166,8 @@ impl Cluster {
                 if let Some(name) = name_of(&entry) {
                     envs.push(Envelope::RoomName { room, name: name.clone() }.encode());
                 }
-                envs.push(Envelope::Ghost { home: self.me.clone(), user, frame: frame_of_client(&entry) }.encode());
+                let (home, frame) = (self.me.clone(), frame_of_client(&entry));
+                envs.push(Envelope::Ghost { home, user, call: 0, frame }.encode());
                 self.engine(ToEngine::LocateRoom { uid, room, envs })
             });
         if sent {

@@ -1139,6 +1139,43 @@ fn both_sides_end_each_call_once_when_they_disagree_on_a_lease() {
     s.ring(&e, &f);
 }
 
+/// What a healed server ended while cut off reaches the others late: a
+/// call placed meanwhile between the same servers is another call, and
+/// goes on (found with network namespaces, where the new Request can win
+/// the race).
+#[test]
+fn a_call_placed_as_a_cut_heals_is_not_ended_by_what_the_healed_server_tells_late() {
+    let mut s = Sim::new();
+    let a = s.login(0, "alice");
+    let b = s.login(1, "bob");
+    let c = s.login(1, "carol");
+    s.establish(&a, &b);
+    s.engine.ends[1].cut = true;
+    s.advance(LEASE * 2);
+    assert_eq!(s.calls(&a), [(FINISH, b.id, LOST)]);
+    assert_eq!(s.calls(&b), [(FINISH, a.id, LOST)]);
+    // The cut heals: s1's engine thread sets its sessions again at once,
+    // and A calls C before s1's loop has read that the engine is back (and
+    // told s0 that it ended A's call with B).
+    s.nodes[1].alive = false;
+    s.engine.ends[1].cut = false;
+    s.advance(LEASE / 3);
+    s.call(&a, REQUEST, &c, 0);
+    assert_eq!(s.calls(&a), []);
+    s.nodes[1].alive = true;
+    s.settle();
+    assert_eq!(s.calls(&c), [(REQUEST, a.id, 0)]);
+    assert_eq!(s.calls(&a), [(REPLY, c.id, 0)], "the new call was ended by the old one's news");
+    s.call(&c, REPLY, &a, 0);
+    let (ra, rc) = (s.started(&a, &c), s.started(&c, &a));
+    assert_eq!(ra, rc);
+    s.call(&a, FINISH, &c, 0);
+    assert_eq!(s.calls(&c), [(FINISH, a.id, 0)]);
+    assert_eq!(s.calls(&a), [(FINISH, c.id, 0)]);
+    // Nobody is left busy.
+    s.ring(&a, &b);
+}
+
 #[test]
 fn a_cut_off_server_s_users_leave_rooms_held_elsewhere_and_its_members_leave_its_rooms() {
     let mut s = Sim::new();
