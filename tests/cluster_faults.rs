@@ -1,14 +1,15 @@
 //! Faults of a cluster of core servers, with real `redis-server` and
 //! `anychat-server` processes: a silent network cut between one server and
-//! the engine (a blackholing proxy in this process: no RST, the bytes just
-//! stop) and its healing, and the engine restarted with persistence.
+//! the engine (no RST, the bytes just stop) and its healing — made by a
+//! blackholing proxy in this process, and by a real link taken down between
+//! two network namespaces — and the engine restarted with persistence.
 //! Bounds are asserted against the 1.5 s lease the servers run with.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{establish, member, member_at, Blackhole, Redis};
+use common::cluster::{establish, member, member_at, member_via, Blackhole, Netns, Redis};
 use common::{field, Cli, TempDir};
 
 /// The servers' lease (`member`).
@@ -136,6 +137,82 @@ fn silent_cut_ends_calls_across_it_on_both_sides_within_the_lease_and_heals() {
         let ends = lines.iter().filter(|l| l.contains(" code=100106 ")).count();
         assert_eq!(ends, 1, "{}: {lines:?}", x.name);
     }
+}
+
+/// The cut of `docs/CLUSTER.md` with network namespaces: Redis, s1 and its
+/// clients here; s2 and its clients in a namespace of their own, whose only
+/// way out is a veth pair. The cut takes this side's end down: s2's
+/// packets are lost, nothing is reset.
+#[test]
+fn cut_between_network_namespaces_ends_calls_across_it_and_heals() {
+    let ns = Netns::new();
+    let redis = Redis::start_also_on(&ns.host);
+    let s1 = member(&redis, "s1", &[]);
+    let s2 = member_via(&ns.exec(), &format!("{}:0", ns.addr), &redis.url_at(&ns.host), "s2", &[]);
+    let in_ns = |name: &str, opts: &[&str]| Cli::login_with(&s2, name, Cli::spawn_via(&ns.exec(), name, opts));
+    let (acc, ent) = (["--auto-accept", "--auto-enter"], ["--auto-enter"]);
+    // A (s1) in a call that s2 holds with B; C (s2) in a call that s1 holds
+    // with D; E and F in a call within s2.
+    let mut a = Cli::login(&s1, "alice", &ent);
+    let mut b = in_ns("bob", &acc);
+    establish(&mut a, &mut b);
+    let mut c = in_ns("carol", &ent);
+    let mut d = Cli::login(&s1, "dave", &acc);
+    establish(&mut c, &mut d);
+    let mut e = in_ns("erin", &ent);
+    let mut f = in_ns("frank", &acc);
+    establish(&mut e, &mut f);
+
+    let cut = Instant::now();
+    ns.cut();
+    let took = [
+        ("s1: A, call held by s2", within(&mut a, &call_line("FINISH", &b, 100106), cut)),
+        ("s2: B, holder", within(&mut b, &call_line("FINISH", &a, 100106), cut)),
+        ("s2: C, call held by s1", within(&mut c, &call_line("FINISH", &d, 100106), cut)),
+        ("s1: D, holder", within(&mut d, &call_line("FINISH", &c, 100106), cut)),
+    ];
+    for (what, t) in &took {
+        eprintln!("namespace cut → 100106: {what}: {t:?}");
+        assert!(*t <= BOUND, "{what}: 100106 after {t:?} (lease {LEASE:?})");
+    }
+    s2.expect_log("lease ran out while the engine was unreachable");
+    // The call within s2 went on.
+    assert_eq!(e.cmd(&format!("finish {} 7", f.user_id)), 0);
+    f.expect_call("FINISH", e.user_id, 7);
+    // B logs in on s1 during the cut: the newer login.
+    let mut b2 = Cli::login(&s1, "bob", &acc);
+    assert_eq!(b2.user_id, b.user_id);
+
+    let heal = Instant::now();
+    ns.heal();
+    s2.expect_log("cluster engine reachable");
+    let kicked = within(&mut b, "notify LINKCLOSE 209 0", heal);
+    // A call across works again, both ways.
+    let healed = loop {
+        assert_eq!(a.cmd(&format!("request {}", c.user_id)), 0);
+        let line = a.expect("call REPLY ");
+        if field(&line, "code") == "0" {
+            break heal.elapsed();
+        }
+        assert!(heal.elapsed() < Duration::from_secs(5), "no heal: {line}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    c.expect_call("REQUEST", a.user_id, 0);
+    assert_eq!(c.cmd(&format!("reply {} 0", a.user_id)), 0);
+    a.expect_call("START", c.user_id, 0);
+    c.expect_call("START", a.user_id, 0);
+    establish(&mut e, &mut b2);
+    eprintln!(
+        "namespace heal → LINKCLOSE(209) of the displaced session: {kicked:?}; → a call across works: {healed:?}"
+    );
+    assert!(kicked < Duration::from_secs(2), "209 after {kicked:?}");
+    // Each call across the cut ended exactly once, on both sides.
+    for x in [&mut a, &mut b, &mut c, &mut d] {
+        let lines = x.transcript();
+        let ends = lines.iter().filter(|l| l.contains(" code=100106 ")).count();
+        assert_eq!(ends, 1, "{}: {lines:?}", x.name);
+    }
+    assert!(!e.transcript().iter().any(|l| l.contains("code=100106")), "the call within s2 was cut");
 }
 
 #[test]

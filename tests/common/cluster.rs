@@ -1,7 +1,8 @@
 //! A cluster of core servers for the tests: a `redis-server` of the test's
-//! own, core servers on it, and a proxy that cuts the network between a
+//! own, core servers on it, and two ways to cut the network between a
 //! server and Redis silently (no RST: the bytes just stop, as with a pulled
-//! cable) and heals it.
+//! cable) and heal it: a proxy, and a network namespace whose link is
+//! taken down.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -27,19 +28,26 @@ impl Redis {
 
     /// Without persistence, on `port`.
     pub fn start_on(port: u16) -> Redis {
-        Redis::spawn(port, &["--save", "", "--appendonly", "no"])
+        Redis::spawn(port, "127.0.0.1", &["--save", "", "--appendonly", "no"])
+    }
+
+    /// Without persistence, listening on `address` as well as on 127.0.0.1.
+    pub fn start_also_on(address: &str) -> Redis {
+        // Protected mode answers only loopback clients without a password.
+        let args = ["--save", "", "--appendonly", "no", "--protected-mode", "no"];
+        Redis::spawn(free_port(), &format!("127.0.0.1 {address}"), &args)
     }
 
     /// With its append-only file in `dir` (written at every command): a
     /// restart on the same folder keeps everything.
     pub fn start_persistent(port: u16, dir: &Path) -> Redis {
         let dir = dir.to_str().expect("a UTF-8 temp folder");
-        Redis::spawn(port, &["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir])
+        Redis::spawn(port, "127.0.0.1", &["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir])
     }
 
-    fn spawn(port: u16, args: &[&str]) -> Redis {
+    fn spawn(port: u16, bind: &str, args: &[&str]) -> Redis {
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &port.to_string(), "--bind", bind])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -59,7 +67,12 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.url_at("127.0.0.1")
+    }
+
+    /// Its URL at `address` (one it listens on).
+    pub fn url_at(&self, address: &str) -> String {
+        format!("redis://{address}:{}", self.port)
     }
 }
 
@@ -73,9 +86,15 @@ impl Drop for Redis {
 /// A core server of the cluster on the engine at `url`, named `name`, with a
 /// 1.5 s lease.
 pub fn member_at(url: &str, name: &str, extra: &[&str]) -> Server {
+    member_via(&[], "127.0.0.1:0", url, name, extra)
+}
+
+/// As [`member_at`], started by the command `by` (e.g. `ip netns exec NS`)
+/// and listening for clients on `listen`.
+pub fn member_via(by: &[&str], listen: &str, url: &str, name: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--cluster-engine", url, "--cluster-name", name, "--cluster-lease", "1.5"];
     args.extend_from_slice(extra);
-    let s = Server::start(&args);
+    let s = Server::start_via(by, listen, &args);
     s.expect_log("cluster on");
     s
 }
@@ -223,4 +242,79 @@ fn pump(mut from: TcpStream, mut into: TcpStream, generation: u64, state: &Mutex
     }
     let _ = from.shutdown(Shutdown::Both);
     let _ = into.shutdown(Shutdown::Both);
+}
+
+/// A network namespace of the test's own, linked to this one by a veth
+/// pair: `host` here, `addr` there (a /24 of 198.18.0.0/15, the range kept
+/// for network tests). Taking this side's end down cuts the link silently:
+/// the namespace's end stays up, no RST is sent, packets are just lost.
+/// Needs root (`ip netns add`) and iproute2; deleted when dropped.
+pub struct Netns {
+    name: String,
+    link: String,
+    /// This side's address on the link.
+    pub host: String,
+    /// The namespace's address on the link.
+    pub addr: String,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        let pid = std::process::id();
+        let (name, link) = (format!("anychat-ns{pid}"), format!("acvh{pid}"));
+        let net = format!("198.{}.{}", 18 + ((pid >> 8) & 1), pid & 0xff);
+        let (host, addr) = (format!("{net}.1"), format!("{net}.2"));
+        // Left over by a run of the same pid that was killed.
+        let _ = Command::new("ip").args(["link", "del", &link]).output();
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name, link, host, addr };
+        ip(&["link", "add", &ns.link, "type", "veth", "peer", "name", "acvn0", "netns", &ns.name]);
+        ip(&["addr", "add", &format!("{}/24", ns.host), "dev", &ns.link]);
+        ip(&["link", "set", &ns.link, "up"]);
+        for inside in [
+            vec!["addr", "add", &format!("{}/24", ns.addr), "dev", "acvn0"],
+            vec!["link", "set", "acvn0", "up"],
+            vec!["link", "set", "lo", "up"],
+        ] {
+            ip(&[&["netns", "exec", &ns.name, "ip"][..], &inside].concat());
+        }
+        ns
+    }
+
+    /// The command that runs a program inside.
+    pub fn exec(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.name]
+    }
+
+    /// Cuts the link: this side's end goes down.
+    pub fn cut(&self) {
+        ip(&["link", "set", &self.link, "down"]);
+    }
+
+    /// Heals the link.
+    pub fn heal(&self) {
+        ip(&["link", "set", &self.link, "up"]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.link]).output();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+/// Runs `ip ARGS`; panics with its error.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("the network namespace test needs iproute2's `ip` (apt-get install iproute2): {e}"));
+    assert!(
+        out.status.success(),
+        "ip {}: {} (the network namespace test needs root: CAP_NET_ADMIN and CAP_SYS_ADMIN)",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
 }

@@ -119,9 +119,25 @@ impl Drop for TempDir {
     }
 }
 
+/// The command that runs `program`: itself, or started by `by` (a program
+/// and its arguments that run the rest of the line, e.g. `ip netns exec NS`).
+fn command(by: &[&str], program: &str) -> Command {
+    match by.split_first() {
+        None => Command::new(program),
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg(program);
+            cmd
+        }
+    }
+}
+
 /// A core server on a free loopback port, killed when dropped.
 pub struct Server {
     child: Child,
+    /// The address its clients connect to (127.0.0.1 unless it listens
+    /// on another address).
+    pub host: String,
     pub port: u16,
     /// The business listener's port (0 when off).
     pub business_port: u16,
@@ -151,7 +167,25 @@ impl Server {
     /// A server with the state folder `state` (a restarted server keeps its
     /// generated business secret).
     pub fn start_in(state: std::sync::Arc<TempDir>, listen: &str, business_listen: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_anychat-server"))
+        Server::start_by(&[], state, listen, business_listen, extra)
+    }
+
+    /// A server started by the command `by` (e.g. `ip netns exec NS`)
+    /// listening on `listen`, with a business listener on a free port.
+    pub fn start_via(by: &[&str], listen: &str, extra: &[&str]) -> Server {
+        let state = std::sync::Arc::new(TempDir::new("state"));
+        Server::start_by(by, state, listen, "127.0.0.1:0", extra)
+    }
+
+    fn start_by(
+        by: &[&str],
+        state: std::sync::Arc<TempDir>,
+        listen: &str,
+        business_listen: &str,
+        extra: &[&str],
+    ) -> Server {
+        let server = env!("CARGO_BIN_EXE_anychat-server");
+        let mut child = command(by, server)
             .args(["--listen", listen, "--business-listen", business_listen])
             .args(extra)
             .env_remove("ANYCHAT_BUSINESS_SECRET")
@@ -175,7 +209,11 @@ impl Server {
             tls_port =
                 line.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"));
         }
-        Server { child, port, business_port, tls_port, log, seen: Default::default(), state }
+        let host = match listen.rsplit_once(':').map(|(h, _)| h) {
+            Some(h) if h != "0.0.0.0" => h.to_string(),
+            _ => "127.0.0.1".to_string(),
+        };
+        Server { child, host, port, business_port, tls_port, log, seen: Default::default(), state }
     }
 
     /// The business secret the server generated (started without
@@ -263,18 +301,23 @@ pub struct Cli {
 
 impl Cli {
     pub fn spawn(name: &str, opts: &[&str]) -> Cli {
-        Cli::spawn_with(name, opts, None)
+        Cli::spawn_with(&[], name, opts, None)
+    }
+
+    /// As [`Cli::spawn`], started by the command `by` (e.g. `ip netns exec NS`).
+    pub fn spawn_via(by: &[&str], name: &str, opts: &[&str]) -> Cli {
+        Cli::spawn_with(by, name, opts, None)
     }
 
     /// As [`Cli::spawn`], with environment variables `env` set for the
     /// process, and its stderr (the library's warnings) kept for
     /// [`Cli::expect_log`].
     pub fn spawn_env(name: &str, opts: &[&str], env: &[(&str, &str)]) -> Cli {
-        Cli::spawn_with(name, opts, Some(env))
+        Cli::spawn_with(&[], name, opts, Some(env))
     }
 
-    fn spawn_with(name: &str, opts: &[&str], env: Option<&[(&str, &str)]>) -> Cli {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anychat-cli"));
+    fn spawn_with(by: &[&str], name: &str, opts: &[&str], env: Option<&[(&str, &str)]>) -> Cli {
+        let mut cmd = command(by, env!("CARGO_BIN_EXE_anychat-cli"));
         cmd.args(opts).stdin(Stdio::piped()).stdout(Stdio::piped());
         match env {
             Some(env) => cmd.envs(env.iter().copied()).stderr(Stdio::piped()),
@@ -304,7 +347,7 @@ impl Cli {
 
     /// Connects the client `cli` to `server` and logs in as `name`.
     pub fn login_with(server: &Server, name: &str, mut cli: Cli) -> Cli {
-        cli.send(&format!("connect 127.0.0.1 {}", server.port));
+        cli.send(&format!("connect {} {}", server.host, server.port));
         cli.expect("ret connect 0");
         cli.send(&format!("login {name}"));
         cli.expect("ret login 0");
@@ -322,7 +365,7 @@ impl Cli {
     /// `user_id` is set.
     pub fn try_login(server: &Server, name: &str, opts: &[&str]) -> (Cli, u32, u32) {
         let mut cli = Cli::spawn(name, opts);
-        cli.send(&format!("connect 127.0.0.1 {}", server.port));
+        cli.send(&format!("connect {} {}", server.host, server.port));
         cli.expect("ret connect 0");
         cli.expect("notify CONNECT 1 0");
         cli.send(&format!("login {name}"));
