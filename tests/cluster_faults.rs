@@ -28,6 +28,35 @@ fn call_line(event: &str, peer: &Cli, code: u32) -> String {
     format!("call {event} user={} code={code} ", peer.user_id)
 }
 
+/// After a heal: `from` calls `to` until the Request goes through (the
+/// healed server is back in the cluster); `to` rings once. Returns how
+/// long after `heal` it went through.
+fn ring_once_healed(from: &mut Cli, to: &mut Cli, heal: Instant) -> Duration {
+    let healed = loop {
+        assert_eq!(from.cmd(&format!("request {}", to.user_id)), 0);
+        let line = from.expect("call REPLY ");
+        if field(&line, "code") == "0" {
+            break heal.elapsed();
+        }
+        assert!(heal.elapsed() < Duration::from_secs(5), "no heal: {line}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    to.expect_call("REQUEST", from.user_id, 0);
+    let lines = to.transcript();
+    let rung = lines.iter().filter(|l| l.starts_with("call REQUEST ")).count();
+    assert_eq!(rung, 1, "{}: {lines:?}", to.name);
+    healed
+}
+
+/// Each of `clis` heard exactly one call end with 100106.
+fn ended_once(clis: &mut [&mut Cli]) {
+    for x in clis {
+        let lines = x.transcript();
+        let ends = lines.iter().filter(|l| l.contains(" code=100106 ")).count();
+        assert_eq!(ends, 1, "{}: {lines:?}", x.name);
+    }
+}
+
 #[test]
 fn silent_cut_ends_calls_across_it_on_both_sides_within_the_lease_and_heals() {
     let redis = Redis::start();
@@ -113,18 +142,7 @@ fn silent_cut_ends_calls_across_it_on_both_sides_within_the_lease_and_heals() {
     assert_eq!(d.cmd(&format!("finish {}", b2.user_id)), 0);
     b2.expect_call("FINISH", d.user_id, 0);
     // s2 is back in the cluster: a call across to it works again.
-    let healed = loop {
-        assert_eq!(j.cmd(&format!("request {}", k.user_id)), 0);
-        let line = j.expect("call REPLY ");
-        if field(&line, "code") == "0" {
-            break heal.elapsed();
-        }
-        assert!(heal.elapsed() < Duration::from_secs(5), "no heal: {line}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    k.expect_call("REQUEST", j.user_id, 0);
-    let rung = k.transcript().iter().filter(|l| l.starts_with("call REQUEST ")).count();
-    assert_eq!(rung, 1, "{:?}", k.transcript());
+    let healed = ring_once_healed(&mut j, &mut k, heal);
     assert_eq!(k.cmd(&format!("reply {} 0", j.user_id)), 0);
     j.expect_call("START", k.user_id, 0);
     k.expect_call("START", j.user_id, 0);
@@ -132,11 +150,7 @@ fn silent_cut_ends_calls_across_it_on_both_sides_within_the_lease_and_heals() {
     assert!(kicked < Duration::from_secs(2), "209 after {kicked:?}");
     // Each call across the cut ended exactly once, on both sides, and the
     // Request into the cut never rang.
-    for x in [&mut a, &mut b, &mut c, &mut d, &mut h, &mut i, &mut j] {
-        let lines = x.transcript();
-        let ends = lines.iter().filter(|l| l.contains(" code=100106 ")).count();
-        assert_eq!(ends, 1, "{}: {lines:?}", x.name);
-    }
+    ended_once(&mut [&mut a, &mut b, &mut c, &mut d, &mut h, &mut i, &mut j]);
 }
 
 /// The cut of `docs/CLUSTER.md` with network namespaces: Redis, s1 and its
@@ -188,16 +202,7 @@ fn cut_between_network_namespaces_ends_calls_across_it_and_heals() {
     s2.expect_log("cluster engine reachable");
     let kicked = within(&mut b, "notify LINKCLOSE 209 0", heal);
     // A call across works again, both ways.
-    let healed = loop {
-        assert_eq!(a.cmd(&format!("request {}", c.user_id)), 0);
-        let line = a.expect("call REPLY ");
-        if field(&line, "code") == "0" {
-            break heal.elapsed();
-        }
-        assert!(heal.elapsed() < Duration::from_secs(5), "no heal: {line}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    c.expect_call("REQUEST", a.user_id, 0);
+    let healed = ring_once_healed(&mut a, &mut c, heal);
     assert_eq!(c.cmd(&format!("reply {} 0", a.user_id)), 0);
     a.expect_call("START", c.user_id, 0);
     c.expect_call("START", a.user_id, 0);
@@ -207,11 +212,7 @@ fn cut_between_network_namespaces_ends_calls_across_it_and_heals() {
     );
     assert!(kicked < Duration::from_secs(2), "209 after {kicked:?}");
     // Each call across the cut ended exactly once, on both sides.
-    for x in [&mut a, &mut b, &mut c, &mut d] {
-        let lines = x.transcript();
-        let ends = lines.iter().filter(|l| l.contains(" code=100106 ")).count();
-        assert_eq!(ends, 1, "{}: {lines:?}", x.name);
-    }
+    ended_once(&mut [&mut a, &mut b, &mut c, &mut d]);
     assert!(!e.transcript().iter().any(|l| l.contains("code=100106")), "the call within s2 was cut");
 }
 
