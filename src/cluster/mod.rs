@@ -679,7 +679,12 @@ impl Cluster {
                     core.name_room(name.clone(), room);
                 }
                 match self.ghosts.get_mut(&uid) {
-                    Some(g) if g.home == home => g.call = if call != 0 { call } else { g.call },
+                    Some(g) if g.home == home => {
+                        // A Request: the call the home counts on now.
+                        if call != 0 {
+                            g.call = call;
+                        }
+                    }
                     Some(_) => return,
                     None => {
                         let request =
