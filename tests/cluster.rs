@@ -320,6 +320,87 @@ fn media_goes_through_the_engine_when_no_link_can_be_made() {
     s1.expect_log("cluster: no media link, media goes through the engine");
 }
 
+/// `result="dropped"` of `anychat_media_frames_total` on the admin
+/// listener at `port`.
+fn media_frames_dropped(port: u16) -> u64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the admin listener");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read /metrics");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("anychat_media_frames_total{result=\"dropped\"} "))
+        .unwrap_or_else(|| panic!("no dropped media frames in\n{text}"));
+    line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad line {line}"))
+}
+
+/// A server that stops reading the media link of a call across (SIGSTOP,
+/// with a lease long enough to outlive the stop) costs the sending server a
+/// bounded queue: video is dropped there (and counted), it goes on serving
+/// its own users, and the call's media flows again once the receiver reads.
+#[test]
+fn a_server_that_stops_reading_its_media_link_costs_the_sender_a_bounded_queue() {
+    let redis = Redis::start();
+    let admin = common::free_port();
+    let admin_listen = format!("127.0.0.1:{admin}");
+    // The link's queue: 16 × 8 KiB.
+    let s1_extra = ["--cluster-lease", "60", "--admin-listen", &admin_listen, "--max-media", "8192"];
+    let s1 = member(&redis, "s1", &s1_extra);
+    let s2 = member(&redis, "s2", &["--cluster-lease", "60"]);
+    // A's video is its pictures' bytes, unencoded: 160 × 120 × 3 bytes at
+    // 15 frames/s, about 860 KB/s.
+    let mut a = Cli::login(&s1, "alice", &["--auto-enter", "--input-codec", "999"]);
+    let mut b = Cli::login(&s2, "bob", &["--auto-accept", "--auto-enter"]);
+    establish(&mut a, &mut b);
+    for what in ["camera", "mic"] {
+        assert_eq!(b.cmd(&format!("{what} {} 1", a.user_id)), 0);
+    }
+    assert_eq!(a.cmd("stream 300 160 120 15"), 0);
+    b.expect_within(&format!("video from={} ", a.user_id), Duration::from_secs(20));
+    s1.expect_log("cluster: media link up");
+    let before = media_frames_dropped(admin);
+    s2.signal(libc::SIGSTOP);
+    // The kernel's buffers fill, then the link's queue: video is dropped.
+    let stopped = Instant::now();
+    let dropped = loop {
+        let now = media_frames_dropped(admin);
+        if now > before {
+            break now - before;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(40), "no video dropped for the stopped server");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!("video dropped for the stopped server {:?} after the stop: {dropped} frames", stopped.elapsed());
+    // Nothing piles up past the bound: every new frame of video is dropped.
+    while media_frames_dropped(admin) - before < dropped + 10 {
+        assert!(stopped.elapsed() < Duration::from_secs(50), "video stopped being dropped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // s1 goes on serving its own users.
+    let mut c = Cli::login(&s1, "carol", &[]);
+    let d = Cli::login(&s1, "dave", &["--auto-accept"]);
+    assert_eq!(c.cmd(&format!("request {}", d.user_id)), 0);
+    c.expect_call("START", d.user_id, 0);
+    // Reading again: the call is still up, what was sent at once through
+    // the engine arrives (its subscription lived through the stop), and
+    // the media flows.
+    b.forget();
+    s2.signal(libc::SIGCONT);
+    assert_eq!(a.cmd(&format!("trans {} after the stop", b.user_id)), 0);
+    b.expect(&format!("trans from={} len=14 data=after the stop", a.user_id));
+    for kind in ["video", "audio", "video"] {
+        b.expect_within(&format!("{kind} from={} ", a.user_id), Duration::from_secs(20));
+    }
+    assert_eq!(a.cmd("stopstream"), 0);
+    a.expect_within("streamed ", Duration::from_secs(30));
+    assert_eq!(a.cmd(&format!("finish {}", b.user_id)), 0);
+    b.expect_call("FINISH", a.user_id, 0);
+    let lines = b.transcript();
+    assert!(!lines.iter().any(|l| l.contains("code=100106")), "the call was lost: {lines:?}");
+}
+
 /// A rings B: B gets the Request, A the Reply 0.
 fn ring(a: &mut Cli, b: &mut Cli) {
     assert_eq!(a.cmd(&format!("request {}", b.user_id)), 0);

@@ -48,7 +48,10 @@
 //! `--input-fmt F` the one `stream` feeds (`rgb24` by default; also `rgb32`,
 //! `bgr32`, `rgb565`, `rgb555`, `yuv420p`, `yv12`, `nv12`, `nv21`, `nv16`,
 //! `yuy2`), `--picture halfwhite` makes `stream` feed a picture whose top
-//! half is white instead of the moving test pattern.
+//! half is white instead of the moving test pattern, `--input-codec ID`
+//! makes `stream` declare its video already encoded with codec `ID` and
+//! feed the RGB24 picture's bytes as that (relayed unchanged: a stream as
+//! large as the picture).
 //!
 //! Video frames received are printed as `video from=U w=W h=H bits=B len=L
 //! ts=T n=N sig=S top=Y0 bottom=Y1`: `h` is `biHeight` as the callback got
@@ -99,6 +102,10 @@ static VIDEO_FMT: AtomicU32 = AtomicU32::new(BRAC_PIX_FMT_RGB24);
 static INPUT_FMT: AtomicU32 = AtomicU32::new(BRAC_PIX_FMT_RGB24);
 /// `--picture halfwhite`: `stream` feeds a picture whose top half is white.
 static HALF_WHITE: AtomicU32 = AtomicU32::new(0);
+/// `--input-codec ID`: `stream` declares its video already encoded with
+/// codec `ID` (`BRAC_SetInputVideoFormatEx`) and feeds the RGB24 picture's
+/// bytes as such: relayed unchanged, at the picture's size.
+static INPUT_CODEC: AtomicU32 = AtomicU32::new(0);
 /// `stopstream`: the running `stream` ends before its time.
 static STOP_STREAM: AtomicBool = AtomicBool::new(false);
 
@@ -468,14 +475,18 @@ mod patterns {
         }
         let input = INPUT_FMT.load(Ordering::SeqCst);
         let Some(input_fmt) = pixel_format(input as i32) else { return Ok(GV_ERR_FUNCOPTERROR) };
-        let r = BRAC_SetInputVideoFormat(input as i32, w, h, fps, 0);
+        let codec = super::INPUT_CODEC.load(Ordering::SeqCst);
+        let r = match codec {
+            0 => BRAC_SetInputVideoFormat(input as i32, w, h, fps, 0),
+            _ => BRAC_SetInputVideoFormatEx(0, codec, input, w, h, fps, 0),
+        };
         if r != 0 {
             return Ok(r);
         }
         let half_white = HALF_WHITE.load(Ordering::SeqCst) == 1;
         // An RGB24 picture in the input format.
         let picture = move |rgb: Vec<u8>| -> Vec<u8> {
-            if input_fmt == anychat::codec::PixelFormat::Rgb24 {
+            if input_fmt == anychat::codec::PixelFormat::Rgb24 || codec != 0 {
                 return rgb;
             }
             anychat::codec::to_i420(anychat::codec::PixelFormat::Rgb24, w, h, &rgb)
@@ -1098,6 +1109,9 @@ fn main() {
                 };
                 let slot = if a == "--video-fmt" { &VIDEO_FMT } else { &INPUT_FMT };
                 slot.store(f, Ordering::SeqCst);
+            }
+            "--input-codec" => {
+                INPUT_CODEC.store(args.next().and_then(|v| v.parse().ok()).unwrap_or(0), Ordering::SeqCst)
             }
             "--picture" => match args.next().as_deref() {
                 Some("halfwhite") => HALF_WHITE.store(1, Ordering::SeqCst),

@@ -925,6 +925,15 @@ return v";
         Ok(tcp)
     }
 
+    /// Whether a Redis error is a system call interrupted (`EINTR`): a read
+    /// with a time-out returns it after the process was stopped and
+    /// continued, even with no signal handler.
+    fn interrupted(e: &redis::RedisError) -> bool {
+        std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
+    }
+
     /// The subscriber looks at `losses` at least this often.
     const SUB_WAIT: Duration = Duration::from_millis(250);
 
@@ -957,7 +966,10 @@ return v";
                     }
                     let msg = match sub.get_message() {
                         Ok(m) => m,
-                        Err(e) if e.is_timeout() => continue,
+                        // A read cut short by the time-out, or by the process
+                        // being stopped and continued (SIGSTOP, SIGCONT):
+                        // the parser keeps what it had read.
+                        Err(e) if e.is_timeout() || interrupted(&e) => continue,
                         Err(e) => return Err(e),
                     };
                     match Envelope::decode(msg.get_payload_bytes()) {

@@ -84,7 +84,7 @@ impl Drop for Redis {
 }
 
 /// A core server of the cluster on the engine at `url`, named `name`, with a
-/// 1.5 s lease.
+/// 1.5 s lease (unless `extra` gives one).
 pub fn member_at(url: &str, name: &str, extra: &[&str]) -> Server {
     member_via(&[], "127.0.0.1:0", url, name, extra)
 }
@@ -92,7 +92,10 @@ pub fn member_at(url: &str, name: &str, extra: &[&str]) -> Server {
 /// As [`member_at`], started by the command `by` (e.g. `ip netns exec NS`)
 /// and listening for clients on `listen`.
 pub fn member_via(by: &[&str], listen: &str, url: &str, name: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--cluster-engine", url, "--cluster-name", name, "--cluster-lease", "1.5"];
+    let mut args = vec!["--cluster-engine", url, "--cluster-name", name];
+    if !extra.contains(&"--cluster-lease") {
+        args.extend(["--cluster-lease", "1.5"]);
+    }
     args.extend_from_slice(extra);
     let s = Server::start_via(by, listen, &args);
     s.expect_log("cluster on");

@@ -91,6 +91,12 @@ impl Lines {
         }
     }
 
+    /// Consumes every line received so far: `expect` waits for new ones.
+    fn forget(&mut self) {
+        self.drain();
+        self.backlog.clear();
+    }
+
     /// Everything received so far, in order (consumed lines included).
     fn transcript(&mut self) -> Vec<String> {
         self.drain();
@@ -422,6 +428,11 @@ impl Cli {
     /// Everything this client printed so far, in order (consumed lines included).
     pub fn transcript(&mut self) -> Vec<String> {
         self.out.transcript()
+    }
+
+    /// Consumes every line printed so far: `expect` waits for new ones.
+    pub fn forget(&mut self) {
+        self.out.forget();
     }
 
     /// The video-call event line this client's callback printed.
