@@ -51,7 +51,7 @@
 //! half is white instead of the moving test pattern, `--input-codec ID`
 //! makes `stream` declare its video already encoded with codec `ID` and
 //! feed the RGB24 picture's bytes as that (relayed unchanged: a stream as
-//! large as the picture).
+//! large as the picture; a key frame every second).
 //!
 //! Video frames received are printed as `video from=U w=W h=H bits=B len=L
 //! ts=T n=N sig=S top=Y0 bottom=Y1`: `h` is `biHeight` as the callback got
@@ -510,9 +510,14 @@ mod patterns {
                 if t.as_secs_f64() * fps as f64 >= vn as f64 {
                     let rgb = if half_white { half_white_rgb24(w, h) } else { test_pattern_rgb24(w, h, vn) };
                     let mut frame = picture(rgb.unwrap_or_default());
+                    let (len, ts) = (frame.len() as DWORD, t.as_millis() as DWORD);
                     // SAFETY: `frame` is a live buffer of the length given.
                     let r = unsafe {
-                        BRAC_InputVideoData(frame.as_mut_ptr(), frame.len() as DWORD, t.as_millis() as DWORD)
+                        match codec {
+                            0 => BRAC_InputVideoData(frame.as_mut_ptr(), len, ts),
+                            // Already encoded: a key frame every second.
+                            _ => BRAC_InputVideoDataEx(0, frame.as_mut_ptr(), len, ts, (vn % fps == 0) as DWORD),
+                        }
                     };
                     v_ok += (r == 0) as u32;
                     vn += 1;
