@@ -169,10 +169,11 @@ fn cut_between_network_namespaces_ends_calls_across_it_and_heals() {
     // with D; E and F in a call within s2.
     let mut a = Cli::login(&s1, "alice", &ent);
     let mut b = in_ns("bob", &acc);
-    establish(&mut a, &mut b);
+    let held_by_s2 = establish(&mut a, &mut b);
     let mut c = in_ns("carol", &ent);
     let mut d = Cli::login(&s1, "dave", &acc);
-    establish(&mut c, &mut d);
+    let held_by_s1 = establish(&mut c, &mut d);
+    assert_ne!(held_by_s1, held_by_s2, "call room ids are the cluster's, not a server's");
     let mut e = in_ns("erin", &ent);
     let mut f = in_ns("frank", &acc);
     establish(&mut e, &mut f);

@@ -100,7 +100,13 @@ pub enum ToEngine {
     /// `BRAC_QueryInfoFromServer` across the cluster (a user's id by name,
     /// a name by id, the number online); answered by `Answer`.
     Query { conn: ConnId, id: u32, info: u32, input: Vec<u8> },
+    /// A block of [`CALL_ROOM_BLOCK`] call room ids no other server has;
+    /// answered by `CallRooms`.
+    CallRooms,
 }
+
+/// Call room ids the engine hands a server at a time.
+pub const CALL_ROOM_BLOCK: u32 = 4096;
 
 /// What the engine tells the loop.
 #[derive(Debug)]
@@ -127,6 +133,9 @@ pub enum FromEngine {
     /// The answer to `WatchFriend`: the server `uid` is logged in to (its
     /// lease holding; `None`: nowhere, or Redis unreachable) and its infos.
     Friend { uid: u32, server: Option<String>, infos: Vec<(u32, Vec<u8>)> },
+    /// The first of a block of [`CALL_ROOM_BLOCK`] call room ids (`None`:
+    /// Redis unreachable).
+    CallRooms(Option<u32>),
     /// A watched server's lease ran out.
     Dead(String),
     /// Redis became reachable (true) or unreachable (false).
@@ -291,6 +300,16 @@ return ARGV[2]";
 
     /// Gives a room name (KEYS[1]) its id: the kept one, or the next of
     /// KEYS[2] within ARGV[1] .. ARGV[2] (the rooms entered by name).
+    /// The offset of the next block of ARGV[1] call room ids in a range of
+    /// ARGV[2] ids (`INCRBY` on KEYS[1]; back to the start past its end).
+    const CALL_ROOMS: &str = r"
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if n > tonumber(ARGV[2]) then
+  n = tonumber(ARGV[1])
+  redis.call('SET', KEYS[1], n)
+end
+return n - tonumber(ARGV[1])";
+
     const ROOM_ID: &str = r"
 local id = redis.call('GET', KEYS[1])
 if id then return tonumber(id) end
@@ -403,6 +422,7 @@ return v";
         locate: redis::Script,
         locate_room: redis::Script,
         room_id: redis::Script,
+        call_rooms: redis::Script,
         absent: redis::Script,
         presence: redis::Script,
         watch_friend: redis::Script,
@@ -445,6 +465,7 @@ return v";
                 locate: redis::Script::new(LOCATE),
                 locate_room: redis::Script::new(LOCATE_ROOM),
                 room_id: redis::Script::new(ROOM_ID),
+                call_rooms: redis::Script::new(CALL_ROOMS),
                 online: redis::Script::new(ONLINE),
                 absent: redis::Script::new(ABSENT),
                 presence: redis::Script::new(PRESENCE),
@@ -865,6 +886,13 @@ return v";
                     let (base, end) = (crate::core::NAMED_ROOM_BASE, crate::core::CALL_ROOM_BASE);
                     let id = self.run_cmd(|c, s| s.room_id.key(&key).key(&next).arg(base).arg(end).invoke::<u32>(c));
                     self.tell(FromEngine::RoomId { conn, id });
+                }
+                ToEngine::CallRooms => {
+                    let key = format!("{PREFIX}callrooms");
+                    let (base, size) = (crate::core::CLUSTER_CALL_ROOM_BASE, super::CALL_ROOM_BLOCK);
+                    let range = u32::MAX - base;
+                    let offset = self.run_cmd(|c, s| s.call_rooms.key(&key).arg(size).arg(range).invoke::<u32>(c));
+                    self.tell(FromEngine::CallRooms(offset.map(|o| base + o)));
                 }
                 ToEngine::Dial(server) => {
                     let key = format!("{PREFIX}peer:{server}");

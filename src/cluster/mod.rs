@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::TrySendError;
 
-use self::engine::{EngineLink, FromEngine, ToEngine};
+use self::engine::{EngineLink, FromEngine, ToEngine, CALL_ROOM_BLOCK};
 use self::envelope::{frame_body, Envelope};
 use crate::core::{CloseReason, ConnId, Core, Output};
 use crate::wire::constants::*;
@@ -117,6 +117,8 @@ pub struct Cluster {
     ghosts: HashMap<u32, Ghost>,
     /// The last number given to a call of a local user held elsewhere.
     calls: u64,
+    /// A block of call room ids was asked of the engine and not given yet.
+    call_rooms_asked: bool,
     /// Ordinary rooms this server holds (`rooms.rs`).
     claims: HashSet<u32>,
     /// Local users in an ordinary room another server holds.
@@ -206,6 +208,7 @@ impl Cluster {
             away: HashMap::new(),
             ghosts: HashMap::new(),
             calls: 0,
+            call_rooms_asked: false,
             claims: HashSet::new(),
             roomed: HashMap::new(),
             entering: HashMap::new(),
@@ -546,6 +549,8 @@ impl Cluster {
                 self.up = up;
                 tracing::info!(up, "cluster engine");
                 if up {
+                    // A block asked for and lost with the engine: asked again.
+                    self.call_rooms_asked = false;
                     self.healed();
                 } else {
                     self.business_at(core, now, None);
@@ -608,6 +613,13 @@ impl Cluster {
                 let Some(local) = self.asked.remove(&(conn, id)) else { return };
                 let (code, output) = result.unwrap_or(local);
                 self.out.push(Output::Send(conn, ServerMsg::QueryResult { id, code, output }));
+            }
+            FromEngine::CallRooms(first) => {
+                // Not given (the engine lost): asked again once it is back.
+                if let Some(first) = first {
+                    self.call_rooms_asked = false;
+                    core.add_call_rooms(first, CALL_ROOM_BLOCK);
+                }
             }
             FromEngine::Dead(server) => {
                 self.business_dead(core, now, &server);
@@ -757,6 +769,11 @@ impl Cluster {
     /// a user was detached.
     pub fn after_step(&mut self, core: &mut Core) -> bool {
         self.business_step(core);
+        // The next block of call room ids is asked for while half of one is
+        // left, so that calls never wait for it.
+        if self.up && !self.call_rooms_asked && core.call_rooms_left() < u64::from(CALL_ROOM_BLOCK / 2) {
+            self.call_rooms_asked = self.engine(ToEngine::CallRooms);
+        }
         self.release_emptied(core);
         let done: Vec<u32> =
             self.ghosts.keys().copied().filter(|uid| !core.in_call(*uid) && !core.in_room_or_entering(*uid)).collect();

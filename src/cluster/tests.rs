@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::engine::{test_link_of, FromEngine, ToEngine};
+use super::engine::{test_link_of, FromEngine, ToEngine, CALL_ROOM_BLOCK};
 use super::envelope::Envelope;
 use super::Cluster;
 use crate::core::{ConnId, Core, CoreConfig, Output};
@@ -67,6 +67,8 @@ struct Store {
     /// `roomname:<name>` and `nextroom`.
     room_ids: HashMap<Vec<u8>, u32>,
     next_room: u32,
+    /// `callrooms`: the offset of the next block of call room ids.
+    call_rooms: u32,
     /// `watchers:<id>`.
     watchers: HashMap<u32, HashSet<String>>,
     /// `info:<id>`.
@@ -407,6 +409,17 @@ impl Engine {
                     self.failed(i);
                 }
                 self.tell(i, FromEngine::RoomId { conn, id });
+            }
+            ToEngine::CallRooms => {
+                let first = ok.then(|| {
+                    let first = crate::core::CLUSTER_CALL_ROOM_BASE + self.store.call_rooms;
+                    self.store.call_rooms += CALL_ROOM_BLOCK;
+                    first
+                });
+                if !ok {
+                    self.failed(i);
+                }
+                self.tell(i, FromEngine::CallRooms(first));
             }
             ToEngine::Dial(server) => {
                 self.tell(i, FromEngine::Dialed { server, stream: Err("no media links in simulation".into()) });
@@ -1137,6 +1150,38 @@ fn both_sides_end_each_call_once_when_they_disagree_on_a_lease() {
     s.ring(&a, &b);
     s.ring(&d, &c);
     s.ring(&e, &f);
+}
+
+/// Call rooms are unique across the cluster: each server takes them from
+/// blocks the engine hands out once each, and asks for the next block
+/// while half of one is left, so that calls never use its own counter.
+#[test]
+fn call_room_ids_are_unique_across_servers_and_blocks_are_refilled_in_time() {
+    let mut s = Sim::new();
+    let a = s.login(0, "alice");
+    let b = s.login(1, "bob");
+    let c = s.login(0, "carol");
+    let d = s.login(0, "dave");
+    let e = s.login(2, "erin");
+    let f = s.login(2, "frank");
+    // Held by s1, s0 and s2.
+    let rooms = [s.establish(&a, &b), s.establish(&c, &d), s.establish(&e, &f)];
+    let block = |r: u32| (r - crate::core::CLUSTER_CALL_ROOM_BASE) / CALL_ROOM_BLOCK;
+    assert!(rooms.iter().all(|r| *r >= crate::core::CLUSTER_CALL_ROOM_BASE), "{rooms:x?}");
+    let blocks: HashSet<u32> = rooms.iter().map(|r| block(*r)).collect();
+    assert_eq!(blocks.len(), 3, "one block per server: {rooms:x?}");
+    // A block and a half of calls within s0: each room is new, none from
+    // s0's own counter.
+    let mut seen = HashSet::from(rooms);
+    for _ in 0..CALL_ROOM_BLOCK * 3 / 2 {
+        s.call(&c, FINISH, &d, 0);
+        s.take(&c);
+        s.take(&d);
+        let room = s.establish(&c, &d);
+        assert!(room >= crate::core::CLUSTER_CALL_ROOM_BASE, "{room:#x}");
+        assert!(seen.insert(room), "{room:#x} again");
+    }
+    assert!(s.nodes[0].core.call_rooms_left() >= u64::from(CALL_ROOM_BLOCK / 2));
 }
 
 /// What a healed server ended while cut off reaches the others late: a

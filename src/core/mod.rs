@@ -182,6 +182,11 @@ pub const QUERY_IDS_END: u32 = 0x8000_0000;
 
 /// Room ids the server allocates for calls start here; ids in use are skipped.
 pub const CALL_ROOM_BASE: u32 = 0x7000_0000;
+/// In a cluster, the call rooms' ids from here on come in blocks that the
+/// engine hands out once each ([`Core::add_call_rooms`]), so that no two
+/// calls in the cluster share one; a server without a block left takes
+/// them below, from its own counter.
+pub const CLUSTER_CALL_ROOM_BASE: u32 = 0x7100_0000;
 /// Room ids the server allocates for named rooms (`BRAC_EnterRoomEx`).
 pub const NAMED_ROOM_BASE: u32 = 0x6000_0000;
 /// `BRAC_LeaveRoom(-1)`: whatever room the user is in.
@@ -437,6 +442,11 @@ pub struct Core {
     rooms: HashMap<u32, Room>,
     named_rooms: HashMap<Vec<u8>, u32>,
     next_call_room: u32,
+    /// Blocks of call room ids handed out by a cluster (next, end).
+    call_room_blocks: VecDeque<(u32, u32)>,
+    /// A cluster hands out blocks: this server's own counter keeps below
+    /// [`CLUSTER_CALL_ROOM_BASE`].
+    call_room_blocks_on: bool,
     next_named_room: u32,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     /// Heap size past which dead timers are dropped (see `compact_timers`).
@@ -493,6 +503,8 @@ impl Core {
             rooms: HashMap::new(),
             named_rooms: HashMap::new(),
             next_call_room: CALL_ROOM_BASE,
+            call_room_blocks: VecDeque::new(),
+            call_room_blocks_on: false,
             next_named_room: NAMED_ROOM_BASE,
             timers: BinaryHeap::new(),
             timers_compact_at: MIN_TIMERS_COMPACT,
@@ -1800,7 +1812,7 @@ impl Core {
                 self.end_call(call_id, ending.carrying(ev.param, &ev.user_str));
             }
             CallState::Ringing { .. } if uid == b && ev.error_code == 0 => {
-                let room = self.alloc_room_id(CALL_ROOM_BASE, u32::MAX, true);
+                let room = self.alloc_call_room();
                 self.rooms.insert(room, Room { call: Some(call_id), ..Room::default() });
                 let now = self.now.unwrap_or_else(|| self.calls[&call_id].requested);
                 if let Some(call) = self.calls.get_mut(&call_id) {
@@ -1907,16 +1919,36 @@ impl Core {
     /// A room id not in use: no room has it, and nobody is waiting for the
     /// business server's answer to enter it.
     fn alloc_room_id(&mut self, base: u32, end: u32, call: bool) -> u32 {
-        let next = if call { &mut self.next_call_room } else { &mut self.next_named_room };
         loop {
+            let next = if call { &mut self.next_call_room } else { &mut self.next_named_room };
             let id = *next;
             *next = if id + 1 >= end { base } else { id + 1 };
-            let asked =
-                self.queries.values().any(|q| matches!(q, (Query::Enter { room_id, .. }, _, _) if *room_id == id));
-            if !self.rooms.contains_key(&id) && !asked {
+            if self.room_id_free(id) {
                 return id;
             }
         }
+    }
+
+    fn room_id_free(&self, id: u32) -> bool {
+        let asked = self.queries.values().any(|q| matches!(q, (Query::Enter { room_id, .. }, _, _) if *room_id == id));
+        !self.rooms.contains_key(&id) && !asked
+    }
+
+    /// The room of a call that starts: from the cluster's blocks while they
+    /// last, else from this server's own counter.
+    fn alloc_call_room(&mut self) -> u32 {
+        while let Some((next, end)) = self.call_room_blocks.front().copied() {
+            if next >= end {
+                self.call_room_blocks.pop_front();
+                continue;
+            }
+            self.call_room_blocks[0].0 = next + 1;
+            if self.room_id_free(next) {
+                return next;
+            }
+        }
+        let end = if self.call_room_blocks_on { CLUSTER_CALL_ROOM_BASE } else { u32::MAX };
+        self.alloc_room_id(CALL_ROOM_BASE, end, true)
     }
 
     fn push(&mut self, conn: ConnId, msg: ServerMsg) {
@@ -2190,6 +2222,21 @@ impl Core {
             tracing::warn!(old, room = room_id, "a room name changed its id");
         }
         self.rooms.entry(room_id).or_insert_with(|| Room { name: Some(name), ..Room::default() });
+    }
+
+    /// `count` call room ids from `first` are this server's alone (the
+    /// cluster's engine handed them out): calls take their rooms there first.
+    pub fn add_call_rooms(&mut self, first: u32, count: u32) {
+        let end = first.saturating_add(count);
+        if first >= CLUSTER_CALL_ROOM_BASE && first < end {
+            self.call_room_blocks_on = true;
+            self.call_room_blocks.push_back((first, end));
+        }
+    }
+
+    /// Call room ids left in the blocks of [`Core::add_call_rooms`].
+    pub fn call_rooms_left(&self) -> u64 {
+        self.call_room_blocks.iter().map(|(next, end)| u64::from(end.saturating_sub(*next))).sum()
     }
 
     /// From now on, remember the ordinary rooms that become empty, for

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::journal::{CallRecord, EndedBy, Journal, Missed, Outcome, Restored, MISSED_CALLS_INFO};
 use super::{
-    CloseReason, ConnId, Core, CoreConfig, Output, ANY_ROOM, CALL_ROOM_BASE, DRAIN_CODE, KEY_FRAME_INTERVAL,
-    NAMED_ROOM_BASE,
+    CloseReason, ConnId, Core, CoreConfig, Output, ANY_ROOM, CALL_ROOM_BASE, CLUSTER_CALL_ROOM_BASE, DRAIN_CODE,
+    KEY_FRAME_INTERVAL, NAMED_ROOM_BASE,
 };
 use crate::wire::constants::*;
 use crate::wire::protocol::{CallEvent, ClientMsg, Role, RoomUser, ServerMsg, DEVICE_CAMERA, PROTOCOL_VERSION};
@@ -1405,6 +1405,31 @@ fn rooms_call_room_id_is_unique_and_never_an_entered_room() {
     let r3 = w.start(&a, &b);
     assert!(![CALL_ROOM_BASE, r2, r1.wrapping_add(1)].contains(&r3), "{r3:#x}");
     assert_eq!(w.core.calls_in_progress(), 2);
+}
+
+/// In a cluster, call rooms come from the blocks of ids the engine hands
+/// out (unique across the servers), skipping ids in use; with none left,
+/// from the server's own counter, kept below the blocks' range.
+#[test]
+fn rooms_call_rooms_come_from_the_cluster_s_blocks_while_they_last() {
+    let mut w = World::new();
+    let [a, b, c, d, e, f] = ["a", "b", "c", "d", "e", "f"].map(|n| w.login(n));
+    let first = CLUSTER_CALL_ROOM_BASE + 8192;
+    w.core.add_call_rooms(first, 2);
+    // Below the blocks' range: not a block.
+    w.core.add_call_rooms(CALL_ROOM_BASE, 100);
+    assert_eq!(w.core.call_rooms_left(), 2);
+    assert_eq!(w.start(&a, &b), first);
+    assert_eq!(w.core.call_rooms_left(), 1);
+    assert_eq!(w.start(&c, &d), first + 1);
+    assert_eq!(w.core.call_rooms_left(), 0);
+    let own = w.start(&e, &f);
+    assert!((CALL_ROOM_BASE..CLUSTER_CALL_ROOM_BASE).contains(&own), "{own:#x}");
+    // A block whose first id is in use: that one is skipped.
+    w.finish(&e, &f, 0, 0, b"");
+    w.drain();
+    w.core.add_call_rooms(first + 1, 2);
+    assert_eq!(w.start(&e, &f), first + 2);
 }
 
 /// "A call's room admits only the two parties of that call; anyone else gets
