@@ -14,16 +14,18 @@ pub enum Envelope {
     Media { to: u32, from: u32, video: bool, key: bool, frame: Vec<u8> },
     /// From user `user` of server `home`: a message (a whole client frame)
     /// for the call (or call room) this server holds. `call` is the home's
-    /// number for the call a Request starts (0 with every other message).
-    Ghost { home: String, user: RoomUser, call: u64, frame: Vec<u8> },
+    /// number for the call a Request starts, `visit` for the stay in an
+    /// ordinary room an entry starts (0 with every other message).
+    Ghost { home: String, user: RoomUser, call: u64, visit: u64, frame: Vec<u8> },
     /// User `uid` of server `home` left (`logout`: its own doing; else a
     /// lost connection).
     Gone { home: String, uid: u32, logout: bool },
     /// A newer login of `uid` elsewhere: close its session `conn` here.
     Kick { uid: u32, conn: u64 },
-    /// The call of `uid` that server `owner` held is over: the last one it
-    /// was asked for, by the home's number `call` (0: none, a room only).
-    Ended { owner: String, uid: u32, call: u64 },
+    /// Remote user `uid` is detached from server `owner`: its call there is
+    /// over, and it is in no room there. `call` and `visit` are the home's
+    /// numbers for the last call and room entry it was asked for (0: none).
+    Ended { owner: String, uid: u32, call: u64, visit: u64 },
     /// Server `owner` does not hold room `room` (any more): `uid`'s home
     /// looks for its holder again.
     Relocate { owner: String, uid: u32, room: u32 },
@@ -113,13 +115,14 @@ impl Envelope {
                 out.push(*key as u8);
                 put_bytes(&mut out, frame);
             }
-            Envelope::Ghost { home, user, call, frame } => {
+            Envelope::Ghost { home, user, call, visit, frame } => {
                 out.push(GHOST);
                 put_bytes(&mut out, home.as_bytes());
                 for v in [user.user_id, user.level, user.camera, user.mic] {
                     out.extend_from_slice(&v.to_be_bytes());
                 }
                 out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(&visit.to_be_bytes());
                 put_bytes(&mut out, &user.name);
                 put_bytes(&mut out, &user.nick);
                 put_bytes(&mut out, frame);
@@ -135,11 +138,12 @@ impl Envelope {
                 out.extend_from_slice(&uid.to_be_bytes());
                 out.extend_from_slice(&conn.to_be_bytes());
             }
-            Envelope::Ended { owner, uid, call } => {
+            Envelope::Ended { owner, uid, call, visit } => {
                 out.push(ENDED);
                 put_bytes(&mut out, owner.as_bytes());
                 out.extend_from_slice(&uid.to_be_bytes());
                 out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(&visit.to_be_bytes());
             }
             Envelope::Relocate { owner, uid, room } => {
                 out.push(RELOCATE);
@@ -193,14 +197,14 @@ impl Envelope {
             GHOST => {
                 let home = r.text()?;
                 let (user_id, level, camera, mic) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
-                let call = r.u64()?;
+                let (call, visit) = (r.u64()?, r.u64()?);
                 let (name, nick) = (r.bytes()?, r.bytes()?);
                 let user = RoomUser { user_id, name, nick, level, camera, mic };
-                Envelope::Ghost { home, user, call, frame: r.bytes()? }
+                Envelope::Ghost { home, user, call, visit, frame: r.bytes()? }
             }
             GONE => Envelope::Gone { home: r.text()?, uid: r.u32()?, logout: r.u8()? != 0 },
             KICK => Envelope::Kick { uid: r.u32()?, conn: r.u64()? },
-            ENDED => Envelope::Ended { owner: r.text()?, uid: r.u32()?, call: r.u64()? },
+            ENDED => Envelope::Ended { owner: r.text()?, uid: r.u32()?, call: r.u64()?, visit: r.u64()? },
             RELOCATE => Envelope::Relocate { owner: r.text()?, uid: r.u32()?, room: r.u32()? },
             ROOM_NAME => Envelope::RoomName { room: r.u32()?, name: r.bytes()? },
             PRESENCE => Envelope::Presence { uid: r.u32()?, online: r.u8()? != 0, server: r.text()? },
@@ -231,10 +235,10 @@ mod tests {
         let all = [
             Envelope::Deliver { to: 1, frame: vec![1, 2] },
             Envelope::Media { to: 1, from: 2, video: true, key: false, frame: vec![9] },
-            Envelope::Ghost { home: "s1.x".into(), user, call: 9, frame: vec![0; 5] },
+            Envelope::Ghost { home: "s1.x".into(), user, call: 9, visit: 10, frame: vec![0; 5] },
             Envelope::Gone { home: "h".into(), uid: 3, logout: true },
             Envelope::Kick { uid: 4, conn: 1 << 40 },
-            Envelope::Ended { owner: "s2.y".into(), uid: 5, call: 9 },
+            Envelope::Ended { owner: "s2.y".into(), uid: 5, call: 9, visit: 10 },
             Envelope::Relocate { owner: "s3.z".into(), uid: 6, room: 100 },
             Envelope::RoomName { room: 0x6000_0001, name: b"lobby".to_vec() },
             Envelope::Presence { uid: 8, online: true, server: "s1.x".into() },

@@ -20,7 +20,7 @@
 #![forbid(unsafe_code)]
 
 use super::envelope::Envelope;
-use super::{ghost_conn, Cluster};
+use super::{ended_envelope, ghost_conn, Cluster};
 use crate::core::Core;
 
 impl Cluster {
@@ -42,12 +42,15 @@ impl Cluster {
         }
         for uid in ghosts {
             if let Some(g) = self.ghosts.remove(&uid) {
-                self.after_heal.push((g.home, Envelope::Ended { owner: me.clone(), uid, call: g.call }));
+                self.after_heal.push((g.home.clone(), ended_envelope(&me, uid, &g)));
             }
             core.detach_remote(ghost_conn(uid), false);
         }
         // Local users in rooms held elsewhere leave them, as when their
-        // holder is lost.
+        // holder is lost (and the holder is told once the engine is back).
+        for (uid, rr) in &self.roomed {
+            self.after_heal.push((rr.owner.clone(), Envelope::Gone { home: me.clone(), uid: *uid, logout: false }));
+        }
         let holders: std::collections::BTreeSet<String> = self.roomed.values().map(|r| r.owner.clone()).collect();
         for holder in holders {
             self.rooms_lost(&holder);
@@ -63,17 +66,18 @@ impl Cluster {
     }
 
     /// `server`'s lease ran out: what this server ends with it (its users'
-    /// calls held there, the remote users of it attached here) is told to
-    /// it too, in case it lives on (a late renewal).
+    /// calls and rooms held there, the remote users of it attached here) is
+    /// told to it too, in case it lives on (a late renewal).
     pub(super) fn tell_dead(&mut self, server: &str) {
         let me = self.me.clone();
-        let ended: Vec<(u32, u64)> =
-            self.ghosts.iter().filter(|(_, g)| g.home == server).map(|(u, g)| (*u, g.call)).collect();
-        for (uid, call) in ended {
-            self.send_to(server, Envelope::Ended { owner: me.clone(), uid, call });
+        let ended: Vec<Envelope> =
+            self.ghosts.iter().filter(|(_, g)| g.home == server).map(|(u, g)| ended_envelope(&me, *u, g)).collect();
+        for env in ended {
+            self.send_to(server, env);
         }
-        let gone: Vec<u32> =
-            self.away.iter().filter(|(_, a)| a.owner.as_deref() == Some(server)).map(|(u, _)| *u).collect();
+        let away = self.away.iter().filter(|(_, a)| a.owner.as_deref() == Some(server)).map(|(u, _)| *u);
+        let roomed = self.roomed.iter().filter(|(_, r)| r.owner == server).map(|(u, _)| *u);
+        let gone: std::collections::BTreeSet<u32> = away.chain(roomed).collect();
         for uid in gone {
             self.send_to(server, Envelope::Gone { home: me.clone(), uid, logout: false });
         }

@@ -92,8 +92,10 @@ struct Away {
 struct Ghost {
     /// The user's server.
     home: String,
-    /// The home's number for the last call the user asked for here (0: none).
+    /// The home's numbers for the last call and the last room entry the
+    /// user asked for here (0: none).
     call: u64,
+    visit: u64,
 }
 
 /// The cluster side of one core server.
@@ -115,8 +117,9 @@ pub struct Cluster {
     /// Remote users attached here (callers of calls held here, members of
     /// rooms held here).
     ghosts: HashMap<u32, Ghost>,
-    /// The last number given to a call of a local user held elsewhere.
-    calls: u64,
+    /// The last number given to a call or a room entry of a local user held
+    /// elsewhere ([`Cluster::number`]).
+    numbered: u64,
     /// A block of call room ids was asked of the engine and not given yet.
     call_rooms_asked: bool,
     /// Ordinary rooms this server holds (`rooms.rs`).
@@ -157,6 +160,12 @@ pub struct Cluster {
 /// which the loop never gives a socket.
 pub fn ghost_conn(uid: u32) -> ConnId {
     ConnId(((uid as u64) << 32) | 0xFFFF_FFFF)
+}
+
+/// What server `me` tells the home of remote user `uid` when it lets the
+/// user go.
+fn ended_envelope(me: &str, uid: u32, ghost: &Ghost) -> Envelope {
+    Envelope::Ended { owner: me.to_string(), uid, call: ghost.call, visit: ghost.visit }
 }
 
 fn ghost_uid(conn: ConnId) -> Option<u32> {
@@ -207,7 +216,7 @@ impl Cluster {
             claimed: HashMap::new(),
             away: HashMap::new(),
             ghosts: HashMap::new(),
-            calls: 0,
+            numbered: 0,
             call_rooms_asked: false,
             claims: HashSet::new(),
             roomed: HashMap::new(),
@@ -327,9 +336,9 @@ impl Cluster {
                     return None;
                 }
                 let Some(user) = core.user_info(uid) else { return Some(msg) };
-                self.calls += 1;
-                let call = self.calls;
-                let env = Envelope::Ghost { home: self.me.clone(), user, call, frame: frame_of_client(&msg) }.encode();
+                let call = self.number();
+                let frame = frame_of_client(&msg);
+                let env = Envelope::Ghost { home: self.me.clone(), user, call, visit: 0, frame }.encode();
                 if !self.engine(ToEngine::Locate { from: uid, to: b, env }) {
                     self.send_local(uid, call_event(b, BRAC_VIDEOCALL_EVENT_REPLY, CODE_ENGINE_DOWN_CALL));
                     return None;
@@ -382,16 +391,24 @@ impl Cluster {
         self.ghost_frame(core, &owner, uid, frame);
     }
 
+    /// A new number for a call or room entry of a local user held
+    /// elsewhere: what the holder later says of it names it, and news of an
+    /// earlier one (told late after a cut) is told apart.
+    fn number(&mut self) -> u64 {
+        self.numbered += 1;
+        self.numbered
+    }
+
     /// Tells the home of remote user `uid`, detached here, that its call
-    /// here is over.
+    /// here is over and it is in no room here.
     fn ended(&mut self, ghost: Ghost, uid: u32) {
-        self.send_to(&ghost.home, Envelope::Ended { owner: self.me.clone(), uid, call: ghost.call });
+        self.send_to(&ghost.home, ended_envelope(&self.me, uid, &ghost));
     }
 
     /// Sends server `owner` a client frame of local user `uid`.
     fn ghost_frame(&mut self, core: &Core, owner: &str, uid: u32, frame: Vec<u8>) {
         let user = user_of(core, uid);
-        self.send_to(owner, Envelope::Ghost { home: self.me.clone(), user, call: 0, frame });
+        self.send_to(owner, Envelope::Ghost { home: self.me.clone(), user, call: 0, visit: 0, frame });
     }
 
     /// Sends server `owner` a media frame of local user `uid` (over the
@@ -400,7 +417,7 @@ impl Cluster {
         let ClientMsg::Media { header, .. } = msg else { return };
         let (video, key) = (header.kind == MEDIA_VIDEO, header.key);
         let (user, frame) = (user_of(core, uid), frame_of_client(msg));
-        let env = Envelope::Ghost { home: self.me.clone(), user, call: 0, frame };
+        let env = Envelope::Ghost { home: self.me.clone(), user, call: 0, visit: 0, frame };
         self.send_media(now, owner, env, uid, video, key);
     }
 
@@ -622,12 +639,13 @@ impl Cluster {
                 }
             }
             FromEngine::Dead(server) => {
+                // Told first, while it is all still known.
+                self.tell_dead(&server);
                 self.business_dead(core, now, &server);
                 self.rooms_lost(&server);
                 self.presence_lost(core, &server);
                 let lost: Vec<u32> =
                     self.ghosts.iter().filter(|(_, g)| g.home == server).map(|(uid, _)| *uid).collect();
-                self.tell_dead(&server);
                 for uid in lost {
                     self.ghosts.remove(&uid);
                     core.detach_remote(ghost_conn(uid), false);
@@ -670,7 +688,7 @@ impl Cluster {
                     self.out.push(Output::Media(*conn, Arc::new(MediaOut { bytes: frame, from, video, key })));
                 }
             }
-            Envelope::Ghost { home, user, call, frame } => {
+            Envelope::Ghost { home, user, call, visit, frame } => {
                 let uid = user.user_id;
                 let Some(msg) = frame_body(&frame).and_then(|b| ClientMsg::decode(b).ok()) else { return };
                 let conn = ghost_conn(uid);
@@ -692,9 +710,12 @@ impl Cluster {
                 }
                 match self.ghosts.get_mut(&uid) {
                     Some(g) if g.home == home => {
-                        // A Request: the call the home counts on now.
+                        // A Request or an entry: what the home counts on now.
                         if call != 0 {
                             g.call = call;
+                        }
+                        if visit != 0 {
+                            g.visit = visit;
                         }
                     }
                     Some(_) => return,
@@ -718,7 +739,7 @@ impl Cluster {
                             return;
                         }
                         self.engine(ToEngine::Watch(home.clone()));
-                        self.ghosts.insert(uid, Ghost { home, call });
+                        self.ghosts.insert(uid, Ghost { home, call, visit });
                     }
                 }
                 core.on_message(now, conn, msg);
@@ -729,7 +750,8 @@ impl Cluster {
                     core.detach_remote(ghost_conn(uid), logout);
                 }
             }
-            Envelope::Ended { owner, uid, call } => {
+            Envelope::Ended { owner, uid, call, visit } => {
+                self.room_ended(&owner, uid, visit);
                 // Its last event came first, or the user ended the call;
                 // otherwise the holder lost it: it ends here as lost. About
                 // another call (an earlier one, told late after a cut): nothing.

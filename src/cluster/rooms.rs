@@ -39,6 +39,8 @@ pub(super) const MAX_ROOM_NAMES: usize = 4096;
 pub(super) struct RemoteRoom {
     pub room: u32,
     pub owner: String,
+    /// This server's number for the entry (see [`Cluster::number`]).
+    visit: u64,
     /// The entry, kept to look for the room again.
     entry: ClientMsg,
     tries: u8,
@@ -71,6 +73,8 @@ fn told_of(told: &mut HashMap<u32, Told>, uid: u32, room: u32) -> &mut Told {
 pub(super) struct Entering {
     entry: ClientMsg,
     tries: u8,
+    /// The entry's number, once sent to the engine (0 before).
+    visit: u64,
 }
 
 /// Whether room `room_id` may span servers: the ordinary rooms, not the
@@ -116,7 +120,7 @@ impl Cluster {
                 return true;
             }
             if self.up && self.engine(ToEngine::RoomId { conn, name: name.clone() }) {
-                self.entering.insert(conn, Entering { entry: msg.clone(), tries: 0 });
+                self.entering.insert(conn, Entering { entry: msg.clone(), tries: 0, visit: 0 });
             } else {
                 self.send_local(uid, ServerMsg::EnterRoomResult { room_id: 0, code: CODE_ROOM_UNREACHABLE });
             }
@@ -160,6 +164,7 @@ impl Cluster {
 
     /// Asks the engine where `room` is, for `uid`'s entry `entry`.
     fn locate_room(&mut self, core: &Core, conn: ConnId, uid: u32, room: u32, entry: ClientMsg, tries: u8) {
+        let visit = self.number();
         let sent = self.up
             && core.user_info(uid).is_some_and(|user| {
                 let mut envs = Vec::new();
@@ -167,12 +172,12 @@ impl Cluster {
                     envs.push(Envelope::RoomName { room, name: name.clone() }.encode());
                 }
                 let (home, frame) = (self.me.clone(), frame_of_client(&entry));
-                envs.push(Envelope::Ghost { home, user, call: 0, frame }.encode());
+                envs.push(Envelope::Ghost { home, user, call: 0, visit, frame }.encode());
                 self.engine(ToEngine::LocateRoom { uid, room, envs })
             });
         if sent {
             self.told.remove(&uid);
-            self.entering.insert(conn, Entering { entry, tries });
+            self.entering.insert(conn, Entering { entry, tries, visit });
         } else {
             self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE });
         }
@@ -250,11 +255,11 @@ impl Cluster {
                     core.on_message(now, conn, ClientMsg::LeaveRoom { room_id: ANY_ROOM });
                 }
                 self.engine(ToEngine::Watch(o.clone()));
-                let (entry, tries) = (entering.entry, entering.tries);
+                let Entering { entry, tries, visit } = entering;
                 if self.told.get(&uid).is_some_and(|t| t.room == room && t.refused) {
                     return; // the holder's refusal came first
                 }
-                self.roomed.insert(uid, RemoteRoom { room, owner: o, entry, tries });
+                self.roomed.insert(uid, RemoteRoom { room, owner: o, visit, entry, tries });
             }
             Err(()) => self.send_local(uid, ServerMsg::EnterRoomResult { room_id: room, code: CODE_ROOM_UNREACHABLE }),
         }
@@ -323,13 +328,28 @@ impl Cluster {
     pub(super) fn rooms_lost(&mut self, server: &str) {
         let lost: Vec<u32> = self.roomed.iter().filter(|(_, rr)| rr.owner == server).map(|(uid, _)| *uid).collect();
         for uid in lost {
-            let Some(rr) = self.roomed.remove(&uid) else { continue };
-            let told = self.told.remove(&uid).filter(|t| t.room == rr.room);
-            for m in told.map(|t| t.members).unwrap_or_default() {
-                self.send_local(uid, room_event(rr.room, m));
-            }
-            self.send_local(uid, ServerMsg::LeftRoom { room_id: rr.room });
+            self.out_of_remote_room(uid);
         }
+    }
+
+    /// Server `owner` let local user `uid` go (`Ended`), after its stay of
+    /// number `visit`: if that is the stay the user is in, it is out of the
+    /// room (news of an earlier stay, told late, changes nothing).
+    pub(super) fn room_ended(&mut self, owner: &str, uid: u32, visit: u64) {
+        if self.roomed.get(&uid).is_some_and(|rr| rr.owner == owner && rr.visit == visit) {
+            self.out_of_remote_room(uid);
+        }
+    }
+
+    /// Local user `uid` is out of the room held elsewhere: told that
+    /// everyone it knew of left, and that it is out.
+    fn out_of_remote_room(&mut self, uid: u32) {
+        let Some(rr) = self.roomed.remove(&uid) else { return };
+        let told = self.told.remove(&uid).filter(|t| t.room == rr.room);
+        for m in told.map(|t| t.members).unwrap_or_default() {
+            self.send_local(uid, room_event(rr.room, m));
+        }
+        self.send_local(uid, ServerMsg::LeftRoom { room_id: rr.room });
     }
 
     /// Lets the engine know this server no longer holds `room` once nobody

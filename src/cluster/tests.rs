@@ -1242,14 +1242,105 @@ fn a_cut_off_server_s_users_leave_rooms_held_elsewhere_and_its_members_leave_its
     s.advance(LEASE * 2);
     // Each side sees the other's user leave its room, and the users of
     // rooms held across the cut are out of them.
-    let left = |got: &[ServerMsg], room: u32, uid: u32| {
-        got.iter().any(|m| matches!(m, ServerMsg::UserAtRoom { room_id, user, entered: false } if *room_id == room && user.user_id == uid))
-    };
     let (ga, gb, gc, gd) = (s.take(&a), s.take(&b), s.take(&c), s.take(&d));
     assert!(left(&ga, 5, b.id), "A sees B leave: {ga:?}");
     assert!(left(&gb, 5, a.id) && gb.contains(&ServerMsg::LeftRoom { room_id: 5 }), "B is out of room 5: {gb:?}");
     assert!(left(&gc, 6, d.id), "C sees D leave: {gc:?}");
     assert!(left(&gd, 6, c.id) && gd.contains(&ServerMsg::LeftRoom { room_id: 6 }), "D is out of room 6: {gd:?}");
+}
+
+/// Whether `got` tells that `uid` left room `room`.
+fn left(got: &[ServerMsg], room: u32, uid: u32) -> bool {
+    got.iter().any(|m| {
+        matches!(m, ServerMsg::UserAtRoom { room_id, user, entered: false } if *room_id == room && user.user_id == uid)
+    })
+}
+
+/// Rooms when servers disagree on a lease: each side tells the other which
+/// of its users it took out of a room held across (`Gone` to the holder)
+/// and which remote members it let go (`Ended` to their home), so that
+/// nobody stays in a room on one side only.
+#[test]
+fn rooms_across_are_left_on_both_sides_when_servers_disagree_on_a_lease() {
+    let mut s = Sim::new();
+    let a = s.login(0, "alice");
+    let b = s.login(1, "bob");
+    let c = s.login(1, "carol");
+    let d = s.login(0, "dave");
+    // Room 5 held by s0 (A first), with B of s1; room 6 held by s1 (C
+    // first), with D of s0. B and D enter again after each disagreement
+    // (entered once, as they are out on both sides: a member left behind
+    // on the holder would get 308, already in).
+    let enter = |s: &mut Sim, who: &[(&Cl, u32)]| {
+        for (x, room) in who {
+            s.send(x, ClientMsg::EnterRoom { room_id: *room, password: Vec::new() });
+            let got = s.take(x);
+            assert!(got.contains(&ServerMsg::EnterRoomResult { room_id: *room, code: 0 }), "user {}: {got:?}", x.id);
+        }
+        for x in [&a, &c] {
+            s.take(x);
+        }
+    };
+    let out_of_both = |s: &mut Sim| {
+        let (ga, gb, gc, gd) = (s.take(&a), s.take(&b), s.take(&c), s.take(&d));
+        assert!(left(&ga, 5, b.id), "A sees B leave: {ga:?}");
+        assert!(left(&gb, 5, a.id) && gb.contains(&ServerMsg::LeftRoom { room_id: 5 }), "B is out of room 5: {gb:?}");
+        assert!(left(&gc, 6, d.id), "C sees D leave: {gc:?}");
+        assert!(left(&gd, 6, c.id) && gd.contains(&ServerMsg::LeftRoom { room_id: 6 }), "D is out of room 6: {gd:?}");
+    };
+    // s0 sees s1's lease gone while s1 lives on (a late renewal).
+    enter(&mut s, &[(&a, 5), (&b, 5), (&c, 6), (&d, 6)]);
+    let s1 = s.engine.ends[1].name.clone();
+    s.engine.tell(0, FromEngine::Dead(s1));
+    s.settle();
+    out_of_both(&mut s);
+    // s1 saw its own lease run out while cut off, and heals before the
+    // others looked: what it did, it tells them then.
+    enter(&mut s, &[(&b, 5), (&d, 6)]);
+    for what in [FromEngine::Health(false), FromEngine::LeaseLost] {
+        s.engine.tell(1, what);
+    }
+    s.settle();
+    s.engine.tell(1, FromEngine::Health(true));
+    s.settle();
+    out_of_both(&mut s);
+    enter(&mut s, &[(&b, 5), (&d, 6)]);
+}
+
+/// A member leaves a room held elsewhere and enters another room of the
+/// same holder at once: the holder's word that it let the member go
+/// (`Ended`, about the first stay) may come after the second entry, and
+/// must not take the member out of the second room.
+#[test]
+fn a_late_word_of_an_earlier_stay_does_not_take_a_member_out_of_its_new_room() {
+    let mut s = Sim::new();
+    let a = s.login(0, "alice");
+    let b = s.login(1, "bob");
+    let c = s.login(0, "carol");
+    let enter =
+        |s: &mut Sim, x: &Cl, room: u32| s.send(x, ClientMsg::EnterRoom { room_id: room, password: Vec::new() });
+    // Rooms 5 and 7 held by s0 (C and A went first), B of s1 in room 5.
+    enter(&mut s, &c, 5);
+    enter(&mut s, &a, 7);
+    enter(&mut s, &b, 5);
+    assert!(s.take(&b).contains(&ServerMsg::EnterRoomResult { room_id: 5, code: 0 }));
+    assert!(s.nodes[0].cluster.ghosts.contains_key(&b.id), "B is a member of s0's room 5");
+    s.take(&a);
+    // s0's words to s1 wait (its engine commands stall) while B leaves 5
+    // and enters 7.
+    s.engine.ends[0].stalled = true;
+    s.send(&b, ClientMsg::LeaveRoom { room_id: 5 });
+    enter(&mut s, &b, 7);
+    s.engine.ends[0].stalled = false;
+    s.settle();
+    let got = s.take(&b);
+    assert!(got.contains(&ServerMsg::EnterRoomResult { room_id: 7, code: 0 }), "{got:?}");
+    assert!(!got.contains(&ServerMsg::LeftRoom { room_id: 7 }), "B was taken out of room 7: {got:?}");
+    // B is in room 7 for both sides: its text reaches A.
+    s.take(&a);
+    s.send(&b, ClientMsg::Text { to: 0, secret: false, text: b"hi".to_vec() });
+    let got = s.take(&a);
+    assert!(got.iter().any(|m| matches!(m, ServerMsg::Text { from, .. } if *from == b.id)), "{got:?}");
 }
 
 /// The ids of the users of a room listing among `got`.
