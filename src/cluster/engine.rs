@@ -298,8 +298,6 @@ end
 redis.call('SET', KEYS[1], ARGV[2])
 return ARGV[2]";
 
-    /// Gives a room name (KEYS[1]) its id: the kept one, or the next of
-    /// KEYS[2] within ARGV[1] .. ARGV[2] (the rooms entered by name).
     /// The offset of the next block of ARGV[1] call room ids in a range of
     /// ARGV[2] ids (`INCRBY` on KEYS[1]; back to the start past its end).
     const CALL_ROOMS: &str = r"
@@ -310,6 +308,8 @@ if n > tonumber(ARGV[2]) then
 end
 return n - tonumber(ARGV[1])";
 
+    /// Gives a room name (KEYS[1]) its id: the kept one, or the next of
+    /// KEYS[2] within ARGV[1] .. ARGV[2] (the rooms entered by name).
     const ROOM_ID: &str = r"
 local id = redis.call('GET', KEYS[1])
 if id then return tonumber(id) end
