@@ -1923,15 +1923,10 @@ impl Core {
             let next = if call { &mut self.next_call_room } else { &mut self.next_named_room };
             let id = *next;
             *next = if id + 1 >= end { base } else { id + 1 };
-            if self.room_id_free(id) {
+            if !self.room_in_use(id) {
                 return id;
             }
         }
-    }
-
-    fn room_id_free(&self, id: u32) -> bool {
-        let asked = self.queries.values().any(|q| matches!(q, (Query::Enter { room_id, .. }, _, _) if *room_id == id));
-        !self.rooms.contains_key(&id) && !asked
     }
 
     /// The room of a call that starts: from the cluster's blocks while they
@@ -1943,7 +1938,7 @@ impl Core {
                 continue;
             }
             self.call_room_blocks[0].0 = next + 1;
-            if self.room_id_free(next) {
+            if !self.room_in_use(next) {
                 return next;
             }
         }
