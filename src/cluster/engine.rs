@@ -551,15 +551,7 @@ return v";
         }
 
         fn restore_on(&mut self, con: &mut redis::Connection) -> redis::RedisResult<Vec<(u32, u64)>> {
-            let px = self.lease.as_millis() as u64;
-            let mut pipe = redis::pipe();
-            pipe.cmd("SET").arg(format!("{PREFIX}alive:{}", self.me)).arg(1).arg("PX").arg(px).ignore();
-            pipe.cmd("SET")
-                .arg(format!("{PREFIX}peer:{}", self.me))
-                .arg(format!("{} {}", self.peer.address, self.peer.token))
-                .arg("PX")
-                .arg(px)
-                .ignore();
+            let mut pipe = self.renewal();
             for room in &self.rooms {
                 pipe.cmd("SET").arg(format!("{PREFIX}room:{room}")).arg(&self.me).arg("NX").ignore();
             }
@@ -694,33 +686,30 @@ return v";
             None
         }
 
-        fn tick(&mut self) {
-            let alive = format!("{PREFIX}alive:{}", self.me);
+        /// This server's lease and its media-link entry, set for another
+        /// lease (commands of a pipeline, their answers ignored).
+        fn renewal(&self) -> redis::Pipeline {
             let px = self.lease.as_millis() as u64;
-            if self.run_cmd(|c, _| redis::cmd("SET").arg(&alive).arg(1).arg("PX").arg(px).query::<()>(c)).is_none() {
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET").arg(format!("{PREFIX}alive:{}", self.me)).arg(1).arg("PX").arg(px).ignore();
+            pipe.cmd("SET")
+                .arg(format!("{PREFIX}peer:{}", self.me))
+                .arg(format!("{} {}", self.peer.address, self.peer.token))
+                .arg("PX")
+                .arg(px)
+                .ignore();
+            pipe
+        }
+
+        fn tick(&mut self) {
+            // The lease and where media links come in, and the number
+            // online here: renewed together, gone with the lease.
+            let mut pipe = self.renewal();
+            pipe.cmd("HSET").arg(format!("{PREFIX}counts")).arg(&self.me).arg(self.present.len()).ignore();
+            if self.run_cmd(|c, _| pipe.query::<()>(c)).is_none() {
                 return;
             }
             self.renewed = Some(Instant::now());
-            // Where media links come in, and the number online here: renewed
-            // with the lease, gone with it.
-            let (counts, online) = (format!("{PREFIX}counts"), self.present.len());
-            let (peer, entry) =
-                (format!("{PREFIX}peer:{}", self.me), format!("{} {}", self.peer.address, self.peer.token));
-            self.run_cmd(|c, s| {
-                redis::pipe()
-                    .cmd("HSET")
-                    .arg(&counts)
-                    .arg(&s.me)
-                    .arg(online)
-                    .ignore()
-                    .cmd("SET")
-                    .arg(&peer)
-                    .arg(&entry)
-                    .arg("PX")
-                    .arg(px)
-                    .ignore()
-                    .query::<()>(c)
-            });
             let watched: Vec<String> = self.watched.iter().cloned().collect();
             for w in watched {
                 let key = format!("{PREFIX}alive:{w}");
