@@ -191,6 +191,12 @@ fn about_user(msg: &ClientMsg) -> Option<(u32, bool)> {
     }
 }
 
+/// The business server linked to this server by a socket (not the remote
+/// link of another server's), and its reconnect token.
+fn local_business(core: &Core) -> Option<(ConnId, u64)> {
+    core.business_link().filter(|(b, _)| *b != REMOTE_BUSINESS)
+}
+
 impl Cluster {
     /// A message of the business server linked here, before the core:
     /// `Some` goes on to the core, `None` went to another server.
@@ -285,7 +291,7 @@ impl Cluster {
     /// On the business home: a message of another server's core for the
     /// business server, its question renumbered.
     fn relay_up(&mut self, core: &Core, now: Instant, from: String, frame: &[u8]) {
-        let Some((bras, _)) = core.business_link().filter(|(b, _)| *b != REMOTE_BUSINESS) else { return };
+        let Some((bras, _)) = local_business(core) else { return };
         let Some(mut msg) = frame_body(frame).and_then(|b| ServerMsg::decode(b).ok()) else { return };
         let call = match &msg {
             ServerMsg::BizAskCall { src, tar, .. } => Some((*src, *tar)),
@@ -308,7 +314,7 @@ impl Cluster {
             self.engine(ToEngine::Watch(from.clone()));
         }
         self.biz.relaying.entry(from).or_default().note(&msg);
-        self.out.push(Output::Send(bras, msg));
+        self.out.push_back(Output::Send(bras, msg));
     }
 
     /// Where the business server is now (the engine's word, at each lease
@@ -350,7 +356,7 @@ impl Cluster {
 
     /// A business server linked here while another server had one already.
     pub(super) fn business_conflict(&mut self, core: &mut Core, now: Instant, home: String) {
-        if core.business_link().is_some_and(|(b, _)| b != REMOTE_BUSINESS) {
+        if local_business(core).is_some() {
             core.unlink_business(now, CODE_SECOND_BUSINESS);
         }
         self.business_at(core, now, Some((home, 0)));
@@ -362,7 +368,7 @@ impl Cluster {
     pub(super) fn business_dead(&mut self, core: &mut Core, now: Instant, server: &str) {
         self.biz.relayed.retain(|_, r| r.from != server);
         if let Some(told) = self.biz.relaying.remove(server) {
-            if let Some((bras, _)) = core.business_link().filter(|(b, _)| *b != REMOTE_BUSINESS) {
+            if let Some((bras, _)) = local_business(core) {
                 tracing::info!(
                     server,
                     calls = told.calls.len(),
@@ -370,7 +376,7 @@ impl Cluster {
                     "cluster: lost with its server"
                 );
                 for msg in told.lost() {
-                    self.out.push(Output::Send(bras, msg));
+                    self.out.push_back(Output::Send(bras, msg));
                 }
             }
         }
@@ -382,7 +388,7 @@ impl Cluster {
     /// After each step: a business server that linked here (or went) is
     /// published in the engine.
     pub(super) fn business_step(&mut self, core: &Core) {
-        let local = core.business_link().filter(|(b, _)| *b != REMOTE_BUSINESS);
+        let local = local_business(core);
         if local.map(|l| l.0) == self.biz.local {
             return;
         }
