@@ -29,7 +29,7 @@ pub mod rooms;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,8 @@ pub struct ClusterConfig {
     pub engine: String,
     /// This server's name, unique in the cluster (letters, digits, `-_.`).
     pub name: String,
-    /// The address other servers reach this one at (reported, for operators).
+    /// The address other servers open media links to (default: the
+    /// address the client listener bound).
     pub advertise: Option<String>,
     /// How long this server's lease in the engine lasts without renewal:
     /// a killed server's calls end within it (plus a third of it).
@@ -147,7 +148,7 @@ pub struct Cluster {
     /// Queries the engine is answering: the core's own answer, given if
     /// the engine cannot.
     asked: HashMap<(ConnId, u32), (u32, Vec<u8>)>,
-    out: Vec<Output>,
+    out: VecDeque<Output>,
     /// What to tell other servers once the engine is back (`isolation.rs`).
     after_heal: Vec<(String, Envelope)>,
     /// Commands the engine queue refused (full).
@@ -230,7 +231,7 @@ impl Cluster {
             dialed: Vec::new(),
             queries: HashMap::new(),
             asked: HashMap::new(),
-            out: Vec::new(),
+            out: VecDeque::new(),
             after_heal: Vec::new(),
             refused: 0,
             biz: Default::default(),
@@ -258,18 +259,22 @@ impl Cluster {
 
     fn send_local(&mut self, uid: u32, msg: ServerMsg) {
         if let Some(conn) = self.sessions.get(&uid) {
-            self.out.push(Output::Send(*conn, msg));
+            self.out.push_back(Output::Send(*conn, msg));
         }
+    }
+
+    /// The login of `name` on `conn` fails: no cluster-wide id can be given
+    /// (the engine unreachable).
+    fn login_refused(&mut self, conn: ConnId, name: Vec<u8>) {
+        let (nick, address, code) = (Vec::new(), Vec::new(), CODE_ENGINE_DOWN_LOGIN);
+        let msg = ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick, address };
+        self.out.push_back(Output::Send(conn, msg));
     }
 
     /// The next output for the loop (messages to local connections, reads
     /// to resume), after the core's.
     pub fn poll_output(&mut self) -> Option<Output> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.remove(0))
-        }
+        self.out.pop_front()
     }
 
     /// Whether `conn`'s reading waits (its login waits for its id, or its
@@ -301,12 +306,7 @@ impl Cluster {
                 return Some(msg);
             }
             if !self.up || !self.engine(ToEngine::ResolveId { conn, name: name.clone() }) {
-                let (nick, address) = (Vec::new(), Vec::new());
-                let code = CODE_ENGINE_DOWN_LOGIN;
-                self.out.push(Output::Send(
-                    conn,
-                    ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick, address },
-                ));
+                self.login_refused(conn, name);
                 return None;
             }
             self.holding.insert(conn, msg);
@@ -577,7 +577,7 @@ impl Cluster {
             FromEngine::BusinessConflict(home) => self.business_conflict(core, now, home),
             FromEngine::Id { conn, uid } => {
                 let Some(msg) = self.holding.remove(&conn) else { return };
-                self.out.push(Output::Resume(conn));
+                self.out.push_back(Output::Resume(conn));
                 match uid {
                     Some(uid) => {
                         if let ClientMsg::Login { name, .. } | ClientMsg::LoginEx { name, .. } = &msg {
@@ -591,9 +591,7 @@ impl Cluster {
                             ClientMsg::Login { name, .. } | ClientMsg::LoginEx { name, .. } => name,
                             _ => Vec::new(),
                         };
-                        let (nick, address, code) = (Vec::new(), Vec::new(), CODE_ENGINE_DOWN_LOGIN);
-                        let msg = ServerMsg::LoginResult { user_id: 0, code, name, level: 0, nick, address };
-                        self.out.push(Output::Send(conn, msg));
+                        self.login_refused(conn, name);
                     }
                 }
             }
@@ -629,7 +627,7 @@ impl Cluster {
             FromEngine::Answer { conn, id, result } => {
                 let Some(local) = self.asked.remove(&(conn, id)) else { return };
                 let (code, output) = result.unwrap_or(local);
-                self.out.push(Output::Send(conn, ServerMsg::QueryResult { id, code, output }));
+                self.out.push_back(Output::Send(conn, ServerMsg::QueryResult { id, code, output }));
             }
             FromEngine::CallRooms(first) => {
                 // Not given (the engine lost): asked again once it is back.
@@ -685,7 +683,7 @@ impl Cluster {
             }
             Envelope::Media { to, from, video, key, frame } => {
                 if let Some(conn) = self.sessions.get(&to) {
-                    self.out.push(Output::Media(*conn, Arc::new(MediaOut { bytes: frame, from, video, key })));
+                    self.out.push_back(Output::Media(*conn, Arc::new(MediaOut { bytes: frame, from, video, key })));
                 }
             }
             Envelope::Ghost { home, user, call, visit, frame } => {

@@ -138,7 +138,7 @@ impl Cluster {
     pub(super) fn room_named(&mut self, core: &mut Core, now: Instant, conn: ConnId, id: Option<u32>) {
         let Some(entering) = self.entering.remove(&conn) else { return };
         let Some(&uid) = self.by_conn.get(&conn) else { return };
-        self.out.push(Output::Resume(conn));
+        self.out.push_back(Output::Resume(conn));
         let Some(room) = id else {
             self.send_local(uid, ServerMsg::EnterRoomResult { room_id: 0, code: CODE_ROOM_UNREACHABLE });
             return;
@@ -243,7 +243,7 @@ impl Cluster {
             }
             return;
         };
-        self.out.push(Output::Resume(conn));
+        self.out.push_back(Output::Resume(conn));
         match owner {
             Ok(o) if o == self.me => {
                 self.claims.insert(room);
